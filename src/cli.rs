@@ -1,0 +1,145 @@
+//! The command line. Doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  ok
+  1  the operation failed (no quorum in time, a node died while starting, a guard refused)
+  2  bad usage or bad input (flags, profile files, cluster names)
+  3  environment problem (no java, no ZooKeeper, a port in use, an unwritable home)";
+
+/// Run a real Apache ZooKeeper ensemble on this machine: one command to start it, see it, break it, remove it.
+#[derive(Debug, Parser)]
+#[command(name = "zkdev", version, after_help = EXIT_CODES, max_term_width = 110)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Where zkdev keeps its clusters [default: $XDG_DATA_HOME/zkdev, i.e. ~/.local/share/zkdev]
+    #[arg(long, global = true, env = "ZKDEV_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Which cluster to act on; several can live side by side with different --port-offset
+    #[arg(short, long, global = true, env = "ZKDEV_CLUSTER", default_value = "default", value_name = "NAME")]
+    pub cluster: String,
+    /// Print machine-readable JSON on stdout instead of tables
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Say less: no progress display
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Start an ensemble (or start a stopped one again) and wait until one leader serves
+    #[command(after_help = "Examples:\n  zkdev up --nodes 3 --observers 1\n  zkdev up --profile fast --port-offset 10000 -c ci")]
+    Up(UpArgs),
+    /// Show every node's process, mode, zxid, epoch and ports, from what the servers answer
+    Status(StatusArgs),
+    /// Kill the leader, wait for a new one with a higher epoch, and show how long it took
+    KillLeader(KillLeaderArgs),
+    /// Stop every node (SIGTERM, then SIGKILL after a grace period); data is kept unless --purge
+    Down(DownArgs),
+    /// Show the files and commands `up` would use, without starting anything
+    Render(RenderArgs),
+    /// List the built-in profiles and what they set
+    Profiles,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Voting participants (ids 1..=N) [default: 3 for a new cluster]
+    #[arg(short, long, value_name = "N")]
+    pub nodes: Option<u32>,
+    /// Observers (ids N+1..=N+M) [default: 0 for a new cluster]
+    #[arg(short, long, value_name = "M")]
+    pub observers: Option<u32>,
+    /// A built-in profile name (see `zkdev profiles`) or a TOML file
+    #[arg(short, long, value_name = "NAME|FILE")]
+    pub profile: Option<String>,
+    /// Added to every port (client 2180+id, quorum 2880+id, election 3880+id, admin 8080+id)
+    #[arg(long, value_name = "K")]
+    pub port_offset: Option<u16>,
+    /// A ZooKeeper installation to use (unpacked tarball); default: ZOOKEEPER_HOME, then Debian's package
+    #[arg(long, value_name = "DIR")]
+    pub zk_home: Option<String>,
+    /// Seconds to wait for every node to serve with one leader
+    #[arg(long, default_value_t = 60.0, value_name = "S")]
+    pub timeout: f64,
+    /// Return as soon as the nodes are started, without waiting for a leader
+    #[arg(long)]
+    pub no_wait: bool,
+    /// On failure leave the started nodes running (to inspect them) instead of stopping them
+    #[arg(long)]
+    pub keep_on_failure: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SignalArg {
+    /// SIGKILL: the process vanishes at once, as in a crash
+    Kill,
+    /// SIGTERM: ZooKeeper shuts down
+    Term,
+}
+
+#[derive(Debug, Args)]
+pub struct KillLeaderArgs {
+    /// Which signal to send
+    #[arg(long, value_enum, default_value_t = SignalArg::Kill)]
+    pub signal: SignalArg,
+    /// Kill even when the survivors cannot form a quorum (no leader can then be elected)
+    #[arg(long)]
+    pub force: bool,
+    /// Seconds to wait for a new leader
+    #[arg(long, default_value_t = 30.0, value_name = "S")]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Also remove the cluster's directory (configs, data, logs), and nothing outside it
+    #[arg(long)]
+    pub purge: bool,
+    /// Seconds between SIGTERM and SIGKILL
+    #[arg(long, default_value_t = 10.0, value_name = "S")]
+    pub grace: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[arg(short, long, default_value_t = 3, value_name = "N")]
+    pub nodes: u32,
+    #[arg(short, long, default_value_t = 0, value_name = "M")]
+    pub observers: u32,
+    #[arg(short, long, value_name = "NAME|FILE")]
+    pub profile: Option<String>,
+    #[arg(long, value_name = "K")]
+    pub port_offset: Option<u16>,
+    #[arg(long, value_name = "DIR")]
+    pub zk_home: Option<String>,
+    /// Write the files under DIR (as DIR/node<i>/...) instead of printing them
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,97 @@
+//! One file per subcommand; each composes the modules below it. Nothing here but dispatch and the context
+//! every command shares.
+
+mod down;
+mod kill_leader;
+mod profiles;
+mod render;
+mod status;
+mod up;
+
+use std::time::Duration;
+
+use crate::cli::{Cli, Cmd};
+use crate::error::{Error, Result};
+use crate::spec::{validate_cluster_name, ClusterSpec};
+use crate::state::{ClusterPaths, Home};
+
+/// What every command knows: where the cluster lives and how to report.
+pub struct Ctx {
+    pub home: Home,
+    pub cluster: String,
+    pub json: bool,
+    pub quiet: bool,
+}
+
+impl Ctx {
+    pub fn paths(&self) -> ClusterPaths {
+        self.home.cluster(&self.cluster)
+    }
+
+    /// The existing cluster's spec, or an error that says how to create one.
+    pub fn existing(&self) -> Result<(ClusterPaths, ClusterSpec)> {
+        let paths = self.paths();
+        if !paths.exists() {
+            return Err(Error::failed(format!(
+                "no cluster `{}` in {} (start one with `zkdev up`, or pick another with --cluster / --home)",
+                self.cluster,
+                self.home.root.display()
+            )));
+        }
+        let spec = paths.load_spec()?;
+        Ok((paths, spec))
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    let ctx = Ctx {
+        home: Home::resolve(cli.global.home)?,
+        cluster: cli.global.cluster,
+        json: cli.global.json,
+        quiet: cli.global.quiet,
+    };
+    validate_cluster_name(&ctx.cluster)?;
+    match cli.command {
+        Cmd::Up(a) => up::run(&ctx, a).await,
+        Cmd::Status(a) => status::run(&ctx, a).await,
+        Cmd::KillLeader(a) => kill_leader::run(&ctx, a).await,
+        Cmd::Down(a) => down::run(&ctx, a),
+        Cmd::Render(a) => render::run(&ctx, a),
+        Cmd::Profiles => profiles::run(&ctx),
+    }
+}
+
+/// A `--timeout`-style flag in seconds, checked.
+pub fn seconds(value: f64, flag: &str) -> Result<Duration> {
+    if value.is_finite() && value > 0.0 && value <= 86_400.0 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(Error::usage(format!(
+            "{flag} {value}: give a number of seconds greater than 0 and at most 86400"
+        )))
+    }
+}
+
+/// A new cluster's spec from a profile and flags (flags win), with java and ZooKeeper located.
+pub fn new_spec(
+    cluster: &str,
+    profile: Option<&str>,
+    port_offset: Option<u16>,
+    zk_home: Option<&str>,
+    voters: u32,
+    observers: u32,
+) -> Result<ClusterSpec> {
+    let (origin, profile) = crate::profile::load(profile.unwrap_or("default"))?;
+    let mut settings = profile.settings(&origin)?;
+    if let Some(k) = port_offset {
+        settings.offset = k;
+    }
+    // Check the shape before looking for java, so bad flags are reported as such on any machine.
+    ClusterSpec::build(cluster, &origin, settings.clone(), crate::dist::Dist::placeholder(), voters, observers)?;
+    let dist = crate::dist::detect(
+        zk_home.or(settings.zk_home.as_deref()),
+        settings.java.as_deref(),
+        settings.version.as_deref(),
+    )?;
+    ClusterSpec::build(cluster, &origin, settings, dist, voters, observers)
+}

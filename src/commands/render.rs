@@ -1,0 +1,56 @@
+//! `zkdev render`: what `up` would write and run, without starting anything.
+
+use super::{new_spec, Ctx};
+use crate::cli::RenderArgs;
+use crate::error::{Error, Result};
+use crate::render;
+
+pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
+    let spec = new_spec(
+        &ctx.cluster,
+        args.profile.as_deref(),
+        args.port_offset,
+        args.zk_home.as_deref(),
+        args.nodes,
+        args.observers,
+    )?;
+    let paths = match &args.out {
+        // Rendered under DIR as DIR/node<i>/...: pretend DIR is the cluster directory.
+        Some(dir) => {
+            let dir = if dir.is_absolute() {
+                dir.clone()
+            } else {
+                std::env::current_dir()
+                    .map_err(|e| Error::io("cannot read the current directory", ".", e))?
+                    .join(dir)
+            };
+            crate::state::ClusterPaths {
+                root: dir.clone(),
+                lock: dir.join(".lock"),
+            }
+        }
+        None => ctx.paths(),
+    };
+    let nodes = render::render(&spec, &paths)?;
+    if args.out.is_some() {
+        for n in &nodes {
+            render::write(n)?;
+        }
+        crate::state::write_atomic(&paths.spec_file(), spec.to_toml().as_bytes())?;
+        println!("wrote {} node(s) under {}", nodes.len(), paths.root.display());
+        return Ok(());
+    }
+    for n in &nodes {
+        for (path, contents) in &n.files {
+            println!("==> {} <==", path.display());
+            print!("{contents}");
+            if !contents.ends_with('\n') {
+                println!();
+            }
+            println!();
+        }
+        println!("==> node {} command <==", n.id);
+        println!("{}\n", n.argv.join(" \\\n    "));
+    }
+    Ok(())
+}

@@ -1,0 +1,19 @@
+//! `zkdev status`: every node's process and what its server answers.
+
+use super::Ctx;
+use crate::cli::StatusArgs;
+use crate::error::Result;
+use crate::observe;
+use crate::output;
+
+pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
+    let (paths, spec) = ctx.existing()?;
+    let state = paths.load_state()?;
+    let status = observe::gather(&spec, &paths, &state).await;
+    if ctx.json {
+        output::print_json(&status);
+    } else {
+        print!("{}", output::status_table(&status));
+    }
+    Ok(())
+}

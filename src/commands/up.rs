@@ -1,0 +1,346 @@
+//! `zkdev up`: render, check ports, start the nodes that are not running, wait for one serving leader.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{new_spec, seconds, Ctx};
+use crate::cli::UpArgs;
+use crate::error::{Error, Result};
+use crate::observe::{self, ClusterStatus, ProcessState, WaitFailure};
+use crate::output;
+use crate::ports;
+use crate::process;
+use crate::render;
+use crate::spec::ClusterSpec;
+use crate::state::{ClusterPaths, NodeState, StopReason};
+
+#[derive(Serialize)]
+struct UpReport<'a> {
+    cluster: &'a str,
+    started: Vec<u32>,
+    elapsed_ms: u64,
+    status: &'a ClusterStatus,
+}
+
+pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
+    let timeout = seconds(args.timeout, "--timeout")?;
+    let paths = ctx.paths();
+    let home = &ctx.home.root;
+    std::fs::create_dir_all(home).map_err(|e| {
+        Error::env(format!(
+            "cannot create zkdev's home {}: {e}; pass a writable --home DIR (or set ZKDEV_HOME)",
+            home.display()
+        ))
+    })?;
+    let _lock = paths.lock(Duration::from_secs(180))?;
+
+    let spec = if paths.exists() {
+        let spec = paths.load_spec()?;
+        check_same_shape(ctx, &spec, &args)?;
+        spec
+    } else {
+        let spec = new_spec(
+            &ctx.cluster,
+            args.profile.as_deref(),
+            args.port_offset,
+            args.zk_home.as_deref(),
+            args.nodes.unwrap_or(3),
+            args.observers.unwrap_or(0),
+        )?;
+        if spec.voter_count() % 2 == 0 && !ctx.quiet {
+            eprintln!(
+                "warning: {} voters tolerate no more failures than {}: an even count adds a voter to every quorum \
+                 without adding fault tolerance",
+                spec.voter_count(),
+                spec.voter_count() - 1
+            );
+        }
+        spec
+    };
+    check_dist_present(&spec)?;
+
+    let mut state = paths.load_state()?;
+    let before = observe::gather(&spec, &paths, &state).await;
+    let to_start: Vec<u32> = before
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.process, ProcessState::Stopped | ProcessState::Crashed))
+        .map(|n| n.id)
+        .collect();
+    check_ports_free(&spec, &to_start)?;
+
+    if !paths.exists() {
+        create_cluster_dir(&paths, &spec)?;
+    }
+    let rendered = render::render(&spec, &paths)?;
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        // Ctrl-C while starting: stop what this run started instead of leaving half an ensemble.
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    }
+
+    let t0 = Instant::now();
+    let mut started = Vec::new();
+    for id in &to_start {
+        let files = rendered.iter().find(|f| f.id == *id).expect("rendered every node");
+        render::write(files)?;
+        std::fs::create_dir_all(paths.logs_dir(*id)).map_err(|e| Error::io("cannot create", paths.logs_dir(*id), e))?;
+        match process::spawn(&files.argv, &paths.node_dir(*id), &paths.log_file(*id)) {
+            Ok(s) => {
+                state.set(*id, s);
+                paths.save_state(&state)?;
+                started.push(*id);
+            }
+            Err(e) => {
+                stop_started(&paths, &started, &mut state);
+                return Err(e);
+            }
+        }
+    }
+
+    if args.no_wait {
+        let status = observe::gather(&spec, &paths, &state).await;
+        report(ctx, &spec, &started, t0.elapsed(), &status, false);
+        return Ok(());
+    }
+
+    let progress = Progress::new(ctx.quiet || ctx.json);
+    let result = observe::wait_until(
+        &spec,
+        &paths,
+        timeout,
+        |s| s.healthy() || interrupted.load(Ordering::SeqCst),
+        |s| progress.show(s, t0.elapsed()),
+    )
+    .await;
+    progress.finish();
+
+    if interrupted.load(Ordering::SeqCst) {
+        stop_started(&paths, &started, &mut state);
+        return Err(Error::failed(format!(
+            "interrupted: stopped the {} node(s) this run had started; data kept",
+            started.len()
+        )));
+    }
+    match result {
+        Ok(status) => {
+            report(ctx, &spec, &started, t0.elapsed(), &status, true);
+            Ok(())
+        }
+        Err((failure, status)) => {
+            let mut detail = String::new();
+            let bad: Vec<u32> = match failure {
+                WaitFailure::Crashed(id) => vec![id],
+                WaitFailure::Timeout => status.not_serving().iter().map(|n| n.id).collect(),
+            };
+            for id in &bad {
+                detail.push_str(&observe::log_tail(&paths, *id, 12));
+            }
+            let what = match failure {
+                WaitFailure::Crashed(id) => format!("node {id} exited while starting"),
+                WaitFailure::Timeout => format!(
+                    "the ensemble did not serve with one leader within {}; not serving: {}",
+                    output::secs(timeout),
+                    describe_nodes(&status, &bad)
+                ),
+            };
+            let aftermath = if args.keep_on_failure {
+                "the nodes are left running (--keep-on-failure); inspect with `zkdev status`, stop with `zkdev down`"
+                    .to_string()
+            } else {
+                stop_started(&paths, &started, &mut state);
+                format!(
+                    "stopped the {} node(s) this run started (pass --keep-on-failure to inspect them running)",
+                    started.len()
+                )
+            };
+            Err(Error::failed_with(format!("{what}; {aftermath}"), detail))
+        }
+    }
+}
+
+fn describe_nodes(status: &ClusterStatus, ids: &[u32]) -> String {
+    ids.iter()
+        .filter_map(|id| status.node(*id))
+        .map(|n| {
+            let mode = n.mode.clone().unwrap_or_else(|| "no answer".into());
+            format!("node {} ({}, {mode})", n.id, n.process.as_str())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Asked for another shape than the cluster has: refuse, and say how to get what was asked.
+fn check_same_shape(ctx: &Ctx, spec: &ClusterSpec, args: &UpArgs) -> Result<()> {
+    let mut diffs = Vec::new();
+    if let Some(n) = args.nodes.filter(|n| *n as usize != spec.voter_count()) {
+        diffs.push(format!("--nodes {n} (it has {})", spec.voter_count()));
+    }
+    if let Some(m) = args.observers.filter(|m| *m as usize != spec.observer_count()) {
+        diffs.push(format!("--observers {m} (it has {})", spec.observer_count()));
+    }
+    if let Some(k) = args.port_offset.filter(|k| *k != spec.settings.offset) {
+        diffs.push(format!("--port-offset {k} (it has {})", spec.settings.offset));
+    }
+    if let Some(p) = &args.profile {
+        let same = spec.profile == *p || spec.profile == format!("built-in profile `{p}`");
+        if !same {
+            diffs.push(format!("--profile {p} (it was made from {})", spec.profile));
+        }
+    }
+    if args.zk_home.is_some() {
+        diffs.push("--zk-home (the installation is fixed when a cluster is made)".into());
+    }
+    if diffs.is_empty() {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "cluster `{}` already exists with another shape: {}. A cluster keeps the shape and settings its data was made with: run `zkdev up` without \
+         those flags to start it as it is, remove it first with `zkdev down --purge`, or make a second one with \
+         `--cluster NAME --port-offset K`",
+        ctx.cluster,
+        diffs.join(", ")
+    )))
+}
+
+fn check_dist_present(spec: &ClusterSpec) -> Result<()> {
+    if !spec.dist.java.is_file() {
+        return Err(Error::env(format!(
+            "java {} (recorded when the cluster was made) is gone; install it ({}) or remove the cluster with \
+             `zkdev down --purge`",
+            spec.dist.java.display(),
+            crate::dist::INSTALL_JAVA
+        )));
+    }
+    if let Some(missing) = spec.dist.classpath.iter().find(|p| !p.exists()) {
+        return Err(Error::env(format!(
+            "ZooKeeper {} is no longer installed ({} is missing); install it again ({}) or remove the cluster with \
+             `zkdev down --purge`",
+            spec.dist.version,
+            missing.display(),
+            crate::dist::INSTALL_ZOOKEEPER
+        )));
+    }
+    Ok(())
+}
+
+fn check_ports_free(spec: &ClusterSpec, ids: &[u32]) -> Result<()> {
+    for (port, id, what) in spec.all_ports() {
+        if !ids.contains(&id) || ports::is_free(port) {
+            continue;
+        }
+        let who = match ports::owner(port) {
+            Some(o) => format!(" by pid {} ({})", o.pid, o.name),
+            None => String::new(),
+        };
+        return Err(Error::env(format!(
+            "port {port} (node {id} {what} port) is in use{who}; stop that process, or pass --port-offset K to move \
+             every port of this cluster (a new cluster only), e.g. --port-offset 10000"
+        )));
+    }
+    Ok(())
+}
+
+fn create_cluster_dir(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<()> {
+    std::fs::create_dir_all(&paths.root).map_err(|e| {
+        Error::env(format!(
+            "cannot create {}: {e}; pass a writable --home DIR (or set ZKDEV_HOME)",
+            paths.root.display()
+        ))
+    })?;
+    crate::state::write_atomic(&paths.marker(), b"This directory was created by zkdev; `zkdev down --purge` removes it.\n")?;
+    crate::state::write_atomic(&paths.spec_file(), spec.to_toml().as_bytes())
+}
+
+/// Stop the nodes this run started (failure or Ctrl-C), leaving the state file consistent.
+fn stop_started(paths: &ClusterPaths, started: &[u32], state: &mut crate::state::State) {
+    let markers: Vec<_> = started.iter().map(|id| paths.zoo_cfg(*id)).collect();
+    let nodes: Vec<_> = started
+        .iter()
+        .zip(&markers)
+        .map(|(id, m)| (*id, state.node(*id), m.as_path()))
+        .collect();
+    if let Err(e) = process::stop_all(&nodes, Duration::from_secs(5)) {
+        eprintln!("warning: {e}");
+    }
+    for id in started {
+        state.set(
+            *id,
+            NodeState::Stopped {
+                reason: StopReason::Stopped,
+            },
+        );
+    }
+    if let Err(e) = paths.save_state(state) {
+        eprintln!("warning: {e}");
+    }
+}
+
+fn report(ctx: &Ctx, spec: &ClusterSpec, started: &[u32], elapsed: Duration, status: &ClusterStatus, waited: bool) {
+    if ctx.json {
+        output::print_json(&UpReport {
+            cluster: &spec.name,
+            started: started.to_vec(),
+            elapsed_ms: elapsed.as_millis() as u64,
+            status,
+        });
+        return;
+    }
+    let shape = format!(
+        "{} voter{} + {} observer{}",
+        spec.voter_count(),
+        if spec.voter_count() == 1 { "" } else { "s" },
+        spec.observer_count(),
+        if spec.observer_count() == 1 { "" } else { "s" }
+    );
+    if started.is_empty() {
+        println!("cluster `{}` ({shape}) was already running", spec.name);
+    } else if waited {
+        println!(
+            "cluster `{}` ({shape}) is serving: started node(s) {} in {}",
+            spec.name,
+            started.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+            output::secs(elapsed)
+        );
+    } else {
+        println!("cluster `{}` ({shape}): started, not waiting for a leader (--no-wait)", spec.name);
+    }
+    println!("{}", output::summary_line(status));
+}
+
+/// A spinner on stderr while waiting (only on a terminal, and not with --quiet/--json).
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(silent: bool) -> Progress {
+        let bar = (!silent && output::stderr_is_tty()).then(|| {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.enable_steady_tick(Duration::from_millis(100));
+            b
+        });
+        Progress { bar }
+    }
+    fn show(&self, s: &ClusterStatus, elapsed: Duration) {
+        if let Some(b) = &self.bar {
+            let serving = s.nodes.iter().filter(|n| n.serving()).count();
+            let leader = s.leader.map_or("none yet".to_string(), |l| l.to_string());
+            b.set_message(format!(
+                "waiting for the ensemble: {serving}/{} serving, leader {leader} ({})",
+                s.nodes.len(),
+                output::secs(elapsed)
+            ));
+        }
+    }
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

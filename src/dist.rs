@@ -1,0 +1,328 @@
+//! Finding java and a ZooKeeper installation, its version, layout and the classpath it needs.
+//!
+//! Order: `--zk-home` flag, the profile's `dist.zk_home`, `ZOOKEEPER_HOME`, then Debian's package layout.
+//! Layouts understood: Debian (`/usr/share/java/zookeeper.jar`, whose manifest names no logging binding),
+//! an upstream 3.5.5+ `-bin` tarball (`lib/*.jar`), and a 3.4-style tarball (`zookeeper-X.jar` at the top).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The command that installs what is missing on Debian-like machines.
+pub const INSTALL_ZOOKEEPER: &str = "sudo apt-get install -y zookeeper libservlet-api-java";
+pub const INSTALL_JAVA: &str = "sudo apt-get install -y default-jre-headless";
+
+const DEBIAN_JAVA_DIR: &str = "/usr/share/java";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    Debian,
+    /// Upstream 3.5.5+ `apache-zookeeper-X-bin` tarball.
+    Tarball,
+    /// Upstream 3.4 / 3.5.0-3.5.4 tarball, main jar at the top.
+    LegacyTarball,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogConfig {
+    Log4j,
+    Logback,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dist {
+    pub java: PathBuf,
+    pub zk_home: PathBuf,
+    pub version: String,
+    pub layout: Layout,
+    pub log_config: LogConfig,
+    pub classpath: Vec<PathBuf>,
+    /// Debian's package lacks the servlet API unless libservlet-api-java is installed; without it the
+    /// AdminServer cannot start.
+    pub admin_server_available: bool,
+}
+
+impl Dist {
+    /// (major, minor, patch), missing parts as 0.
+    pub fn version_tuple(&self) -> (u32, u32, u32) {
+        parse_version(&self.version)
+    }
+
+    pub fn classpath_string(&self) -> String {
+        self.classpath
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+
+    /// A stand-in for validating a spec's shape before java and ZooKeeper are looked for; never started.
+    pub fn placeholder() -> Dist {
+        Dist {
+            admin_server_available: true,
+            ..Dist::fixture()
+        }
+    }
+
+    /// A fixed Debian 3.8.0 installation for pure tests (rendering, specs); never started.
+    pub fn fixture() -> Dist {
+        Dist {
+            java: "/usr/bin/java".into(),
+            zk_home: "/usr/share/zookeeper".into(),
+            version: "3.8.0".into(),
+            layout: Layout::Debian,
+            log_config: LogConfig::Log4j,
+            classpath: vec!["/usr/share/java/zookeeper.jar".into()],
+            admin_server_available: true,
+        }
+    }
+}
+
+pub fn parse_version(v: &str) -> (u32, u32, u32) {
+    let mut it = v
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<u32>().unwrap_or(0));
+    (
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+    )
+}
+
+/// Find java and ZooKeeper. `zk_home` is the flag's or profile's value; `java` the profile's.
+pub fn detect(zk_home: Option<&str>, java: Option<&str>, want_version: Option<&str>) -> Result<Dist> {
+    let java = find_java(java)?;
+    let env_home = std::env::var("ZOOKEEPER_HOME").ok().filter(|s| !s.is_empty());
+    let (home, source) = match (zk_home, env_home.as_deref()) {
+        (Some(h), _) => (Some(PathBuf::from(h)), "--zk-home / profile dist.zk_home"),
+        (None, Some(h)) => (Some(PathBuf::from(h)), "ZOOKEEPER_HOME"),
+        (None, None) => (None, ""),
+    };
+    let dist = match home {
+        Some(home) => from_home(&home, java).ok_or_else(|| {
+            Error::env(format!(
+                "{} (from {source}) is not a ZooKeeper installation: expected lib/zookeeper-*.jar (3.5+ tarball), \
+                 zookeeper-*.jar at the top (3.4 tarball) or /usr/share/java/zookeeper.jar (Debian package); \
+                 point it at an unpacked apache-zookeeper-X-bin directory, or install Debian's package: {INSTALL_ZOOKEEPER}",
+                home.display()
+            ))
+        })?,
+        None => debian(Path::new(DEBIAN_JAVA_DIR), java).ok_or_else(|| {
+            Error::env(format!(
+                "no ZooKeeper installation found (looked at --zk-home, the profile, ZOOKEEPER_HOME and \
+                 {DEBIAN_JAVA_DIR}/zookeeper.jar); install it with: {INSTALL_ZOOKEEPER}  \
+                 (or pass --zk-home DIR of an unpacked apache-zookeeper-X-bin tarball)"
+            ))
+        })?,
+    };
+    if let Some(want) = want_version {
+        if dist.version != want {
+            return Err(Error::env(format!(
+                "the profile pins ZooKeeper {want} but the installation found is {} at {}; pass --zk-home DIR of a \
+                 {want} installation, or remove `version` from the profile's [dist] section",
+                dist.version,
+                dist.zk_home.display()
+            )));
+        }
+    }
+    Ok(dist)
+}
+
+fn find_java(configured: Option<&str>) -> Result<PathBuf> {
+    if let Some(j) = configured {
+        let p = PathBuf::from(j);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            which::which(j).map_err(|_| {
+                Error::env(format!(
+                    "java `{j}` (profile dist.java) not found; fix the path or install java: {INSTALL_JAVA}"
+                ))
+            })
+        };
+    }
+    if let Some(home) = std::env::var_os("JAVA_HOME").filter(|s| !s.is_empty()) {
+        let p = PathBuf::from(home).join("bin/java");
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    which::which("java").map_err(|_| {
+        Error::env(format!(
+            "java not found (looked at $JAVA_HOME/bin/java and PATH); ZooKeeper needs Java 8 or newer: {INSTALL_JAVA}"
+        ))
+    })
+}
+
+fn from_home(home: &Path, java: PathBuf) -> Option<Dist> {
+    // Debian's package: /usr/share/zookeeper has bin/ only; the jars live in /usr/share/java.
+    if home.join("bin/zkServer.sh").is_file() && !home.join("lib").is_dir() && !has_top_jar(home) {
+        return debian(Path::new(DEBIAN_JAVA_DIR), java);
+    }
+    let lib = home.join("lib");
+    if let Some((jar, version)) = find_zk_jar(&lib) {
+        let mut classpath = vec![jar];
+        classpath.extend(jars_in(&lib).into_iter().filter(|j| !is_zk_main_jar(j)));
+        let (maj, min, _) = parse_version(&version);
+        let log_config = if (maj, min) >= (3, 8) {
+            LogConfig::Logback
+        } else {
+            LogConfig::Log4j
+        };
+        let admin = classpath.iter().any(|j| file_name(j).contains("servlet"));
+        return Some(Dist {
+            java,
+            zk_home: home.to_path_buf(),
+            version,
+            layout: Layout::Tarball,
+            log_config,
+            classpath,
+            admin_server_available: admin,
+        });
+    }
+    if let Some((jar, version)) = find_zk_jar(home) {
+        let mut classpath = vec![jar];
+        classpath.extend(jars_in(&lib));
+        let admin = classpath.iter().any(|j| file_name(j).contains("servlet"));
+        return Some(Dist {
+            java,
+            zk_home: home.to_path_buf(),
+            version,
+            layout: Layout::LegacyTarball,
+            log_config: LogConfig::Log4j,
+            classpath,
+            admin_server_available: admin,
+        });
+    }
+    None
+}
+
+fn debian(java_dir: &Path, java: PathBuf) -> Option<Dist> {
+    let main = java_dir.join("zookeeper.jar");
+    if !main.is_file() {
+        return None;
+    }
+    // The versioned file next to zookeeper.jar names the version (zookeeper-3.8.0.jar).
+    let version = find_zk_jar(java_dir)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| "unknown".into());
+    let mut classpath = vec![main, java_dir.join("zookeeper-jute.jar")];
+    // The manifest's Class-Path names no slf4j binding: add log4j 1.2's, which Debian's 3.8.0 uses.
+    for extra in ["slf4j-log4j12.jar", "log4j-1.2.jar"] {
+        let p = java_dir.join(extra);
+        if p.is_file() {
+            classpath.push(p);
+        }
+    }
+    let servlet = java_dir.join("servlet-api.jar");
+    let admin = servlet.is_file();
+    if admin {
+        classpath.push(servlet);
+    }
+    Some(Dist {
+        java,
+        zk_home: PathBuf::from("/usr/share/zookeeper"),
+        version,
+        layout: Layout::Debian,
+        log_config: LogConfig::Log4j,
+        classpath,
+        admin_server_available: admin,
+    })
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn is_zk_main_jar(p: &Path) -> bool {
+    zk_jar_version(&file_name(p)).is_some()
+}
+
+/// `zookeeper-3.8.0.jar` -> `3.8.0`; not the jute, recipes, contrib, tests or sources jars.
+fn zk_jar_version(name: &str) -> Option<String> {
+    let v = name.strip_prefix("zookeeper-")?.strip_suffix(".jar")?;
+    let mut parts = v.split('.');
+    let ok = v.split('.').count() == 3
+        && parts.all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    ok.then(|| v.to_string())
+}
+
+fn find_zk_jar(dir: &Path) -> Option<(PathBuf, String)> {
+    jars_in(dir)
+        .into_iter()
+        .find_map(|j| zk_jar_version(&file_name(&j)).map(|v| (j, v)))
+}
+
+fn has_top_jar(dir: &Path) -> bool {
+    find_zk_jar(dir).is_some()
+}
+
+fn jars_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "jar"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse() {
+        assert_eq!(parse_version("3.8.0"), (3, 8, 0));
+        assert_eq!(parse_version("3.4.14"), (3, 4, 14));
+        assert_eq!(parse_version("3.9"), (3, 9, 0));
+    }
+
+    #[test]
+    fn only_the_main_jar_names_a_version() {
+        assert_eq!(zk_jar_version("zookeeper-3.8.0.jar").as_deref(), Some("3.8.0"));
+        assert_eq!(zk_jar_version("zookeeper-jute-3.8.0.jar"), None);
+        assert_eq!(zk_jar_version("zookeeper-3.8.0-tests.jar"), None);
+        assert_eq!(zk_jar_version("zookeeper.jar"), None);
+    }
+
+    fn touch(p: &Path) {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, b"").unwrap();
+    }
+
+    #[test]
+    fn tarball_layouts_are_recognised() {
+        let d = tempfile::tempdir().unwrap();
+        let bin = d.path().join("apache-zookeeper-3.9.5-bin");
+        touch(&bin.join("lib/zookeeper-3.9.5.jar"));
+        touch(&bin.join("lib/zookeeper-jute-3.9.5.jar"));
+        touch(&bin.join("lib/logback-classic-1.2.13.jar"));
+        let dist = from_home(&bin, "/usr/bin/java".into()).unwrap();
+        assert_eq!(dist.layout, Layout::Tarball);
+        assert_eq!(dist.version, "3.9.5");
+        assert_eq!(dist.log_config, LogConfig::Logback);
+        assert!(dist.classpath[0].ends_with("lib/zookeeper-3.9.5.jar"));
+        assert_eq!(dist.classpath.len(), 3);
+
+        let old = d.path().join("zookeeper-3.4.14");
+        touch(&old.join("zookeeper-3.4.14.jar"));
+        touch(&old.join("lib/log4j-1.2.17.jar"));
+        let dist = from_home(&old, "/usr/bin/java".into()).unwrap();
+        assert_eq!(dist.layout, Layout::LegacyTarball);
+        assert_eq!(dist.version, "3.4.14");
+        assert_eq!(dist.log_config, LogConfig::Log4j);
+        assert!(!dist.admin_server_available);
+
+        assert!(from_home(d.path(), "/usr/bin/java".into()).is_none());
+    }
+}

@@ -1,0 +1,20 @@
+//! zkdev: a real Apache ZooKeeper ensemble on one machine.
+//!
+//! `commands` composes the modules below it; each of them does one thing:
+//! `profile` -> `spec` -> `render` is pure, `dist` finds java and ZooKeeper, `process` is the only place that
+//! starts and signals, `state` owns the files on disk, `probe` asks servers, `observe` turns all of that into
+//! a `ClusterStatus`, `output` prints it.
+
+pub mod cli;
+pub mod commands;
+pub mod dist;
+pub mod error;
+pub mod observe;
+pub mod output;
+pub mod ports;
+pub mod probe;
+pub mod process;
+pub mod profile;
+pub mod render;
+pub mod spec;
+pub mod state;

@@ -1,0 +1,109 @@
+//! Tables and JSON, drawn from the same structs. Data goes to stdout; progress to stderr.
+
+use std::fmt::Display;
+use std::io::IsTerminal;
+
+use serde::Serialize;
+
+use crate::observe::ClusterStatus;
+
+/// Print `value` as pretty JSON on stdout.
+pub fn print_json<T: Serialize>(value: &T) {
+    println!("{}", serde_json::to_string_pretty(value).expect("serialisable"));
+}
+
+fn opt<T: Display>(v: &Option<T>) -> String {
+    v.as_ref().map_or_else(|| "-".to_string(), ToString::to_string)
+}
+
+/// Left-aligned columns separated by two spaces; no trailing blanks.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| -> String {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    out.push('\n');
+    for r in rows {
+        out.push_str(&line(r.clone()));
+        out.push('\n');
+    }
+    out
+}
+
+pub fn status_table(s: &ClusterStatus) -> String {
+    let rows: Vec<Vec<String>> = s
+        .nodes
+        .iter()
+        .map(|n| {
+            vec![
+                n.id.to_string(),
+                n.role.as_str().to_string(),
+                n.process.as_str().to_string(),
+                opt(&n.mode),
+                opt(&n.pid),
+                n.client_port.to_string(),
+                n.quorum_port.to_string(),
+                n.election_port.to_string(),
+                opt(&n.admin_port),
+                opt(&n.zxid),
+                opt(&n.epoch),
+                opt(&n.counter),
+                opt(&n.connections),
+                opt(&n.znodes),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "ID", "ROLE", "PROCESS", "MODE", "PID", "CLIENT", "QUORUM", "ELECTION", "ADMIN", "ZXID", "EPOCH",
+            "COUNTER", "CONNS", "ZNODES",
+        ],
+        &rows,
+    );
+    out.push_str(&summary_line(s));
+    out.push('\n');
+    out
+}
+
+pub fn summary_line(s: &ClusterStatus) -> String {
+    let leader = match (s.leader, s.epoch) {
+        (Some(id), Some(e)) => format!("leader {id} (epoch {e})"),
+        (Some(id), None) => format!("leader {id}"),
+        (None, _) if s.leaders().len() > 1 => "several nodes claim to lead".to_string(),
+        (None, _) => "no leader".to_string(),
+    };
+    let q = &s.quorum;
+    let quorum = if q.voters_up >= q.needed {
+        format!("voters up {}/{} (quorum needs {})", q.voters_up, q.voters, q.needed)
+    } else {
+        format!(
+            "voters up {}/{}: NO QUORUM (needs {}; start voters again)",
+            q.voters_up, q.voters, q.needed
+        )
+    };
+    format!("cluster {}: {leader}, {quorum}, connect {}", s.cluster, s.connect_string)
+}
+
+/// Whether stderr is a person's terminal (progress bars only then).
+pub fn stderr_is_tty() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// Seconds with millisecond precision, for people.
+pub fn secs(d: std::time::Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}

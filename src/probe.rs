@@ -1,0 +1,153 @@
+//! Asking a server what it is doing: the four-letter words over TCP (send the word, read to EOF), each with a
+//! deadline, since a SIGSTOPped JVM accepts the connection (the kernel does) but never answers.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// What one `srvr` probe found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Probe {
+    /// The server answered `srvr` and is serving.
+    Serving(Srvr),
+    /// Up but not serving: electing (LOOKING) or syncing with a new leader.
+    NotServing,
+    /// Nothing listens on the port (not started yet, or gone).
+    Refused,
+    /// Connected, but no complete answer within the deadline (paused, overloaded).
+    Timeout,
+    /// Anything else: an empty or unexpected reply, a reset.
+    Error { message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Srvr {
+    pub version: String,
+    pub mode: String,
+    pub zxid: u64,
+    pub connections: Option<u64>,
+    pub node_count: Option<u64>,
+}
+
+impl Srvr {
+    pub fn epoch(&self) -> u32 {
+        (self.zxid >> 32) as u32
+    }
+    pub fn counter(&self) -> u32 {
+        (self.zxid & 0xffff_ffff) as u32
+    }
+}
+
+pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
+
+/// Send a four-letter word to 127.0.0.1:`port` and read the reply until EOF, all within `timeout`.
+pub async fn four_letter(port: u16, word: &str, timeout: Duration) -> std::io::Result<String> {
+    let work = async {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+        stream.write_all(word.as_bytes()).await?;
+        let mut buf = Vec::with_capacity(512);
+        stream.read_to_end(&mut buf).await?;
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in time")),
+    }
+}
+
+pub async fn srvr(port: u16, timeout: Duration) -> Probe {
+    match four_letter(port, "srvr", timeout).await {
+        Ok(text) => parse_srvr(&text),
+        Err(e) => match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => Probe::Refused,
+            std::io::ErrorKind::TimedOut => Probe::Timeout,
+            _ => Probe::Error {
+                message: e.to_string(),
+            },
+        },
+    }
+}
+
+pub fn parse_srvr(text: &str) -> Probe {
+    if text.contains(NOT_SERVING) {
+        return Probe::NotServing;
+    }
+    let mut version = None;
+    let mut mode = None;
+    let mut zxid = None;
+    let mut connections = None;
+    let mut node_count = None;
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        match key.trim() {
+            "Zookeeper version" => version = Some(value.split(',').next().unwrap_or(value).to_string()),
+            "Mode" => mode = Some(value.to_string()),
+            "Zxid" => zxid = u64::from_str_radix(value.trim_start_matches("0x"), 16).ok(),
+            "Connections" => connections = value.parse().ok(),
+            "Node count" => node_count = value.parse().ok(),
+            _ => {}
+        }
+    }
+    match (mode, zxid) {
+        (Some(mode), Some(zxid)) => Probe::Serving(Srvr {
+            version: version.unwrap_or_default(),
+            mode,
+            zxid,
+            connections,
+            node_count,
+        }),
+        _ if text.trim().is_empty() => Probe::Error {
+            message: "empty reply".into(),
+        },
+        _ => Probe::Error {
+            message: format!("unexpected reply: {}", text.lines().next().unwrap_or("").trim()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEADER: &str = "Zookeeper version: 3.8.0-debian, built on 2024-12-29 17:54 UTC\nLatency min/avg/max: 0/0.0/0\n\
+Received: 1\nSent: 0\nConnections: 1\nOutstanding: 0\nZxid: 0x100000003\nMode: leader\nNode count: 5\n\
+Proposal sizes last/min/max: -1/-1/-1\n";
+
+    #[test]
+    fn parses_a_leader() {
+        let Probe::Serving(s) = parse_srvr(LEADER) else {
+            panic!("not parsed")
+        };
+        assert_eq!(s.mode, "leader");
+        assert_eq!(s.zxid, 0x1_0000_0003);
+        assert_eq!((s.epoch(), s.counter()), (1, 3));
+        assert_eq!(s.connections, Some(1));
+        assert_eq!(s.node_count, Some(5));
+        assert_eq!(s.version, "3.8.0-debian");
+    }
+
+    #[test]
+    fn not_serving_and_garbage() {
+        assert_eq!(parse_srvr(&format!("{NOT_SERVING}\n")), Probe::NotServing);
+        assert!(matches!(parse_srvr(""), Probe::Error { .. }));
+        assert!(matches!(parse_srvr("hello"), Probe::Error { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_times_out_and_a_closed_port_is_refused() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Accepts (the backlog does) but never answers, like a SIGSTOPped JVM.
+        let started = std::time::Instant::now();
+        assert_eq!(srvr(port, Duration::from_millis(150)).await, Probe::Timeout);
+        assert!(started.elapsed() < Duration::from_secs(1));
+        drop(listener);
+        assert_eq!(srvr(port, Duration::from_millis(150)).await, Probe::Refused);
+    }
+}

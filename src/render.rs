@@ -1,0 +1,209 @@
+//! Spec -> the files and the command line of every node. Pure: no file is written here (see `write`),
+//! so `zkdev render` and the snapshot tests see exactly what `up` uses.
+
+use std::path::{Path, PathBuf};
+
+use minijinja::{context, Environment};
+
+use crate::dist::LogConfig;
+use crate::error::{Error, Result};
+use crate::spec::{ClusterSpec, NodeSpec, Role};
+use crate::state::ClusterPaths;
+
+const ZOO_CFG: &str = include_str!("../templates/zoo.cfg.j2");
+const LOG4J: &str = include_str!("../templates/log4j.properties.j2");
+const LOGBACK: &str = include_str!("../templates/logback.xml.j2");
+
+/// Everything one node needs on disk, and how to launch it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeFiles {
+    pub id: u32,
+    /// (absolute path, contents)
+    pub files: Vec<(PathBuf, String)>,
+    /// java and its arguments; the zoo.cfg path at the end doubles as the identity marker.
+    pub argv: Vec<String>,
+}
+
+fn env() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_keep_trailing_newline(true);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_template("zoo.cfg", ZOO_CFG).expect("template parses");
+    env.add_template("log4j", LOG4J).expect("template parses");
+    env.add_template("logback", LOGBACK).expect("template parses");
+    env
+}
+
+pub fn render(spec: &ClusterSpec, paths: &ClusterPaths) -> Result<Vec<NodeFiles>> {
+    let env = env();
+    spec.nodes
+        .iter()
+        .map(|n| render_node(&env, spec, paths, n))
+        .collect()
+}
+
+fn render_node(env: &Environment, spec: &ClusterSpec, paths: &ClusterPaths, node: &NodeSpec) -> Result<NodeFiles> {
+    let (major, minor, _) = spec.dist.version_tuple();
+    let v35 = (major, minor) >= (3, 5);
+    let data_dir = paths.data_dir(node.id);
+    let log_file = paths.log_file(node.id);
+    let zoo_cfg_path = paths.zoo_cfg(node.id);
+    let render_err = |e: minijinja::Error| Error::failed(format!("internal template error: {e:#}"));
+
+    let zoo_cfg = env
+        .get_template("zoo.cfg")
+        .and_then(|t| {
+            t.render(context! {
+                cluster => spec.name,
+                id => node.id,
+                role => node.role.as_str(),
+                observer => node.role == Role::Observer,
+                version => spec.dist.version,
+                s => spec.settings,
+                ports => node.ports,
+                data_dir => data_dir.display().to_string(),
+                nodes => spec.nodes,
+                v35 => v35,
+            })
+        })
+        .map_err(render_err)?;
+
+    let (log_name, log_template) = match spec.dist.log_config {
+        LogConfig::Log4j => ("log4j.properties", "log4j"),
+        LogConfig::Logback => ("logback.xml", "logback"),
+    };
+    let log_path = paths.conf_dir(node.id).join(log_name);
+    let log_cfg = env
+        .get_template(log_template)
+        .and_then(|t| t.render(context! { id => node.id, log_file => log_file.display().to_string() }))
+        .map_err(render_err)?;
+
+    let argv = command(spec, node, paths, &log_path);
+    Ok(NodeFiles {
+        id: node.id,
+        files: vec![
+            (zoo_cfg_path, zoo_cfg),
+            (log_path, log_cfg),
+            (data_dir.join("myid"), format!("{}\n", node.id)),
+        ],
+        argv,
+    })
+}
+
+/// `java <props> <jvm flags> -cp <jars> QuorumPeerMain <zoo.cfg>`. The conf directory stays off the classpath
+/// (a class-data-sharing archive refuses non-empty directories on it); the log configuration is named by a
+/// system property instead.
+fn command(spec: &ClusterSpec, node: &NodeSpec, paths: &ClusterPaths, log_cfg: &Path) -> Vec<String> {
+    let s = &spec.settings;
+    let mut argv = vec![spec.dist.java.display().to_string()];
+    argv.push(format!("-Dzookeeper.log.dir={}", paths.logs_dir(node.id).display()));
+    argv.push("-Dzookeeper.log.file=zookeeper.log".into());
+    argv.push(match spec.dist.log_config {
+        LogConfig::Log4j => format!("-Dlog4j.configuration=file:{}", log_cfg.display()),
+        LogConfig::Logback => format!("-Dlogback.configurationFile={}", log_cfg.display()),
+    });
+    // A JVM that runs out of heap should die, not limp: zkdev then reports it crashed.
+    argv.push("-XX:+ExitOnOutOfMemoryError".into());
+    if let Some(mb) = s.heap_max_mb {
+        argv.push(format!("-Xmx{mb}m"));
+    }
+    if let Some(mb) = s.heap_min_mb {
+        argv.push(format!("-Xms{mb}m"));
+    }
+    argv.extend(s.jvm_flags.iter().cloned());
+    for (k, v) in &s.jvm_properties {
+        argv.push(format!("-D{k}={v}"));
+    }
+    argv.push("-cp".into());
+    argv.push(spec.dist.classpath_string());
+    argv.push("org.apache.zookeeper.server.quorum.QuorumPeerMain".into());
+    argv.push(paths.zoo_cfg(node.id).display().to_string());
+    argv
+}
+
+/// Write one node's files (directories created as needed). myid is never rewritten with another id.
+pub fn write(files: &NodeFiles) -> Result<()> {
+    for (path, contents) in &files.files {
+        let dir = path.parent().expect("file has a parent");
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+        crate::state::write_atomic(path, contents.as_bytes())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dist::Dist;
+    use crate::spec::tests::settings;
+    use crate::state::Home;
+
+    fn fixture(profile: &str, voters: u32, observers: u32) -> (ClusterSpec, ClusterPaths) {
+        let spec = ClusterSpec::build("demo", profile, settings(profile), Dist::fixture(), voters, observers).unwrap();
+        let paths = Home { root: "/home/dev/.local/share/zkdev".into() }.cluster("demo");
+        (spec, paths)
+    }
+
+    fn file<'a>(n: &'a NodeFiles, name: &str) -> &'a str {
+        &n.files.iter().find(|(p, _)| p.ends_with(name)).unwrap().1
+    }
+
+    #[test]
+    fn default_3_plus_1_zoo_cfg() {
+        let (spec, paths) = fixture("default", 3, 1);
+        let nodes = render(&spec, &paths).unwrap();
+        insta::assert_snapshot!("default_node1_zoo_cfg", file(&nodes[0], "zoo.cfg"));
+        insta::assert_snapshot!("default_node4_observer_zoo_cfg", file(&nodes[3], "zoo.cfg"));
+        insta::assert_snapshot!("default_node1_log4j", file(&nodes[0], "log4j.properties"));
+        assert_eq!(file(&nodes[3], "myid"), "4\n");
+    }
+
+    #[test]
+    fn fast_zoo_cfg_and_command() {
+        let (spec, paths) = fixture("fast", 3, 1);
+        let nodes = render(&spec, &paths).unwrap();
+        insta::assert_snapshot!("fast_node2_zoo_cfg", file(&nodes[1], "zoo.cfg"));
+        insta::assert_snapshot!("fast_node2_argv", nodes[1].argv.join("\n"));
+    }
+
+    #[test]
+    fn every_node_lists_the_same_servers() {
+        let (spec, paths) = fixture("default", 5, 2);
+        let nodes = render(&spec, &paths).unwrap();
+        let servers = |n: &NodeFiles| -> Vec<String> {
+            file(n, "zoo.cfg").lines().filter(|l| l.starts_with("server.")).map(String::from).collect()
+        };
+        let first = servers(&nodes[0]);
+        assert_eq!(first.len(), 7);
+        assert_eq!(first.iter().filter(|l| l.ends_with(":observer")).count(), 2);
+        for n in &nodes {
+            assert_eq!(servers(n), first);
+            let cfg = file(n, "zoo.cfg");
+            assert!(cfg.contains("clientPortAddress=127.0.0.1"));
+            assert_eq!(cfg.contains("peerType=observer"), n.id > 5);
+        }
+    }
+
+    #[test]
+    fn extra_keys_are_written_verbatim() {
+        let mut s = settings("default");
+        s.extra.insert("reconfigEnabled".into(), "true".into());
+        let spec = ClusterSpec::build("demo", "p", s, Dist::fixture(), 1, 0).unwrap();
+        let paths = Home { root: "/h".into() }.cluster("demo");
+        let nodes = render(&spec, &paths).unwrap();
+        assert!(file(&nodes[0], "zoo.cfg").contains("\nreconfigEnabled=true\n"));
+    }
+
+    #[test]
+    fn zookeeper_34_gets_no_35_keys() {
+        let mut dist = Dist::fixture();
+        dist.version = "3.4.14".into();
+        dist.admin_server_available = false;
+        let spec = ClusterSpec::build("demo", "p", settings("default"), dist, 3, 0).unwrap();
+        let paths = Home { root: "/h".into() }.cluster("demo");
+        let cfg = file(&render(&spec, &paths).unwrap()[0], "zoo.cfg").to_string();
+        assert!(!cfg.contains("4lw."));
+        assert!(!cfg.contains("admin."));
+        assert!(cfg.contains("clientPort=2181"));
+    }
+}

@@ -1,0 +1,311 @@
+//! The resolved description of one cluster: node ids, roles, ports and settings. Pure: built from a profile
+//! and flags, validated, stored as `cluster.toml`, and read back by every later command.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dist::Dist;
+use crate::error::{Error, Result};
+use crate::profile::Settings;
+
+/// Version of the on-disk `cluster.toml` format.
+pub const SPEC_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Participant,
+    Observer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Participant => "participant",
+            Role::Observer => "observer",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ports {
+    pub client: u16,
+    pub quorum: u16,
+    pub election: u16,
+    /// None when the AdminServer is off (profile) or cannot run (no servlet API in the installation).
+    pub admin: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeSpec {
+    pub id: u32,
+    pub role: Role,
+    pub ports: Ports,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSpec {
+    pub format: u32,
+    pub name: String,
+    /// Where the spec came from (`built-in profile `fast``, a file path).
+    pub profile: String,
+    pub settings: Settings,
+    pub dist: Dist,
+    pub nodes: Vec<NodeSpec>,
+}
+
+/// A cluster name becomes a directory name: keep it to a safe alphabet.
+pub fn validate_cluster_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "invalid --cluster `{name}`: a cluster name is 1 to 64 characters of letters, digits, `-`, `_` and `.`, \
+             starting with a letter or digit (it becomes a directory name)"
+        )))
+    }
+}
+
+impl ClusterSpec {
+    /// Build and validate a spec. `voters` + `observers` nodes, ids 1..=N then N+1..=N+M.
+    pub fn build(
+        name: &str,
+        profile: &str,
+        settings: Settings,
+        dist: Dist,
+        voters: u32,
+        observers: u32,
+    ) -> Result<ClusterSpec> {
+        validate_cluster_name(name)?;
+        if voters == 0 {
+            return Err(Error::usage(
+                "--nodes 0: an ensemble needs at least one voting participant (observers alone cannot elect a leader); \
+                 pass --nodes 1 or more",
+            ));
+        }
+        if voters + observers > 255 {
+            return Err(Error::usage(format!(
+                "--nodes {voters} --observers {observers}: at most 255 nodes in all (myid is 1..255)"
+            )));
+        }
+        let admin_on = settings.admin_server && dist.admin_server_available;
+        let mut nodes = Vec::new();
+        for id in 1..=voters + observers {
+            let role = if id <= voters {
+                Role::Participant
+            } else {
+                Role::Observer
+            };
+            let port = |what: &str, base: u16| -> Result<u16> {
+                let p = u32::from(base) + id + u32::from(settings.offset);
+                u16::try_from(p).ok().filter(|p| *p >= 1024).ok_or_else(|| {
+                    Error::usage(format!(
+                        "node {id}'s {what} port would be {p} ({what} base {base} + id {id} + offset {}): ports must be \
+                         1024..=65535; choose a smaller --port-offset or port base",
+                        settings.offset
+                    ))
+                })
+            };
+            let ports = Ports {
+                client: port("client", settings.client_base)?,
+                quorum: port("quorum", settings.quorum_base)?,
+                election: port("election", settings.election_base)?,
+                admin: if admin_on {
+                    Some(port("admin", settings.admin_base)?)
+                } else {
+                    None
+                },
+            };
+            nodes.push(NodeSpec { id, role, ports });
+        }
+        let spec = ClusterSpec {
+            format: SPEC_FORMAT,
+            name: name.to_string(),
+            profile: profile.to_string(),
+            settings,
+            dist,
+            nodes,
+        };
+        spec.check_port_clashes()?;
+        Ok(spec)
+    }
+
+    fn check_port_clashes(&self) -> Result<()> {
+        let mut seen: BTreeMap<u16, String> = BTreeMap::new();
+        for n in &self.nodes {
+            let mut all = vec![
+                ("client", n.ports.client),
+                ("quorum", n.ports.quorum),
+                ("election", n.ports.election),
+            ];
+            if let Some(a) = n.ports.admin {
+                all.push(("admin", a));
+            }
+            for (what, p) in all {
+                let label = format!("node {} {what} port", n.id);
+                if let Some(other) = seen.insert(p, label.clone()) {
+                    return Err(Error::usage(format!(
+                        "port {p} would be both {other} and {label}: the port bases are too close for {} nodes; \
+                         spread client/quorum/election/admin bases at least {} apart",
+                        self.nodes.len(),
+                        self.nodes.len() + 1
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn voters(&self) -> impl Iterator<Item = &NodeSpec> {
+        self.nodes.iter().filter(|n| n.role == Role::Participant)
+    }
+
+    pub fn voter_count(&self) -> usize {
+        self.voters().count()
+    }
+
+    pub fn observer_count(&self) -> usize {
+        self.nodes.len() - self.voter_count()
+    }
+
+    /// Votes needed for a quorum: a strict majority of voters.
+    pub fn quorum_needed(&self) -> usize {
+        self.voter_count() / 2 + 1
+    }
+
+    pub fn node(&self, id: u32) -> Option<&NodeSpec> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    pub fn connect_string(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.ports.client))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Every port of every node, labelled, in node order.
+    pub fn all_ports(&self) -> Vec<(u16, u32, &'static str)> {
+        let mut v = Vec::new();
+        for n in &self.nodes {
+            v.push((n.ports.client, n.id, "client"));
+            v.push((n.ports.quorum, n.id, "quorum"));
+            v.push((n.ports.election, n.id, "election"));
+            if let Some(a) = n.ports.admin {
+                v.push((a, n.id, "admin"));
+            }
+        }
+        v
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a spec always serialises")
+    }
+
+    pub fn from_toml(source: &str, origin: &str) -> Result<ClusterSpec> {
+        let spec: ClusterSpec = toml::from_str(source).map_err(|e| {
+            Error::failed(format!(
+                "{origin} is not a cluster description this zkdev understands ({}); if the cluster is not needed, \
+                 remove it with `zkdev down --purge`",
+                e.message().trim()
+            ))
+        })?;
+        if spec.format != SPEC_FORMAT {
+            return Err(Error::failed(format!(
+                "{origin} has format {} but this zkdev reads format {SPEC_FORMAT}",
+                spec.format
+            )));
+        }
+        Ok(spec)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::profile;
+
+    pub fn settings(name: &str) -> Settings {
+        let (o, p) = profile::load(name).unwrap();
+        p.settings(&o).unwrap()
+    }
+
+    #[test]
+    fn ports_follow_the_design_card() {
+        let spec =
+            ClusterSpec::build("default", "p", settings("default"), Dist::fixture(), 3, 1).unwrap();
+        let n3 = spec.node(3).unwrap();
+        assert_eq!(n3.ports.client, 2183);
+        assert_eq!(n3.ports.quorum, 2883);
+        assert_eq!(n3.ports.election, 3883);
+        assert_eq!(n3.ports.admin, Some(8083));
+        assert_eq!(spec.node(4).unwrap().role, Role::Observer);
+        assert_eq!(spec.quorum_needed(), 2);
+        assert_eq!(
+            spec.connect_string(),
+            "127.0.0.1:2181,127.0.0.1:2182,127.0.0.1:2183,127.0.0.1:2184"
+        );
+    }
+
+    #[test]
+    fn offset_moves_every_port() {
+        let mut s = settings("default");
+        s.offset = 10000;
+        let spec = ClusterSpec::build("x", "p", s, Dist::fixture(), 1, 0).unwrap();
+        assert_eq!(spec.node(1).unwrap().ports.client, 12181);
+        assert_eq!(spec.node(1).unwrap().ports.admin, Some(18081));
+    }
+
+    #[test]
+    fn offset_past_65535_names_node_and_port() {
+        let mut s = settings("default");
+        s.offset = 60000;
+        let err = ClusterSpec::build("x", "p", s, Dist::fixture(), 3, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("node 1's admin port would be 68081"), "{err}");
+    }
+
+    #[test]
+    fn clashing_bases_are_refused() {
+        let mut s = settings("default");
+        s.quorum_base = 2181;
+        let err = ClusterSpec::build("x", "p", s, Dist::fixture(), 3, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("port 2182 would be both node 1 quorum port and node 2 client port"), "{err}");
+    }
+
+    #[test]
+    fn zero_voters_is_refused() {
+        let err = ClusterSpec::build("x", "p", settings("default"), Dist::fixture(), 0, 2)
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--nodes 0"));
+    }
+
+    #[test]
+    fn unsafe_cluster_names_are_refused() {
+        for bad in ["", "..", "a/b", "../x", ".hidden", "a b", "é"] {
+            assert!(validate_cluster_name(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["default", "ci-1", "a.b_c"] {
+            validate_cluster_name(good).unwrap();
+        }
+    }
+
+    #[test]
+    fn spec_round_trips_through_toml() {
+        let spec = ClusterSpec::build("default", "p", settings("fast"), Dist::fixture(), 3, 1).unwrap();
+        let back = ClusterSpec::from_toml(&spec.to_toml(), "cluster.toml").unwrap();
+        assert_eq!(spec, back);
+    }
+}
