@@ -27,7 +27,14 @@ pub struct Global {
     #[arg(long, global = true, env = "ZKDEV_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
     /// Which cluster to act on; several can live side by side with different --port-offset
-    #[arg(short, long, global = true, env = "ZKDEV_CLUSTER", default_value = "default", value_name = "NAME")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "ZKDEV_CLUSTER",
+        default_value = "default",
+        value_name = "NAME"
+    )]
     pub cluster: String,
     /// Print machine-readable JSON on stdout instead of tables
     #[arg(long, global = true)]
@@ -40,7 +47,9 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Start an ensemble (or start a stopped one again) and wait until one leader serves
-    #[command(after_help = "Examples:\n  zkdev up --nodes 3 --observers 1\n  zkdev up --profile fast --port-offset 10000 -c ci")]
+    #[command(
+        after_help = "Examples:\n  zkdev up --nodes 3 --observers 1\n  zkdev up --profile fast --port-offset 10000 -c ci"
+    )]
     Up(UpArgs),
     /// Show every node's process, mode, zxid, epoch and ports, from what the servers answer
     Status(StatusArgs),

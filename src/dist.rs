@@ -87,11 +87,7 @@ pub fn parse_version(v: &str) -> (u32, u32, u32) {
         .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<u32>().unwrap_or(0));
-    (
-        it.next().unwrap_or(0),
-        it.next().unwrap_or(0),
-        it.next().unwrap_or(0),
-    )
+    (it.next().unwrap_or(0), it.next().unwrap_or(0), it.next().unwrap_or(0))
 }
 
 /// Find java and ZooKeeper. `zk_home` is the flag's or profile's value; `java` the profile's.
@@ -249,8 +245,7 @@ fn is_zk_main_jar(p: &Path) -> bool {
 fn zk_jar_version(name: &str) -> Option<String> {
     let v = name.strip_prefix("zookeeper-")?.strip_suffix(".jar")?;
     let mut parts = v.split('.');
-    let ok = v.split('.').count() == 3
-        && parts.all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    let ok = v.split('.').count() == 3 && parts.all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
     ok.then(|| v.to_string())
 }
 

@@ -95,9 +95,7 @@ impl ClusterStatus {
     /// Every node serving and exactly one leader, a participant.
     pub fn healthy(&self) -> bool {
         let leaders = self.leaders();
-        self.nodes.iter().all(NodeStatus::serving)
-            && leaders.len() == 1
-            && leaders[0].role == Role::Participant
+        self.nodes.iter().all(NodeStatus::serving) && leaders.len() == 1 && leaders[0].role == Role::Participant
     }
 
     pub fn node(&self, id: u32) -> Option<&NodeStatus> {
@@ -111,7 +109,13 @@ impl ClusterStatus {
 }
 
 /// Probe one node: /proc first (a paused or dead JVM is not asked), then `srvr`.
-async fn node_status(spec: &ClusterSpec, paths: &ClusterPaths, state: &NodeState, id: u32, timeout: Duration) -> NodeStatus {
+async fn node_status(
+    spec: &ClusterSpec,
+    paths: &ClusterPaths,
+    state: &NodeState,
+    id: u32,
+    timeout: Duration,
+) -> NodeStatus {
     let n = spec.node(id).expect("node in spec");
     let liveness = identify(state, &paths.zoo_cfg(id));
     let (process, pid, probe) = match (state, liveness) {
@@ -159,14 +163,10 @@ pub async fn gather(spec: &ClusterSpec, paths: &ClusterPaths, state: &State) -> 
 }
 
 pub async fn gather_with(spec: &ClusterSpec, paths: &ClusterPaths, state: &State, timeout: Duration) -> ClusterStatus {
-    let nodes = join_all(
-        spec.nodes
-            .iter()
-            .map(|n| {
-                let s = state.node(n.id);
-                async move { node_status(spec, paths, &s, n.id, timeout).await }
-            }),
-    )
+    let nodes = join_all(spec.nodes.iter().map(|n| {
+        let s = state.node(n.id);
+        async move { node_status(spec, paths, &s, n.id, timeout).await }
+    }))
     .await;
     let leaders: Vec<&NodeStatus> = nodes.iter().filter(|n| n.is_leader()).collect();
     let (leader, epoch) = match leaders.as_slice() {
@@ -176,8 +176,7 @@ pub async fn gather_with(spec: &ClusterSpec, paths: &ClusterPaths, state: &State
     let voters_up = nodes
         .iter()
         .filter(|n| {
-            n.role == Role::Participant
-                && matches!(n.process, ProcessState::Running | ProcessState::Unresponsive)
+            n.role == Role::Participant && matches!(n.process, ProcessState::Running | ProcessState::Unresponsive)
         })
         .count();
     ClusterStatus {

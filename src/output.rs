@@ -95,7 +95,10 @@ pub fn summary_line(s: &ClusterStatus) -> String {
             q.voters_up, q.voters, q.needed
         )
     };
-    format!("cluster {}: {leader}, {quorum}, connect {}", s.cluster, s.connect_string)
+    format!(
+        "cluster {}: {leader}, {quorum}, connect {}",
+        s.cluster, s.connect_string
+    )
 }
 
 /// Whether stderr is a person's terminal (progress bars only then).

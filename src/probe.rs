@@ -64,9 +64,7 @@ pub async fn srvr(port: u16, timeout: Duration) -> Probe {
         Err(e) => match e.kind() {
             std::io::ErrorKind::ConnectionRefused => Probe::Refused,
             std::io::ErrorKind::TimedOut => Probe::Timeout,
-            _ => Probe::Error {
-                message: e.to_string(),
-            },
+            _ => Probe::Error { message: e.to_string() },
         },
     }
 }
@@ -115,7 +113,8 @@ pub fn parse_srvr(text: &str) -> Probe {
 mod tests {
     use super::*;
 
-    const LEADER: &str = "Zookeeper version: 3.8.0-debian, built on 2024-12-29 17:54 UTC\nLatency min/avg/max: 0/0.0/0\n\
+    const LEADER: &str =
+        "Zookeeper version: 3.8.0-debian, built on 2024-12-29 17:54 UTC\nLatency min/avg/max: 0/0.0/0\n\
 Received: 1\nSent: 0\nConnections: 1\nOutstanding: 0\nZxid: 0x100000003\nMode: leader\nNode count: 5\n\
 Proposal sizes last/min/max: -1/-1/-1\n";
 

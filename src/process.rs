@@ -86,9 +86,7 @@ pub fn spawn(argv: &[String], cwd: &Path, log_file: &Path) -> Result<NodeState> 
         .append(true)
         .open(log_file)
         .map_err(|e| Error::io("cannot open log", log_file, e))?;
-    let log2 = log
-        .try_clone()
-        .map_err(|e| Error::io("cannot open log", log_file, e))?;
+    let log2 = log.try_clone().map_err(|e| Error::io("cannot open log", log_file, e))?;
     let child = Command::new(&argv[0])
         .args(&argv[1..])
         .current_dir(cwd)
@@ -102,13 +100,9 @@ pub fn spawn(argv: &[String], cwd: &Path, log_file: &Path) -> Result<NodeState> 
     wait_for_exec(pid);
     // The child is reaped by whoever outlives it; dropping the handle neither waits nor kills.
     drop(child);
-    let start_ticks = proc_stat(pid).map(|s| s.start_ticks).ok_or_else(|| {
-        Error::failed(format!(
-            "`{}` exited at once; see {}",
-            argv[0],
-            log_file.display()
-        ))
-    })?;
+    let start_ticks = proc_stat(pid)
+        .map(|s| s.start_ticks)
+        .ok_or_else(|| Error::failed(format!("`{}` exited at once; see {}", argv[0], log_file.display())))?;
     let started_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

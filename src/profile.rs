@@ -412,8 +412,7 @@ mod tests {
             "b",
         )
         .unwrap();
-        let child =
-            Profile::parse("[zookeeper]\ntick_time = 300\n[zookeeper.extra]\nb = 2\n", "c").unwrap();
+        let child = Profile::parse("[zookeeper]\ntick_time = 300\n[zookeeper.extra]\nb = 2\n", "c").unwrap();
         let s = child.over(base).settings("c").unwrap();
         assert_eq!(s.tick_time, 300);
         assert_eq!(s.sync_limit, 2);

@@ -36,10 +36,7 @@ fn env() -> Environment<'static> {
 
 pub fn render(spec: &ClusterSpec, paths: &ClusterPaths) -> Result<Vec<NodeFiles>> {
     let env = env();
-    spec.nodes
-        .iter()
-        .map(|n| render_node(&env, spec, paths, n))
-        .collect()
+    spec.nodes.iter().map(|n| render_node(&env, spec, paths, n)).collect()
 }
 
 fn render_node(env: &Environment, spec: &ClusterSpec, paths: &ClusterPaths, node: &NodeSpec) -> Result<NodeFiles> {
@@ -140,7 +137,10 @@ mod tests {
 
     fn fixture(profile: &str, voters: u32, observers: u32) -> (ClusterSpec, ClusterPaths) {
         let spec = ClusterSpec::build("demo", profile, settings(profile), Dist::fixture(), voters, observers).unwrap();
-        let paths = Home { root: "/home/dev/.local/share/zkdev".into() }.cluster("demo");
+        let paths = Home {
+            root: "/home/dev/.local/share/zkdev".into(),
+        }
+        .cluster("demo");
         (spec, paths)
     }
 
@@ -171,7 +171,11 @@ mod tests {
         let (spec, paths) = fixture("default", 5, 2);
         let nodes = render(&spec, &paths).unwrap();
         let servers = |n: &NodeFiles| -> Vec<String> {
-            file(n, "zoo.cfg").lines().filter(|l| l.starts_with("server.")).map(String::from).collect()
+            file(n, "zoo.cfg")
+                .lines()
+                .filter(|l| l.starts_with("server."))
+                .map(String::from)
+                .collect()
         };
         let first = servers(&nodes[0]);
         assert_eq!(first.len(), 7);

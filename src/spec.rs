@@ -240,8 +240,7 @@ pub(crate) mod tests {
 
     #[test]
     fn ports_follow_the_design_card() {
-        let spec =
-            ClusterSpec::build("default", "p", settings("default"), Dist::fixture(), 3, 1).unwrap();
+        let spec = ClusterSpec::build("default", "p", settings("default"), Dist::fixture(), 3, 1).unwrap();
         let n3 = spec.node(3).unwrap();
         assert_eq!(n3.ports.client, 2183);
         assert_eq!(n3.ports.quorum, 2883);
@@ -281,13 +280,15 @@ pub(crate) mod tests {
         let err = ClusterSpec::build("x", "p", s, Dist::fixture(), 3, 0)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("port 2182 would be both node 1 quorum port and node 2 client port"), "{err}");
+        assert!(
+            err.contains("port 2182 would be both node 1 quorum port and node 2 client port"),
+            "{err}"
+        );
     }
 
     #[test]
     fn zero_voters_is_refused() {
-        let err = ClusterSpec::build("x", "p", settings("default"), Dist::fixture(), 0, 2)
-            .unwrap_err();
+        let err = ClusterSpec::build("x", "p", settings("default"), Dist::fixture(), 0, 2).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert!(err.to_string().contains("--nodes 0"));
     }

@@ -26,7 +26,11 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
     let t0 = Instant::now();
     if !paths.root.exists() {
         if !ctx.json {
-            println!("cluster `{}` does not exist in {}: nothing to do", ctx.cluster, ctx.home.root.display());
+            println!(
+                "cluster `{}` does not exist in {}: nothing to do",
+                ctx.cluster,
+                ctx.home.root.display()
+            );
         }
         return Ok(());
     }
@@ -52,7 +56,12 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
     let stopped: Vec<u32> = live.iter().map(|n| n.0).collect();
     for (id, s, _) in &markers {
         if matches!(s, NodeState::Started { .. }) {
-            state.set(*id, NodeState::Stopped { reason: StopReason::Stopped });
+            state.set(
+                *id,
+                NodeState::Stopped {
+                    reason: StopReason::Stopped,
+                },
+            );
         }
     }
 
@@ -86,12 +95,19 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
         );
     }
     if !needed_sigkill.is_empty() {
-        println!("  node(s) {} ignored SIGTERM for {} and were killed", list(&needed_sigkill), crate::output::secs(grace));
+        println!(
+            "  node(s) {} ignored SIGTERM for {} and were killed",
+            list(&needed_sigkill),
+            crate::output::secs(grace)
+        );
     }
     if args.purge {
         println!("removed {}", paths.root.display());
     } else {
-        println!("data kept in {} (`zkdev up` starts it again, `zkdev down --purge` removes it)", paths.root.display());
+        println!(
+            "data kept in {} (`zkdev up` starts it again, `zkdev down --purge` removes it)",
+            paths.root.display()
+        );
     }
     Ok(())
 }
@@ -113,7 +129,11 @@ fn check_purge_target(ctx: &Ctx) -> Result<()> {
             "refusing to purge {}: it is not a directory zkdev created (no {MARKER_FILE} file in it{}); remove it \
              yourself if it should go",
             paths.root.display(),
-            if meta.file_type().is_symlink() { ", and it is a symbolic link" } else { "" }
+            if meta.file_type().is_symlink() {
+                ", and it is a symbolic link"
+            } else {
+                ""
+            }
         )));
     }
     Ok(())

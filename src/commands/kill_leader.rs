@@ -39,11 +39,19 @@ pub async fn run(ctx: &Ctx, args: KillLeaderArgs) -> Result<()> {
     let [leader] = leaders.as_slice() else {
         return Err(Error::failed(format!(
             "cannot kill the leader: {} ({}); see `zkdev status`",
-            if leaders.is_empty() { "no node leads right now".to_string() } else { "several nodes claim to lead".to_string() },
+            if leaders.is_empty() {
+                "no node leads right now".to_string()
+            } else {
+                "several nodes claim to lead".to_string()
+            },
             output::summary_line(&before)
         )));
     };
-    let (old, old_pid, old_epoch) = (leader.id, leader.pid.expect("a serving node has a pid"), leader.epoch.unwrap_or(0));
+    let (old, old_pid, old_epoch) = (
+        leader.id,
+        leader.pid.expect("a serving node has a pid"),
+        leader.epoch.unwrap_or(0),
+    );
 
     let survivors = before.quorum.voters_up - 1;
     let quorum_left = survivors >= before.quorum.needed;
@@ -67,7 +75,12 @@ pub async fn run(ctx: &Ctx, args: KillLeaderArgs) -> Result<()> {
             "leader {old} (pid {old_pid}) is no longer the JVM zkdev started; nothing was signalled. See `zkdev status`"
         )));
     }
-    state.set(old, NodeState::Stopped { reason: StopReason::Killed });
+    state.set(
+        old,
+        NodeState::Stopped {
+            reason: StopReason::Killed,
+        },
+    );
     paths.save_state(&state)?;
 
     let mut report = KillReport {
@@ -138,7 +151,10 @@ fn print_report(ctx: &Ctx, r: &KillReport, after: &ClusterStatus) {
         output::print_json(r);
         return;
     }
-    println!("killed leader {} (pid {}, epoch {}) with {}", r.old_leader, r.old_pid, r.old_epoch, r.signal);
+    println!(
+        "killed leader {} (pid {}, epoch {}) with {}",
+        r.old_leader, r.old_pid, r.old_epoch, r.signal
+    );
     let t = |v: Option<u64>| v.map_or("-".to_string(), |ms| format!("{ms} ms"));
     if let (Some(l), Some(e)) = (r.new_leader, r.new_epoch) {
         println!("new leader: {l} (epoch {e})");

@@ -87,7 +87,14 @@ pub fn new_spec(
         settings.offset = k;
     }
     // Check the shape before looking for java, so bad flags are reported as such on any machine.
-    ClusterSpec::build(cluster, &origin, settings.clone(), crate::dist::Dist::placeholder(), voters, observers)?;
+    ClusterSpec::build(
+        cluster,
+        &origin,
+        settings.clone(),
+        crate::dist::Dist::placeholder(),
+        voters,
+        observers,
+    )?;
     let dist = crate::dist::detect(
         zk_home.or(settings.zk_home.as_deref()),
         settings.java.as_deref(),

@@ -30,7 +30,10 @@ pub fn run(ctx: &Ctx) -> Result<()> {
             ]
         })
         .collect();
-    print!("{}", output::table(&["NAME", "TICK/INIT/SYNC", "HEAP", "DESCRIPTION"], &rows));
+    print!(
+        "{}",
+        output::table(&["NAME", "TICK/INIT/SYNC", "HEAP", "DESCRIPTION"], &rows)
+    );
     println!("\nA profile file (--profile FILE) may start from one of these with `extends = \"fast\"`; `zkdev render` shows the result.");
     Ok(())
 }

@@ -28,6 +28,19 @@ struct UpReport<'a> {
 pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
     let timeout = seconds(args.timeout, "--timeout")?;
     let paths = ctx.paths();
+    // A new cluster's flags and profile are checked before anything is written, even the lock file.
+    let candidate = if paths.exists() {
+        None
+    } else {
+        Some(new_spec(
+            &ctx.cluster,
+            args.profile.as_deref(),
+            args.port_offset,
+            args.zk_home.as_deref(),
+            args.nodes.unwrap_or(3),
+            args.observers.unwrap_or(0),
+        )?)
+    };
     let home = &ctx.home.root;
     std::fs::create_dir_all(home).map_err(|e| {
         Error::env(format!(
@@ -36,29 +49,24 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
         ))
     })?;
     let _lock = paths.lock(Duration::from_secs(180))?;
-
-    let spec = if paths.exists() {
-        let spec = paths.load_spec()?;
-        check_same_shape(ctx, &spec, &args)?;
-        spec
-    } else {
-        let spec = new_spec(
-            &ctx.cluster,
-            args.profile.as_deref(),
-            args.port_offset,
-            args.zk_home.as_deref(),
-            args.nodes.unwrap_or(3),
-            args.observers.unwrap_or(0),
-        )?;
-        if spec.voter_count() % 2 == 0 && !ctx.quiet {
-            eprintln!(
-                "warning: {} voters tolerate no more failures than {}: an even count adds a voter to every quorum \
-                 without adding fault tolerance",
-                spec.voter_count(),
-                spec.voter_count() - 1
-            );
+    // Under the lock: another `up` may have made the cluster meanwhile.
+    let spec = match candidate {
+        Some(spec) if !paths.exists() => {
+            if spec.voter_count() % 2 == 0 && !ctx.quiet {
+                eprintln!(
+                    "warning: {} voters tolerate no more failures than {}: an even count adds a voter to every \
+                     quorum without adding fault tolerance",
+                    spec.voter_count(),
+                    spec.voter_count() - 1
+                );
+            }
+            spec
         }
-        spec
+        _ => {
+            let spec = paths.load_spec()?;
+            check_same_shape(ctx, &spec, &args)?;
+            spec
+        }
     };
     check_dist_present(&spec)?;
 
@@ -253,7 +261,10 @@ fn create_cluster_dir(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<()> {
             paths.root.display()
         ))
     })?;
-    crate::state::write_atomic(&paths.marker(), b"This directory was created by zkdev; `zkdev down --purge` removes it.\n")?;
+    crate::state::write_atomic(
+        &paths.marker(),
+        b"This directory was created by zkdev; `zkdev down --purge` removes it.\n",
+    )?;
     crate::state::write_atomic(&paths.spec_file(), spec.to_toml().as_bytes())
 }
 
@@ -308,7 +319,10 @@ fn report(ctx: &Ctx, spec: &ClusterSpec, started: &[u32], elapsed: Duration, sta
             output::secs(elapsed)
         );
     } else {
-        println!("cluster `{}` ({shape}): started, not waiting for a leader (--no-wait)", spec.name);
+        println!(
+            "cluster `{}` ({shape}): started, not waiting for a leader (--no-wait)",
+            spec.name
+        );
     }
     println!("{}", output::summary_line(status));
 }
