@@ -57,6 +57,32 @@ pub enum Cmd {
     KillLeader(KillLeaderArgs),
     /// Stop every node (SIGTERM, then SIGKILL after a grace period); data is kept unless --purge
     Down(DownArgs),
+    /// Stop nodes gracefully (SIGTERM): TARGET is an id, leader, follower, observer or all
+    Stop(NodeArgs),
+    /// Start stopped or crashed nodes again and wait until they serve
+    Start(NodeArgs),
+    /// Stop, then start nodes, and wait until they serve again
+    Restart(NodeArgs),
+    /// SIGKILL nodes, as in a crash
+    Kill(NodeArgs),
+    /// SIGSTOP nodes: the process hangs with its connections open (a paused leader is noticed only after syncLimit x tickTime)
+    Pause(NodeArgs),
+    /// SIGCONT paused nodes and wait until they serve again
+    Resume(NodeArgs),
+    /// Wait until every node serves and exactly one leader exists
+    Wait(WaitArgs),
+    /// Live view: the status table refreshed in place and a timeline of every transition
+    Watch(WatchArgs),
+    /// Shell exports for clients: eval "$(zkdev env)"
+    Env,
+    /// Show one node's log, or all of them merged in time order
+    Logs(LogsArgs),
+    /// Run the installation's own zkCli (ZooKeeperMain) against a node
+    Cli(CliArgs),
+    /// Write a znode through one node, read it through every node, show that all agree
+    Smoke(SmokeArgs),
+    /// Write continuously while killing the leader K times; check every acknowledged write survived on every node
+    Verify(VerifyArgs),
     /// Show the files and commands `up` would use, without starting anything
     Render(RenderArgs),
     /// List the built-in profiles and what they set
@@ -89,6 +115,88 @@ pub struct UpArgs {
     /// On failure leave the started nodes running (to inspect them) instead of stopping them
     #[arg(long)]
     pub keep_on_failure: bool,
+    /// Stay attached: show the live view (as `zkdev watch`); Ctrl-C stops the nodes (data kept)
+    #[arg(long, conflicts_with = "no_wait")]
+    pub foreground: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// A node id, or leader | follower | observer (one node of that role, as the servers say now) | all
+    #[arg(value_name = "TARGET")]
+    pub target: crate::fault::Target,
+    /// Proceed even when fewer voters than a quorum would remain up
+    #[arg(long)]
+    pub force: bool,
+    /// Do not wait for the node to serve again (start, restart, resume) or for a new leader (stop, kill, pause)
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Seconds to wait
+    #[arg(long, default_value_t = 30.0, value_name = "S")]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Seconds to wait before giving up (exit 1, with the reason)
+    #[arg(long, default_value_t = 30.0, value_name = "S")]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Milliseconds between two looks at the ensemble
+    #[arg(long, default_value_t = 100, value_name = "MS")]
+    pub interval: u64,
+    /// Stop after this many seconds (default: until Ctrl-C)
+    #[arg(long, value_name = "S")]
+    pub duration: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The node whose log to show; all nodes merged in time order when omitted
+    #[arg(value_name = "ID")]
+    pub id: Option<u32>,
+    /// Keep printing new lines as they are written (Ctrl-C ends)
+    #[arg(short, long)]
+    pub follow: bool,
+    /// How many of the last lines to show first
+    #[arg(short = 'n', long, default_value_t = 40, value_name = "LINES")]
+    pub lines: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct CliArgs {
+    /// The node to connect to [default: the leader, else the first serving node]
+    #[arg(value_name = "ID")]
+    pub id: Option<u32>,
+    /// Arguments for zkCli, after `--` (e.g. -- ls /)
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SmokeArgs {
+    /// The node to write through [default: node 1]
+    #[arg(long, value_name = "ID")]
+    pub via: Option<u32>,
+    /// Seconds each node may take to answer
+    #[arg(long, default_value_t = 5.0, value_name = "S")]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// How many times to kill the leader (each one restarted before the next)
+    #[arg(long, default_value_t = 3, value_name = "K")]
+    pub kills: u32,
+    /// Writes attempted per second
+    #[arg(long, default_value_t = 50, value_name = "R")]
+    pub writes_per_sec: u32,
+    /// Seconds to keep writing at least (the kills are spread over it)
+    #[arg(long, default_value_t = 10.0, value_name = "S")]
+    pub duration: f64,
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +218,9 @@ pub struct KillLeaderArgs {
     /// Kill even when the survivors cannot form a quorum (no leader can then be elected)
     #[arg(long)]
     pub force: bool,
+    /// Start the old leader again afterwards and wait until it rejoins (as a follower)
+    #[arg(long)]
+    pub restart: bool,
     /// Seconds to wait for a new leader
     #[arg(long, default_value_t = 30.0, value_name = "S")]
     pub timeout: f64,

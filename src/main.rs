@@ -2,7 +2,9 @@ use clap::Parser;
 
 fn main() {
     let cli = zkdev::cli::Cli::parse();
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // Two workers: `verify` writes on one while the other kills and restarts nodes.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .expect("a tokio runtime starts");

@@ -55,6 +55,13 @@ pub struct NodeStatus {
     pub znodes: Option<u64>,
     pub data_dir: String,
     pub log_file: String,
+    /// From `mntr` (3.6+), when asked: e.g. `following - broadcast`.
+    pub peer_state: Option<String>,
+    /// Leader only, from `mntr`.
+    pub synced_followers: Option<u64>,
+    pub synced_observers: Option<u64>,
+    /// Why a node is not serving, when zkdev can tell (a crashed node's last log error, a probe error).
+    pub detail: Option<String>,
     #[serde(skip)]
     pub zxid_raw: Option<u64>,
 }
@@ -108,20 +115,35 @@ impl ClusterStatus {
     }
 }
 
-/// Probe one node: /proc first (a paused or dead JVM is not asked), then `srvr`.
-async fn node_status(
-    spec: &ClusterSpec,
-    paths: &ClusterPaths,
-    state: &NodeState,
-    id: u32,
-    timeout: Duration,
-) -> NodeStatus {
+/// How much to ask each server.
+#[derive(Debug, Clone, Copy)]
+pub struct Probing {
+    pub timeout: Duration,
+    /// Also ask `mntr` (peer state, synced followers); `status` does, the wait loops do not.
+    pub mntr: bool,
+}
+
+impl Probing {
+    /// For `status`: everything, 500 ms deadline.
+    pub const FULL: Probing = Probing {
+        timeout: PROBE_TIMEOUT,
+        mntr: true,
+    };
+    /// For polling loops: `srvr` only, 300 ms deadline.
+    pub const QUICK: Probing = Probing {
+        timeout: Duration::from_millis(300),
+        mntr: false,
+    };
+}
+
+/// Probe one node: /proc first (a paused or dead JVM is not asked), then `srvr` (and `mntr`).
+async fn node_status(spec: &ClusterSpec, paths: &ClusterPaths, state: &NodeState, id: u32, how: Probing) -> NodeStatus {
     let n = spec.node(id).expect("node in spec");
     let liveness = identify(state, &paths.zoo_cfg(id));
     let (process, pid, probe) = match (state, liveness) {
         (_, Liveness::Ours { pid, paused: true }) => (ProcessState::Paused, Some(pid), None),
         (_, Liveness::Ours { pid, paused: false }) => {
-            let p = probe::srvr(n.ports.client, timeout).await;
+            let p = probe::srvr(n.ports.client, how.timeout).await;
             let process = if p == Probe::Timeout {
                 ProcessState::Unresponsive
             } else {
@@ -132,10 +154,30 @@ async fn node_status(
         (NodeState::Started { .. }, Liveness::Gone) => (ProcessState::Crashed, None, None),
         (NodeState::Stopped { .. }, Liveness::Gone) => (ProcessState::Stopped, None, None),
     };
+    let mut detail = None;
     let (mode, srvr) = match probe {
         Some(Probe::Serving(s)) => (Some(s.mode.clone()), Some(s)),
         Some(Probe::NotServing) => (Some("looking".to_string()), None),
-        _ => (None, None),
+        Some(Probe::Refused) => {
+            detail = Some("client port not open yet".to_string());
+            (None, None)
+        }
+        Some(Probe::Timeout) => {
+            detail = Some(format!("no answer to srvr within {} ms", how.timeout.as_millis()));
+            (None, None)
+        }
+        Some(Probe::Error { message }) => {
+            detail = Some(message);
+            (None, None)
+        }
+        None => (None, None),
+    };
+    if process == ProcessState::Crashed {
+        detail = crash_hint(paths, id);
+    }
+    let mntr = match (&srvr, how.mntr) {
+        (Some(_), true) => probe::mntr(n.ports.client, how.timeout).await,
+        _ => Default::default(),
     };
     NodeStatus {
         id,
@@ -154,18 +196,35 @@ async fn node_status(
         znodes: srvr.as_ref().and_then(|s| s.node_count),
         data_dir: paths.data_dir(id).display().to_string(),
         log_file: paths.log_file(id).display().to_string(),
+        peer_state: mntr.get("zk_peer_state").cloned(),
+        synced_followers: mntr.get("zk_synced_followers").and_then(|v| v.parse().ok()),
+        synced_observers: mntr.get("zk_synced_observers").and_then(|v| v.parse().ok()),
+        detail,
         zxid_raw: srvr.as_ref().map(|s| s.zxid),
     }
 }
 
-pub async fn gather(spec: &ClusterSpec, paths: &ClusterPaths, state: &State) -> ClusterStatus {
-    gather_with(spec, paths, state, PROBE_TIMEOUT).await
+/// For a node that died without zkdev stopping it: its last error from the log, if any.
+fn crash_hint(paths: &ClusterPaths, id: u32) -> Option<String> {
+    let text = std::fs::read_to_string(paths.log_file(id)).unwrap_or_default();
+    let error =
+        text.lines().rev().take(100).find(|l| {
+            l.contains(" ERROR ") || l.contains("FATAL") || l.contains("Exception") || l.starts_with("Error")
+        });
+    Some(match error {
+        Some(line) => format!("exited without zkdev stopping it; its log says: {}", line.trim()),
+        None => "exited without zkdev stopping it and without an error in its log (killed from outside?)".to_string(),
+    })
 }
 
-pub async fn gather_with(spec: &ClusterSpec, paths: &ClusterPaths, state: &State, timeout: Duration) -> ClusterStatus {
+pub async fn gather(spec: &ClusterSpec, paths: &ClusterPaths, state: &State) -> ClusterStatus {
+    gather_with(spec, paths, state, Probing::QUICK).await
+}
+
+pub async fn gather_with(spec: &ClusterSpec, paths: &ClusterPaths, state: &State, how: Probing) -> ClusterStatus {
     let nodes = join_all(spec.nodes.iter().map(|n| {
         let s = state.node(n.id);
-        async move { node_status(spec, paths, &s, n.id, timeout).await }
+        async move { node_status(spec, paths, &s, n.id, how).await }
     }))
     .await;
     let leaders: Vec<&NodeStatus> = nodes.iter().filter(|n| n.is_leader()).collect();
@@ -206,10 +265,13 @@ pub async fn wait_until(
     let interval = Duration::from_millis(20);
     loop {
         let state = paths.load_state().unwrap_or_default();
-        let status = gather_with(spec, paths, &state, Duration::from_millis(300)).await;
+        let status = gather_with(spec, paths, &state, Probing::QUICK).await;
         on_tick(&status);
         if done(&status) {
             return Ok(status);
+        }
+        if crate::interrupt::interrupted() {
+            return Err((WaitFailure::Interrupted, status));
         }
         if let Some(dead) = status.nodes.iter().find(|n| n.process == ProcessState::Crashed) {
             return Err((WaitFailure::Crashed(dead.id), status));
@@ -225,6 +287,8 @@ pub async fn wait_until(
 pub enum WaitFailure {
     Timeout,
     Crashed(u32),
+    /// Ctrl-C (only where the command installed the handler).
+    Interrupted,
 }
 
 /// The last `n` lines of a node's log, indented, for error messages.

@@ -76,6 +76,19 @@ pub fn status_table(s: &ClusterStatus) -> String {
     );
     out.push_str(&summary_line(s));
     out.push('\n');
+    for n in &s.nodes {
+        if let Some(peer) = &n.peer_state {
+            let mut line = format!("  node {}: {peer}", n.id);
+            if let (Some(f), Some(o)) = (n.synced_followers, n.synced_observers) {
+                line.push_str(&format!("; synced followers {f}, synced observers {o}"));
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+        if let Some(d) = &n.detail {
+            out.push_str(&format!("  node {}: {d}\n", n.id));
+        }
+    }
     out
 }
 
@@ -109,4 +122,45 @@ pub fn stderr_is_tty() -> bool {
 /// Seconds with millisecond precision, for people.
 pub fn secs(d: std::time::Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
+}
+
+/// A spinner on stderr while waiting (only on a terminal, and not with --quiet/--json).
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    pub fn new(silent: bool) -> Progress {
+        let bar = (!silent && stderr_is_tty()).then(|| {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.enable_steady_tick(std::time::Duration::from_millis(100));
+            b
+        });
+        Progress { bar }
+    }
+
+    pub fn message(&self, text: String) {
+        if let Some(b) = &self.bar {
+            b.set_message(text);
+        }
+    }
+
+    /// "waiting for the ensemble: 3/4 serving, leader 3 (1.20 s)"
+    pub fn show(&self, s: &ClusterStatus, elapsed: std::time::Duration) {
+        if self.bar.is_some() {
+            let serving = s.nodes.iter().filter(|n| n.serving()).count();
+            let leader = s.leader.map_or("none yet".to_string(), |l| l.to_string());
+            self.message(format!(
+                "waiting for the ensemble: {serving}/{} serving, leader {leader} ({})",
+                s.nodes.len(),
+                secs(elapsed)
+            ));
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
 }

@@ -69,6 +69,21 @@ pub async fn srvr(port: u16, timeout: Duration) -> Probe {
     }
 }
 
+/// `mntr` as key -> value; empty when the server does not answer or does not allow it.
+pub async fn mntr(port: u16, timeout: Duration) -> std::collections::BTreeMap<String, String> {
+    match four_letter(port, "mntr", timeout).await {
+        Ok(text) => parse_mntr(&text),
+        Err(_) => Default::default(),
+    }
+}
+
+pub fn parse_mntr(text: &str) -> std::collections::BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
 pub fn parse_srvr(text: &str) -> Probe {
     if text.contains(NOT_SERVING) {
         return Probe::NotServing;
@@ -129,6 +144,14 @@ Proposal sizes last/min/max: -1/-1/-1\n";
         assert_eq!(s.connections, Some(1));
         assert_eq!(s.node_count, Some(5));
         assert_eq!(s.version, "3.8.0-debian");
+    }
+
+    #[test]
+    fn parses_mntr() {
+        let m = parse_mntr("zk_version\t3.8.0\nzk_peer_state\tleading - broadcast\nzk_synced_followers\t2\n");
+        assert_eq!(m["zk_peer_state"], "leading - broadcast");
+        assert_eq!(m["zk_synced_followers"], "2");
+        assert!(parse_mntr("mntr is not executed because it is not in the whitelist.").is_empty());
     }
 
     #[test]

@@ -191,6 +191,18 @@ pub fn wait_gone(state: &NodeState, marker: &Path, timeout: Duration) -> bool {
     }
 }
 
+/// Wait (up to 1 s) until /proc shows the process paused (`true`) or running again (`false`).
+pub fn wait_paused(state: &NodeState, marker: &Path, paused: bool) {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        match identify(state, marker) {
+            Liveness::Ours { paused: p, .. } if p == paused => return,
+            Liveness::Gone => return,
+            _ => std::thread::sleep(Duration::from_millis(2)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

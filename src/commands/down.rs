@@ -8,8 +8,9 @@ use serde::Serialize;
 use super::{seconds, Ctx};
 use crate::cli::DownArgs;
 use crate::error::{Error, Result};
+use crate::launch;
 use crate::process::{self, Liveness};
-use crate::state::{NodeState, StopReason, MARKER_FILE};
+use crate::state::{StopReason, MARKER_FILE};
 
 #[derive(Serialize)]
 struct DownReport {
@@ -42,35 +43,19 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
 
     // Only what zkdev recorded and can still identify is signalled; the marker is the node's zoo.cfg path,
     // known from the directory layout alone, so a damaged cluster.toml does not stop `down`.
-    let markers: Vec<(u32, NodeState, std::path::PathBuf)> = state
+    let stopped: Vec<u32> = state
         .nodes
         .iter()
-        .map(|(id, s)| (*id, s.clone(), paths.zoo_cfg(*id)))
+        .filter(|(id, s)| process::identify(s, &paths.zoo_cfg(**id)) != Liveness::Gone)
+        .map(|(id, _)| *id)
         .collect();
-    let live: Vec<(u32, NodeState, &std::path::Path)> = markers
-        .iter()
-        .filter(|(_, s, m)| process::identify(s, m) != Liveness::Gone)
-        .map(|(id, s, m)| (*id, s.clone(), m.as_path()))
-        .collect();
-    let needed_sigkill = process::stop_all(&live, grace)?;
-    let stopped: Vec<u32> = live.iter().map(|n| n.0).collect();
-    for (id, s, _) in &markers {
-        if matches!(s, NodeState::Started { .. }) {
-            state.set(
-                *id,
-                NodeState::Stopped {
-                    reason: StopReason::Stopped,
-                },
-            );
-        }
-    }
+    let recorded: Vec<u32> = state.nodes.keys().copied().collect();
+    let needed_sigkill = launch::stop_nodes(&paths, &mut state, &recorded, grace, StopReason::Stopped)?;
 
     if args.purge {
         // Links inside are removed as links (remove_dir_all does not follow them); nothing outside is touched.
         std::fs::remove_dir_all(&paths.root).map_err(|e| Error::io("cannot remove", &paths.root, e))?;
         let _ = std::fs::remove_file(&paths.lock);
-    } else {
-        paths.save_state(&state)?;
     }
 
     if ctx.json {

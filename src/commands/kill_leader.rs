@@ -1,4 +1,5 @@
-//! `zkdev kill-leader`: find the leader by asking the servers, signal it, and time the re-election.
+//! `zkdev kill-leader`: find the leader by asking the servers, signal it, and time every phase of the
+//! re-election; with --restart bring the old leader back and time its rejoin.
 
 use std::time::{Duration, Instant};
 
@@ -9,9 +10,9 @@ use super::{seconds, Ctx};
 use crate::cli::{KillLeaderArgs, SignalArg};
 use crate::error::{Error, Result};
 use crate::observe::{self, ClusterStatus, ProcessState};
-use crate::output;
-use crate::process;
-use crate::state::{NodeState, StopReason};
+use crate::spec::ClusterSpec;
+use crate::state::{ClusterPaths, NodeState, State, StopReason};
+use crate::{fault, launch, output, process};
 
 #[derive(Debug, Serialize)]
 pub struct KillReport {
@@ -23,10 +24,15 @@ pub struct KillReport {
     pub new_epoch: Option<u32>,
     /// Signal sent -> first surviving node seen not serving (it noticed the leader was gone).
     pub noticed_ms: Option<u64>,
-    /// Signal sent -> a new leader serving.
+    /// Signal sent -> a new leader serving. Writes are impossible for this long.
     pub new_leader_ms: Option<u64>,
     /// Signal sent -> every surviving node serving.
     pub all_serving_ms: Option<u64>,
+    /// With --restart: the old leader started again -> serving again (and in which mode).
+    pub rejoin_ms: Option<u64>,
+    pub rejoined_as: Option<String>,
+    /// False when --force killed the last leader a quorum could have: no leader until voters return.
+    pub quorum_left: bool,
 }
 
 pub async fn run(ctx: &Ctx, args: KillLeaderArgs) -> Result<()> {
@@ -34,17 +40,55 @@ pub async fn run(ctx: &Ctx, args: KillLeaderArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
     let _lock = paths.lock(Duration::from_secs(60))?;
     let mut state = paths.load_state()?;
-    let before = observe::gather(&spec, &paths, &state).await;
+    let (report, after) = execute(
+        &spec,
+        &paths,
+        &mut state,
+        args.signal,
+        args.force,
+        args.restart,
+        timeout,
+    )
+    .await?;
+    print_report(ctx, &report, &after);
+    if !report.quorum_left {
+        eprintln!(
+            "warning: {} of {} voters are up and a quorum needs {}: no leader can be elected until voters return \
+             (`zkdev up`)",
+            after.quorum.voters_up, after.quorum.voters, after.quorum.needed
+        );
+    }
+    Ok(())
+}
+
+/// Kill the leader and time the re-election (and, with `restart`, the old leader's rejoin). The caller holds
+/// the cluster's lock. Shared by `kill-leader` and `verify`.
+pub async fn execute(
+    spec: &ClusterSpec,
+    paths: &ClusterPaths,
+    state: &mut State,
+    signal: SignalArg,
+    force: bool,
+    restart: bool,
+    timeout: Duration,
+) -> Result<(KillReport, ClusterStatus)> {
+    let before = observe::gather(spec, paths, state).await;
     let leaders = before.leaders();
     let [leader] = leaders.as_slice() else {
+        let q = &before.quorum;
+        let why = if leaders.len() > 1 {
+            "several nodes claim to lead".to_string()
+        } else if q.voters_up < q.needed {
+            format!(
+                "no node leads right now: {} of {} voters are up and a quorum needs {}, so none can be elected; \
+                 start voters again with `zkdev up`",
+                q.voters_up, q.voters, q.needed
+            )
+        } else {
+            "no node leads right now (an election may be under way; `zkdev wait` waits for one)".to_string()
+        };
         return Err(Error::failed(format!(
-            "cannot kill the leader: {} ({}); see `zkdev status`",
-            if leaders.is_empty() {
-                "no node leads right now".to_string()
-            } else {
-                "several nodes claim to lead".to_string()
-            },
-            output::summary_line(&before)
+            "cannot kill the leader: {why}; see `zkdev status`"
         )));
     };
     let (old, old_pid, old_epoch) = (
@@ -52,18 +96,9 @@ pub async fn run(ctx: &Ctx, args: KillLeaderArgs) -> Result<()> {
         leader.pid.expect("a serving node has a pid"),
         leader.epoch.unwrap_or(0),
     );
+    let quorum = fault::guard(&before, &[old], &format!("kill leader {old}"), force)?;
 
-    let survivors = before.quorum.voters_up - 1;
-    let quorum_left = survivors >= before.quorum.needed;
-    if !quorum_left && !args.force {
-        return Err(Error::failed(format!(
-            "refusing to kill leader {old}: {survivors} of {} voters would remain up; a quorum needs {}, so no new \
-             leader could be elected. Start voters again with `zkdev up`, or pass --force to do it anyway",
-            before.quorum.voters, before.quorum.needed
-        )));
-    }
-
-    let (sig, sig_name) = match args.signal {
+    let (sig, sig_name) = match signal {
         SignalArg::Kill => (Signal::SIGKILL, "SIGKILL"),
         SignalArg::Term => (Signal::SIGTERM, "SIGTERM"),
     };
@@ -81,7 +116,7 @@ pub async fn run(ctx: &Ctx, args: KillLeaderArgs) -> Result<()> {
             reason: StopReason::Killed,
         },
     );
-    paths.save_state(&state)?;
+    paths.save_state(state)?;
 
     let mut report = KillReport {
         old_leader: old,
@@ -93,27 +128,24 @@ pub async fn run(ctx: &Ctx, args: KillLeaderArgs) -> Result<()> {
         noticed_ms: None,
         new_leader_ms: None,
         all_serving_ms: None,
+        rejoin_ms: None,
+        rejoined_as: None,
+        quorum_left: quorum.holds(),
     };
 
-    if !quorum_left {
+    if !quorum.holds() {
         process::wait_gone(&node_state, &marker, Duration::from_secs(10));
-        print_report(ctx, &report, &before);
-        eprintln!(
-            "warning: {survivors} of {} voters are up and a quorum needs {}: no leader can be elected until voters \
-             return (`zkdev up`)",
-            before.quorum.voters, before.quorum.needed
-        );
-        return Ok(());
+        let after = observe::gather(spec, paths, state).await;
+        return Ok((report, after));
     }
 
     let ms = |d: Duration| d.as_millis() as u64;
     let result = observe::wait_until(
-        &spec,
-        &paths,
+        spec,
+        paths,
         timeout,
         |s| {
             let elapsed = t0.elapsed();
-            let survivors_serving = s.nodes.iter().filter(|n| n.id != old).all(|n| n.serving());
             if report.noticed_ms.is_none() && s.nodes.iter().any(|n| n.id != old && !n.serving()) {
                 report.noticed_ms = Some(ms(elapsed));
             }
@@ -123,6 +155,7 @@ pub async fn run(ctx: &Ctx, args: KillLeaderArgs) -> Result<()> {
                 report.new_leader = new;
                 report.new_epoch = s.epoch;
             }
+            let survivors_serving = s.nodes.iter().filter(|n| n.id != old).all(|n| n.serving());
             if new.is_some() && survivors_serving {
                 report.all_serving_ms = Some(ms(elapsed));
                 return true;
@@ -133,17 +166,36 @@ pub async fn run(ctx: &Ctx, args: KillLeaderArgs) -> Result<()> {
     )
     .await;
     process::wait_gone(&node_state, &marker, Duration::from_secs(10));
-    match result {
-        Ok(after) => {
-            print_report(ctx, &report, &after);
-            Ok(())
+    let mut after = match result {
+        Ok(after) => after,
+        Err((_, after)) => {
+            return Err(Error::failed(format!(
+                "leader {old} was killed but no new leader with a higher epoch served within {}; {}",
+                output::secs(timeout),
+                output::summary_line(&after)
+            )))
         }
-        Err((_, after)) => Err(Error::failed(format!(
-            "leader {old} was killed but no new leader with a higher epoch served within {}; {}",
-            output::secs(timeout),
-            output::summary_line(&after)
-        ))),
+    };
+
+    if restart {
+        let t1 = Instant::now();
+        launch::start_nodes(spec, paths, state, &[old])?;
+        match observe::wait_until(spec, paths, timeout, |s| s.healthy(), |_| {}).await {
+            Ok(s) => {
+                report.rejoin_ms = Some(ms(t1.elapsed()));
+                report.rejoined_as = s.node(old).and_then(|n| n.mode.clone());
+                after = s;
+            }
+            Err((_, s)) => {
+                return Err(Error::failed(format!(
+                    "node {old} was started again but the ensemble was not all serving within {}; {}",
+                    output::secs(timeout),
+                    output::summary_line(&s)
+                )))
+            }
+        }
     }
+    Ok((report, after))
 }
 
 fn print_report(ctx: &Ctx, r: &KillReport, after: &ClusterStatus) {
@@ -159,16 +211,22 @@ fn print_report(ctx: &Ctx, r: &KillReport, after: &ClusterStatus) {
     if let (Some(l), Some(e)) = (r.new_leader, r.new_epoch) {
         println!("new leader: {l} (epoch {e})");
         println!("  followers noticed:      {}", t(r.noticed_ms));
-        println!("  new leader serving:     {}", t(r.new_leader_ms));
+        println!(
+            "  new leader serving:     {}   (no writes possible until then)",
+            t(r.new_leader_ms)
+        );
         println!("  all survivors serving:  {}", t(r.all_serving_ms));
     }
-    let stopped: Vec<String> = after
+    if let (Some(ms), Some(mode)) = (r.rejoin_ms, &r.rejoined_as) {
+        println!("restarted node {}: serving again as {mode} after {ms} ms", r.old_leader);
+    }
+    let down: Vec<String> = after
         .nodes
         .iter()
         .filter(|n| n.process != ProcessState::Running)
         .map(|n| format!("{} ({})", n.id, n.process.as_str()))
         .collect();
-    if !stopped.is_empty() {
-        println!("not running: {} — `zkdev up` starts it again", stopped.join(", "));
+    if !down.is_empty() {
+        println!("not running: {} — `zkdev up` starts it again", down.join(", "));
     }
 }

@@ -1,12 +1,20 @@
 //! One file per subcommand; each composes the modules below it. Nothing here but dispatch and the context
 //! every command shares.
 
+mod cli_cmd;
 mod down;
+mod env;
 mod kill_leader;
+mod logs;
+mod node;
 mod profiles;
 mod render;
+mod smoke;
 mod status;
 mod up;
+mod verify;
+mod wait;
+mod watch;
 
 use std::time::Duration;
 
@@ -56,6 +64,19 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Status(a) => status::run(&ctx, a).await,
         Cmd::KillLeader(a) => kill_leader::run(&ctx, a).await,
         Cmd::Down(a) => down::run(&ctx, a),
+        Cmd::Stop(a) => node::run(&ctx, node::Action::Stop, a).await,
+        Cmd::Start(a) => node::run(&ctx, node::Action::Start, a).await,
+        Cmd::Restart(a) => node::run(&ctx, node::Action::Restart, a).await,
+        Cmd::Kill(a) => node::run(&ctx, node::Action::Kill, a).await,
+        Cmd::Pause(a) => node::run(&ctx, node::Action::Pause, a).await,
+        Cmd::Resume(a) => node::run(&ctx, node::Action::Resume, a).await,
+        Cmd::Wait(a) => wait::run(&ctx, a).await,
+        Cmd::Watch(a) => watch::run(&ctx, a).await,
+        Cmd::Env => env::run(&ctx),
+        Cmd::Logs(a) => logs::run(&ctx, a).await,
+        Cmd::Cli(a) => cli_cmd::run(&ctx, a).await,
+        Cmd::Smoke(a) => smoke::run(&ctx, a).await,
+        Cmd::Verify(a) => verify::run(&ctx, a).await,
         Cmd::Render(a) => render::run(&ctx, a),
         Cmd::Profiles => profiles::run(&ctx),
     }

@@ -9,7 +9,7 @@ use crate::output;
 pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
     let state = paths.load_state()?;
-    let status = observe::gather(&spec, &paths, &state).await;
+    let status = observe::gather_with(&spec, &paths, &state, observe::Probing::FULL).await;
     if ctx.json {
         output::print_json(&status);
     } else {

@@ -1,7 +1,5 @@
 //! `zkdev up`: render, check ports, start the nodes that are not running, wait for one serving leader.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -11,11 +9,9 @@ use crate::cli::UpArgs;
 use crate::error::{Error, Result};
 use crate::observe::{self, ClusterStatus, ProcessState, WaitFailure};
 use crate::output;
-use crate::ports;
-use crate::process;
-use crate::render;
 use crate::spec::ClusterSpec;
-use crate::state::{ClusterPaths, NodeState, StopReason};
+use crate::state::{ClusterPaths, StopReason};
+use crate::{interrupt, launch};
 
 #[derive(Serialize)]
 struct UpReport<'a> {
@@ -68,7 +64,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
             spec
         }
     };
-    check_dist_present(&spec)?;
+    launch::check_dist_present(&spec)?;
 
     let mut state = paths.load_state()?;
     let before = observe::gather(&spec, &paths, &state).await;
@@ -78,38 +74,14 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
         .filter(|n| matches!(n.process, ProcessState::Stopped | ProcessState::Crashed))
         .map(|n| n.id)
         .collect();
-    check_ports_free(&spec, &to_start)?;
-
+    launch::check_ports_free(&spec, &to_start)?;
     if !paths.exists() {
         create_cluster_dir(&paths, &spec)?;
     }
-    let rendered = render::render(&spec, &paths)?;
-
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupted.clone();
-        // Ctrl-C while starting: stop what this run started instead of leaving half an ensemble.
-        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
-    }
-
+    // Ctrl-C while starting: stop what this run started instead of leaving half an ensemble.
+    interrupt::install();
     let t0 = Instant::now();
-    let mut started = Vec::new();
-    for id in &to_start {
-        let files = rendered.iter().find(|f| f.id == *id).expect("rendered every node");
-        render::write(files)?;
-        std::fs::create_dir_all(paths.logs_dir(*id)).map_err(|e| Error::io("cannot create", paths.logs_dir(*id), e))?;
-        match process::spawn(&files.argv, &paths.node_dir(*id), &paths.log_file(*id)) {
-            Ok(s) => {
-                state.set(*id, s);
-                paths.save_state(&state)?;
-                started.push(*id);
-            }
-            Err(e) => {
-                stop_started(&paths, &started, &mut state);
-                return Err(e);
-            }
-        }
-    }
+    let started = launch::start_nodes(&spec, &paths, &mut state, &to_start)?;
 
     if args.no_wait {
         let status = observe::gather(&spec, &paths, &state).await;
@@ -117,41 +89,44 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
         return Ok(());
     }
 
-    let progress = Progress::new(ctx.quiet || ctx.json);
+    let progress = output::Progress::new(ctx.quiet || ctx.json);
     let result = observe::wait_until(
         &spec,
         &paths,
         timeout,
-        |s| s.healthy() || interrupted.load(Ordering::SeqCst),
+        |s| s.healthy(),
         |s| progress.show(s, t0.elapsed()),
     )
     .await;
     progress.finish();
 
-    if interrupted.load(Ordering::SeqCst) {
-        stop_started(&paths, &started, &mut state);
-        return Err(Error::failed(format!(
-            "interrupted: stopped the {} node(s) this run had started; data kept",
-            started.len()
-        )));
-    }
     match result {
         Ok(status) => {
             report(ctx, &spec, &started, t0.elapsed(), &status, true);
+            if args.foreground {
+                return foreground(ctx, &spec, &paths).await;
+            }
             Ok(())
         }
         Err((failure, status)) => {
             let mut detail = String::new();
+            if failure == WaitFailure::Interrupted {
+                stop_started(&paths, &started, &mut state);
+                return Err(Error::failed(format!(
+                    "interrupted: stopped the {} node(s) this run had started; data kept",
+                    started.len()
+                )));
+            }
             let bad: Vec<u32> = match failure {
                 WaitFailure::Crashed(id) => vec![id],
-                WaitFailure::Timeout => status.not_serving().iter().map(|n| n.id).collect(),
+                _ => status.not_serving().iter().map(|n| n.id).collect(),
             };
             for id in &bad {
                 detail.push_str(&observe::log_tail(&paths, *id, 12));
             }
             let what = match failure {
                 WaitFailure::Crashed(id) => format!("node {id} exited while starting"),
-                WaitFailure::Timeout => format!(
+                _ => format!(
                     "the ensemble did not serve with one leader within {}; not serving: {}",
                     output::secs(timeout),
                     describe_nodes(&status, &bad)
@@ -181,6 +156,26 @@ fn describe_nodes(status: &ClusterStatus, ids: &[u32]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `up --foreground`: watch until Ctrl-C, then stop every node (data kept) so no JVM outlives the session.
+async fn foreground(ctx: &Ctx, spec: &ClusterSpec, paths: &ClusterPaths) -> Result<()> {
+    if !ctx.quiet && !ctx.json {
+        eprintln!("watching; Ctrl-C stops every node (data kept)");
+    }
+    let watched = super::watch::follow(ctx, spec, paths, Duration::from_millis(100), None).await;
+    let mut state = paths.load_state()?;
+    let ids: Vec<u32> = spec.nodes.iter().map(|n| n.id).collect();
+    let t = Instant::now();
+    launch::stop_nodes(paths, &mut state, &ids, Duration::from_secs(10), StopReason::Stopped)?;
+    if !ctx.json {
+        println!(
+            "stopped cluster `{}` in {}; data kept (`zkdev up` starts it again)",
+            spec.name,
+            output::secs(t.elapsed())
+        );
+    }
+    watched
 }
 
 /// Asked for another shape than the cluster has: refuse, and say how to get what was asked.
@@ -216,44 +211,6 @@ fn check_same_shape(ctx: &Ctx, spec: &ClusterSpec, args: &UpArgs) -> Result<()> 
     )))
 }
 
-fn check_dist_present(spec: &ClusterSpec) -> Result<()> {
-    if !spec.dist.java.is_file() {
-        return Err(Error::env(format!(
-            "java {} (recorded when the cluster was made) is gone; install it ({}) or remove the cluster with \
-             `zkdev down --purge`",
-            spec.dist.java.display(),
-            crate::dist::INSTALL_JAVA
-        )));
-    }
-    if let Some(missing) = spec.dist.classpath.iter().find(|p| !p.exists()) {
-        return Err(Error::env(format!(
-            "ZooKeeper {} is no longer installed ({} is missing); install it again ({}) or remove the cluster with \
-             `zkdev down --purge`",
-            spec.dist.version,
-            missing.display(),
-            crate::dist::INSTALL_ZOOKEEPER
-        )));
-    }
-    Ok(())
-}
-
-fn check_ports_free(spec: &ClusterSpec, ids: &[u32]) -> Result<()> {
-    for (port, id, what) in spec.all_ports() {
-        if !ids.contains(&id) || ports::is_free(port) {
-            continue;
-        }
-        let who = match ports::owner(port) {
-            Some(o) => format!(" by pid {} ({})", o.pid, o.name),
-            None => String::new(),
-        };
-        return Err(Error::env(format!(
-            "port {port} (node {id} {what} port) is in use{who}; stop that process, or pass --port-offset K to move \
-             every port of this cluster (a new cluster only), e.g. --port-offset 10000"
-        )));
-    }
-    Ok(())
-}
-
 fn create_cluster_dir(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<()> {
     std::fs::create_dir_all(&paths.root).map_err(|e| {
         Error::env(format!(
@@ -270,24 +227,7 @@ fn create_cluster_dir(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<()> {
 
 /// Stop the nodes this run started (failure or Ctrl-C), leaving the state file consistent.
 fn stop_started(paths: &ClusterPaths, started: &[u32], state: &mut crate::state::State) {
-    let markers: Vec<_> = started.iter().map(|id| paths.zoo_cfg(*id)).collect();
-    let nodes: Vec<_> = started
-        .iter()
-        .zip(&markers)
-        .map(|(id, m)| (*id, state.node(*id), m.as_path()))
-        .collect();
-    if let Err(e) = process::stop_all(&nodes, Duration::from_secs(5)) {
-        eprintln!("warning: {e}");
-    }
-    for id in started {
-        state.set(
-            *id,
-            NodeState::Stopped {
-                reason: StopReason::Stopped,
-            },
-        );
-    }
-    if let Err(e) = paths.save_state(state) {
+    if let Err(e) = launch::stop_nodes(paths, state, started, Duration::from_secs(5), StopReason::Stopped) {
         eprintln!("warning: {e}");
     }
 }
@@ -325,36 +265,4 @@ fn report(ctx: &Ctx, spec: &ClusterSpec, started: &[u32], elapsed: Duration, sta
         );
     }
     println!("{}", output::summary_line(status));
-}
-
-/// A spinner on stderr while waiting (only on a terminal, and not with --quiet/--json).
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl Progress {
-    fn new(silent: bool) -> Progress {
-        let bar = (!silent && output::stderr_is_tty()).then(|| {
-            let b = indicatif::ProgressBar::new_spinner();
-            b.enable_steady_tick(Duration::from_millis(100));
-            b
-        });
-        Progress { bar }
-    }
-    fn show(&self, s: &ClusterStatus, elapsed: Duration) {
-        if let Some(b) = &self.bar {
-            let serving = s.nodes.iter().filter(|n| n.serving()).count();
-            let leader = s.leader.map_or("none yet".to_string(), |l| l.to_string());
-            b.set_message(format!(
-                "waiting for the ensemble: {serving}/{} serving, leader {leader} ({})",
-                s.nodes.len(),
-                output::secs(elapsed)
-            ));
-        }
-    }
-    fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-    }
 }

@@ -1,0 +1,62 @@
+//! `zkdev cli [ID] [-- ARGS]`: the installation's own zkCli (org.apache.zookeeper.ZooKeeperMain) against one
+//! node. zkdev execs java in its place, so the terminal, Ctrl-C and the exit code are zkCli's own.
+
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use super::Ctx;
+use crate::cli::CliArgs;
+use crate::dist::LogConfig;
+use crate::error::{Error, Result};
+use crate::observe;
+
+/// zkCli logs to the console at WARN, so its prompt is not buried in INFO lines.
+const LOG4J: &str = "log4j.rootLogger=WARN, CONSOLE\nlog4j.appender.CONSOLE=org.apache.log4j.ConsoleAppender\n\
+log4j.appender.CONSOLE.Target=System.err\nlog4j.appender.CONSOLE.layout=org.apache.log4j.PatternLayout\n\
+log4j.appender.CONSOLE.layout.ConversionPattern=%-5p %c{1} - %m%n\n";
+const LOGBACK: &str = "<configuration>\n  <appender name=\"CONSOLE\" class=\"ch.qos.logback.core.ConsoleAppender\">\n\
+    <target>System.err</target>\n    <encoder><pattern>%-5level %logger{0} - %msg%n</pattern></encoder>\n  </appender>\n\
+  <root level=\"WARN\"><appender-ref ref=\"CONSOLE\" /></root>\n</configuration>\n";
+
+pub async fn run(ctx: &Ctx, args: CliArgs) -> Result<()> {
+    let (paths, spec) = ctx.existing()?;
+    let id = match args.id {
+        Some(id) => {
+            spec.node(id).ok_or_else(|| {
+                Error::usage(format!(
+                    "cluster `{}` has no node {id}; its nodes are 1..={}",
+                    spec.name,
+                    spec.nodes.len()
+                ))
+            })?;
+            id
+        }
+        None => {
+            let status = observe::gather(&spec, &paths, &paths.load_state()?).await;
+            status
+                .leader
+                .or_else(|| status.nodes.iter().find(|n| n.serving()).map(|n| n.id))
+                .ok_or_else(|| Error::failed("no node serves right now; start the cluster with `zkdev up`"))?
+        }
+    };
+    let port = spec.node(id).expect("checked").ports.client;
+    let (file, text, prop) = match spec.dist.log_config {
+        LogConfig::Log4j => ("cli-log4j.properties", LOG4J, "-Dlog4j.configuration=file:"),
+        LogConfig::Logback => ("cli-logback.xml", LOGBACK, "-Dlogback.configurationFile="),
+    };
+    let log_cfg = paths.root.join(file);
+    crate::state::write_atomic(&log_cfg, text.as_bytes())?;
+    let mut cmd = Command::new(&spec.dist.java);
+    cmd.arg(format!("{prop}{}", log_cfg.display()))
+        .arg("-cp")
+        .arg(spec.dist.classpath_string())
+        .arg("org.apache.zookeeper.ZooKeeperMain")
+        .arg("-server")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(&args.args);
+    if !ctx.quiet && args.args.is_empty() {
+        eprintln!("zkCli on node {id} (127.0.0.1:{port}); `quit` leaves");
+    }
+    let err = cmd.exec();
+    Err(Error::env(format!("cannot run {}: {err}", spec.dist.java.display())))
+}

@@ -1,0 +1,27 @@
+//! `zkdev env`: exports for a client shell, `eval "$(zkdev env)"`.
+
+use super::Ctx;
+use crate::error::Result;
+
+pub fn run(ctx: &Ctx) -> Result<()> {
+    let (_, spec) = ctx.existing()?;
+    let q = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    if ctx.json {
+        crate::output::print_json(&serde_json::json!({
+            "ZK_CONNECT_STRING": spec.connect_string(),
+            "ZKDEV_HOME": ctx.home.root.display().to_string(),
+            "ZKDEV_CLUSTER": spec.name,
+        }));
+        return Ok(());
+    }
+    println!("export ZK_CONNECT_STRING={}", q(&spec.connect_string()));
+    // So that later zkdev commands in this shell act on the same cluster.
+    println!("export ZKDEV_HOME={}", q(&ctx.home.root.display().to_string()));
+    println!("export ZKDEV_CLUSTER={}", q(&spec.name));
+    println!("# first node's client port, for tools that take one host:port");
+    println!(
+        "export ZK_HOST={}",
+        q(&format!("127.0.0.1:{}", spec.nodes[0].ports.client))
+    );
+    Ok(())
+}

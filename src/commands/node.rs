@@ -1,0 +1,389 @@
+//! `zkdev stop|start|restart|kill|pause|resume TARGET`: one fault or repair on nodes picked by id or by the
+//! role the servers report right now, guarded by quorum arithmetic, timed, and reported.
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde::Serialize;
+
+use super::{seconds, Ctx};
+use crate::cli::NodeArgs;
+use crate::error::{Error, Result};
+use crate::observe::{self, ClusterStatus, ProcessState};
+use crate::state::{NodeState, StopReason};
+use crate::{fault, launch, output, process};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Stop,
+    Start,
+    Restart,
+    Kill,
+    Pause,
+    Resume,
+}
+
+impl Action {
+    fn verb(self) -> &'static str {
+        match self {
+            Action::Stop => "stop",
+            Action::Start => "start",
+            Action::Restart => "restart",
+            Action::Kill => "kill",
+            Action::Pause => "pause",
+            Action::Resume => "resume",
+        }
+    }
+    /// Does the action take voters out of the quorum?
+    fn takes_down(self) -> bool {
+        matches!(self, Action::Stop | Action::Restart | Action::Kill | Action::Pause)
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct NodeResult {
+    id: u32,
+    /// The mode the node had before the action (`leader`, `follower`...), if it was serving.
+    was: Option<String>,
+    /// What happened: `stopped`, `killed`, `paused`, `resumed`, `started`, `already running`...
+    outcome: String,
+    /// Mode after the action, once it serves again (start, restart, resume).
+    now: Option<String>,
+    /// Action begun -> done (stopped, or serving again).
+    ms: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    action: Action,
+    target: String,
+    nodes: Vec<NodeResult>,
+    /// After a pause or stop of the leader: the action -> another node leading with a higher epoch.
+    new_leader: Option<u32>,
+    new_leader_ms: Option<u64>,
+    /// For a paused leader: syncLimit x tickTime, the time followers wait for a silent leader.
+    expected_detection_ms: Option<u64>,
+    leader: Option<u32>,
+    epoch: Option<u32>,
+    quorum_after: QuorumView,
+    warning: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct QuorumView {
+    voters_up: usize,
+    voters: usize,
+    needed: usize,
+}
+
+pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
+    let timeout = seconds(args.timeout, "--timeout")?;
+    let (paths, spec) = ctx.existing()?;
+    let _lock = paths.lock(Duration::from_secs(60))?;
+    let mut state = paths.load_state()?;
+    let before = observe::gather(&spec, &paths, &state).await;
+    let ids = fault::resolve(args.target, &before)?;
+    let target = args.target.to_string();
+
+    let mut warning = None;
+    if action.takes_down() {
+        let voters_hit: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|id| {
+                before
+                    .node(*id)
+                    .is_some_and(|n| n.role == crate::spec::Role::Participant)
+            })
+            .collect();
+        let what = format!("{} {}", action.verb(), describe(&ids));
+        let q = fault::guard(&before, &voters_hit, &what, args.force)?;
+        if !q.holds() {
+            warning = Some(format!(
+                "{}: no leader can be elected until voters return",
+                q.describe().replace("would remain", "remain")
+            ));
+        }
+    }
+
+    let old_leader = before.leader;
+    let old_epoch = before.epoch;
+    let t0 = Instant::now();
+    let mut results = Vec::new();
+    let was = |id: u32| before.node(id).and_then(|n| n.mode.clone());
+    let ms = |d: Duration| Some(d.as_millis() as u64);
+
+    match action {
+        Action::Stop | Action::Restart => {
+            let running: Vec<u32> = ids.iter().copied().filter(|id| is_up(&before, *id)).collect();
+            launch::stop_nodes(
+                &paths,
+                &mut state,
+                &running,
+                Duration::from_secs(10),
+                StopReason::Stopped,
+            )?;
+            for id in &ids {
+                let outcome = if running.contains(id) { "stopped" } else { "not running" };
+                results.push(NodeResult {
+                    id: *id,
+                    was: was(*id),
+                    outcome: outcome.into(),
+                    now: None,
+                    ms: ms(t0.elapsed()),
+                });
+            }
+        }
+        Action::Kill => {
+            for id in &ids {
+                let s = state.node(*id);
+                let marker = paths.zoo_cfg(*id);
+                let outcome = if process::signal(&s, &marker, Signal::SIGKILL)? {
+                    process::wait_gone(&s, &marker, Duration::from_secs(10));
+                    state.set(
+                        *id,
+                        NodeState::Stopped {
+                            reason: StopReason::Killed,
+                        },
+                    );
+                    "killed"
+                } else {
+                    "not running"
+                };
+                results.push(NodeResult {
+                    id: *id,
+                    was: was(*id),
+                    outcome: outcome.into(),
+                    now: None,
+                    ms: ms(t0.elapsed()),
+                });
+            }
+            paths.save_state(&state)?;
+        }
+        Action::Pause | Action::Resume => {
+            let sig = if action == Action::Pause {
+                Signal::SIGSTOP
+            } else {
+                Signal::SIGCONT
+            };
+            for id in &ids {
+                let n = before.node(*id).expect("resolved ids exist");
+                let applies = match action {
+                    Action::Pause => n.process != ProcessState::Paused,
+                    _ => n.process == ProcessState::Paused,
+                };
+                let outcome = if !applies {
+                    match (action, n.process) {
+                        (_, ProcessState::Stopped | ProcessState::Crashed) => "not running".to_string(),
+                        (Action::Pause, _) => "already paused".to_string(),
+                        _ => "not paused".to_string(),
+                    }
+                } else if process::signal(&state.node(*id), &paths.zoo_cfg(*id), sig)? {
+                    // The kernel applies SIGSTOP/SIGCONT asynchronously: report what /proc then shows.
+                    process::wait_paused(&state.node(*id), &paths.zoo_cfg(*id), action == Action::Pause);
+                    (if action == Action::Pause { "paused" } else { "resumed" }).to_string()
+                } else {
+                    "not running".to_string()
+                };
+                results.push(NodeResult {
+                    id: *id,
+                    was: was(*id),
+                    outcome,
+                    now: None,
+                    ms: None,
+                });
+            }
+        }
+        Action::Start => {}
+    }
+
+    // Start (and the second half of restart).
+    if matches!(action, Action::Start | Action::Restart) {
+        let current = observe::gather(&spec, &paths, &state).await;
+        let to_start: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|id| {
+                current
+                    .node(*id)
+                    .is_some_and(|n| matches!(n.process, ProcessState::Stopped | ProcessState::Crashed))
+            })
+            .collect();
+        launch::start_nodes(&spec, &paths, &mut state, &to_start)?;
+        if action == Action::Start {
+            for id in &ids {
+                let outcome = if to_start.contains(id) {
+                    "started"
+                } else {
+                    "already running"
+                };
+                results.push(NodeResult {
+                    id: *id,
+                    was: was(*id),
+                    outcome: outcome.into(),
+                    now: None,
+                    ms: None,
+                });
+            }
+        }
+    }
+
+    // Wait for the effect, unless told not to.
+    let mut new_leader = None;
+    let mut new_leader_ms = None;
+    let mut expected_detection_ms = None;
+    let leader_paused = action == Action::Pause && old_leader.is_some_and(|l| ids.contains(&l));
+    let leader_went = matches!(action, Action::Stop | Action::Kill) && old_leader.is_some_and(|l| ids.contains(&l));
+    let rejoining = matches!(action, Action::Start | Action::Restart | Action::Resume);
+    let mut after = None;
+    if !args.no_wait && warning.is_none() {
+        if leader_paused || leader_went {
+            let old = old_leader.expect("checked");
+            if leader_paused {
+                expected_detection_ms = Some(u64::from(spec.settings.sync_limit) * u64::from(spec.settings.tick_time));
+            }
+            let r = observe::wait_until(
+                &spec,
+                &paths,
+                timeout,
+                |s| s.leader.is_some_and(|l| l != old) && s.epoch > old_epoch,
+                |_| {},
+            )
+            .await;
+            match r {
+                Ok(s) => {
+                    new_leader = s.leader;
+                    new_leader_ms = ms(t0.elapsed());
+                    after = Some(s);
+                }
+                Err((_, s)) => {
+                    warning = Some(format!(
+                        "no other node took over as leader within {}; {}",
+                        output::secs(timeout),
+                        output::summary_line(&s)
+                    ))
+                }
+            }
+        } else if rejoining {
+            let waiting: Vec<u32> = ids.clone();
+            let r = observe::wait_until(
+                &spec,
+                &paths,
+                timeout,
+                |s| waiting.iter().all(|id| s.node(*id).is_some_and(|n| n.serving())) && s.leader.is_some(),
+                |_| {},
+            )
+            .await;
+            match r {
+                Ok(s) => {
+                    let elapsed = ms(t0.elapsed());
+                    for id in &ids {
+                        let now = s.node(*id).and_then(|n| n.mode.clone());
+                        if let Some(r) = results.iter_mut().find(|r| r.id == *id) {
+                            r.now = now;
+                            r.ms = elapsed;
+                        } else {
+                            results.push(NodeResult {
+                                id: *id,
+                                was: was(*id),
+                                outcome: "restarted".into(),
+                                now,
+                                ms: elapsed,
+                            });
+                        }
+                    }
+                    after = Some(s);
+                }
+                Err((failure, s)) => {
+                    let mut detail = String::new();
+                    for id in &ids {
+                        if s.node(*id).is_some_and(|n| !n.serving()) {
+                            detail.push_str(&observe::log_tail(&paths, *id, 10));
+                        }
+                    }
+                    let why = match failure {
+                        observe::WaitFailure::Crashed(id) => format!("node {id} exited while starting"),
+                        _ => format!("{} did not serve within {}", describe(&ids), output::secs(timeout)),
+                    };
+                    return Err(Error::failed_with(
+                        format!("{why}; {}", output::summary_line(&s)),
+                        detail,
+                    ));
+                }
+            }
+        }
+    }
+    if action == Action::Restart && results.iter().all(|r| r.now.is_none()) {
+        for r in &mut results {
+            r.outcome = "restarted".into();
+        }
+    }
+    let after = match after {
+        Some(a) => a,
+        None => observe::gather(&spec, &paths, &state).await,
+    };
+    let report = Report {
+        action,
+        target,
+        nodes: results,
+        new_leader,
+        new_leader_ms,
+        expected_detection_ms,
+        leader: after.leader,
+        epoch: after.epoch,
+        quorum_after: QuorumView {
+            voters_up: after.quorum.voters_up,
+            voters: after.quorum.voters,
+            needed: after.quorum.needed,
+        },
+        warning,
+    };
+    print_report(ctx, &report, &after);
+    Ok(())
+}
+
+fn is_up(s: &ClusterStatus, id: u32) -> bool {
+    s.node(id)
+        .is_some_and(|n| !matches!(n.process, ProcessState::Stopped | ProcessState::Crashed))
+}
+
+fn describe(ids: &[u32]) -> String {
+    let list = ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    if ids.len() == 1 {
+        format!("node {list}")
+    } else {
+        format!("nodes {list}")
+    }
+}
+
+fn print_report(ctx: &Ctx, r: &Report, after: &ClusterStatus) {
+    if ctx.json {
+        output::print_json(r);
+        return;
+    }
+    for n in &r.nodes {
+        let was = n.was.as_deref().map(|m| format!(" (was {m})")).unwrap_or_default();
+        let mut line = format!("node {}{was}: {}", n.id, n.outcome);
+        if let Some(now) = &n.now {
+            line.push_str(&format!(", serving as {now}"));
+        }
+        if let Some(ms) = n.ms {
+            line.push_str(&format!(" after {ms} ms"));
+        }
+        println!("{line}");
+    }
+    if let (Some(l), Some(ms)) = (r.new_leader, r.new_leader_ms) {
+        let epoch = r.epoch.map(|e| format!(" (epoch {e})")).unwrap_or_default();
+        println!("new leader: {l}{epoch} after {ms} ms");
+        if let Some(expected) = r.expected_detection_ms {
+            println!(
+                "  a paused leader still holds its connections: followers notice only after syncLimit x tickTime = {expected} ms"
+            );
+        }
+    }
+    if let Some(w) = &r.warning {
+        println!("warning: {w}");
+    }
+    println!("{}", output::summary_line(after));
+}

@@ -1,0 +1,159 @@
+//! `zkdev smoke`: write a znode through one node, then on every node sync and read it with a real client;
+//! show what each returned and fail if any node disagrees or cannot answer.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::future::join_all;
+use serde::Serialize;
+
+use super::{seconds, Ctx};
+use crate::cli::SmokeArgs;
+use crate::error::{Error, Result};
+use crate::{observe, output, zk};
+
+#[derive(Debug, Serialize)]
+struct NodeRead {
+    id: u32,
+    mode: Option<String>,
+    ok: bool,
+    data: Option<String>,
+    mzxid: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct SmokeReport {
+    path: String,
+    written_via: u32,
+    data: String,
+    mzxid: String,
+    nodes: Vec<NodeRead>,
+    agree: bool,
+}
+
+pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
+    let timeout = seconds(args.timeout, "--timeout")?;
+    let (paths, spec) = ctx.existing()?;
+    let via = args.via.unwrap_or(1);
+    let via_port = spec
+        .node(via)
+        .ok_or_else(|| Error::usage(format!("--via {via}: cluster `{}` has no node {via}", spec.name)))?
+        .ports
+        .client;
+    let status = observe::gather(&spec, &paths, &paths.load_state()?).await;
+    let session = Duration::from_secs(10);
+
+    let writer = zk::connect(&format!("127.0.0.1:{via_port}"), session, timeout)
+        .await
+        .map_err(|e| Error::failed(format!("node {via} (write side): {e}; pick another with --via ID")))?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let path = format!("/zkdev-smoke/{now}-{}", std::process::id());
+    let data = format!("zkdev smoke {now}");
+    zk::ensure(&writer, "/zkdev-smoke").await?;
+    let (stat, _) = writer
+        .create(&path, data.as_bytes(), &zk::open_acl())
+        .await
+        .map_err(|e| Error::failed(format!("write through node {via} failed: {e}")))?;
+
+    let reads = join_all(spec.nodes.iter().map(|n| {
+        let path = path.clone();
+        let mode = status.node(n.id).and_then(|s| s.mode.clone());
+        async move {
+            let read = async {
+                let c = zk::connect(&format!("127.0.0.1:{}", n.ports.client), session, timeout).await?;
+                c.sync(&path).await.map_err(|e| Error::failed(format!("sync: {e}")))?;
+                let r = c.get_data(&path).await.map_err(|e| Error::failed(format!("read: {e}")));
+                r
+            };
+            match tokio::time::timeout(timeout, read).await {
+                Ok(Ok((d, st))) => NodeRead {
+                    id: n.id,
+                    mode,
+                    ok: true,
+                    data: Some(String::from_utf8_lossy(&d).into_owned()),
+                    mzxid: Some(zk::zxid_hex(st.mzxid)),
+                    error: None,
+                },
+                Ok(Err(e)) => NodeRead {
+                    id: n.id,
+                    mode,
+                    ok: false,
+                    data: None,
+                    mzxid: None,
+                    error: Some(e.to_string()),
+                },
+                Err(_) => NodeRead {
+                    id: n.id,
+                    mode,
+                    ok: false,
+                    data: None,
+                    mzxid: None,
+                    error: Some(format!("no answer within {}", output::secs(timeout))),
+                },
+            }
+        }
+    }))
+    .await;
+    let _ = writer.delete(&path, None).await;
+
+    let mzxid = zk::zxid_hex(stat.mzxid);
+    let mut nodes = reads;
+    for n in &mut nodes {
+        if n.ok && (n.data.as_deref() != Some(data.as_str()) || n.mzxid.as_deref() != Some(mzxid.as_str())) {
+            n.ok = false;
+            n.error = Some("disagrees with what was written".into());
+        }
+    }
+    let agree = nodes.iter().all(|n| n.ok);
+    let report = SmokeReport {
+        path,
+        written_via: via,
+        data,
+        mzxid,
+        nodes,
+        agree,
+    };
+    if ctx.json {
+        output::print_json(&report);
+    } else {
+        println!(
+            "wrote {} = {:?} through node {via} (mzxid {})",
+            report.path, report.data, report.mzxid
+        );
+        let rows: Vec<Vec<String>> = report
+            .nodes
+            .iter()
+            .map(|n| {
+                vec![
+                    n.id.to_string(),
+                    n.mode.clone().unwrap_or_else(|| "-".into()),
+                    if n.ok { "ok".into() } else { "FAIL".into() },
+                    n.data.clone().unwrap_or_else(|| "-".into()),
+                    n.mzxid.clone().unwrap_or_else(|| "-".into()),
+                    n.error.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            output::table(&["NODE", "MODE", "RESULT", "DATA", "MZXID", "ERROR"], &rows)
+        );
+    }
+    if report.agree {
+        if !ctx.json {
+            println!("all {} nodes returned the same data and mzxid", report.nodes.len());
+        }
+        Ok(())
+    } else {
+        let bad: Vec<String> = report
+            .nodes
+            .iter()
+            .filter(|n| !n.ok)
+            .map(|n| format!("node {} ({})", n.id, n.error.clone().unwrap_or_default()))
+            .collect();
+        Err(Error::failed(format!("smoke failed: {}", bad.join("; "))))
+    }
+}

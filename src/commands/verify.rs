@@ -1,0 +1,397 @@
+//! `zkdev verify`: a writer creates sequential znodes through the connect string with a real client while
+//! the leader is killed K times (each restarted); afterwards every node is asked for every write. An
+//! acknowledged write must be on every node, once, in order, with its data. Unacknowledged writes (the
+//! client saw an error) may or may not have landed: that is allowed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use zookeeper_client as zkc;
+
+use super::kill_leader::{self, KillReport};
+use super::{seconds, Ctx};
+use crate::cli::{SignalArg, VerifyArgs};
+use crate::error::{Error, Result};
+use crate::observe;
+use crate::{interrupt, output, zk};
+
+const ROOT: &str = "/zkdev-verify";
+
+#[derive(Debug, Default)]
+struct Log {
+    /// (attempt number, znode name, data) of every acknowledged create, in acknowledgement order.
+    acked: Vec<(u64, String, String)>,
+    failed: u64,
+    /// Unavailability windows: first failed attempt -> next success, in ms.
+    windows: Vec<u64>,
+    errors: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct NodeCheck {
+    id: u32,
+    present: usize,
+    missing: usize,
+    wrong_data: usize,
+    duplicated: usize,
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct VerifyReport {
+    path: String,
+    attempted: u64,
+    acknowledged: usize,
+    failed: u64,
+    lost: usize,
+    duplicated: usize,
+    out_of_order: usize,
+    unavailability_ms: Vec<u64>,
+    kills: Vec<KillReport>,
+    nodes: Vec<NodeCheck>,
+    errors: BTreeMap<String, u64>,
+    ok: bool,
+}
+
+pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
+    let duration = seconds(args.duration, "--duration")?;
+    if args.writes_per_sec == 0 || args.writes_per_sec > 5000 {
+        return Err(Error::usage(format!(
+            "--writes-per-sec {}: give 1 to 5000",
+            args.writes_per_sec
+        )));
+    }
+    let (paths, spec) = ctx.existing()?;
+    let _lock = paths.lock(Duration::from_secs(60))?;
+    let mut state = paths.load_state()?;
+    let healthy = observe::wait_until(&spec, &paths, Duration::from_secs(30), |s| s.healthy(), |_| {}).await;
+    if let Err((_, s)) = healthy {
+        return Err(Error::failed(format!(
+            "verify needs a healthy ensemble to start: {}; run `zkdev up` or `zkdev wait`",
+            output::summary_line(&s)
+        )));
+    }
+    interrupt::install();
+
+    let connect = spec.connect_string();
+    let session = Duration::from_secs(30);
+    let setup = zk::connect(&connect, session, Duration::from_secs(10)).await?;
+    zk::ensure(&setup, ROOT).await?;
+    let base = format!("{ROOT}/{}", crate::timeline::now_ms());
+    zk::ensure(&setup, &base).await?;
+    drop(setup);
+    if !ctx.quiet && !ctx.json {
+        eprintln!(
+            "writing {} znodes/s under {base} for at least {} while killing the leader {} time(s)...",
+            args.writes_per_sec,
+            output::secs(duration),
+            args.kills
+        );
+    }
+
+    let log = Arc::new(Mutex::new(Log::default()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attempts = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let writer = tokio::spawn(write_loop(
+        connect.clone(),
+        base.clone(),
+        Duration::from_secs_f64(1.0 / f64::from(args.writes_per_sec)),
+        log.clone(),
+        stop.clone(),
+        attempts.clone(),
+    ));
+
+    let t0 = Instant::now();
+    let mut kills = Vec::new();
+    let mut kill_error = None;
+    for k in 1..=args.kills {
+        let at = duration.mul_f64(f64::from(k) / f64::from(args.kills + 1));
+        while t0.elapsed() < at && !interrupt::interrupted() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if interrupt::interrupted() {
+            break;
+        }
+        match kill_leader::execute(
+            &spec,
+            &paths,
+            &mut state,
+            SignalArg::Kill,
+            false,
+            true,
+            Duration::from_secs(60),
+        )
+        .await
+        {
+            Ok((r, _)) => {
+                if !ctx.quiet && !ctx.json {
+                    eprintln!(
+                        "  kill {k}: leader {} -> {} (epoch {} -> {}), new leader serving after {} ms, rejoined as {}",
+                        r.old_leader,
+                        r.new_leader.map_or("-".into(), |l| l.to_string()),
+                        r.old_epoch,
+                        r.new_epoch.map_or("-".into(), |e| e.to_string()),
+                        r.new_leader_ms.unwrap_or(0),
+                        r.rejoined_as.clone().unwrap_or_else(|| "-".into())
+                    );
+                }
+                kills.push(r);
+            }
+            Err(e) => {
+                kill_error = Some(e);
+                break;
+            }
+        }
+    }
+    while t0.elapsed() < duration && !interrupt::interrupted() && kill_error.is_none() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = writer.await;
+    if let Some(e) = kill_error {
+        return Err(Error::failed(format!(
+            "a leader kill failed, so the check was not run: {e}"
+        )));
+    }
+    if interrupt::interrupted() {
+        return Err(Error::failed(format!("interrupted; the writes are left under {base}")));
+    }
+
+    // Everything back and serving before the check.
+    if let Err((_, s)) = observe::wait_until(&spec, &paths, Duration::from_secs(60), |s| s.healthy(), |_| {}).await {
+        return Err(Error::failed(format!(
+            "the ensemble did not come back to all serving after the kills: {}",
+            output::summary_line(&s)
+        )));
+    }
+
+    let log = std::mem::take(&mut *log.lock().expect("writer finished"));
+    let mut nodes = Vec::new();
+    let mut lost: std::collections::BTreeSet<String> = Default::default();
+    let mut duplicated = 0;
+    for n in &spec.nodes {
+        let check = check_node(n.id, n.ports.client, &base, &log.acked).await;
+        match check {
+            Ok((c, missing)) => {
+                duplicated += c.duplicated;
+                lost.extend(missing);
+                nodes.push(c);
+            }
+            Err(e) => nodes.push(NodeCheck {
+                id: n.id,
+                present: 0,
+                missing: log.acked.len(),
+                wrong_data: 0,
+                duplicated: 0,
+                error: Some(e.to_string()),
+            }),
+        }
+    }
+    // In order: acknowledged later means a higher sequence number.
+    let seqs: Vec<u64> = log.acked.iter().map(|(_, name, _)| seq_of(name)).collect();
+    let out_of_order = seqs.windows(2).filter(|w| w[1] <= w[0]).count();
+    let ok = lost.is_empty()
+        && duplicated == 0
+        && out_of_order == 0
+        && nodes.iter().all(|n| n.error.is_none() && n.wrong_data == 0);
+
+    let report = VerifyReport {
+        path: base.clone(),
+        attempted: attempts.load(std::sync::atomic::Ordering::SeqCst),
+        acknowledged: log.acked.len(),
+        failed: log.failed,
+        lost: lost.len(),
+        duplicated,
+        out_of_order,
+        unavailability_ms: log.windows.clone(),
+        kills,
+        nodes,
+        errors: log.errors.clone(),
+        ok,
+    };
+    if ok {
+        // Leave nothing behind on success; on failure the writes stay for a look.
+        if let Ok(c) = zk::connect(&connect, session, Duration::from_secs(10)).await {
+            for (_, name, _) in &log.acked {
+                let _ = c.delete(&format!("{base}/{name}"), None).await;
+            }
+            if let Ok(children) = c.list_children(&base).await {
+                for name in children {
+                    let _ = c.delete(&format!("{base}/{name}"), None).await;
+                }
+            }
+            let _ = c.delete(&base, None).await;
+        }
+    }
+    print_report(ctx, &report);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::failed(format!(
+            "verify FAILED: {} acknowledged write(s) lost, {} duplicated, {} out of order; the writes are kept under {base}",
+            report.lost, report.duplicated, report.out_of_order
+        )))
+    }
+}
+
+fn seq_of(name: &str) -> u64 {
+    name.rsplit('-').next().and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+async fn write_loop(
+    connect: String,
+    base: String,
+    every: Duration,
+    log: Arc<Mutex<Log>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    attempts: Arc<std::sync::atomic::AtomicU64>,
+) {
+    use std::sync::atomic::Ordering;
+    let mut client: Option<zkc::Client> = None;
+    let mut failing_since: Option<Instant> = None;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let prefix = format!("{base}/w-");
+    while !stop.load(Ordering::SeqCst) {
+        tick.tick().await;
+        let attempt = attempts.fetch_add(1, Ordering::SeqCst);
+        let data = format!("write {attempt}");
+        let started = Instant::now();
+        if client.is_none() {
+            client = zk::connect(&connect, Duration::from_secs(30), Duration::from_secs(2))
+                .await
+                .ok();
+        }
+        let outcome = match &client {
+            None => Err("no session".to_string()),
+            Some(c) => {
+                let create = c.create(
+                    &prefix,
+                    data.as_bytes(),
+                    &zkc::CreateMode::PersistentSequential.with_acls(zkc::Acls::anyone_all()),
+                );
+                match tokio::time::timeout(Duration::from_secs(2), create).await {
+                    Ok(Ok((_, seq))) => Ok(format!("w-{seq}")),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("no answer within 2 s".to_string()),
+                }
+            }
+        };
+        let mut l = log.lock().expect("log lock");
+        match outcome {
+            Ok(name) => {
+                if let Some(since) = failing_since.take() {
+                    l.windows.push(since.elapsed().as_millis() as u64);
+                }
+                l.acked.push((attempt, name, data));
+            }
+            Err(e) => {
+                l.failed += 1;
+                *l.errors.entry(e.clone()).or_default() += 1;
+                failing_since.get_or_insert(started);
+                if e.contains("expired") || e.contains("closed") || e == "no session" {
+                    client = None;
+                }
+            }
+        }
+    }
+}
+
+/// Ask one node alone for every znode under `base`: which acknowledged writes it has, with which data.
+async fn check_node(
+    id: u32,
+    port: u16,
+    base: &str,
+    acked: &[(u64, String, String)],
+) -> Result<(NodeCheck, Vec<String>)> {
+    let c = zk::connect(
+        &format!("127.0.0.1:{port}"),
+        Duration::from_secs(30),
+        Duration::from_secs(10),
+    )
+    .await?;
+    c.sync(base)
+        .await
+        .map_err(|e| Error::failed(format!("node {id}: sync: {e}")))?;
+    let children = c
+        .list_children(base)
+        .await
+        .map_err(|e| Error::failed(format!("node {id}: list: {e}")))?;
+    let mut data_of: HashMap<String, String> = HashMap::new();
+    let mut names_by_data: HashMap<String, usize> = HashMap::new();
+    for name in &children {
+        if let Ok((d, _)) = c.get_data(&format!("{base}/{name}")).await {
+            let d = String::from_utf8_lossy(&d).into_owned();
+            *names_by_data.entry(d.clone()).or_default() += 1;
+            data_of.insert(name.clone(), d);
+        }
+    }
+    let mut missing = Vec::new();
+    let mut wrong = 0;
+    let mut dup = 0;
+    for (_, name, data) in acked {
+        match data_of.get(name) {
+            None => missing.push(name.clone()),
+            Some(d) if d != data => wrong += 1,
+            Some(_) => {}
+        }
+        if names_by_data.get(data).copied().unwrap_or(0) > 1 {
+            dup += 1;
+        }
+    }
+    Ok((
+        NodeCheck {
+            id,
+            present: acked.len() - missing.len(),
+            missing: missing.len(),
+            wrong_data: wrong,
+            duplicated: dup,
+            error: None,
+        },
+        missing,
+    ))
+}
+
+fn print_report(ctx: &Ctx, r: &VerifyReport) {
+    if ctx.json {
+        output::print_json(r);
+        return;
+    }
+    println!(
+        "writes: {} attempted, {} acknowledged, {} failed (not acknowledged: allowed)",
+        r.attempted, r.acknowledged, r.failed
+    );
+    println!(
+        "lost: {} (must be 0), duplicated: {}, out of order: {}",
+        r.lost, r.duplicated, r.out_of_order
+    );
+    if !r.unavailability_ms.is_empty() {
+        let w: Vec<String> = r.unavailability_ms.iter().map(|ms| format!("{ms} ms")).collect();
+        println!(
+            "unavailability windows (first failed write -> next acknowledged): {}",
+            w.join(", ")
+        );
+    }
+    let rows: Vec<Vec<String>> = r
+        .nodes
+        .iter()
+        .map(|n| {
+            vec![
+                n.id.to_string(),
+                n.present.to_string(),
+                n.missing.to_string(),
+                n.wrong_data.to_string(),
+                n.error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        output::table(&["NODE", "PRESENT", "MISSING", "WRONG DATA", "ERROR"], &rows)
+    );
+    if r.ok {
+        println!("OK: every acknowledged write is on every node, once, in order");
+    }
+}

@@ -1,0 +1,74 @@
+//! `zkdev watch`: the status table refreshed in place plus a timeline of transitions on a terminal; one
+//! line per transition elsewhere; NDJSON events with --json. Ctrl-C ends it.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use super::Ctx;
+use crate::cli::WatchArgs;
+use crate::error::{Error, Result};
+use crate::observe::{self, Probing};
+use crate::spec::ClusterSpec;
+use crate::state::ClusterPaths;
+use crate::timeline::{now_ms, Event, Tracker};
+use crate::{interrupt, output};
+
+pub async fn run(ctx: &Ctx, args: WatchArgs) -> Result<()> {
+    let (paths, spec) = ctx.existing()?;
+    let duration = args.duration.map(|d| super::seconds(d, "--duration")).transpose()?;
+    if args.interval < 10 {
+        return Err(Error::usage(format!(
+            "--interval {}: give at least 10 ms",
+            args.interval
+        )));
+    }
+    interrupt::install();
+    follow(ctx, &spec, &paths, Duration::from_millis(args.interval), duration).await
+}
+
+/// Watch until Ctrl-C (or `duration`). Shared with `up --foreground`.
+pub async fn follow(
+    ctx: &Ctx,
+    spec: &ClusterSpec,
+    paths: &ClusterPaths,
+    interval: Duration,
+    duration: Option<Duration>,
+) -> Result<()> {
+    let live = !ctx.json && std::io::stdout().is_terminal();
+    let mut tracker = Tracker::default();
+    let mut history: Vec<Event> = Vec::new();
+    let started = Instant::now();
+    while !interrupt::interrupted() && duration.is_none_or(|d| started.elapsed() < d) {
+        let state = paths.load_state().unwrap_or_default();
+        let status = observe::gather_with(spec, paths, &state, Probing::QUICK).await;
+        let events = tracker.observe(&status, now_ms());
+        let mut out = std::io::stdout().lock();
+        let written = if ctx.json {
+            events
+                .iter()
+                .try_for_each(|e| writeln!(out, "{}", serde_json::to_string(e).expect("serialisable")))
+        } else if live {
+            history.extend(events);
+            let keep = history.len().saturating_sub(15);
+            history.drain(..keep);
+            let mut screen = String::from("\x1b[H\x1b[2J");
+            screen.push_str(&output::status_table(&status));
+            screen.push_str("\ntimeline (UTC):\n");
+            for e in &history {
+                screen.push_str(&format!("  {}  {}\n", e.time, e.message));
+            }
+            screen.push_str("\nCtrl-C to stop watching\n");
+            write!(out, "{screen}")
+        } else {
+            events
+                .iter()
+                .try_for_each(|e| writeln!(out, "{}  {}", e.time, e.message))
+        };
+        if written.and_then(|_| out.flush()).is_err() {
+            return Ok(()); // the reader went away
+        }
+        drop(out);
+        tokio::time::sleep(interval).await;
+    }
+    Ok(())
+}

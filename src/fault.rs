@@ -1,0 +1,242 @@
+//! Fault targets and quorum arithmetic: which nodes an action hits (resolved by asking the servers at that
+//! moment), and whether the voters left up can still form a quorum. Pure over a `ClusterStatus`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+use crate::observe::{ClusterStatus, ProcessState};
+use crate::spec::Role;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Id(u32),
+    Leader,
+    /// One follower (the lowest id serving as follower).
+    Follower,
+    /// One observer (the lowest id serving as observer).
+    Observer,
+    All,
+}
+
+impl FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Target, String> {
+        match s {
+            "leader" => Ok(Target::Leader),
+            "follower" => Ok(Target::Follower),
+            "observer" => Ok(Target::Observer),
+            "all" => Ok(Target::All),
+            _ => s.parse::<u32>().map(Target::Id).map_err(|_| {
+                format!("`{s}` is not a target: give a node id (1, 2, ...), leader, follower, observer or all")
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Id(i) => write!(f, "node {i}"),
+            Target::Leader => f.write_str("leader"),
+            Target::Follower => f.write_str("follower"),
+            Target::Observer => f.write_str("observer"),
+            Target::All => f.write_str("all"),
+        }
+    }
+}
+
+/// Which nodes a target names right now. `want_running`: the action needs a running node (stop, kill,
+/// pause); otherwise (start) any node the id names.
+pub fn resolve(target: Target, status: &ClusterStatus) -> Result<Vec<u32>> {
+    let by_mode = |mode: &str| -> Option<u32> {
+        status
+            .nodes
+            .iter()
+            .find(|n| n.serving() && n.mode.as_deref() == Some(mode))
+            .map(|n| n.id)
+    };
+    let none = |what: &str| {
+        Error::failed(format!(
+            "no node serves as {what} right now; see `zkdev status` (nodes that are not running or still electing \
+             have no role to pick them by)"
+        ))
+    };
+    match target {
+        Target::Id(id) => {
+            if status.node(id).is_none() {
+                return Err(Error::usage(format!(
+                    "cluster `{}` has no node {id}; its nodes are 1..={}",
+                    status.cluster,
+                    status.nodes.len()
+                )));
+            }
+            Ok(vec![id])
+        }
+        Target::Leader => by_mode("leader").map(|i| vec![i]).ok_or_else(|| none("leader")),
+        Target::Follower => by_mode("follower").map(|i| vec![i]).ok_or_else(|| none("follower")),
+        Target::Observer => by_mode("observer").map(|i| vec![i]).ok_or_else(|| none("observer")),
+        Target::All => Ok(status.nodes.iter().map(|n| n.id).collect()),
+    }
+}
+
+/// Voters whose process counts as up (running, or running but slow to answer).
+pub fn voters_up(status: &ClusterStatus) -> Vec<u32> {
+    status
+        .nodes
+        .iter()
+        .filter(|n| {
+            n.role == Role::Participant && matches!(n.process, ProcessState::Running | ProcessState::Unresponsive)
+        })
+        .map(|n| n.id)
+        .collect()
+}
+
+/// What taking `ids` down would leave of the quorum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumAfter {
+    pub remaining: usize,
+    pub voters: usize,
+    pub needed: usize,
+}
+
+impl QuorumAfter {
+    pub fn holds(&self) -> bool {
+        self.remaining >= self.needed
+    }
+    pub fn describe(&self) -> String {
+        format!(
+            "{} of {} voters would remain up; a quorum needs {}",
+            self.remaining, self.voters, self.needed
+        )
+    }
+}
+
+pub fn quorum_after(status: &ClusterStatus, taking_down: &[u32]) -> QuorumAfter {
+    let remaining = voters_up(status).iter().filter(|id| !taking_down.contains(id)).count();
+    QuorumAfter {
+        remaining,
+        voters: status.quorum.voters,
+        needed: status.quorum.needed,
+    }
+}
+
+/// Refuse (unless forced) an action that would leave too few voters; observers never count.
+pub fn guard(status: &ClusterStatus, taking_down: &[u32], action: &str, force: bool) -> Result<QuorumAfter> {
+    let q = quorum_after(status, taking_down);
+    let already_lost = voters_up(status).len() < q.needed;
+    if !q.holds() && !already_lost && !force {
+        return Err(Error::failed(format!(
+            "refusing to {action}: {}, so no leader could be elected. Pass --force to do it anyway",
+            q.describe()
+        )));
+    }
+    Ok(q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::{NodeStatus, Quorum};
+
+    fn node(id: u32, role: Role, process: ProcessState, mode: Option<&str>) -> NodeStatus {
+        NodeStatus {
+            id,
+            role,
+            process,
+            mode: mode.map(String::from),
+            pid: Some(100 + id as i32),
+            client_port: 2180 + id as u16,
+            quorum_port: 2880 + id as u16,
+            election_port: 3880 + id as u16,
+            admin_port: None,
+            zxid: mode.map(|_| "0x100000000".into()),
+            epoch: mode.map(|_| 1),
+            counter: mode.map(|_| 0),
+            connections: None,
+            znodes: None,
+            data_dir: String::new(),
+            log_file: String::new(),
+            zxid_raw: mode.map(|_| 0x1_0000_0000),
+            peer_state: None,
+            synced_followers: None,
+            synced_observers: None,
+            detail: None,
+        }
+    }
+
+    fn cluster(nodes: Vec<NodeStatus>) -> ClusterStatus {
+        let voters = nodes.iter().filter(|n| n.role == Role::Participant).count();
+        let mut s = ClusterStatus {
+            cluster: "t".into(),
+            connect_string: String::new(),
+            leader: None,
+            epoch: None,
+            quorum: Quorum {
+                voters,
+                voters_up: 0,
+                needed: voters / 2 + 1,
+            },
+            nodes,
+        };
+        s.quorum.voters_up = voters_up(&s).len();
+        s
+    }
+
+    fn three_plus_one() -> ClusterStatus {
+        use ProcessState::Running;
+        cluster(vec![
+            node(1, Role::Participant, Running, Some("follower")),
+            node(2, Role::Participant, Running, Some("follower")),
+            node(3, Role::Participant, Running, Some("leader")),
+            node(4, Role::Observer, Running, Some("observer")),
+        ])
+    }
+
+    #[test]
+    fn targets_resolve_by_what_servers_say() {
+        let s = three_plus_one();
+        assert_eq!(resolve(Target::Leader, &s).unwrap(), vec![3]);
+        assert_eq!(resolve(Target::Follower, &s).unwrap(), vec![1]);
+        assert_eq!(resolve(Target::Observer, &s).unwrap(), vec![4]);
+        assert_eq!(resolve(Target::All, &s).unwrap(), vec![1, 2, 3, 4]);
+        assert_eq!(resolve(Target::Id(2), &s).unwrap(), vec![2]);
+        assert_eq!(resolve(Target::Id(9), &s).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn targets_parse() {
+        assert_eq!("leader".parse::<Target>(), Ok(Target::Leader));
+        assert_eq!("3".parse::<Target>(), Ok(Target::Id(3)));
+        assert!("lead".parse::<Target>().unwrap_err().contains("not a target"));
+    }
+
+    #[test]
+    fn observers_never_count_toward_quorum() {
+        let s = three_plus_one();
+        assert!(guard(&s, &[4], "stop node 4", false).is_ok());
+        assert!(guard(&s, &[1], "stop node 1", false).is_ok());
+        let err = guard(&s, &[1, 2], "stop", false).unwrap_err().to_string();
+        assert!(err.contains("1 of 3 voters would remain up; a quorum needs 2"), "{err}");
+        assert!(guard(&s, &[1, 2], "stop", true).is_ok());
+    }
+
+    #[test]
+    fn paused_and_stopped_voters_are_not_up() {
+        use ProcessState::*;
+        let s = cluster(vec![
+            node(1, Role::Participant, Paused, None),
+            node(2, Role::Participant, Running, Some("follower")),
+            node(3, Role::Participant, Running, Some("leader")),
+        ]);
+        let err = guard(&s, &[3], "kill the leader", false).unwrap_err().to_string();
+        assert!(err.contains("1 of 3 voters would remain up"), "{err}");
+        // Once quorum is already gone, stopping more does not need --force.
+        let s = cluster(vec![
+            node(1, Role::Participant, Stopped, None),
+            node(2, Role::Participant, Stopped, None),
+            node(3, Role::Participant, Running, Some("looking")),
+        ]);
+        assert!(guard(&s, &[3], "stop", false).is_ok());
+    }
+}

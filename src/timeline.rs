@@ -1,0 +1,243 @@
+//! Transitions between two looks at the ensemble: node process and mode changes, a lost leader, a new
+//! leader and how long the ensemble was without one. Pure: fed `ClusterStatus`es with their times.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::observe::{ClusterStatus, ProcessState};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// First look: who leads, at which epoch.
+    Initial,
+    /// A node's process changed: running, stopped, paused, crashed, unresponsive.
+    Process,
+    /// A node's mode changed: follower -> looking, looking -> leader...
+    Mode,
+    /// No node serves as leader any more.
+    LeaderLost,
+    /// A (new) leader serves; `leaderless_ms` says how long there was none.
+    LeaderElected,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// `HH:MM:SS.mmm` UTC, for people.
+    pub time: String,
+    pub kind: Kind,
+    pub node: Option<u32>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub leader: Option<u32>,
+    pub epoch: Option<u32>,
+    pub leaderless_ms: Option<u64>,
+    pub message: String,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// `HH:MM:SS.mmm` (UTC) of a Unix time in milliseconds.
+pub fn clock(at_ms: u64) -> String {
+    let day_ms = at_ms % 86_400_000;
+    let (h, m, s, ms) = (
+        day_ms / 3_600_000,
+        day_ms / 60_000 % 60,
+        day_ms / 1000 % 60,
+        day_ms % 1000,
+    );
+    format!("{h:02}:{m:02}:{s:02}.{ms:03}")
+}
+
+#[derive(Default)]
+pub struct Tracker {
+    seen: bool,
+    nodes: BTreeMap<u32, (ProcessState, Option<String>)>,
+    leader: Option<(u32, Option<u32>)>,
+    leaderless_since: Option<u64>,
+}
+
+impl Tracker {
+    pub fn observe(&mut self, s: &ClusterStatus, at_ms: u64) -> Vec<Event> {
+        let ev = |kind, node, from: Option<String>, to: Option<String>, message: String| Event {
+            at_ms,
+            time: clock(at_ms),
+            kind,
+            node,
+            from,
+            to,
+            leader: s.leader,
+            epoch: s.epoch,
+            leaderless_ms: None,
+            message,
+        };
+        let mut out = Vec::new();
+        let leader = s.leader.map(|l| (l, s.epoch));
+        if !self.seen {
+            self.seen = true;
+            let msg = match leader {
+                Some((l, Some(e))) => format!("watching `{}`: leader {l} (epoch {e})", s.cluster),
+                _ => {
+                    self.leaderless_since = Some(at_ms);
+                    format!("watching `{}`: no serving leader", s.cluster)
+                }
+            };
+            out.push(ev(Kind::Initial, None, None, None, msg));
+        } else {
+            for n in &s.nodes {
+                let Some((proc_before, mode_before)) = self.nodes.get(&n.id) else {
+                    continue;
+                };
+                if *proc_before != n.process {
+                    out.push(ev(
+                        Kind::Process,
+                        Some(n.id),
+                        Some(proc_before.as_str().into()),
+                        Some(n.process.as_str().into()),
+                        format!("node {} {} -> {}", n.id, proc_before.as_str(), n.process.as_str()),
+                    ));
+                }
+                if *mode_before != n.mode && (n.mode.is_some() || mode_before.is_some()) {
+                    let show = |m: &Option<String>| m.clone().unwrap_or_else(|| "-".into());
+                    out.push(ev(
+                        Kind::Mode,
+                        Some(n.id),
+                        mode_before.clone(),
+                        n.mode.clone(),
+                        format!("node {} {} -> {}", n.id, show(mode_before), show(&n.mode)),
+                    ));
+                }
+            }
+            if leader != self.leader {
+                if let Some((old, old_epoch)) = self.leader {
+                    if leader.is_none() {
+                        self.leaderless_since = Some(at_ms);
+                        let e = old_epoch.map(|e| format!(", epoch {e}")).unwrap_or_default();
+                        out.push(ev(
+                            Kind::LeaderLost,
+                            Some(old),
+                            None,
+                            None,
+                            format!("no serving leader (was {old}{e})"),
+                        ));
+                    }
+                }
+                if let Some((new, epoch)) = leader {
+                    let gap = self.leaderless_since.take().map(|t| at_ms.saturating_sub(t));
+                    let e = epoch.map(|e| format!(" (epoch {e})")).unwrap_or_default();
+                    let after = gap
+                        .map(|g| format!(" after {g} ms without a leader"))
+                        .unwrap_or_default();
+                    let mut event = ev(
+                        Kind::LeaderElected,
+                        Some(new),
+                        None,
+                        None,
+                        format!("new leader {new}{e}{after}"),
+                    );
+                    event.leaderless_ms = gap;
+                    out.push(event);
+                }
+            }
+        }
+        self.leader = leader;
+        self.nodes = s.nodes.iter().map(|n| (n.id, (n.process, n.mode.clone()))).collect();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::{NodeStatus, Quorum};
+    use crate::spec::Role;
+
+    fn status(nodes: &[(u32, ProcessState, Option<&str>, u32)]) -> ClusterStatus {
+        let nodes: Vec<NodeStatus> = nodes
+            .iter()
+            .map(|(id, p, mode, epoch)| NodeStatus {
+                id: *id,
+                role: Role::Participant,
+                process: *p,
+                mode: mode.map(String::from),
+                pid: None,
+                client_port: 0,
+                quorum_port: 0,
+                election_port: 0,
+                admin_port: None,
+                zxid: None,
+                epoch: Some(*epoch),
+                counter: None,
+                connections: None,
+                znodes: None,
+                data_dir: String::new(),
+                log_file: String::new(),
+                peer_state: None,
+                synced_followers: None,
+                synced_observers: None,
+                detail: None,
+                zxid_raw: mode.filter(|m| *m != "looking").map(|_| u64::from(*epoch) << 32),
+            })
+            .collect();
+        let leaders: Vec<&NodeStatus> = nodes.iter().filter(|n| n.is_leader()).collect();
+        let (leader, epoch) = match leaders.as_slice() {
+            [l] => (Some(l.id), l.epoch),
+            _ => (None, None),
+        };
+        ClusterStatus {
+            cluster: "t".into(),
+            connect_string: String::new(),
+            leader,
+            epoch,
+            quorum: Quorum {
+                voters: 3,
+                voters_up: 3,
+                needed: 2,
+            },
+            nodes,
+        }
+    }
+
+    #[test]
+    fn a_leader_kill_reads_as_loss_looking_and_election() {
+        use ProcessState::*;
+        let mut t = Tracker::default();
+        let e = t.observe(
+            &status(&[(1, Running, Some("follower"), 1), (2, Running, Some("leader"), 1)]),
+            1000,
+        );
+        assert_eq!(e[0].kind, Kind::Initial);
+        assert!(e[0].message.contains("leader 2 (epoch 1)"));
+        let e = t.observe(
+            &status(&[(1, Running, Some("looking"), 1), (2, Crashed, None, 1)]),
+            1100,
+        );
+        let kinds: Vec<_> = e.iter().map(|e| e.kind.clone()).collect();
+        assert_eq!(kinds, vec![Kind::Mode, Kind::Process, Kind::Mode, Kind::LeaderLost]);
+        assert_eq!(e[0].message, "node 1 follower -> looking");
+        assert_eq!(e[3].message, "no serving leader (was 2, epoch 1)");
+        let e = t.observe(&status(&[(1, Running, Some("leader"), 2), (2, Crashed, None, 1)]), 1512);
+        let last = e.last().unwrap();
+        assert_eq!(last.kind, Kind::LeaderElected);
+        assert_eq!(last.message, "new leader 1 (epoch 2) after 412 ms without a leader");
+        assert_eq!(last.leaderless_ms, Some(412));
+        assert!(t
+            .observe(&status(&[(1, Running, Some("leader"), 2), (2, Crashed, None, 1)]), 1600)
+            .is_empty());
+    }
+
+    #[test]
+    fn clock_is_utc_time_of_day() {
+        assert_eq!(clock(0), "00:00:00.000");
+        assert_eq!(clock(86_400_000 + 3_723_045), "01:02:03.045");
+    }
+}
