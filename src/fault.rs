@@ -124,8 +124,7 @@ pub fn quorum_after(status: &ClusterStatus, taking_down: &[u32]) -> QuorumAfter 
 /// Refuse (unless forced) an action that would leave too few voters; observers never count.
 pub fn guard(status: &ClusterStatus, taking_down: &[u32], action: &str, force: bool) -> Result<QuorumAfter> {
     let q = quorum_after(status, taking_down);
-    let already_lost = voters_up(status).len() < q.needed;
-    if !q.holds() && !already_lost && !force {
+    if !q.holds() && !force {
         return Err(Error::failed(format!(
             "refusing to {action}: {}, so no leader could be elected. Pass --force to do it anyway",
             q.describe()
@@ -231,12 +230,13 @@ mod tests {
         ]);
         let err = guard(&s, &[3], "kill the leader", false).unwrap_err().to_string();
         assert!(err.contains("1 of 3 voters would remain up"), "{err}");
-        // Once quorum is already gone, stopping more does not need --force.
+        // With quorum already gone, taking the last voters down still needs --force.
         let s = cluster(vec![
             node(1, Role::Participant, Stopped, None),
             node(2, Role::Participant, Stopped, None),
-            node(3, Role::Participant, Running, Some("looking")),
+            node(3, Role::Participant, Running, Some("leader")),
         ]);
-        assert!(guard(&s, &[3], "stop", false).is_ok());
+        let err = guard(&s, &[3], "kill leader 3", false).unwrap_err().to_string();
+        assert!(err.contains("0 of 3 voters would remain up; a quorum needs 2"), "{err}");
     }
 }

@@ -248,3 +248,102 @@ pub fn with_client<T>(connect: &str, f: impl AsyncFnOnce(zookeeper_client::Clien
         f(client).await
     })
 }
+
+impl TestCluster {
+    /// `zkdev` as a child process with piped stdout (for watch, up --foreground, verify in the background).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("zkdev"))
+            .env_remove("ZKDEV_HOME")
+            .env_remove("ZKDEV_CLUSTER")
+            .arg("--home")
+            .arg(self.home.path())
+            .arg("--cluster")
+            .arg(&self.name)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("zkdev starts")
+    }
+
+    /// The node whose server says it is `mode` (lowest id first), as (id, pid, client port).
+    pub fn node_in_mode(&self, mode: &str) -> (u64, i32, u16) {
+        let s = self.status();
+        let n = s["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["mode"] == mode)
+            .unwrap_or_else(|| panic!("no node in mode {mode}: {s}"));
+        (
+            n["id"].as_u64().unwrap(),
+            n["pid"].as_i64().unwrap() as i32,
+            n["client_port"].as_u64().unwrap() as u16,
+        )
+    }
+
+    pub fn client_port(&self, id: u64) -> u16 {
+        2180 + id as u16 + self.offset
+    }
+}
+
+/// Lines of a child's stdout, read on a thread, so a test can wait for one with a deadline.
+pub struct Lines {
+    rx: std::sync::mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Lines {
+    pub fn of(child: &mut std::process::Child) -> Lines {
+        use std::io::BufRead;
+        let out = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines { rx, seen: Vec::new() }
+    }
+
+    /// Wait for a line containing `needle`; panics with everything seen after `timeout`.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line with {needle:?} within {timeout:?}; seen:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+}
+
+/// Wait for a child to exit within `timeout`; kill it and panic otherwise.
+pub fn wait_exit(child: &mut std::process::Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("zkdev did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn signal(pid: i32, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).expect("signal sent");
+}
