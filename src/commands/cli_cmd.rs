@@ -13,10 +13,11 @@ use crate::observe;
 /// zkCli logs to the console at WARN, so its prompt is not buried in INFO lines.
 const LOG4J: &str = "log4j.rootLogger=WARN, CONSOLE\nlog4j.appender.CONSOLE=org.apache.log4j.ConsoleAppender\n\
 log4j.appender.CONSOLE.Target=System.err\nlog4j.appender.CONSOLE.layout=org.apache.log4j.PatternLayout\n\
-log4j.appender.CONSOLE.layout.ConversionPattern=%-5p %c{1} - %m%n\n";
+log4j.appender.CONSOLE.layout.ConversionPattern=%-5p %c{1} - %m%n\n\
+log4j.logger.org.apache.zookeeper.util.ServiceUtils=OFF\n";
 const LOGBACK: &str = "<configuration>\n  <appender name=\"CONSOLE\" class=\"ch.qos.logback.core.ConsoleAppender\">\n\
     <target>System.err</target>\n    <encoder><pattern>%-5level %logger{0} - %msg%n</pattern></encoder>\n  </appender>\n\
-  <root level=\"WARN\"><appender-ref ref=\"CONSOLE\" /></root>\n</configuration>\n";
+  <logger name=\"org.apache.zookeeper.util.ServiceUtils\" level=\"OFF\" />\n  <root level=\"WARN\"><appender-ref ref=\"CONSOLE\" /></root>\n</configuration>\n";
 
 pub async fn run(ctx: &Ctx, args: CliArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;

@@ -25,6 +25,9 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
     let grace = seconds(args.grace, "--grace")?;
     let paths = ctx.paths();
     let t0 = Instant::now();
+    if args.purge {
+        check_purge_home(ctx)?;
+    }
     if !paths.root.exists() {
         if !ctx.json {
             println!(
@@ -97,9 +100,8 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
     Ok(())
 }
 
-/// Purge removes only a directory zkdev made for this cluster.
-fn check_purge_target(ctx: &Ctx) -> Result<()> {
-    let paths = ctx.paths();
+/// Never purge under the file system's root as home, whatever is there.
+fn check_purge_home(ctx: &Ctx) -> Result<()> {
     let home = &ctx.home.root;
     let canon_home = home.canonicalize().unwrap_or_else(|_| home.clone());
     if canon_home.parent().is_none() {
@@ -108,6 +110,12 @@ fn check_purge_target(ctx: &Ctx) -> Result<()> {
             home.display()
         )));
     }
+    Ok(())
+}
+
+/// Purge removes only a directory zkdev made for this cluster.
+fn check_purge_target(ctx: &Ctx) -> Result<()> {
+    let paths = ctx.paths();
     let meta = std::fs::symlink_metadata(&paths.root).map_err(|e| Error::io("cannot inspect", &paths.root, e))?;
     if meta.file_type().is_symlink() || !paths.marker().is_file() {
         return Err(Error::usage(format!(

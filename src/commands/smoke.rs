@@ -98,6 +98,8 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
     }))
     .await;
     let _ = writer.delete(&path, None).await;
+    // The parent goes too unless another smoke run is using it (then the delete fails: fine).
+    let _ = writer.delete("/zkdev-smoke", None).await;
 
     let mzxid = zk::zxid_hex(stat.mzxid);
     let mut nodes = reads;

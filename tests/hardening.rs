@@ -1,0 +1,507 @@
+//! What zkdev guarantees when things go wrong: bad input loses nothing, foreign processes are never
+//! signalled, nothing is left half-up, concurrent commands make one ensemble, purge stays in its directory.
+//! Each test asserts on the exit code, the message, and what is (not) running or on disk afterwards.
+
+mod common;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use common::*;
+use nix::sys::signal::Signal;
+
+fn write_profile(c: &TestCluster, name: &str, text: &str) -> String {
+    let p = c.home_path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+/// Every bad profile or flag: exit 2, a message naming the input, and an empty home afterwards.
+#[test]
+fn bad_profiles_and_flags_write_nothing() {
+    let c = TestCluster::new(40);
+    let offset = c.offset.to_string();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--profile".into(), write_profile(&c, "syntax.toml", "[zookeeper\n")],
+            "syntax.toml: line 1, column",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "unknown.toml", "[jvm]\nheap = 3\n"),
+            ],
+            "unknown.toml: line 2, column 1: unknown field `heap`",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "type.toml", "[zookeeper]\nsync_limit = \"five\"\n"),
+            ],
+            "type.toml: line 2",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "tick.toml", "[zookeeper]\ntick_time = 0\n"),
+            ],
+            "expected a nonzero u32",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "init.toml", "[zookeeper]\ninit_limit = 0\n"),
+            ],
+            "init.toml: line 2",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "sync.toml", "[zookeeper]\nsync_limit = 0\n"),
+            ],
+            "sync.toml: line 2",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "clash.toml", "[ports]\nquorum_base = 2181\n"),
+            ],
+            "would be both node 1 quorum port and node 2 client port",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "reserved.toml", "[zookeeper.extra]\ndataDir = \"/tmp\"\n"),
+            ],
+            "key `dataDir` is written by zkdev itself",
+        ),
+        (vec!["--nodes".into(), "0".into()], "--nodes 0"),
+        (
+            vec!["--nodes".into(), "0".into(), "--observers".into(), "2".into()],
+            "observers alone cannot elect",
+        ),
+        (
+            vec!["--port-offset".into(), "63400".into()],
+            "ports must be 1024..=65535",
+        ),
+        (vec!["--port-offset".into(), "70000".into()], "70000"),
+        (vec!["--timeout".into(), "0".into()], "--timeout 0"),
+    ];
+    for (args, needle) in cases {
+        let mut all = vec!["up".to_string()];
+        if !args.iter().any(|a| a == "--port-offset") {
+            all.extend(["--port-offset".to_string(), offset.clone()]);
+        }
+        all.extend(args.iter().cloned());
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let out = c.zkdev(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(needle),
+            "{args:?}: expected {needle:?} in:\n{}",
+            stderr(&out)
+        );
+        assert!(!c.home_path().join("clusters").exists(), "{args:?} wrote a cluster");
+        assert!(!c.home_path().join("locks").exists(), "{args:?} wrote a lock");
+        assert!(c.jvms().is_empty());
+    }
+    for bad in ["a/b", "..", "x y", "-rf"] {
+        let out = assert_cmd::Command::cargo_bin("zkdev")
+            .unwrap()
+            .args([
+                "--home",
+                c.home_path().to_str().unwrap(),
+                &format!("--cluster={bad}"),
+                "up",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            stderr(&out).contains("letters, digits, `-`, `_` and `.`"),
+            "{bad}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn an_even_number_of_voters_warns_what_it_costs() {
+    let c = TestCluster::new(41);
+    let out = c.up(&["--nodes", "2"]);
+    assert!(
+        stderr(&out).contains("2 voters tolerate no more failures than 1"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn missing_java_zookeeper_or_home_is_an_environment_error() {
+    let c = TestCluster::new(42);
+    let empty = tempfile::tempdir().unwrap();
+    let out = c
+        .cmd()
+        .env("PATH", empty.path())
+        .env_remove("JAVA_HOME")
+        .args(["up", "--port-offset", &c.offset.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("java not found"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("apt-get install -y default-jre-headless"));
+
+    let out = c.zkdev(&[
+        "up",
+        "--zk-home",
+        empty.path().to_str().unwrap(),
+        "--port-offset",
+        &c.offset.to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not a ZooKeeper installation"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("apt-get install -y zookeeper"));
+
+    let file = c.home_path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out = assert_cmd::Command::cargo_bin("zkdev")
+        .unwrap()
+        .args([
+            "--home",
+            file.join("zk").to_str().unwrap(),
+            "up",
+            "--port-offset",
+            &c.offset.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("pass a writable --home DIR"), "{}", stderr(&out));
+    assert!(c.jvms().is_empty());
+}
+
+/// A node that dies while starting: exit 1 with its log, and the nodes this run started are stopped again
+/// (or kept with --keep-on-failure).
+#[test]
+fn a_node_dying_at_start_leaves_nothing_half_up() {
+    let c = TestCluster::new(43);
+    let bad = write_profile(
+        &c,
+        "bad.toml",
+        "extends = \"fast\"\n[jvm]\nflags = [\"-XX:+NoSuchOption\"]\n",
+    );
+    let out = c.zkdev(&["up", "--profile", &bad, "--port-offset", &c.offset.to_string()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("exited while starting"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("NoSuchOption"),
+        "the log tail is missing:\n{}",
+        stderr(&out)
+    );
+    assert!(c.jvms().is_empty());
+    c.zkdev(&["down", "--purge"]);
+
+    // One node of four fails (its snapshot directory is a file); the three it started are stopped again.
+    c.up(&["--nodes", "3", "--observers", "1"]);
+    assert_ok(&c.zkdev(&["down"]), "down");
+    let v2 = c.cluster_dir().join("node3/data/version-2");
+    std::fs::rename(&v2, c.cluster_dir().join("node3/data/moved-away")).unwrap();
+    std::fs::write(&v2, "not a directory").unwrap();
+    let out = c.zkdev(&["up", "--timeout", "30"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("node 3 exited while starting"), "{err}");
+    assert!(err.contains("node3/logs/zookeeper.log"), "{err}");
+    assert!(err.contains("stopped the 4 node(s) this run started"), "{err}");
+    assert!(c.jvms().is_empty(), "left running: {:?}", c.jvms());
+    let s = c.status();
+    assert!(
+        s["nodes"].as_array().unwrap().iter().all(|n| n["process"] == "stopped"),
+        "{s}"
+    );
+
+    let out = c.zkdev(&["up", "--timeout", "30", "--keep-on-failure"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--keep-on-failure"), "{}", stderr(&out));
+    assert_eq!(c.jvms().len(), 3, "the healthy nodes should be kept for a look");
+}
+
+/// A recorded pid that now belongs to someone else is never signalled, and status calls the node crashed.
+#[test]
+fn a_foreign_pid_in_the_state_file_is_never_signalled() {
+    let c = TestCluster::new(44);
+    c.up(&["--nodes", "3"]);
+    let (fid, _, _) = c.node_in_mode("follower");
+    assert_ok(&c.zkdev(&["stop", &fid.to_string()]), "stop follower");
+
+    let mut sleeper = std::process::Command::new("sleep").arg("300").spawn().unwrap();
+    let pid = sleeper.id() as i32;
+    poll(Duration::from_secs(2), "sleep to exec", || {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .ok()
+            .filter(|c| c.starts_with(b"sleep"))
+            .map(|_| ())
+    });
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let start_ticks: u64 = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let state_file = c.cluster_dir().join("state.json");
+    let mut state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
+    state["nodes"][fid.to_string()] =
+        serde_json::json!({"state": "started", "pid": pid, "start_ticks": start_ticks, "started_at": 0});
+    std::fs::write(&state_file, serde_json::to_string(&state).unwrap()).unwrap();
+
+    let n = &c.status()["nodes"][(fid - 1) as usize];
+    assert_eq!(n["process"], "crashed", "{n}");
+    assert!(n["pid"].is_null());
+    let out = c.zkdev(&["kill", &fid.to_string(), "--json"]);
+    assert_ok(&out, "kill");
+    assert!(stdout(&out).contains("not running"), "{}", stdout(&out));
+    assert!(
+        sleeper.try_wait().unwrap().is_none(),
+        "kill signalled the foreign process"
+    );
+    let out = c.zkdev(&["kill-leader", "--force"]);
+    assert_ok(&out, "kill-leader");
+    assert!(
+        sleeper.try_wait().unwrap().is_none(),
+        "kill-leader signalled the foreign process"
+    );
+    assert_ok(&c.zkdev(&["down"]), "down");
+    assert!(
+        sleeper.try_wait().unwrap().is_none(),
+        "down signalled the foreign process"
+    );
+    assert!(c.jvms().is_empty());
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+}
+
+#[test]
+fn two_concurrent_ups_make_one_ensemble() {
+    let c = TestCluster::new(45);
+    let offset = c.offset.to_string();
+    let args = ["up", "--profile", "fast", "--port-offset", &offset, "--nodes", "3"];
+    let mut a = c.spawn(&args);
+    let mut b = c.spawn(&args);
+    let sa = wait_exit(&mut a, Duration::from_secs(120));
+    let sb = wait_exit(&mut b, Duration::from_secs(120));
+    assert!(sa.success() && sb.success(), "{sa:?} {sb:?}");
+    assert_eq!(c.jvms().len(), 3, "two ups started {:?}", c.jvms());
+    assert_ok(&c.zkdev(&["wait", "--timeout", "10"]), "wait");
+
+    // status during down: always a sensible answer, never a crash.
+    let mut down = c.spawn(&["down", "--purge"]);
+    let mut answers = 0;
+    while down.try_wait().unwrap().is_none() {
+        let out = c.zkdev(&["status", "--json"]);
+        match out.status.code() {
+            Some(0) => {
+                serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON while stopping");
+            }
+            Some(1) => assert!(
+                stderr(&out).contains("no cluster") || stderr(&out).contains("cannot read"),
+                "{}",
+                stderr(&out)
+            ),
+            other => panic!("status during down exited {other:?}: {}", stderr(&out)),
+        }
+        answers += 1;
+    }
+    assert!(answers > 0);
+    assert!(c.jvms().is_empty());
+}
+
+#[test]
+fn two_clusters_side_by_side_do_not_touch_each_other() {
+    let a = TestCluster::new(46);
+    let b = TestCluster::new(47);
+    a.up(&["--nodes", "3"]);
+    b.up(&["--nodes", "3"]);
+    let before: Vec<_> = b.status()["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["pid"].clone())
+        .collect();
+    let b_leader = b.status()["leader"].clone();
+    assert_ok(&a.zkdev(&["kill-leader"]), "kill-leader in a");
+    assert_ok(&a.zkdev(&["down", "--purge"]), "down a");
+    let after: Vec<_> = b.status()["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["pid"].clone())
+        .collect();
+    assert_eq!(before, after);
+    assert_eq!(b.status()["leader"], b_leader);
+    assert_eq!(b.jvms().len(), 3);
+}
+
+#[test]
+fn sigint_during_up_stops_what_it_started() {
+    let c = TestCluster::new(48);
+    let offset = c.offset.to_string();
+    let mut up = c.spawn(&["up", "--port-offset", &offset, "--nodes", "3", "--observers", "1"]);
+    poll(Duration::from_secs(30), "the first JVM", || {
+        (!c.jvms().is_empty()).then_some(())
+    });
+    signal(up.id() as i32, Signal::SIGINT);
+    let st = wait_exit(&mut up, Duration::from_secs(60));
+    assert_eq!(st.code(), Some(1));
+    let mut err = String::new();
+    std::io::Read::read_to_string(up.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("interrupted: stopped the"), "{err}");
+    assert!(c.jvms().is_empty(), "left: {:?}", c.jvms());
+    let s = c.status();
+    assert!(
+        s["nodes"].as_array().unwrap().iter().all(|n| n["process"] == "stopped"),
+        "{s}"
+    );
+}
+
+#[test]
+fn sigkill_of_zkdev_during_up_leaves_nodes_that_status_sees_and_down_stops() {
+    let c = TestCluster::new(49);
+    let offset = c.offset.to_string();
+    let mut up = c.spawn(&["up", "--profile", "fast", "--port-offset", &offset, "--nodes", "3"]);
+    poll(Duration::from_secs(30), "three JVMs", || {
+        (c.jvms().len() == 3).then_some(())
+    });
+    signal(up.id() as i32, Signal::SIGKILL);
+    let _ = up.wait();
+    let running = c.jvms();
+    let s = c.status();
+    let seen: Vec<i32> = s["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["pid"].as_i64())
+        .map(|p| p as i32)
+        .collect();
+    for pid in &running {
+        assert!(seen.contains(pid), "JVM {pid} runs but status does not know it: {s}");
+    }
+    assert_ok(&c.zkdev(&["down"]), "down");
+    assert!(c.jvms().is_empty());
+}
+
+#[test]
+fn purge_removes_links_not_their_targets_and_refuses_foreign_directories() {
+    let c = TestCluster::new(50);
+    c.up(&["--nodes", "1"]);
+    assert_ok(&c.zkdev(&["down"]), "down");
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("precious"), "keep me").unwrap();
+    std::os::unix::fs::symlink(outside.path(), c.cluster_dir().join("node1/link-out")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("precious"), c.cluster_dir().join("file-link")).unwrap();
+    assert_ok(&c.zkdev(&["down", "--purge"]), "purge");
+    assert!(!c.cluster_dir().exists());
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("precious")).unwrap(),
+        "keep me"
+    );
+
+    // --home / is refused outright.
+    let out = assert_cmd::Command::cargo_bin("zkdev")
+        .unwrap()
+        .args(["--home", "/", "down", "--purge"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("never removes anything at the root"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A directory that looks like a cluster but was not made by zkdev is not removed.
+    let fake = c.home_path().join("clusters").join(&c.name);
+    std::fs::create_dir_all(&fake).unwrap();
+    std::fs::write(fake.join("cluster.toml"), "mine").unwrap();
+    let out = c.zkdev(&["down", "--purge"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("not a directory zkdev created"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(fake.join("cluster.toml").exists());
+}
+
+/// Every listening socket of every node is on 127.0.0.1 and is one of the cluster's own ports: no JMX or
+/// other port appears, and the AdminServer listens on loopback.
+#[test]
+fn nodes_listen_on_loopback_only_and_on_their_own_ports_only() {
+    let c = TestCluster::new(51);
+    c.up(&["--nodes", "3", "--observers", "1"]);
+    let s = c.status();
+    let mut own = Vec::new();
+    for n in s["nodes"].as_array().unwrap() {
+        for k in ["client_port", "quorum_port", "election_port", "admin_port"] {
+            own.push(n[k].as_u64().unwrap() as u16);
+        }
+    }
+    for n in s["nodes"].as_array().unwrap() {
+        let pid = n["pid"].as_i64().unwrap() as i32;
+        let cmd = String::from_utf8(std::fs::read(format!("/proc/{pid}/cmdline")).unwrap()).unwrap();
+        assert!(!cmd.contains("jmxremote"), "node {} has a JMX remote option", n["id"]);
+        let listening = listening_of(pid);
+        assert!(
+            listening
+                .iter()
+                .any(|(_, p)| Some(*p as u64) == n["admin_port"].as_u64()),
+            "no AdminServer"
+        );
+        for (addr, port) in listening {
+            assert!(is_loopback_v4(&addr), "node {} listens on {addr}:{port}", n["id"]);
+            assert!(
+                own.contains(&port),
+                "node {} listens on a port that is not the cluster's: {port}",
+                n["id"]
+            );
+        }
+    }
+}
+
+#[test]
+fn a_taken_port_is_named_with_its_owner_and_nothing_starts() {
+    let c = TestCluster::new(63);
+    // Node 2's election port under this test's offset.
+    let port = 3880 + 2 + c.offset;
+    let _held = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let out = c.zkdev(&["up", "--profile", "fast", "--port-offset", &c.offset.to_string()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "port {port} (node 2 election port) is in use by pid {}",
+            std::process::id()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("--port-offset"), "{err}");
+    assert!(c.jvms().is_empty());
+    assert!(!c.cluster_dir().exists());
+}
+
+#[test]
+fn status_of_a_missing_cluster_says_how_to_make_one() {
+    let c = TestCluster::new(64);
+    let out = c.zkdev(&["status"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("start one with `zkdev up`"), "{}", stderr(&out));
+    let out = c.zkdev(&["down"]);
+    assert_eq!(out.status.code(), Some(0));
+}
