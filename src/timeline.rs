@@ -107,7 +107,7 @@ impl Tracker {
                     ));
                 }
                 if *mode_before != n.mode && (n.mode.is_some() || mode_before.is_some()) {
-                    let show = |m: &Option<String>| m.clone().unwrap_or_else(|| "-".into());
+                    let show = |m: &Option<String>| m.clone().unwrap_or_else(|| "(no answer)".into());
                     out.push(ev(
                         Kind::Mode,
                         Some(n.id),
