@@ -8,7 +8,7 @@ use crate::process;
 use crate::render;
 use crate::spec::ClusterSpec;
 use crate::state::{ClusterPaths, NodeState, State, StopReason};
-use crate::{dist, ports};
+use crate::{cds, dist, ports};
 
 /// The installation recorded in the spec must still be there.
 pub fn check_dist_present(spec: &ClusterSpec) -> Result<()> {
@@ -55,7 +55,7 @@ pub fn check_ports_free(spec: &ClusterSpec, ids: &[u32]) -> Result<()> {
 pub fn start_nodes(spec: &ClusterSpec, paths: &ClusterPaths, state: &mut State, ids: &[u32]) -> Result<Vec<u32>> {
     check_dist_present(spec)?;
     check_ports_free(spec, ids)?;
-    let rendered = render::render(spec, paths)?;
+    let rendered = render::render(spec, paths, &cds::plan(spec, paths, ids))?;
     let mut started = Vec::new();
     for id in ids {
         let files = rendered.iter().find(|f| f.id == *id).expect("rendered every node");
@@ -71,7 +71,14 @@ pub fn start_nodes(spec: &ClusterSpec, paths: &ClusterPaths, state: &mut State, 
                 started.push(*id);
             }
             Err(e) => {
-                if let Err(e2) = stop_nodes(paths, state, &started, Duration::from_secs(5), StopReason::Stopped) {
+                if let Err(e2) = stop_nodes(
+                    Some(spec),
+                    paths,
+                    state,
+                    &started,
+                    Duration::from_secs(5),
+                    StopReason::Stopped,
+                ) {
                     eprintln!("warning: {e2}");
                 }
                 return Err(e);
@@ -82,8 +89,10 @@ pub fn start_nodes(spec: &ClusterSpec, paths: &ClusterPaths, state: &mut State, 
 }
 
 /// Stop the nodes `ids` (SIGTERM, `grace`, SIGKILL; only processes still identified as ours) and record
-/// them as stopped. Returns the ids that needed SIGKILL.
+/// them as stopped. Returns the ids that needed SIGKILL. With the spec known, a class-data-sharing archive
+/// recorded by a node that exited cleanly is moved into the cache.
 pub fn stop_nodes(
+    spec: Option<&ClusterSpec>,
     paths: &ClusterPaths,
     state: &mut State,
     ids: &[u32],
@@ -96,6 +105,10 @@ pub fn stop_nodes(
         .collect();
     let nodes: Vec<_> = markers.iter().map(|(id, s, m)| (*id, s.clone(), m.as_path())).collect();
     let result = process::stop_all(&nodes, grace);
+    if let (Some(spec), Ok(killed)) = (spec, &result) {
+        let clean: Vec<u32> = ids.iter().copied().filter(|id| !killed.contains(id)).collect();
+        cds::adopt(spec, paths, &clean, killed);
+    }
     for (id, s, marker) in &markers {
         // A process that somehow survived stays recorded, so a later command can still find it.
         if matches!(s, NodeState::Started { .. }) && process::identify(s, marker) == process::Liveness::Gone {

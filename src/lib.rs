@@ -5,6 +5,7 @@
 //! starts and signals, `state` owns the files on disk, `probe` asks servers, `observe` turns all of that into
 //! a `ClusterStatus`, `output` prints it.
 
+pub mod cds;
 pub mod cli;
 pub mod commands;
 pub mod dist;

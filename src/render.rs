@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use minijinja::{context, Environment};
 
+use crate::cds::Plan;
 use crate::dist::LogConfig;
 use crate::error::{Error, Result};
 use crate::spec::{ClusterSpec, NodeSpec, Role};
@@ -34,12 +35,21 @@ fn env() -> Environment<'static> {
     env
 }
 
-pub fn render(spec: &ClusterSpec, paths: &ClusterPaths) -> Result<Vec<NodeFiles>> {
+pub fn render(spec: &ClusterSpec, paths: &ClusterPaths, cds: &Plan) -> Result<Vec<NodeFiles>> {
     let env = env();
-    spec.nodes.iter().map(|n| render_node(&env, spec, paths, n)).collect()
+    spec.nodes
+        .iter()
+        .map(|n| render_node(&env, spec, paths, n, cds))
+        .collect()
 }
 
-fn render_node(env: &Environment, spec: &ClusterSpec, paths: &ClusterPaths, node: &NodeSpec) -> Result<NodeFiles> {
+fn render_node(
+    env: &Environment,
+    spec: &ClusterSpec,
+    paths: &ClusterPaths,
+    node: &NodeSpec,
+    cds: &Plan,
+) -> Result<NodeFiles> {
     let (major, minor, _) = spec.dist.version_tuple();
     let v35 = (major, minor) >= (3, 5);
     let data_dir = paths.data_dir(node.id);
@@ -75,7 +85,7 @@ fn render_node(env: &Environment, spec: &ClusterSpec, paths: &ClusterPaths, node
         .and_then(|t| t.render(context! { id => node.id, log_file => log_file.display().to_string() }))
         .map_err(render_err)?;
 
-    let argv = command(spec, node, paths, &log_path);
+    let argv = command(spec, node, paths, &log_path, cds);
     Ok(NodeFiles {
         id: node.id,
         files: vec![
@@ -90,7 +100,7 @@ fn render_node(env: &Environment, spec: &ClusterSpec, paths: &ClusterPaths, node
 /// `java <props> <jvm flags> -cp <jars> QuorumPeerMain <zoo.cfg>`. The conf directory stays off the classpath
 /// (a class-data-sharing archive refuses non-empty directories on it); the log configuration is named by a
 /// system property instead.
-fn command(spec: &ClusterSpec, node: &NodeSpec, paths: &ClusterPaths, log_cfg: &Path) -> Vec<String> {
+fn command(spec: &ClusterSpec, node: &NodeSpec, paths: &ClusterPaths, log_cfg: &Path, cds: &Plan) -> Vec<String> {
     let s = &spec.settings;
     let mut argv = vec![spec.dist.java.display().to_string()];
     argv.push(format!("-Dzookeeper.log.dir={}", paths.logs_dir(node.id).display()));
@@ -108,6 +118,14 @@ fn command(spec: &ClusterSpec, node: &NodeSpec, paths: &ClusterPaths, log_cfg: &
         argv.push(format!("-Xms{mb}m"));
     }
     argv.extend(s.jvm_flags.iter().cloned());
+    if let Some(archive) = &cds.use_archive {
+        argv.push(format!("-XX:SharedArchiveFile={}", archive.display()));
+    }
+    if let Some((_, partial)) = cds.record.as_ref().filter(|(id, _)| *id == node.id) {
+        argv.push(format!("-XX:ArchiveClassesAtExit={}", partial.display()));
+        // Recording lists every class it skips as a warning: noise in the node's log.
+        argv.push("-Xlog:cds*=off".into());
+    }
     for (k, v) in &s.jvm_properties {
         argv.push(format!("-D{k}={v}"));
     }
@@ -151,7 +169,7 @@ mod tests {
     #[test]
     fn default_3_plus_1_zoo_cfg() {
         let (spec, paths) = fixture("default", 3, 1);
-        let nodes = render(&spec, &paths).unwrap();
+        let nodes = render(&spec, &paths, &Plan::default()).unwrap();
         insta::assert_snapshot!("default_node1_zoo_cfg", file(&nodes[0], "zoo.cfg"));
         insta::assert_snapshot!("default_node4_observer_zoo_cfg", file(&nodes[3], "zoo.cfg"));
         insta::assert_snapshot!("default_node1_log4j", file(&nodes[0], "log4j.properties"));
@@ -161,7 +179,7 @@ mod tests {
     #[test]
     fn fast_zoo_cfg_and_command() {
         let (spec, paths) = fixture("fast", 3, 1);
-        let nodes = render(&spec, &paths).unwrap();
+        let nodes = render(&spec, &paths, &Plan::default()).unwrap();
         insta::assert_snapshot!("fast_node2_zoo_cfg", file(&nodes[1], "zoo.cfg"));
         insta::assert_snapshot!("fast_node2_argv", nodes[1].argv.join("\n"));
     }
@@ -169,7 +187,7 @@ mod tests {
     #[test]
     fn every_node_lists_the_same_servers() {
         let (spec, paths) = fixture("default", 5, 2);
-        let nodes = render(&spec, &paths).unwrap();
+        let nodes = render(&spec, &paths, &Plan::default()).unwrap();
         let servers = |n: &NodeFiles| -> Vec<String> {
             file(n, "zoo.cfg")
                 .lines()
@@ -194,7 +212,7 @@ mod tests {
         s.extra.insert("reconfigEnabled".into(), "true".into());
         let spec = ClusterSpec::build("demo", "p", s, Dist::fixture(), 1, 0).unwrap();
         let paths = Home { root: "/h".into() }.cluster("demo");
-        let nodes = render(&spec, &paths).unwrap();
+        let nodes = render(&spec, &paths, &Plan::default()).unwrap();
         assert!(file(&nodes[0], "zoo.cfg").contains("\nreconfigEnabled=true\n"));
     }
 
@@ -205,7 +223,7 @@ mod tests {
         dist.admin_server_available = false;
         let spec = ClusterSpec::build("demo", "p", settings("default"), dist, 3, 0).unwrap();
         let paths = Home { root: "/h".into() }.cluster("demo");
-        let cfg = file(&render(&spec, &paths).unwrap()[0], "zoo.cfg").to_string();
+        let cfg = file(&render(&spec, &paths, &Plan::default()).unwrap()[0], "zoo.cfg").to_string();
         assert!(!cfg.contains("4lw."));
         assert!(!cfg.contains("admin."));
         assert!(cfg.contains("clientPort=2181"));

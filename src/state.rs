@@ -8,6 +8,7 @@
 //! $ZKDEV_HOME/clusters/<name>/node<i>/data/    myid, version-2/
 //! $ZKDEV_HOME/clusters/<name>/node<i>/logs/    zookeeper.log
 //! $ZKDEV_HOME/locks/<name>.lock                held by every command that changes the cluster
+//! $ZKDEV_HOME/cds/<key>.jsa                     class-data-sharing archives (profiles that ask for them)
 //! ```
 
 use std::collections::BTreeMap;
@@ -61,6 +62,7 @@ impl Home {
         ClusterPaths {
             root: self.root.join("clusters").join(name),
             lock: self.root.join("locks").join(format!("{name}.lock")),
+            cds_dir: self.root.join("cds"),
         }
     }
 }
@@ -69,6 +71,8 @@ impl Home {
 pub struct ClusterPaths {
     pub root: PathBuf,
     pub lock: PathBuf,
+    /// The class-data-sharing archive cache, shared by every cluster of this home.
+    pub cds_dir: PathBuf,
 }
 
 impl ClusterPaths {
@@ -98,6 +102,10 @@ impl ClusterPaths {
     }
     pub fn log_file(&self, id: u32) -> PathBuf {
         self.logs_dir(id).join("zookeeper.log")
+    }
+    /// Where a node records a class-data-sharing archive at exit, before zkdev adopts it into the cache.
+    pub fn cds_partial(&self, id: u32) -> PathBuf {
+        self.node_dir(id).join("cds-recording.jsa")
     }
 
     pub fn exists(&self) -> bool {

@@ -445,7 +445,17 @@ fn purge_removes_links_not_their_targets_and_refuses_foreign_directories() {
 #[test]
 fn nodes_listen_on_loopback_only_and_on_their_own_ports_only() {
     let c = TestCluster::new(51);
-    c.up(&["--nodes", "3", "--observers", "1"]);
+    // The default profile, for its AdminServer.
+    let out = c.zkdev(&[
+        "up",
+        "--profile",
+        "default",
+        "--port-offset",
+        &c.offset.to_string(),
+        "--observers",
+        "1",
+    ]);
+    assert_ok(&out, "up --profile default");
     let s = c.status();
     let mut own = Vec::new();
     for n in s["nodes"].as_array().unwrap() {

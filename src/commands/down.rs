@@ -53,7 +53,14 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
         .map(|(id, _)| *id)
         .collect();
     let recorded: Vec<u32> = state.nodes.keys().copied().collect();
-    let needed_sigkill = launch::stop_nodes(&paths, &mut state, &recorded, grace, StopReason::Stopped)?;
+    let needed_sigkill = launch::stop_nodes(
+        paths.load_spec().ok().as_ref(),
+        &paths,
+        &mut state,
+        &recorded,
+        grace,
+        StopReason::Stopped,
+    )?;
 
     if args.purge {
         // Links inside are removed as links (remove_dir_all does not follow them); nothing outside is touched.

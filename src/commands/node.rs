@@ -118,6 +118,7 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
         Action::Stop | Action::Restart => {
             let running: Vec<u32> = ids.iter().copied().filter(|id| is_up(&before, *id)).collect();
             launch::stop_nodes(
+                Some(&spec),
                 &paths,
                 &mut state,
                 &running,

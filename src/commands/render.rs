@@ -27,11 +27,13 @@ pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
             crate::state::ClusterPaths {
                 root: dir.clone(),
                 lock: dir.join(".lock"),
+                cds_dir: dir.join("cds"),
             }
         }
         None => ctx.paths(),
     };
-    let nodes = render::render(&spec, &paths)?;
+    let ids: Vec<u32> = spec.nodes.iter().map(|n| n.id).collect();
+    let nodes = render::render(&spec, &paths, &crate::cds::plan(&spec, &paths, &ids))?;
     if args.out.is_some() {
         for n in &nodes {
             render::write(n)?;

@@ -111,7 +111,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
         Err((failure, status)) => {
             let mut detail = String::new();
             if failure == WaitFailure::Interrupted {
-                stop_started(&paths, &started, &mut state);
+                stop_started(&spec, &paths, &started, &mut state);
                 return Err(Error::failed(format!(
                     "interrupted: stopped the {} node(s) this run had started; data kept",
                     started.len()
@@ -136,7 +136,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                 "the nodes are left running (--keep-on-failure); inspect with `zkdev status`, stop with `zkdev down`"
                     .to_string()
             } else {
-                stop_started(&paths, &started, &mut state);
+                stop_started(&spec, &paths, &started, &mut state);
                 format!(
                     "stopped the {} node(s) this run started (pass --keep-on-failure to inspect them running)",
                     started.len()
@@ -167,7 +167,14 @@ async fn foreground(ctx: &Ctx, spec: &ClusterSpec, paths: &ClusterPaths) -> Resu
     let mut state = paths.load_state()?;
     let ids: Vec<u32> = spec.nodes.iter().map(|n| n.id).collect();
     let t = Instant::now();
-    launch::stop_nodes(paths, &mut state, &ids, Duration::from_secs(10), StopReason::Stopped)?;
+    launch::stop_nodes(
+        Some(spec),
+        paths,
+        &mut state,
+        &ids,
+        Duration::from_secs(10),
+        StopReason::Stopped,
+    )?;
     if !ctx.json {
         println!(
             "stopped cluster `{}` in {}; data kept (`zkdev up` starts it again)",
@@ -226,8 +233,15 @@ fn create_cluster_dir(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<()> {
 }
 
 /// Stop the nodes this run started (failure or Ctrl-C), leaving the state file consistent.
-fn stop_started(paths: &ClusterPaths, started: &[u32], state: &mut crate::state::State) {
-    if let Err(e) = launch::stop_nodes(paths, state, started, Duration::from_secs(5), StopReason::Stopped) {
+fn stop_started(spec: &ClusterSpec, paths: &ClusterPaths, started: &[u32], state: &mut crate::state::State) {
+    if let Err(e) = launch::stop_nodes(
+        Some(spec),
+        paths,
+        state,
+        started,
+        Duration::from_secs(5),
+        StopReason::Stopped,
+    ) {
         eprintln!("warning: {e}");
     }
 }
