@@ -1,6 +1,5 @@
 //! Is a port free on 127.0.0.1, and if not, who holds it (from /proc/net/tcp and /proc/*/fd).
 
-use std::net::TcpListener;
 
 /// Who listens on a port, as far as /proc tells (a process of another user may stay anonymous).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,8 +8,17 @@ pub struct Owner {
     pub name: String,
 }
 
+/// Could a server bind 127.0.0.1:`port` now? Asked the way ZooKeeper binds (SO_REUSEADDR), so connections
+/// of a just-stopped node lingering in TIME_WAIT do not count as "in use".
 pub fn is_free(port: u16) -> bool {
-    TcpListener::bind(("127.0.0.1", port)).is_ok()
+    use nix::sys::socket::{bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn};
+    let Ok(fd) = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None) else {
+        return false;
+    };
+    if setsockopt(&fd, sockopt::ReuseAddr, &true).is_err() {
+        return false;
+    }
+    bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::new(127, 0, 0, 1, port)).is_ok()
 }
 
 /// The process listening on `port` (IPv4 or IPv6), if /proc names it.
@@ -90,6 +98,7 @@ pub fn listening_sockets() -> Vec<(String, u16, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
 
     #[test]
     fn parses_proc_net_tcp() {
@@ -108,6 +117,19 @@ mod tests {
         let o = owner(port).unwrap();
         assert_eq!(o.pid, std::process::id() as i32);
         drop(l);
+        assert!(is_free(port));
+    }
+
+    #[test]
+    fn time_wait_connections_do_not_make_a_port_busy() {
+        // A server that closes first leaves its side in TIME_WAIT, as a stopped node does.
+        let l = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (s, _) = l.accept().unwrap();
+        drop(s);
+        drop(l);
+        drop(c);
         assert!(is_free(port));
     }
 }
