@@ -129,12 +129,13 @@ def baseline_down(pids):
     return time.perf_counter() - t0
 
 
-def flwm_status(ports, timeout_ms=5000):
-    """The zkServer.sh way: one FourLetterWordMain JVM per node."""
+def flwm_status(ports):
+    """The zkServer.sh way: one FourLetterWordMain JVM per node (its own 5 s socket timeout)."""
     t0 = time.perf_counter()
     for port in ports:
-        subprocess.run(["java", "-cp", CP, "org.apache.zookeeper.client.FourLetterWordMain", "127.0.0.1", str(port),
-                        "srvr", "false", str(timeout_ms)], capture_output=True)
+        r = subprocess.run(["java", "-cp", CP, "org.apache.zookeeper.client.FourLetterWordMain", "127.0.0.1",
+                            str(port), "srvr"], capture_output=True, text=True)
+        assert "Usage" not in r.stdout + r.stderr, r.stdout + r.stderr
     return time.perf_counter() - t0
 
 
@@ -157,6 +158,7 @@ def ports_free():
     for base in (2180, 2880, 3880, 8080):
         for i in range(1, 12):
             s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as ZooKeeper binds: TIME_WAIT is fine
             try:
                 s.bind(("127.0.0.1", base + i + OFFSET))
             except OSError:

@@ -38,9 +38,20 @@ pub fn check_ports_free(spec: &ClusterSpec, ids: &[u32]) -> Result<()> {
         if !ids.contains(&id) || ports::is_free(port) {
             continue;
         }
-        let who = match ports::owner(port) {
+        // No listener but the bind is refused: a connection of a node that just stopped is still closing.
+        // That passes within moments; a port somebody listens on does not.
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        let mut owner = ports::owner(port);
+        while owner.is_none() && std::time::Instant::now() < deadline && !ports::is_free(port) {
+            std::thread::sleep(Duration::from_millis(50));
+            owner = ports::owner(port);
+        }
+        if ports::is_free(port) {
+            continue;
+        }
+        let who = match owner {
             Some(o) => format!(" by pid {} ({})", o.pid, o.name),
-            None => String::new(),
+            None => " (no process listens on it: connections to it are still closing; retry shortly)".to_string(),
         };
         return Err(Error::env(format!(
             "port {port} (node {id} {what} port) is in use{who}; stop that process, or pass --port-offset K to move \

@@ -140,10 +140,26 @@ impl Probing {
 async fn node_status(spec: &ClusterSpec, paths: &ClusterPaths, state: &NodeState, id: u32, how: Probing) -> NodeStatus {
     let n = spec.node(id).expect("node in spec");
     let liveness = identify(state, &paths.zoo_cfg(id));
+    // `mntr` (when asked) goes out together with `srvr`, so a status costs one round trip per node.
+    let wants_mntr = how.mntr && matches!(liveness, Liveness::Ours { paused: false, .. });
+    let mntr = async move {
+        if wants_mntr {
+            probe::mntr(n.ports.client, how.timeout).await
+        } else {
+            Default::default()
+        }
+    };
+    let srvr = async move {
+        match liveness {
+            Liveness::Ours { paused: false, .. } => Some(probe::srvr(n.ports.client, how.timeout).await),
+            _ => None,
+        }
+    };
+    let (srvr_probe, mntr) = tokio::join!(srvr, mntr);
     let (process, pid, probe) = match (state, liveness) {
         (_, Liveness::Ours { pid, paused: true }) => (ProcessState::Paused, Some(pid), None),
         (_, Liveness::Ours { pid, paused: false }) => {
-            let p = probe::srvr(n.ports.client, how.timeout).await;
+            let p = srvr_probe.expect("probed a running node");
             let process = if p == Probe::Timeout {
                 ProcessState::Unresponsive
             } else {
@@ -175,10 +191,6 @@ async fn node_status(spec: &ClusterSpec, paths: &ClusterPaths, state: &NodeState
     if process == ProcessState::Crashed {
         detail = crash_hint(paths, id);
     }
-    let mntr = match (&srvr, how.mntr) {
-        (Some(_), true) => probe::mntr(n.ports.client, how.timeout).await,
-        _ => Default::default(),
-    };
     NodeStatus {
         id,
         role: n.role,

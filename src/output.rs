@@ -7,9 +7,28 @@ use serde::Serialize;
 
 use crate::observe::ClusterStatus;
 
+/// `println!` that does not panic when stdout is gone (`zkdev status | head -1`): the output is lost, the
+/// command still finishes what it was doing (stopping nodes, saving state).
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` without the panic, as `outln!`.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Print `value` as pretty JSON on stdout.
 pub fn print_json<T: Serialize>(value: &T) {
-    println!("{}", serde_json::to_string_pretty(value).expect("serialisable"));
+    crate::outln!("{}", serde_json::to_string_pretty(value).expect("serialisable"));
 }
 
 fn opt<T: Display>(v: &Option<T>) -> String {

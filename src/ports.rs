@@ -1,6 +1,5 @@
 //! Is a port free on 127.0.0.1, and if not, who holds it (from /proc/net/tcp and /proc/*/fd).
 
-
 /// Who listens on a port, as far as /proc tells (a process of another user may stay anonymous).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
@@ -18,7 +17,11 @@ pub fn is_free(port: u16) -> bool {
     if setsockopt(&fd, sockopt::ReuseAddr, &true).is_err() {
         return false;
     }
-    bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::new(127, 0, 0, 1, port)).is_ok()
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrIn::new(127, 0, 0, 1, port),
+    )
+    .is_ok()
 }
 
 /// The process listening on `port` (IPv4 or IPv6), if /proc names it.

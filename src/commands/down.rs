@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
     }
     if !paths.root.exists() {
         if !ctx.json {
-            println!(
+            crate::outln!(
                 "cluster `{}` does not exist in {}: nothing to do",
                 ctx.cluster,
                 ctx.home.root.display()
@@ -80,9 +80,9 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
     }
     let list = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
     if stopped.is_empty() {
-        println!("cluster `{}`: no node was running", ctx.cluster);
+        crate::outln!("cluster `{}`: no node was running", ctx.cluster);
     } else {
-        println!(
+        crate::outln!(
             "cluster `{}`: stopped node(s) {} in {}",
             ctx.cluster,
             list(&stopped),
@@ -90,16 +90,16 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
         );
     }
     if !needed_sigkill.is_empty() {
-        println!(
+        crate::outln!(
             "  node(s) {} ignored SIGTERM for {} and were killed",
             list(&needed_sigkill),
             crate::output::secs(grace)
         );
     }
     if args.purge {
-        println!("removed {}", paths.root.display());
+        crate::outln!("removed {}", paths.root.display());
     } else {
-        println!(
+        crate::outln!(
             "data kept in {} (`zkdev up` starts it again, `zkdev down --purge` removes it)",
             paths.root.display()
         );

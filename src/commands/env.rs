@@ -14,12 +14,12 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         }));
         return Ok(());
     }
-    println!("export ZK_CONNECT_STRING={}", q(&spec.connect_string()));
+    crate::outln!("export ZK_CONNECT_STRING={}", q(&spec.connect_string()));
     // So that later zkdev commands in this shell act on the same cluster.
-    println!("export ZKDEV_HOME={}", q(&ctx.home.root.display().to_string()));
-    println!("export ZKDEV_CLUSTER={}", q(&spec.name));
-    println!("# first node's client port, for tools that take one host:port");
-    println!(
+    crate::outln!("export ZKDEV_HOME={}", q(&ctx.home.root.display().to_string()));
+    crate::outln!("export ZKDEV_CLUSTER={}", q(&spec.name));
+    crate::outln!("# first node's client port, for tools that take one host:port");
+    crate::outln!(
         "export ZK_HOST={}",
         q(&format!("127.0.0.1:{}", spec.nodes[0].ports.client))
     );

@@ -203,22 +203,25 @@ fn print_report(ctx: &Ctx, r: &KillReport, after: &ClusterStatus) {
         output::print_json(r);
         return;
     }
-    println!(
+    crate::outln!(
         "killed leader {} (pid {}, epoch {}) with {}",
-        r.old_leader, r.old_pid, r.old_epoch, r.signal
+        r.old_leader,
+        r.old_pid,
+        r.old_epoch,
+        r.signal
     );
     let t = |v: Option<u64>| v.map_or("-".to_string(), |ms| format!("{ms} ms"));
     if let (Some(l), Some(e)) = (r.new_leader, r.new_epoch) {
-        println!("new leader: {l} (epoch {e})");
-        println!("  followers noticed:      {}", t(r.noticed_ms));
-        println!(
+        crate::outln!("new leader: {l} (epoch {e})");
+        crate::outln!("  followers noticed:      {}", t(r.noticed_ms));
+        crate::outln!(
             "  new leader serving:     {}   (no writes possible until then)",
             t(r.new_leader_ms)
         );
-        println!("  all survivors serving:  {}", t(r.all_serving_ms));
+        crate::outln!("  all survivors serving:  {}", t(r.all_serving_ms));
     }
     if let (Some(ms), Some(mode)) = (r.rejoin_ms, &r.rejoined_as) {
-        println!("restarted node {}: serving again as {mode} after {ms} ms", r.old_leader);
+        crate::outln!("restarted node {}: serving again as {mode} after {ms} ms", r.old_leader);
     }
     let down: Vec<String> = after
         .nodes
@@ -227,6 +230,6 @@ fn print_report(ctx: &Ctx, r: &KillReport, after: &ClusterStatus) {
         .map(|n| format!("{} ({})", n.id, n.process.as_str()))
         .collect();
     if !down.is_empty() {
-        println!("not running: {} — `zkdev up` starts it again", down.join(", "));
+        crate::outln!("not running: {} — `zkdev up` starts it again", down.join(", "));
     }
 }

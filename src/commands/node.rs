@@ -372,19 +372,19 @@ fn print_report(ctx: &Ctx, r: &Report, after: &ClusterStatus) {
         if let Some(ms) = n.ms {
             line.push_str(&format!(" after {ms} ms"));
         }
-        println!("{line}");
+        crate::outln!("{line}");
     }
     if let (Some(l), Some(ms)) = (r.new_leader, r.new_leader_ms) {
         let epoch = r.epoch.map(|e| format!(" (epoch {e})")).unwrap_or_default();
-        println!("new leader: {l}{epoch} after {ms} ms");
+        crate::outln!("new leader: {l}{epoch} after {ms} ms");
         if let Some(expected) = r.expected_detection_ms {
-            println!(
+            crate::outln!(
                 "  a paused leader still holds its connections: followers notice only after syncLimit x tickTime = {expected} ms"
             );
         }
     }
     if let Some(w) = &r.warning {
-        println!("warning: {w}");
+        crate::outln!("warning: {w}");
     }
-    println!("{}", output::summary_line(after));
+    crate::outln!("{}", output::summary_line(after));
 }

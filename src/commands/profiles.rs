@@ -30,10 +30,10 @@ pub fn run(ctx: &Ctx) -> Result<()> {
             ]
         })
         .collect();
-    print!(
+    crate::out!(
         "{}",
         output::table(&["NAME", "TICK/INIT/SYNC", "HEAP", "DESCRIPTION"], &rows)
     );
-    println!("\nA profile file (--profile FILE) may start from one of these with `extends = \"fast\"`; `zkdev render` shows the result.");
+    crate::outln!("\nA profile file (--profile FILE) may start from one of these with `extends = \"fast\"`; `zkdev render` shows the result.");
     Ok(())
 }

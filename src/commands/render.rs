@@ -39,20 +39,20 @@ pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
             render::write(n)?;
         }
         crate::state::write_atomic(&paths.spec_file(), spec.to_toml().as_bytes())?;
-        println!("wrote {} node(s) under {}", nodes.len(), paths.root.display());
+        crate::outln!("wrote {} node(s) under {}", nodes.len(), paths.root.display());
         return Ok(());
     }
     for n in &nodes {
         for (path, contents) in &n.files {
-            println!("==> {} <==", path.display());
-            print!("{contents}");
+            crate::outln!("==> {} <==", path.display());
+            crate::out!("{contents}");
             if !contents.ends_with('\n') {
-                println!();
+                crate::outln!();
             }
-            println!();
+            crate::outln!();
         }
-        println!("==> node {} command <==", n.id);
-        println!("{}\n", n.argv.join(" \\\n    "));
+        crate::outln!("==> node {} command <==", n.id);
+        crate::outln!("{}\n", n.argv.join(" \\\n    "));
     }
     Ok(())
 }

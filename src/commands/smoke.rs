@@ -121,9 +121,11 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
     if ctx.json {
         output::print_json(&report);
     } else {
-        println!(
+        crate::outln!(
             "wrote {} = {:?} through node {via} (mzxid {})",
-            report.path, report.data, report.mzxid
+            report.path,
+            report.data,
+            report.mzxid
         );
         let rows: Vec<Vec<String>> = report
             .nodes
@@ -139,14 +141,14 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
                 ]
             })
             .collect();
-        print!(
+        crate::out!(
             "{}",
             output::table(&["NODE", "MODE", "RESULT", "DATA", "MZXID", "ERROR"], &rows)
         );
     }
     if report.agree {
         if !ctx.json {
-            println!("all {} nodes returned the same data and mzxid", report.nodes.len());
+            crate::outln!("all {} nodes returned the same data and mzxid", report.nodes.len());
         }
         Ok(())
     } else {

@@ -13,7 +13,7 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
     if ctx.json {
         output::print_json(&status);
     } else {
-        print!("{}", output::status_table(&status));
+        crate::out!("{}", output::status_table(&status));
     }
     Ok(())
 }

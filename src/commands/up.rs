@@ -176,7 +176,7 @@ async fn foreground(ctx: &Ctx, spec: &ClusterSpec, paths: &ClusterPaths) -> Resu
         StopReason::Stopped,
     )?;
     if !ctx.json {
-        println!(
+        crate::outln!(
             "stopped cluster `{}` in {}; data kept (`zkdev up` starts it again)",
             spec.name,
             output::secs(t.elapsed())
@@ -264,19 +264,19 @@ fn report(ctx: &Ctx, spec: &ClusterSpec, started: &[u32], elapsed: Duration, sta
         if spec.observer_count() == 1 { "" } else { "s" }
     );
     if started.is_empty() {
-        println!("cluster `{}` ({shape}) was already running", spec.name);
+        crate::outln!("cluster `{}` ({shape}) was already running", spec.name);
     } else if waited {
-        println!(
+        crate::outln!(
             "cluster `{}` ({shape}) is serving: started node(s) {} in {}",
             spec.name,
             started.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
             output::secs(elapsed)
         );
     } else {
-        println!(
+        crate::outln!(
             "cluster `{}` ({shape}): started, not waiting for a leader (--no-wait)",
             spec.name
         );
     }
-    println!("{}", output::summary_line(status));
+    crate::outln!("{}", output::summary_line(status));
 }

@@ -360,17 +360,21 @@ fn print_report(ctx: &Ctx, r: &VerifyReport) {
         output::print_json(r);
         return;
     }
-    println!(
+    crate::outln!(
         "writes: {} attempted, {} acknowledged, {} failed (not acknowledged: allowed)",
-        r.attempted, r.acknowledged, r.failed
+        r.attempted,
+        r.acknowledged,
+        r.failed
     );
-    println!(
+    crate::outln!(
         "lost: {} (must be 0), duplicated: {}, out of order: {}",
-        r.lost, r.duplicated, r.out_of_order
+        r.lost,
+        r.duplicated,
+        r.out_of_order
     );
     if !r.unavailability_ms.is_empty() {
         let w: Vec<String> = r.unavailability_ms.iter().map(|ms| format!("{ms} ms")).collect();
-        println!(
+        crate::outln!(
             "unavailability windows (first failed write -> next acknowledged): {}",
             w.join(", ")
         );
@@ -388,11 +392,11 @@ fn print_report(ctx: &Ctx, r: &VerifyReport) {
             ]
         })
         .collect();
-    print!(
+    crate::out!(
         "{}",
         output::table(&["NODE", "PRESENT", "MISSING", "WRONG DATA", "ERROR"], &rows)
     );
     if r.ok {
-        println!("OK: every acknowledged write is on every node, once, in order");
+        crate::outln!("OK: every acknowledged write is on every node, once, in order");
     }
 }

@@ -27,7 +27,7 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<()> {
             if ctx.json {
                 output::print_json(&s);
             } else if !ctx.quiet {
-                println!(
+                crate::outln!(
                     "serving after {}: {}",
                     output::secs(t0.elapsed()),
                     output::summary_line(&s)
