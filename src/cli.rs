@@ -83,6 +83,11 @@ pub enum Cmd {
     Smoke(SmokeArgs),
     /// Write continuously while killing the leader K times; check every acknowledged write survived on every node
     Verify(VerifyArgs),
+    /// Restart the nodes one at a time, followers first and the leader last (with --dist: a rolling upgrade)
+    RollingRestart(RollingArgs),
+    /// ZooKeeper installations: list, add an unpacked one, install (download + verify) a version, remove
+    #[command(subcommand)]
+    Dist(DistCmd),
     /// Show the files and commands `up` would use, without starting anything
     Render(RenderArgs),
     /// List the built-in profiles and what they set
@@ -104,8 +109,11 @@ pub struct UpArgs {
     #[arg(long, value_name = "K")]
     pub port_offset: Option<u16>,
     /// A ZooKeeper installation to use (unpacked tarball); default: ZOOKEEPER_HOME, then Debian's package
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "dist")]
     pub zk_home: Option<String>,
+    /// The ZooKeeper version to run, among the known installations (`zkdev dist list`)
+    #[arg(long, value_name = "VERSION")]
+    pub dist: Option<String>,
     /// Seconds to wait for every node to serve with one leader
     #[arg(long, default_value_t = 60.0, value_name = "S")]
     pub timeout: f64,
@@ -134,6 +142,46 @@ pub struct NodeArgs {
     /// Seconds to wait
     #[arg(long, default_value_t = 30.0, value_name = "S")]
     pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct RollingArgs {
+    /// Move the cluster to this installed ZooKeeper version on the way (`zkdev dist list`)
+    #[arg(long, value_name = "VERSION")]
+    pub dist: Option<String>,
+    /// Seconds each node may take to serve again
+    #[arg(long, default_value_t = 60.0, value_name = "S")]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DistCmd {
+    /// Known installations: Debian's package, downloaded ones, added ones
+    List,
+    /// Register an unpacked ZooKeeper directory (3.5+ -bin tarball or 3.4 layout)
+    Add {
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+    },
+    /// Download a version from the Apache archive (or a mirror), check its .sha512, unpack it into the cache
+    #[command(
+        after_help = "Examples:\n  zkdev dist install 3.9.5\n  zkdev dist install 3.8.6 --mirror https://mirror.example/zookeeper/"
+    )]
+    Install {
+        #[arg(value_name = "VERSION")]
+        version: String,
+        /// Base URL holding zookeeper-X/<file> and <file>.sha512 [env: ZKDEV_MIRROR; profile: dist.mirror]
+        #[arg(long, value_name = "URL")]
+        mirror: Option<String>,
+        /// Take the mirror from this profile's [dist] section
+        #[arg(short, long, value_name = "NAME|FILE")]
+        profile: Option<String>,
+    },
+    /// Remove a downloaded version from the cache, or forget an added one (its files stay)
+    Remove {
+        #[arg(value_name = "VERSION")]
+        version: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -246,8 +294,11 @@ pub struct RenderArgs {
     pub profile: Option<String>,
     #[arg(long, value_name = "K")]
     pub port_offset: Option<u16>,
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "dist")]
     pub zk_home: Option<String>,
+    /// The ZooKeeper version to render for, among the known installations
+    #[arg(long, value_name = "VERSION")]
+    pub dist: Option<String>,
     /// Write the files under DIR (as DIR/node<i>/...) instead of printing them
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

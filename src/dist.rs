@@ -90,46 +90,149 @@ pub fn parse_version(v: &str) -> (u32, u32, u32) {
     (it.next().unwrap_or(0), it.next().unwrap_or(0), it.next().unwrap_or(0))
 }
 
-/// Find java and ZooKeeper. `zk_home` is the flag's or profile's value; `java` the profile's.
-pub fn detect(zk_home: Option<&str>, java: Option<&str>, want_version: Option<&str>) -> Result<Dist> {
+/// Find java and ZooKeeper. `zk_home` is the flag's or profile's value, `java` the profile's, `want_version`
+/// the flag's or profile's pin; `zkdev_home` holds the cache of downloaded and added installations.
+pub fn detect(
+    zk_home: Option<&str>,
+    java: Option<&str>,
+    want_version: Option<&str>,
+    zkdev_home: &Path,
+) -> Result<Dist> {
     let java = find_java(java)?;
     let env_home = std::env::var("ZOOKEEPER_HOME").ok().filter(|s| !s.is_empty());
     let (home, source) = match (zk_home, env_home.as_deref()) {
         (Some(h), _) => (Some(PathBuf::from(h)), "--zk-home / profile dist.zk_home"),
-        (None, Some(h)) => (Some(PathBuf::from(h)), "ZOOKEEPER_HOME"),
-        (None, None) => (None, ""),
+        (None, Some(h)) if want_version.is_none() => (Some(PathBuf::from(h)), "ZOOKEEPER_HOME"),
+        _ => (None, ""),
     };
-    let dist = match home {
-        Some(home) => from_home(&home, java).ok_or_else(|| {
+    if let Some(home) = home {
+        let dist = from_home(&home, java).ok_or_else(|| {
             Error::env(format!(
                 "{} (from {source}) is not a ZooKeeper installation: expected lib/zookeeper-*.jar (3.5+ tarball), \
                  zookeeper-*.jar at the top (3.4 tarball) or /usr/share/java/zookeeper.jar (Debian package); \
                  point it at an unpacked apache-zookeeper-X-bin directory, or install Debian's package: {INSTALL_ZOOKEEPER}",
                 home.display()
             ))
-        })?,
-        None => debian(Path::new(DEBIAN_JAVA_DIR), java).ok_or_else(|| {
-            Error::env(format!(
-                "no ZooKeeper installation found (looked at --zk-home, the profile, ZOOKEEPER_HOME and \
-                 {DEBIAN_JAVA_DIR}/zookeeper.jar); install it with: {INSTALL_ZOOKEEPER}  \
-                 (or pass --zk-home DIR of an unpacked apache-zookeeper-X-bin tarball)"
-            ))
-        })?,
-    };
-    if let Some(want) = want_version {
-        if dist.version != want {
+        })?;
+        if let Some(want) = want_version.filter(|w| *w != dist.version) {
             return Err(Error::env(format!(
-                "the profile pins ZooKeeper {want} but the installation found is {} at {}; pass --zk-home DIR of a \
-                 {want} installation, or remove `version` from the profile's [dist] section",
-                dist.version,
-                dist.zk_home.display()
+                "ZooKeeper {want} was asked for, but {} holds {}; drop --zk-home to pick {want} among the known \
+                 installations (`zkdev dist list`)",
+                dist.zk_home.display(),
+                dist.version
             )));
         }
+        return Ok(dist);
     }
-    Ok(dist)
+    let all = known(zkdev_home, &java);
+    if let Some(want) = want_version {
+        return all
+            .into_iter()
+            .find(|k| k.dist.version == want)
+            .map(|k| k.dist)
+            .ok_or_else(|| {
+                Error::env(format!(
+                    "ZooKeeper {want} is not installed here (known: {}); `zkdev dist install {want}` downloads it, \
+                 `zkdev dist add DIR` registers an unpacked one",
+                    describe_known(zkdev_home, &java)
+                ))
+            });
+    }
+    match all.into_iter().find(|k| k.source == Source::Debian) {
+        Some(k) => Ok(k.dist),
+        None => {
+            // No Debian package: the newest cached or added installation, if any.
+            let mut others = known(zkdev_home, &java);
+            others.sort_by_key(|k| k.dist.version_tuple());
+            others.pop().map(|k| k.dist).ok_or_else(|| {
+                Error::env(format!(
+                    "no ZooKeeper installation found (looked at --zk-home, the profile, ZOOKEEPER_HOME, \
+                     {DEBIAN_JAVA_DIR}/zookeeper.jar and zkdev's cache); install it with: {INSTALL_ZOOKEEPER}  \
+                     (or `zkdev dist install VERSION`, or pass --zk-home DIR of an unpacked apache-zookeeper-X-bin tarball)"
+                ))
+            })
+        }
+    }
 }
 
-fn find_java(configured: Option<&str>) -> Result<PathBuf> {
+/// Where a known installation comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Debian's zookeeper package.
+    Debian,
+    /// Downloaded by `zkdev dist install` into `$ZKDEV_HOME/dists/<version>`.
+    Cache,
+    /// Registered with `zkdev dist add DIR`.
+    Added,
+}
+
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub source: Source,
+    pub dist: Dist,
+}
+
+pub fn dists_dir(zkdev_home: &Path) -> PathBuf {
+    zkdev_home.join("dists")
+}
+
+pub fn added_file(zkdev_home: &Path) -> PathBuf {
+    dists_dir(zkdev_home).join("added.json")
+}
+
+pub fn added_paths(zkdev_home: &Path) -> Vec<PathBuf> {
+    std::fs::read_to_string(added_file(zkdev_home))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// Every installation zkdev knows: the cache first, then added ones, then Debian's.
+pub fn known(zkdev_home: &Path, java: &Path) -> Vec<Known> {
+    let mut out = Vec::new();
+    let mut cached: Vec<PathBuf> = std::fs::read_dir(dists_dir(zkdev_home))
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .unwrap_or_default();
+    cached.retain(|p| !file_name(p).starts_with('.'));
+    cached.sort();
+    for dir in cached {
+        if let Some(dist) = from_home(&dir, java.to_path_buf()) {
+            out.push(Known {
+                source: Source::Cache,
+                dist,
+            });
+        }
+    }
+    for dir in added_paths(zkdev_home) {
+        if let Some(dist) = from_home(&dir, java.to_path_buf()) {
+            out.push(Known {
+                source: Source::Added,
+                dist,
+            });
+        }
+    }
+    if let Some(dist) = debian(Path::new(DEBIAN_JAVA_DIR), java.to_path_buf()) {
+        out.push(Known {
+            source: Source::Debian,
+            dist,
+        });
+    }
+    out
+}
+
+fn describe_known(zkdev_home: &Path, java: &Path) -> String {
+    let k = known(zkdev_home, java);
+    if k.is_empty() {
+        return "none".into();
+    }
+    k.iter()
+        .map(|k| format!("{} ({:?})", k.dist.version, k.source).to_lowercase())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn find_java(configured: Option<&str>) -> Result<PathBuf> {
     if let Some(j) = configured {
         let p = PathBuf::from(j);
         return if p.is_file() {
@@ -164,12 +267,7 @@ fn from_home(home: &Path, java: PathBuf) -> Option<Dist> {
     if let Some((jar, version)) = find_zk_jar(&lib) {
         let mut classpath = vec![jar];
         classpath.extend(jars_in(&lib).into_iter().filter(|j| !is_zk_main_jar(j)));
-        let (maj, min, _) = parse_version(&version);
-        let log_config = if (maj, min) >= (3, 8) {
-            LogConfig::Logback
-        } else {
-            LogConfig::Log4j
-        };
+        let log_config = log_config_for(&classpath, &version);
         let admin = classpath.iter().any(|j| file_name(j).contains("servlet"));
         return Some(Dist {
             java,
@@ -196,6 +294,21 @@ fn from_home(home: &Path, java: PathBuf) -> Option<Dist> {
         });
     }
     None
+}
+
+/// Which logging configuration the jars on the classpath read: the SLF4J binding decides (upstream 3.8+ ships
+/// logback, earlier releases log4j 1.2); without a binding, what the version ships.
+fn log_config_for(classpath: &[PathBuf], version: &str) -> LogConfig {
+    let has = |prefix: &str| classpath.iter().any(|j| file_name(j).starts_with(prefix));
+    if has("logback-classic") {
+        LogConfig::Logback
+    } else if has("slf4j-log4j12") || has("slf4j-reload4j") || has("log4j-1") || has("reload4j") {
+        LogConfig::Log4j
+    } else if parse_version(version) >= (3, 8, 0) {
+        LogConfig::Logback
+    } else {
+        LogConfig::Log4j
+    }
 }
 
 fn debian(java_dir: &Path, java: PathBuf) -> Option<Dist> {

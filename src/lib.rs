@@ -11,6 +11,7 @@ pub mod commands;
 pub mod dist;
 pub mod error;
 pub mod fault;
+pub mod fetch;
 pub mod interrupt;
 pub mod launch;
 pub mod observe;

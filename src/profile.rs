@@ -57,6 +57,8 @@ pub struct ZkSection {
     pub force_sync: Option<bool>,
     /// Start the AdminServer (HTTP, loopback only) on each node's admin port.
     pub admin_server: Option<bool>,
+    /// Serve Prometheus metrics (3.8+: on loopback) on each node's metrics port; needs the provider jar.
+    pub metrics: Option<bool>,
     /// Any other zoo.cfg key, written verbatim (e.g. `reconfigEnabled = "true"`).
     #[serde(default)]
     pub extra: BTreeMap<String, toml::Value>,
@@ -87,6 +89,7 @@ pub struct PortsSection {
     pub quorum_base: Option<u16>,
     pub election_base: Option<u16>,
     pub admin_base: Option<u16>,
+    pub metrics_base: Option<u16>,
     /// Added to every port; lets two clusters run side by side.
     pub offset: Option<u16>,
 }
@@ -100,6 +103,8 @@ pub struct DistSection {
     pub version: Option<String>,
     /// The java binary; default `$JAVA_HOME/bin/java`, then `java` on PATH.
     pub java: Option<String>,
+    /// Where `zkdev dist install` downloads from (a mirror of the Apache archive's zookeeper/ directory).
+    pub mirror: Option<String>,
 }
 
 impl Profile {
@@ -136,6 +141,7 @@ impl Profile {
                 snap_count: self.zookeeper.snap_count.or(base.zookeeper.snap_count),
                 force_sync: self.zookeeper.force_sync.or(base.zookeeper.force_sync),
                 admin_server: self.zookeeper.admin_server.or(base.zookeeper.admin_server),
+                metrics: self.zookeeper.metrics.or(base.zookeeper.metrics),
                 extra,
             },
             jvm: JvmSection {
@@ -150,12 +156,14 @@ impl Profile {
                 quorum_base: self.ports.quorum_base.or(base.ports.quorum_base),
                 election_base: self.ports.election_base.or(base.ports.election_base),
                 admin_base: self.ports.admin_base.or(base.ports.admin_base),
+                metrics_base: self.ports.metrics_base.or(base.ports.metrics_base),
                 offset: self.ports.offset.or(base.ports.offset),
             },
             dist: DistSection {
                 zk_home: self.dist.zk_home.or(base.dist.zk_home),
                 version: self.dist.version.or(base.dist.version),
                 java: self.dist.java.or(base.dist.java),
+                mirror: self.dist.mirror.or(base.dist.mirror),
             },
         }
     }
@@ -254,20 +262,29 @@ pub struct Settings {
     pub snap_count: Option<u32>,
     pub force_sync: Option<bool>,
     pub admin_server: bool,
+    #[serde(default)]
+    pub metrics: bool,
     pub extra: BTreeMap<String, String>,
     pub heap_max_mb: Option<u32>,
     pub heap_min_mb: Option<u32>,
     pub jvm_flags: Vec<String>,
     pub jvm_properties: BTreeMap<String, String>,
+    #[serde(default)]
     pub class_data_sharing: bool,
     pub client_base: u16,
     pub quorum_base: u16,
     pub election_base: u16,
     pub admin_base: u16,
+    #[serde(default = "default_metrics_base")]
+    pub metrics_base: u16,
     pub offset: u16,
     pub zk_home: Option<String>,
     pub version: Option<String>,
     pub java: Option<String>,
+}
+
+fn default_metrics_base() -> u16 {
+    7000
 }
 
 /// zoo.cfg keys zkdev writes itself; `extra` may not set them (it would silently fight zkdev's own).
@@ -281,6 +298,9 @@ pub const RESERVED_KEYS: &[&str] = &[
     "admin.enableServer",
     "4lw.commands.whitelist",
     "peerType",
+    "metricsProvider.className",
+    "metricsProvider.httpPort",
+    "metricsProvider.httpHost",
     "tickTime",
     "initLimit",
     "syncLimit",
@@ -334,6 +354,7 @@ impl Profile {
             snap_count: get(z.snap_count),
             force_sync: z.force_sync,
             admin_server: z.admin_server.unwrap_or(true),
+            metrics: z.metrics.unwrap_or(false),
             extra,
             heap_max_mb: get(self.jvm.heap_max_mb),
             heap_min_mb: get(self.jvm.heap_min_mb),
@@ -344,6 +365,7 @@ impl Profile {
             quorum_base: self.ports.quorum_base.unwrap_or(2880),
             election_base: self.ports.election_base.unwrap_or(3880),
             admin_base: self.ports.admin_base.unwrap_or(8080),
+            metrics_base: self.ports.metrics_base.unwrap_or(7000),
             offset: self.ports.offset.unwrap_or(0),
             zk_home: self.dist.zk_home.clone(),
             version: self.dist.version.clone(),

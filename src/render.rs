@@ -111,6 +111,11 @@ fn command(spec: &ClusterSpec, node: &NodeSpec, paths: &ClusterPaths, log_cfg: &
     });
     // A JVM that runs out of heap should die, not limp: zkdev then reports it crashed.
     argv.push("-XX:+ExitOnOutOfMemoryError".into());
+    if node.ports.admin.is_none() {
+        // Belt and braces: a server newer than its zoo.cfg says (or a 3.4 config) must not start an
+        // AdminServer on 0.0.0.0:8080. zoo.cfg's own admin.enableServer, where written, wins anyway.
+        argv.push("-Dzookeeper.admin.enableServer=false".into());
+    }
     if let Some(mb) = s.heap_max_mb {
         argv.push(format!("-Xmx{mb}m"));
     }
@@ -214,6 +219,60 @@ mod tests {
         let paths = Home { root: "/h".into() }.cluster("demo");
         let nodes = render(&spec, &paths, &Plan::default()).unwrap();
         assert!(file(&nodes[0], "zoo.cfg").contains("\nreconfigEnabled=true\n"));
+    }
+
+    /// One zoo.cfg per ZooKeeper line people run, as the installation of that version would get it.
+    #[test]
+    fn zoo_cfg_per_version() {
+        for version in ["3.4.14", "3.5.10", "3.6.4", "3.7.2", "3.8.6", "3.9.5"] {
+            let mut dist = Dist::fixture();
+            dist.version = version.into();
+            dist.layout = if version == "3.4.14" {
+                crate::dist::Layout::LegacyTarball
+            } else {
+                crate::dist::Layout::Tarball
+            };
+            dist.log_config = if version >= "3.8" {
+                LogConfig::Logback
+            } else {
+                LogConfig::Log4j
+            };
+            dist.admin_server_available = version != "3.4.14";
+            let spec = ClusterSpec::build("demo", "p", settings("default"), dist, 3, 1).unwrap();
+            let paths = Home {
+                root: "/home/dev/.local/share/zkdev".into(),
+            }
+            .cluster("demo");
+            let nodes = render(&spec, &paths, &Plan::default()).unwrap();
+            insta::assert_snapshot!(format!("zoo_cfg_{version}_node4"), file(&nodes[3], "zoo.cfg"));
+            let log = if version >= "3.8" {
+                "logback.xml"
+            } else {
+                "log4j.properties"
+            };
+            assert!(
+                nodes[3].files.iter().any(|(p, _)| p.ends_with(log)),
+                "{version}: no {log}"
+            );
+        }
+    }
+
+    #[test]
+    fn metrics_on_39_bind_loopback_and_36_is_refused() {
+        let mut s = settings("default");
+        s.metrics = true;
+        let mut dist = Dist::fixture();
+        dist.version = "3.9.5".into();
+        let spec = ClusterSpec::build("demo", "p", s.clone(), dist.clone(), 3, 0).unwrap();
+        let paths = Home { root: "/h".into() }.cluster("demo");
+        let cfg = file(&render(&spec, &paths, &Plan::default()).unwrap()[1], "zoo.cfg").to_string();
+        assert!(
+            cfg.contains("metricsProvider.httpHost=127.0.0.1\nmetricsProvider.httpPort=7002\n"),
+            "{cfg}"
+        );
+        dist.version = "3.6.4".into();
+        let err = ClusterSpec::build("demo", "p", s, dist, 3, 0).unwrap_err().to_string();
+        assert!(err.contains("metricsProvider.httpHost exists from 3.8"), "{err}");
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct Ports {
     pub election: u16,
     /// None when the AdminServer is off (profile) or cannot run (no servlet API in the installation).
     pub admin: Option<u16>,
+    /// Prometheus metrics, when the profile asks for them (3.8+).
+    #[serde(default)]
+    pub metrics: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +99,17 @@ impl ClusterSpec {
             )));
         }
         let admin_on = settings.admin_server && dist.admin_server_available;
+        if settings.metrics {
+            let v = dist.version_tuple();
+            if v < (3, 8, 0) {
+                return Err(Error::usage(format!(
+                    "the profile asks for metrics, but ZooKeeper {} cannot bind its Prometheus port to 127.0.0.1 \
+                     (metricsProvider.httpHost exists from 3.8) and would listen on every interface; use 3.8 or \
+                     newer, or set `metrics = false`",
+                    dist.version
+                )));
+            }
+        }
         let mut nodes = Vec::new();
         for id in 1..=voters + observers {
             let role = if id <= voters {
@@ -119,6 +133,11 @@ impl ClusterSpec {
                 election: port("election", settings.election_base)?,
                 admin: if admin_on {
                     Some(port("admin", settings.admin_base)?)
+                } else {
+                    None
+                },
+                metrics: if settings.metrics {
+                    Some(port("metrics", settings.metrics_base)?)
                 } else {
                     None
                 },
@@ -147,6 +166,9 @@ impl ClusterSpec {
             ];
             if let Some(a) = n.ports.admin {
                 all.push(("admin", a));
+            }
+            if let Some(m) = n.ports.metrics {
+                all.push(("metrics", m));
             }
             for (what, p) in all {
                 let label = format!("node {} {what} port", n.id);
@@ -201,6 +223,9 @@ impl ClusterSpec {
             v.push((n.ports.election, n.id, "election"));
             if let Some(a) = n.ports.admin {
                 v.push((a, n.id, "admin"));
+            }
+            if let Some(m) = n.ports.metrics {
+                v.push((m, n.id, "metrics"));
             }
         }
         v

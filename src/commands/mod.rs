@@ -2,6 +2,7 @@
 //! every command shares.
 
 mod cli_cmd;
+mod dist;
 mod down;
 mod env;
 mod kill_leader;
@@ -9,6 +10,7 @@ mod logs;
 mod node;
 mod profiles;
 mod render;
+mod rolling;
 mod smoke;
 mod status;
 mod up;
@@ -77,6 +79,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Cli(a) => cli_cmd::run(&ctx, a).await,
         Cmd::Smoke(a) => smoke::run(&ctx, a).await,
         Cmd::Verify(a) => verify::run(&ctx, a).await,
+        Cmd::RollingRestart(a) => rolling::run(&ctx, a).await,
+        Cmd::Dist(a) => dist::run(&ctx, a),
         Cmd::Render(a) => render::run(&ctx, a),
         Cmd::Profiles => profiles::run(&ctx),
     }
@@ -93,15 +97,27 @@ pub fn seconds(value: f64, flag: &str) -> Result<Duration> {
     }
 }
 
+/// What the flags say about a cluster that does not exist yet.
+pub struct NewCluster<'a> {
+    pub profile: Option<&'a str>,
+    pub port_offset: Option<u16>,
+    pub zk_home: Option<&'a str>,
+    pub dist: Option<&'a str>,
+    pub voters: u32,
+    pub observers: u32,
+}
+
 /// A new cluster's spec from a profile and flags (flags win), with java and ZooKeeper located.
-pub fn new_spec(
-    cluster: &str,
-    profile: Option<&str>,
-    port_offset: Option<u16>,
-    zk_home: Option<&str>,
-    voters: u32,
-    observers: u32,
-) -> Result<ClusterSpec> {
+pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
+    let NewCluster {
+        profile,
+        port_offset,
+        zk_home,
+        dist: dist_version,
+        voters,
+        observers,
+    } = flags;
+    let (zkdev_home, cluster) = (&ctx.home.root, ctx.cluster.as_str());
     let (origin, profile) = crate::profile::load(profile.unwrap_or("default"))?;
     let mut settings = profile.settings(&origin)?;
     if let Some(k) = port_offset {
@@ -119,7 +135,21 @@ pub fn new_spec(
     let dist = crate::dist::detect(
         zk_home.or(settings.zk_home.as_deref()),
         settings.java.as_deref(),
-        settings.version.as_deref(),
+        dist_version.or(settings.version.as_deref()),
+        zkdev_home,
     )?;
+    if settings.metrics
+        && !dist
+            .classpath
+            .iter()
+            .any(|j| j.to_string_lossy().contains("prometheus"))
+    {
+        return Err(Error::env(format!(
+            "the profile asks for metrics, but ZooKeeper {} at {} has no Prometheus metrics provider jar \
+             (zookeeper-prometheus-metrics-*.jar in lib/); use an upstream -bin release (`zkdev dist install`)",
+            dist.version,
+            dist.zk_home.display()
+        )));
+    }
     ClusterSpec::build(cluster, &origin, settings, dist, voters, observers)
 }

@@ -1,18 +1,21 @@
 //! `zkdev render`: what `up` would write and run, without starting anything.
 
-use super::{new_spec, Ctx};
+use super::{new_spec, Ctx, NewCluster};
 use crate::cli::RenderArgs;
 use crate::error::{Error, Result};
 use crate::render;
 
 pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
     let spec = new_spec(
-        &ctx.cluster,
-        args.profile.as_deref(),
-        args.port_offset,
-        args.zk_home.as_deref(),
-        args.nodes,
-        args.observers,
+        ctx,
+        NewCluster {
+            profile: args.profile.as_deref(),
+            port_offset: args.port_offset,
+            zk_home: args.zk_home.as_deref(),
+            dist: args.dist.as_deref(),
+            voters: args.nodes,
+            observers: args.observers,
+        },
     )?;
     let paths = match &args.out {
         // Rendered under DIR as DIR/node<i>/...: pretend DIR is the cluster directory.

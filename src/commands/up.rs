@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{new_spec, seconds, Ctx};
+use super::{new_spec, seconds, Ctx, NewCluster};
 use crate::cli::UpArgs;
 use crate::error::{Error, Result};
 use crate::observe::{self, ClusterStatus, ProcessState, WaitFailure};
@@ -29,12 +29,15 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
         None
     } else {
         Some(new_spec(
-            &ctx.cluster,
-            args.profile.as_deref(),
-            args.port_offset,
-            args.zk_home.as_deref(),
-            args.nodes.unwrap_or(3),
-            args.observers.unwrap_or(0),
+            ctx,
+            NewCluster {
+                profile: args.profile.as_deref(),
+                port_offset: args.port_offset,
+                zk_home: args.zk_home.as_deref(),
+                dist: args.dist.as_deref(),
+                voters: args.nodes.unwrap_or(3),
+                observers: args.observers.unwrap_or(0),
+            },
         )?)
     };
     let home = &ctx.home.root;
@@ -202,6 +205,12 @@ fn check_same_shape(ctx: &Ctx, spec: &ClusterSpec, args: &UpArgs) -> Result<()> 
         if !same {
             diffs.push(format!("--profile {p} (it was made from {})", spec.profile));
         }
+    }
+    if let Some(v) = args.dist.as_ref().filter(|v| **v != spec.dist.version) {
+        diffs.push(format!(
+            "--dist {v} (it runs {}; `zkdev rolling-restart --dist {v}` moves it without downtime)",
+            spec.dist.version
+        ));
     }
     if args.zk_home.is_some() {
         diffs.push("--zk-home (the installation is fixed when a cluster is made)".into());
