@@ -88,6 +88,9 @@ pub enum Cmd {
     /// ZooKeeper installations: list, add an unpacked one, install (download + verify) a version, remove
     #[command(subcommand)]
     Dist(DistCmd),
+    /// The same ensemble for several machines: Kubernetes manifests, a Compose file, or per-host bundles
+    #[command(subcommand)]
+    Export(ExportCmd),
     /// Show the files and commands `up` would use, without starting anything
     Render(RenderArgs),
     /// List the built-in profiles and what they set
@@ -182,6 +185,48 @@ pub enum DistCmd {
         #[arg(value_name = "VERSION")]
         version: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCmd {
+    /// StatefulSets (voters, observers), headless and client Services, a PodDisruptionBudget, a ConfigMap
+    K8s {
+        #[command(flatten)]
+        shape: ExportShape,
+        /// The namespace the manifests name
+        #[arg(long, default_value = "default", value_name = "NS")]
+        namespace: String,
+    },
+    /// One service per node on the official image, client ports published on 127.0.0.1
+    Compose {
+        #[command(flatten)]
+        shape: ExportShape,
+    },
+    /// A directory per host with its zoo.cfg, myid and start script, plus a README of the steps
+    Hosts {
+        /// One host name per node, voters first, comma-separated
+        #[arg(value_name = "HOST1,HOST2,...", value_delimiter = ',', required = true)]
+        hosts: Vec<String>,
+        #[command(flatten)]
+        shape: ExportShape,
+    },
+}
+
+/// Without these flags an export describes the current cluster; with any of them, a new one.
+#[derive(Debug, Args)]
+pub struct ExportShape {
+    #[arg(short, long, value_name = "N")]
+    pub nodes: Option<u32>,
+    #[arg(short, long, value_name = "M")]
+    pub observers: Option<u32>,
+    #[arg(short, long, value_name = "NAME|FILE")]
+    pub profile: Option<String>,
+    /// The ZooKeeper version (image tag); need not be installed here
+    #[arg(long, value_name = "VERSION")]
+    pub dist: Option<String>,
+    /// Write the files under DIR instead of printing them
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -122,7 +122,10 @@ pub fn stop_nodes(
     }
     for (id, s, marker) in &markers {
         // A process that somehow survived stays recorded, so a later command can still find it.
-        if matches!(s, NodeState::Started { .. }) && process::identify(s, marker) == process::Liveness::Gone {
+        if matches!(s, NodeState::Started { .. })
+            && process::identify(s, marker) == process::Liveness::Gone
+            && process::exited(s)
+        {
             state.set(*id, NodeState::Stopped { reason });
         }
     }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod dist;
 pub mod error;
+pub mod export;
 pub mod fault;
 pub mod fetch;
 pub mod interrupt;

@@ -79,6 +79,19 @@ pub fn identify(state: &NodeState, marker: &Path) -> Liveness {
     }
 }
 
+/// Has the recorded process really exited (no /proc entry, a zombie, or the pid reused)? Stricter than
+/// `identify(..) == Gone`: a JVM in the middle of exiting has already lost its command line but still
+/// holds its ports for a moment.
+pub fn exited(state: &NodeState) -> bool {
+    let NodeState::Started { pid, start_ticks, .. } = *state else {
+        return true;
+    };
+    match proc_stat(pid) {
+        None => true,
+        Some(st) => st.start_ticks != start_ticks || matches!(st.state, 'Z' | 'X' | 'x'),
+    }
+}
+
 /// Start one node: `argv[0]` exec'd directly in its own process group, output appended to `log_file`.
 pub fn spawn(argv: &[String], cwd: &Path, log_file: &Path) -> Result<NodeState> {
     let log = OpenOptions::new()
@@ -153,7 +166,7 @@ pub fn stop_all(nodes: &[(u32, NodeState, &Path)], grace: Duration) -> Result<Ve
             live.push(n);
         }
     }
-    let gone = |n: &&(u32, NodeState, &Path)| identify(&n.1, n.2) == Liveness::Gone;
+    let gone = |n: &&(u32, NodeState, &Path)| exited(&n.1);
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline && !live.iter().all(gone) {
         std::thread::sleep(Duration::from_millis(20));
@@ -177,11 +190,11 @@ pub fn stop_all(nodes: &[(u32, NodeState, &Path)], grace: Duration) -> Result<Ve
     Ok(killed)
 }
 
-/// Wait until the process is no longer ours (exited or zombie), up to `timeout`.
-pub fn wait_gone(state: &NodeState, marker: &Path, timeout: Duration) -> bool {
+/// Wait until the process has exited (or is a zombie), up to `timeout`.
+pub fn wait_gone(state: &NodeState, _marker: &Path, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
-        if identify(state, marker) == Liveness::Gone {
+        if exited(state) {
             return true;
         }
         if Instant::now() >= deadline {

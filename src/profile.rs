@@ -124,7 +124,8 @@ impl Profile {
         properties.extend(self.jvm.properties);
         Profile {
             description: self.description.or(base.description),
-            extends: None,
+            // Keep climbing: `base` may itself extend another profile (fast extends default).
+            extends: base.extends,
             zookeeper: ZkSection {
                 tick_time: self.zookeeper.tick_time.or(base.zookeeper.tick_time),
                 init_limit: self.zookeeper.init_limit.or(base.zookeeper.init_limit),
@@ -463,8 +464,15 @@ mod tests {
         let (o, p) = load(path.to_str().unwrap()).unwrap();
         let s = p.settings(&o).unwrap();
         let (fo, fast) = load("fast").unwrap();
+        let fast = fast.settings(&fo).unwrap();
         assert_eq!(s.sync_limit, 7);
-        assert_eq!(s.tick_time, fast.settings(&fo).unwrap().tick_time);
+        assert_eq!(s.tick_time, fast.tick_time);
+        // Through fast, down to default: the whole chain applies.
+        assert_eq!(s.jvm_properties, fast.jvm_properties);
+        assert!(s
+            .jvm_properties
+            .contains_key("zookeeper.fastleader.maxNotificationInterval"));
+        assert_eq!(s.client_base, 2180);
     }
 
     #[test]

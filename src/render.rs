@@ -50,30 +50,28 @@ fn render_node(
     node: &NodeSpec,
     cds: &Plan,
 ) -> Result<NodeFiles> {
-    let (major, minor, _) = spec.dist.version_tuple();
-    let v35 = (major, minor) >= (3, 5);
     let data_dir = paths.data_dir(node.id);
     let log_file = paths.log_file(node.id);
     let zoo_cfg_path = paths.zoo_cfg(node.id);
     let render_err = |e: minijinja::Error| Error::failed(format!("internal template error: {e:#}"));
 
-    let zoo_cfg = env
-        .get_template("zoo.cfg")
-        .and_then(|t| {
-            t.render(context! {
-                cluster => spec.name,
-                id => node.id,
-                role => node.role.as_str(),
-                observer => node.role == Role::Observer,
-                version => spec.dist.version,
-                s => spec.settings,
-                ports => node.ports,
-                data_dir => data_dir.display().to_string(),
-                nodes => spec.nodes,
-                v35 => v35,
+    let place = Place {
+        bind: Some("127.0.0.1".into()),
+        data_dir: data_dir.display().to_string(),
+        ports: node.ports,
+        servers: spec
+            .nodes
+            .iter()
+            .map(|n| Server {
+                id: n.id,
+                role: n.role,
+                host: "127.0.0.1".into(),
+                quorum: n.ports.quorum,
+                election: n.ports.election,
             })
-        })
-        .map_err(render_err)?;
+            .collect(),
+    };
+    let zoo_cfg = zoo_cfg_with(env, spec, &place, Some(node.id), node.role)?;
 
     let (log_name, log_template) = match spec.dist.log_config {
         LogConfig::Log4j => ("log4j.properties", "log4j"),
@@ -95,6 +93,52 @@ fn render_node(
         ],
         argv,
     })
+}
+
+/// Where a zoo.cfg is for: this machine (`bind` 127.0.0.1, per-node ports) or other hosts (`export`).
+#[derive(Debug, Clone)]
+pub struct Place {
+    /// Address for clientPortAddress / admin.serverAddress / metricsProvider.httpHost; None: all interfaces.
+    pub bind: Option<String>,
+    pub data_dir: String,
+    /// This node's ports.
+    pub ports: crate::spec::Ports,
+    pub servers: Vec<Server>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Server {
+    pub id: u32,
+    pub role: Role,
+    pub host: String,
+    pub quorum: u16,
+    pub election: u16,
+}
+
+/// One zoo.cfg from the one template, for a node (`id`) or for every node of a role (`None`).
+pub fn zoo_cfg(spec: &ClusterSpec, place: &Place, id: Option<u32>, role: Role) -> Result<String> {
+    zoo_cfg_with(&env(), spec, place, id, role)
+}
+
+fn zoo_cfg_with(env: &Environment, spec: &ClusterSpec, place: &Place, id: Option<u32>, role: Role) -> Result<String> {
+    let (major, minor, _) = spec.dist.version_tuple();
+    env.get_template("zoo.cfg")
+        .and_then(|t| {
+            t.render(context! {
+                cluster => spec.name,
+                id => id,
+                role => role.as_str(),
+                observer => role == Role::Observer,
+                version => spec.dist.version,
+                s => spec.settings,
+                ports => place.ports,
+                bind => place.bind,
+                data_dir => place.data_dir,
+                servers => place.servers,
+                v35 => (major, minor) >= (3, 5),
+            })
+        })
+        .map_err(|e| Error::failed(format!("internal template error: {e:#}")))
 }
 
 /// `java <props> <jvm flags> -cp <jars> QuorumPeerMain <zoo.cfg>`. The conf directory stays off the classpath

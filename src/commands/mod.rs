@@ -5,6 +5,7 @@ mod cli_cmd;
 mod dist;
 mod down;
 mod env;
+mod export;
 mod kill_leader;
 mod logs;
 mod node;
@@ -81,6 +82,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Verify(a) => verify::run(&ctx, a).await,
         Cmd::RollingRestart(a) => rolling::run(&ctx, a).await,
         Cmd::Dist(a) => dist::run(&ctx, a),
+        Cmd::Export(a) => export::run(&ctx, a),
         Cmd::Render(a) => render::run(&ctx, a),
         Cmd::Profiles => profiles::run(&ctx),
     }

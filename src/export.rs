@@ -1,0 +1,328 @@
+//! The same ensemble for more than one machine: Kubernetes manifests, a Compose file, per-host bundles.
+//! Pure: a spec in, (relative path, contents) out. zoo.cfg comes from the same template `up` uses; only the
+//! place differs: host names instead of 127.0.0.1, one set of ports for every node (each node has its own
+//! address there, so the one-machine port offset is dropped), and no loopback binding.
+
+use minijinja::{context, Environment};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::render::{self, Place, Server};
+use crate::spec::{ClusterSpec, Ports, Role};
+
+const K8S: &str = include_str!("../templates/k8s.yaml.j2");
+const COMPOSE: &str = include_str!("../templates/compose.yaml.j2");
+const HOSTS_START: &str = include_str!("../templates/hosts-start.sh.j2");
+const HOSTS_README: &str = include_str!("../templates/hosts-README.md.j2");
+
+pub type Files = Vec<(String, String)>;
+
+fn env() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_keep_trailing_newline(true);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    for (name, src) in [
+        ("k8s", K8S),
+        ("compose", COMPOSE),
+        ("start", HOSTS_START),
+        ("readme", HOSTS_README),
+    ] {
+        env.add_template(name, src).expect("template parses");
+    }
+    env
+}
+
+fn render_err(e: minijinja::Error) -> Error {
+    Error::failed(format!("internal template error: {e:#}"))
+}
+
+/// The ports every node uses on its own host: node 1's, without the one-machine offset.
+pub fn host_ports(spec: &ClusterSpec) -> Ports {
+    let s = &spec.settings;
+    Ports {
+        client: s.client_base + 1,
+        quorum: s.quorum_base + 1,
+        election: s.election_base + 1,
+        admin: s.admin_server.then_some(s.admin_base + 1),
+        metrics: s.metrics.then_some(s.metrics_base + 1),
+    }
+}
+
+/// JVM settings as one SERVER_JVMFLAGS string (heap, flags, properties; nothing machine-local like CDS).
+pub fn jvm_flags(spec: &ClusterSpec) -> String {
+    let s = &spec.settings;
+    let mut v = Vec::new();
+    if let Some(mb) = s.heap_max_mb {
+        v.push(format!("-Xmx{mb}m"));
+    }
+    if let Some(mb) = s.heap_min_mb {
+        v.push(format!("-Xms{mb}m"));
+    }
+    v.extend(s.jvm_flags.iter().cloned());
+    v.extend(s.jvm_properties.iter().map(|(k, val)| format!("-D{k}={val}")));
+    v.join(" ")
+}
+
+fn place(spec: &ClusterSpec, data_dir: &str, host_of: impl Fn(u32, Role) -> String) -> Place {
+    let ports = host_ports(spec);
+    Place {
+        bind: None,
+        data_dir: data_dir.to_string(),
+        ports,
+        servers: spec
+            .nodes
+            .iter()
+            .map(|n| Server {
+                id: n.id,
+                role: n.role,
+                host: host_of(n.id, n.role),
+                quorum: ports.quorum,
+                election: ports.election,
+            })
+            .collect(),
+    }
+}
+
+#[derive(Serialize)]
+struct Set {
+    name: String,
+    role: &'static str,
+    replicas: usize,
+    first_id: usize,
+    cfg_key: &'static str,
+}
+
+/// A Kubernetes name from the cluster name: lowercase, `-` for anything else.
+fn k8s_name(cluster: &str) -> String {
+    let n: String = cluster
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("zk-{}", n.trim_matches('-'))
+}
+
+pub fn k8s(spec: &ClusterSpec, namespace: &str) -> Result<Files> {
+    let name = k8s_name(&spec.name);
+    let voters = spec.voter_count();
+    let observers = spec.observer_count();
+    let host = |id: u32, role: Role| match role {
+        Role::Participant => format!("{name}-{}.{name}-hs.{namespace}.svc.cluster.local", id - 1),
+        Role::Observer => format!(
+            "{name}-obs-{}.{name}-hs.{namespace}.svc.cluster.local",
+            id as usize - 1 - voters
+        ),
+    };
+    let pl = place(spec, "/data", host);
+    let participant_cfg = render::zoo_cfg(spec, &pl, None, Role::Participant)?;
+    let observer_cfg = render::zoo_cfg(spec, &pl, None, Role::Observer)?;
+    let mut sets = vec![Set {
+        name: name.clone(),
+        role: "participant",
+        replicas: voters,
+        first_id: 1,
+        cfg_key: "zoo.cfg",
+    }];
+    if observers > 0 {
+        sets.push(Set {
+            name: format!("{name}-obs"),
+            role: "observer",
+            replicas: observers,
+            first_id: voters + 1,
+            cfg_key: "zoo-observer.cfg",
+        });
+    }
+    // The heap plus room for metaspace, code cache, threads and buffers.
+    let memory = match spec.settings.heap_max_mb {
+        Some(mb) => format!("{}Mi", mb + 96),
+        None => "1Gi".to_string(),
+    };
+    let text = env()
+        .get_template("k8s")
+        .and_then(|t| {
+            t.render(context! {
+                cluster => spec.name, profile => spec.profile, version => spec.dist.version, name => name,
+                namespace => namespace, voters => voters, observers => observers, quorum => spec.quorum_needed(),
+                ports => pl.ports, participant_cfg => participant_cfg.trim_end(), observer_cfg => observer_cfg.trim_end(),
+                sets => sets, jvmflags => jvm_flags(spec), memory => memory,
+            })
+        })
+        .map_err(render_err)?;
+    Ok(vec![("k8s.yaml".into(), text)])
+}
+
+/// zoo.cfg keys the official image's variables do not cover, as `key=value` for ZOO_CFG_EXTRA.
+fn cfg_extra(spec: &ClusterSpec, ports: &Ports) -> Vec<String> {
+    let s = &spec.settings;
+    let mut v = Vec::new();
+    let mut push = |k: &str, val: Option<String>| {
+        if let Some(val) = val {
+            v.push(format!("{k}={val}"));
+        }
+    };
+    push("minSessionTimeout", s.min_session_timeout.map(|x| x.to_string()));
+    push("maxSessionTimeout", s.max_session_timeout.map(|x| x.to_string()));
+    push("preAllocSize", s.pre_alloc_size.map(|x| x.to_string()));
+    push("snapCount", s.snap_count.map(|x| x.to_string()));
+    push(
+        "forceSync",
+        s.force_sync.map(|f| if f { "yes".into() } else { "no".into() }),
+    );
+    if let Some(m) = ports.metrics {
+        push(
+            "metricsProvider.className",
+            Some("org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider".into()),
+        );
+        push("metricsProvider.httpPort", Some(m.to_string()));
+    }
+    if let Some(a) = ports.admin {
+        push("admin.serverPort", Some(a.to_string()));
+    }
+    for (k, val) in &s.extra {
+        v.push(format!("{k}={val}"));
+    }
+    v
+}
+
+#[derive(Serialize)]
+struct ComposeNode {
+    id: u32,
+    role: &'static str,
+    host_port: u16,
+}
+
+pub fn compose(spec: &ClusterSpec) -> Result<Files> {
+    let ports = host_ports(spec);
+    let v35 = spec.dist.version_tuple() >= (3, 5, 0);
+    let zoo_servers = spec
+        .nodes
+        .iter()
+        .map(|n| {
+            let obs = if n.role == Role::Observer { ":observer" } else { "" };
+            let client = if v35 {
+                format!(";{}", ports.client)
+            } else {
+                String::new()
+            };
+            format!(
+                "server.{}=zk{}:{}:{}{obs}{client}",
+                n.id, n.id, ports.quorum, ports.election
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    // Published on this machine like `zkdev up` would (client base + id + offset), on 127.0.0.1 only.
+    let nodes: Vec<ComposeNode> = spec
+        .nodes
+        .iter()
+        .map(|n| ComposeNode {
+            id: n.id,
+            role: n.role.as_str(),
+            host_port: n.ports.client,
+        })
+        .collect();
+    let text = env()
+        .get_template("compose")
+        .and_then(|t| {
+            t.render(context! {
+                cluster => spec.name, profile => spec.profile, version => spec.dist.version,
+                name => k8s_name(&spec.name), voters => spec.voter_count(), observers => spec.observer_count(),
+                connect => spec.connect_string(), nodes => nodes, zoo_servers => zoo_servers, ports => ports,
+                s => spec.settings, v35 => v35, cfg_extra => cfg_extra(spec, &ports), jvmflags => jvm_flags(spec),
+            })
+        })
+        .map_err(render_err)?;
+    Ok(vec![("compose.yaml".into(), text)])
+}
+
+#[derive(Serialize)]
+struct HostNode {
+    id: u32,
+    role: &'static str,
+    host: String,
+}
+
+/// A host name, as it will stand in zoo.cfg and as a directory name.
+fn validate_host(h: &str) -> Result<()> {
+    let ok = !h.is_empty()
+        && h.len() <= 253
+        && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && !h.starts_with(['-', '.']);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "`{h}` is not a host name (letters, digits, `-` and `.`)"
+        )))
+    }
+}
+
+pub fn hosts(spec: &ClusterSpec, hosts: &[String]) -> Result<Files> {
+    if hosts.len() != spec.nodes.len() {
+        return Err(Error::usage(format!(
+            "{} host(s) given for {} nodes ({} voters + {} observers): name one host per node, voters first",
+            hosts.len(),
+            spec.nodes.len(),
+            spec.voter_count(),
+            spec.observer_count()
+        )));
+    }
+    for h in hosts {
+        validate_host(h)?;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(dup) = hosts.iter().find(|h| !seen.insert(h.as_str())) {
+        return Err(Error::usage(format!("host `{dup}` is named twice: one node per host")));
+    }
+    let data_dir = format!("/var/lib/zookeeper/{}", spec.name);
+    let pl = place(spec, &data_dir, |id, _| hosts[id as usize - 1].clone());
+    let env = env();
+    let mut files = Vec::new();
+    let nodes: Vec<HostNode> = spec
+        .nodes
+        .iter()
+        .map(|n| HostNode {
+            id: n.id,
+            role: n.role.as_str(),
+            host: hosts[n.id as usize - 1].clone(),
+        })
+        .collect();
+    for n in &spec.nodes {
+        let host = &hosts[n.id as usize - 1];
+        files.push((
+            format!("{host}/conf/zoo.cfg"),
+            render::zoo_cfg(spec, &pl, Some(n.id), n.role)?,
+        ));
+        files.push((format!("{host}/data/myid"), format!("{}\n", n.id)));
+        let start = env
+            .get_template("start")
+            .and_then(|t| {
+                t.render(
+                    context! { id => n.id, cluster => spec.name, host => host, version => spec.dist.version,
+                    data_dir => data_dir, jvmflags => jvm_flags(spec) },
+                )
+            })
+            .map_err(render_err)?;
+        files.push((format!("{host}/start.sh"), start));
+    }
+    let connect = hosts
+        .iter()
+        .map(|h| format!("{h}:{}", pl.ports.client))
+        .collect::<Vec<_>>()
+        .join(",");
+    let readme = env
+        .get_template("readme")
+        .and_then(|t| {
+            t.render(context! { cluster => spec.name, profile => spec.profile, hosts => hosts, nodes => nodes,
+            voters => spec.voter_count(), observers => spec.observer_count(), version => spec.dist.version,
+            s => spec.settings, ports => pl.ports, connect => connect, data_dir => data_dir, quorum => spec.quorum_needed() })
+        })
+        .map_err(render_err)?;
+    files.push(("README.md".into(), readme));
+    Ok(files)
+}
