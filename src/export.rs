@@ -69,17 +69,7 @@ fn place(spec: &ClusterSpec, data_dir: &str, host_of: impl Fn(u32, Role) -> Stri
         bind: None,
         data_dir: data_dir.to_string(),
         ports,
-        servers: spec
-            .nodes
-            .iter()
-            .map(|n| Server {
-                id: n.id,
-                role: n.role,
-                host: host_of(n.id, n.role),
-                quorum: ports.quorum,
-                election: ports.election,
-            })
-            .collect(),
+        servers: Server::list(spec, |n| (host_of(n.id, n.role), ports)),
     }
 }
 

@@ -59,17 +59,7 @@ fn render_node(
         bind: Some("127.0.0.1".into()),
         data_dir: data_dir.display().to_string(),
         ports: node.ports,
-        servers: spec
-            .nodes
-            .iter()
-            .map(|n| Server {
-                id: n.id,
-                role: n.role,
-                host: "127.0.0.1".into(),
-                quorum: n.ports.quorum,
-                election: n.ports.election,
-            })
-            .collect(),
+        servers: Server::list(spec, |n| ("127.0.0.1".into(), n.ports)),
     };
     let zoo_cfg = zoo_cfg_with(env, spec, &place, Some(node.id), node.role)?;
 
@@ -113,6 +103,25 @@ pub struct Server {
     pub host: String,
     pub quorum: u16,
     pub election: u16,
+}
+
+impl Server {
+    /// Every node's server line: `place` gives a node's host and the ports it listens on there.
+    pub fn list(spec: &ClusterSpec, place: impl Fn(&NodeSpec) -> (String, crate::spec::Ports)) -> Vec<Server> {
+        spec.nodes
+            .iter()
+            .map(|n| {
+                let (host, ports) = place(n);
+                Server {
+                    id: n.id,
+                    role: n.role,
+                    host,
+                    quorum: ports.quorum,
+                    election: ports.election,
+                }
+            })
+            .collect()
+    }
 }
 
 /// One zoo.cfg from the one template, for a node (`id`) or for every node of a role (`None`).

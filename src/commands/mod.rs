@@ -155,3 +155,24 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
     }
     ClusterSpec::build(cluster, &origin, settings, dist, voters, observers)
 }
+
+/// Wait until every node serves with one leader, with the spinner on stderr (unless quiet or JSON).
+pub async fn wait_healthy(
+    ctx: &Ctx,
+    spec: &ClusterSpec,
+    paths: &ClusterPaths,
+    timeout: Duration,
+    since: std::time::Instant,
+) -> std::result::Result<crate::observe::ClusterStatus, (crate::observe::WaitFailure, crate::observe::ClusterStatus)> {
+    let progress = crate::output::Progress::new(ctx.quiet || ctx.json);
+    let r = crate::observe::wait_until(
+        spec,
+        paths,
+        timeout,
+        |s| s.healthy(),
+        |s| progress.show(s, since.elapsed()),
+    )
+    .await;
+    progress.finish();
+    r
+}

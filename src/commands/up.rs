@@ -92,16 +92,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
         return Ok(());
     }
 
-    let progress = output::Progress::new(ctx.quiet || ctx.json);
-    let result = observe::wait_until(
-        &spec,
-        &paths,
-        timeout,
-        |s| s.healthy(),
-        |s| progress.show(s, t0.elapsed()),
-    )
-    .await;
-    progress.finish();
+    let result = super::wait_healthy(ctx, &spec, &paths, timeout, t0).await;
 
     match result {
         Ok(status) => {

@@ -5,23 +5,14 @@ use std::time::Instant;
 use super::{seconds, Ctx};
 use crate::cli::WaitArgs;
 use crate::error::{Error, Result};
-use crate::observe::{self, WaitFailure};
+use crate::observe::WaitFailure;
 use crate::output;
 
 pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<()> {
     let timeout = seconds(args.timeout, "--timeout")?;
     let (paths, spec) = ctx.existing()?;
     let t0 = Instant::now();
-    let progress = output::Progress::new(ctx.quiet || ctx.json);
-    let r = observe::wait_until(
-        &spec,
-        &paths,
-        timeout,
-        |s| s.healthy(),
-        |s| progress.show(s, t0.elapsed()),
-    )
-    .await;
-    progress.finish();
+    let r = super::wait_healthy(ctx, &spec, &paths, timeout, t0).await;
     match r {
         Ok(s) => {
             if ctx.json {
