@@ -42,6 +42,16 @@ pub struct Global {
     /// Say less: no progress display
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Colour in output meant for people (auto: only on a terminal, and never with NO_COLOR set)
+    #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
+    pub color: ColorArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]

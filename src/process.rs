@@ -92,6 +92,43 @@ pub fn exited(state: &NodeState) -> bool {
     }
 }
 
+/// Find JVMs that run one of `markers` (a node's zoo.cfg path, as an exact argument) but that zkdev has no
+/// record of: a zkdev killed between spawning a node and writing its pid leaves one. Scans /proc once.
+pub fn find_by_marker(markers: &[(u32, std::path::PathBuf)]) -> Vec<(u32, NodeState)> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Some(argv) = cmdline(pid) else { continue };
+        if !argv
+            .iter()
+            .any(|a| a == "org.apache.zookeeper.server.quorum.QuorumPeerMain")
+        {
+            continue;
+        }
+        for (id, marker) in markers {
+            let m = marker.to_string_lossy();
+            if argv.iter().any(|a| *a == m) {
+                if let Some(st) = proc_stat(pid).filter(|st| !matches!(st.state, 'Z' | 'X' | 'x')) {
+                    found.push((
+                        *id,
+                        NodeState::Started {
+                            pid,
+                            start_ticks: st.start_ticks,
+                            started_at: 0,
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    found
+}
+
 /// Start one node: `argv[0]` exec'd directly in its own process group, output appended to `log_file`.
 pub fn spawn(argv: &[String], cwd: &Path, log_file: &Path) -> Result<NodeState> {
     let log = OpenOptions::new()

@@ -208,6 +208,26 @@ impl State {
     pub fn set(&mut self, id: u32, s: NodeState) {
         self.nodes.insert(id, s);
     }
+
+    /// Take in the JVMs of `ids` that run but are not recorded (see `process::find_by_marker`).
+    /// Returns the ids adopted; the caller saves the state if it holds the lock.
+    pub fn adopt_orphans(&mut self, paths: &ClusterPaths, ids: &[u32]) -> Vec<u32> {
+        use crate::process::{identify, Liveness};
+        let missing: Vec<(u32, PathBuf)> = ids
+            .iter()
+            .filter(|id| identify(&self.node(**id), &paths.zoo_cfg(**id)) == Liveness::Gone)
+            .map(|id| (*id, paths.zoo_cfg(*id)))
+            .collect();
+        if missing.is_empty() {
+            return Vec::new();
+        }
+        let found = crate::process::find_by_marker(&missing);
+        let adopted = found.iter().map(|(id, _)| *id).collect();
+        for (id, s) in found {
+            self.set(id, s);
+        }
+        adopted
+    }
 }
 
 /// A node's lifecycle as zkdev last left it. Whether a `Started` process still lives is checked against

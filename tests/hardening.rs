@@ -395,6 +395,19 @@ fn sigkill_of_zkdev_during_up_leaves_nodes_that_status_sees_and_down_stops() {
     }
     assert_ok(&c.zkdev(&["down"]), "down");
     assert!(c.jvms().is_empty());
+
+    // The same window made deterministic: a node runs but its pid never reached state.json.
+    c.up(&[]);
+    let pid2 = c.status()["nodes"][1]["pid"].as_i64().unwrap();
+    let state_file = c.cluster_dir().join("state.json");
+    let mut state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
+    state["nodes"].as_object_mut().unwrap().remove("2");
+    std::fs::write(&state_file, serde_json::to_string(&state).unwrap()).unwrap();
+    let n2 = c.status()["nodes"][1].clone();
+    assert_eq!(n2["process"], "running", "{n2}");
+    assert_eq!(n2["pid"].as_i64(), Some(pid2));
+    assert_ok(&c.zkdev(&["down"]), "down");
+    assert!(c.jvms().is_empty(), "the unrecorded node was left running");
 }
 
 #[test]

@@ -54,6 +54,10 @@ fn status_watch_wait_smoke_and_logs_under_faults() {
             "no node{id} lines in merged logs"
         );
     }
+    // Piped output has no colour unless asked for.
+    assert!(!stdout(&out).contains('\x1b'));
+    let out = c.zkdev(&["logs", "-n", "5", "--color", "always"]);
+    assert!(stdout(&out).contains("\x1b["), "{}", stdout(&out));
 
     // A paused follower: status answers within a second and says paused; resumed, it serves again.
     let (fid, fpid, fport) = c.node_in_mode("follower");

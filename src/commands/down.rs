@@ -45,22 +45,23 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
     let mut state = paths.load_state()?;
 
     // Only what zkdev recorded and can still identify is signalled; the marker is the node's zoo.cfg path,
-    // known from the directory layout alone, so a damaged cluster.toml does not stop `down`.
-    let stopped: Vec<u32> = state
-        .nodes
+    // known from the directory layout alone, so a damaged cluster.toml does not stop `down`. JVMs of the
+    // cluster's nodes that run unrecorded (zkdev killed mid-start) are taken in first.
+    let spec = paths.load_spec().ok();
+    let mut ids: Vec<u32> = state.nodes.keys().copied().collect();
+    for n in spec.iter().flat_map(|s| s.nodes.iter()) {
+        if !ids.contains(&n.id) {
+            ids.push(n.id);
+        }
+    }
+    state.adopt_orphans(&paths, &ids);
+    let stopped: Vec<u32> = ids
         .iter()
-        .filter(|(id, s)| process::identify(s, &paths.zoo_cfg(**id)) != Liveness::Gone)
-        .map(|(id, _)| *id)
+        .copied()
+        .filter(|id| process::identify(&state.node(*id), &paths.zoo_cfg(*id)) != Liveness::Gone)
         .collect();
-    let recorded: Vec<u32> = state.nodes.keys().copied().collect();
-    let needed_sigkill = launch::stop_nodes(
-        paths.load_spec().ok().as_ref(),
-        &paths,
-        &mut state,
-        &recorded,
-        grace,
-        StopReason::Stopped,
-    )?;
+    let recorded = ids;
+    let needed_sigkill = launch::stop_nodes(spec.as_ref(), &paths, &mut state, &recorded, grace, StopReason::Stopped)?;
 
     if args.purge {
         // Links inside are removed as links (remove_dir_all does not follow them); nothing outside is touched.

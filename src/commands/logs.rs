@@ -1,6 +1,6 @@
 //! `zkdev logs [ID] [-f] [-n N]`: one node's log, or every node's merged in time order with a node prefix.
 
-use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::Duration;
 
 use super::Ctx;
@@ -80,7 +80,7 @@ pub async fn run(ctx: &Ctx, args: LogsArgs) -> Result<()> {
         None => spec.nodes.iter().map(|n| n.id).collect(),
     };
     let painter = Painter {
-        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        color: ctx.color_stdout(),
         single: ids.len() == 1,
     };
     let mut offsets = Vec::new();

@@ -32,6 +32,19 @@ pub struct Ctx {
     pub cluster: String,
     pub json: bool,
     pub quiet: bool,
+    pub color: crate::cli::ColorArg,
+}
+
+impl Ctx {
+    /// Colour on stdout, as --color and NO_COLOR say.
+    pub fn color_stdout(&self) -> bool {
+        use std::io::IsTerminal;
+        match self.color {
+            crate::cli::ColorArg::Always => true,
+            crate::cli::ColorArg::Never => false,
+            crate::cli::ColorArg::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
 }
 
 impl Ctx {
@@ -60,6 +73,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         cluster: cli.global.cluster,
         json: cli.global.json,
         quiet: cli.global.quiet,
+        color: cli.global.color,
     };
     validate_cluster_name(&ctx.cluster)?;
     match cli.command {
