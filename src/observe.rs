@@ -140,22 +140,17 @@ impl Probing {
 async fn node_status(spec: &ClusterSpec, paths: &ClusterPaths, state: &NodeState, id: u32, how: Probing) -> NodeStatus {
     let n = spec.node(id).expect("node in spec");
     let liveness = identify(state, &paths.zoo_cfg(id));
-    // `mntr` (when asked) goes out together with `srvr`, so a status costs one round trip per node.
-    let wants_mntr = how.mntr && matches!(liveness, Liveness::Ours { paused: false, .. });
-    let mntr = async move {
-        if wants_mntr {
-            probe::mntr(n.ports.client, how.timeout).await
-        } else {
-            Default::default()
-        }
+    // srvr first, then mntr only from a serving node: were they sent together, each would count the other in
+    // `Connections`; and an unresponsive node should cost one deadline, not two.
+    let srvr_probe = match liveness {
+        Liveness::Ours { paused: false, .. } => Some(probe::srvr(n.ports.client, how.timeout).await),
+        _ => None,
     };
-    let srvr = async move {
-        match liveness {
-            Liveness::Ours { paused: false, .. } => Some(probe::srvr(n.ports.client, how.timeout).await),
-            _ => None,
-        }
+    let mntr = if how.mntr && matches!(srvr_probe, Some(Probe::Serving(_))) {
+        probe::mntr(n.ports.client, how.timeout).await
+    } else {
+        Default::default()
     };
-    let (srvr_probe, mntr) = tokio::join!(srvr, mntr);
     let (process, pid, probe) = match (state, liveness) {
         (_, Liveness::Ours { pid, paused: true }) => (ProcessState::Paused, Some(pid), None),
         (_, Liveness::Ours { pid, paused: false }) => {
@@ -204,7 +199,8 @@ async fn node_status(spec: &ClusterSpec, paths: &ClusterPaths, state: &NodeState
         zxid: srvr.as_ref().map(|s| format!("{:#x}", s.zxid)),
         epoch: srvr.as_ref().map(|s| s.epoch()),
         counter: srvr.as_ref().map(|s| s.counter()),
-        connections: srvr.as_ref().and_then(|s| s.connections),
+        // `Connections` counts the srvr probe's own connection: report the others.
+        connections: srvr.as_ref().and_then(|s| s.connections).map(|c| c.saturating_sub(1)),
         znodes: srvr.as_ref().and_then(|s| s.node_count),
         data_dir: paths.data_dir(id).display().to_string(),
         log_file: paths.log_file(id).display().to_string(),
