@@ -130,7 +130,7 @@ fn an_even_number_of_voters_warns_what_it_costs() {
     let c = TestCluster::new(41);
     let out = c.up(&["--nodes", "2"]);
     assert!(
-        stderr(&out).contains("2 voters tolerate no more failures than 1"),
+        stderr(&out).contains("2 voters survive 0 failed voter(s), as 1 would"),
         "{}",
         stderr(&out)
     );

@@ -126,7 +126,12 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
                 StopReason::Stopped,
             )?;
             for id in &ids {
-                let outcome = if running.contains(id) { "stopped" } else { "not running" };
+                let outcome = match (action, running.contains(id)) {
+                    (Action::Restart, true) => "restarted",
+                    (Action::Restart, false) => "started (was not running)",
+                    (_, true) => "stopped",
+                    (_, false) => "not running",
+                };
                 results.push(NodeResult {
                     id: *id,
                     was: was(*id),
@@ -313,11 +318,6 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
                     ));
                 }
             }
-        }
-    }
-    if action == Action::Restart && results.iter().all(|r| r.now.is_none()) {
-        for r in &mut results {
-            r.outcome = "restarted".into();
         }
     }
     let after = match after {

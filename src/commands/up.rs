@@ -52,11 +52,14 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
     let spec = match candidate {
         Some(spec) if !paths.exists() => {
             if spec.voter_count() % 2 == 0 && !ctx.quiet {
+                let n = spec.voter_count();
                 eprintln!(
-                    "warning: {} voters tolerate no more failures than {}: an even count adds a voter to every \
-                     quorum without adding fault tolerance",
-                    spec.voter_count(),
-                    spec.voter_count() - 1
+                    "warning: {n} voters survive {} failed voter(s), as {} would: an even count makes every quorum \
+                     one vote larger without surviving more failures (use {} or {})",
+                    (n - 1) / 2,
+                    n - 1,
+                    n - 1,
+                    n + 1
                 );
             }
             spec
