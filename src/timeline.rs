@@ -107,7 +107,13 @@ impl Tracker {
                     ));
                 }
                 if *mode_before != n.mode && (n.mode.is_some() || mode_before.is_some()) {
-                    let show = |m: &Option<String>| m.clone().unwrap_or_else(|| "(no answer)".into());
+                    // No mode: "-" for a node that does not run, "(no answer)" for one that runs but is silent.
+                    let running = n.process == ProcessState::Running;
+                    let show = |m: &Option<String>| match m {
+                        Some(m) => m.clone(),
+                        None if running => "(no answer)".into(),
+                        None => "-".into(),
+                    };
                     out.push(ev(
                         Kind::Mode,
                         Some(n.id),
