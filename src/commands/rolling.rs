@@ -159,7 +159,12 @@ fn spawn_sampler(
         };
         while !s2.load(Ordering::SeqCst) {
             let state = paths.load_state().unwrap_or_default();
-            let status = observe::gather_with(&spec, &paths, &state, Probing::QUICK).await;
+            // A generous deadline: a leader slow to answer on a loaded machine still leads.
+            let how = Probing {
+                timeout: Duration::from_secs(1),
+                mntr: false,
+            };
+            let status = observe::gather_with(&spec, &paths, &state, how).await;
             match (status.leader.is_some(), since) {
                 (false, None) => since = Some((Instant::now(), current.load(Ordering::SeqCst))),
                 (true, Some(s)) => {
