@@ -73,31 +73,6 @@ fn listening_inodes(table: &str, port: u16) -> Vec<u64> {
         .collect()
 }
 
-/// Every listening TCP socket as (local address hex, port, inode), for the loopback-only checks.
-pub fn listening_sockets() -> Vec<(String, u16, u64)> {
-    ["/proc/net/tcp", "/proc/net/tcp6"]
-        .iter()
-        .filter_map(|f| std::fs::read_to_string(f).ok())
-        .flat_map(|text| {
-            text.lines()
-                .skip(1)
-                .filter_map(|line| {
-                    let f: Vec<&str> = line.split_whitespace().collect();
-                    let (addr, port) = f.get(1)?.rsplit_once(':')?;
-                    if *f.get(3)? != "0A" {
-                        return None;
-                    }
-                    Some((
-                        addr.to_string(),
-                        u16::from_str_radix(port, 16).ok()?,
-                        f.get(9)?.parse().ok()?,
-                    ))
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

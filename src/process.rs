@@ -228,7 +228,7 @@ pub fn stop_all(nodes: &[(u32, NodeState, &Path)], grace: Duration) -> Result<Ve
 }
 
 /// Wait until the process has exited (or is a zombie), up to `timeout`.
-pub fn wait_gone(state: &NodeState, _marker: &Path, timeout: Duration) -> bool {
+pub fn wait_gone(state: &NodeState, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
         if exited(state) {

@@ -194,7 +194,7 @@ fn command(spec: &ClusterSpec, node: &NodeSpec, paths: &ClusterPaths, log_cfg: &
     argv
 }
 
-/// Write one node's files (directories created as needed). myid is never rewritten with another id.
+/// Write one node's files (directories created as needed), each atomically.
 pub fn write(files: &NodeFiles) -> Result<()> {
     for (path, contents) in &files.files {
         let dir = path.parent().expect("file has a parent");

@@ -134,7 +134,7 @@ pub async fn execute(
     };
 
     if !quorum.holds() {
-        process::wait_gone(&node_state, &marker, Duration::from_secs(10));
+        process::wait_gone(&node_state, Duration::from_secs(10));
         let after = observe::gather(spec, paths, state).await;
         return Ok((report, after));
     }
@@ -165,7 +165,7 @@ pub async fn execute(
         |_| {},
     )
     .await;
-    process::wait_gone(&node_state, &marker, Duration::from_secs(10));
+    process::wait_gone(&node_state, Duration::from_secs(10));
     let mut after = match result {
         Ok(after) => after,
         Err((_, after)) => {

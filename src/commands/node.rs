@@ -146,7 +146,7 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
                 let s = state.node(*id);
                 let marker = paths.zoo_cfg(*id);
                 let outcome = if process::signal(&s, &marker, Signal::SIGKILL)? {
-                    process::wait_gone(&s, &marker, Duration::from_secs(10));
+                    process::wait_gone(&s, Duration::from_secs(10));
                     state.set(
                         *id,
                         NodeState::Stopped {
