@@ -124,35 +124,32 @@ pub fn detect(
         }
         return Ok(dist);
     }
-    let all = known(zkdev_home, &java);
+    let mut all = known(zkdev_home, &java);
     if let Some(want) = want_version {
+        let listed = describe_known(&all);
         return all
             .into_iter()
             .find(|k| k.dist.version == want)
             .map(|k| k.dist)
             .ok_or_else(|| {
                 Error::env(format!(
-                    "ZooKeeper {want} is not installed here (known: {}); `zkdev dist install {want}` downloads it, \
-                 `zkdev dist add DIR` registers an unpacked one",
-                    describe_known(zkdev_home, &java)
-                ))
+                "ZooKeeper {want} is not installed here (known: {listed}); `zkdev dist install {want}` downloads it, \
+                 `zkdev dist add DIR` registers an unpacked one"
+            ))
             });
     }
-    match all.into_iter().find(|k| k.source == Source::Debian) {
-        Some(k) => Ok(k.dist),
-        None => {
-            // No Debian package: the newest cached or added installation, if any.
-            let mut others = known(zkdev_home, &java);
-            others.sort_by_key(|k| k.dist.version_tuple());
-            others.pop().map(|k| k.dist).ok_or_else(|| {
-                Error::env(format!(
-                    "no ZooKeeper installation found (looked at --zk-home, the profile, ZOOKEEPER_HOME, \
-                     {DEBIAN_JAVA_DIR}/zookeeper.jar and zkdev's cache); install it with: {INSTALL_ZOOKEEPER}  \
-                     (or `zkdev dist install VERSION`, or pass --zk-home DIR of an unpacked apache-zookeeper-X-bin tarball)"
-                ))
-            })
-        }
+    // Debian's package when there is one, else the newest cached or added installation.
+    if let Some(i) = all.iter().position(|k| k.source == Source::Debian) {
+        return Ok(all.swap_remove(i).dist);
     }
+    all.sort_by_key(|k| k.dist.version_tuple());
+    all.pop().map(|k| k.dist).ok_or_else(|| {
+        Error::env(format!(
+            "no ZooKeeper installation found (looked at --zk-home, the profile, ZOOKEEPER_HOME, \
+             {DEBIAN_JAVA_DIR}/zookeeper.jar and zkdev's cache); install it with: {INSTALL_ZOOKEEPER}  \
+             (or `zkdev dist install VERSION`, or pass --zk-home DIR of an unpacked apache-zookeeper-X-bin tarball)"
+        ))
+    })
 }
 
 /// Where a known installation comes from.
@@ -221,8 +218,7 @@ pub fn known(zkdev_home: &Path, java: &Path) -> Vec<Known> {
     out
 }
 
-fn describe_known(zkdev_home: &Path, java: &Path) -> String {
-    let k = known(zkdev_home, java);
+fn describe_known(k: &[Known]) -> String {
     if k.is_empty() {
         return "none".into();
     }

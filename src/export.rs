@@ -48,19 +48,9 @@ pub fn host_ports(spec: &ClusterSpec) -> Ports {
     }
 }
 
-/// JVM settings as one SERVER_JVMFLAGS string (heap, flags, properties; nothing machine-local like CDS).
+/// JVM settings as one SERVER_JVMFLAGS string (nothing machine-local like the CDS archive).
 pub fn jvm_flags(spec: &ClusterSpec) -> String {
-    let s = &spec.settings;
-    let mut v = Vec::new();
-    if let Some(mb) = s.heap_max_mb {
-        v.push(format!("-Xmx{mb}m"));
-    }
-    if let Some(mb) = s.heap_min_mb {
-        v.push(format!("-Xms{mb}m"));
-    }
-    v.extend(s.jvm_flags.iter().cloned());
-    v.extend(s.jvm_properties.iter().map(|(k, val)| format!("-D{k}={val}")));
-    v.join(" ")
+    render::jvm_settings(&spec.settings).join(" ")
 }
 
 fn place(spec: &ClusterSpec, data_dir: &str, host_of: impl Fn(u32, Role) -> String) -> Place {

@@ -61,17 +61,11 @@ pub fn check_ports_free(spec: &ClusterSpec, ids: &[u32]) -> Result<()> {
     Ok(())
 }
 
-/// Render, write and spawn the nodes `ids`, recording each pid as soon as it exists (so a zkdev killed half
-/// way leaves nodes a later command can find). On a spawn error the nodes started here are stopped again.
+/// Render, write and spawn the nodes `ids`, recording each pid as soon as it exists (a zkdev killed between
+/// spawn and record leaves a JVM that `ClusterPaths::load_state_adopting` finds again). On a spawn error
+/// the nodes started here are stopped again.
 pub fn start_nodes(spec: &ClusterSpec, paths: &ClusterPaths, state: &mut State, ids: &[u32]) -> Result<Vec<u32>> {
     check_dist_present(spec)?;
-    // A node already running unrecorded (zkdev killed mid-start) is taken in, not started twice.
-    let adopted = state.adopt_orphans(paths, ids);
-    if !adopted.is_empty() {
-        paths.save_state(state)?;
-    }
-    let ids: Vec<u32> = ids.iter().copied().filter(|id| !adopted.contains(id)).collect();
-    let ids = &ids[..];
     check_ports_free(spec, ids)?;
     let rendered = render::render(spec, paths, &cds::plan(spec, paths, ids))?;
     let mut started = Vec::new();
@@ -117,8 +111,6 @@ pub fn stop_nodes(
     grace: Duration,
     reason: StopReason,
 ) -> Result<Vec<u32>> {
-    // Unrecorded JVMs of these nodes (zkdev killed mid-start) are stopped too.
-    state.adopt_orphans(paths, ids);
     let markers: Vec<_> = ids
         .iter()
         .map(|id| (*id, state.node(*id), paths.zoo_cfg(*id)))

@@ -230,11 +230,6 @@ pub async fn gather(spec: &ClusterSpec, paths: &ClusterPaths, state: &State) -> 
 }
 
 pub async fn gather_with(spec: &ClusterSpec, paths: &ClusterPaths, state: &State, how: Probing) -> ClusterStatus {
-    // A node zkdev started but could not record (zkdev killed mid-start) is shown as what it is.
-    let mut state = state.clone();
-    let ids: Vec<u32> = spec.nodes.iter().map(|n| n.id).collect();
-    state.adopt_orphans(paths, &ids);
-    let state = &state;
     let nodes = join_all(spec.nodes.iter().map(|n| {
         let s = state.node(n.id);
         async move { node_status(spec, paths, &s, n.id, how).await }

@@ -150,6 +150,20 @@ fn zoo_cfg_with(env: &Environment, spec: &ClusterSpec, place: &Place, id: Option
         .map_err(|e| Error::failed(format!("internal template error: {e:#}")))
 }
 
+/// The profile's JVM settings: heap, flags, system properties. The same list goes to every export.
+pub fn jvm_settings(s: &crate::profile::Settings) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(mb) = s.heap_max_mb {
+        v.push(format!("-Xmx{mb}m"));
+    }
+    if let Some(mb) = s.heap_min_mb {
+        v.push(format!("-Xms{mb}m"));
+    }
+    v.extend(s.jvm_flags.iter().cloned());
+    v.extend(s.jvm_properties.iter().map(|(k, val)| format!("-D{k}={val}")));
+    v
+}
+
 /// `java <props> <jvm flags> -cp <jars> QuorumPeerMain <zoo.cfg>`. The conf directory stays off the classpath
 /// (a class-data-sharing archive refuses non-empty directories on it); the log configuration is named by a
 /// system property instead.
@@ -169,13 +183,7 @@ fn command(spec: &ClusterSpec, node: &NodeSpec, paths: &ClusterPaths, log_cfg: &
         // AdminServer on 0.0.0.0:8080. zoo.cfg's own admin.enableServer, where written, wins anyway.
         argv.push("-Dzookeeper.admin.enableServer=false".into());
     }
-    if let Some(mb) = s.heap_max_mb {
-        argv.push(format!("-Xmx{mb}m"));
-    }
-    if let Some(mb) = s.heap_min_mb {
-        argv.push(format!("-Xms{mb}m"));
-    }
-    argv.extend(s.jvm_flags.iter().cloned());
+    argv.extend(jvm_settings(s));
     if let Some(archive) = &cds.use_archive {
         argv.push(format!("-XX:SharedArchiveFile={}", archive.display()));
     }
@@ -183,9 +191,6 @@ fn command(spec: &ClusterSpec, node: &NodeSpec, paths: &ClusterPaths, log_cfg: &
         argv.push(format!("-XX:ArchiveClassesAtExit={}", partial.display()));
         // Recording lists every class it skips as a warning: noise in the node's log.
         argv.push("-Xlog:cds*=off".into());
-    }
-    for (k, v) in &s.jvm_properties {
-        argv.push(format!("-D{k}={v}"));
     }
     argv.push("-cp".into());
     argv.push(spec.dist.classpath_string());

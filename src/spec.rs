@@ -185,6 +185,10 @@ impl ClusterSpec {
         Ok(())
     }
 
+    pub fn ids(&self) -> Vec<u32> {
+        self.nodes.iter().map(|n| n.id).collect()
+    }
+
     pub fn voters(&self) -> impl Iterator<Item = &NodeSpec> {
         self.nodes.iter().filter(|n| n.role == Role::Participant)
     }

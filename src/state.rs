@@ -133,6 +133,16 @@ impl ClusterPaths {
         }
     }
 
+    /// The state, with any unrecorded JVM of the cluster's nodes taken in and saved. For commands that hold
+    /// the lock (a zkdev killed between spawning a node and recording it leaves such a JVM).
+    pub fn load_state_adopting(&self, ids: &[u32]) -> Result<State> {
+        let mut state = self.load_state()?;
+        if !state.adopt_orphans(self, ids).is_empty() {
+            self.save_state(&state)?;
+        }
+        Ok(state)
+    }
+
     pub fn save_state(&self, state: &State) -> Result<()> {
         let text = serde_json::to_string_pretty(state).expect("state serialises");
         write_atomic(&self.state_file(), text.as_bytes())

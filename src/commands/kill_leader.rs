@@ -39,7 +39,7 @@ pub async fn run(ctx: &Ctx, args: KillLeaderArgs) -> Result<()> {
     let timeout = seconds(args.timeout, "--timeout")?;
     let (paths, spec) = ctx.existing()?;
     let _lock = paths.lock(Duration::from_secs(60))?;
-    let mut state = paths.load_state()?;
+    let mut state = paths.load_state_adopting(&spec.ids())?;
     let (report, after) = execute(
         &spec,
         &paths,

@@ -81,7 +81,7 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
     let timeout = seconds(args.timeout, "--timeout")?;
     let (paths, spec) = ctx.existing()?;
     let _lock = paths.lock(Duration::from_secs(60))?;
-    let mut state = paths.load_state()?;
+    let mut state = paths.load_state_adopting(&spec.ids())?;
     let before = observe::gather(&spec, &paths, &state).await;
     let ids = fault::resolve(args.target, &before)?;
     let target = args.target.to_string();

@@ -35,7 +35,7 @@ pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
         }
         None => ctx.paths(),
     };
-    let ids: Vec<u32> = spec.nodes.iter().map(|n| n.id).collect();
+    let ids = spec.ids();
     let nodes = render::render(&spec, &paths, &crate::cds::plan(&spec, &paths, &ids))?;
     if args.out.is_some() {
         for n in &nodes {

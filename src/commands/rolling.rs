@@ -47,7 +47,7 @@ pub async fn run(ctx: &Ctx, args: RollingArgs) -> Result<()> {
     let timeout = seconds(args.timeout, "--timeout")?;
     let (paths, mut spec) = ctx.existing()?;
     let _lock = paths.lock(Duration::from_secs(60))?;
-    let mut state = paths.load_state()?;
+    let mut state = paths.load_state_adopting(&spec.ids())?;
     let before = observe::gather(&spec, &paths, &state).await;
     if !before.healthy() {
         return Err(Error::failed(format!(

@@ -72,7 +72,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
     };
     launch::check_dist_present(&spec)?;
 
-    let mut state = paths.load_state()?;
+    let mut state = paths.load_state_adopting(&spec.ids())?;
     let before = observe::gather(&spec, &paths, &state).await;
     let to_start: Vec<u32> = before
         .nodes
@@ -161,8 +161,8 @@ async fn foreground(ctx: &Ctx, spec: &ClusterSpec, paths: &ClusterPaths) -> Resu
         eprintln!("watching; Ctrl-C stops every node (data kept)");
     }
     let watched = super::watch::follow(ctx, spec, paths, Duration::from_millis(100), None).await;
-    let mut state = paths.load_state()?;
-    let ids: Vec<u32> = spec.nodes.iter().map(|n| n.id).collect();
+    let mut state = paths.load_state_adopting(&spec.ids())?;
+    let ids = spec.ids();
     let t = Instant::now();
     launch::stop_nodes(
         Some(spec),

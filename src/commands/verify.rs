@@ -65,7 +65,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     }
     let (paths, spec) = ctx.existing()?;
     let _lock = paths.lock(Duration::from_secs(60))?;
-    let mut state = paths.load_state()?;
+    let mut state = paths.load_state_adopting(&spec.ids())?;
     let healthy = observe::wait_until(&spec, &paths, Duration::from_secs(30), |s| s.healthy(), |_| {}).await;
     if let Err((_, s)) = healthy {
         return Err(Error::failed(format!(
