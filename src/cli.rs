@@ -105,6 +105,33 @@ pub enum Cmd {
     Render(RenderArgs),
     /// List the built-in profiles and what they set
     Profiles,
+    /// The journal: everything that happened to the cluster (starts, exits, faults, elections), oldest first
+    #[command(
+        after_help = "Examples:\n  zkdev events                 # the whole journal\n  zkdev events --since 30s --json\n  zkdev events --follow        # and keep printing new events (Ctrl-C ends)"
+    )]
+    Events(EventsArgs),
+    /// Print shell completions: zkdev completions bash > /etc/bash_completion.d/zkdev
+    Completions {
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Run the cluster's supervisor (started by `up` and other commands; not for people)
+    #[command(hide = true)]
+    Supervise {
+        /// Fork into the background in a session of its own, then run
+        #[arg(long)]
+        detach: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Keep printing new events as they happen (Ctrl-C ends)
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only events after this sequence number (e.g. 42) or from this long ago (e.g. 30s, 5m, 1h, 250ms)
+    #[arg(long, value_name = "SEQ|DURATION")]
+    pub since: Option<String>,
 }
 
 #[derive(Debug, Args)]

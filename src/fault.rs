@@ -177,6 +177,9 @@ mod tests {
                 needed: voters / 2 + 1,
             },
             nodes,
+            source: None,
+            age_ms: None,
+            supervisor: None,
         };
         s.quorum.voters_up = voters_up(&s).len();
         s

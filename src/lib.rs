@@ -24,5 +24,6 @@ pub mod profile;
 pub mod render;
 pub mod spec;
 pub mod state;
+pub mod supervisor;
 pub mod timeline;
 pub mod zk;

@@ -14,7 +14,7 @@ use crate::state::{ClusterPaths, NodeState, State};
 /// How long one probe may take before the node counts as unresponsive.
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProcessState {
     Running,
@@ -36,7 +36,7 @@ impl ProcessState {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct NodeStatus {
     pub id: u32,
     pub role: Role,
@@ -76,14 +76,14 @@ impl NodeStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Quorum {
     pub voters: usize,
     pub voters_up: usize,
     pub needed: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ClusterStatus {
     pub cluster: String,
     pub connect_string: String,
@@ -92,6 +92,20 @@ pub struct ClusterStatus {
     pub epoch: Option<u32>,
     pub quorum: Quorum,
     pub nodes: Vec<NodeStatus>,
+    /// Where this view comes from: `supervisor` (its latest look, `age_ms` old) or `probe` (asked now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_ms: Option<u64>,
+    /// The cluster's supervisor: its pid, or null when none runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervisor: Option<SupervisorView>,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct SupervisorView {
+    pub running: bool,
+    pub pid: Option<i32>,
 }
 
 impl ClusterStatus {
@@ -107,6 +121,31 @@ impl ClusterStatus {
 
     pub fn node(&self, id: u32) -> Option<&NodeStatus> {
         self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// After crossing the socket: the raw zxids, which are not serialised, from their hex form.
+    pub fn restore_raw(&mut self) {
+        for n in &mut self.nodes {
+            n.zxid_raw = n
+                .zxid
+                .as_deref()
+                .and_then(|z| u64::from_str_radix(z.trim_start_matches("0x"), 16).ok());
+        }
+    }
+
+    /// Keep `mntr`'s fields from an earlier look for nodes that still serve in the same mode (the
+    /// supervisor asks `mntr` only every tenth round).
+    pub fn keep_mntr_from(&mut self, prev: &ClusterStatus) {
+        for n in &mut self.nodes {
+            if let Some(p) = prev
+                .node(n.id)
+                .filter(|p| p.serving() && n.serving() && p.mode == n.mode)
+            {
+                n.peer_state = n.peer_state.take().or_else(|| p.peer_state.clone());
+                n.synced_followers = n.synced_followers.or(p.synced_followers);
+                n.synced_observers = n.synced_observers.or(p.synced_observers);
+            }
+        }
     }
 
     /// Why the cluster is not healthy, per node, for error messages and progress.
@@ -139,7 +178,7 @@ impl Probing {
 /// Probe one node: /proc first (a paused or dead JVM is not asked), then `srvr` (and `mntr`).
 async fn node_status(spec: &ClusterSpec, paths: &ClusterPaths, state: &NodeState, id: u32, how: Probing) -> NodeStatus {
     let n = spec.node(id).expect("node in spec");
-    let liveness = identify(state, &paths.zoo_cfg(id));
+    let liveness = identify(state, &paths.ident(spec, id));
     // srvr first, then mntr only from a serving node: were they sent together, each would count the other in
     // `Connections`; and an unresponsive node should cost one deadline, not two.
     let srvr_probe = match liveness {
@@ -162,8 +201,8 @@ async fn node_status(spec: &ClusterSpec, paths: &ClusterPaths, state: &NodeState
             };
             (process, Some(pid), Some(p))
         }
-        (NodeState::Started { .. }, Liveness::Gone) => (ProcessState::Crashed, None, None),
-        (NodeState::Stopped { .. }, Liveness::Gone) => (ProcessState::Stopped, None, None),
+        (NodeState::Started { .. } | NodeState::Crashed { .. }, Liveness::Gone) => (ProcessState::Crashed, None, None),
+        (NodeState::Stopping { .. } | NodeState::Stopped { .. }, Liveness::Gone) => (ProcessState::Stopped, None, None),
     };
     let mut detail = None;
     let (mode, srvr) = match probe {
@@ -184,7 +223,11 @@ async fn node_status(spec: &ClusterSpec, paths: &ClusterPaths, state: &NodeState
         None => (None, None),
     };
     if process == ProcessState::Crashed {
-        detail = crash_hint(paths, id);
+        detail = Some(match state {
+            // The supervisor saw it end: how (exit status or signal) and the log's last error.
+            NodeState::Crashed { how, .. } => how.clone(),
+            _ => crash_hint(paths, id),
+        });
     }
     NodeStatus {
         id,
@@ -212,17 +255,22 @@ async fn node_status(spec: &ClusterSpec, paths: &ClusterPaths, state: &NodeState
     }
 }
 
-/// For a node that died without zkdev stopping it: its last error from the log, if any.
-fn crash_hint(paths: &ClusterPaths, id: u32) -> Option<String> {
+/// The last error line of a node's log (of its last 100 lines), if any.
+pub fn last_error(paths: &ClusterPaths, id: u32) -> Option<String> {
     let text = std::fs::read_to_string(paths.log_file(id)).unwrap_or_default();
-    let error =
-        text.lines().rev().take(100).find(|l| {
-            l.contains(" ERROR ") || l.contains("FATAL") || l.contains("Exception") || l.starts_with("Error")
-        });
-    Some(match error {
-        Some(line) => format!("exited without zkdev stopping it; its log says: {}", line.trim()),
+    text.lines()
+        .rev()
+        .take(100)
+        .find(|l| l.contains(" ERROR ") || l.contains("FATAL") || l.contains("Exception") || l.starts_with("Error"))
+        .map(|l| l.trim().to_string())
+}
+
+/// For a node that died without zkdev stopping it (and without a supervisor seeing how): its last error.
+fn crash_hint(paths: &ClusterPaths, id: u32) -> String {
+    match last_error(paths, id) {
+        Some(line) => format!("exited without zkdev stopping it; its log says: {line}"),
         None => "exited without zkdev stopping it and without an error in its log (killed from outside?)".to_string(),
-    })
+    }
 }
 
 pub async fn gather(spec: &ClusterSpec, paths: &ClusterPaths, state: &State) -> ClusterStatus {
@@ -257,6 +305,9 @@ pub async fn gather_with(spec: &ClusterSpec, paths: &ClusterPaths, state: &State
             needed: spec.quorum_needed(),
         },
         nodes,
+        source: None,
+        age_ms: None,
+        supervisor: None,
     }
 }
 

@@ -5,9 +5,8 @@
 //! as recorded and our zoo.cfg path on its command line. A pid that fails that check is never signalled.
 
 use std::fs::OpenOptions;
-use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
@@ -57,9 +56,92 @@ pub enum Liveness {
     Gone,
 }
 
-/// Is the process recorded in `state` still the JVM we started for the node whose zoo.cfg is `marker`?
-pub fn identify(state: &NodeState, marker: &Path) -> Liveness {
-    let NodeState::Started { pid, start_ticks, .. } = *state else {
+/// The main class every node runs.
+pub const MAIN_CLASS: &str = "org.apache.zookeeper.server.quorum.QuorumPeerMain";
+
+/// What makes a process provably one node's JVM: its executable is the cluster's java, its main class (the
+/// first argument after the JVM's options, not merely any argument) is QuorumPeerMain, and it carries the
+/// node's token `-Dzkdev.node=<cluster uid>/<id>` exactly. A cluster made before tokens existed (empty uid)
+/// is matched by its zoo.cfg path instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ident {
+    pub token: Option<String>,
+    pub zoo_cfg: PathBuf,
+    /// The cluster's java, symbolic links resolved; None when the spec is unreadable (then any `java`).
+    pub java: Option<PathBuf>,
+}
+
+impl Ident {
+    pub fn new(uid: &str, id: u32, zoo_cfg: PathBuf, java: Option<&Path>) -> Ident {
+        Ident {
+            token: (!uid.is_empty()).then(|| token_arg(uid, id)),
+            zoo_cfg,
+            java: java.map(|j| j.canonicalize().unwrap_or_else(|_| j.to_path_buf())),
+        }
+    }
+
+    /// Does this command line and executable belong to the node?
+    pub fn matches(&self, argv: &[String], exe: Option<&Path>) -> bool {
+        if main_class(argv) != Some(MAIN_CLASS) {
+            return false;
+        }
+        let marked = match &self.token {
+            Some(t) => argv.iter().any(|a| a == t),
+            None => {
+                let m = self.zoo_cfg.to_string_lossy();
+                argv.iter().any(|a| *a == m)
+            }
+        };
+        let Some(exe) = exe else { return false };
+        let exe_ok = match &self.java {
+            Some(java) => exe == java,
+            None => exe.file_name().is_some_and(|n| n == "java"),
+        };
+        marked && exe_ok
+    }
+
+    /// Is `pid` (alive) this node's JVM?
+    pub fn is(&self, pid: i32) -> bool {
+        let (Some(argv), exe) = (cmdline(pid), exe(pid)) else {
+            return false;
+        };
+        self.matches(&argv, exe.as_deref())
+    }
+}
+
+/// The JVM system property that marks a node's command line.
+pub fn token_arg(uid: &str, id: u32) -> String {
+    format!("-Dzkdev.node={uid}/{id}")
+}
+
+/// The class a `java` command line runs: the first argument that is neither an option nor an option's value.
+pub fn main_class(argv: &[String]) -> Option<&str> {
+    let mut it = argv.iter().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-cp" | "-classpath" | "--class-path" | "-p" | "--module-path" | "--add-modules" => {
+                it.next();
+            }
+            s if s.starts_with('-') => {}
+            s => return Some(s),
+        }
+    }
+    None
+}
+
+/// The executable of `pid` (/proc/PID/exe), without the " (deleted)" the kernel adds to a replaced file.
+pub fn exe(pid: i32) -> Option<PathBuf> {
+    let p = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    let s = p.to_string_lossy();
+    Some(match s.strip_suffix(" (deleted)") {
+        Some(base) => PathBuf::from(base),
+        None => p,
+    })
+}
+
+/// Is the process recorded in `state` still the JVM we started for the node `ident` describes?
+pub fn identify(state: &NodeState, ident: &Ident) -> Liveness {
+    let Some((pid, start_ticks)) = state.process() else {
         return Liveness::Gone;
     };
     let Some(stat) = proc_stat(pid) else {
@@ -68,9 +150,7 @@ pub fn identify(state: &NodeState, marker: &Path) -> Liveness {
     if stat.start_ticks != start_ticks || matches!(stat.state, 'Z' | 'X' | 'x') {
         return Liveness::Gone;
     }
-    let marker = marker.to_string_lossy();
-    let ours = cmdline(pid).is_some_and(|argv| argv.iter().any(|a| *a == marker));
-    if !ours {
+    if !ident.is(pid) {
         return Liveness::Gone;
     }
     Liveness::Ours {
@@ -83,7 +163,7 @@ pub fn identify(state: &NodeState, marker: &Path) -> Liveness {
 /// `identify(..) == Gone`: a JVM in the middle of exiting has already lost its command line but still
 /// holds its ports for a moment.
 pub fn exited(state: &NodeState) -> bool {
-    let NodeState::Started { pid, start_ticks, .. } = *state else {
+    let Some((pid, start_ticks)) = state.process() else {
         return true;
     };
     match proc_stat(pid) {
@@ -92,9 +172,9 @@ pub fn exited(state: &NodeState) -> bool {
     }
 }
 
-/// Find JVMs that run one of `markers` (a node's zoo.cfg path, as an exact argument) but that zkdev has no
-/// record of: a zkdev killed between spawning a node and writing its pid leaves one. Scans /proc once.
-pub fn find_by_marker(markers: &[(u32, std::path::PathBuf)]) -> Vec<(u32, NodeState)> {
+/// Find the JVMs of `idents` that run but that zkdev has no record of (a zkdev killed between spawning a
+/// node and writing its pid, or a damaged state file). Scans /proc once; only provable matches count.
+pub fn find_unrecorded(idents: &[(u32, Ident)]) -> Vec<(u32, NodeState)> {
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return found;
@@ -104,15 +184,12 @@ pub fn find_by_marker(markers: &[(u32, std::path::PathBuf)]) -> Vec<(u32, NodeSt
             continue;
         };
         let Some(argv) = cmdline(pid) else { continue };
-        if !argv
-            .iter()
-            .any(|a| a == "org.apache.zookeeper.server.quorum.QuorumPeerMain")
-        {
+        if main_class(&argv) != Some(MAIN_CLASS) {
             continue;
         }
-        for (id, marker) in markers {
-            let m = marker.to_string_lossy();
-            if argv.iter().any(|a| *a == m) {
+        let exe = exe(pid);
+        for (id, ident) in idents {
+            if ident.matches(&argv, exe.as_deref()) {
                 if let Some(st) = proc_stat(pid).filter(|st| !matches!(st.state, 'Z' | 'X' | 'x')) {
                     found.push((
                         *id,
@@ -129,27 +206,73 @@ pub fn find_by_marker(markers: &[(u32, std::path::PathBuf)]) -> Vec<(u32, NodeSt
     found
 }
 
-/// Start one node: `argv[0]` exec'd directly in its own process group, output appended to `log_file`.
-pub fn spawn(argv: &[String], cwd: &Path, log_file: &Path) -> Result<NodeState> {
+/// Processes (other than this one) that use anything under `dir`: their command line names it or the
+/// cluster's `uid`, their working directory is under it, or they hold a file under it open. Before a purge.
+pub fn users_of(dir: &Path, uid: &str) -> Vec<(i32, String)> {
+    let me = std::process::id() as i32;
+    let dir_s = dir.to_string_lossy().into_owned();
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid == me || proc_stat(pid).is_none_or(|s| matches!(s.state, 'Z' | 'X' | 'x')) {
+            continue;
+        }
+        let by_argv = cmdline(pid).is_some_and(|argv| {
+            argv.iter()
+                .any(|a| a.contains(&dir_s) || (!uid.is_empty() && a.contains(uid)))
+        });
+        let under = |p: PathBuf| p.starts_with(dir);
+        let by_cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(under);
+        let by_fd = || {
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .map(|fds| fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(under)))
+                .unwrap_or(false)
+        };
+        if by_argv || by_cwd || by_fd() {
+            let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "?".into());
+            out.push((pid, name));
+        }
+    }
+    out
+}
+
+/// Start one node: `argv[0]` exec'd directly in a session (and process group) of its own, output appended
+/// to `log_file`. Its own session keeps it out of the way of the supervisor's: when the supervisor dies the
+/// node's group is not orphaned in the supervisor's session, so a paused node is not sent SIGHUP.
+/// Returns the state to record and the child handle, through which the caller reaps it.
+pub fn spawn(argv: &[String], cwd: &Path, log_file: &Path) -> Result<(NodeState, tokio::process::Child)> {
     let log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(log_file)
         .map_err(|e| Error::io("cannot open log", log_file, e))?;
     let log2 = log.try_clone().map_err(|e| Error::io("cannot open log", log_file, e))?;
-    let child = Command::new(&argv[0])
-        .args(&argv[1..])
+    let mut cmd = tokio::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..])
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2)
-        .process_group(0)
+        .kill_on_drop(false);
+    // SAFETY: setsid is async-signal-safe and touches nothing of the parent's.
+    unsafe {
+        cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
+    }
+    let child = cmd
         .spawn()
         .map_err(|e| Error::env(format!("cannot start `{}`: {e}", argv[0])))?;
-    let pid = child.id() as i32;
+    let pid = child
+        .id()
+        .map(|p| p as i32)
+        .ok_or_else(|| Error::failed(format!("`{}` exited at once; see {}", argv[0], log_file.display())))?;
     wait_for_exec(pid);
-    // The child is reaped by whoever outlives it; dropping the handle neither waits nor kills.
-    drop(child);
     let start_ticks = proc_stat(pid)
         .map(|s| s.start_ticks)
         .ok_or_else(|| Error::failed(format!("`{}` exited at once; see {}", argv[0], log_file.display())))?;
@@ -157,26 +280,30 @@ pub fn spawn(argv: &[String], cwd: &Path, log_file: &Path) -> Result<NodeState> 
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    Ok(NodeState::Started {
-        pid,
-        start_ticks,
-        started_at,
-    })
+    Ok((
+        NodeState::Started {
+            pid,
+            start_ticks,
+            started_at,
+        },
+        child,
+    ))
 }
 
 /// `spawn` returns once the kernel has committed to the exec, but the new program's arguments appear in
-/// /proc/PID/cmdline a moment later; identify would see an empty command line until then.
+/// /proc/PID/cmdline a moment later; identify would see an empty command line until then. (Bounded at a
+/// few milliseconds in practice; a plain wait keeps `spawn` usable from any context.)
 fn wait_for_exec(pid: i32) {
     let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline && cmdline(pid).is_some_and(|a| a.is_empty()) {
+    while Instant::now() < deadline && cmdline(pid).is_some_and(|a| a.is_empty() || a[0].ends_with("zkdev")) {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
 
 /// Send `sig` to a node's JVM (its whole process group when it leads one) after identifying it again.
 /// Returns false when the process is no longer ours (nothing was signalled).
-pub fn signal(state: &NodeState, marker: &Path, sig: Signal) -> Result<bool> {
-    let Liveness::Ours { pid, .. } = identify(state, marker) else {
+pub fn signal(state: &NodeState, ident: &Ident, sig: Signal) -> Result<bool> {
+    let Liveness::Ours { pid, .. } = identify(state, ident) else {
         return Ok(false);
     };
     let leads_group = proc_stat(pid).is_some_and(|s| s.pgrp == pid);
@@ -193,30 +320,30 @@ pub fn signal(state: &NodeState, marker: &Path, sig: Signal) -> Result<bool> {
 }
 
 /// Stop processes gracefully: SIGCONT + SIGTERM to each, wait up to `grace`, then SIGKILL what is left and
-/// wait for it to go. `nodes` are (state, marker). Returns the ones that needed SIGKILL.
-pub fn stop_all(nodes: &[(u32, NodeState, &Path)], grace: Duration) -> Result<Vec<u32>> {
-    let mut live: Vec<&(u32, NodeState, &Path)> = Vec::new();
+/// wait for it to go. Returns the ids that needed SIGKILL. The one place that stops node processes.
+pub async fn stop_all(nodes: &[(u32, NodeState, Ident)], grace: Duration) -> Result<Vec<u32>> {
+    let mut live: Vec<&(u32, NodeState, Ident)> = Vec::new();
     for n in nodes {
-        // A paused JVM cannot act on SIGTERM: resume it first.
-        if signal(&n.1, n.2, Signal::SIGTERM)? {
-            let _ = signal(&n.1, n.2, Signal::SIGCONT);
+        if signal(&n.1, &n.2, Signal::SIGTERM)? {
+            // A paused JVM cannot act on SIGTERM: resume it too.
+            let _ = signal(&n.1, &n.2, Signal::SIGCONT);
             live.push(n);
         }
     }
-    let gone = |n: &&(u32, NodeState, &Path)| exited(&n.1);
+    let gone = |n: &&(u32, NodeState, Ident)| exited(&n.1);
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline && !live.iter().all(gone) {
-        std::thread::sleep(Duration::from_millis(20));
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let mut killed = Vec::new();
     for n in live.iter().filter(|n| !gone(n)) {
-        if signal(&n.1, n.2, Signal::SIGKILL)? {
+        if signal(&n.1, &n.2, Signal::SIGKILL)? {
             killed.push(n.0);
         }
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline && !live.iter().all(gone) {
-        std::thread::sleep(Duration::from_millis(10));
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     if let Some(n) = live.iter().find(|n| !gone(n)) {
         return Err(Error::failed(format!(
@@ -228,7 +355,7 @@ pub fn stop_all(nodes: &[(u32, NodeState, &Path)], grace: Duration) -> Result<Ve
 }
 
 /// Wait until the process has exited (or is a zombie), up to `timeout`.
-pub fn wait_gone(state: &NodeState, timeout: Duration) -> bool {
+pub async fn wait_gone(state: &NodeState, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
         if exited(state) {
@@ -237,18 +364,18 @@ pub fn wait_gone(state: &NodeState, timeout: Duration) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(5));
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
 /// Wait (up to 1 s) until /proc shows the process paused (`true`) or running again (`false`).
-pub fn wait_paused(state: &NodeState, marker: &Path, paused: bool) {
+pub async fn wait_paused(state: &NodeState, ident: &Ident, paused: bool) {
     let deadline = Instant::now() + Duration::from_secs(1);
     while Instant::now() < deadline {
-        match identify(state, marker) {
+        match identify(state, ident) {
             Liveness::Ours { paused: p, .. } if p == paused => return,
             Liveness::Gone => return,
-            _ => std::thread::sleep(Duration::from_millis(2)),
+            _ => tokio::time::sleep(Duration::from_millis(2)).await,
         }
     }
 }
@@ -257,9 +384,43 @@ pub fn wait_paused(state: &NodeState, marker: &Path, paused: bool) {
 mod tests {
     use super::*;
 
+    fn argv(s: &str) -> Vec<String> {
+        s.split(' ').map(String::from).collect()
+    }
+
+    #[test]
+    fn only_the_jvm_zkdev_would_start_matches() {
+        let ident = Ident {
+            token: Some(token_arg("c0ffee", 1)),
+            zoo_cfg: PathBuf::from("/h/clusters/default/node1/conf/zoo.cfg"),
+            java: Some(PathBuf::from("/usr/lib/jvm/bin/java")),
+        };
+        let java = Some(Path::new("/usr/lib/jvm/bin/java"));
+        let real = argv(
+            "/usr/bin/java -Dzkdev.node=c0ffee/1 -Xmx32m -cp /a.jar:/b.jar \
+             org.apache.zookeeper.server.quorum.QuorumPeerMain /h/clusters/default/node1/conf/zoo.cfg",
+        );
+        assert!(ident.matches(&real, java));
+        // The issue's impostor: the main class and the zoo.cfg path appear, but as a script's arguments.
+        let python = argv(
+            "python3 -c import_time org.apache.zookeeper.server.quorum.QuorumPeerMain \
+             /h/clusters/default/node1/conf/zoo.cfg -Dzkdev.node=c0ffee/1",
+        );
+        assert!(!ident.matches(&python, Some(Path::new("/usr/bin/python3.11"))));
+        assert!(!ident.matches(&python, java), "main class is `import_time`");
+        // Right command line, wrong executable; another node's token; another cluster's token.
+        assert!(!ident.matches(&real, Some(Path::new("/tmp/java"))));
+        assert!(!ident.matches(&real, None));
+        let other = real.join(" ").replace("c0ffee/1", "c0ffee/2");
+        assert!(!ident.matches(&argv(&other), java));
+        let prefix = real.join(" ").replace("c0ffee/1", "c0ffee/10");
+        assert!(!ident.matches(&argv(&prefix), java));
+        assert_eq!(main_class(&real), Some(MAIN_CLASS));
+    }
+
     #[test]
     fn a_foreign_process_is_never_ours() {
-        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let pid = child.id() as i32;
         wait_for_exec(pid);
         let stat = proc_stat(pid).unwrap();
@@ -268,21 +429,10 @@ mod tests {
             start_ticks: stat.start_ticks,
             started_at: 0,
         };
-        // Same pid and start time, but no zoo.cfg of ours on its command line.
-        assert_eq!(identify(&state, Path::new("/x/node1/conf/zoo.cfg")), Liveness::Gone);
-        assert!(!signal(&state, Path::new("/x/node1/conf/zoo.cfg"), Signal::SIGKILL).unwrap());
+        let ident = Ident::new("u", 1, PathBuf::from("/x/node1/conf/zoo.cfg"), None);
+        assert_eq!(identify(&state, &ident), Liveness::Gone);
+        assert!(!signal(&state, &ident, Signal::SIGKILL).unwrap());
         assert!(child.try_wait().unwrap().is_none(), "sleep was signalled");
-        // A wrong start time is not ours either, even with the right marker.
-        let wrong = NodeState::Started {
-            pid,
-            start_ticks: stat.start_ticks + 1,
-            started_at: 0,
-        };
-        assert_eq!(identify(&wrong, Path::new("30")), Liveness::Gone);
-        assert!(matches!(
-            identify(&state, Path::new("30")),
-            Liveness::Ours { paused: false, .. }
-        ));
         child.kill().unwrap();
         child.wait().unwrap();
     }

@@ -34,6 +34,16 @@ pub struct Profile {
     pub ports: PortsSection,
     #[serde(default)]
     pub dist: DistSection,
+    #[serde(default)]
+    pub supervisor: SupervisorSection,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisorSection {
+    /// How often the supervisor asks every node what it is doing, milliseconds (default 100): the
+    /// resolution of the journal's times (elections, leaderless windows).
+    pub probe_interval_ms: Option<NonZeroU32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -126,6 +136,9 @@ impl Profile {
             description: self.description.or(base.description),
             // Keep climbing: `base` may itself extend another profile (fast extends default).
             extends: base.extends,
+            supervisor: SupervisorSection {
+                probe_interval_ms: self.supervisor.probe_interval_ms.or(base.supervisor.probe_interval_ms),
+            },
             zookeeper: ZkSection {
                 tick_time: self.zookeeper.tick_time.or(base.zookeeper.tick_time),
                 init_limit: self.zookeeper.init_limit.or(base.zookeeper.init_limit),
@@ -282,6 +295,15 @@ pub struct Settings {
     pub zk_home: Option<String>,
     pub version: Option<String>,
     pub java: Option<String>,
+    #[serde(default = "default_probe_interval")]
+    pub probe_interval_ms: u32,
+}
+
+/// The supervisor's default probe interval, milliseconds.
+pub const DEFAULT_PROBE_INTERVAL_MS: u32 = 100;
+
+fn default_probe_interval() -> u32 {
+    DEFAULT_PROBE_INTERVAL_MS
 }
 
 fn default_metrics_base() -> u16 {
@@ -371,6 +393,7 @@ impl Profile {
             zk_home: self.dist.zk_home.clone(),
             version: self.dist.version.clone(),
             java: self.dist.java.clone(),
+            probe_interval_ms: get(self.supervisor.probe_interval_ms).unwrap_or(DEFAULT_PROBE_INTERVAL_MS),
         })
     }
 }

@@ -170,6 +170,9 @@ pub fn jvm_settings(s: &crate::profile::Settings) -> Vec<String> {
 fn command(spec: &ClusterSpec, node: &NodeSpec, paths: &ClusterPaths, log_cfg: &Path, cds: &Plan) -> Vec<String> {
     let s = &spec.settings;
     let mut argv = vec![spec.dist.java.display().to_string()];
+    if !spec.uid.is_empty() {
+        argv.push(crate::process::token_arg(&spec.uid, node.id));
+    }
     argv.push(format!("-Dzookeeper.log.dir={}", paths.logs_dir(node.id).display()));
     argv.push("-Dzookeeper.log.file=zookeeper.log".into());
     argv.push(match spec.dist.log_config {
@@ -217,7 +220,9 @@ mod tests {
     use crate::state::Home;
 
     fn fixture(profile: &str, voters: u32, observers: u32) -> (ClusterSpec, ClusterPaths) {
-        let spec = ClusterSpec::build("demo", profile, settings(profile), Dist::fixture(), voters, observers).unwrap();
+        let mut spec =
+            ClusterSpec::build("demo", profile, settings(profile), Dist::fixture(), voters, observers).unwrap();
+        spec.uid = "0123456789abcdef".into();
         let paths = Home {
             root: "/home/dev/.local/share/zkdev".into(),
         }

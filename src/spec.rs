@@ -51,6 +51,10 @@ pub struct NodeSpec {
 pub struct ClusterSpec {
     pub format: u32,
     pub name: String,
+    /// Random, made when the cluster is: every node's JVM carries `-Dzkdev.node=<uid>/<id>`, which is how
+    /// zkdev knows its own processes whatever path they were started with. Empty for clusters made before.
+    #[serde(default)]
+    pub uid: String,
     /// Where the spec came from (`built-in profile `fast``, a file path).
     pub profile: String,
     pub settings: Settings,
@@ -147,6 +151,7 @@ impl ClusterSpec {
         let spec = ClusterSpec {
             format: SPEC_FORMAT,
             name: name.to_string(),
+            uid: String::new(),
             profile: profile.to_string(),
             settings,
             dist,
@@ -183,6 +188,23 @@ impl ClusterSpec {
             }
         }
         Ok(())
+    }
+
+    /// A new random cluster uid (16 hex digits from the kernel's random source).
+    pub fn new_uid() -> String {
+        use std::io::Read;
+        let mut b = [0u8; 8];
+        if std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut b))
+            .is_err()
+        {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            b = ((t as u64) ^ u64::from(std::process::id()).rotate_left(32)).to_be_bytes();
+        }
+        b.iter().map(|x| format!("{x:02x}")).collect()
     }
 
     pub fn ids(&self) -> Vec<u32> {

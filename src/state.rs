@@ -55,7 +55,7 @@ impl Home {
                 .map_err(|e| Error::io("cannot read the current directory", ".", e))?
                 .join(root)
         };
-        Ok(Home { root })
+        Ok(Home { root: canonical(&root) })
     }
 
     pub fn cluster(&self, name: &str) -> ClusterPaths {
@@ -65,6 +65,46 @@ impl Home {
             cds_dir: self.root.join("cds"),
         }
     }
+}
+
+/// One spelling for every path: symbolic links, `.` and `..` resolved in the part that exists, `.` and `..`
+/// folded in the part that does not exist yet. Two spellings of the same home are then the same home, so a
+/// node's command line, the lock and the purge guard all agree.
+pub fn canonical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut existing = path.to_path_buf();
+    let mut rest: Vec<std::ffi::OsString> = Vec::new();
+    let base = loop {
+        if let Ok(c) = existing.canonicalize() {
+            break c;
+        }
+        match (existing.file_name().map(|n| n.to_os_string()), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent.to_path_buf();
+            }
+            // `..` or `.` at the end of a missing path: fold lexically from the root.
+            _ => match existing.parent() {
+                Some(parent) if existing.ends_with("..") || existing.ends_with(".") => {
+                    let comp = existing.components().next_back().map(|c| c.as_os_str().to_os_string());
+                    rest.extend(comp);
+                    existing = parent.to_path_buf();
+                }
+                _ => break existing.clone(),
+            },
+        }
+    };
+    let mut out = base;
+    for part in rest.iter().rev() {
+        match Path::new(part).components().next() {
+            Some(Component::ParentDir) => {
+                out.pop();
+            }
+            Some(Component::CurDir) | None => {}
+            _ => out.push(part),
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +148,36 @@ impl ClusterPaths {
         self.node_dir(id).join("cds-recording.jsa")
     }
 
+    /// What identifies node `id`'s JVM (see `process::Ident`).
+    pub fn ident(&self, spec: &ClusterSpec, id: u32) -> crate::process::Ident {
+        crate::process::Ident::new(&spec.uid, id, self.zoo_cfg(id), Some(&spec.dist.java))
+    }
+
+    pub fn idents(&self, spec: &ClusterSpec) -> Vec<(u32, crate::process::Ident)> {
+        spec.ids().into_iter().map(|id| (id, self.ident(spec, id))).collect()
+    }
+
+    /// The journal, and its previous rotation.
+    pub fn journal(&self) -> PathBuf {
+        self.root.join("events.ndjson")
+    }
+    pub fn journal_old(&self) -> PathBuf {
+        self.root.join("events.1.ndjson")
+    }
+    /// The supervisor's control socket (owner-only), log, single-instance lock and record (pid, start time).
+    pub fn socket(&self) -> PathBuf {
+        self.root.join("supervisor.sock")
+    }
+    pub fn supervisor_log(&self) -> PathBuf {
+        self.root.join("supervisor.log")
+    }
+    pub fn supervisor_lock(&self) -> PathBuf {
+        self.root.join("supervisor.lock")
+    }
+    pub fn supervisor_record(&self) -> PathBuf {
+        self.root.join("supervisor.json")
+    }
+
     pub fn exists(&self) -> bool {
         self.spec_file().is_file()
     }
@@ -118,27 +188,53 @@ impl ClusterPaths {
         ClusterSpec::from_toml(&text, &path.display().to_string())
     }
 
+    /// What `state.json` records. A damaged one (truncated, not JSON, a symbolic link, another format) is
+    /// treated like a missing one: the processes themselves are the truth, and `adopt_orphans` finds the
+    /// cluster's JVMs by their tokens. Says so on stderr once per process; see `state_damage`.
     pub fn load_state(&self) -> Result<State> {
-        let path = self.state_file();
-        match fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| {
-                Error::failed(format!(
-                    "{} is damaged ({e}); zkdev cannot tell which JVMs are its own. Stop them by pid if needed, \
-                     then `zkdev down --purge`",
-                    path.display()
-                ))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-            Err(e) => Err(Error::io("cannot read", &path, e)),
+        match self.read_state() {
+            Ok(s) => Ok(s),
+            Err(StateRead::Damaged(why)) => {
+                static WARNED: std::sync::Once = std::sync::Once::new();
+                WARNED.call_once(|| {
+                    eprintln!(
+                        "warning: {} {why}; ignoring it and finding the cluster's JVMs by their command lines",
+                        self.state_file().display()
+                    )
+                });
+                Ok(State::default())
+            }
+            Err(StateRead::Io(e)) => Err(e),
         }
     }
 
-    /// The state, with any unrecorded JVM of the cluster's nodes taken in and saved. For commands that hold
-    /// the lock (a zkdev killed between spawning a node and recording it leaves such a JVM).
-    pub fn load_state_adopting(&self, ids: &[u32]) -> Result<State> {
-        let mut state = self.load_state()?;
-        if !state.adopt_orphans(self, ids).is_empty() {
-            self.save_state(&state)?;
+    /// `load_state` without the fallback: why the file cannot be used, if it cannot.
+    pub fn read_state(&self) -> std::result::Result<State, StateRead> {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.state_file();
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&path);
+        let mut file = match file {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+            Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+                return Err(StateRead::Damaged("is a symbolic link, not a file zkdev wrote".into()))
+            }
+            Err(e) => return Err(StateRead::Io(Error::io("cannot read", &path, e))),
+        };
+        let mut text = String::new();
+        if let Err(e) = file.read_to_string(&mut text) {
+            return Err(StateRead::Damaged(format!("cannot be read as text ({e})")));
+        }
+        let state: State = serde_json::from_str(&text).map_err(|e| StateRead::Damaged(format!("is damaged ({e})")))?;
+        if state.format != STATE_FORMAT {
+            return Err(StateRead::Damaged(format!(
+                "has format {} (this zkdev writes {STATE_FORMAT})",
+                state.format
+            )));
         }
         Ok(state)
     }
@@ -173,6 +269,13 @@ impl ClusterPaths {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// Why `state.json` could not be used.
+#[derive(Debug)]
+pub enum StateRead {
+    Damaged(String),
+    Io(Error),
 }
 
 /// Held while a command changes the cluster; released on drop (the kernel releases it if zkdev dies).
@@ -219,19 +322,19 @@ impl State {
         self.nodes.insert(id, s);
     }
 
-    /// Take in the JVMs of `ids` that run but are not recorded (see `process::find_by_marker`).
-    /// Returns the ids adopted; the caller saves the state if it holds the lock.
-    pub fn adopt_orphans(&mut self, paths: &ClusterPaths, ids: &[u32]) -> Vec<u32> {
+    /// Take in the JVMs of `idents` that run but are not recorded (see `process::find_unrecorded`).
+    /// Returns the ids adopted; the caller saves the state if it should.
+    pub fn adopt_orphans(&mut self, idents: &[(u32, crate::process::Ident)]) -> Vec<u32> {
         use crate::process::{identify, Liveness};
-        let missing: Vec<(u32, PathBuf)> = ids
+        let missing: Vec<(u32, crate::process::Ident)> = idents
             .iter()
-            .filter(|id| identify(&self.node(**id), &paths.zoo_cfg(**id)) == Liveness::Gone)
-            .map(|id| (*id, paths.zoo_cfg(*id)))
+            .filter(|(id, ident)| identify(&self.node(*id), ident) == Liveness::Gone)
+            .cloned()
             .collect();
         if missing.is_empty() {
             return Vec::new();
         }
-        let found = crate::process::find_by_marker(&missing);
+        let found = crate::process::find_unrecorded(&missing);
         let adopted = found.iter().map(|(id, _)| *id).collect();
         for (id, s) in found {
             self.set(id, s);
@@ -252,9 +355,52 @@ pub enum NodeState {
         /// Wall-clock start, seconds since the epoch, for display.
         started_at: u64,
     },
+    /// zkdev has begun to stop this process (the intent is written before the signal): once it is gone it
+    /// counts as stopped, never as crashed, even if the zkdev that stopped it was killed half-way.
+    Stopping {
+        pid: i32,
+        start_ticks: u64,
+        started_at: u64,
+        reason: StopReason,
+    },
     Stopped {
         reason: StopReason,
     },
+    /// Exited without zkdev asking, as the supervisor saw it (`how`: exit status or signal, and the log's
+    /// last error).
+    Crashed {
+        how: String,
+        at_ms: u64,
+    },
+}
+
+impl NodeState {
+    /// The recorded process (pid, start time), if one is meant to be alive or on its way out.
+    pub fn process(&self) -> Option<(i32, u64)> {
+        match *self {
+            NodeState::Started { pid, start_ticks, .. } | NodeState::Stopping { pid, start_ticks, .. } => {
+                Some((pid, start_ticks))
+            }
+            _ => None,
+        }
+    }
+
+    /// The same process, marked as being stopped by zkdev for `reason`.
+    pub fn stopping(&self, reason: StopReason) -> NodeState {
+        match *self {
+            NodeState::Started {
+                pid,
+                start_ticks,
+                started_at,
+            } => NodeState::Stopping {
+                pid,
+                start_ticks,
+                started_at,
+                reason,
+            },
+            ref other => other.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -291,6 +437,44 @@ mod tests {
         let text = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<State>(&text).unwrap(), s);
         assert!(text.contains("\"state\":\"started\""));
+    }
+
+    #[test]
+    fn one_spelling_per_home() {
+        let d = tempfile::tempdir().unwrap();
+        let real = d.path().canonicalize().unwrap().join("r");
+        fs::create_dir(&real).unwrap();
+        let link = d.path().join("l");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert_eq!(canonical(&link), real);
+        assert_eq!(canonical(&link.join("./x/../h")), real.join("h"));
+        assert_eq!(canonical(&d.path().join("./r/new/./a/../b")), real.join("new/b"));
+        assert_eq!(canonical(&link.join("missing/..")), real);
+    }
+
+    #[test]
+    fn a_damaged_or_linked_state_file_is_not_a_dead_end() {
+        let d = tempfile::tempdir().unwrap();
+        let home = Home {
+            root: d.path().to_path_buf(),
+        };
+        let paths = home.cluster("x");
+        fs::create_dir_all(&paths.root).unwrap();
+        fs::write(paths.state_file(), "{\"format\":1,\"nod").unwrap();
+        assert!(matches!(paths.read_state(), Err(StateRead::Damaged(_))));
+        assert_eq!(paths.load_state().unwrap(), State::default());
+        fs::remove_file(paths.state_file()).unwrap();
+        let elsewhere = d.path().join("elsewhere.json");
+        fs::write(&elsewhere, serde_json::to_string(&State::default()).unwrap()).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, paths.state_file()).unwrap();
+        assert!(matches!(paths.read_state(), Err(StateRead::Damaged(m)) if m.contains("symbolic link")));
+        // Saving replaces the link itself, never the file it points to.
+        paths.save_state(&State::default()).unwrap();
+        assert!(!fs::symlink_metadata(paths.state_file())
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(paths.read_state().is_ok());
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Transitions between two looks at the ensemble: node process and mode changes, a lost leader, a new
-//! leader and how long the ensemble was without one. Pure: fed `ClusterStatus`es with their times.
+//! What happened to an ensemble, as events: the supervisor's own acts (nodes started, exits with their
+//! status, faults and who asked for them) and the transitions between two looks at the ensemble (node
+//! process and mode changes, a lost leader, a new leader and how long the ensemble was without one).
+//! `Tracker` is pure: fed `ClusterStatus`es with their times. The journal stores these events.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -8,9 +10,24 @@ use serde::Serialize;
 
 use crate::observe::{ClusterStatus, ProcessState};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
+    /// A supervisor took charge of the cluster (`adopted`: running nodes it found; `detail`: how the last
+    /// one ended).
+    SupervisorStarted,
+    /// The supervisor stopped (`down`, or SIGTERM).
+    SupervisorStopped,
+    /// A command asked for something: a fault, a stop, a start (`action`, `cause`).
+    Action,
+    /// The supervisor started a node's JVM.
+    NodeStarted,
+    /// The supervisor found a node's JVM running that it had not started (after a restart).
+    NodeAdopted,
+    /// A node's JVM ended: `exit_code` or `signal`, `by_zkdev`, and `detail` (the log's last error).
+    NodeExited,
+    /// A command's result worth keeping (kill-leader's timings...).
+    Note,
     /// First look: who leads, at which epoch.
     Initial,
     /// A node's process changed: running, stopped, paused, crashed, unresponsive.
@@ -23,10 +40,16 @@ pub enum Kind {
     LeaderElected,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Event {
+    /// Position in the journal, from 1; 0 for an event not journalled (watch without a supervisor).
+    #[serde(default)]
+    pub seq: u64,
     /// Milliseconds since the Unix epoch.
     pub at_ms: u64,
+    /// Milliseconds on the monotonic clock (since boot): durations between events, immune to clock steps.
+    #[serde(default)]
+    pub mono_ms: u64,
     /// `HH:MM:SS.mmm` UTC, for people.
     pub time: String,
     pub kind: Kind,
@@ -36,7 +59,64 @@ pub struct Event {
     pub leader: Option<u32>,
     pub epoch: Option<u32>,
     pub leaderless_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// `SIGKILL`, `SIGTERM`...: the signal that ended a node, or the one an action sends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// For an exit: did zkdev send the signal or ask for the stop? None when nobody can know (a node the
+    /// supervisor adopted and so cannot reap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_zkdev: Option<bool>,
+    /// Which command asked (`zkdev kill-leader`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// For an action: stop, start, kill, pause, resume, signal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     pub message: String,
+}
+
+impl Event {
+    /// An event of `kind` now, with only its message; callers fill in what applies.
+    pub fn new(kind: Kind, message: impl Into<String>) -> Event {
+        let at_ms = now_ms();
+        Event {
+            seq: 0,
+            at_ms,
+            mono_ms: mono_ms(),
+            time: clock(at_ms),
+            kind,
+            node: None,
+            from: None,
+            to: None,
+            leader: None,
+            epoch: None,
+            leaderless_ms: None,
+            pid: None,
+            exit_code: None,
+            signal: None,
+            by_zkdev: None,
+            cause: None,
+            action: None,
+            nodes: Vec::new(),
+            detail: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// Milliseconds on CLOCK_MONOTONIC: the same clock in every process of this boot.
+pub fn mono_ms() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
+        .unwrap_or(0)
 }
 
 pub fn now_ms() -> u64 {
@@ -68,17 +148,18 @@ pub struct Tracker {
 
 impl Tracker {
     pub fn observe(&mut self, s: &ClusterStatus, at_ms: u64) -> Vec<Event> {
-        let ev = |kind, node, from: Option<String>, to: Option<String>, message: String| Event {
-            at_ms,
-            time: clock(at_ms),
-            kind,
-            node,
-            from,
-            to,
-            leader: s.leader,
-            epoch: s.epoch,
-            leaderless_ms: None,
-            message,
+        let mono = mono_ms();
+        let ev = |kind, node, from: Option<String>, to: Option<String>, message: String| {
+            let mut e = Event::new(kind, message);
+            e.at_ms = at_ms;
+            e.mono_ms = mono;
+            e.time = clock(at_ms);
+            e.node = node;
+            e.from = from;
+            e.to = to;
+            e.leader = s.leader;
+            e.epoch = s.epoch;
+            e
         };
         let mut out = Vec::new();
         let leader = s.leader.map(|l| (l, s.epoch));
@@ -159,6 +240,19 @@ impl Tracker {
         self.nodes = s.nodes.iter().map(|n| (n.id, (n.process, n.mode.clone()))).collect();
         out
     }
+
+    /// The supervisor reaped node `id` at `at_ms`: if it was the leader, the ensemble is leaderless from
+    /// that moment (not from the next look, up to one probe interval later).
+    pub fn node_gone(&mut self, id: u32, at_ms: u64) -> Option<Event> {
+        let (old, old_epoch) = self.leader.filter(|(l, _)| *l == id)?;
+        self.leader = None;
+        self.leaderless_since = Some(at_ms);
+        let e = old_epoch.map(|e| format!(", epoch {e}")).unwrap_or_default();
+        let mut ev = Event::new(Kind::LeaderLost, format!("no serving leader (was {old}{e})"));
+        ev.node = Some(old);
+        ev.epoch = old_epoch;
+        Some(ev)
+    }
 }
 
 #[cfg(test)]
@@ -210,6 +304,9 @@ mod tests {
                 needed: 2,
             },
             nodes,
+            source: None,
+            age_ms: None,
+            supervisor: None,
         }
     }
 

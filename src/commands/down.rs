@@ -8,9 +8,9 @@ use serde::Serialize;
 use super::{seconds, Ctx};
 use crate::cli::DownArgs;
 use crate::error::{Error, Result};
-use crate::launch;
-use crate::process::{self, Liveness};
-use crate::state::{StopReason, MARKER_FILE};
+use crate::process::{self, Ident, Liveness};
+use crate::state::{ClusterPaths, NodeState, StopReason, MARKER_FILE};
+use crate::supervisor::control::{Request, Supervisor};
 
 #[derive(Serialize)]
 struct DownReport {
@@ -21,7 +21,7 @@ struct DownReport {
     elapsed_ms: u64,
 }
 
-pub fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
+pub async fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
     let grace = seconds(args.grace, "--grace")?;
     let paths = ctx.paths();
     let t0 = Instant::now();
@@ -41,32 +41,49 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
     if args.purge {
         check_purge_target(ctx)?;
     }
-    let _lock = paths.lock(Duration::from_secs(60))?;
-    let mut state = paths.load_state()?;
 
-    // Only what zkdev recorded and can still identify is signalled; the marker is the node's zoo.cfg path,
-    // known from the directory layout alone, so a damaged cluster.toml does not stop `down`. JVMs of the
-    // cluster's nodes that run unrecorded (zkdev killed mid-start) are taken in first.
-    let spec = paths.load_spec().ok();
-    let mut ids: Vec<u32> = state.nodes.keys().copied().collect();
-    for n in spec.iter().flat_map(|s| s.nodes.iter()) {
-        if !ids.contains(&n.id) {
-            ids.push(n.id);
-        }
+    // The supervisor stops the nodes and then itself. Without one (it died, or never ran), the nodes are
+    // stopped from here: what /proc proves is ours, found by token even when state.json is damaged.
+    let mut stopped = Vec::new();
+    let mut needed_sigkill = Vec::new();
+    if let Some(sup) = Supervisor::find(&paths).await {
+        let v = sup
+            .ask(
+                Request::Shutdown {
+                    grace_ms: grace.as_millis() as u64,
+                    cause: ctx.cause(),
+                },
+                grace + Duration::from_secs(30),
+            )
+            .await?;
+        stopped = ids_of(&v["stopped"]);
+        needed_sigkill = ids_of(&v["needed_sigkill"]);
+        wait_supervisor_gone(&paths, Duration::from_secs(5)).await;
+    } else {
+        stop_hung_supervisor(&paths);
     }
-    state.adopt_orphans(&paths, &ids);
-    let stopped: Vec<u32> = ids
-        .iter()
-        .copied()
-        .filter(|id| process::identify(&state.node(*id), &paths.zoo_cfg(*id)) != Liveness::Gone)
-        .collect();
-    let recorded = ids;
-    let needed_sigkill = launch::stop_nodes(spec.as_ref(), &paths, &mut state, &recorded, grace, StopReason::Stopped)?;
+    let (more, more_killed) = stop_directly(&paths, grace).await?;
+    stopped.extend(more);
+    needed_sigkill.extend(more_killed);
+    stopped.sort_unstable();
+    stopped.dedup();
 
     if args.purge {
+        let _lock = paths.lock(Duration::from_secs(60))?;
+        let uid = cluster_uid(&paths);
+        let users = process::users_of(&paths.root, &uid);
+        if !users.is_empty() {
+            let who: Vec<String> = users.iter().map(|(p, n)| format!("pid {p} ({n})")).collect();
+            return Err(Error::failed(format!(
+                "refusing to purge {}: {} still use(s) files in it; stop them (they are not provably zkdev's \
+                 nodes, so zkdev does not signal them), then run `zkdev down --purge` again",
+                paths.root.display(),
+                who.join(", ")
+            )));
+        }
         // Links inside are removed as links (remove_dir_all does not follow them); nothing outside is touched.
+        // The lock file stays: removing it while held would let two later commands both hold "the lock".
         std::fs::remove_dir_all(&paths.root).map_err(|e| Error::io("cannot remove", &paths.root, e))?;
-        let _ = std::fs::remove_file(&paths.lock);
     }
 
     if ctx.json {
@@ -106,6 +123,109 @@ pub fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn ids_of(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect())
+        .unwrap_or_default()
+}
+
+/// The cluster's uid: from cluster.toml, else from the marker file (a damaged cluster.toml must not stop
+/// `down` from finding the nodes).
+fn cluster_uid(paths: &ClusterPaths) -> String {
+    if let Ok(spec) = paths.load_spec() {
+        return spec.uid;
+    }
+    std::fs::read_to_string(paths.marker())
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("uid=").map(|u| u.trim().to_string()))
+        .unwrap_or_default()
+}
+
+/// Stop, without a supervisor, every JVM provably of this cluster: recorded ones and unrecorded ones found
+/// by token. The intent is recorded before the signal; a read-only home only costs the record.
+async fn stop_directly(paths: &ClusterPaths, grace: Duration) -> Result<(Vec<u32>, Vec<u32>)> {
+    let spec = paths.load_spec().ok();
+    let uid = cluster_uid(paths);
+    let mut state = paths.load_state()?;
+    let mut ids: Vec<u32> = state.nodes.keys().copied().collect();
+    for n in spec.iter().flat_map(|s| s.nodes.iter()) {
+        if !ids.contains(&n.id) {
+            ids.push(n.id);
+        }
+    }
+    let idents: Vec<(u32, Ident)> = ids
+        .iter()
+        .map(|id| {
+            (
+                *id,
+                Ident::new(
+                    &uid,
+                    *id,
+                    paths.zoo_cfg(*id),
+                    spec.as_ref().map(|s| s.dist.java.as_path()),
+                ),
+            )
+        })
+        .collect();
+    state.adopt_orphans(&idents);
+    let targets: Vec<(u32, NodeState, Ident)> = idents
+        .into_iter()
+        .filter(|(id, ident)| process::identify(&state.node(*id), ident) != Liveness::Gone)
+        .map(|(id, ident)| (id, state.node(id), ident))
+        .collect();
+    if targets.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    for (id, s, _) in &targets {
+        state.set(*id, s.stopping(StopReason::Stopped));
+    }
+    let save = |state: &crate::state::State| {
+        if let Err(e) = paths.save_state(state) {
+            eprintln!("warning: cannot record the nodes' state ({e}); stopping them anyway");
+        }
+    };
+    save(&state);
+    let killed = process::stop_all(&targets, grace).await?;
+    if let Some(spec) = &spec {
+        let clean: Vec<u32> = targets.iter().map(|t| t.0).filter(|id| !killed.contains(id)).collect();
+        crate::cds::adopt(spec, paths, &clean, &killed);
+    }
+    for (id, _, _) in &targets {
+        state.set(
+            *id,
+            NodeState::Stopped {
+                reason: StopReason::Stopped,
+            },
+        );
+    }
+    save(&state);
+    Ok((targets.iter().map(|t| t.0).collect(), killed))
+}
+
+/// Wait until the supervisor named in supervisor.json has exited.
+pub async fn wait_supervisor_gone(paths: &ClusterPaths, timeout: Duration) {
+    let Some(rec) = crate::supervisor::Record::read(paths) else {
+        return;
+    };
+    let deadline = Instant::now() + timeout;
+    while rec.alive(paths) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    if rec.alive(paths) {
+        stop_hung_supervisor(paths);
+    }
+}
+
+/// A supervisor that does not answer but still runs (hung, or stopped with SIGSTOP) is killed: it is
+/// provably ours (its record, start time and command line agree).
+fn stop_hung_supervisor(paths: &ClusterPaths) {
+    if let Some(rec) = crate::supervisor::Record::read(paths).filter(|r| r.alive(paths)) {
+        eprintln!("warning: the supervisor (pid {}) does not answer; killing it", rec.pid);
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.pid), nix::sys::signal::Signal::SIGKILL);
+    }
 }
 
 /// Never purge under the file system's root as home, whatever is there.

@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
 use serde::Serialize;
 
 use super::{seconds, Ctx};
@@ -11,8 +10,9 @@ use crate::cli::{KillLeaderArgs, SignalArg};
 use crate::error::{Error, Result};
 use crate::observe::{self, ClusterStatus, ProcessState};
 use crate::spec::ClusterSpec;
-use crate::state::{ClusterPaths, NodeState, State, StopReason};
-use crate::{fault, launch, output, process};
+use crate::state::ClusterPaths;
+use crate::supervisor::control::{Request, Sig, Supervisor};
+use crate::{fault, output};
 
 #[derive(Debug, Serialize)]
 pub struct KillReport {
@@ -38,12 +38,12 @@ pub struct KillReport {
 pub async fn run(ctx: &Ctx, args: KillLeaderArgs) -> Result<()> {
     let timeout = seconds(args.timeout, "--timeout")?;
     let (paths, spec) = ctx.existing()?;
-    let _lock = paths.lock(Duration::from_secs(60))?;
-    let mut state = paths.load_state_adopting(&spec.ids())?;
+    let sup = ctx.supervisor().await?;
     let (report, after) = execute(
+        &sup,
+        &ctx.cause(),
         &spec,
         &paths,
-        &mut state,
         args.signal,
         args.force,
         args.restart,
@@ -61,18 +61,20 @@ pub async fn run(ctx: &Ctx, args: KillLeaderArgs) -> Result<()> {
     Ok(())
 }
 
-/// Kill the leader and time the re-election (and, with `restart`, the old leader's rejoin). The caller holds
-/// the cluster's lock. Shared by `kill-leader` and `verify`.
+/// Kill the leader through the supervisor and time the re-election (and, with `restart`, the old leader's
+/// rejoin); the result goes into the journal too. Shared by `kill-leader` and `verify`.
+#[expect(clippy::too_many_arguments, reason = "one call site each in kill-leader and verify")]
 pub async fn execute(
+    sup: &Supervisor,
+    cause: &str,
     spec: &ClusterSpec,
     paths: &ClusterPaths,
-    state: &mut State,
     signal: SignalArg,
     force: bool,
     restart: bool,
     timeout: Duration,
 ) -> Result<(KillReport, ClusterStatus)> {
-    let before = observe::gather(spec, paths, state).await;
+    let before = observe::gather(spec, paths, &paths.load_state()?).await;
     let leaders = before.leaders();
     let [leader] = leaders.as_slice() else {
         let q = &before.quorum;
@@ -99,24 +101,25 @@ pub async fn execute(
     let quorum = fault::guard(&before, &[old], &format!("kill leader {old}"), force)?;
 
     let (sig, sig_name) = match signal {
-        SignalArg::Kill => (Signal::SIGKILL, "SIGKILL"),
-        SignalArg::Term => (Signal::SIGTERM, "SIGTERM"),
+        SignalArg::Kill => (Sig::Kill, "SIGKILL"),
+        SignalArg::Term => (Sig::Term, "SIGTERM"),
     };
-    let marker = paths.zoo_cfg(old);
-    let node_state = state.node(old);
     let t0 = Instant::now();
-    if !process::signal(&node_state, &marker, sig)? {
+    let answer = sup
+        .ask(
+            Request::Signal {
+                ids: vec![old],
+                signal: sig,
+                cause: cause.to_string(),
+            },
+            Duration::from_secs(90),
+        )
+        .await?;
+    if answer["hit"].as_array().is_none_or(|a| a.is_empty()) {
         return Err(Error::failed(format!(
             "leader {old} (pid {old_pid}) is no longer the JVM zkdev started; nothing was signalled. See `zkdev status`"
         )));
     }
-    state.set(
-        old,
-        NodeState::Stopped {
-            reason: StopReason::Killed,
-        },
-    );
-    paths.save_state(state)?;
 
     let mut report = KillReport {
         old_leader: old,
@@ -134,8 +137,7 @@ pub async fn execute(
     };
 
     if !quorum.holds() {
-        process::wait_gone(&node_state, Duration::from_secs(10));
-        let after = observe::gather(spec, paths, state).await;
+        let after = observe::gather(spec, paths, &paths.load_state()?).await;
         return Ok((report, after));
     }
 
@@ -165,7 +167,6 @@ pub async fn execute(
         |_| {},
     )
     .await;
-    process::wait_gone(&node_state, Duration::from_secs(10));
     let mut after = match result {
         Ok(after) => after,
         Err((_, after)) => {
@@ -179,7 +180,14 @@ pub async fn execute(
 
     if restart {
         let t1 = Instant::now();
-        launch::start_nodes(spec, paths, state, &[old])?;
+        sup.ask(
+            Request::Start {
+                ids: vec![old],
+                cause: cause.to_string(),
+            },
+            Duration::from_secs(60),
+        )
+        .await?;
         match observe::wait_until(spec, paths, timeout, |s| s.healthy(), |_| {}).await {
             Ok(s) => {
                 report.rejoin_ms = Some(ms(t1.elapsed()));
@@ -195,6 +203,24 @@ pub async fn execute(
             }
         }
     }
+    let mut note = format!(
+        "kill-leader: leader {old} (epoch {old_epoch}) killed with {sig_name}; new leader {} (epoch {}) serving after {} ms",
+        report.new_leader.map_or("-".into(), |l| l.to_string()),
+        report.new_epoch.map_or("-".into(), |e| e.to_string()),
+        report.new_leader_ms.map_or("-".into(), |m| m.to_string()),
+    );
+    if let Some(ms) = report.rejoin_ms {
+        note.push_str(&format!("; node {old} rejoined after {ms} ms"));
+    }
+    let _ = sup
+        .ask(
+            Request::Record {
+                message: note,
+                cause: cause.to_string(),
+            },
+            Duration::from_secs(5),
+        )
+        .await;
     Ok((report, after))
 }
 

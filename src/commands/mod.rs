@@ -5,6 +5,7 @@ mod cli_cmd;
 mod dist;
 mod down;
 mod env;
+mod events;
 mod export;
 mod kill_leader;
 mod logs;
@@ -48,6 +49,27 @@ impl Ctx {
 }
 
 impl Ctx {
+    /// The cluster's supervisor, started (adopting whatever runs) when none answers.
+    pub async fn supervisor(&self) -> Result<crate::supervisor::control::Supervisor> {
+        crate::supervisor::control::Supervisor::ensure(&self.home, &self.cluster).await
+    }
+
+    /// The command line that asked, for the journal: `zkdev kill-leader --restart` (no --home/--cluster).
+    pub fn cause(&self) -> String {
+        let mut words = vec!["zkdev".to_string()];
+        let mut args = std::env::args().skip(1);
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "--home" | "--cluster" | "-c" => {
+                    args.next();
+                }
+                s if s.starts_with("--home=") || s.starts_with("--cluster=") => {}
+                _ => words.push(a),
+            }
+        }
+        words.join(" ")
+    }
+
     pub fn paths(&self) -> ClusterPaths {
         self.home.cluster(&self.cluster)
     }
@@ -80,7 +102,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Up(a) => up::run(&ctx, a).await,
         Cmd::Status(a) => status::run(&ctx, a).await,
         Cmd::KillLeader(a) => kill_leader::run(&ctx, a).await,
-        Cmd::Down(a) => down::run(&ctx, a),
+        Cmd::Down(a) => down::run(&ctx, a).await,
         Cmd::Stop(a) => node::run(&ctx, node::Action::Stop, a).await,
         Cmd::Start(a) => node::run(&ctx, node::Action::Start, a).await,
         Cmd::Restart(a) => node::run(&ctx, node::Action::Restart, a).await,
@@ -99,6 +121,13 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Export(a) => export::run(&ctx, a),
         Cmd::Render(a) => render::run(&ctx, a),
         Cmd::Profiles => profiles::run(&ctx),
+        Cmd::Events(a) => events::run(&ctx, a).await,
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "zkdev", &mut std::io::stdout());
+            Ok(())
+        }
+        Cmd::Supervise { .. } => crate::supervisor::run(ctx.home, ctx.cluster).await,
     }
 }
 
@@ -167,7 +196,9 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
             dist.zk_home.display()
         )));
     }
-    ClusterSpec::build(cluster, &origin, settings, dist, voters, observers)
+    let mut spec = ClusterSpec::build(cluster, &origin, settings, dist, voters, observers)?;
+    spec.uid = ClusterSpec::new_uid();
+    Ok(spec)
 }
 
 /// Wait until every node serves with one leader, with the spinner on stderr (unless quiet or JSON).

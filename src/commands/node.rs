@@ -3,15 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
 use serde::Serialize;
 
 use super::{seconds, Ctx};
 use crate::cli::NodeArgs;
 use crate::error::{Error, Result};
 use crate::observe::{self, ClusterStatus, ProcessState};
-use crate::state::{NodeState, StopReason};
-use crate::{fault, launch, output, process};
+use crate::supervisor::control::{Request, Sig};
+use crate::{fault, output};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -80,9 +79,8 @@ struct QuorumView {
 pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
     let timeout = seconds(args.timeout, "--timeout")?;
     let (paths, spec) = ctx.existing()?;
-    let _lock = paths.lock(Duration::from_secs(60))?;
-    let mut state = paths.load_state_adopting(&spec.ids())?;
-    let before = observe::gather(&spec, &paths, &state).await;
+    let sup = ctx.supervisor().await?;
+    let before = observe::gather(&spec, &paths, &paths.load_state()?).await;
     let ids = fault::resolve(args.target, &before)?;
     let target = args.target.to_string();
 
@@ -114,17 +112,18 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
     let was = |id: u32| before.node(id).and_then(|n| n.mode.clone());
     let ms = |d: Duration| Some(d.as_millis() as u64);
 
+    let ask = |req: Request| sup.ask(req, Duration::from_secs(90));
     match action {
         Action::Stop | Action::Restart => {
             let running: Vec<u32> = ids.iter().copied().filter(|id| is_up(&before, *id)).collect();
-            launch::stop_nodes(
-                Some(&spec),
-                &paths,
-                &mut state,
-                &running,
-                Duration::from_secs(10),
-                StopReason::Stopped,
-            )?;
+            if !running.is_empty() {
+                ask(Request::Stop {
+                    ids: running.clone(),
+                    grace_ms: 10_000,
+                    cause: ctx.cause(),
+                })
+                .await?;
+            }
             for id in &ids {
                 let outcome = match (action, running.contains(id)) {
                     (Action::Restart, true) => "restarted",
@@ -142,60 +141,75 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
             }
         }
         Action::Kill => {
+            let hit = ids_of(
+                &ask(Request::Signal {
+                    ids: ids.clone(),
+                    signal: Sig::Kill,
+                    cause: ctx.cause(),
+                })
+                .await?["hit"],
+            );
             for id in &ids {
-                let s = state.node(*id);
-                let marker = paths.zoo_cfg(*id);
-                let outcome = if process::signal(&s, &marker, Signal::SIGKILL)? {
-                    process::wait_gone(&s, Duration::from_secs(10));
-                    state.set(
-                        *id,
-                        NodeState::Stopped {
-                            reason: StopReason::Killed,
-                        },
-                    );
-                    "killed"
-                } else {
-                    "not running"
-                };
                 results.push(NodeResult {
                     id: *id,
                     was: was(*id),
-                    outcome: outcome.into(),
+                    outcome: (if hit.contains(id) { "killed" } else { "not running" }).into(),
                     now: None,
                     ms: ms(t0.elapsed()),
                 });
             }
-            paths.save_state(&state)?;
         }
         Action::Pause | Action::Resume => {
-            let sig = if action == Action::Pause {
-                Signal::SIGSTOP
-            } else {
-                Signal::SIGCONT
-            };
+            let mut apply = Vec::new();
+            let mut outcomes = Vec::new();
             for id in &ids {
                 let n = before.node(*id).expect("resolved ids exist");
                 let applies = match action {
-                    Action::Pause => n.process != ProcessState::Paused,
+                    Action::Pause => !matches!(
+                        n.process,
+                        ProcessState::Paused | ProcessState::Stopped | ProcessState::Crashed
+                    ),
                     _ => n.process == ProcessState::Paused,
                 };
-                let outcome = if !applies {
-                    match (action, n.process) {
-                        (_, ProcessState::Stopped | ProcessState::Crashed) => "not running".to_string(),
-                        (Action::Pause, _) => "already paused".to_string(),
-                        _ => "not paused".to_string(),
+                if applies {
+                    apply.push(*id);
+                }
+                let not = match (action, n.process) {
+                    (_, ProcessState::Stopped | ProcessState::Crashed) => "not running",
+                    (Action::Pause, _) => "already paused",
+                    _ => "not paused",
+                };
+                outcomes.push((*id, applies, not));
+            }
+            let hit = if apply.is_empty() {
+                Vec::new()
+            } else {
+                let signal = if action == Action::Pause { Sig::Stop } else { Sig::Cont };
+                ids_of(
+                    &ask(Request::Signal {
+                        ids: apply,
+                        signal,
+                        cause: ctx.cause(),
+                    })
+                    .await?["hit"],
+                )
+            };
+            for (id, applies, not) in outcomes {
+                let outcome = if applies && hit.contains(&id) {
+                    if action == Action::Pause {
+                        "paused"
+                    } else {
+                        "resumed"
                     }
-                } else if process::signal(&state.node(*id), &paths.zoo_cfg(*id), sig)? {
-                    // The kernel applies SIGSTOP/SIGCONT asynchronously: report what /proc then shows.
-                    process::wait_paused(&state.node(*id), &paths.zoo_cfg(*id), action == Action::Pause);
-                    (if action == Action::Pause { "paused" } else { "resumed" }).to_string()
+                } else if applies {
+                    "not running"
                 } else {
-                    "not running".to_string()
+                    not
                 };
                 results.push(NodeResult {
-                    id: *id,
-                    was: was(*id),
-                    outcome,
+                    id,
+                    was: was(id),
+                    outcome: outcome.into(),
                     now: None,
                     ms: None,
                 });
@@ -204,22 +218,17 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
         Action::Start => {}
     }
 
-    // Start (and the second half of restart).
+    // Start (and the second half of restart): the supervisor starts those that do not run.
     if matches!(action, Action::Start | Action::Restart) {
-        let current = observe::gather(&spec, &paths, &state).await;
-        let to_start: Vec<u32> = ids
-            .iter()
-            .copied()
-            .filter(|id| {
-                current
-                    .node(*id)
-                    .is_some_and(|n| matches!(n.process, ProcessState::Stopped | ProcessState::Crashed))
-            })
-            .collect();
-        launch::start_nodes(&spec, &paths, &mut state, &to_start)?;
+        let v = ask(Request::Start {
+            ids: ids.clone(),
+            cause: ctx.cause(),
+        })
+        .await?;
+        let started = ids_of(&v["started"]);
         if action == Action::Start {
             for id in &ids {
-                let outcome = if to_start.contains(id) {
+                let outcome = if started.contains(id) {
                     "started"
                 } else {
                     "already running"
@@ -322,7 +331,7 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
     }
     let after = match after {
         Some(a) => a,
-        None => observe::gather(&spec, &paths, &state).await,
+        None => observe::gather(&spec, &paths, &paths.load_state()?).await,
     };
     let report = Report {
         action,
@@ -342,6 +351,12 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
     };
     print_report(ctx, &report, &after);
     Ok(())
+}
+
+fn ids_of(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect())
+        .unwrap_or_default()
 }
 
 fn is_up(s: &ClusterStatus, id: u32) -> bool {

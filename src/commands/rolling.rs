@@ -14,8 +14,9 @@ use crate::cli::RollingArgs;
 use crate::error::{Error, Result};
 use crate::observe::{self, Probing};
 use crate::spec::ClusterSpec;
-use crate::state::{ClusterPaths, StopReason};
-use crate::{dist, launch, output};
+use crate::state::ClusterPaths;
+use crate::supervisor::control::Request;
+use crate::{dist, output};
 
 #[derive(Debug, Serialize)]
 struct Step {
@@ -46,9 +47,8 @@ struct Window {
 pub async fn run(ctx: &Ctx, args: RollingArgs) -> Result<()> {
     let timeout = seconds(args.timeout, "--timeout")?;
     let (paths, mut spec) = ctx.existing()?;
-    let _lock = paths.lock(Duration::from_secs(60))?;
-    let mut state = paths.load_state_adopting(&spec.ids())?;
-    let before = observe::gather(&spec, &paths, &state).await;
+    let sup = ctx.supervisor().await?;
+    let before = observe::gather(&spec, &paths, &paths.load_state()?).await;
     if !before.healthy() {
         return Err(Error::failed(format!(
             "a rolling restart needs a healthy ensemble to start from: {}; `zkdev up` or `zkdev wait` first",
@@ -84,7 +84,7 @@ pub async fn run(ctx: &Ctx, args: RollingArgs) -> Result<()> {
     for id in &order {
         current.store(*id, Ordering::SeqCst);
         let t = Instant::now();
-        let was = observe::gather(&spec, &paths, &state)
+        let was = observe::gather(&spec, &paths, &paths.load_state()?)
             .await
             .node(*id)
             .and_then(|n| n.mode.clone());
@@ -94,15 +94,18 @@ pub async fn run(ctx: &Ctx, args: RollingArgs) -> Result<()> {
                 was.clone().unwrap_or_else(|| "-".into())
             );
         }
-        launch::stop_nodes(
-            Some(&spec),
-            &paths,
-            &mut state,
-            &[*id],
-            Duration::from_secs(10),
-            StopReason::Stopped,
-        )?;
-        launch::start_nodes(&spec, &paths, &mut state, &[*id])?;
+        let ask = |req| sup.ask(req, Duration::from_secs(90));
+        ask(Request::Stop {
+            ids: vec![*id],
+            grace_ms: 10_000,
+            cause: ctx.cause(),
+        })
+        .await?;
+        ask(Request::Start {
+            ids: vec![*id],
+            cause: ctx.cause(),
+        })
+        .await?;
         let r = observe::wait_until(&spec, &paths, timeout, |s| s.healthy(), |_| {}).await;
         match r {
             Ok(s) => steps.push(Step {

@@ -1,23 +1,83 @@
-//! `zkdev status`: every node's process and what its server answers.
+//! `zkdev status`: every node's process and what its server answers: the supervisor's latest view when it
+//! is fresh and /proc agrees with it, else asked right now.
+
+use std::time::Duration;
 
 use super::Ctx;
 use crate::cli::StatusArgs;
 use crate::error::Result;
-use crate::observe;
+use crate::observe::{self, ClusterStatus, ProcessState, SupervisorView};
 use crate::output;
+use crate::process::{identify, Liveness};
+use crate::spec::ClusterSpec;
+use crate::state::{ClusterPaths, State};
+use crate::supervisor::control::{call, Request};
 
 pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
-    let mut state = paths.load_state()?;
-    // A node zkdev started but could not record (zkdev killed mid-start) is shown as what it is; status
-    // writes nothing, so the next command that holds the lock records it.
-    let ids = spec.ids();
-    state.adopt_orphans(&paths, &ids);
-    let status = observe::gather_with(&spec, &paths, &state, observe::Probing::FULL).await;
+    let status = current(&paths, &spec).await?;
     if ctx.json {
         output::print_json(&status);
     } else {
         crate::out!("{}", output::status_table(&status));
     }
     Ok(())
+}
+
+/// The cluster as it is now, from the supervisor or from the servers themselves.
+pub async fn current(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<ClusterStatus> {
+    let mut state = paths.load_state()?;
+    // A node zkdev started but could not record (zkdev killed mid-start, a damaged state file) is shown
+    // as what it is; status writes nothing.
+    state.adopt_orphans(&paths.idents(spec));
+    if let Some(s) = from_supervisor(paths, spec, &state).await {
+        return Ok(s);
+    }
+    let mut status = observe::gather_with(spec, paths, &state, observe::Probing::FULL).await;
+    status.source = Some("probe".into());
+    status.supervisor = Some(SupervisorView {
+        running: false,
+        pid: None,
+    });
+    Ok(status)
+}
+
+/// The supervisor's view, if it answers at once, is at most three probe intervals old, shows a healthy
+/// ensemble, and every node's process is still what the view says. Anything in transition (an election,
+/// a node starting, a node killed since the last look) is asked of the servers now instead: that is when
+/// a view up to one interval old would mislead.
+async fn from_supervisor(paths: &ClusterPaths, spec: &ClusterSpec, state: &State) -> Option<ClusterStatus> {
+    let v = call(&paths.socket(), &Request::Status, Duration::from_millis(250))
+        .await?
+        .ok()?;
+    let age = v["age_ms"].as_u64()?;
+    let interval = v["interval_ms"].as_u64().unwrap_or(100);
+    if age > (3 * interval).max(300) {
+        return None;
+    }
+    let mut status: ClusterStatus = serde_json::from_value(v["status"].clone()).ok()?;
+    status.restore_raw();
+    if !status.healthy() {
+        return None;
+    }
+    for n in &status.nodes {
+        let now = identify(&state.node(n.id), &paths.ident(spec, n.id));
+        let agrees = match (now, n.process) {
+            (Liveness::Ours { paused: true, .. }, p) => p == ProcessState::Paused,
+            (Liveness::Ours { paused: false, .. }, p) => {
+                matches!(p, ProcessState::Running | ProcessState::Unresponsive)
+            }
+            (Liveness::Gone, p) => matches!(p, ProcessState::Stopped | ProcessState::Crashed),
+        };
+        if !agrees {
+            return None;
+        }
+    }
+    status.source = Some("supervisor".into());
+    status.age_ms = Some(age);
+    status.supervisor = Some(SupervisorView {
+        running: true,
+        pid: v["pid"].as_i64().map(|p| p as i32),
+    });
+    Some(status)
 }

@@ -10,7 +10,8 @@ use crate::error::{Error, Result};
 use crate::observe::{self, ClusterStatus, ProcessState, WaitFailure};
 use crate::output;
 use crate::spec::ClusterSpec;
-use crate::state::{ClusterPaths, StopReason};
+use crate::state::ClusterPaths;
+use crate::supervisor::control::{Request, Supervisor};
 use crate::{interrupt, launch};
 
 #[derive(Serialize)]
@@ -47,50 +48,63 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
             home.display()
         ))
     })?;
-    let _lock = paths.lock(Duration::from_secs(180))?;
-    // Under the lock: another `up` may have made the cluster meanwhile.
-    let spec = match candidate {
-        Some(spec) if !paths.exists() => {
-            if spec.voter_count() % 2 == 0 && !ctx.quiet {
-                let n = spec.voter_count();
-                eprintln!(
-                    "warning: {n} voters survive {} failed voter(s), as {} would: an even count makes every quorum \
-                     one vote larger without surviving more failures (use {} or {})",
-                    (n - 1) / 2,
-                    n - 1,
-                    n - 1,
-                    n + 1
-                );
+    // The lock guards creating the cluster only: two `up`s at once make one cluster; starting its nodes
+    // is the supervisor's business, serialised per node there.
+    let spec = {
+        let _lock = paths.lock(Duration::from_secs(180))?;
+        match candidate {
+            Some(spec) if !paths.exists() => {
+                if spec.voter_count() % 2 == 0 && !ctx.quiet {
+                    let n = spec.voter_count();
+                    eprintln!(
+                        "warning: {n} voters survive {} failed voter(s), as {} would: an even count makes every \
+                         quorum one vote larger without surviving more failures (use {} or {})",
+                        (n - 1) / 2,
+                        n - 1,
+                        n - 1,
+                        n + 1
+                    );
+                }
+                launch::check_dist_present(&spec)?;
+                launch::check_ports_free(&spec, &spec.ids())?;
+                create_cluster_dir(&paths, &spec)?;
+                spec
             }
-            spec
-        }
-        _ => {
-            let spec = paths.load_spec()?;
-            check_same_shape(ctx, &spec, &args)?;
-            spec
+            _ => {
+                let spec = paths.load_spec()?;
+                check_same_shape(ctx, &spec, &args)?;
+                launch::check_dist_present(&spec)?;
+                spec
+            }
         }
     };
-    launch::check_dist_present(&spec)?;
 
-    let mut state = paths.load_state_adopting(&spec.ids())?;
-    let before = observe::gather(&spec, &paths, &state).await;
-    let to_start: Vec<u32> = before
-        .nodes
-        .iter()
-        .filter(|n| matches!(n.process, ProcessState::Stopped | ProcessState::Crashed))
-        .map(|n| n.id)
-        .collect();
-    launch::check_ports_free(&spec, &to_start)?;
-    if !paths.exists() {
-        create_cluster_dir(&paths, &spec)?;
-    }
     // Ctrl-C while starting: stop what this run started instead of leaving half an ensemble.
     interrupt::install();
+    let sup = ctx.supervisor().await?;
     let t0 = Instant::now();
-    let started = launch::start_nodes(&spec, &paths, &mut state, &to_start)?;
+    let answer = sup
+        .ask(
+            Request::Start {
+                ids: spec.ids(),
+                cause: ctx.cause(),
+            },
+            Duration::from_secs(120),
+        )
+        .await;
+    let started: Vec<u32> = match answer {
+        Ok(v) => ids_of(&v["started"]),
+        Err(e) => {
+            // Nothing of this run is left: the supervisor stops what it had started itself.
+            if sup.started_here {
+                shutdown(ctx, &sup, Duration::from_secs(5)).await;
+            }
+            return Err(e);
+        }
+    };
 
     if args.no_wait {
-        let status = observe::gather(&spec, &paths, &state).await;
+        let status = observe::gather(&spec, &paths, &paths.load_state()?).await;
         report(ctx, &spec, &started, t0.elapsed(), &status, false);
         return Ok(());
     }
@@ -108,7 +122,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
         Err((failure, status)) => {
             let mut detail = String::new();
             if failure == WaitFailure::Interrupted {
-                stop_started(&spec, &paths, &started, &mut state);
+                stop_started(ctx, &sup, &started, &status).await;
                 return Err(Error::failed(format!(
                     "interrupted: stopped the {} node(s) this run had started; data kept",
                     started.len()
@@ -133,7 +147,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                 "the nodes are left running (--keep-on-failure); inspect with `zkdev status`, stop with `zkdev down`"
                     .to_string()
             } else {
-                stop_started(&spec, &paths, &started, &mut state);
+                stop_started(ctx, &sup, &started, &status).await;
                 format!(
                     "stopped the {} node(s) this run started (pass --keep-on-failure to inspect them running)",
                     started.len()
@@ -142,6 +156,45 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
             Err(Error::failed_with(format!("{what}; {aftermath}"), detail))
         }
     }
+}
+
+fn ids_of(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect())
+        .unwrap_or_default()
+}
+
+/// Stop the nodes this run started (failure or Ctrl-C). When no other node runs, the supervisor goes too:
+/// a failed `up` leaves nothing behind.
+async fn stop_started(ctx: &Ctx, sup: &Supervisor, started: &[u32], status: &ClusterStatus) {
+    let others_running = status
+        .nodes
+        .iter()
+        .any(|n| !started.contains(&n.id) && !matches!(n.process, ProcessState::Stopped | ProcessState::Crashed));
+    if others_running {
+        let req = Request::Stop {
+            ids: started.to_vec(),
+            grace_ms: 5000,
+            cause: ctx.cause(),
+        };
+        if let Err(e) = sup.ask(req, Duration::from_secs(30)).await {
+            eprintln!("warning: {e}");
+        }
+    } else {
+        shutdown(ctx, sup, Duration::from_secs(5)).await;
+    }
+}
+
+/// Stop every node and the supervisor, and wait until the supervisor has exited.
+pub async fn shutdown(ctx: &Ctx, sup: &Supervisor, grace: Duration) {
+    let req = Request::Shutdown {
+        grace_ms: grace.as_millis() as u64,
+        cause: ctx.cause(),
+    };
+    if let Err(e) = sup.ask(req, grace + Duration::from_secs(30)).await {
+        eprintln!("warning: {e}");
+    }
+    super::down::wait_supervisor_gone(&ctx.paths(), Duration::from_secs(5)).await;
 }
 
 fn describe_nodes(status: &ClusterStatus, ids: &[u32]) -> String {
@@ -155,23 +208,17 @@ fn describe_nodes(status: &ClusterStatus, ids: &[u32]) -> String {
         .join(", ")
 }
 
-/// `up --foreground`: watch until Ctrl-C, then stop every node (data kept) so no JVM outlives the session.
+/// `up --foreground`: watch until Ctrl-C, then stop every node and the supervisor (data kept) so nothing
+/// outlives the session. The supervisor serves other commands meanwhile: `kill-leader` from another shell
+/// does not wait for this one.
 async fn foreground(ctx: &Ctx, spec: &ClusterSpec, paths: &ClusterPaths) -> Result<()> {
     if !ctx.quiet && !ctx.json {
         eprintln!("watching; Ctrl-C stops every node (data kept)");
     }
     let watched = super::watch::follow(ctx, spec, paths, Duration::from_millis(100), None).await;
-    let mut state = paths.load_state_adopting(&spec.ids())?;
-    let ids = spec.ids();
     let t = Instant::now();
-    launch::stop_nodes(
-        Some(spec),
-        paths,
-        &mut state,
-        &ids,
-        Duration::from_secs(10),
-        StopReason::Stopped,
-    )?;
+    let sup = ctx.supervisor().await?;
+    shutdown(ctx, &sup, Duration::from_secs(10)).await;
     if !ctx.json {
         crate::outln!(
             "stopped cluster `{}` in {}; data kept (`zkdev up` starts it again)",
@@ -230,23 +277,13 @@ fn create_cluster_dir(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<()> {
     })?;
     crate::state::write_atomic(
         &paths.marker(),
-        b"This directory was created by zkdev; `zkdev down --purge` removes it.\n",
+        format!(
+            "This directory was created by zkdev; `zkdev down --purge` removes it.\nuid={}\n",
+            spec.uid
+        )
+        .as_bytes(),
     )?;
     crate::state::write_atomic(&paths.spec_file(), spec.to_toml().as_bytes())
-}
-
-/// Stop the nodes this run started (failure or Ctrl-C), leaving the state file consistent.
-fn stop_started(spec: &ClusterSpec, paths: &ClusterPaths, started: &[u32], state: &mut crate::state::State) {
-    if let Err(e) = launch::stop_nodes(
-        Some(spec),
-        paths,
-        state,
-        started,
-        Duration::from_secs(5),
-        StopReason::Stopped,
-    ) {
-        eprintln!("warning: {e}");
-    }
 }
 
 fn report(ctx: &Ctx, spec: &ClusterSpec, started: &[u32], elapsed: Duration, status: &ClusterStatus, waited: bool) {

@@ -64,8 +64,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
         )));
     }
     let (paths, spec) = ctx.existing()?;
-    let _lock = paths.lock(Duration::from_secs(60))?;
-    let mut state = paths.load_state_adopting(&spec.ids())?;
+    let sup = ctx.supervisor().await?;
     let healthy = observe::wait_until(&spec, &paths, Duration::from_secs(30), |s| s.healthy(), |_| {}).await;
     if let Err((_, s)) = healthy {
         return Err(Error::failed(format!(
@@ -115,9 +114,10 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
             break;
         }
         match kill_leader::execute(
+            &sup,
+            &ctx.cause(),
             &spec,
             &paths,
-            &mut state,
             SignalArg::Kill,
             false,
             true,
@@ -156,7 +156,20 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
         )));
     }
     if interrupt::interrupted() {
-        return Err(Error::failed(format!("interrupted; the writes are left under {base}")));
+        // A kill may have been cut short before its restart: bring back every node verify stopped.
+        let restarted = restore(ctx, &sup, &spec, &paths).await;
+        let what = if restarted.is_empty() {
+            "every node is running as before".to_string()
+        } else {
+            format!(
+                "restarted node(s) {} that this run had killed",
+                restarted.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+            )
+        };
+        return Err(Error::failed(format!(
+            "interrupted after {} leader kill(s); {what}; the check was not run and the writes are left under {base}",
+            kills.len()
+        )));
     }
 
     // Everything back and serving before the check.
@@ -234,6 +247,47 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
             "verify FAILED: {} acknowledged write(s) lost, {} duplicated, {} out of order; the writes are kept under {base}",
             report.lost, report.duplicated, report.out_of_order
         )))
+    }
+}
+
+/// Start again the nodes that are down after an interrupted run (verify only ever stops leaders it kills).
+async fn restore(
+    ctx: &Ctx,
+    sup: &crate::supervisor::control::Supervisor,
+    spec: &crate::spec::ClusterSpec,
+    paths: &crate::state::ClusterPaths,
+) -> Vec<u32> {
+    let Ok(state) = paths.load_state() else {
+        return Vec::new();
+    };
+    let now = observe::gather(spec, paths, &state).await;
+    let down: Vec<u32> = now
+        .nodes
+        .iter()
+        .filter(|n| {
+            matches!(
+                n.process,
+                observe::ProcessState::Stopped | observe::ProcessState::Crashed
+            )
+        })
+        .map(|n| n.id)
+        .collect();
+    if down.is_empty() {
+        return down;
+    }
+    let req = crate::supervisor::control::Request::Start {
+        ids: down.clone(),
+        cause: ctx.cause(),
+    };
+    match sup.ask(req, Duration::from_secs(60)).await {
+        Ok(_) => {
+            let _ = observe::wait_until(spec, paths, Duration::from_secs(30), |s| s.healthy(), |_| {}).await;
+            down
+        }
+        Err(e) => {
+            eprintln!("warning: could not restart node(s) after the interruption: {e}");
+            Vec::new()
+        }
     }
 }
 

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use super::Ctx;
 use crate::cli::WatchArgs;
 use crate::error::{Error, Result};
-use crate::observe::{self, Probing};
 use crate::spec::ClusterSpec;
 use crate::state::ClusterPaths;
+use crate::supervisor::control::Supervisor;
+use crate::supervisor::journal::{self, Tail};
 use crate::timeline::{now_ms, Event, Tracker};
 use crate::{interrupt, output};
 
@@ -26,7 +27,9 @@ pub async fn run(ctx: &Ctx, args: WatchArgs) -> Result<()> {
     follow(ctx, &spec, &paths, Duration::from_millis(args.interval), duration).await
 }
 
-/// Watch until Ctrl-C (or `duration`). Shared with `up --foreground`.
+/// Watch until Ctrl-C (or `duration`): the status view plus the journal as it grows. Shared with `up
+/// --foreground`. Holds no lock. Without a supervisor nothing is journalled, so the transitions are then
+/// worked out here from the servers' answers.
 pub async fn follow(
     ctx: &Ctx,
     spec: &ClusterSpec,
@@ -35,13 +38,36 @@ pub async fn follow(
     duration: Option<Duration>,
 ) -> Result<()> {
     let live = !ctx.json && std::io::stdout().is_terminal();
-    let mut tracker = Tracker::default();
+    let last = journal::read_all(paths).last().map_or(0, |e| e.seq);
+    let mut tail = Tail::new(paths, last);
+    let _ = tail.poll();
+    let mut local = if Supervisor::find(paths).await.is_some() {
+        None
+    } else {
+        if !ctx.quiet {
+            eprintln!(
+                "note: no supervisor runs for cluster `{}`, so nothing is journalled; showing what the servers \
+                 answer (`zkdev up` starts a supervisor)",
+                spec.name
+            );
+        }
+        Some(Tracker::default())
+    };
     let mut history: Vec<Event> = Vec::new();
     let started = Instant::now();
+    let mut first = true;
     while !interrupt::interrupted() && duration.is_none_or(|d| started.elapsed() < d) {
-        let state = paths.load_state().unwrap_or_default();
-        let status = observe::gather_with(spec, paths, &state, Probing::QUICK).await;
-        let events = tracker.observe(&status, now_ms());
+        let status = super::status::current(paths, spec).await?;
+        let mut events = Vec::new();
+        if let Some(tracker) = local.as_mut() {
+            events = tracker.observe(&status, now_ms());
+        } else {
+            if first {
+                events.extend(Tracker::default().observe(&status, now_ms()));
+            }
+            events.extend(tail.poll());
+        }
+        first = false;
         let mut out = std::io::stdout().lock();
         let written = if ctx.json {
             events

@@ -91,11 +91,58 @@ impl TestCluster {
 impl Drop for TestCluster {
     fn drop(&mut self) {
         let _ = self.cmd().args(["down", "--purge", "--grace", "3"]).output();
-        for pid in self.jvms() {
-            eprintln!("test guard: killing leftover JVM {pid}");
+        for pid in self.jvms().into_iter().chain(self.supervisors()) {
+            eprintln!("test guard: killing leftover process {pid}");
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         }
     }
+}
+
+impl TestCluster {
+    /// Pids of live zkdev supervisors whose command line names this cluster's home.
+    pub fn supervisors(&self) -> Vec<i32> {
+        supervisors_under(self.home.path())
+    }
+
+    /// The supervisor's pid as its record says, if it is alive.
+    pub fn supervisor_pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.cluster_dir().join("supervisor.json")).ok()?;
+        let v: Value = serde_json::from_str(&text).ok()?;
+        let pid = v["pid"].as_i64()? as i32;
+        pid_alive(pid).then_some(pid)
+    }
+
+    /// The journal, parsed line by line (every line must be JSON, except a torn last one).
+    pub fn events(&self) -> Vec<Value> {
+        let out = self.zkdev(&["events", "--json"]);
+        assert_ok(&out, "zkdev events --json");
+        stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("events --json line is not JSON ({e}): {l}")))
+            .collect()
+    }
+}
+
+/// Live zkdev supervisors whose command line mentions `dir`.
+pub fn supervisors_under(dir: &Path) -> Vec<i32> {
+    let needle = dir.to_string_lossy().into_owned();
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmd
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.iter().any(|a| a == "supervise") && args.iter().any(|a| a.contains(&needle)) && pid_alive(pid) {
+            pids.push(pid);
+        }
+    }
+    pids
 }
 
 pub fn assert_ok(out: &Output, what: &str) {
