@@ -7,12 +7,18 @@ use futures::future::join_all;
 use serde::Serialize;
 
 use crate::probe::{self, Probe};
-use crate::process::{identify, Liveness};
+use crate::process::{self, identify, Liveness};
 use crate::spec::{ClusterSpec, Role};
 use crate::state::{ClusterPaths, NodeState, State};
 
 /// How long one probe may take before the node counts as unresponsive.
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long a JVM may run before its client port must be open: initLimit x tickTime (what ZooKeeper
+/// itself gives a follower to sync), at least 3 s, so a slow start on a busy machine is not a fault.
+fn startup_grace(spec: &ClusterSpec) -> Duration {
+    Duration::from_millis(u64::from(spec.settings.init_limit) * u64::from(spec.settings.tick_time))
+        .max(Duration::from_secs(3))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -194,10 +200,14 @@ async fn node_status(spec: &ClusterSpec, paths: &ClusterPaths, state: &NodeState
         (_, Liveness::Ours { pid, paused: true }) => (ProcessState::Paused, Some(pid), None),
         (_, Liveness::Ours { pid, paused: false }) => {
             let p = srvr_probe.expect("probed a running node");
-            let process = if p == Probe::Timeout {
-                ProcessState::Unresponsive
-            } else {
-                ProcessState::Running
+            let process = match p {
+                Probe::Timeout => ProcessState::Unresponsive,
+                // Nothing listens on its client port although the JVM has had time to open it: it is not
+                // doing its job (or listens elsewhere than cluster.toml says).
+                Probe::Refused if state.process().and_then(|(_, t)| process::age(t)) > Some(startup_grace(spec)) => {
+                    ProcessState::Unresponsive
+                }
+                _ => ProcessState::Running,
             };
             (process, Some(pid), Some(p))
         }
@@ -208,6 +218,14 @@ async fn node_status(spec: &ClusterSpec, paths: &ClusterPaths, state: &NodeState
     let (mode, srvr) = match probe {
         Some(Probe::Serving(s)) => (Some(s.mode.clone()), Some(s)),
         Some(Probe::NotServing) => (Some("looking".to_string()), None),
+        Some(Probe::Refused) if process == ProcessState::Unresponsive => {
+            detail = Some(format!(
+                "nothing listens on client port {} although the JVM started over {} ms ago",
+                n.ports.client,
+                startup_grace(spec).as_millis()
+            ));
+            (None, None)
+        }
         Some(Probe::Refused) => {
             detail = Some("client port not open yet".to_string());
             (None, None)

@@ -37,6 +37,18 @@ pub fn proc_stat(pid: i32) -> Option<ProcStat> {
     })
 }
 
+/// How long ago a process started, from its start time in clock ticks since boot and /proc/uptime.
+pub fn age(start_ticks: u64) -> Option<Duration> {
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten()? as f64;
+    Some(Duration::from_secs_f64((uptime - start_ticks as f64 / hz).max(0.0)))
+}
+
 pub fn cmdline(pid: i32) -> Option<Vec<String>> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     Some(

@@ -30,14 +30,18 @@ pub async fn current(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<Cluster
     // A node zkdev started but could not record (zkdev killed mid-start, a damaged state file) is shown
     // as what it is; status writes nothing.
     state.adopt_orphans(&paths.idents(spec));
-    if let Some(s) = from_supervisor(paths, spec, &state).await {
+    let answer = call(&paths.socket(), &Request::Status, Duration::from_millis(250))
+        .await
+        .and_then(|r| r.ok());
+    let pid = answer.as_ref().and_then(|v| v["pid"].as_i64()).map(|p| p as i32);
+    if let Some(s) = answer.and_then(|v| from_supervisor(v, paths, spec, &state)) {
         return Ok(s);
     }
     let mut status = observe::gather_with(spec, paths, &state, observe::Probing::FULL).await;
     status.source = Some("probe".into());
     status.supervisor = Some(SupervisorView {
-        running: false,
-        pid: None,
+        running: pid.is_some(),
+        pid,
     });
     Ok(status)
 }
@@ -46,10 +50,12 @@ pub async fn current(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<Cluster
 /// ensemble, and every node's process is still what the view says. Anything in transition (an election,
 /// a node starting, a node killed since the last look) is asked of the servers now instead: that is when
 /// a view up to one interval old would mislead.
-async fn from_supervisor(paths: &ClusterPaths, spec: &ClusterSpec, state: &State) -> Option<ClusterStatus> {
-    let v = call(&paths.socket(), &Request::Status, Duration::from_millis(250))
-        .await?
-        .ok()?;
+fn from_supervisor(
+    v: serde_json::Value,
+    paths: &ClusterPaths,
+    spec: &ClusterSpec,
+    state: &State,
+) -> Option<ClusterStatus> {
     let age = v["age_ms"].as_u64()?;
     let interval = v["interval_ms"].as_u64().unwrap_or(100);
     if age > (3 * interval).max(300) {
@@ -61,6 +67,10 @@ async fn from_supervisor(paths: &ClusterPaths, spec: &ClusterSpec, state: &State
         return None;
     }
     for n in &status.nodes {
+        // A view taken with other ports than cluster.toml now names is not about this cluster's files.
+        if spec.node(n.id).is_none_or(|s| s.ports.client != n.client_port) || status.nodes.len() != spec.nodes.len() {
+            return None;
+        }
         let now = identify(&state.node(n.id), &paths.ident(spec, n.id));
         let agrees = match (now, n.process) {
             (Liveness::Ours { paused: true, .. }, p) => p == ProcessState::Paused,

@@ -150,11 +150,6 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     }
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = writer.await;
-    if let Some(e) = kill_error {
-        return Err(Error::failed(format!(
-            "a leader kill failed, so the check was not run: {e}"
-        )));
-    }
     if interrupt::interrupted() {
         // A kill may have been cut short before its restart: bring back every node verify stopped.
         let restarted = restore(ctx, &sup, &spec, &paths).await;
@@ -169,6 +164,11 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
         return Err(Error::failed(format!(
             "interrupted after {} leader kill(s); {what}; the check was not run and the writes are left under {base}",
             kills.len()
+        )));
+    }
+    if let Some(e) = kill_error {
+        return Err(Error::failed(format!(
+            "a leader kill failed, so the check was not run: {e}"
         )));
     }
 

@@ -71,7 +71,11 @@ impl Record {
         }
         let (Some(name), Some(home)) = (
             paths.root.file_name().map(|n| n.to_string_lossy().into_owned()),
-            paths.root.parent().and_then(|p| p.parent()).map(|h| h.to_string_lossy().into_owned()),
+            paths
+                .root
+                .parent()
+                .and_then(|p| p.parent())
+                .map(|h| h.to_string_lossy().into_owned()),
         ) else {
             return false;
         };
