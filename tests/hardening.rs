@@ -535,3 +535,246 @@ fn status_of_a_missing_cluster_says_how_to_make_one() {
     let out = c.zkdev(&["down"]);
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// `zkdev` with an explicit home and working directory (for spellings of the same home).
+fn zkdev_in(dir: &std::path::Path, home: &str, args: &[&str]) -> std::process::Output {
+    assert_cmd::Command::cargo_bin("zkdev")
+        .unwrap()
+        .env_remove("ZKDEV_HOME")
+        .env_remove("ZKDEV_CLUSTER")
+        .current_dir(dir)
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap()
+}
+
+/// Issue 12.1: the same home spelt through a symbolic link, or with `./`, is the same home: `down` by the
+/// other spelling stops every JVM. And `down --purge` never removes a directory that a process still uses.
+#[test]
+fn the_same_home_by_another_spelling_is_the_same_home() {
+    let c = TestCluster::new(9);
+    let base = c.home_path();
+    let real = base.join("r");
+    std::fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, base.join("l")).unwrap();
+    let offset = c.offset.to_string();
+    let up = ["up", "-p", "fast", "--nodes", "1", "--port-offset", &offset];
+    let out = zkdev_in(base, &base.join("l").to_string_lossy(), &up);
+    assert_ok(&out, "up through the link");
+    assert_eq!(jvms_under(&real).len(), 1, "the JVM names the real path");
+    let out = zkdev_in(base, &real.to_string_lossy(), &["down", "--purge"]);
+    assert_ok(&out, "down --purge by the real path");
+    assert!(jvms_under(&real).is_empty(), "JVMs orphaned: {:?}", jvms_under(&real));
+    assert!(supervisors_under(&real).is_empty());
+
+    // A relative home with `./` in it, then the absolute spelling.
+    let out = zkdev_in(base, "./h/./", &up);
+    assert_ok(&out, "up with --home ./h/./");
+    let h = base.canonicalize().unwrap().join("h");
+    assert_eq!(jvms_under(&h).len(), 1);
+    let out = zkdev_in(std::path::Path::new("/"), &h.to_string_lossy(), &["down"]);
+    assert_ok(&out, "down by the absolute path");
+    assert!(jvms_under(&h).is_empty(), "JVMs orphaned: {:?}", jvms_under(&h));
+
+    // A process that is not zkdev's but works in the cluster directory: purge refuses and names it.
+    let cluster = h.join("clusters/default");
+    let mut squatter = std::process::Command::new("sleep")
+        .arg("300")
+        .current_dir(&cluster)
+        .spawn()
+        .unwrap();
+    let out = zkdev_in(base, &h.to_string_lossy(), &["down", "--purge"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("pid {}", squatter.id())),
+        "{}",
+        stderr(&out)
+    );
+    assert!(cluster.join("cluster.toml").exists(), "nothing removed while in use");
+    assert!(
+        squatter.try_wait().unwrap().is_none(),
+        "the foreign process was signalled"
+    );
+    squatter.kill().unwrap();
+    squatter.wait().unwrap();
+    assert_ok(
+        &zkdev_in(base, &h.to_string_lossy(), &["down", "--purge"]),
+        "purge once free",
+    );
+    assert!(!cluster.exists());
+}
+
+/// Issue 12.2: a process whose arguments merely contain QuorumPeerMain, a node's zoo.cfg path and even
+/// its token is not adopted: status does not show it, `kill --force` does not signal it, `up` starts the
+/// real node.
+#[test]
+fn a_process_that_only_looks_like_a_node_is_never_adopted() {
+    let c = TestCluster::new(10);
+    c.up(&["--nodes", "3"]);
+    assert_ok(&c.zkdev(&["stop", "1"]), "stop 1");
+    let spec = std::fs::read_to_string(c.cluster_dir().join("cluster.toml")).unwrap();
+    let uid = spec
+        .lines()
+        .find_map(|l| l.strip_prefix("uid = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    let zoo_cfg = c.cluster_dir().join("node1/conf/zoo.cfg");
+    let mut impostor = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import time;time.sleep(300)",
+            "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+        ])
+        .arg(&zoo_cfg)
+        .arg(format!("-Dzkdev.node={uid}/1"))
+        .spawn()
+        .unwrap();
+    let ipid = impostor.id() as i32;
+    poll(Duration::from_secs(10), "the impostor to run", || {
+        std::fs::read_to_string(format!("/proc/{ipid}/cmdline"))
+            .ok()
+            .filter(|c| c.contains("QuorumPeerMain") && c.contains("time.sleep"))
+            .map(|_| ())
+    });
+    // Without a supervisor too: every command scans /proc afresh.
+    signal(c.supervisor_pid().unwrap(), Signal::SIGKILL);
+    let node1 = |s: &serde_json::Value| s["nodes"].as_array().unwrap()[0].clone();
+    let s = c.status();
+    assert_eq!(node1(&s)["process"], "stopped", "{s}");
+    let out = c.zkdev(&["kill", "1", "--force"]);
+    assert_ok(&out, "kill 1 --force");
+    assert!(stdout(&out).contains("not running"), "{}", stdout(&out));
+    assert!(impostor.try_wait().unwrap().is_none(), "the impostor was signalled");
+    c.up(&[]);
+    let s = c.status();
+    assert_eq!(node1(&s)["process"], "running", "{s}");
+    assert_ne!(node1(&s)["pid"].as_i64(), Some(i64::from(ipid)), "{s}");
+    assert!(srvr(c.client_port(1)).is_some(), "the real node 1 serves");
+    assert!(impostor.try_wait().unwrap().is_none(), "the impostor was signalled");
+    impostor.kill().unwrap();
+    impostor.wait().unwrap();
+}
+
+/// Issue 12.4: a truncated, garbage or symbolically linked state.json is treated as missing: status,
+/// up and down find the JVMs by their tokens and say the file was ignored. `down` needs no lock file, so
+/// a home where the lock cannot be created still stops every JVM.
+#[test]
+fn a_damaged_state_file_is_not_a_dead_end() {
+    let c = TestCluster::new(11);
+    c.up(&["--nodes", "3", "--observers", "1"]);
+    signal(c.supervisor_pid().unwrap(), Signal::SIGKILL);
+    let state = c.cluster_dir().join("state.json");
+    let running = |s: &serde_json::Value| {
+        s["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["process"] == "running")
+            .count()
+    };
+
+    std::fs::write(&state, "{\"format\":1,\"nodes\":{\"1\":{\"sta").unwrap();
+    let out = c.zkdev(&["status", "--json"]);
+    assert_ok(&out, "status with a truncated state.json");
+    assert!(stderr(&out).contains("state.json is damaged"), "{}", stderr(&out));
+    assert_eq!(running(&serde_json::from_slice(&out.stdout).unwrap()), 4);
+
+    std::fs::write(&state, "garbage\u{0}\u{1}").unwrap();
+    let out = c.zkdev(&["up"]);
+    assert_ok(&out, "up with a garbage state.json");
+    assert!(stdout(&out).contains("already running"), "{}", stdout(&out));
+    assert_eq!(c.jvms().len(), 4, "nothing started twice");
+
+    // A link to somebody else's file: ignored, and replaced by a file of zkdev's own, never written through.
+    signal(c.supervisor_pid().unwrap(), Signal::SIGKILL);
+    let elsewhere = c.home_path().join("precious.json");
+    std::fs::write(&elsewhere, "{\"format\":1,\"nodes\":{}}").unwrap();
+    std::fs::remove_file(&state).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &state).unwrap();
+    // The lock cannot be made (its directory is a file): `down` does not need it.
+    let locks = c.home_path().join("locks");
+    std::fs::remove_dir_all(&locks).unwrap();
+    std::fs::write(&locks, "not a directory").unwrap();
+    let out = c.zkdev(&["down"]);
+    assert_ok(&out, "down with a linked state.json and no lock");
+    assert!(stderr(&out).contains("symbolic link"), "{}", stderr(&out));
+    assert!(c.jvms().is_empty(), "JVMs left: {:?}", c.jvms());
+    assert_eq!(
+        std::fs::read_to_string(&elsewhere).unwrap(),
+        "{\"format\":1,\"nodes\":{}}"
+    );
+    std::fs::remove_file(&locks).unwrap();
+}
+
+/// Issue 12.5: what an interrupted command leaves is reported as it is. A `down` killed half-way still
+/// ends with every node stopped (not "crashed"); Ctrl-C during `verify` restarts the leader it killed and
+/// says it was interrupted; a node whose client port in cluster.toml no longer matches is unresponsive.
+#[test]
+fn interrupted_commands_leave_an_honest_status() {
+    let c = TestCluster::new(12);
+    c.up(&["--nodes", "3"]);
+
+    let mut verify = c.spawn(&["verify", "--kills", "3", "--duration", "20"]);
+    poll(Duration::from_secs(30), "verify's first kill", || {
+        std::fs::read_to_string(c.cluster_dir().join("events.ndjson"))
+            .ok()
+            .filter(|j| j.contains("\"action\":\"kill\""))
+            .map(|_| ())
+    });
+    signal(verify.id() as i32, Signal::SIGINT);
+    let st = wait_exit(&mut verify, Duration::from_secs(90));
+    let mut err = String::new();
+    std::io::Read::read_to_string(verify.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(st.code(), Some(1), "{err}");
+    assert!(err.contains("interrupted after"), "{err}");
+    assert!(!err.contains("a leader kill failed"), "{err}");
+    let s = c.status();
+    assert!(
+        s["nodes"].as_array().unwrap().iter().all(|n| n["process"] == "running"),
+        "{s}"
+    );
+    assert!(s["leader"].is_u64(), "{s}");
+
+    let mut down = c.spawn(&["down"]);
+    poll(Duration::from_secs(20), "down's stop in the journal", || {
+        std::fs::read_to_string(c.cluster_dir().join("events.ndjson"))
+            .ok()
+            .filter(|j| j.contains("\"action\":\"stop\""))
+            .map(|_| ())
+    });
+    signal(down.id() as i32, Signal::SIGKILL);
+    let _ = down.wait();
+    poll(Duration::from_secs(20), "every node stopped", || {
+        c.jvms().is_empty().then_some(())
+    });
+    let s = c.status();
+    assert!(
+        s["nodes"].as_array().unwrap().iter().all(|n| n["process"] == "stopped"),
+        "{s}"
+    );
+
+    // cluster.toml edited by hand: node 1's client port moved to where nothing listens.
+    c.up(&[]);
+    let spec_file = c.cluster_dir().join("cluster.toml");
+    let spec = std::fs::read_to_string(&spec_file).unwrap();
+    let port = c.client_port(1);
+    let moved = spec.replacen(&format!("client = {port}"), &format!("client = {}", port + 5), 1);
+    assert_ne!(spec, moved);
+    std::fs::write(&spec_file, moved).unwrap();
+    let n1 = poll(Duration::from_secs(20), "node 1 unresponsive", || {
+        let s = c.status();
+        let n = s["nodes"].as_array().unwrap()[0].clone();
+        (n["process"] == "unresponsive").then_some(n)
+    });
+    assert!(
+        n1["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nothing listens on client port"),
+        "{n1}"
+    );
+}
