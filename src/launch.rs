@@ -30,7 +30,7 @@ pub fn check_dist_present(spec: &ClusterSpec) -> Result<()> {
 }
 
 /// Every port of the nodes `ids` must be free on 127.0.0.1; a taken one is named with its owner.
-pub fn check_ports_free(spec: &ClusterSpec, ids: &[u32]) -> Result<()> {
+pub async fn check_ports_free(spec: &ClusterSpec, ids: &[u32]) -> Result<()> {
     for (port, id, what) in spec.all_ports() {
         if !ids.contains(&id) || ports::is_free(port) {
             continue;
@@ -40,7 +40,7 @@ pub fn check_ports_free(spec: &ClusterSpec, ids: &[u32]) -> Result<()> {
         let deadline = std::time::Instant::now() + Duration::from_secs(3);
         let mut owner = ports::owner(port);
         while owner.is_none() && std::time::Instant::now() < deadline && !ports::is_free(port) {
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
             owner = ports::owner(port);
         }
         if ports::is_free(port) {

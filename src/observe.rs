@@ -73,6 +73,32 @@ pub struct NodeStatus {
 }
 
 impl NodeStatus {
+    /// The process is gone: nothing the server said earlier holds any more.
+    pub fn gone(&mut self, process: ProcessState) {
+        self.process = process;
+        self.mode = None;
+        self.pid = None;
+        self.zxid = None;
+        self.zxid_raw = None;
+        self.epoch = None;
+        self.counter = None;
+        self.connections = None;
+        self.znodes = None;
+        self.peer_state = None;
+        self.synced_followers = None;
+        self.synced_observers = None;
+    }
+
+    /// Keep `mntr`'s fields from an earlier look while the node still serves in the same mode (the
+    /// supervisor asks `mntr` only every tenth time).
+    pub fn keep_mntr_from(&mut self, prev: &NodeStatus) {
+        if prev.serving() && self.serving() && prev.mode == self.mode {
+            self.peer_state = self.peer_state.take().or_else(|| prev.peer_state.clone());
+            self.synced_followers = self.synced_followers.or(prev.synced_followers);
+            self.synced_observers = self.synced_observers.or(prev.synced_observers);
+        }
+    }
+
     /// Serving client requests (leader, follower, observer).
     pub fn serving(&self) -> bool {
         self.process == ProcessState::Running && self.zxid_raw.is_some()
@@ -182,7 +208,13 @@ impl Probing {
 }
 
 /// Probe one node: /proc first (a paused or dead JVM is not asked), then `srvr` (and `mntr`).
-async fn node_status(spec: &ClusterSpec, paths: &ClusterPaths, state: &NodeState, id: u32, how: Probing) -> NodeStatus {
+pub async fn node_status(
+    spec: &ClusterSpec,
+    paths: &ClusterPaths,
+    state: &NodeState,
+    id: u32,
+    how: Probing,
+) -> NodeStatus {
     let n = spec.node(id).expect("node in spec");
     let liveness = identify(state, &paths.ident(spec, id));
     // srvr first, then mntr only from a serving node: were they sent together, each would count the other in
@@ -301,6 +333,12 @@ pub async fn gather_with(spec: &ClusterSpec, paths: &ClusterPaths, state: &State
         async move { node_status(spec, paths, &s, n.id, how).await }
     }))
     .await;
+    assemble(spec, nodes)
+}
+
+/// The ensemble from every node's own status: the one place that finds the leader (exactly one serving
+/// node in leader mode) and counts the voters up.
+pub fn assemble(spec: &ClusterSpec, nodes: Vec<NodeStatus>) -> ClusterStatus {
     let leaders: Vec<&NodeStatus> = nodes.iter().filter(|n| n.is_leader()).collect();
     let (leader, epoch) = match leaders.as_slice() {
         [only] => (Some(only.id), only.epoch),

@@ -259,7 +259,7 @@ pub fn users_of(dir: &Path, uid: &str) -> Vec<(i32, String)> {
 /// to `log_file`. Its own session keeps it out of the way of the supervisor's: when the supervisor dies the
 /// node's group is not orphaned in the supervisor's session, so a paused node is not sent SIGHUP.
 /// Returns the state to record and the child handle, through which the caller reaps it.
-pub fn spawn(argv: &[String], cwd: &Path, log_file: &Path) -> Result<(NodeState, tokio::process::Child)> {
+pub async fn spawn(argv: &[String], cwd: &Path, log_file: &Path) -> Result<(NodeState, tokio::process::Child)> {
     let log = OpenOptions::new()
         .create(true)
         .append(true)
@@ -284,7 +284,7 @@ pub fn spawn(argv: &[String], cwd: &Path, log_file: &Path) -> Result<(NodeState,
         .id()
         .map(|p| p as i32)
         .ok_or_else(|| Error::failed(format!("`{}` exited at once; see {}", argv[0], log_file.display())))?;
-    wait_for_exec(pid);
+    wait_for_exec(pid).await;
     let start_ticks = proc_stat(pid)
         .map(|s| s.start_ticks)
         .ok_or_else(|| Error::failed(format!("`{}` exited at once; see {}", argv[0], log_file.display())))?;
@@ -303,12 +303,11 @@ pub fn spawn(argv: &[String], cwd: &Path, log_file: &Path) -> Result<(NodeState,
 }
 
 /// `spawn` returns once the kernel has committed to the exec, but the new program's arguments appear in
-/// /proc/PID/cmdline a moment later; identify would see an empty command line until then. (Bounded at a
-/// few milliseconds in practice; a plain wait keeps `spawn` usable from any context.)
-fn wait_for_exec(pid: i32) {
+/// /proc/PID/cmdline a moment later; identify would see an empty command line until then.
+async fn wait_for_exec(pid: i32) {
     let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline && cmdline(pid).is_some_and(|a| a.is_empty() || a[0].ends_with("zkdev")) {
-        std::thread::sleep(Duration::from_millis(1));
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
@@ -430,11 +429,11 @@ mod tests {
         assert_eq!(main_class(&real), Some(MAIN_CLASS));
     }
 
-    #[test]
-    fn a_foreign_process_is_never_ours() {
+    #[tokio::test]
+    async fn a_foreign_process_is_never_ours() {
         let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let pid = child.id() as i32;
-        wait_for_exec(pid);
+        wait_for_exec(pid).await;
         let stat = proc_stat(pid).unwrap();
         let state = NodeState::Started {
             pid,

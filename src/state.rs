@@ -245,7 +245,7 @@ impl ClusterPaths {
     }
 
     /// Take the cluster's lock, waiting up to `wait` for another zkdev command to finish.
-    pub fn lock(&self, wait: Duration) -> Result<LockGuard> {
+    pub async fn lock(&self, wait: Duration) -> Result<LockGuard> {
         let dir = self.lock.parent().expect("lock has a parent");
         fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
         let mut file = OpenOptions::new()
@@ -266,7 +266,7 @@ impl ClusterPaths {
                     self.lock.display()
                 )));
             }
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }
@@ -477,18 +477,18 @@ mod tests {
         assert!(paths.read_state().is_ok());
     }
 
-    #[test]
-    fn lock_is_exclusive_between_holders() {
+    #[tokio::test]
+    async fn lock_is_exclusive_between_holders() {
         let d = tempfile::tempdir().unwrap();
         let home = Home {
             root: d.path().to_path_buf(),
         };
         let paths = home.cluster("x");
-        let held = paths.lock(Duration::from_millis(10)).unwrap();
+        let held = paths.lock(Duration::from_millis(10)).await.unwrap();
         // flock is per open file description, so a second open in the same process contends too.
-        assert!(paths.lock(Duration::from_millis(100)).is_err());
+        assert!(paths.lock(Duration::from_millis(100)).await.is_err());
         drop(held);
-        paths.lock(Duration::from_millis(10)).unwrap();
+        paths.lock(Duration::from_millis(10)).await.unwrap();
     }
 
     #[test]

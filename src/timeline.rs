@@ -166,10 +166,10 @@ impl Tracker {
         if !self.seen {
             self.seen = true;
             let msg = match leader {
-                Some((l, Some(e))) => format!("watching `{}`: leader {l} (epoch {e})", s.cluster),
+                Some((l, Some(e))) => format!("leader {l} (epoch {e})"),
                 _ => {
                     self.leaderless_since = Some(at_ms);
-                    format!("watching `{}`: no serving leader", s.cluster)
+                    "no serving leader".to_string()
                 }
             };
             out.push(ev(Kind::Initial, None, None, None, msg));

@@ -47,6 +47,8 @@ pub async fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
     let mut stopped = Vec::new();
     let mut needed_sigkill = Vec::new();
     if let Some(sup) = Supervisor::find(&paths).await {
+        // Its record goes before the process does: keep it to wait for the process itself.
+        let record = crate::supervisor::Record::read(&paths);
         let v = sup
             .ask(
                 Request::Shutdown {
@@ -58,7 +60,7 @@ pub async fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
             .await?;
         stopped = ids_of(&v["stopped"]);
         needed_sigkill = ids_of(&v["needed_sigkill"]);
-        wait_supervisor_gone(&paths, Duration::from_secs(5)).await;
+        wait_supervisor_gone(&paths, record, Duration::from_secs(5)).await;
     } else {
         stop_hung_supervisor(&paths);
     }
@@ -69,7 +71,7 @@ pub async fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
     stopped.dedup();
 
     if args.purge {
-        let _lock = paths.lock(Duration::from_secs(60))?;
+        let _lock = paths.lock(Duration::from_secs(60)).await?;
         let uid = cluster_uid(&paths);
         let users = process::users_of(&paths.root, &uid);
         if !users.is_empty() {
@@ -205,9 +207,10 @@ async fn stop_directly(paths: &ClusterPaths, grace: Duration) -> Result<(Vec<u32
     Ok((targets.iter().map(|t| t.0).collect(), killed))
 }
 
-/// Wait until the supervisor named in supervisor.json has exited.
-pub async fn wait_supervisor_gone(paths: &ClusterPaths, timeout: Duration) {
-    let Some(rec) = crate::supervisor::Record::read(paths) else {
+/// Wait until the supervisor `record` names (read before it was asked to stop) has exited; kill it if it
+/// hangs on its way out.
+pub async fn wait_supervisor_gone(paths: &ClusterPaths, record: Option<crate::supervisor::Record>, timeout: Duration) {
+    let Some(rec) = record else {
         return;
     };
     let deadline = Instant::now() + timeout;
@@ -215,7 +218,11 @@ pub async fn wait_supervisor_gone(paths: &ClusterPaths, timeout: Duration) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     if rec.alive(paths) {
-        stop_hung_supervisor(paths);
+        eprintln!(
+            "warning: the supervisor (pid {}) did not exit after stopping; killing it",
+            rec.pid
+        );
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.pid), nix::sys::signal::Signal::SIGKILL);
     }
 }
 

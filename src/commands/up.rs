@@ -51,7 +51,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
     // The lock guards creating the cluster only: two `up`s at once make one cluster; starting its nodes
     // is the supervisor's business, serialised per node there.
     let spec = {
-        let _lock = paths.lock(Duration::from_secs(180))?;
+        let _lock = paths.lock(Duration::from_secs(180)).await?;
         match candidate {
             Some(spec) if !paths.exists() => {
                 if spec.voter_count() % 2 == 0 && !ctx.quiet {
@@ -66,7 +66,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                     );
                 }
                 launch::check_dist_present(&spec)?;
-                launch::check_ports_free(&spec, &spec.ids())?;
+                launch::check_ports_free(&spec, &spec.ids()).await?;
                 create_cluster_dir(&paths, &spec)?;
                 spec
             }
@@ -187,6 +187,7 @@ async fn stop_started(ctx: &Ctx, sup: &Supervisor, started: &[u32], status: &Clu
 
 /// Stop every node and the supervisor, and wait until the supervisor has exited.
 pub async fn shutdown(ctx: &Ctx, sup: &Supervisor, grace: Duration) {
+    let record = crate::supervisor::Record::read(&ctx.paths());
     let req = Request::Shutdown {
         grace_ms: grace.as_millis() as u64,
         cause: ctx.cause(),
@@ -194,7 +195,7 @@ pub async fn shutdown(ctx: &Ctx, sup: &Supervisor, grace: Duration) {
     if let Err(e) = sup.ask(req, grace + Duration::from_secs(30)).await {
         eprintln!("warning: {e}");
     }
-    super::down::wait_supervisor_gone(&ctx.paths(), Duration::from_secs(5)).await;
+    super::down::wait_supervisor_gone(&ctx.paths(), record, Duration::from_secs(5)).await;
 }
 
 fn describe_nodes(status: &ClusterStatus, ids: &[u32]) -> String {

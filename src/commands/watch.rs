@@ -68,6 +68,9 @@ pub async fn follow(
             events.extend(tail.poll());
         }
         first = false;
+        for e in events.iter_mut().filter(|e| e.kind == crate::timeline::Kind::Initial) {
+            e.message = format!("watching `{}`: {}", spec.name, e.message);
+        }
         let mut out = std::io::stdout().lock();
         let written = if ctx.json {
             events

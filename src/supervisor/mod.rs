@@ -23,7 +23,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 use crate::error::{Error, Result};
-use crate::observe::{self, ClusterStatus, Probing, ProcessState};
+use crate::observe::{self, ClusterStatus, NodeStatus, Probing, ProcessState};
 use crate::process::{self, Liveness};
 use crate::spec::ClusterSpec;
 use crate::state::{ClusterPaths, Home, NodeState, State, StateRead, StopReason};
@@ -451,28 +451,25 @@ impl Sup {
         if to_start.is_empty() {
             return Ok(json!({ "started": [], "running": running }));
         }
-        {
-            let (spec, ids) = (spec.clone(), to_start.clone());
-            tokio::task::spawn_blocking(move || launch::check_ports_free(&spec, &ids))
-                .await
-                .map_err(|e| Error::failed(format!("port check failed: {e}")))??;
-        }
+        launch::check_ports_free(&spec, &to_start).await?;
         self.action("start", &to_start, None, cause);
         let rendered = render::render(&spec, &self.paths, &cds::plan(&spec, &self.paths, &to_start))?;
         let mut started = Vec::new();
         for id in &to_start {
             let files = rendered.iter().find(|f| f.id == *id).expect("rendered every node");
-            let spawned = render::write(files).and_then(|_| {
-                let logs = self.paths.logs_dir(*id);
-                std::fs::create_dir_all(&logs).map_err(|e| Error::io("cannot create", &logs, e))?;
-                process::spawn(&files.argv, &self.paths.node_dir(*id), &self.paths.log_file(*id))
-            });
+            let logs = self.paths.logs_dir(*id);
+            let spawned = match render::write(files)
+                .and_then(|_| std::fs::create_dir_all(&logs).map_err(|e| Error::io("cannot create", &logs, e)))
+            {
+                Ok(()) => process::spawn(&files.argv, &self.paths.node_dir(*id), &self.paths.log_file(*id)).await,
+                Err(e) => Err(e),
+            };
             match spawned {
                 Ok((node_state, child)) => {
                     let pid = node_state.process().map(|p| p.0).unwrap_or(0);
+                    self.children.lock().expect("children").insert(*id);
                     self.state.lock().expect("state").set(*id, node_state);
                     self.save_state();
-                    self.children.lock().expect("children").insert(*id);
                     let mut ev = Event::new(Kind::NodeStarted, format!("node {id} started (pid {pid})"));
                     ev.node = Some(*id);
                     ev.pid = Some(pid);
@@ -656,20 +653,21 @@ impl Sup {
         } else {
             format!(" {when}")
         };
-        let (message, detail) = if by_zkdev {
+        let (message, detail, crash) = if by_zkdev {
             let who = intent.as_deref().map(|c| format!(": `{c}`")).unwrap_or_default();
             (
                 format!("node {id} (pid {pid}) exited{when}: {how}, as zkdev asked{who}"),
                 None,
+                String::new(),
             )
         } else {
             let hint = observe::last_error(&self.paths, id);
             let sent = if sig.is_some() { " (not sent by zkdev)" } else { "" };
-            let mut m = format!("node {id} (pid {pid}) crashed{when}: {how}{sent}");
+            let mut crash = format!("crashed{when}: {how}{sent}");
             if let Some(h) = &hint {
-                m.push_str(&format!("; its log says: {h}"));
+                crash.push_str(&format!("; its log says: {h}"));
             }
-            (m, hint)
+            (format!("node {id} (pid {pid}) {crash}"), hint, crash)
         };
         {
             let mut state = self.state.lock().expect("state");
@@ -681,7 +679,7 @@ impl Sup {
                         reason: StopReason::Killed,
                     },
                     None => NodeState::Crashed {
-                        how: message.clone(),
+                        how: crash,
                         at_ms: now_ms(),
                     },
                 },
@@ -706,35 +704,67 @@ impl Sup {
     }
 
     /// Look at the ensemble every interval: keep the view, journal transitions, notice adopted nodes'
-    /// exits, and leave when the cluster directory is gone (purged behind our back).
+    /// exits, and leave when the cluster directory is gone (purged behind our back). Every node is asked by
+    /// a loop of its own, so a node that is slow to answer (a JVM still starting, a paused or overloaded
+    /// one) delays nobody else's observations; the view is put together every interval from each node's
+    /// latest answer.
     async fn probe_loop(self: Arc<Self>) {
-        let mut round: u64 = 0;
+        let latest: Arc<Mutex<BTreeMap<u32, NodeStatus>>> = Arc::default();
+        let fresh = Arc::new(tokio::sync::Notify::new());
+        for id in self.spec().ids() {
+            tokio::spawn(self.clone().probe_node(id, latest.clone(), fresh.clone()));
+        }
         loop {
-            let t = Instant::now();
+            // Put the view together as soon as any node has answered anew (so a change is journalled
+            // within one probe interval of happening), and at least every interval.
+            let _ = tokio::time::timeout(self.interval, fresh.notified()).await;
             let spec = self.spec();
-            let state = self.state.lock().expect("state").clone();
-            let how = Probing {
-                timeout: Duration::from_millis(300),
-                mntr: round % 10 == 0,
+            let nodes: Vec<NodeStatus> = {
+                let latest = latest.lock().expect("latest");
+                spec.ids().iter().filter_map(|id| latest.get(id).cloned()).collect()
             };
-            let mut status = observe::gather_with(&spec, &self.paths, &state, how).await;
-            if !how.mntr {
-                if let Some((prev, _)) = self.view.lock().expect("view").as_ref() {
-                    status.keep_mntr_from(prev);
-                }
+            if nodes.len() != spec.nodes.len() {
+                continue; // not every node has been asked yet
             }
-            // Exits of adopted nodes are seen here, by polling.
+            // The tracker stays locked from the snapshot of the state to the end of its observation, so a
+            // reaper's `node_gone` lands either wholly before (and the view shows the node gone) or wholly
+            // after (and the leader is lost after this view): never a stale leader "elected" again.
+            let mut tracker = self.tracker.lock().expect("tracker");
+            // Children first: a node started in between is a child by the time its pid is in the state.
             let children = self.children.lock().expect("children").clone();
-            for n in &status.nodes {
-                if matches!(n.process, ProcessState::Crashed | ProcessState::Stopped) && !children.contains(&n.id) {
-                    if let Some((pid, _)) = state.node(n.id).process() {
-                        self.on_exit(n.id, pid, None, "");
+            let state = self.state.lock().expect("state").clone();
+            let mut nodes = nodes;
+            let mut adopted_exits = Vec::new();
+            for n in &mut nodes {
+                let s = state.node(n.id);
+                if process::identify(&s, &self.paths.ident(&spec, n.id)) != Liveness::Gone {
+                    continue;
+                }
+                // Exits of adopted nodes are seen here, by polling /proc now (not from a probe result that
+                // may predate the latest start).
+                if let Some((pid, _)) = s.process() {
+                    if !children.contains(&n.id) && process::exited(&s) {
+                        adopted_exits.push((n.id, pid));
                     }
                 }
+                // A node that is gone now is not serving, whatever it answered a moment before it went.
+                if n.process != ProcessState::Stopped && n.process != ProcessState::Crashed {
+                    let crashed = matches!(s, NodeState::Started { .. } | NodeState::Crashed { .. });
+                    n.gone(if crashed {
+                        ProcessState::Crashed
+                    } else {
+                        ProcessState::Stopped
+                    });
+                }
             }
-            let events = self.tracker.lock().expect("tracker").observe(&status, now_ms());
+            let status = observe::assemble(&spec, nodes);
+            let events = tracker.observe(&status, now_ms());
+            drop(tracker);
+            for (id, pid) in adopted_exits {
+                self.on_exit(id, pid, None, "");
+            }
             let now_s = now_ms() / 1000;
-            for e in events {
+            for mut e in events {
                 // Starts and exits are journalled by whoever saw them first-hand (spawn, reaper).
                 let exit_or_start = e.kind == Kind::Process
                     && [e.from.as_deref(), e.to.as_deref()]
@@ -745,6 +775,9 @@ impl Sup {
                     && e.node.is_some_and(|id| {
                         matches!(state.node(id), NodeState::Started { started_at, .. } if now_s.saturating_sub(started_at) < 10)
                     });
+                if e.kind == Kind::Initial {
+                    e.message = format!("first look: {}", e.message);
+                }
                 if !exit_or_start && !starting {
                     self.record(e);
                 }
@@ -755,8 +788,47 @@ impl Sup {
                 self.shutdown.notify_one();
                 return;
             }
+        }
+    }
+
+    /// Ask one node every interval (`mntr` every tenth time, its fields kept in between).
+    async fn probe_node(
+        self: Arc<Self>,
+        id: u32,
+        latest: Arc<Mutex<BTreeMap<u32, NodeStatus>>>,
+        fresh: Arc<tokio::sync::Notify>,
+    ) {
+        let mut round: u64 = 0;
+        let mut tick = tokio::time::interval(self.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let spec = self.spec();
+            if spec.node(id).is_none() {
+                latest.lock().expect("latest").remove(&id);
+                return;
+            }
+            let node_state = self.state.lock().expect("state").node(id);
+            let how = Probing {
+                timeout: Duration::from_millis(300),
+                mntr: round % 10 == 0,
+            };
+            let mut n = observe::node_status(&spec, &self.paths, &node_state, id, how).await;
+            let mut latest = latest.lock().expect("latest");
+            if !how.mntr {
+                if let Some(prev) = latest.get(&id) {
+                    n.keep_mntr_from(prev);
+                }
+            }
+            let changed = latest
+                .get(&id)
+                .is_none_or(|p| (p.process, &p.mode, p.zxid_raw) != (n.process, &n.mode, n.zxid_raw));
+            latest.insert(id, n);
+            drop(latest);
+            if changed {
+                fresh.notify_one();
+            }
             round += 1;
-            tokio::time::sleep(self.interval.saturating_sub(t.elapsed())).await;
         }
     }
 }
