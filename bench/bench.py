@@ -8,7 +8,12 @@ Measures, over ROUNDS rounds (median and spread):
   3. status wall time, healthy and with one node paused, vs one FourLetterWordMain JVM per node;
   4. down to no JVM left, vs kill + wait in a script;
   5. peak RSS per node (default and fast), and zkdev's own CPU time as a share of the JVMs' during up;
+  6. the supervisor's cost while idle with a healthy 3+1 (fast profile): CPU as percent of one core over a
+     10 s window (utime+stime from /proc/<pid>/stat), VmRSS and VmHWM;
+  7. status wall time with the supervisor answering (source=supervisor) and with it SIGKILLed (source=probe);
 and a scale table: up time and total memory for 3, 5, 7 and 9 voters (+1 observer), fast profile.
+Some measures have a target (TARGETS); the table says whether the median meets it.
+`--only status,supervisor` runs only those groups (GROUPS), starting only the ensembles they need.
 
 Prints a table and writes bench/results/latest.json. Needs: python3, java, Debian's zookeeper package,
 a release build (built here if missing). Ports: 22181.. (offset 20000); nothing else may use them.
@@ -44,6 +49,34 @@ PROFILES = {
     },
 }
 
+# Measure groups for --only, and the result keys each one fills.
+GROUPS = {
+    "up": ["up31_default_zkdev", "up31_default_baseline", "up31_fast_zkdev", "up31_fast_baseline",
+           "up52_default_zkdev", "up52_default_baseline", "up52_fast_zkdev", "up52_fast_baseline"],
+    "kill": ["kill_default", "kill_fast"],
+    "status": ["status_healthy", "status_paused", "flwm_healthy", "flwm_paused", "status_supervisor",
+               "status_no_supervisor"],
+    "down": ["down_zkdev", "down_baseline"],
+    "rss": ["rss_default_mb", "rss_fast_mb"],
+    "cpu": ["zkdev_cpu_share"],
+    "supervisor": ["supervisor_cpu_pct", "supervisor_rss_mb", "supervisor_hwm_mb", "supervisor_threads"],
+    "scale": [],
+}
+
+# Targets, checked against the median: (comparison, limit in the unit of the raw samples, as printed).
+TARGETS = {
+    "supervisor_cpu_pct": ("<", 1.0, "< 1 % of a core"),
+    "supervisor_rss_mb": ("<", 16.0, "< 16 MB"),
+    "supervisor_hwm_mb": ("<", 16.0, "< 16 MB"),
+    "status_supervisor": ("<", 0.030, "< 30 ms"),
+    "status_no_supervisor": ("<", 0.030, "< 30 ms"),
+    "kill_fast": ("<=", 0.40, "<= 0.40 s (no slower than the previous median)"),
+}
+
+SUPERVISOR_SETTLE_S = 2.0  # after up, before the idle window
+SUPERVISOR_WINDOW_S = 10.0  # the idle window over which the supervisor's CPU time is read
+STATUS_SAMPLES = 5  # status calls per round with, and without, a supervisor
+
 
 def jvms_under(path):
     pids = []
@@ -70,6 +103,29 @@ def proc_status(pid, key):
 def proc_cpu_s(pid):
     f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def supervisors_under(path):
+    """Live `zkdev ... supervise` processes whose command line names path (the bench's home)."""
+    pids = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            argv = (p / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if "supervise" in argv and any(str(path) in a for a in argv) and proc_alive(int(p.name)):
+            pids.append(int(p.name))
+    return pids
 
 
 def run_timed(cmd, env=None):
@@ -100,6 +156,44 @@ class Zkdev:
 
     def pids(self):
         return jvms_under(self.home)
+
+    def supervisor_pid(self):
+        """The pid in supervisor.json, checked to be a live `supervise` process of this home."""
+        rec = json.loads((self.home / "clusters" / "bench" / "supervisor.json").read_text())
+        pid = int(rec["pid"])
+        if pid not in supervisors_under(self.home):
+            raise RuntimeError(f"supervisor.json names pid {pid}, which is not a live supervisor of {self.home}")
+        return pid
+
+
+def down_purge(zk, extra):
+    """`zkdev down --purge`; its wall time. Works around a race in zkdev (seen with the supervisor of
+    2026-11-30): the supervisor removes supervisor.json before its process has exited, `down` then stops
+    waiting for it, and the purge refuses because that still-running `zkdev` uses the cluster directory.
+    When that is the only complaint and no JVM is left, wait for the supervisor to exit and purge again;
+    every such retry is counted and printed under the table. The wall time is the first call's (every JVM
+    was gone by then). Returns once the supervisor has exited too (for the same race it may outlive a
+    successful `down` by a few ms), or after 5 s; the caller checks."""
+    def supervisor_exited():
+        deadline = time.monotonic() + 5
+        while supervisors_under(zk.home) and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    t0 = time.perf_counter()
+    try:
+        wall = zk("down", "--purge")[0]
+    except RuntimeError as e:
+        wall = time.perf_counter() - t0
+        msg = str(e)
+        if "refusing to purge" not in msg or "(zkdev)" not in msg or zk.pids():
+            raise
+        supervisor_exited()
+        extra["down_purge_retried"] += 1
+        print("bench: zkdev down --purge refused while the exiting supervisor still ran; purged again",
+              file=sys.stderr)
+        zk("down", "--purge")
+    supervisor_exited()
+    return wall
 
 
 def kill_all(pids):
@@ -172,72 +266,115 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="3 rounds, no scale table (a smoke run of the benchmark)")
+    ap.add_argument("--only", metavar="GROUP,...",
+                    help=f"run only these measure groups ({', '.join(GROUPS)}); default: all")
     args = ap.parse_args()
     rounds = 3 if args.quick else args.rounds
+    if args.only:
+        sel = {g.strip() for g in args.only.split(",") if g.strip()}
+        unknown = sel - set(GROUPS)
+        if unknown or not sel:
+            ap.error(f"--only: unknown group(s) {', '.join(sorted(unknown)) or '(none given)'}; "
+                     f"choose from {', '.join(GROUPS)}")
+    else:
+        sel = set(GROUPS)
+    if args.quick:
+        sel.discard("scale")
     if not ZKDEV.exists():
         subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)
     busy = ports_free()
     if busy:
         sys.exit(f"bench: {busy}; stop what uses ports {2181 + OFFSET}.. first")
 
+    # A SIGTERM ends the run through the finally below (down --purge, nothing left running).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="zkdev-bench-"))
-    res = {k: [] for k in [
-        "up31_default_zkdev", "up31_default_baseline", "up31_fast_zkdev", "up31_fast_baseline",
-        "up52_default_zkdev", "up52_default_baseline", "up52_fast_zkdev", "up52_fast_baseline",
-        "kill_default", "kill_fast", "status_healthy", "status_paused", "flwm_healthy", "flwm_paused",
-        "down_zkdev", "down_baseline", "rss_default_mb", "rss_fast_mb", "zkdev_cpu_share",
-    ]}
+    res = {k: [] for g in GROUPS.values() for k in g}
+    extra = {"status_source_mismatch": 0, "down_purge_retried": 0}
+    scale = []
+    # One zkdev home for the whole run: the class-data-sharing archive is recorded once and then used, as it
+    # is for a user. A warm-up round per profile records it.
+    zk = Zkdev(work / "home")
     try:
-        # One zkdev home for the whole run: the class-data-sharing archive is recorded once and then used, as
-        # it is for a user. A warm-up round per profile records it.
-        zk = Zkdev(work / "home")
-        for profile in ("default", "fast"):
+        profiles = [p for p in ("default", "fast") if any(needs_zkdev(sel, p, k) for k in ("up31", "up52"))]
+        if "scale" in sel and "fast" not in profiles:
+            profiles.append("fast")
+        for profile in profiles:
             zk("up", "--profile", profile, "--port-offset", str(OFFSET), "--nodes", "3", "--observers", "1", "-q")
-            zk("down", "--purge")
+            down_purge(zk, extra)
         for r in range(rounds):
             print(f"round {r + 1}/{rounds}", file=sys.stderr)
             for profile in ("default", "fast"):
                 for voters, observers, key in ((3, 1, "up31"), (5, 2, "up52")):
                     order = ["zkdev", "baseline"] if r % 2 == 0 else ["baseline", "zkdev"]
                     for who in order:
-                        if who == "zkdev":
-                            pids_cpu0 = 0.0
+                        if who == "zkdev" and needs_zkdev(sel, profile, key):
                             wall, cpu, _ = zk("up", "--profile", profile, "--port-offset", str(OFFSET), "--nodes",
                                               str(voters), "--observers", str(observers), "-q")
-                            res[f"{key}_{profile}_zkdev"].append(wall)
+                            if "up" in sel:
+                                res[f"{key}_{profile}_zkdev"].append(wall)
                             pids = zk.pids()
                             if key == "up31":
-                                jvm_cpu = sum(proc_cpu_s(p) for p in pids) - pids_cpu0
-                                res["zkdev_cpu_share"].append(cpu / jvm_cpu)
-                                time.sleep(1.0)  # let the JVMs settle before reading peak RSS
-                                res[f"rss_{profile}_mb"].extend(proc_status(p, "VmHWM") / 1024 for p in pids)
-                                if profile == "default":
-                                    measure_status(zk, res)
-                                res[f"kill_{profile}"].append(json.loads(zk("kill-leader", "--json")[2])["new_leader_ms"] / 1000)
-                                zk("up", "-q")
-                            wall_down, _, _ = zk("down", "--purge")
-                            if key == "up31" and profile == "default":
+                                if "cpu" in sel:
+                                    res["zkdev_cpu_share"].append(cpu / sum(proc_cpu_s(p) for p in pids))
+                                if "rss" in sel:
+                                    time.sleep(1.0)  # let the JVMs settle before reading peak RSS
+                                    res[f"rss_{profile}_mb"].extend(proc_status(p, "VmHWM") / 1024 for p in pids)
+                                if profile == "default" and "status" in sel:
+                                    measure_status(zk, res, extra)
+                                if profile == "fast" and "supervisor" in sel:
+                                    measure_supervisor(zk, res)
+                                if "kill" in sel:
+                                    res[f"kill_{profile}"].append(
+                                        json.loads(zk("kill-leader", "--json")[2])["new_leader_ms"] / 1000)
+                                    zk("up", "-q")
+                            wall_down = down_purge(zk, extra)
+                            if key == "up31" and profile == "default" and "down" in sel:
                                 res["down_zkdev"].append(wall_down)
                             assert not zk.pids(), "zkdev down left JVMs"
-                        else:
+                            assert not supervisors_under(zk.home), "zkdev down left the supervisor running"
+                        elif who == "baseline" and needs_baseline(sel, profile, key):
                             d = Path(tempfile.mkdtemp(dir=work))
                             wall, pids = baseline_up(voters, observers, profile, d)
-                            res[f"{key}_{profile}_baseline"].append(wall)
+                            if "up" in sel:
+                                res[f"{key}_{profile}_baseline"].append(wall)
                             t = baseline_down(pids)
                             reap()
-                            if key == "up31" and profile == "default":
+                            if key == "up31" and profile == "default" and "down" in sel:
                                 res["down_baseline"].append(t)
                             shutil.rmtree(d, ignore_errors=True)
-        scale = [] if args.quick else measure_scale(zk)
+        if "scale" in sel:
+            scale = measure_scale(zk, extra)
     finally:
-        kill_all(jvms_under(work))
+        # However the run ends: zkdev stops its cluster and supervisor and removes the cluster; whatever is
+        # still running under the bench's directory (a baseline JVM, a supervisor down could not reach) is
+        # killed.
+        try:
+            down_purge(zk, extra)
+        except Exception as e:  # noqa: BLE001 - report and carry on cleaning up
+            print(f"bench: zkdev down --purge failed: {e}", file=sys.stderr)
+        kill_all(jvms_under(work) + supervisors_under(work))
         reap()
         shutil.rmtree(work, ignore_errors=True)
 
-    report(res, scale, rounds)
+    report(res, scale, rounds, sel, extra)
 
 
-def measure_status(zk, res):
+def needs_zkdev(sel, profile, key):
+    """Does this run start a zkdev ensemble of this profile and size in each round?"""
+    if "up" in sel:
+        return True
+    if key != "up31":
+        return False
+    return bool(sel & {"rss", "cpu", "kill"}) or (profile == "default" and bool(sel & {"status", "down"})) \
+        or (profile == "fast" and "supervisor" in sel)
+
+
+def needs_baseline(sel, profile, key):
+    return "up" in sel or (key == "up31" and profile == "default" and "down" in sel)
+
+
+def measure_status(zk, res, extra):
     ports = [n["client_port"] for n in zk.status()["nodes"]]
     res["status_healthy"].append(zk("status")[0])
     res["flwm_healthy"].append(flwm_status(ports))
@@ -250,9 +387,79 @@ def measure_status(zk, res):
     finally:
         os.kill(follower["pid"], signal.SIGCONT)
     zk("wait", "--timeout", "30")
+    measure_status_supervisor(zk, res, extra)
 
 
-def measure_scale(zk):
+def timed_status(zk, source):
+    """Wall time of one `zkdev status --json`, or None when it did not answer from `source`."""
+    wall, _, out = zk("status", "--json")
+    return wall if json.loads(out).get("source") == source else None
+
+
+def measure_status_supervisor(zk, res, extra):
+    """status with the supervisor answering, then with the supervisor SIGKILLed (the JVMs keep serving and
+    status probes them itself); a new supervisor is started afterwards and adopts the JVMs. The timed calls
+    are `status --json`, so that the source of every sample is known; a sample from the other source is
+    counted, not kept."""
+    # The view must be fresh and healthy again after the paused follower: wait until status says so.
+    deadline = time.monotonic() + 10
+    while zk.status().get("source") != "supervisor":
+        if time.monotonic() > deadline:
+            raise RuntimeError("zkdev status never answered from the supervisor (source=supervisor) "
+                               "on a healthy 3+1 within 10 s")
+        time.sleep(0.1)
+    for _ in range(STATUS_SAMPLES):
+        wall = timed_status(zk, "supervisor")
+        if wall is None:
+            extra["status_source_mismatch"] += 1
+        else:
+            res["status_supervisor"].append(wall)
+        time.sleep(0.05)
+
+    old = zk.supervisor_pid()
+    jvms = sorted(zk.pids())
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while proc_alive(old):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the supervisor (pid {old}) survived SIGKILL for 5 s")
+        time.sleep(0.01)
+    assert sorted(zk.pids()) == jvms, "the JVMs did not outlive their supervisor"
+    st = zk.status()
+    if st.get("source") != "probe":
+        raise RuntimeError(f"status with the supervisor killed answered from {st.get('source')!r}, not 'probe'")
+    for _ in range(STATUS_SAMPLES):
+        wall = timed_status(zk, "probe")
+        if wall is None:
+            extra["status_source_mismatch"] += 1
+        else:
+            res["status_no_supervisor"].append(wall)
+        time.sleep(0.05)
+
+    # Back to a supervised cluster: `start all` needs a supervisor, starts one, and it adopts the JVMs.
+    zk("start", "all")
+    new = zk.supervisor_pid()
+    assert new != old, "no new supervisor after `zkdev start all`"
+    assert sorted(zk.pids()) == jvms, "`zkdev start all` replaced running JVMs instead of adopting them"
+
+
+def measure_supervisor(zk, res):
+    """The supervisor's own cost with a healthy, idle ensemble: CPU time over a window (utime+stime of all
+    its threads, /proc/<pid>/stat) as percent of one core, and its resident memory now and at peak."""
+    time.sleep(SUPERVISOR_SETTLE_S)
+    pid = zk.supervisor_pid()
+    c0, t0 = proc_cpu_s(pid), time.perf_counter()
+    time.sleep(SUPERVISOR_WINDOW_S)
+    c1, t1 = proc_cpu_s(pid), time.perf_counter()
+    if zk.supervisor_pid() != pid:
+        raise RuntimeError(f"the supervisor (pid {pid}) was replaced during the idle window")
+    res["supervisor_cpu_pct"].append((c1 - c0) / (t1 - t0) * 100)
+    res["supervisor_rss_mb"].append(proc_status(pid, "VmRSS") / 1024)
+    res["supervisor_hwm_mb"].append(proc_status(pid, "VmHWM") / 1024)
+    res["supervisor_threads"].append(proc_status(pid, "Threads"))
+
+
+def measure_scale(zk, extra):
     rows = []
     for voters in (3, 5, 7, 9):
         walls, totals = [], []
@@ -262,7 +469,7 @@ def measure_scale(zk):
             time.sleep(1.0)
             totals.append(sum(proc_status(p, "VmRSS") for p in zk.pids()) / 1024)
             walls.append(wall)
-            zk("down", "--purge")
+            down_purge(zk, extra)
         rows.append({"voters": voters, "observers": 1, "up_s": summary(walls), "total_rss_mb": summary(totals)})
     return rows
 
@@ -273,32 +480,82 @@ def fmt(s, unit="s", scale=1.0, digits=2):
     return f"{s['median'] * scale:.{digits}f} {unit} ({s['min'] * scale:.{digits}f}-{s['max'] * scale:.{digits}f})"
 
 
-def report(res, scale, rounds):
+def check_target(key, summ):
+    """The target of key and whether the median meets it, for the table and latest.json (None: no target)."""
+    if key not in TARGETS:
+        return None
+    op, limit, text = TARGETS[key]
+    met = None
+    if summ:
+        met = summ["median"] < limit if op == "<" else summ["median"] <= limit
+    return {"op": op, "limit": limit, "text": text, "median": summ["median"] if summ else None, "met": met}
+
+
+def report(res, scale, rounds, sel, extra):
     s = {k: summary(v) for k, v in res.items()}
+    targets = {k: check_target(k, s[k]) for k in TARGETS}
+    # (group, label, zkdev key, zkdev cell, baseline cell)
     rows = [
-        ("up 3+1 to all serving, default profile", fmt(s["up31_default_zkdev"]), fmt(s["up31_default_baseline"])),
-        ("up 3+1 to all serving, fast profile", fmt(s["up31_fast_zkdev"]), fmt(s["up31_fast_baseline"])),
-        ("up 5+2 to all serving, default profile", fmt(s["up52_default_zkdev"]), fmt(s["up52_default_baseline"])),
-        ("up 5+2 to all serving, fast profile", fmt(s["up52_fast_zkdev"]), fmt(s["up52_fast_baseline"])),
-        ("kill-leader to new leader serving, default", fmt(s["kill_default"]), "-"),
-        ("kill-leader to new leader serving, fast", fmt(s["kill_fast"]), "-"),
-        ("status, healthy 3+1", fmt(s["status_healthy"], "ms", 1000, 0), fmt(s["flwm_healthy"], "ms", 1000, 0)),
-        ("status, one node paused", fmt(s["status_paused"], "ms", 1000, 0), fmt(s["flwm_paused"], "ms", 1000, 0)),
-        ("down 3+1 to no JVM left", fmt(s["down_zkdev"]), fmt(s["down_baseline"])),
-        ("peak RSS per node, default", fmt(s["rss_default_mb"], "MB", 1, 0), "-"),
-        ("peak RSS per node, fast", fmt(s["rss_fast_mb"], "MB", 1, 0), "-"),
-        ("zkdev CPU / JVMs' CPU during up 3+1", fmt(s["zkdev_cpu_share"], "%", 100, 1), "-"),
+        ("up", "up 3+1 to all serving, default profile", "up31_default_zkdev", fmt(s["up31_default_zkdev"]),
+         fmt(s["up31_default_baseline"])),
+        ("up", "up 3+1 to all serving, fast profile", "up31_fast_zkdev", fmt(s["up31_fast_zkdev"]),
+         fmt(s["up31_fast_baseline"])),
+        ("up", "up 5+2 to all serving, default profile", "up52_default_zkdev", fmt(s["up52_default_zkdev"]),
+         fmt(s["up52_default_baseline"])),
+        ("up", "up 5+2 to all serving, fast profile", "up52_fast_zkdev", fmt(s["up52_fast_zkdev"]),
+         fmt(s["up52_fast_baseline"])),
+        ("kill", "kill-leader to new leader serving, default", "kill_default", fmt(s["kill_default"]), "-"),
+        ("kill", "kill-leader to new leader serving, fast", "kill_fast", fmt(s["kill_fast"]), "-"),
+        ("status", "status, healthy 3+1", "status_healthy", fmt(s["status_healthy"], "ms", 1000, 0),
+         fmt(s["flwm_healthy"], "ms", 1000, 0)),
+        ("status", "status, one node paused", "status_paused", fmt(s["status_paused"], "ms", 1000, 0),
+         fmt(s["flwm_paused"], "ms", 1000, 0)),
+        ("status", "status --json, healthy 3+1, from the supervisor", "status_supervisor",
+         fmt(s["status_supervisor"], "ms", 1000, 0), "-"),
+        ("status", "status --json, healthy 3+1, supervisor killed", "status_no_supervisor",
+         fmt(s["status_no_supervisor"], "ms", 1000, 0), "-"),
+        ("down", "down 3+1 to no JVM left", "down_zkdev", fmt(s["down_zkdev"]), fmt(s["down_baseline"])),
+        ("rss", "peak RSS per node, default", "rss_default_mb", fmt(s["rss_default_mb"], "MB", 1, 0), "-"),
+        ("rss", "peak RSS per node, fast", "rss_fast_mb", fmt(s["rss_fast_mb"], "MB", 1, 0), "-"),
+        ("cpu", "zkdev CPU / JVMs' CPU during up 3+1", "zkdev_cpu_share", fmt(s["zkdev_cpu_share"], "%", 100, 1),
+         "-"),
+        ("supervisor", "supervisor CPU, idle 3+1 fast, % of a core", "supervisor_cpu_pct",
+         fmt(s["supervisor_cpu_pct"], "%", 1, 2), "-"),
+        ("supervisor", "supervisor VmRSS, idle 3+1 fast", "supervisor_rss_mb",
+         fmt(s["supervisor_rss_mb"], "MB", 1, 1), "-"),
+        ("supervisor", "supervisor VmHWM, idle 3+1 fast", "supervisor_hwm_mb",
+         fmt(s["supervisor_hwm_mb"], "MB", 1, 1), "-"),
     ]
-    w = max(len(r[0]) for r in rows)
-    w2 = max(len(r[1]) for r in rows)
-    lines = [f"zkdev benchmark: {rounds} rounds, median (min-max); baseline = bench/baseline.sh, or one "
-             f"FourLetterWordMain JVM per node for status", "",
-             f"{'measure':<{w}}  {'zkdev':<{w2}}  baseline"]
-    lines += [f"{a:<{w}}  {b:<{w2}}  {c}" for a, b, c in rows]
+
+    def target_cell(key):
+        t = targets.get(key)
+        if not t:
+            return ""
+        return f"{t['text']}: " + ("-" if t["met"] is None else "met" if t["met"] else "MISSED")
+
+    table = [(label, z, b, target_cell(key)) for group, label, key, z, b in rows if group in sel]
+    header = ("measure", "zkdev", "baseline", "target")
+    w = [max(len(r[i]) for r in table + [header]) for i in range(3)]
+    only = "" if sel == set(GROUPS) else f"; only {','.join(g for g in GROUPS if g in sel)}"
+    lines = [f"zkdev benchmark: {rounds} rounds{only}, median (min-max); baseline = bench/baseline.sh, or one "
+             f"FourLetterWordMain JVM per node for status", ""]
+    lines += [f"{a:<{w[0]}}  {b:<{w[1]}}  {c:<{w[2]}}  {d}".rstrip() for a, b, c, d in [header] + table]
     for key in ("default", "fast"):
         z, b = s[f"up31_{key}_zkdev"], s[f"up31_{key}_baseline"]
         if z and b:
             lines.append(f"up 3+1 {key}: zkdev / baseline = {z['median'] / b['median']:.2f}")
+    if "status" in sel and extra["status_source_mismatch"]:
+        lines.append(f"status: {extra['status_source_mismatch']} timed call(s) answered from the other source "
+                     f"(left out of the two status --json rows)")
+    if "supervisor" in sel and s["supervisor_threads"]:
+        lines.append(f"supervisor: {s['supervisor_threads']['median']:.0f} threads; CPU over "
+                     f"{SUPERVISOR_WINDOW_S:.0f} s windows after {SUPERVISOR_SETTLE_S:.0f} s of settling")
+    if extra["down_purge_retried"]:
+        lines.append(f"zkdev down --purge: refused {extra['down_purge_retried']} time(s) because the supervisor had "
+                     f"not exited yet (a zkdev race); purged again")
+    missed = [k for k, t in targets.items() if t["met"] is False]
+    if missed:
+        lines.append("targets missed: " + ", ".join(missed))
     if scale:
         lines += ["", "scale (fast profile, 3 rounds): voters+observers, up to all serving, total RSS of all nodes"]
         for r in scale:
@@ -309,10 +566,10 @@ def report(res, scale, rounds):
     out.mkdir(exist_ok=True)
     machine = {"cores": os.cpu_count(), "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)}
     (out / "latest.json").write_text(json.dumps(
-        {"rounds": rounds, "machine": machine, "summary": s, "raw": res, "scale": scale, "table": text},
+        {"rounds": rounds, "only": sorted(sel) if only else None, "machine": machine, "summary": s,
+         "targets": targets, "raw": res, "extra": extra, "scale": scale, "table": text},
         indent=2) + "\n")
     (out / "latest.txt").write_text(text + "\n")
-
 
 if __name__ == "__main__":
     main()
