@@ -4,9 +4,11 @@
 //! appended to the node's log. Before any signal the pid is identified again from /proc: same start time
 //! as recorded and our zoo.cfg path on its command line. A pid that fails that check is never signalled.
 
+use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
@@ -88,8 +90,15 @@ impl Ident {
         Ident {
             token: (!uid.is_empty()).then(|| token_arg(uid, id)),
             zoo_cfg,
-            java: java.map(|j| j.canonicalize().unwrap_or_else(|_| j.to_path_buf())),
+            java: java.map(canonical_java),
         }
+    }
+
+    /// What this identity is proven for, as a cache key.
+    fn key(&self) -> String {
+        self.token
+            .clone()
+            .unwrap_or_else(|| self.zoo_cfg.to_string_lossy().into_owned())
     }
 
     /// Does this command line and executable belong to the node?
@@ -121,6 +130,20 @@ impl Ident {
     }
 }
 
+/// The java binary with its links resolved, remembered per path (the probe loops ask every 100 ms).
+fn canonical_java(java: &Path) -> PathBuf {
+    static SEEN: Mutex<BTreeMap<PathBuf, PathBuf>> = Mutex::new(BTreeMap::new());
+    let mut seen = SEEN.lock().expect("java paths");
+    seen.entry(java.to_path_buf())
+        .or_insert_with(|| java.canonicalize().unwrap_or_else(|_| java.to_path_buf()))
+        .clone()
+}
+
+/// (pid, start time) pairs already proven to be a node's JVM, with what they were proven for. A process
+/// keeps its pid and start time for life and a JVM does not exec another program, so `identify` need not
+/// read the command line and executable again every probe. `signal` never trusts this: it proves afresh.
+static PROVEN: Mutex<BTreeMap<(i32, u64), String>> = Mutex::new(BTreeMap::new());
+
 /// The JVM system property that marks a node's command line.
 pub fn token_arg(uid: &str, id: u32) -> String {
     format!("-Dzkdev.node={uid}/{id}")
@@ -151,8 +174,18 @@ pub fn exe(pid: i32) -> Option<PathBuf> {
     })
 }
 
-/// Is the process recorded in `state` still the JVM we started for the node `ident` describes?
+/// Is the process recorded in `state` still the JVM we started for the node `ident` describes? For
+/// looking; a pid proven once is not re-read (see `PROVEN`).
 pub fn identify(state: &NodeState, ident: &Ident) -> Liveness {
+    identify_with(state, ident, true)
+}
+
+/// The same, proving the identity afresh from /proc: before any signal.
+pub fn identify_strictly(state: &NodeState, ident: &Ident) -> Liveness {
+    identify_with(state, ident, false)
+}
+
+fn identify_with(state: &NodeState, ident: &Ident, cached: bool) -> Liveness {
     let Some((pid, start_ticks)) = state.process() else {
         return Liveness::Gone;
     };
@@ -162,8 +195,22 @@ pub fn identify(state: &NodeState, ident: &Ident) -> Liveness {
     if stat.start_ticks != start_ticks || matches!(stat.state, 'Z' | 'X' | 'x') {
         return Liveness::Gone;
     }
-    if !ident.is(pid) {
-        return Liveness::Gone;
+    let key = ident.key();
+    let proven = cached
+        && PROVEN
+            .lock()
+            .expect("proven pids")
+            .get(&(pid, start_ticks))
+            .is_some_and(|k| *k == key);
+    if !proven {
+        if !ident.is(pid) {
+            return Liveness::Gone;
+        }
+        let mut p = PROVEN.lock().expect("proven pids");
+        if p.len() > 4096 {
+            p.clear();
+        }
+        p.insert((pid, start_ticks), key);
     }
     Liveness::Ours {
         pid,
@@ -314,7 +361,7 @@ async fn wait_for_exec(pid: i32) {
 /// Send `sig` to a node's JVM (its whole process group when it leads one) after identifying it again.
 /// Returns false when the process is no longer ours (nothing was signalled).
 pub fn signal(state: &NodeState, ident: &Ident, sig: Signal) -> Result<bool> {
-    let Liveness::Ours { pid, .. } = identify(state, ident) else {
+    let Liveness::Ours { pid, .. } = identify_strictly(state, ident) else {
         return Ok(false);
     };
     let leads_group = proc_stat(pid).is_some_and(|s| s.pgrp == pid);

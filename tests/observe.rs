@@ -97,10 +97,13 @@ fn status_watch_wait_smoke_and_logs_under_faults() {
         "no LOOKING phase seen:\n{}",
         lines.seen.join("\n")
     );
-    assert!(lines
-        .seen
-        .iter()
-        .any(|l| l.contains(&format!("node {lid} running -> crashed"))));
+    // The supervisor reaped it: the exit status, and that zkdev did not send the signal.
+    let crash = format!("node {lid} (pid {lpid}) crashed: killed by SIGKILL (not sent by zkdev)");
+    assert!(
+        lines.seen.iter().any(|l| l.contains(&crash)),
+        "no {crash:?} in:\n{}",
+        lines.seen.join("\n")
+    );
     let new_leader = c.node_in_mode("leader");
     assert_ne!(new_leader.0, lid);
     let new_epoch = srvr(new_leader.2).unwrap().epoch();
