@@ -42,7 +42,8 @@ pub struct Global {
     /// Say less: no progress display
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// Colour in output meant for people (auto: only on a terminal, and never with NO_COLOR set)
+    /// Colour in output meant for people (auto: only on a terminal, never with NO_COLOR set, always with
+    /// CLICOLOR_FORCE set)
     #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
     pub color: ColorArg,
 }
@@ -52,6 +53,16 @@ pub enum ColorArg {
     Auto,
     Always,
     Never,
+}
+
+impl From<ColorArg> for anstream::ColorChoice {
+    fn from(c: ColorArg) -> Self {
+        match c {
+            ColorArg::Auto => anstream::ColorChoice::Auto,
+            ColorArg::Always => anstream::ColorChoice::Always,
+            ColorArg::Never => anstream::ColorChoice::Never,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -82,9 +82,41 @@ fn get_text(url: &str) -> Result<String> {
         .map_err(|e| Error::env(format!("cannot download {url}: {e}")))
 }
 
-/// Download `version` from `mirror`, verify it, unpack it to `dest` (which must not exist yet).
-/// `work` is a directory on the same file system for temporary files.
+/// The moments `install` asks whether it was interrupted (Ctrl-C). Stopping at any of them leaves `dest`
+/// as it was: everything so far lives in a temporary directory that is removed on the way out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// The published digest is known; the download has not started.
+    ChecksumFetched,
+    /// Between two chunks of the download.
+    Downloading,
+    /// Downloaded and matching its digest (hashed while downloading); nothing unpacked yet.
+    Verified,
+    /// Unpacked beside the cache; not yet renamed into place.
+    Unpacked,
+}
+
+/// What every interrupted install reports.
+fn interrupted_error() -> Error {
+    Error::failed("interrupted: nothing was installed")
+}
+
+/// Download `version` from `mirror`, verify it, unpack it to `dest` (which must not exist yet), unless
+/// Ctrl-C is pressed first. `work` is a directory on the same file system for temporary files.
 pub fn install(mirror: &str, version: &str, work: &Path, dest: &Path, show_progress: bool) -> Result<()> {
+    install_unless(mirror, version, work, dest, show_progress, |_| interrupt::interrupted())
+}
+
+/// `install`, asking `interrupted` at each [`Step`]: once it says yes, nothing more happens and
+/// `dest` is left untouched.
+fn install_unless(
+    mirror: &str,
+    version: &str,
+    work: &Path,
+    dest: &Path,
+    show_progress: bool,
+    interrupted: impl Fn(Step) -> bool,
+) -> Result<()> {
     let url = release_url(mirror, version);
     let sha_url = format!("{url}.sha512");
     let expected = parse_sha512(&get_text(&sha_url)?).ok_or_else(|| {
@@ -92,6 +124,9 @@ pub fn install(mirror: &str, version: &str, work: &Path, dest: &Path, show_progr
             "{sha_url} holds no SHA-512 digest (128 hex digits); is the mirror right?"
         ))
     })?;
+    if interrupted(Step::ChecksumFetched) {
+        return Err(interrupted_error());
+    }
 
     std::fs::create_dir_all(work).map_err(|e| Error::io("cannot create", work, e))?;
     let tmp = tempfile::Builder::new()
@@ -99,12 +134,15 @@ pub fn install(mirror: &str, version: &str, work: &Path, dest: &Path, show_progr
         .tempdir_in(work)
         .map_err(|e| Error::io("cannot create a temporary directory in", work, e))?;
     let archive = tmp.path().join(release_file(version));
-    let actual = download(&url, &archive, show_progress)?;
+    let actual = download(&url, &archive, show_progress, || interrupted(Step::Downloading))?;
     if actual != expected {
         return Err(Error::failed(format!(
             "checksum mismatch for {url}: expected sha512 {expected}, got {actual}; nothing was installed \
              (a broken or tampered download, or a wrong --mirror)"
         )));
+    }
+    if interrupted(Step::Verified) {
+        return Err(interrupted_error());
     }
     let unpacked = tmp.path().join("unpacked");
     unpack(&archive, &unpacked)?;
@@ -121,13 +159,16 @@ pub fn install(mirror: &str, version: &str, work: &Path, dest: &Path, show_progr
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
     }
+    if interrupted(Step::Unpacked) {
+        return Err(interrupted_error());
+    }
     std::fs::rename(&top, dest).map_err(|e| Error::io("cannot move the unpacked release to", dest, e))?;
     Ok(())
     // `tmp` (the archive and anything left) is removed on drop, on every path out of this function.
 }
 
-/// Stream `url` into `to`, hashing as it goes; returns the hex SHA-512.
-fn download(url: &str, to: &Path, show_progress: bool) -> Result<String> {
+/// Stream `url` into `to`, hashing as it goes, until `interrupted`; returns the hex SHA-512.
+fn download(url: &str, to: &Path, show_progress: bool, interrupted: impl Fn() -> bool) -> Result<String> {
     let resp = agent().get(url).call().map_err(|e| match e {
         ureq::Error::StatusCode(404) => Error::env(format!(
             "{url} does not exist (404): is the version right, and does the mirror carry it?"
@@ -155,10 +196,8 @@ fn download(url: &str, to: &Path, show_progress: bool) -> Result<String> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut got: u64 = 0;
     loop {
-        if interrupt::interrupted() {
-            return Err(Error::failed(
-                "interrupted: the partial download was removed; nothing was installed",
-            ));
+        if interrupted() {
+            return Err(interrupted_error());
         }
         let n = reader.read(&mut buf).map_err(|e| {
             Error::env(format!(
@@ -231,6 +270,96 @@ mod tests {
         let grouped: Vec<String> = (0..16).map(|_| "AAAAAAAA".to_string()).collect();
         assert_eq!(parse_sha512(&format!("file.tar.gz: {}", grouped.join(" "))), Some(d));
         assert_eq!(parse_sha512("no digest here"), None);
+    }
+
+    /// A release tarball (one top directory) in memory.
+    fn release_tarball(version: &str) -> Vec<u8> {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        let body = b"tickTime=2000\n";
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(
+            &mut header,
+            format!("apache-zookeeper-{version}-bin/conf/zoo_sample.cfg"),
+            &body[..],
+        )
+        .unwrap();
+        tar.into_inner().unwrap().finish().unwrap()
+    }
+
+    /// Serve `files` (path -> body) over HTTP/1.1 on an ephemeral loopback port, for the rest of the test
+    /// process; anything else is a 404.
+    fn serve(files: Vec<(String, Vec<u8>)>) -> String {
+        use std::io::BufRead;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                let mut request = String::new();
+                reader.read_line(&mut request).unwrap_or(0);
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                        break;
+                    }
+                }
+                let path = request.split_whitespace().nth(1).unwrap_or("/");
+                let (status, body) = match files.iter().find(|(p, _)| p == path) {
+                    Some((_, body)) => ("200 OK", body.as_slice()),
+                    None => ("404 Not Found", &[][..]),
+                };
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(body);
+            }
+        });
+        format!("http://127.0.0.1:{port}/")
+    }
+
+    #[test]
+    fn an_interrupt_at_any_step_installs_nothing() {
+        let version = "3.8.6";
+        let body = release_tarball(version);
+        let digest: String = Sha512::digest(&body).iter().map(|b| format!("{b:02x}")).collect();
+        let path = format!("/zookeeper-{version}/{}", release_file(version));
+        let mirror = serve(vec![
+            (
+                format!("{path}.sha512"),
+                format!("{digest}  {}\n", release_file(version)).into_bytes(),
+            ),
+            (path, body),
+        ]);
+        for step in [Step::ChecksumFetched, Step::Downloading, Step::Verified, Step::Unpacked] {
+            let work = tempfile::tempdir().unwrap();
+            let dest = work.path().join(version);
+            let err = install_unless(&mirror, version, work.path(), &dest, false, |s| s == step)
+                .expect_err("an interrupted install fails");
+            assert_eq!(err.to_string(), "interrupted: nothing was installed", "at {step:?}");
+            let left: Vec<_> = std::fs::read_dir(work.path())
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .collect();
+            assert!(left.is_empty(), "interrupted at {step:?}, the cache holds {left:?}");
+        }
+        // Not interrupted: installed.
+        let work = tempfile::tempdir().unwrap();
+        let dest = work.path().join(version);
+        install_unless(&mirror, version, work.path(), &dest, false, |_| false).unwrap();
+        assert!(dest.join("conf/zoo_sample.cfg").is_file());
+        let left: Vec<_> = std::fs::read_dir(work.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert_eq!(left, vec![dest], "only the installation is left");
     }
 
     #[test]

@@ -170,3 +170,53 @@ fn ctrl_c_on_up_foreground_leaves_no_jvm() {
     let s = c.status();
     assert!(s["nodes"].as_array().unwrap().iter().all(|n| n["process"] == "stopped"));
 }
+
+/// `--color` and NO_COLOR / CLICOLOR_FORCE decide colour for every command that prints it (`logs`, `status`);
+/// `--json` never carries it. Two nodes: a single node's log has no coloured prefix, and there is a leader.
+#[test]
+fn colour_follows_the_flag_and_the_environment() {
+    let c = TestCluster::new(61);
+    c.up(&["--nodes", "2"]);
+    let run = |args: &[&str], env: &[(&str, &str)]| -> String {
+        let mut cmd = c.cmd();
+        cmd.env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("CLICOLOR");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.args(args).output().expect("zkdev runs");
+        assert_ok(&out, &format!("{env:?} zkdev {}", args.join(" ")));
+        stdout(&out)
+    };
+    let coloured = |text: &str| text.contains('\x1b');
+    let force = ("CLICOLOR_FORCE", "1");
+    let no_color = ("NO_COLOR", "1");
+
+    // logs: the merged prefix is coloured only when asked for.
+    let logs = ["logs", "-n", "20"];
+    let text = run(&[&["--color", "always"][..], &logs].concat(), &[]);
+    assert!(text.contains("\x1b[36mnode1 |\x1b[0m "), "{text}");
+    assert!(!coloured(&run(&logs, &[])), "piped output is plain");
+    assert!(coloured(&run(&logs, &[force])), "CLICOLOR_FORCE colours a pipe");
+    let text = run(&logs, &[no_color, force]);
+    assert!(!coloured(&text), "NO_COLOR wins over CLICOLOR_FORCE:\n{text}");
+    assert!(text.contains("node1 | "), "{text}");
+    assert!(!coloured(&run(&[&["--color", "never"][..], &logs].concat(), &[force])));
+    assert!(
+        coloured(&run(&[&["--color", "always"][..], &logs].concat(), &[no_color])),
+        "the flag wins"
+    );
+
+    // status: the leader's mode is coloured; the columns are the same with and without.
+    let text = run(&["--color", "always", "status"], &[]);
+    assert!(text.contains("leader\x1b[0m"), "{text}");
+    let header = |t: &str| t.lines().next().unwrap_or_default().to_string();
+    assert_eq!(header(&text), header(&run(&["status"], &[])));
+    assert!(!coloured(&run(&["status"], &[])));
+    assert!(!coloured(&run(&["status"], &[no_color, force])));
+    assert!(!coloured(&run(&["--color", "never", "status"], &[force])));
+    let json = run(&["--color", "always", "status", "--json"], &[]);
+    assert!(!coloured(&json), "{json}");
+    serde_json::from_str::<serde_json::Value>(&json).expect("status --json is JSON");
+}

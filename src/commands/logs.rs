@@ -46,6 +46,8 @@ fn merge(mut per_node: Vec<Vec<Line>>) -> Vec<Line> {
     all
 }
 
+/// Merged lines get a `nodeN |` prefix, in the node's colour when stdout takes colour. The log text itself
+/// is written as it is.
 struct Painter {
     color: bool,
     single: bool,
@@ -56,10 +58,11 @@ impl Painter {
         if self.single {
             return l.text.clone();
         }
-        const COLORS: [u8; 6] = [36, 33, 35, 32, 34, 31];
+        use anstyle::AnsiColor::*;
+        const COLORS: [anstyle::AnsiColor; 6] = [Cyan, Yellow, Magenta, Green, Blue, Red];
         if self.color {
-            let c = COLORS[(l.node as usize - 1) % COLORS.len()];
-            format!("\x1b[{c}mnode{} |\x1b[0m {}", l.node, l.text)
+            let c = COLORS[(l.node as usize - 1) % COLORS.len()].on_default();
+            format!("{c}node{} |{c:#} {}", l.node, l.text)
         } else {
             format!("node{} | {}", l.node, l.text)
         }
@@ -80,7 +83,7 @@ pub async fn run(ctx: &Ctx, args: LogsArgs) -> Result<()> {
         None => spec.nodes.iter().map(|n| n.id).collect(),
     };
     let painter = Painter {
-        color: ctx.color_stdout(),
+        color: crate::output::color_stdout(),
         single: ids.len() == 1,
     };
     let mut offsets = Vec::new();
@@ -144,6 +147,20 @@ pub async fn run(ctx: &Ctx, args: LogsArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merged_lines_carry_the_node_prefix_in_its_colour() {
+        let line = |node| Line {
+            ts: String::new(),
+            node,
+            text: "INFO x".into(),
+        };
+        let painter = |color, single| Painter { color, single };
+        assert_eq!(painter(true, false).line(&line(1)), "\x1b[36mnode1 |\x1b[0m INFO x");
+        assert_eq!(painter(true, false).line(&line(8)), "\x1b[33mnode8 |\x1b[0m INFO x");
+        assert_eq!(painter(false, false).line(&line(1)), "node1 | INFO x");
+        assert_eq!(painter(true, true).line(&line(1)), "INFO x");
+    }
 
     #[test]
     fn merges_by_time_and_keeps_continuations_with_their_line() {

@@ -90,6 +90,8 @@ impl Ctx {
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
+    // Every coloured output asks anstream, which adds NO_COLOR, CLICOLOR_FORCE and terminal detection.
+    anstream::ColorChoice::write_global(cli.global.color.into());
     let ctx = Ctx {
         home: Home::resolve(cli.global.home)?,
         cluster: cli.global.cluster,
