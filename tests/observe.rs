@@ -117,7 +117,10 @@ fn status_watch_wait_smoke_and_logs_under_faults() {
     // The node killed behind zkdev's back is crashed, not stopped.
     let n = node_json(&c, lid);
     assert_eq!(n["process"], "crashed");
-    assert!(n["detail"].as_str().unwrap().contains("without zkdev stopping it"));
+    assert!(
+        n["detail"].as_str().unwrap().contains("SIGKILL (not sent by zkdev)"),
+        "{n}"
+    );
 
     // smoke names the node that cannot answer.
     let out = c.zkdev(&["smoke"]);

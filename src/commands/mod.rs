@@ -37,18 +37,6 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Colour on stdout, as --color and NO_COLOR say.
-    pub fn color_stdout(&self) -> bool {
-        use std::io::IsTerminal;
-        match self.color {
-            crate::cli::ColorArg::Always => true,
-            crate::cli::ColorArg::Never => false,
-            crate::cli::ColorArg::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-        }
-    }
-}
-
-impl Ctx {
     /// The cluster's supervisor, started (adopting whatever runs) when none answers.
     pub async fn supervisor(&self) -> Result<crate::supervisor::control::Supervisor> {
         crate::supervisor::control::Supervisor::ensure(&self.home, &self.cluster).await
