@@ -21,7 +21,8 @@ fn write_profile(c: &TestCluster, name: &str, text: &str) -> String {
 fn bad_profiles_and_flags_write_nothing() {
     let c = TestCluster::new(40);
     let offset = c.offset.to_string();
-    let cases: Vec<(Vec<String>, &str)> = vec![
+    let cases: Vec<(Vec<String>, &str)> =
+        vec![
         (
             vec!["--profile".into(), write_profile(&c, "syntax.toml", "[zookeeper\n")],
             "syntax.toml: line 1, column",
@@ -74,6 +75,102 @@ fn bad_profiles_and_flags_write_nothing() {
                 write_profile(&c, "reserved.toml", "[zookeeper.extra]\ndataDir = \"/tmp\"\n"),
             ],
             "key `dataDir` is written by zkdev itself",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(
+                    &c,
+                    "newline-key.toml",
+                    "extends = \"fast\"\n[zookeeper.extra]\n\"a\\nclientPortAddress\" = \"0.0.0.0\"\n",
+                ),
+            ],
+            "newline-key.toml: line 3, column 1: [zookeeper.extra] key `a\\nclientPortAddress` contains the control \
+             character U+000A",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "newline-value.toml", "[zookeeper.extra]\nx = \"1\\nclientPortAddress=0.0.0.0\"\n"),
+            ],
+            "newline-value.toml: line 2",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "space-key.toml", "[zookeeper.extra]\n\" dataDir\" = \"/tmp\"\n"),
+            ],
+            "space-key.toml: line 2, column 1: [zookeeper.extra] key ` dataDir` (it is `dataDir` spelled another \
+             way) is written by zkdev itself",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "case-key.toml", "[zookeeper.extra]\nCLIENTPORTADDRESS = \"0.0.0.0\"\n"),
+            ],
+            "(it is `clientPortAddress` spelled another way) is written by zkdev itself",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "all-ips.toml", "[zookeeper.extra]\nquorumListenOnAllIPs = \"true\"\n"),
+            ],
+            "all-ips.toml: zkdev keeps every listening port of a node on 127.0.0.1, and this profile would open one \
+             beyond it: [zookeeper.extra] `quorumListenOnAllIPs = true`",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(
+                    &c,
+                    "jmx.toml",
+                    "[jvm.properties]\n\"com.sun.management.jmxremote.port\" = \"9999\"\n",
+                ),
+            ],
+            "[jvm.properties] `com.sun.management.jmxremote.port` turns on the JVM's JMX agent",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(
+                    &c,
+                    "jdwp.toml",
+                    "[jvm]\nflags = [\"-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=*:5005\"]\n",
+                ),
+            ],
+            "the debugger listens on every interface (address=*:5005)",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "flag.toml", "[jvm]\nflags = [\"-Dx=1\\n-Dy=2\"]\n"),
+            ],
+            "flag.toml: line 2, column 9: JVM argument `-Dx=1\\n-Dy=2` contains the control character U+000A",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "prop.toml", "[jvm.properties]\n\"a b\" = \"1\"\n"),
+            ],
+            "prop.toml: line 2, column 1: [jvm.properties] key `a b` contains whitespace",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(
+                    &c,
+                    "session.toml",
+                    "extends = \"fast\"\n[zookeeper]\nmin_session_timeout = 9000\nmax_session_timeout = 4000\n",
+                ),
+            ],
+            "session.toml: [zookeeper] min_session_timeout = 9000 is larger than max_session_timeout = 4000",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "heap.toml", "extends = \"fast\"\n[jvm]\nheap_min_mb = 64\n"),
+            ],
+            "heap.toml: [jvm] heap_min_mb = 64 is larger than heap_max_mb = 32",
         ),
         (vec!["--nodes".into(), "0".into()], "--nodes 0"),
         (
@@ -527,4 +624,45 @@ fn status_of_a_missing_cluster_says_how_to_make_one() {
     assert!(stderr(&out).contains("start one with `zkdev up`"), "{}", stderr(&out));
     let out = c.zkdev(&["down"]);
     assert_eq!(out.status.code(), Some(0));
+}
+
+/// A setting that listens beyond 127.0.0.1 (here the JVM's JMX agent) is refused unless the profile says
+/// `allow_non_loopback = true`; then every `up` warns, and the listener is really there.
+#[test]
+fn a_profile_opens_listeners_beyond_loopback_only_when_it_says_so() {
+    let c = TestCluster::new(52);
+    let offset = c.offset.to_string();
+    let jmx = "extends = \"fast\"\n[jvm.properties]\n\"com.sun.management.jmxremote\" = \"\"\n";
+    let refused = write_profile(&c, "jmx.toml", jmx);
+    let out = c.zkdev(&["up", "--profile", &refused, "--port-offset", &offset, "--nodes", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("[jvm.properties] `com.sun.management.jmxremote` turns on the JVM's JMX agent"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("allow_non_loopback = true"), "{}", stderr(&out));
+    assert!(!c.home_path().join("clusters").exists());
+
+    let allowed = write_profile(&c, "jmx-allowed.toml", &format!("allow_non_loopback = true\n{jmx}"));
+    let warning = "warning: the profile allows listening beyond 127.0.0.1 (allow_non_loopback = true): \
+                   [jvm.properties] `com.sun.management.jmxremote`";
+    let out = c.zkdev(&["up", "--profile", &allowed, "--port-offset", &offset, "--nodes", "1"]);
+    assert_ok(&out, "up with allow_non_loopback");
+    assert!(stderr(&out).contains(warning), "{}", stderr(&out));
+    let pid = c.status()["nodes"][0]["pid"].as_i64().unwrap() as i32;
+    poll(Duration::from_secs(10), "the JMX agent's listener", || {
+        listening_of(pid)
+            .iter()
+            .any(|(addr, _)| !is_loopback_v4(addr))
+            .then_some(())
+    });
+    assert_ok(&c.zkdev(&["down"]), "down");
+    let out = c.zkdev(&["up"]);
+    assert_ok(&out, "up again");
+    assert!(
+        stderr(&out).contains(warning),
+        "an existing cluster's up must warn too:\n{}",
+        stderr(&out)
+    );
 }

@@ -170,6 +170,14 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
     ClusterSpec::build(cluster, &origin, settings, dist, voters, observers)
 }
 
+/// What `up` and `render` say about a spec on stderr before using it: listeners beyond 127.0.0.1 that its
+/// profile allows (every time, even with --quiet).
+pub fn warn_about(_ctx: &Ctx, spec: &ClusterSpec, _new_cluster: bool) {
+    for what in spec.settings.non_loopback() {
+        eprintln!("warning: the profile allows listening beyond 127.0.0.1 (allow_non_loopback = true): {what}");
+    }
+}
+
 /// Wait until every node serves with one leader, with the spinner on stderr (unless quiet or JSON).
 pub async fn wait_healthy(
     ctx: &Ctx,

@@ -51,6 +51,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
     // Under the lock: another `up` may have made the cluster meanwhile.
     let spec = match candidate {
         Some(spec) if !paths.exists() => {
+            super::warn_about(ctx, &spec, true);
             if spec.voter_count() % 2 == 0 && !ctx.quiet {
                 let n = spec.voter_count();
                 eprintln!(
@@ -67,6 +68,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
         _ => {
             let spec = paths.load_spec()?;
             check_same_shape(ctx, &spec, &args)?;
+            super::warn_about(ctx, &spec, false);
             spec
         }
     };
