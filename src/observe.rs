@@ -215,6 +215,9 @@ async fn node_status(spec: &ClusterSpec, paths: &ClusterPaths, state: &NodeState
 /// For a node that died without zkdev stopping it: its last error from the log, if any.
 fn crash_hint(paths: &ClusterPaths, id: u32) -> Option<String> {
     let text = std::fs::read_to_string(paths.log_file(id)).unwrap_or_default();
+    if let Some(cause) = crate::diagnose::diagnose(&text) {
+        return Some(format!("exited without zkdev stopping it: {cause}"));
+    }
     let error =
         text.lines().rev().take(100).find(|l| {
             l.contains(" ERROR ") || l.contains("FATAL") || l.contains("Exception") || l.starts_with("Error")

@@ -164,6 +164,20 @@ pub fn spawn(argv: &[String], cwd: &Path, log_file: &Path) -> Result<NodeState> 
     })
 }
 
+/// How a process this zkdev run spawned ended, once it has: `exit status N` or `signal SIGX`. Collects its
+/// exit status, which only the parent can; None while it runs, or for a process this run did not start.
+pub fn reap(state: &NodeState) -> Option<String> {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let NodeState::Started { pid, .. } = *state else {
+        return None;
+    };
+    match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, code)) => Some(format!("exit status {code}")),
+        Ok(WaitStatus::Signaled(_, sig, _)) => Some(format!("signal {sig}")),
+        _ => None,
+    }
+}
+
 /// `spawn` returns once the kernel has committed to the exec, but the new program's arguments appear in
 /// /proc/PID/cmdline a moment later; identify would see an empty command line until then.
 fn wait_for_exec(pid: i32) {

@@ -666,3 +666,72 @@ fn a_profile_opens_listeners_beyond_loopback_only_when_it_says_so() {
         stderr(&out)
     );
 }
+
+/// A `java` that is not one exits before ZooKeeper logs anything: say so, with its exit status and output.
+#[test]
+fn a_java_that_exits_at_once_is_reported_with_its_status_and_output() {
+    let c = TestCluster::new(53);
+    let offset = c.offset.to_string();
+    let p = write_profile(&c, "false.toml", "extends = \"fast\"\n[dist]\njava = \"/bin/false\"\n");
+    let out = c.zkdev(&["up", "--profile", &p, "--port-offset", &offset, "--nodes", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "node 1 exited while starting: `/bin/false` exited at once with exit status 1 and printed nothing"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_ok(&c.zkdev(&["down", "--purge"]), "purge");
+
+    let fake = c.home_path().join("fake-java");
+    std::fs::write(&fake, "#!/bin/sh\necho 'this is not java' >&2\nexit 7\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let p = write_profile(
+        &c,
+        "fake.toml",
+        &format!("extends = \"fast\"\n[dist]\njava = \"{}\"\n", fake.display()),
+    );
+    let out = c.zkdev(&["up", "--profile", &p, "--port-offset", &offset, "--nodes", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("exited at once with exit status 7 and printed: this is not java"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(c.jvms().is_empty());
+}
+
+/// A node that runs out of heap: the error names java.lang.OutOfMemoryError and the setting to raise, in
+/// `up`'s failure and in `status`'s hint for the crashed node. 4 MB of heap reproduces it on one node.
+#[test]
+fn a_node_out_of_heap_is_diagnosed_with_the_setting_to_raise() {
+    let c = TestCluster::new(54);
+    let p = write_profile(
+        &c,
+        "tiny-heap.toml",
+        "extends = \"fast\"\n[jvm]\nheap_max_mb = 4\nheap_min_mb = 4\n",
+    );
+    let offset = c.offset.to_string();
+    let out = c.zkdev(&[
+        "up",
+        "--profile",
+        &p,
+        "--port-offset",
+        &offset,
+        "--nodes",
+        "1",
+        "--keep-on-failure",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let diagnosis = "the JVM ran out of memory: `java.lang.OutOfMemoryError: Java heap space`; raise `heap_max_mb`";
+    assert!(
+        stderr(&out).contains(&format!("node 1 exited while starting: {diagnosis}")),
+        "{}",
+        stderr(&out)
+    );
+    let n = &c.status()["nodes"][0];
+    assert_eq!(n["process"], "crashed", "{n}");
+    assert!(n["detail"].as_str().unwrap().contains(diagnosis), "{n}");
+    assert!(c.jvms().is_empty());
+}

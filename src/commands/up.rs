@@ -11,7 +11,7 @@ use crate::observe::{self, ClusterStatus, ProcessState, WaitFailure};
 use crate::output;
 use crate::spec::ClusterSpec;
 use crate::state::{ClusterPaths, StopReason};
-use crate::{interrupt, launch};
+use crate::{interrupt, launch, process};
 
 #[derive(Serialize)]
 struct UpReport<'a> {
@@ -124,7 +124,14 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                 detail.push_str(&observe::log_tail(&paths, *id, 12));
             }
             let what = match failure {
-                WaitFailure::Crashed(id) => format!("node {id} exited while starting"),
+                WaitFailure::Crashed(id) => {
+                    let java = spec.dist.java.display().to_string();
+                    let cause = crate::diagnose::node_died(&paths.log_file(id), &java, process::reap(&state.node(id)));
+                    format!(
+                        "node {id} exited while starting{}",
+                        cause.map(|c| format!(": {c}")).unwrap_or_default()
+                    )
+                }
                 _ => format!(
                     "the ensemble did not serve with one leader within {}; not serving: {}",
                     output::secs(timeout),
