@@ -735,3 +735,85 @@ fn a_node_out_of_heap_is_diagnosed_with_the_setting_to_raise() {
     assert!(n["detail"].as_str().unwrap().contains(diagnosis), "{n}");
     assert!(c.jvms().is_empty());
 }
+
+/// verify on one voter: refused at once with what verify needs, not kill-leader's --force.
+#[test]
+fn verify_on_one_voter_says_it_needs_three() {
+    let c = TestCluster::new(57);
+    c.up(&["--nodes", "1"]);
+    let pids = c.jvms();
+    let t = std::time::Instant::now();
+    let out = c.zkdev(&["verify", "--duration", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("has 1 voter(s): after a kill 0 would remain where a quorum needs 1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("at least 3 voters") && err.contains("`zkdev up --nodes 3`"),
+        "{err}"
+    );
+    assert!(!err.contains("--force"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
+    assert_eq!(c.jvms(), pids, "verify touched the node");
+}
+
+/// `start observer` / `start follower` find stopped nodes by their role in the spec; `verify` with a paused
+/// node says at once how to resume it.
+#[test]
+fn start_by_role_finds_stopped_nodes_and_verify_names_paused_or_stopped_ones() {
+    let c = TestCluster::new(58);
+    c.up(&["--nodes", "3", "--observers", "1"]);
+    assert_ok(&c.zkdev(&["stop", "observer"]), "stop observer");
+    let out = c.zkdev(&["start", "observer"]);
+    assert_ok(&out, "start observer");
+    assert!(
+        stdout(&out).contains("node 4: started, serving as observer"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(srvr(c.client_port(4)).unwrap().mode, "observer");
+
+    // Another follower still serves: `start follower` means the stopped one.
+    let (fid, _, _) = c.node_in_mode("follower");
+    assert_ok(&c.zkdev(&["stop", &fid.to_string()]), "stop follower");
+    let out = c.zkdev(&["start", "follower"]);
+    assert_ok(&out, "start follower");
+    assert!(
+        stdout(&out).contains(&format!("node {fid}: started, serving as")),
+        "{}",
+        stdout(&out)
+    );
+
+    // Nodes that waiting will not bring back are named at once, with the command that does.
+    assert_ok(&c.zkdev(&["stop", "observer"]), "stop observer");
+    let t = std::time::Instant::now();
+    let out = c.zkdev(&["verify", "--duration", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("node 4 is not running: `zkdev start 4` (or `zkdev up`) starts it again"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
+    assert_ok(&c.zkdev(&["start", "observer"]), "start observer");
+
+    let (fid, _, _) = c.node_in_mode("follower");
+    assert_ok(&c.zkdev(&["pause", &fid.to_string()]), "pause");
+    let t = std::time::Instant::now();
+    let out = c.zkdev(&["verify", "--duration", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "verify needs every node serving, but node {fid} is paused (SIGSTOP)"
+        )),
+        "{err}"
+    );
+    assert!(err.contains(&format!("`zkdev resume {fid}`")), "{err}");
+    assert!(!err.contains("zkdev wait"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
+    assert_ok(&c.zkdev(&["resume", &fid.to_string()]), "resume");
+    assert_ok(&c.zkdev(&["wait", "--timeout", "30"]), "wait");
+}

@@ -83,7 +83,12 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
     let _lock = paths.lock(Duration::from_secs(60))?;
     let mut state = paths.load_state_adopting(&spec.ids())?;
     let before = observe::gather(&spec, &paths, &state).await;
-    let ids = fault::resolve(args.target, &before)?;
+    let intent = match action {
+        Action::Start => fault::Intent::Start,
+        Action::Restart => fault::Intent::Restart,
+        _ => fault::Intent::Running,
+    };
+    let ids = fault::resolve_for(args.target, &before, intent)?;
     let target = args.target.to_string();
 
     let mut warning = None;
