@@ -736,6 +736,82 @@ fn a_node_out_of_heap_is_diagnosed_with_the_setting_to_raise() {
     assert!(c.jvms().is_empty());
 }
 
+fn ephemeral_range() -> (u16, u16) {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let v: Vec<u16> = text.split_whitespace().map(|s| s.parse().unwrap()).collect();
+    (v[0], v[1])
+}
+
+/// Ports in the system's ephemeral range: `render` and `up` of a new cluster warn, naming the first such port,
+/// the range and an offset that fits below it.
+#[test]
+fn ports_in_the_ephemeral_range_are_warned_about() {
+    let c = TestCluster::new(55);
+    let (lo, hi) = ephemeral_range();
+    assert!(lo > 4100 && hi > lo + 200, "unusual ephemeral range {lo}-{hi}");
+    // Node 1's election port (3881 + offset) lands just inside the range; its client and quorum ports below.
+    let offset = lo - 3881 + 100;
+    let port = lo + 100;
+    let expected = format!(
+        "warning: port {port} (node 1 election port) is in the system's ephemeral port range {lo}-{hi} \
+         (/proc/sys/net/ipv4/ip_local_port_range)"
+    );
+    let fits = format!("a --port-offset of at most {}", lo - 1 - 3881);
+    let offset = offset.to_string();
+    let out = c.zkdev(&["render", "--profile", "fast", "--port-offset", &offset, "--nodes", "1"]);
+    assert_ok(&out, "render");
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&fits), "{}", stderr(&out));
+
+    let out = c.zkdev(&["up", "--profile", "fast", "--port-offset", &offset, "--nodes", "1"]);
+    assert_ok(&out, "up");
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+    assert!(c.zkdev(&["status"]).status.success());
+}
+
+/// A cluster port that an outgoing connection holds as its local port is not "closing": the message says
+/// whose connection it is, and nothing starts.
+#[test]
+fn a_port_held_by_an_outgoing_connection_is_named_as_such() {
+    use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+    use std::os::fd::AsRawFd;
+    let c = TestCluster::new(56);
+    let port = 2180 + 1 + c.offset;
+    let server = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let server_port = server.local_addr().unwrap().port();
+    let fd = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+    bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, port)).unwrap();
+    connect(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, server_port)).unwrap();
+    let _accepted = server.accept().unwrap();
+
+    let out = c.zkdev(&[
+        "up",
+        "--profile",
+        "fast",
+        "--port-offset",
+        &c.offset.to_string(),
+        "--nodes",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "port {port} (node 1 client port) is in use, not by a listener: it is the local port of an outgoing \
+             connection of pid {} (",
+            std::process::id()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("to 127.0.0.1:{server_port} (ESTABLISHED)")),
+        "{err}"
+    );
+    assert!(!err.contains("still closing"), "{err}");
+    assert!(c.jvms().is_empty());
+    assert!(!c.cluster_dir().exists());
+}
+
 /// verify on one voter: refused at once with what verify needs, not kill-leader's --force.
 #[test]
 fn verify_on_one_voter_says_it_needs_three() {
