@@ -46,9 +46,69 @@ impl fmt::Display for Target {
     }
 }
 
-/// Which nodes a target names right now. `want_running`: the action needs a running node (stop, kill,
-/// pause); otherwise (start) any node the id names.
+/// What an action needs of the nodes a role names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    /// stop, kill, pause, resume: a node serving in that role right now.
+    Running,
+    /// start: the nodes of that role that are not running (a role is fixed by the spec for observers; any
+    /// voter that is down may come back as a follower), else one serving in it (already running).
+    Start,
+    /// restart: the node serving in that role, else (none serves) the nodes of that role that are not running.
+    Restart,
+}
+
+/// Which nodes a target names right now, for an action that needs a running node (stop, kill, pause).
 pub fn resolve(target: Target, status: &ClusterStatus) -> Result<Vec<u32>> {
+    resolve_for(target, status, Intent::Running)
+}
+
+/// Which nodes a target names right now for an action with `intent`. A role (follower, observer) is what the
+/// servers report; for start and restart, a stopped node has no reported role, so the spec's roles stand in:
+/// observers are the spec's observer ids, followers the voters that are not running.
+pub fn resolve_for(target: Target, status: &ClusterStatus, intent: Intent) -> Result<Vec<u32>> {
+    let down = |role: Role| -> Vec<u32> {
+        status
+            .nodes
+            .iter()
+            .filter(|n| n.role == role && matches!(n.process, ProcessState::Stopped | ProcessState::Crashed))
+            .map(|n| n.id)
+            .collect()
+    };
+    let by_role = |target: Target| -> Option<Role> {
+        match target {
+            Target::Follower => Some(Role::Participant),
+            Target::Observer => Some(Role::Observer),
+            _ => None,
+        }
+    };
+    if let Some(role) = by_role(target).filter(|_| intent != Intent::Running) {
+        let stopped = down(role);
+        let serving = resolve_running(target, status);
+        let picked = match intent {
+            Intent::Start if !stopped.is_empty() => Ok(stopped),
+            Intent::Restart if serving.is_err() && !stopped.is_empty() => Ok(stopped),
+            _ => serving,
+        };
+        // Observers are fixed by the spec: with none serving and none stopped (all running but not serving
+        // yet), start and restart still know which nodes are meant.
+        let observers: Vec<u32> = (status.nodes.iter())
+            .filter(|n| n.role == Role::Observer)
+            .map(|n| n.id)
+            .collect();
+        return match picked {
+            Err(_) if role == Role::Observer && observers.is_empty() => Err(Error::usage(format!(
+                "cluster `{}` has no observers (it was made with --observers 0)",
+                status.cluster
+            ))),
+            Err(_) if role == Role::Observer => Ok(observers),
+            other => other,
+        };
+    }
+    resolve_running(target, status)
+}
+
+fn resolve_running(target: Target, status: &ClusterStatus) -> Result<Vec<u32>> {
     let by_mode = |mode: &str| -> Option<u32> {
         status
             .nodes
@@ -204,6 +264,45 @@ mod tests {
         assert_eq!(resolve(Target::All, &s).unwrap(), vec![1, 2, 3, 4]);
         assert_eq!(resolve(Target::Id(2), &s).unwrap(), vec![2]);
         assert_eq!(resolve(Target::Id(9), &s).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn start_and_restart_find_roles_in_the_spec_when_no_node_serves_in_them() {
+        use ProcessState::*;
+        // The observer is stopped: nothing serves as observer, but the spec says node 4 is one.
+        let s = cluster(vec![
+            node(1, Role::Participant, Running, Some("follower")),
+            node(2, Role::Participant, Running, Some("follower")),
+            node(3, Role::Participant, Running, Some("leader")),
+            node(4, Role::Observer, Stopped, None),
+        ]);
+        assert_eq!(resolve_for(Target::Observer, &s, Intent::Start).unwrap(), vec![4]);
+        assert_eq!(resolve_for(Target::Observer, &s, Intent::Restart).unwrap(), vec![4]);
+        let err = resolve_for(Target::Observer, &s, Intent::Running)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no node serves as observer right now"), "{err}");
+        // Start means the stopped ones even while another node serves in the role.
+        let s = cluster(vec![
+            node(1, Role::Participant, Stopped, None),
+            node(2, Role::Participant, Running, Some("follower")),
+            node(3, Role::Participant, Running, Some("leader")),
+            node(4, Role::Observer, Running, Some("observer")),
+        ]);
+        assert_eq!(resolve_for(Target::Follower, &s, Intent::Start).unwrap(), vec![1]);
+        assert_eq!(resolve_for(Target::Follower, &s, Intent::Restart).unwrap(), vec![2]);
+        assert_eq!(resolve_for(Target::Observer, &s, Intent::Start).unwrap(), vec![4]);
+        assert_eq!(resolve_for(Target::Follower, &s, Intent::Running).unwrap(), vec![2]);
+        // No quorum: nothing serves as follower; restart and start pick the voters that are down.
+        let s = cluster(vec![
+            node(1, Role::Participant, Stopped, None),
+            node(2, Role::Participant, Crashed, None),
+            node(3, Role::Participant, Running, Some("looking")),
+        ]);
+        assert_eq!(resolve_for(Target::Follower, &s, Intent::Restart).unwrap(), vec![1, 2]);
+        let err = resolve_for(Target::Observer, &s, Intent::Start).unwrap_err();
+        assert!(err.to_string().contains("has no observers"), "{err}");
+        assert!(resolve_for(Target::Leader, &s, Intent::Start).is_err());
     }
 
     #[test]

@@ -35,21 +35,23 @@ pub async fn check_ports_free(spec: &ClusterSpec, ids: &[u32]) -> Result<()> {
         if !ids.contains(&id) || ports::is_free(port) {
             continue;
         }
-        // No listener but the bind is refused: a connection of a node that just stopped is still closing.
-        // That passes within moments; a port somebody listens on does not.
+        // No listener or live connection but the bind is refused: a connection of a node that just stopped is
+        // still closing. That passes within moments; a listener or another program's connection does not.
         let deadline = std::time::Instant::now() + Duration::from_secs(3);
-        let mut owner = ports::owner(port);
-        while owner.is_none() && std::time::Instant::now() < deadline && !ports::is_free(port) {
+        let mut holder = ports::holder(port);
+        while !holder.as_ref().is_some_and(ports::Holder::settled)
+            && std::time::Instant::now() < deadline
+            && !ports::is_free(port)
+        {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            owner = ports::owner(port);
+            holder = ports::holder(port);
         }
         if ports::is_free(port) {
             continue;
         }
-        let who = match owner {
-            Some(o) => format!(" by pid {} ({})", o.pid, o.name),
-            None => " (no process listens on it: connections to it are still closing; retry shortly)".to_string(),
-        };
+        let who = holder
+            .unwrap_or(ports::Holder::Closing)
+            .describe(port, ports::ephemeral_range());
         return Err(Error::env(format!(
             "port {port} (node {id} {what} port) is in use{who}; stop that process, or pass --port-offset K to move \
              every port of this cluster (a new cluster only), e.g. --port-offset 10000"

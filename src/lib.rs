@@ -3,11 +3,12 @@
 //! `commands` composes the modules below it; each of them does one thing:
 //! `profile` -> `spec` -> `render` is pure, `dist` finds java and ZooKeeper, `process` is the only place that
 //! starts and signals, `state` owns the files on disk, `probe` asks servers, `observe` turns all of that into
-//! a `ClusterStatus`, `output` prints it.
+//! a `ClusterStatus`, `diagnose` reads why a node died from its log, `output` prints it.
 
 pub mod cds;
 pub mod cli;
 pub mod commands;
+pub mod diagnose;
 pub mod dist;
 pub mod error;
 pub mod export;

@@ -315,8 +315,13 @@ pub fn last_error(paths: &ClusterPaths, id: u32) -> Option<String> {
         .map(|l| l.trim().to_string())
 }
 
-/// For a node that died without zkdev stopping it (and without a supervisor seeing how): its last error.
+/// For a node that died without zkdev stopping it (and without a supervisor seeing how): why, as far as its
+/// log tells.
 fn crash_hint(paths: &ClusterPaths, id: u32) -> String {
+    let text = std::fs::read_to_string(paths.log_file(id)).unwrap_or_default();
+    if let Some(cause) = crate::diagnose::diagnose(&text) {
+        return format!("exited without zkdev stopping it: {cause}");
+    }
     match last_error(paths, id) {
         Some(line) => format!("exited without zkdev stopping it; its log says: {line}"),
         None => "exited without zkdev stopping it and without an error in its log (killed from outside?)".to_string(),

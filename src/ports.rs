@@ -1,4 +1,5 @@
-//! Is a port free on 127.0.0.1, and if not, who holds it (from /proc/net/tcp and /proc/*/fd).
+//! Is a port free on 127.0.0.1, and if not, who holds it (from /proc/net/tcp and /proc/*/fd); and which of a
+//! cluster's ports the kernel may hand to outgoing connections (its ephemeral range).
 
 /// Who listens on a port, as far as /proc tells (a process of another user may stay anonymous).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,207 @@ pub fn owner(port: u16) -> Option<Owner> {
         .filter_map(|f| std::fs::read_to_string(f).ok())
         .flat_map(|text| listening_inodes(&text, port))
         .collect();
+    owner_of(&inodes)
+}
+
+/// What holds a port that cannot be bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    /// A listening socket; its process when /proc names it.
+    Listener(Option<Owner>),
+    /// No listener: the port is the local end of a connection (an outgoing one, given this port by the kernel).
+    Connection {
+        /// `ESTABLISHED`, `SYN_SENT`, `CLOSE_WAIT`...
+        state: &'static str,
+        /// The other end, `address:port`.
+        remote: String,
+        owner: Option<Owner>,
+    },
+    /// Only connections that are closing (TIME_WAIT and the like, owned by no process): passes within moments.
+    Closing,
+}
+
+impl Holder {
+    /// Lasts until someone acts (a listener, a live connection), as opposed to connections that are closing.
+    pub fn settled(&self) -> bool {
+        !matches!(self, Holder::Closing)
+    }
+
+    /// How a port-in-use message names the holder, after "port P (node N client port) is in use".
+    pub fn describe(&self, port: u16, ephemeral: Option<(u16, u16)>) -> String {
+        let by = |o: &Option<Owner>| match o {
+            Some(o) => format!("pid {} ({})", o.pid, o.name),
+            None => "a process /proc does not name (another user's?)".to_string(),
+        };
+        match self {
+            Holder::Listener(Some(o)) => format!(" by pid {} ({})", o.pid, o.name),
+            Holder::Listener(None) => " by a listening process /proc does not name (another user's?)".to_string(),
+            Holder::Connection { state, remote, owner } => {
+                let range = match ephemeral {
+                    Some((lo, hi)) if (lo..=hi).contains(&port) => format!(
+                        "; the kernel hands the ports of its ephemeral range {lo}-{hi} \
+                         (/proc/sys/net/ipv4/ip_local_port_range) to outgoing connections, so a cluster's ports are \
+                         safer below {lo}"
+                    ),
+                    _ => String::new(),
+                };
+                format!(
+                    ", not by a listener: it is the local port of an outgoing connection of {} to {remote} ({state}), \
+                     and is free again once that connection closes{range}",
+                    by(owner)
+                )
+            }
+            Holder::Closing => {
+                " (no process listens on it: connections to it are still closing; retry shortly)".to_string()
+            }
+        }
+    }
+}
+
+/// Who holds `port` on 127.0.0.1 (or on every address), from /proc/net/tcp and tcp6: a listener first, then
+/// a live connection whose local port it is, then closing connections. None when nothing there has it.
+pub fn holder(port: u16) -> Option<Holder> {
+    let socks: Vec<Sock> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|text| sockets_on(&text, port))
+        .collect();
+    let listening: Vec<u64> = socks.iter().filter(|s| s.state == "LISTEN").map(|s| s.inode).collect();
+    if !listening.is_empty() {
+        return Some(Holder::Listener(owner_of(&listening)));
+    }
+    // A connection still owned by a socket (inode 0 means only the kernel holds it: TIME_WAIT).
+    if let Some(c) = socks.iter().find(|s| s.inode != 0) {
+        return Some(Holder::Connection {
+            state: c.state,
+            remote: c.remote.clone(),
+            owner: owner_of(&[c.inode]),
+        });
+    }
+    (!socks.is_empty()).then_some(Holder::Closing)
+}
+
+/// One row of /proc/net/tcp{,6}.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sock {
+    state: &'static str,
+    remote: String,
+    inode: u64,
+}
+
+/// The sockets whose local end is `port` on an address a bind to 127.0.0.1 would clash with (127.0.0.1, the
+/// wildcard, or their IPv6 forms), in a /proc/net/tcp{,6} table.
+fn sockets_on(table: &str, port: u16) -> Vec<Sock> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (local_addr, local_port) = f.get(1)?.rsplit_once(':')?;
+            if u16::from_str_radix(local_port, 16).ok()? != port || !clashes_with_loopback(local_addr) {
+                return None;
+            }
+            Some(Sock {
+                state: tcp_state(f.get(3)?),
+                remote: decode_addr(f.get(2)?)?,
+                inode: f.get(9)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+fn clashes_with_loopback(hex: &str) -> bool {
+    matches!(
+        hex,
+        "0100007F"
+            | "00000000"
+            | "00000000000000000000000000000000"
+            | "0000000000000000FFFF00000100007F"
+            | "0000000000000000FFFF000000000000"
+    )
+}
+
+fn tcp_state(hex: &str) -> &'static str {
+    match hex {
+        "01" => "ESTABLISHED",
+        "02" => "SYN_SENT",
+        "03" => "SYN_RECV",
+        "04" => "FIN_WAIT1",
+        "05" => "FIN_WAIT2",
+        "06" => "TIME_WAIT",
+        "07" => "CLOSE",
+        "08" => "CLOSE_WAIT",
+        "09" => "LAST_ACK",
+        "0A" => "LISTEN",
+        "0B" => "CLOSING",
+        _ => "unknown state",
+    }
+}
+
+/// `0100007F:0885` -> `127.0.0.1:2181`; IPv6 (four little-endian words) -> `[...]:port`, v4-mapped as IPv4.
+fn decode_addr(hex: &str) -> Option<String> {
+    let (addr, port) = hex.rsplit_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let words: Vec<u32> = (0..addr.len() / 8)
+        .map(|i| u32::from_str_radix(&addr[i * 8..i * 8 + 8], 16).map(u32::from_be))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+    let ip = match bytes.len() {
+        4 => std::net::IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?),
+        16 => {
+            let v6 = std::net::Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?);
+            v6.to_ipv4_mapped()
+                .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4)
+        }
+        _ => return None,
+    };
+    Some(std::net::SocketAddr::new(ip, port).to_string())
+}
+
+/// The system's ephemeral port range (the local ports it gives outgoing connections), from
+/// /proc/sys/net/ipv4/ip_local_port_range.
+pub fn ephemeral_range() -> Option<(u16, u16)> {
+    parse_port_range(&std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?)
+}
+
+fn parse_port_range(text: &str) -> Option<(u16, u16)> {
+    let mut it = text.split_whitespace().map(|s| s.parse::<u16>().ok());
+    let (lo, hi) = (it.next()??, it.next()??);
+    (lo <= hi).then_some((lo, hi))
+}
+
+/// A warning when any of `ports` (port, node, what) falls in the ephemeral range `lo..=hi`: the lowest such
+/// port, the range, and the largest --port-offset that keeps every port below it. `offset` is the one in use.
+pub fn ephemeral_warning(ports: &[(u16, u32, &str)], offset: u16, (lo, hi): (u16, u16)) -> Option<String> {
+    let (port, id, what) = ports
+        .iter()
+        .filter(|(p, _, _)| (lo..=hi).contains(p))
+        .min_by_key(|(p, _, _)| *p)?;
+    let highest = ports.iter().map(|(p, _, _)| u32::from(*p)).max()?;
+    let without_offset = highest - u32::from(offset);
+    let advice = match u32::from(lo).checked_sub(1 + without_offset) {
+        Some(max) => {
+            let example = if max >= 10_000 {
+                max / 10_000 * 10_000
+            } else {
+                max / 1000 * 1000
+            };
+            format!(
+                "a --port-offset of at most {max} (e.g. --port-offset {example}) keeps every port of this cluster \
+                 below {lo}"
+            )
+        }
+        None => format!("lower the port bases in the profile so that every port stays below {lo}"),
+    };
+    Some(format!(
+        "port {port} (node {id} {what} port) is in the system's ephemeral port range {lo}-{hi} \
+         (/proc/sys/net/ipv4/ip_local_port_range), from which the kernel takes the local port of every outgoing \
+         connection: one can take it at any moment and keep the node from starting; {advice}"
+    ))
+}
+
+fn owner_of(inodes: &[u64]) -> Option<Owner> {
     if inodes.is_empty() {
         return None;
     }
@@ -85,6 +287,92 @@ mod tests {
             1: 0100007F:0885 0100007F:A000 01 00000000:00000000 00:00000000 00000000     0        0 999 1 0000000000000000 100 0 0 10 0\n";
         assert_eq!(listening_inodes(table, 2181), vec![12345]);
         assert!(listening_inodes(table, 2182).is_empty());
+    }
+
+    #[test]
+    fn an_outgoing_connection_is_told_apart_from_a_listener_and_from_time_wait() {
+        // Port 0x8B1F = 35615 is the local end of an established connection to 127.0.0.1:2181 (no listener),
+        // 0x8B20 only in TIME_WAIT, 0x8B21 on another address (10.0.0.5): no clash with 127.0.0.1.
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   \
+            0: 0100007F:0885 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0000000000000000 100 0 0 10 0\n   \
+            1: 0100007F:8B1F 0100007F:0885 01 00000000:00000000 00:00000000 00000000  1000        0 777 1 0000000000000000 20 4 30 10 -1\n   \
+            2: 0100007F:8B20 0100007F:0885 06 00000000:00000000 03:00000F9F 00000000     0        0 0 3 0000000000000000\n   \
+            3: 0500000A:8B21 0100007F:0885 01 00000000:00000000 00:00000000 00000000  1000        0 888 1 0000000000000000 20 4 30 10 -1\n";
+        assert_eq!(
+            sockets_on(table, 35615),
+            vec![Sock {
+                state: "ESTABLISHED",
+                remote: "127.0.0.1:2181".into(),
+                inode: 777
+            }]
+        );
+        assert_eq!(sockets_on(table, 35616)[0].state, "TIME_WAIT");
+        assert_eq!(sockets_on(table, 35616)[0].inode, 0);
+        assert!(sockets_on(table, 35617).is_empty());
+        assert_eq!(sockets_on(table, 2181)[0].state, "LISTEN");
+        let tcp6 = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   \
+            0: 0000000000000000FFFF00000100007F:8B1F 0000000000000000FFFF00000100007F:0885 01 00000000:00000000 00:00000000 00000000  1000        0 999 1 0000000000000000 20 4 30 10 -1\n";
+        assert_eq!(sockets_on(tcp6, 35615)[0].remote, "127.0.0.1:2181");
+        assert_eq!(
+            decode_addr("00000000000000000000000001000000:0016").unwrap(),
+            "[::1]:22"
+        );
+    }
+
+    #[test]
+    fn holder_names_an_outgoing_connection_on_the_port() {
+        use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+        use std::os::fd::AsRawFd;
+        let l = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let server = l.local_addr().unwrap().port();
+        // A client socket bound to a port of our choosing, then connected: that port is held, no one listens.
+        let free = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        let fd = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+        bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, port)).unwrap();
+        connect(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, server)).unwrap();
+        let _accepted = l.accept().unwrap();
+        assert!(!is_free(port));
+        assert_eq!(owner(port), None, "no listener on {port}");
+        let h = holder(port).unwrap();
+        let Holder::Connection { state, remote, owner } = &h else {
+            panic!("{h:?}")
+        };
+        assert_eq!(
+            (*state, remote.as_str()),
+            ("ESTABLISHED", format!("127.0.0.1:{server}").as_str())
+        );
+        assert_eq!(owner.as_ref().unwrap().pid, std::process::id() as i32);
+        let text = h.describe(port, Some((port, port)));
+        assert!(
+            text.contains("not by a listener: it is the local port of an outgoing connection of pid"),
+            "{text}"
+        );
+        assert!(text.contains(&format!("ephemeral range {port}-{port}")), "{text}");
+        assert!(!h.describe(port, Some((1, 2))).contains("ephemeral"));
+    }
+
+    #[test]
+    fn ephemeral_range_parses_and_warns_with_an_offset_that_fits() {
+        assert_eq!(parse_port_range("32768\t60999\n"), Some((32768, 60999)));
+        assert_eq!(parse_port_range("garbage"), None);
+        let ports = [(32181, 1, "client"), (32881, 1, "quorum"), (33881, 1, "election")];
+        let w = ephemeral_warning(&ports, 30000, (32768, 60999)).unwrap();
+        assert!(
+            w.starts_with("port 32881 (node 1 quorum port) is in the system's ephemeral port range 32768-60999"),
+            "{w}"
+        );
+        // 33881 - 30000 = 3881 without the offset: 32767 - 3881 = 28886 is the most that fits.
+        assert!(
+            w.contains("a --port-offset of at most 28886 (e.g. --port-offset 20000)"),
+            "{w}"
+        );
+        assert_eq!(ephemeral_warning(&ports, 30000, (40000, 60999)), None);
+        // Above the range is fine too.
+        assert_eq!(ephemeral_warning(&ports, 30000, (1024, 32000)), None);
+        let w = ephemeral_warning(&[(40000, 2, "admin")], 0, (32768, 60999)).unwrap();
+        assert!(w.contains("lower the port bases"), "{w}");
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct Profile {
     pub description: Option<String>,
     /// Name of a built-in profile this one starts from.
     pub extends: Option<String>,
+    /// Let a setting open a listener beyond 127.0.0.1 (JMX, a debugger, `quorumListenOnAllIPs`...); zkdev
+    /// refuses such settings without it, and warns at every `up` with it.
+    pub allow_non_loopback: Option<bool>,
     #[serde(default)]
     pub zookeeper: ZkSection,
     #[serde(default)]
@@ -71,7 +74,7 @@ pub struct ZkSection {
     pub metrics: Option<bool>,
     /// Any other zoo.cfg key, written verbatim (e.g. `reconfigEnabled = "true"`).
     #[serde(default)]
-    pub extra: BTreeMap<String, toml::Value>,
+    pub extra: BTreeMap<CfgKey, CfgValue>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -82,10 +85,10 @@ pub struct JvmSection {
     /// `-Xms`, megabytes.
     pub heap_min_mb: Option<NonZeroU32>,
     /// Further JVM flags, passed as given.
-    pub flags: Option<Vec<String>>,
+    pub flags: Option<Vec<JvmArg>>,
     /// Extra system properties (`-Dkey=value`), merged key by key.
     #[serde(default)]
-    pub properties: BTreeMap<String, String>,
+    pub properties: BTreeMap<PropKey, JvmArg>,
     /// Keep an application class-data-sharing archive per installation and JVM flags, recorded the first
     /// time a node stops gracefully and used by every later start (faster JVM start-up, less memory).
     pub class_data_sharing: Option<bool>,
@@ -134,6 +137,7 @@ impl Profile {
         properties.extend(self.jvm.properties);
         Profile {
             description: self.description.or(base.description),
+            allow_non_loopback: self.allow_non_loopback.or(base.allow_non_loopback),
             // Keep climbing: `base` may itself extend another profile (fast extends default).
             extends: base.extends,
             supervisor: SupervisorSection {
@@ -181,6 +185,235 @@ impl Profile {
             },
         }
     }
+}
+
+// ---- Text that ends up in zoo.cfg or on the JVM's command line, checked as the profile is read, so that a
+// bad key or value is reported with its line (the `toml` crate adds the span of what failed to deserialize).
+
+/// A `[zookeeper.extra]` key. zoo.cfg is a Java properties file: a key is letters, digits, `.`, `_` and `-`
+/// (a newline, a space, `=`, `:` or `\` would make ZooKeeper read another key than the one written), and not
+/// one zkdev writes itself.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct CfgKey(String);
+
+/// A `[zookeeper.extra]` value: a string without control characters, a number or a boolean.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct CfgValue(toml::Value);
+
+/// A `[jvm.properties]` key: no control characters, whitespace or `=` (it becomes `-Dkey=value`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct PropKey(String);
+
+/// One JVM argument (a `[jvm] flags` entry or a `[jvm.properties]` value): no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct JvmArg(String);
+
+impl CfgKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl CfgValue {
+    /// As zoo.cfg gets it.
+    pub fn text(&self) -> String {
+        match &self.0 {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl PropKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl JvmArg {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for CfgKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let key = String::deserialize(d)?;
+        check_cfg_key(&key).map_err(serde::de::Error::custom)?;
+        Ok(CfgKey(key))
+    }
+}
+
+impl<'de> Deserialize<'de> for CfgValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = toml::Value::deserialize(d)?;
+        match &value {
+            toml::Value::String(s) => check_cfg_value(s).map_err(serde::de::Error::custom)?,
+            toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {}
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "a [zookeeper.extra] value must be a string, number or boolean, not {}",
+                    other.type_str()
+                )))
+            }
+        }
+        Ok(CfgValue(value))
+    }
+}
+
+impl<'de> Deserialize<'de> for PropKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let key = String::deserialize(d)?;
+        check_prop_key(&key).map_err(serde::de::Error::custom)?;
+        Ok(PropKey(key))
+    }
+}
+
+impl<'de> Deserialize<'de> for JvmArg {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let arg = String::deserialize(d)?;
+        if let Some(c) = arg.chars().find(|c| c.is_control()) {
+            return Err(serde::de::Error::custom(format!(
+                "JVM argument `{}` contains the control character {}; a JVM flag or property value is one line of text",
+                arg.escape_debug(),
+                char_name(c)
+            )));
+        }
+        Ok(JvmArg(arg))
+    }
+}
+
+/// zoo.cfg keys zkdev writes itself; `extra` may not set them (it would silently fight zkdev's own).
+pub const RESERVED_KEYS: &[&str] = &[
+    "dataDir",
+    "dataLogDir",
+    "clientPort",
+    "clientPortAddress",
+    "admin.serverPort",
+    "admin.serverAddress",
+    "admin.enableServer",
+    "4lw.commands.whitelist",
+    "peerType",
+    "metricsProvider.className",
+    "metricsProvider.httpPort",
+    "metricsProvider.httpHost",
+    "tickTime",
+    "initLimit",
+    "syncLimit",
+    // The server lines (and their client addresses) come from zkdev: a dynamic file would replace them.
+    "dynamicConfigFile",
+];
+
+/// The reserved key `key` stands for, compared after trimming and ignoring case (` dataDir` and `DATADIR`
+/// are refused along with `dataDir`).
+fn reserved(key: &str) -> Option<String> {
+    let k = key.trim();
+    if let Some(r) = RESERVED_KEYS.iter().find(|r| r.eq_ignore_ascii_case(k)) {
+        return Some((*r).to_string());
+    }
+    let lower = k.to_ascii_lowercase();
+    lower
+        .starts_with("server.")
+        .then(|| format!("server.{}", &k["server.".len()..]))
+}
+
+fn check_cfg_key(key: &str) -> std::result::Result<(), String> {
+    let shown = key.escape_debug().to_string();
+    if let Some(canonical) = reserved(key) {
+        let spelled = if canonical == key {
+            String::new()
+        } else {
+            format!(" (it is `{canonical}` spelled another way)")
+        };
+        return Err(format!(
+            "[zookeeper.extra] key `{shown}`{spelled} is written by zkdev itself; set it through the profile's own \
+             fields (tick_time, init_limit, sync_limit, ports) instead"
+        ));
+    }
+    if key.is_empty() {
+        return Err("[zookeeper.extra] has an empty key".to_string());
+    }
+    if let Some(c) = key.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "[zookeeper.extra] key `{shown}` contains the control character {}: zoo.cfg would get a line break or \
+             other control character there, and ZooKeeper would read another key than this one",
+            char_name(c)
+        ));
+    }
+    if key.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "[zookeeper.extra] key `{shown}` contains whitespace: ZooKeeper would read another key than this one \
+             (a zoo.cfg key is letters, digits, `.`, `_` and `-`)"
+        ));
+    }
+    if let Some(c) = key
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "[zookeeper.extra] key `{shown}` contains `{c}`: a zoo.cfg key is letters, digits, `.`, `_` and `-` \
+             (zoo.cfg is a Java properties file, where `=`, `:`, `\\`, `#` and `!` mean something)"
+        ));
+    }
+    Ok(())
+}
+
+fn check_cfg_value(value: &str) -> std::result::Result<(), String> {
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "[zookeeper.extra] value `{}` contains the control character {}: a zoo.cfg value is one line, and \
+             what follows a line break would be read as another key",
+            value.escape_debug(),
+            char_name(c)
+        ));
+    }
+    // Java properties join a line that ends in an odd number of backslashes to the next one.
+    if (value.len() - value.trim_end_matches('\\').len()) % 2 == 1 {
+        return Err(format!(
+            "[zookeeper.extra] value `{}` ends with `\\`: Java properties would join the next zoo.cfg line to it",
+            value.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+fn check_prop_key(key: &str) -> std::result::Result<(), String> {
+    let shown = key.escape_debug();
+    if key.is_empty() {
+        return Err("[jvm.properties] has an empty key".to_string());
+    }
+    if let Some(c) = key.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "[jvm.properties] key `{shown}` contains the control character {}",
+            char_name(c)
+        ));
+    }
+    if key.chars().any(char::is_whitespace) || key.contains('=') {
+        return Err(format!(
+            "[jvm.properties] key `{shown}` contains whitespace or `=`: it becomes `-D{shown}=...`, which the JVM \
+             would read as another property"
+        ));
+    }
+    Ok(())
+}
+
+/// `U+000A (line feed)` and the like, for messages.
+fn char_name(c: char) -> String {
+    let name = match c {
+        '\n' => " (line feed)",
+        '\r' => " (carriage return)",
+        '\t' => " (tab)",
+        '\0' => " (NUL)",
+        _ => "",
+    };
+    format!("U+{:04X}{name}", u32::from(c))
 }
 
 /// Turn a toml error into `line L, column C: message` (the file name is added by the caller).
@@ -295,6 +528,9 @@ pub struct Settings {
     pub zk_home: Option<String>,
     pub version: Option<String>,
     pub java: Option<String>,
+    /// The profile lets settings listen beyond 127.0.0.1 (`up` warns).
+    #[serde(default)]
+    pub allow_non_loopback: bool,
     #[serde(default = "default_probe_interval")]
     pub probe_interval_ms: u32,
 }
@@ -310,64 +546,13 @@ fn default_metrics_base() -> u16 {
     7000
 }
 
-/// zoo.cfg keys zkdev writes itself; `extra` may not set them (it would silently fight zkdev's own).
-pub const RESERVED_KEYS: &[&str] = &[
-    "dataDir",
-    "dataLogDir",
-    "clientPort",
-    "clientPortAddress",
-    "admin.serverPort",
-    "admin.serverAddress",
-    "admin.enableServer",
-    "4lw.commands.whitelist",
-    "peerType",
-    "metricsProvider.className",
-    "metricsProvider.httpPort",
-    "metricsProvider.httpHost",
-    "tickTime",
-    "initLimit",
-    "syncLimit",
-];
-
 impl Profile {
+    /// Defaults filled in and the profile checked as a whole: values that contradict each other, and
+    /// settings that would listen beyond 127.0.0.1 (unless `allow_non_loopback`). `origin` names the profile.
     pub fn settings(&self, origin: &str) -> Result<Settings> {
         let z = &self.zookeeper;
-        let mut extra = BTreeMap::new();
-        for (key, value) in &z.extra {
-            if RESERVED_KEYS.contains(&key.as_str()) || key.starts_with("server.") {
-                return Err(Error::Profile {
-                    path: origin.to_string(),
-                    message: format!(
-                        "[zookeeper.extra] key `{key}` is written by zkdev itself; set it through the profile's own fields \
-                         (tick_time, init_limit, sync_limit, ports) instead"
-                    ),
-                });
-            }
-            let text = match value {
-                toml::Value::String(s) => s.clone(),
-                toml::Value::Integer(i) => i.to_string(),
-                toml::Value::Float(f) => f.to_string(),
-                toml::Value::Boolean(b) => b.to_string(),
-                other => {
-                    return Err(Error::Profile {
-                        path: origin.to_string(),
-                        message: format!(
-                            "[zookeeper.extra] key `{key}` must be a string, number or boolean, not {}",
-                            other.type_str()
-                        ),
-                    })
-                }
-            };
-            if text.contains('\n') {
-                return Err(Error::Profile {
-                    path: origin.to_string(),
-                    message: format!("[zookeeper.extra] key `{key}`: a value may not contain a newline"),
-                });
-            }
-            extra.insert(key.clone(), text);
-        }
         let get = |v: Option<NonZeroU32>| v.map(NonZeroU32::get);
-        Ok(Settings {
+        let settings = Settings {
             tick_time: get(z.tick_time).unwrap_or(2000),
             init_limit: get(z.init_limit).unwrap_or(10),
             sync_limit: get(z.sync_limit).unwrap_or(5),
@@ -378,11 +563,19 @@ impl Profile {
             force_sync: z.force_sync,
             admin_server: z.admin_server.unwrap_or(true),
             metrics: z.metrics.unwrap_or(false),
-            extra,
+            extra: z
+                .extra
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), v.text()))
+                .collect(),
             heap_max_mb: get(self.jvm.heap_max_mb),
             heap_min_mb: get(self.jvm.heap_min_mb),
-            jvm_flags: self.jvm.flags.clone().unwrap_or_default(),
-            jvm_properties: self.jvm.properties.clone(),
+            jvm_flags: (self.jvm.flags.iter().flatten())
+                .map(|f| f.as_str().to_string())
+                .collect(),
+            jvm_properties: (self.jvm.properties.iter())
+                .map(|(k, v)| (k.as_str().to_string(), v.as_str().to_string()))
+                .collect(),
             class_data_sharing: self.jvm.class_data_sharing.unwrap_or(false),
             client_base: self.ports.client_base.unwrap_or(2180),
             quorum_base: self.ports.quorum_base.unwrap_or(2880),
@@ -394,8 +587,150 @@ impl Profile {
             version: self.dist.version.clone(),
             java: self.dist.java.clone(),
             probe_interval_ms: get(self.supervisor.probe_interval_ms).unwrap_or(DEFAULT_PROBE_INTERVAL_MS),
-        })
+            allow_non_loopback: self.allow_non_loopback.unwrap_or(false),
+        };
+        let refuse = |message: String| Error::Profile {
+            path: origin.to_string(),
+            message,
+        };
+        settings.check_consistent().map_err(refuse)?;
+        let open = settings.non_loopback();
+        if !open.is_empty() && !settings.allow_non_loopback {
+            return Err(refuse(format!(
+                "zkdev keeps every listening port of a node on 127.0.0.1, and this profile would open one beyond it: \
+                 {}. Remove that setting, or put `allow_non_loopback = true` at the top of the profile to allow it \
+                 (zkdev then warns at every `up`)",
+                open.join("; ")
+            )));
+        }
+        Ok(settings)
     }
+}
+
+impl Settings {
+    /// Values that ZooKeeper or the JVM would refuse only after the JVMs start.
+    fn check_consistent(&self) -> std::result::Result<(), String> {
+        // ZooKeeper's defaults when unset: 2 x tickTime and 20 x tickTime (QuorumPeerConfig).
+        let (min, max) = (
+            self.min_session_timeout.unwrap_or(2 * self.tick_time),
+            self.max_session_timeout.unwrap_or(20 * self.tick_time),
+        );
+        if min > max {
+            let named = |v: Option<u32>, key: &str, factor: u32| match v {
+                Some(ms) => format!("{key} = {ms}"),
+                None => format!(
+                    "{key} unset ({factor} x tick_time {} = {} ms)",
+                    self.tick_time,
+                    factor * self.tick_time
+                ),
+            };
+            return Err(format!(
+                "[zookeeper] {} is larger than {}: ZooKeeper refuses to start with minSessionTimeout above \
+                 maxSessionTimeout; lower min_session_timeout or raise max_session_timeout",
+                named(self.min_session_timeout, "min_session_timeout", 2),
+                named(self.max_session_timeout, "max_session_timeout", 20)
+            ));
+        }
+        if let (Some(min), Some(max)) = (self.heap_min_mb, self.heap_max_mb) {
+            if min > max {
+                return Err(format!(
+                    "[jvm] heap_min_mb = {min} is larger than heap_max_mb = {max}: the JVM refuses an initial heap \
+                     above its maximum (-Xms{min}m -Xmx{max}m); lower heap_min_mb or raise heap_max_mb"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Settings that would make a node listen beyond 127.0.0.1, each named as the profile writes it. zkdev's
+    /// own ports are bound to 127.0.0.1 by the zoo.cfg it writes; these are the ways around that.
+    pub fn non_loopback(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        let extra = |name: &str| {
+            self.extra
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(k, v)| (k.as_str(), v.trim()))
+        };
+        if let Some((k, v)) = extra("quorumListenOnAllIPs").filter(|(_, v)| v.eq_ignore_ascii_case("true")) {
+            found.push(format!(
+                "[zookeeper.extra] `{k} = {v}` makes the quorum and election ports listen on every interface"
+            ));
+        }
+        if let Some((k, _)) = extra("secureClientPort") {
+            let bound = extra("secureClientPortAddress").is_some_and(|(_, a)| is_loopback_host(a));
+            if !bound {
+                found.push(format!(
+                    "[zookeeper.extra] `{k}` listens on every interface unless `secureClientPortAddress = \"127.0.0.1\"`"
+                ));
+            }
+        }
+        let props = (self.jvm_properties.keys())
+            .map(|k| ("[jvm.properties]", k.as_str()))
+            .chain(self.jvm_flags.iter().filter_map(|f| {
+                let def = f.strip_prefix("-D")?;
+                Some(("[jvm] flags", def.split_once('=').map_or(def, |(k, _)| k)))
+            }));
+        for (section, key) in props {
+            if key.starts_with("com.sun.management.jmxremote") || key == "com.sun.management.config.file" {
+                found.push(format!(
+                    "{section} `{key}` turns on the JVM's JMX agent, whose RMI ports listen on every interface \
+                     (even with com.sun.management.jmxremote.host = 127.0.0.1, one of them does)"
+                ));
+            }
+        }
+        for flag in &self.jvm_flags {
+            if let Some(opts) = flag
+                .strip_prefix("-agentlib:jdwp=")
+                .or_else(|| flag.strip_prefix("-Xrunjdwp:"))
+            {
+                if let Some(address) = jdwp_listens_beyond_loopback(opts) {
+                    found.push(format!(
+                        "[jvm] flags `{flag}`: the debugger listens on {address}, beyond 127.0.0.1 (`address=PORT` \
+                         alone keeps it on loopback)"
+                    ));
+                }
+            } else if flag.starts_with("-javaagent:") {
+                found.push(format!(
+                    "[jvm] flags `{flag}`: a Java agent can open listeners (JMX exporters do, on every interface), \
+                     which zkdev cannot check"
+                ));
+            } else if flag.starts_with('@') || flag.starts_with("-XX:VMOptionsFile=") {
+                found.push(format!(
+                    "[jvm] flags `{flag}` reads JVM options from a file zkdev cannot check"
+                ));
+            } else if flag.contains("ManagementServer") {
+                found.push(format!(
+                    "[jvm] flags `{flag}` starts the JVM's management server, which listens on every interface"
+                ));
+            }
+        }
+        found
+    }
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim().trim_start_matches('[').trim_end_matches(']');
+    h == "localhost" || h == "::1" || h.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_loopback())
+}
+
+/// The address a JDWP agent (`-agentlib:jdwp=OPTIONS`) would listen on when that is beyond loopback. With
+/// `server=n` it dials out instead; `address=PORT` binds to localhost (JDK 9 and later), `*:PORT` or a host
+/// that is not loopback binds beyond it.
+fn jdwp_listens_beyond_loopback(options: &str) -> Option<String> {
+    let opt = |name: &str| options.split(',').find_map(|o| o.strip_prefix(name)?.strip_prefix('='));
+    if opt("server") != Some("y") {
+        return None;
+    }
+    let address = opt("address")?;
+    let (host, _) = address.rsplit_once(':')?;
+    (!is_loopback_host(host)).then(|| {
+        if host == "*" || host == "0.0.0.0" {
+            format!("every interface (address={address})")
+        } else {
+            format!("address={address}")
+        }
+    })
 }
 
 #[cfg(test)]
@@ -474,9 +809,222 @@ mod tests {
 
     #[test]
     fn extra_may_not_override_reserved_keys() {
-        let p = Profile::parse("[zookeeper.extra]\nclientPort = 1\n", "p").unwrap();
-        let err = p.settings("p").unwrap_err().to_string();
-        assert!(err.contains("`clientPort`"), "{err}");
+        let err = Profile::parse("[zookeeper.extra]\nclientPort = 1\n", "p")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("`clientPort` is written by zkdev itself"), "{err}");
+    }
+
+    fn parse_err(src: &str) -> String {
+        Profile::parse(src, "p.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn reserved_keys_are_compared_trimmed_and_ignoring_case() {
+        for (key, canonical) in [
+            ("\" dataDir\"", "dataDir"),
+            ("\"dataDir \"", "dataDir"),
+            ("CLIENTPORTADDRESS", "clientPortAddress"),
+            ("\"Server.7\"", "server.7"),
+            ("dynamicConfigFile", "dynamicConfigFile"),
+        ] {
+            let err = parse_err(&format!("[zookeeper.extra]\n{key} = \"x\"\n"));
+            assert!(err.starts_with("profile p.toml: line 2, column 1:"), "{key}: {err}");
+            assert!(err.contains("is written by zkdev itself"), "{key}: {err}");
+            assert!(err.contains(canonical), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_newline_in_an_extra_key_or_value_is_refused_with_its_line() {
+        let err = parse_err("description = \"x\"\n[zookeeper.extra]\n\"a\\nclientPortAddress\" = \"0.0.0.0\"\n");
+        assert!(err.contains("line 3"), "{err}");
+        assert!(
+            err.contains("key `a\\nclientPortAddress` contains the control character U+000A (line feed)"),
+            "{err}"
+        );
+        let err = parse_err("[zookeeper.extra]\nfoo = \"1\\nclientPortAddress=0.0.0.0\"\n");
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("contains the control character U+000A"), "{err}");
+        let err = parse_err("[zookeeper.extra]\nfoo = \"x\\u0000\"\n");
+        assert!(err.contains("U+0000 (NUL)"), "{err}");
+    }
+
+    #[test]
+    fn extra_keys_are_plain_properties_keys() {
+        for key in [
+            "\"a b\"",
+            "\"a\\tb\"",
+            "\"a=b\"",
+            "\"a:b\"",
+            "\"a\\\\u0041\"",
+            "\"#x\"",
+            "\"\"",
+        ] {
+            let err = parse_err(&format!("[zookeeper.extra]\n{key} = 1\n"));
+            assert!(err.contains("line 2"), "{key}: {err}");
+            assert!(err.contains("[zookeeper.extra]"), "{key}: {err}");
+        }
+        let p = Profile::parse(
+            "[zookeeper.extra]\n\"4lw.x_y-z\" = 1\nreconfigEnabled = true\nf = 1.5\n",
+            "p",
+        )
+        .unwrap();
+        let s = p.settings("p").unwrap();
+        assert_eq!(s.extra["4lw.x_y-z"], "1");
+        assert_eq!(s.extra["reconfigEnabled"], "true");
+        assert_eq!(s.extra["f"], "1.5");
+    }
+
+    #[test]
+    fn a_value_ending_in_a_backslash_is_refused() {
+        let err = parse_err("[zookeeper.extra]\nfoo = 'x\\'\n");
+        assert!(err.contains("ends with `\\`"), "{err}");
+        Profile::parse("[zookeeper.extra]\nfoo = 'x\\\\'\n", "p").unwrap();
+    }
+
+    #[test]
+    fn jvm_properties_and_flags_get_the_same_character_checks() {
+        let err = parse_err("[jvm.properties]\n\"a b\" = \"1\"\n");
+        assert!(
+            err.contains("line 2") && err.contains("[jvm.properties] key `a b`"),
+            "{err}"
+        );
+        let err = parse_err("[jvm.properties]\n\"a\\n\" = \"1\"\n");
+        assert!(err.contains("control character U+000A"), "{err}");
+        let err = parse_err("[jvm.properties]\na = \"1\\r\"\n");
+        assert!(
+            err.contains("line 2") && err.contains("U+000D (carriage return)"),
+            "{err}"
+        );
+        let err = parse_err("[jvm]\nflags = [\n  \"-Xss1m\",\n  \"-Dx=1\\n-Dy=2\",\n]\n");
+        // An array element's error carries the array's span.
+        assert!(err.contains("line 2"), "{err}");
+        assert!(
+            err.contains("JVM argument `-Dx=1\\n-Dy=2` contains the control character"),
+            "{err}"
+        );
+    }
+
+    fn settings_err(src: &str) -> String {
+        Profile::parse(src, "p.toml")
+            .unwrap()
+            .settings("p.toml")
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn min_session_timeout_above_max_is_refused() {
+        let err = settings_err("[zookeeper]\nmin_session_timeout = 9000\nmax_session_timeout = 4000\n");
+        assert!(err.starts_with("profile p.toml: "), "{err}");
+        assert!(
+            err.contains("min_session_timeout = 9000 is larger than max_session_timeout = 4000"),
+            "{err}"
+        );
+        // Against ZooKeeper's default maximum, 20 x tickTime.
+        let err = settings_err("[zookeeper]\ntick_time = 200\nmin_session_timeout = 5000\n");
+        assert!(
+            err.contains(
+                "min_session_timeout = 5000 is larger than max_session_timeout unset (20 x tick_time 200 = 4000 ms)"
+            ),
+            "{err}"
+        );
+        let (o, fast) = load("fast").unwrap();
+        fast.settings(&o).unwrap();
+    }
+
+    #[test]
+    fn heap_min_above_max_is_refused() {
+        let err = settings_err("[jvm]\nheap_min_mb = 64\nheap_max_mb = 32\n");
+        assert!(
+            err.contains("heap_min_mb = 64 is larger than heap_max_mb = 32"),
+            "{err}"
+        );
+        assert!(err.starts_with("profile p.toml: "), "{err}");
+        // Through a chain: fast's heap_max_mb = 32 against the file's heap_min_mb.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mine.toml");
+        std::fs::write(&path, "extends = \"fast\"\n[jvm]\nheap_min_mb = 64\n").unwrap();
+        let (o, p) = load(path.to_str().unwrap()).unwrap();
+        let err = p.settings(&o).unwrap_err().to_string();
+        assert!(
+            err.contains("mine.toml: [jvm] heap_min_mb = 64 is larger than heap_max_mb = 32"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn settings_that_listen_beyond_loopback_are_refused_unless_allowed() {
+        for (src, needle) in [
+            (
+                "[zookeeper.extra]\nquorumListenOnAllIPs = \"true\"\n",
+                "`quorumListenOnAllIPs = true`",
+            ),
+            (
+                "[zookeeper.extra]\nquorumlistenonallips = true\n",
+                "`quorumlistenonallips = true`",
+            ),
+            ("[zookeeper.extra]\nsecureClientPort = 2281\n", "`secureClientPort`"),
+            (
+                "[zookeeper.extra]\nsecureClientPort = 2281\nsecureClientPortAddress = \"0.0.0.0\"\n",
+                "`secureClientPort`",
+            ),
+            (
+                "[jvm.properties]\n\"com.sun.management.jmxremote.port\" = \"9999\"\n",
+                "[jvm.properties] `com.sun.management.jmxremote.port`",
+            ),
+            (
+                "[jvm]\nflags = [\"-Dcom.sun.management.jmxremote\"]\n",
+                "[jvm] flags `com.sun.management.jmxremote`",
+            ),
+            (
+                "[jvm]\nflags = [\"-Dcom.sun.management.jmxremote.rmi.port=1\"]\n",
+                "jmxremote.rmi.port",
+            ),
+            (
+                "[jvm]\nflags = [\"-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=*:5005\"]\n",
+                "the debugger listens on every interface (address=*:5005)",
+            ),
+            (
+                "[jvm]\nflags = [\"-Xrunjdwp:transport=dt_socket,server=y,address=10.0.0.1:5005\"]\n",
+                "address=10.0.0.1:5005",
+            ),
+            (
+                "[jvm]\nflags = [\"-javaagent:/opt/jmx_exporter.jar=9404:c.yml\"]\n",
+                "a Java agent",
+            ),
+            ("[jvm]\nflags = [\"@/tmp/opts\"]\n", "from a file"),
+        ] {
+            let err = settings_err(src);
+            assert!(err.contains("beyond it"), "{src}: {err}");
+            assert!(err.contains(needle), "{src}: expected {needle:?} in {err}");
+            assert!(err.contains("allow_non_loopback = true"), "{err}");
+            let allowed = Profile::parse(&format!("allow_non_loopback = true\n{src}"), "p").unwrap();
+            let s = allowed.settings("p").unwrap();
+            assert!(s.allow_non_loopback);
+            assert!(!s.non_loopback().is_empty());
+        }
+        for fine in [
+            "[zookeeper.extra]\nquorumListenOnAllIPs = false\n",
+            "[zookeeper.extra]\nsecureClientPort = 2281\nsecureClientPortAddress = \"127.0.0.1\"\n",
+            "[jvm]\nflags = [\"-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=5005\"]\n",
+            "[jvm]\nflags = [\"-agentlib:jdwp=transport=dt_socket,server=y,address=127.0.0.1:5005\"]\n",
+            "[jvm]\nflags = [\"-agentlib:jdwp=transport=dt_socket,server=n,address=10.0.0.1:5005\"]\n",
+        ] {
+            let s = Profile::parse(fine, "p").unwrap().settings("p").unwrap();
+            assert!(s.non_loopback().is_empty(), "{fine}");
+        }
+        // The chain: a child inherits the permission, and can take it back.
+        let base = Profile::parse("allow_non_loopback = true\n", "b").unwrap();
+        let child = Profile::parse("[jvm.properties]\n\"com.sun.management.jmxremote\" = \"\"\n", "c").unwrap();
+        child.clone().over(base).settings("c").unwrap();
+        let base = Profile::parse("allow_non_loopback = true\n", "b").unwrap();
+        let denied = Profile::parse("allow_non_loopback = false\n", "d")
+            .unwrap()
+            .over(child.over(base));
+        assert!(denied.settings("d").is_err());
     }
 
     #[test]

@@ -21,7 +21,8 @@ fn write_profile(c: &TestCluster, name: &str, text: &str) -> String {
 fn bad_profiles_and_flags_write_nothing() {
     let c = TestCluster::new(40);
     let offset = c.offset.to_string();
-    let cases: Vec<(Vec<String>, &str)> = vec![
+    let cases: Vec<(Vec<String>, &str)> =
+        vec![
         (
             vec!["--profile".into(), write_profile(&c, "syntax.toml", "[zookeeper\n")],
             "syntax.toml: line 1, column",
@@ -74,6 +75,102 @@ fn bad_profiles_and_flags_write_nothing() {
                 write_profile(&c, "reserved.toml", "[zookeeper.extra]\ndataDir = \"/tmp\"\n"),
             ],
             "key `dataDir` is written by zkdev itself",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(
+                    &c,
+                    "newline-key.toml",
+                    "extends = \"fast\"\n[zookeeper.extra]\n\"a\\nclientPortAddress\" = \"0.0.0.0\"\n",
+                ),
+            ],
+            "newline-key.toml: line 3, column 1: [zookeeper.extra] key `a\\nclientPortAddress` contains the control \
+             character U+000A",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "newline-value.toml", "[zookeeper.extra]\nx = \"1\\nclientPortAddress=0.0.0.0\"\n"),
+            ],
+            "newline-value.toml: line 2",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "space-key.toml", "[zookeeper.extra]\n\" dataDir\" = \"/tmp\"\n"),
+            ],
+            "space-key.toml: line 2, column 1: [zookeeper.extra] key ` dataDir` (it is `dataDir` spelled another \
+             way) is written by zkdev itself",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "case-key.toml", "[zookeeper.extra]\nCLIENTPORTADDRESS = \"0.0.0.0\"\n"),
+            ],
+            "(it is `clientPortAddress` spelled another way) is written by zkdev itself",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "all-ips.toml", "[zookeeper.extra]\nquorumListenOnAllIPs = \"true\"\n"),
+            ],
+            "all-ips.toml: zkdev keeps every listening port of a node on 127.0.0.1, and this profile would open one \
+             beyond it: [zookeeper.extra] `quorumListenOnAllIPs = true`",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(
+                    &c,
+                    "jmx.toml",
+                    "[jvm.properties]\n\"com.sun.management.jmxremote.port\" = \"9999\"\n",
+                ),
+            ],
+            "[jvm.properties] `com.sun.management.jmxremote.port` turns on the JVM's JMX agent",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(
+                    &c,
+                    "jdwp.toml",
+                    "[jvm]\nflags = [\"-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=*:5005\"]\n",
+                ),
+            ],
+            "the debugger listens on every interface (address=*:5005)",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "flag.toml", "[jvm]\nflags = [\"-Dx=1\\n-Dy=2\"]\n"),
+            ],
+            "flag.toml: line 2, column 9: JVM argument `-Dx=1\\n-Dy=2` contains the control character U+000A",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "prop.toml", "[jvm.properties]\n\"a b\" = \"1\"\n"),
+            ],
+            "prop.toml: line 2, column 1: [jvm.properties] key `a b` contains whitespace",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(
+                    &c,
+                    "session.toml",
+                    "extends = \"fast\"\n[zookeeper]\nmin_session_timeout = 9000\nmax_session_timeout = 4000\n",
+                ),
+            ],
+            "session.toml: [zookeeper] min_session_timeout = 9000 is larger than max_session_timeout = 4000",
+        ),
+        (
+            vec![
+                "--profile".into(),
+                write_profile(&c, "heap.toml", "extends = \"fast\"\n[jvm]\nheap_min_mb = 64\n"),
+            ],
+            "heap.toml: [jvm] heap_min_mb = 64 is larger than heap_max_mb = 32",
         ),
         (vec!["--nodes".into(), "0".into()], "--nodes 0"),
         (
@@ -777,4 +874,272 @@ fn interrupted_commands_leave_an_honest_status() {
             .contains("nothing listens on client port"),
         "{n1}"
     );
+}
+
+/// A setting that listens beyond 127.0.0.1 (here the JVM's JMX agent) is refused unless the profile says
+/// `allow_non_loopback = true`; then every `up` warns, and the listener is really there.
+#[test]
+fn a_profile_opens_listeners_beyond_loopback_only_when_it_says_so() {
+    let c = TestCluster::new(52);
+    let offset = c.offset.to_string();
+    let jmx = "extends = \"fast\"\n[jvm.properties]\n\"com.sun.management.jmxremote\" = \"\"\n";
+    let refused = write_profile(&c, "jmx.toml", jmx);
+    let out = c.zkdev(&["up", "--profile", &refused, "--port-offset", &offset, "--nodes", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("[jvm.properties] `com.sun.management.jmxremote` turns on the JVM's JMX agent"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("allow_non_loopback = true"), "{}", stderr(&out));
+    assert!(!c.home_path().join("clusters").exists());
+
+    let allowed = write_profile(&c, "jmx-allowed.toml", &format!("allow_non_loopback = true\n{jmx}"));
+    let warning = "warning: the profile allows listening beyond 127.0.0.1 (allow_non_loopback = true): \
+                   [jvm.properties] `com.sun.management.jmxremote`";
+    let out = c.zkdev(&["up", "--profile", &allowed, "--port-offset", &offset, "--nodes", "1"]);
+    assert_ok(&out, "up with allow_non_loopback");
+    assert!(stderr(&out).contains(warning), "{}", stderr(&out));
+    let pid = c.status()["nodes"][0]["pid"].as_i64().unwrap() as i32;
+    poll(Duration::from_secs(10), "the JMX agent's listener", || {
+        listening_of(pid)
+            .iter()
+            .any(|(addr, _)| !is_loopback_v4(addr))
+            .then_some(())
+    });
+    assert_ok(&c.zkdev(&["down"]), "down");
+    let out = c.zkdev(&["up"]);
+    assert_ok(&out, "up again");
+    assert!(
+        stderr(&out).contains(warning),
+        "an existing cluster's up must warn too:\n{}",
+        stderr(&out)
+    );
+}
+
+/// A `java` that is not one exits before ZooKeeper logs anything: say so, with its exit status and output.
+#[test]
+fn a_java_that_exits_at_once_is_reported_with_its_status_and_output() {
+    let c = TestCluster::new(53);
+    let offset = c.offset.to_string();
+    let p = write_profile(&c, "false.toml", "extends = \"fast\"\n[dist]\njava = \"/bin/false\"\n");
+    let out = c.zkdev(&["up", "--profile", &p, "--port-offset", &offset, "--nodes", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "node 1 exited while starting: `/bin/false` exited at once with exit status 1 and printed nothing"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_ok(&c.zkdev(&["down", "--purge"]), "purge");
+
+    let fake = c.home_path().join("fake-java");
+    std::fs::write(&fake, "#!/bin/sh\necho 'this is not java' >&2\nexit 7\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let p = write_profile(
+        &c,
+        "fake.toml",
+        &format!("extends = \"fast\"\n[dist]\njava = \"{}\"\n", fake.display()),
+    );
+    let out = c.zkdev(&["up", "--profile", &p, "--port-offset", &offset, "--nodes", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("exited at once with exit status 7 and printed: this is not java"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(c.jvms().is_empty());
+}
+
+/// A node that runs out of heap: the error names java.lang.OutOfMemoryError and the setting to raise, in
+/// `up`'s failure and in `status`'s hint for the crashed node. 4 MB of heap reproduces it on one node.
+#[test]
+fn a_node_out_of_heap_is_diagnosed_with_the_setting_to_raise() {
+    let c = TestCluster::new(54);
+    let p = write_profile(
+        &c,
+        "tiny-heap.toml",
+        "extends = \"fast\"\n[jvm]\nheap_max_mb = 4\nheap_min_mb = 4\n",
+    );
+    let offset = c.offset.to_string();
+    let out = c.zkdev(&[
+        "up",
+        "--profile",
+        &p,
+        "--port-offset",
+        &offset,
+        "--nodes",
+        "1",
+        "--keep-on-failure",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let diagnosis = "the JVM ran out of memory: `java.lang.OutOfMemoryError: Java heap space`; raise `heap_max_mb`";
+    assert!(
+        stderr(&out).contains(&format!("node 1 exited while starting: {diagnosis}")),
+        "{}",
+        stderr(&out)
+    );
+    let n = &c.status()["nodes"][0];
+    assert_eq!(n["process"], "crashed", "{n}");
+    assert!(n["detail"].as_str().unwrap().contains(diagnosis), "{n}");
+    assert!(c.jvms().is_empty());
+}
+
+fn ephemeral_range() -> (u16, u16) {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let v: Vec<u16> = text.split_whitespace().map(|s| s.parse().unwrap()).collect();
+    (v[0], v[1])
+}
+
+/// Ports in the system's ephemeral range: `render` and `up` of a new cluster warn, naming the first such port,
+/// the range and an offset that fits below it.
+#[test]
+fn ports_in_the_ephemeral_range_are_warned_about() {
+    let c = TestCluster::new(55);
+    let (lo, hi) = ephemeral_range();
+    assert!(lo > 4100 && hi > lo + 200, "unusual ephemeral range {lo}-{hi}");
+    // Node 1's election port (3881 + offset) lands just inside the range; its client and quorum ports below.
+    let offset = lo - 3881 + 100;
+    let port = lo + 100;
+    let expected = format!(
+        "warning: port {port} (node 1 election port) is in the system's ephemeral port range {lo}-{hi} \
+         (/proc/sys/net/ipv4/ip_local_port_range)"
+    );
+    let fits = format!("a --port-offset of at most {}", lo - 1 - 3881);
+    let offset = offset.to_string();
+    let out = c.zkdev(&["render", "--profile", "fast", "--port-offset", &offset, "--nodes", "1"]);
+    assert_ok(&out, "render");
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&fits), "{}", stderr(&out));
+
+    let out = c.zkdev(&["up", "--profile", "fast", "--port-offset", &offset, "--nodes", "1"]);
+    assert_ok(&out, "up");
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+    assert!(c.zkdev(&["status"]).status.success());
+}
+
+/// A cluster port that an outgoing connection holds as its local port is not "closing": the message says
+/// whose connection it is, and nothing starts.
+#[test]
+fn a_port_held_by_an_outgoing_connection_is_named_as_such() {
+    use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+    use std::os::fd::AsRawFd;
+    let c = TestCluster::new(56);
+    let port = 2180 + 1 + c.offset;
+    let server = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let server_port = server.local_addr().unwrap().port();
+    let fd = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+    bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, port)).unwrap();
+    connect(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, server_port)).unwrap();
+    let _accepted = server.accept().unwrap();
+
+    let out = c.zkdev(&[
+        "up",
+        "--profile",
+        "fast",
+        "--port-offset",
+        &c.offset.to_string(),
+        "--nodes",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "port {port} (node 1 client port) is in use, not by a listener: it is the local port of an outgoing \
+             connection of pid {} (",
+            std::process::id()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("to 127.0.0.1:{server_port} (ESTABLISHED)")),
+        "{err}"
+    );
+    assert!(!err.contains("still closing"), "{err}");
+    assert!(c.jvms().is_empty());
+    assert!(!c.cluster_dir().exists());
+}
+
+/// verify on one voter: refused at once with what verify needs, not kill-leader's --force.
+#[test]
+fn verify_on_one_voter_says_it_needs_three() {
+    let c = TestCluster::new(57);
+    c.up(&["--nodes", "1"]);
+    let pids = c.jvms();
+    let t = std::time::Instant::now();
+    let out = c.zkdev(&["verify", "--duration", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("has 1 voter(s): after a kill 0 would remain where a quorum needs 1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("at least 3 voters") && err.contains("`zkdev up --nodes 3`"),
+        "{err}"
+    );
+    assert!(!err.contains("--force"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
+    assert_eq!(c.jvms(), pids, "verify touched the node");
+}
+
+/// `start observer` / `start follower` find stopped nodes by their role in the spec; `verify` with a paused
+/// node says at once how to resume it.
+#[test]
+fn start_by_role_finds_stopped_nodes_and_verify_names_paused_or_stopped_ones() {
+    let c = TestCluster::new(58);
+    c.up(&["--nodes", "3", "--observers", "1"]);
+    assert_ok(&c.zkdev(&["stop", "observer"]), "stop observer");
+    let out = c.zkdev(&["start", "observer"]);
+    assert_ok(&out, "start observer");
+    assert!(
+        stdout(&out).contains("node 4: started, serving as observer"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(srvr(c.client_port(4)).unwrap().mode, "observer");
+
+    // Another follower still serves: `start follower` means the stopped one.
+    let (fid, _, _) = c.node_in_mode("follower");
+    assert_ok(&c.zkdev(&["stop", &fid.to_string()]), "stop follower");
+    let out = c.zkdev(&["start", "follower"]);
+    assert_ok(&out, "start follower");
+    assert!(
+        stdout(&out).contains(&format!("node {fid}: started, serving as")),
+        "{}",
+        stdout(&out)
+    );
+
+    // Nodes that waiting will not bring back are named at once, with the command that does.
+    assert_ok(&c.zkdev(&["stop", "observer"]), "stop observer");
+    let t = std::time::Instant::now();
+    let out = c.zkdev(&["verify", "--duration", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("node 4 is not running: `zkdev start 4` (or `zkdev up`) starts it again"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
+    assert_ok(&c.zkdev(&["start", "observer"]), "start observer");
+
+    let (fid, _, _) = c.node_in_mode("follower");
+    assert_ok(&c.zkdev(&["pause", &fid.to_string()]), "pause");
+    let t = std::time::Instant::now();
+    let out = c.zkdev(&["verify", "--duration", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "verify needs every node serving, but node {fid} is paused (SIGSTOP)"
+        )),
+        "{err}"
+    );
+    assert!(err.contains(&format!("`zkdev resume {fid}`")), "{err}");
+    assert!(!err.contains("zkdev wait"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
+    assert_ok(&c.zkdev(&["resume", &fid.to_string()]), "resume");
+    assert_ok(&c.zkdev(&["wait", "--timeout", "30"]), "wait");
 }

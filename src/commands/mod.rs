@@ -191,6 +191,22 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
     Ok(spec)
 }
 
+/// What `up` and `render` say about a spec on stderr before using it: listeners beyond 127.0.0.1 that its
+/// profile allows (every time, even with --quiet), and ports in the system's ephemeral range (for a cluster
+/// being made, when its ports can still change).
+pub fn warn_about(ctx: &Ctx, spec: &ClusterSpec, new_cluster: bool) {
+    for what in spec.settings.non_loopback() {
+        eprintln!("warning: the profile allows listening beyond 127.0.0.1 (allow_non_loopback = true): {what}");
+    }
+    if new_cluster && !ctx.quiet {
+        let warning = crate::ports::ephemeral_range()
+            .and_then(|range| crate::ports::ephemeral_warning(&spec.all_ports(), spec.settings.offset, range));
+        if let Some(w) = warning {
+            eprintln!("warning: {w}");
+        }
+    }
+}
+
 /// Wait until every node serves with one leader, with the spinner on stderr (unless quiet or JSON).
 pub async fn wait_healthy(
     ctx: &Ctx,

@@ -81,7 +81,12 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
     let sup = ctx.supervisor().await?;
     let before = observe::gather(&spec, &paths, &paths.load_state()?).await;
-    let ids = fault::resolve(args.target, &before)?;
+    let intent = match action {
+        Action::Start => fault::Intent::Start,
+        Action::Restart => fault::Intent::Restart,
+        _ => fault::Intent::Running,
+    };
+    let ids = fault::resolve_for(args.target, &before, intent)?;
     let target = args.target.to_string();
 
     let mut warning = None;

@@ -17,6 +17,7 @@ pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
             observers: args.observers,
         },
     )?;
+    super::warn_about(ctx, &spec, true);
     let paths = match &args.out {
         // Rendered under DIR as DIR/node<i>/...: pretend DIR is the cluster directory.
         Some(dir) => {

@@ -54,6 +54,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
         let _lock = paths.lock(Duration::from_secs(180)).await?;
         match candidate {
             Some(spec) if !paths.exists() => {
+                super::warn_about(ctx, &spec, true);
                 if spec.voter_count() % 2 == 0 && !ctx.quiet {
                     let n = spec.voter_count();
                     eprintln!(
@@ -73,6 +74,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
             _ => {
                 let spec = paths.load_spec()?;
                 check_same_shape(ctx, &spec, &args)?;
+                super::warn_about(ctx, &spec, false);
                 launch::check_dist_present(&spec)?;
                 spec
             }
@@ -136,7 +138,14 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                 detail.push_str(&observe::log_tail(&paths, *id, 12));
             }
             let what = match failure {
-                WaitFailure::Crashed(id) => format!("node {id} exited while starting"),
+                WaitFailure::Crashed(id) => {
+                    // The supervisor reaped it and worked out why (exit status, the log's telling line).
+                    let cause = status.node(id).and_then(|n| n.detail.clone());
+                    format!(
+                        "node {id} exited while starting{}",
+                        cause.map(|c| format!(": {c}")).unwrap_or_default()
+                    )
+                }
                 _ => format!(
                     "the ensemble did not serve with one leader within {}; not serving: {}",
                     output::secs(timeout),

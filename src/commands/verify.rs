@@ -64,11 +64,21 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
         )));
     }
     let (paths, spec) = ctx.existing()?;
+    if args.kills > 0 {
+        survives_leader_kills(&spec)?;
+    }
     let sup = ctx.supervisor().await?;
+    // A paused or stopped node never serves again by waiting: say so now rather than after the wait below.
+    let now = observe::gather(&spec, &paths, &paths.load_state()?).await;
+    if let Some(why) = not_coming_back(&now) {
+        return Err(Error::failed(format!("verify needs every node serving, but {why}")));
+    }
     let healthy = observe::wait_until(&spec, &paths, Duration::from_secs(30), |s| s.healthy(), |_| {}).await;
     if let Err((_, s)) = healthy {
+        let remedy = not_coming_back(&s)
+            .unwrap_or_else(|| "an election may still be under way: `zkdev wait` waits for one".to_string());
         return Err(Error::failed(format!(
-            "verify needs a healthy ensemble to start: {}; run `zkdev up` or `zkdev wait`",
+            "verify needs a healthy ensemble to start: {}; {remedy}",
             output::summary_line(&s)
         )));
     }
@@ -111,6 +121,20 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         if interrupt::interrupted() {
+            break;
+        }
+        // kill-leader's own guard would suggest --force, which verify does not have.
+        let now = observe::gather(&spec, &paths, &paths.load_state()?).await;
+        if let Some(q) = now
+            .leader
+            .map(|l| crate::fault::quorum_after(&now, &[l]))
+            .filter(|q| !q.holds())
+        {
+            let down = not_coming_back(&now).unwrap_or_else(|| "`zkdev status` shows which voters are down".into());
+            kill_error = Some(Error::failed(format!(
+                "kill {k} was not made: {}, so no new leader could be elected; {down}",
+                q.describe()
+            )));
             break;
         }
         match kill_leader::execute(
@@ -291,6 +315,59 @@ async fn restore(
     }
 }
 
+/// Verify kills the leader and needs the other voters to elect a new one: at least 3 voters.
+fn survives_leader_kills(spec: &crate::spec::ClusterSpec) -> Result<()> {
+    let (voters, needed) = (spec.voter_count(), spec.quorum_needed());
+    if voters > needed {
+        return Ok(());
+    }
+    Err(Error::failed(format!(
+        "verify kills the leader and needs the other voters to elect a new one, but cluster `{}` has {voters} \
+         voter(s): after a kill {} would remain where a quorum needs {needed}. Verify needs at least 3 voters; for a \
+         new cluster, `zkdev up --nodes 3` (with `--cluster NAME --port-offset K` to keep this one), or pass \
+         --kills 0 to only write and check",
+        spec.name,
+        voters - 1
+    )))
+}
+
+/// Nodes that waiting will not bring back: paused ones (until `zkdev resume`) and stopped or crashed ones
+/// (until started): which, and what brings them back.
+fn not_coming_back(status: &observe::ClusterStatus) -> Option<String> {
+    use observe::ProcessState::{Crashed, Paused, Stopped};
+    let ids = |states: &[observe::ProcessState]| -> Vec<String> {
+        (status.nodes.iter())
+            .filter(|n| states.contains(&n.process))
+            .map(|n| n.id.to_string())
+            .collect()
+    };
+    // (who, the target that names them, the pronoun)
+    let name = |ids: &[String], what: &str| match ids {
+        [one] => (format!("node {one} is {what}"), one.clone(), "it"),
+        many => (
+            format!("nodes {} are {what}", many.join(",")),
+            "all".to_string(),
+            "them",
+        ),
+    };
+    let mut problems = Vec::new();
+    let paused = ids(&[Paused]);
+    if !paused.is_empty() {
+        let (which, target, _) = name(&paused, "paused (SIGSTOP)");
+        problems.push(format!(
+            "{which} and will not serve until resumed: `zkdev resume {target}`"
+        ));
+    }
+    let down = ids(&[Stopped, Crashed]);
+    if !down.is_empty() {
+        let (which, target, them) = name(&down, "not running");
+        problems.push(format!(
+            "{which}: `zkdev start {target}` (or `zkdev up`) starts {them} again"
+        ));
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
 fn seq_of(name: &str) -> u64 {
     name.rsplit('-').next().and_then(|s| s.parse().ok()).unwrap_or(0)
 }
@@ -452,5 +529,26 @@ fn print_report(ctx: &Ctx, r: &VerifyReport) {
     );
     if r.ok {
         crate::outln!("OK: every acknowledged write is on every node, once, in order");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dist::Dist;
+    use crate::spec::{tests::settings, ClusterSpec};
+
+    #[test]
+    fn verify_refuses_clusters_a_leader_kill_would_leave_without_quorum() {
+        for voters in [1, 2] {
+            let spec = ClusterSpec::build("one", "p", settings("fast"), Dist::fixture(), voters, 1).unwrap();
+            let err = survives_leader_kills(&spec).unwrap_err().to_string();
+            assert!(err.contains(&format!("has {voters} voter(s)")), "{err}");
+            assert!(err.contains("at least 3 voters"), "{err}");
+            assert!(err.contains("`zkdev up --nodes 3`"), "{err}");
+            assert!(!err.contains("--force"), "{err}");
+        }
+        let spec = ClusterSpec::build("three", "p", settings("fast"), Dist::fixture(), 3, 0).unwrap();
+        survives_leader_kills(&spec).unwrap();
     }
 }

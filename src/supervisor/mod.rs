@@ -661,11 +661,21 @@ impl Sup {
                 String::new(),
             )
         } else {
-            let hint = observe::last_error(&self.paths, id);
+            // Why, as far as the exit status and the log tell: a java that exited at once, out of heap,
+            // refused JVM options... else the log's last error line.
+            let java = self.spec().dist.java.display().to_string();
+            let cause = crate::diagnose::node_died(
+                &self.paths.log_file(id),
+                &java,
+                status.map(|_| how.replace("exit code", "exit status")),
+            );
+            let hint = cause.clone().or_else(|| observe::last_error(&self.paths, id));
             let sent = if sig.is_some() { " (not sent by zkdev)" } else { "" };
             let mut crash = format!("crashed{when}: {how}{sent}");
-            if let Some(h) = &hint {
-                crash.push_str(&format!("; its log says: {h}"));
+            match (&cause, &hint) {
+                (Some(c), _) => crash.push_str(&format!("; {c}")),
+                (None, Some(h)) => crash.push_str(&format!("; its log says: {h}")),
+                (None, None) => {}
             }
             (format!("node {id} (pid {pid}) {crash}"), hint, crash)
         };
