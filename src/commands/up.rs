@@ -139,8 +139,10 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
             }
             let what = match failure {
                 WaitFailure::Crashed(id) => {
-                    // The supervisor reaped it and worked out why (exit status, the log's telling line).
-                    let cause = status.node(id).and_then(|n| n.detail.clone());
+                    // The supervisor reaped it and works out why (exit status, the log's telling line).
+                    let cause = recorded_crash(&paths, id)
+                        .await
+                        .or_else(|| status.node(id).and_then(|n| n.detail.clone()));
                     format!(
                         "node {id} exited while starting{}",
                         cause.map(|c| format!(": {c}")).unwrap_or_default()
@@ -164,6 +166,23 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
             };
             Err(Error::failed_with(format!("{what}; {aftermath}"), detail))
         }
+    }
+}
+
+/// How the supervisor recorded node `id`'s crash, once it has (it reaps the JVM a moment after this
+/// command's probe may have seen it gone).
+async fn recorded_crash(paths: &ClusterPaths, id: u32) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        if let Ok(state) = paths.read_state() {
+            if let crate::state::NodeState::Crashed { how, .. } = state.node(id) {
+                return Some(how.trim_start_matches("crashed: ").to_string());
+            }
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

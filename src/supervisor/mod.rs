@@ -673,6 +673,8 @@ impl Sup {
             let sent = if sig.is_some() { " (not sent by zkdev)" } else { "" };
             let mut crash = format!("crashed{when}: {how}{sent}");
             match (&cause, &hint) {
+                // It names the exit status itself.
+                (Some(c), _) if c.contains(" exited at once with ") => crash = format!("crashed{when}: {c}"),
                 (Some(c), _) => crash.push_str(&format!("; {c}")),
                 (None, Some(h)) => crash.push_str(&format!("; its log says: {h}")),
                 (None, None) => {}
