@@ -183,7 +183,7 @@ pub struct UpArgs {
 pub struct NodeArgs {
     /// A node id, or leader | follower | observer (one node of that role, as the servers say now) | all
     #[arg(value_name = "TARGET")]
-    pub target: crate::fault::Target,
+    pub target: crate::model::fault::Target,
     /// Proceed even when fewer voters than a quorum would remain up
     #[arg(long)]
     pub force: bool,

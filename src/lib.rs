@@ -1,30 +1,17 @@
 //! zkdev: a real Apache ZooKeeper ensemble on one machine.
 //!
-//! `commands` composes the modules below it; each of them does one thing:
-//! `profile` -> `spec` -> `render` is pure, `dist` finds java and ZooKeeper, `process` is the only place that
-//! starts and signals, `state` owns the files on disk, `probe` asks servers, `observe` turns all of that into
-//! a `ClusterStatus`, `diagnose` reads why a node died from its log, `output` prints it.
+//! The folders are the layers. `commands` composes everything below it, one file per subcommand. `model`
+//! is pure (profile -> spec -> rendered files, quorum arithmetic, the event timeline, log diagnosis); `os`
+//! is the only code that touches processes, ports and files on disk; `zk` talks to the servers; `dist`
+//! finds and installs java and ZooKeeper; `supervisor` is the long-lived process that owns a cluster's
+//! nodes and journal. `output` draws tables, `cli` is the command line, `error` the one error type.
 
-pub mod cds;
 pub mod cli;
 pub mod commands;
-pub mod diagnose;
 pub mod dist;
 pub mod error;
-pub mod export;
-pub mod fault;
-pub mod fetch;
-pub mod interrupt;
-pub mod launch;
-pub mod observe;
+pub mod model;
+pub mod os;
 pub mod output;
-pub mod ports;
-pub mod probe;
-pub mod process;
-pub mod profile;
-pub mod render;
-pub mod spec;
-pub mod state;
 pub mod supervisor;
-pub mod timeline;
 pub mod zk;

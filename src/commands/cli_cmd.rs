@@ -8,7 +8,7 @@ use super::Ctx;
 use crate::cli::CliArgs;
 use crate::dist::LogConfig;
 use crate::error::{Error, Result};
-use crate::observe;
+use crate::zk::observe;
 
 /// zkCli logs to the console at WARN, so its prompt is not buried in INFO lines.
 const LOG4J: &str = "log4j.rootLogger=WARN, CONSOLE\nlog4j.appender.CONSOLE=org.apache.log4j.ConsoleAppender\n\
@@ -46,7 +46,7 @@ pub async fn run(ctx: &Ctx, args: CliArgs) -> Result<()> {
         LogConfig::Logback => ("cli-logback.xml", LOGBACK, "-Dlogback.configurationFile="),
     };
     let log_cfg = paths.root.join(file);
-    crate::state::write_atomic(&log_cfg, text.as_bytes())?;
+    crate::os::state::write_atomic(&log_cfg, text.as_bytes())?;
     let mut cmd = Command::new(&spec.dist.java);
     cmd.arg(format!("{prop}{}", log_cfg.display()))
         .arg("-cp")

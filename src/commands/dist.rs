@@ -4,9 +4,11 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::cli::DistCmd;
+use crate::dist::fetch;
 use crate::dist::{self, Known, Source};
 use crate::error::{Error, Result};
-use crate::{fetch, interrupt, output};
+use crate::os::interrupt;
+use crate::output;
 
 #[derive(Serialize)]
 struct Row {
@@ -53,7 +55,7 @@ pub fn run(ctx: &Ctx, cmd: DistCmd) -> Result<()> {
             if !added.contains(&path) && !found.iter().any(|k| k.dist.zk_home == d.zk_home) {
                 added.push(path.clone());
                 let text = serde_json::to_string_pretty(&added).expect("paths serialise");
-                crate::state::write_atomic(&dist::added_file(home), text.as_bytes())?;
+                crate::os::state::write_atomic(&dist::added_file(home), text.as_bytes())?;
             }
             crate::outln!(
                 "ZooKeeper {} ({:?} layout) at {}",
@@ -75,7 +77,7 @@ pub fn run(ctx: &Ctx, cmd: DistCmd) -> Result<()> {
                 return Ok(());
             }
             let from_profile = match &profile {
-                Some(p) => crate::profile::load(p)?.1.dist.mirror,
+                Some(p) => crate::model::profile::load(p)?.1.dist.mirror,
                 None => None,
             };
             let mirror = mirror
@@ -127,7 +129,7 @@ pub fn run(ctx: &Ctx, cmd: DistCmd) -> Result<()> {
                 )));
             }
             let text = serde_json::to_string_pretty(&added).expect("paths serialise");
-            crate::state::write_atomic(&dist::added_file(home), text.as_bytes())?;
+            crate::os::state::write_atomic(&dist::added_file(home), text.as_bytes())?;
             crate::outln!("forgot the added ZooKeeper {version} (its files were not touched)");
             Ok(())
         }

@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::{seconds, Ctx};
 use crate::cli::DownArgs;
 use crate::error::{Error, Result};
-use crate::process::{self, Ident, Liveness};
-use crate::state::{ClusterPaths, NodeState, StopReason, MARKER_FILE};
+use crate::os::process::{self, Ident, Liveness};
+use crate::os::state::{ClusterPaths, NodeState, StopReason, MARKER_FILE};
 use crate::supervisor::control::{Request, Supervisor};
 
 #[derive(Serialize)]
@@ -184,7 +184,7 @@ async fn stop_directly(paths: &ClusterPaths, grace: Duration) -> Result<(Vec<u32
     for (id, s, _) in &targets {
         state.set(*id, s.stopping(StopReason::Stopped));
     }
-    let save = |state: &crate::state::State| {
+    let save = |state: &crate::os::state::State| {
         if let Err(e) = paths.save_state(state) {
             eprintln!("warning: cannot record the nodes' state ({e}); stopping them anyway");
         }
@@ -193,7 +193,7 @@ async fn stop_directly(paths: &ClusterPaths, grace: Duration) -> Result<(Vec<u32
     let killed = process::stop_all(&targets, grace).await?;
     if let Some(spec) = &spec {
         let clean: Vec<u32> = targets.iter().map(|t| t.0).filter(|id| !killed.contains(id)).collect();
-        crate::cds::adopt(spec, paths, &clean, &killed);
+        crate::dist::cds::adopt(spec, paths, &clean, &killed);
     }
     for (id, _, _) in &targets {
         state.set(

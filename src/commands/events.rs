@@ -6,9 +6,9 @@ use std::time::Duration;
 use super::Ctx;
 use crate::cli::EventsArgs;
 use crate::error::{Error, Result};
-use crate::interrupt;
+use crate::model::timeline::{now_ms, Event};
+use crate::os::interrupt;
 use crate::supervisor::journal::{self, Tail};
-use crate::timeline::{now_ms, Event};
 
 /// Which events `--since` keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

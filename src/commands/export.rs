@@ -3,8 +3,8 @@
 use super::{new_spec, Ctx, NewCluster};
 use crate::cli::{ExportCmd, ExportShape};
 use crate::error::{Error, Result};
-use crate::export;
-use crate::spec::ClusterSpec;
+use crate::model::export;
+use crate::model::spec::ClusterSpec;
 
 pub fn run(ctx: &Ctx, cmd: ExportCmd) -> Result<()> {
     let (files, shape) = match cmd {
@@ -27,7 +27,7 @@ pub fn run(ctx: &Ctx, cmd: ExportCmd) -> Result<()> {
         Some(dir) => {
             for (rel, text) in &files {
                 let path = dir.join(rel);
-                crate::state::write_atomic(&path, text.as_bytes())?;
+                crate::os::state::write_atomic(&path, text.as_bytes())?;
                 if rel.ends_with(".sh") {
                     use std::os::unix::fs::PermissionsExt;
                     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
@@ -68,7 +68,7 @@ fn spec_for(ctx: &Ctx, shape: &ExportShape) -> Result<ClusterSpec> {
         // An export runs nothing here: a version that is not installed locally is fine (it names an image).
         Err(Error::Env(_)) if shape.dist.is_some() => {
             let version = shape.dist.clone().expect("checked");
-            crate::fetch::validate_version(&version)?;
+            crate::dist::fetch::validate_version(&version)?;
             let mut spec = new_spec(ctx, NewCluster { dist: None, ..flags() }).or_else(|_| placeholder(ctx, shape))?;
             spec.dist.version = version;
             Ok(spec)
@@ -78,7 +78,7 @@ fn spec_for(ctx: &Ctx, shape: &ExportShape) -> Result<ClusterSpec> {
 }
 
 fn placeholder(ctx: &Ctx, shape: &ExportShape) -> Result<ClusterSpec> {
-    let (origin, profile) = crate::profile::load(shape.profile.as_deref().unwrap_or("default"))?;
+    let (origin, profile) = crate::model::profile::load(shape.profile.as_deref().unwrap_or("default"))?;
     ClusterSpec::build(
         &ctx.cluster,
         &origin,

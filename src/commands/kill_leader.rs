@@ -8,11 +8,12 @@ use serde::Serialize;
 use super::{seconds, Ctx};
 use crate::cli::{KillLeaderArgs, SignalArg};
 use crate::error::{Error, Result};
-use crate::observe::{self, ClusterStatus, ProcessState};
-use crate::spec::ClusterSpec;
-use crate::state::ClusterPaths;
+use crate::model::fault;
+use crate::model::spec::ClusterSpec;
+use crate::os::state::ClusterPaths;
+use crate::output;
 use crate::supervisor::control::{Request, Sig, Supervisor};
-use crate::{fault, output};
+use crate::zk::observe::{self, ClusterStatus, ProcessState};
 
 #[derive(Debug, Serialize)]
 pub struct KillReport {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::Ctx;
 use crate::cli::LogsArgs;
 use crate::error::{Error, Result};
-use crate::interrupt;
+use crate::os::interrupt;
 
 /// One log line with the timestamp it belongs to (continuation lines inherit the previous one).
 struct Line {

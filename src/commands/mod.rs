@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use crate::cli::{Cli, Cmd};
 use crate::error::{Error, Result};
-use crate::spec::{validate_cluster_name, ClusterSpec};
-use crate::state::{ClusterPaths, Home};
+use crate::model::spec::{validate_cluster_name, ClusterSpec};
+use crate::os::state::{ClusterPaths, Home};
 
 /// What every command knows: where the cluster lives and how to report.
 pub struct Ctx {
@@ -153,7 +153,7 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
         observers,
     } = flags;
     let (zkdev_home, cluster) = (&ctx.home.root, ctx.cluster.as_str());
-    let (origin, profile) = crate::profile::load(profile.unwrap_or("default"))?;
+    let (origin, profile) = crate::model::profile::load(profile.unwrap_or("default"))?;
     let mut settings = profile.settings(&origin)?;
     if let Some(k) = port_offset {
         settings.offset = k;
@@ -199,8 +199,8 @@ pub fn warn_about(ctx: &Ctx, spec: &ClusterSpec, new_cluster: bool) {
         eprintln!("warning: the profile allows listening beyond 127.0.0.1 (allow_non_loopback = true): {what}");
     }
     if new_cluster && !ctx.quiet {
-        let warning = crate::ports::ephemeral_range()
-            .and_then(|range| crate::ports::ephemeral_warning(&spec.all_ports(), spec.settings.offset, range));
+        let warning = crate::os::ports::ephemeral_range()
+            .and_then(|range| crate::os::ports::ephemeral_warning(&spec.all_ports(), spec.settings.offset, range));
         if let Some(w) = warning {
             eprintln!("warning: {w}");
         }
@@ -214,9 +214,12 @@ pub async fn wait_healthy(
     paths: &ClusterPaths,
     timeout: Duration,
     since: std::time::Instant,
-) -> std::result::Result<crate::observe::ClusterStatus, (crate::observe::WaitFailure, crate::observe::ClusterStatus)> {
+) -> std::result::Result<
+    crate::zk::observe::ClusterStatus,
+    (crate::zk::observe::WaitFailure, crate::zk::observe::ClusterStatus),
+> {
     let progress = crate::output::Progress::new(ctx.quiet || ctx.json);
-    let r = crate::observe::wait_until(
+    let r = crate::zk::observe::wait_until(
         spec,
         paths,
         timeout,

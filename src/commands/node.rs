@@ -8,9 +8,10 @@ use serde::Serialize;
 use super::{seconds, Ctx};
 use crate::cli::NodeArgs;
 use crate::error::{Error, Result};
-use crate::observe::{self, ClusterStatus, ProcessState};
+use crate::model::fault;
+use crate::output;
 use crate::supervisor::control::{Request, Sig};
-use crate::{fault, output};
+use crate::zk::observe::{self, ClusterStatus, ProcessState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -97,7 +98,7 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
             .filter(|id| {
                 before
                     .node(*id)
-                    .is_some_and(|n| n.role == crate::spec::Role::Participant)
+                    .is_some_and(|n| n.role == crate::model::spec::Role::Participant)
             })
             .collect();
         let what = format!("{} {}", action.verb(), describe(&ids));

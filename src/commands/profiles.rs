@@ -2,8 +2,8 @@
 
 use super::Ctx;
 use crate::error::Result;
+use crate::model::profile;
 use crate::output;
-use crate::profile;
 
 pub fn run(ctx: &Ctx) -> Result<()> {
     let mut all = Vec::new();

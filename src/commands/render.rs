@@ -3,7 +3,7 @@
 use super::{new_spec, Ctx, NewCluster};
 use crate::cli::RenderArgs;
 use crate::error::{Error, Result};
-use crate::render;
+use crate::model::render;
 
 pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
     let spec = new_spec(
@@ -28,7 +28,7 @@ pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
                     .map_err(|e| Error::io("cannot read the current directory", ".", e))?
                     .join(dir)
             };
-            crate::state::ClusterPaths {
+            crate::os::state::ClusterPaths {
                 root: dir.clone(),
                 lock: dir.join(".lock"),
                 cds_dir: dir.join("cds"),
@@ -37,12 +37,12 @@ pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
         None => ctx.paths(),
     };
     let ids = spec.ids();
-    let nodes = render::render(&spec, &paths, &crate::cds::plan(&spec, &paths, &ids))?;
+    let nodes = render::render(&spec, &paths, &crate::dist::cds::plan(&spec, &paths, &ids))?;
     if args.out.is_some() {
         for n in &nodes {
             render::write(n)?;
         }
-        crate::state::write_atomic(&paths.spec_file(), spec.to_toml().as_bytes())?;
+        crate::os::state::write_atomic(&paths.spec_file(), spec.to_toml().as_bytes())?;
         crate::outln!("wrote {} node(s) under {}", nodes.len(), paths.root.display());
         return Ok(());
     }

@@ -11,12 +11,13 @@ use serde::Serialize;
 
 use super::{seconds, Ctx};
 use crate::cli::RollingArgs;
+use crate::dist;
 use crate::error::{Error, Result};
-use crate::observe::{self, Probing};
-use crate::spec::ClusterSpec;
-use crate::state::ClusterPaths;
+use crate::model::spec::ClusterSpec;
+use crate::os::state::ClusterPaths;
+use crate::output;
 use crate::supervisor::control::Request;
-use crate::{dist, output};
+use crate::zk::observe::{self, Probing};
 
 #[derive(Debug, Serialize)]
 struct Step {
@@ -70,7 +71,7 @@ pub async fn run(ctx: &Ctx, args: RollingArgs) -> Result<()> {
             next.observer_count() as u32,
         )?;
         spec = next;
-        crate::state::write_atomic(&paths.spec_file(), spec.to_toml().as_bytes())?;
+        crate::os::state::write_atomic(&paths.spec_file(), spec.to_toml().as_bytes())?;
     }
     let leader = before.leader.expect("healthy means one leader");
     let mut order: Vec<u32> = spec.nodes.iter().map(|n| n.id).filter(|id| *id != leader).collect();

@@ -9,7 +9,9 @@ use serde::Serialize;
 use super::{seconds, Ctx};
 use crate::cli::SmokeArgs;
 use crate::error::{Error, Result};
-use crate::{observe, output, zk};
+use crate::output;
+use crate::zk::client as zk;
+use crate::zk::observe;
 
 #[derive(Debug, Serialize)]
 struct NodeRead {

@@ -6,12 +6,12 @@ use std::time::Duration;
 use super::Ctx;
 use crate::cli::StatusArgs;
 use crate::error::Result;
-use crate::observe::{self, ClusterStatus, ProcessState, SupervisorView};
+use crate::model::spec::ClusterSpec;
+use crate::os::process::{identify, Liveness};
+use crate::os::state::{ClusterPaths, State};
 use crate::output;
-use crate::process::{identify, Liveness};
-use crate::spec::ClusterSpec;
-use crate::state::{ClusterPaths, State};
 use crate::supervisor::control::{call, Request};
+use crate::zk::observe::{self, ClusterStatus, ProcessState, SupervisorView};
 
 pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;

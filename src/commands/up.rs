@@ -7,12 +7,13 @@ use serde::Serialize;
 use super::{new_spec, seconds, Ctx, NewCluster};
 use crate::cli::UpArgs;
 use crate::error::{Error, Result};
-use crate::observe::{self, ClusterStatus, ProcessState, WaitFailure};
+use crate::model::spec::ClusterSpec;
+use crate::os::interrupt;
+use crate::os::launch;
+use crate::os::state::ClusterPaths;
 use crate::output;
-use crate::spec::ClusterSpec;
-use crate::state::ClusterPaths;
 use crate::supervisor::control::{Request, Supervisor};
-use crate::{interrupt, launch};
+use crate::zk::observe::{self, ClusterStatus, ProcessState, WaitFailure};
 
 #[derive(Serialize)]
 struct UpReport<'a> {
@@ -175,7 +176,7 @@ async fn recorded_crash(paths: &ClusterPaths, id: u32) -> Option<String> {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
         if let Ok(state) = paths.read_state() {
-            if let crate::state::NodeState::Crashed { how, .. } = state.node(id) {
+            if let crate::os::state::NodeState::Crashed { how, .. } = state.node(id) {
                 return Some(how.trim_start_matches("crashed: ").to_string());
             }
         }
@@ -304,7 +305,7 @@ fn create_cluster_dir(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<()> {
             paths.root.display()
         ))
     })?;
-    crate::state::write_atomic(
+    crate::os::state::write_atomic(
         &paths.marker(),
         format!(
             "This directory was created by zkdev; `zkdev down --purge` removes it.\nuid={}\n",
@@ -312,7 +313,7 @@ fn create_cluster_dir(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<()> {
         )
         .as_bytes(),
     )?;
-    crate::state::write_atomic(&paths.spec_file(), spec.to_toml().as_bytes())
+    crate::os::state::write_atomic(&paths.spec_file(), spec.to_toml().as_bytes())
 }
 
 fn report(ctx: &Ctx, spec: &ClusterSpec, started: &[u32], elapsed: Duration, status: &ClusterStatus, waited: bool) {

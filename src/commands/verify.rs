@@ -14,8 +14,10 @@ use super::kill_leader::{self, KillReport};
 use super::{seconds, Ctx};
 use crate::cli::{SignalArg, VerifyArgs};
 use crate::error::{Error, Result};
-use crate::observe;
-use crate::{interrupt, output, zk};
+use crate::os::interrupt;
+use crate::output;
+use crate::zk::client as zk;
+use crate::zk::observe;
 
 const ROOT: &str = "/zkdev-verify";
 
@@ -88,7 +90,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     let session = Duration::from_secs(30);
     let setup = zk::connect(&connect, session, Duration::from_secs(10)).await?;
     zk::ensure(&setup, ROOT).await?;
-    let base = format!("{ROOT}/{}", crate::timeline::now_ms());
+    let base = format!("{ROOT}/{}", crate::model::timeline::now_ms());
     zk::ensure(&setup, &base).await?;
     drop(setup);
     if !ctx.quiet && !ctx.json {
@@ -127,7 +129,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
         let now = observe::gather(&spec, &paths, &paths.load_state()?).await;
         if let Some(q) = now
             .leader
-            .map(|l| crate::fault::quorum_after(&now, &[l]))
+            .map(|l| crate::model::fault::quorum_after(&now, &[l]))
             .filter(|q| !q.holds())
         {
             let down = not_coming_back(&now).unwrap_or_else(|| "`zkdev status` shows which voters are down".into());
@@ -278,8 +280,8 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
 async fn restore(
     ctx: &Ctx,
     sup: &crate::supervisor::control::Supervisor,
-    spec: &crate::spec::ClusterSpec,
-    paths: &crate::state::ClusterPaths,
+    spec: &crate::model::spec::ClusterSpec,
+    paths: &crate::os::state::ClusterPaths,
 ) -> Vec<u32> {
     let Ok(state) = paths.load_state() else {
         return Vec::new();
@@ -316,7 +318,7 @@ async fn restore(
 }
 
 /// Verify kills the leader and needs the other voters to elect a new one: at least 3 voters.
-fn survives_leader_kills(spec: &crate::spec::ClusterSpec) -> Result<()> {
+fn survives_leader_kills(spec: &crate::model::spec::ClusterSpec) -> Result<()> {
     let (voters, needed) = (spec.voter_count(), spec.quorum_needed());
     if voters > needed {
         return Ok(());
@@ -536,7 +538,7 @@ fn print_report(ctx: &Ctx, r: &VerifyReport) {
 mod tests {
     use super::*;
     use crate::dist::Dist;
-    use crate::spec::{tests::settings, ClusterSpec};
+    use crate::model::spec::{tests::settings, ClusterSpec};
 
     #[test]
     fn verify_refuses_clusters_a_leader_kill_would_leave_without_quorum() {

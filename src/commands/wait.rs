@@ -5,8 +5,8 @@ use std::time::Instant;
 use super::{seconds, Ctx};
 use crate::cli::WaitArgs;
 use crate::error::{Error, Result};
-use crate::observe::WaitFailure;
 use crate::output;
+use crate::zk::observe::WaitFailure;
 
 pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<()> {
     let timeout = seconds(args.timeout, "--timeout")?;

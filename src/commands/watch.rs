@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 use super::Ctx;
 use crate::cli::WatchArgs;
 use crate::error::{Error, Result};
-use crate::spec::ClusterSpec;
-use crate::state::ClusterPaths;
+use crate::model::spec::ClusterSpec;
+use crate::model::timeline::{now_ms, Event, Tracker};
+use crate::os::interrupt;
+use crate::os::state::ClusterPaths;
+use crate::output;
 use crate::supervisor::control::Supervisor;
 use crate::supervisor::journal::{self, Tail};
-use crate::timeline::{now_ms, Event, Tracker};
-use crate::{interrupt, output};
 
 pub async fn run(ctx: &Ctx, args: WatchArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
@@ -68,7 +69,10 @@ pub async fn follow(
             events.extend(tail.poll());
         }
         first = false;
-        for e in events.iter_mut().filter(|e| e.kind == crate::timeline::Kind::Initial) {
+        for e in events
+            .iter_mut()
+            .filter(|e| e.kind == crate::model::timeline::Kind::Initial)
+        {
             e.message = format!("watching `{}`: {}", spec.name, e.message);
         }
         let mut out = std::io::stdout().lock();

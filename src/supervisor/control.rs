@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 use crate::error::{Error, Result};
-use crate::state::{ClusterPaths, Home};
+use crate::os::state::{ClusterPaths, Home};
 
 /// What a command asks of the supervisor. `cause` names the command (`zkdev kill-leader`), for the journal.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -10,8 +10,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::state::ClusterPaths;
-use crate::timeline::Event;
+use crate::model::timeline::Event;
+use crate::os::state::ClusterPaths;
 
 /// Past this size the journal is rotated (the previous rotation is dropped): two files of at most 8 MiB.
 pub const MAX_BYTES: u64 = 8 * 1024 * 1024;
@@ -181,7 +181,7 @@ impl Tail {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timeline::Kind;
+    use crate::model::timeline::Kind;
 
     #[test]
     fn a_torn_line_is_never_an_event_and_numbering_goes_on() {
@@ -218,7 +218,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let (p, old) = (d.path().join("events.ndjson"), d.path().join("events.1.ndjson"));
         let mut j = Journal::open_at(&p, &old, 600).unwrap();
-        let home = crate::state::Home { root: d.path().into() };
+        let home = crate::os::state::Home { root: d.path().into() };
         let _ = home;
         let mut tail = Tail {
             path: p.clone(),

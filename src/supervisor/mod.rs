@@ -22,13 +22,15 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
+use crate::dist::cds;
 use crate::error::{Error, Result};
-use crate::observe::{self, ClusterStatus, NodeStatus, Probing, ProcessState};
-use crate::process::{self, Liveness};
-use crate::spec::ClusterSpec;
-use crate::state::{ClusterPaths, Home, NodeState, State, StateRead, StopReason};
-use crate::timeline::{now_ms, Event, Kind, Tracker};
-use crate::{cds, launch, render};
+use crate::model::render;
+use crate::model::spec::ClusterSpec;
+use crate::model::timeline::{now_ms, Event, Kind, Tracker};
+use crate::os::launch;
+use crate::os::process::{self, Liveness};
+use crate::os::state::{ClusterPaths, Home, NodeState, State, StateRead, StopReason};
+use crate::zk::observe::{self, ClusterStatus, NodeStatus, Probing, ProcessState};
 use control::{Reply, Request, Sig, WireError};
 use journal::Journal;
 
@@ -189,7 +191,7 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
         start_ticks: process::proc_stat(me).map(|s| s.start_ticks).unwrap_or(0),
         started_at_ms: now_ms(),
     };
-    crate::state::write_atomic(
+    crate::os::state::write_atomic(
         &paths.supervisor_record(),
         serde_json::to_string(&record).expect("serialises").as_bytes(),
     )?;
@@ -664,7 +666,7 @@ impl Sup {
             // Why, as far as the exit status and the log tell: a java that exited at once, out of heap,
             // refused JVM options... else the log's last error line.
             let java = self.spec().dist.java.display().to_string();
-            let cause = crate::diagnose::node_died(
+            let cause = crate::model::diagnose::node_died(
                 &self.paths.log_file(id),
                 &java,
                 status.map(|_| how.replace("exit code", "exit status")),

@@ -11,8 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
-use crate::spec::ClusterSpec;
-use crate::state::ClusterPaths;
+use crate::model::spec::ClusterSpec;
+use crate::os::state::ClusterPaths;
 
 /// What `render` adds to the nodes' command lines.
 #[derive(Debug, Clone, Default, PartialEq)]

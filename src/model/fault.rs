@@ -5,8 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-use crate::observe::{ClusterStatus, ProcessState};
-use crate::spec::Role;
+use crate::model::spec::Role;
+use crate::zk::observe::{ClusterStatus, ProcessState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -196,7 +196,7 @@ pub fn guard(status: &ClusterStatus, taking_down: &[u32], action: &str, force: b
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::{NodeStatus, Quorum};
+    use crate::zk::observe::{NodeStatus, Quorum};
 
     fn node(id: u32, role: Role, process: ProcessState, mode: Option<&str>) -> NodeStatus {
         NodeStatus {

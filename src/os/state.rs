@@ -21,7 +21,7 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::spec::ClusterSpec;
+use crate::model::spec::ClusterSpec;
 
 pub const STATE_FORMAT: u32 = 1;
 /// Written into every cluster directory zkdev creates; purge refuses a directory without it.
@@ -149,11 +149,11 @@ impl ClusterPaths {
     }
 
     /// What identifies node `id`'s JVM (see `process::Ident`).
-    pub fn ident(&self, spec: &ClusterSpec, id: u32) -> crate::process::Ident {
-        crate::process::Ident::new(&spec.uid, id, self.zoo_cfg(id), Some(&spec.dist.java))
+    pub fn ident(&self, spec: &ClusterSpec, id: u32) -> crate::os::process::Ident {
+        crate::os::process::Ident::new(&spec.uid, id, self.zoo_cfg(id), Some(&spec.dist.java))
     }
 
-    pub fn idents(&self, spec: &ClusterSpec) -> Vec<(u32, crate::process::Ident)> {
+    pub fn idents(&self, spec: &ClusterSpec) -> Vec<(u32, crate::os::process::Ident)> {
         spec.ids().into_iter().map(|id| (id, self.ident(spec, id))).collect()
     }
 
@@ -324,9 +324,9 @@ impl State {
 
     /// Take in the JVMs of `idents` that run but are not recorded (see `process::find_unrecorded`).
     /// Returns the ids adopted; the caller saves the state if it should.
-    pub fn adopt_orphans(&mut self, idents: &[(u32, crate::process::Ident)]) -> Vec<u32> {
-        use crate::process::{identify, Liveness};
-        let missing: Vec<(u32, crate::process::Ident)> = idents
+    pub fn adopt_orphans(&mut self, idents: &[(u32, crate::os::process::Ident)]) -> Vec<u32> {
+        use crate::os::process::{identify, Liveness};
+        let missing: Vec<(u32, crate::os::process::Ident)> = idents
             .iter()
             .filter(|(id, ident)| identify(&self.node(*id), ident) == Liveness::Gone)
             .cloned()
@@ -334,7 +334,7 @@ impl State {
         if missing.is_empty() {
             return Vec::new();
         }
-        let found = crate::process::find_unrecorded(&missing);
+        let found = crate::os::process::find_unrecorded(&missing);
         let adopted = found.iter().map(|(id, _)| *id).collect();
         for (id, s) in found {
             self.set(id, s);

@@ -16,7 +16,7 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
-use crate::state::NodeState;
+use crate::os::state::NodeState;
 
 /// What /proc says of a pid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

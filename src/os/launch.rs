@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use crate::dist;
 use crate::error::{Error, Result};
-use crate::spec::ClusterSpec;
-use crate::{dist, ports};
+use crate::model::spec::ClusterSpec;
+use crate::os::ports;
 
 /// The installation recorded in the spec must still be there.
 pub fn check_dist_present(spec: &ClusterSpec) -> Result<()> {

@@ -3,6 +3,11 @@
 //! Order: `--zk-home` flag, the profile's `dist.zk_home`, `ZOOKEEPER_HOME`, then Debian's package layout.
 //! Layouts understood: Debian (`/usr/share/java/zookeeper.jar`, whose manifest names no logging binding),
 //! an upstream 3.5.5+ `-bin` tarball (`lib/*.jar`), and a 3.4-style tarball (`zookeeper-X.jar` at the top).
+//! `fetch` downloads, verifies and unpacks releases; `cds` keeps class-data-sharing archives per
+//! installation.
+
+pub mod cds;
+pub mod fetch;
 
 use std::path::{Path, PathBuf};
 

@@ -5,15 +5,15 @@ use std::path::{Path, PathBuf};
 
 use minijinja::{context, Environment};
 
-use crate::cds::Plan;
+use crate::dist::cds::Plan;
 use crate::dist::LogConfig;
 use crate::error::{Error, Result};
-use crate::spec::{ClusterSpec, NodeSpec, Role};
-use crate::state::ClusterPaths;
+use crate::model::spec::{ClusterSpec, NodeSpec, Role};
+use crate::os::state::ClusterPaths;
 
-const ZOO_CFG: &str = include_str!("../templates/zoo.cfg.j2");
-const LOG4J: &str = include_str!("../templates/log4j.properties.j2");
-const LOGBACK: &str = include_str!("../templates/logback.xml.j2");
+const ZOO_CFG: &str = include_str!("../../templates/zoo.cfg.j2");
+const LOG4J: &str = include_str!("../../templates/log4j.properties.j2");
+const LOGBACK: &str = include_str!("../../templates/logback.xml.j2");
 
 /// Everything one node needs on disk, and how to launch it.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,7 +92,7 @@ pub struct Place {
     pub bind: Option<String>,
     pub data_dir: String,
     /// This node's ports.
-    pub ports: crate::spec::Ports,
+    pub ports: crate::model::spec::Ports,
     pub servers: Vec<Server>,
 }
 
@@ -107,7 +107,7 @@ pub struct Server {
 
 impl Server {
     /// Every node's server line: `place` gives a node's host and the ports it listens on there.
-    pub fn list(spec: &ClusterSpec, place: impl Fn(&NodeSpec) -> (String, crate::spec::Ports)) -> Vec<Server> {
+    pub fn list(spec: &ClusterSpec, place: impl Fn(&NodeSpec) -> (String, crate::model::spec::Ports)) -> Vec<Server> {
         spec.nodes
             .iter()
             .map(|n| {
@@ -151,7 +151,7 @@ fn zoo_cfg_with(env: &Environment, spec: &ClusterSpec, place: &Place, id: Option
 }
 
 /// The profile's JVM settings: heap, flags, system properties. The same list goes to every export.
-pub fn jvm_settings(s: &crate::profile::Settings) -> Vec<String> {
+pub fn jvm_settings(s: &crate::model::profile::Settings) -> Vec<String> {
     let mut v = Vec::new();
     if let Some(mb) = s.heap_max_mb {
         v.push(format!("-Xmx{mb}m"));
@@ -171,7 +171,7 @@ fn command(spec: &ClusterSpec, node: &NodeSpec, paths: &ClusterPaths, log_cfg: &
     let s = &spec.settings;
     let mut argv = vec![spec.dist.java.display().to_string()];
     if !spec.uid.is_empty() {
-        argv.push(crate::process::token_arg(&spec.uid, node.id));
+        argv.push(crate::os::process::token_arg(&spec.uid, node.id));
     }
     argv.push(format!("-Dzookeeper.log.dir={}", paths.logs_dir(node.id).display()));
     argv.push("-Dzookeeper.log.file=zookeeper.log".into());
@@ -207,7 +207,7 @@ pub fn write(files: &NodeFiles) -> Result<()> {
     for (path, contents) in &files.files {
         let dir = path.parent().expect("file has a parent");
         std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
-        crate::state::write_atomic(path, contents.as_bytes())?;
+        crate::os::state::write_atomic(path, contents.as_bytes())?;
     }
     Ok(())
 }
@@ -216,8 +216,8 @@ pub fn write(files: &NodeFiles) -> Result<()> {
 mod tests {
     use super::*;
     use crate::dist::Dist;
-    use crate::spec::tests::settings;
-    use crate::state::Home;
+    use crate::model::spec::tests::settings;
+    use crate::os::state::Home;
 
     fn fixture(profile: &str, voters: u32, observers: u32) -> (ClusterSpec, ClusterPaths) {
         let mut spec =

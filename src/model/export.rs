@@ -7,13 +7,13 @@ use minijinja::{context, Environment};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::render::{self, Place, Server};
-use crate::spec::{ClusterSpec, Ports, Role};
+use crate::model::render::{self, Place, Server};
+use crate::model::spec::{ClusterSpec, Ports, Role};
 
-const K8S: &str = include_str!("../templates/k8s.yaml.j2");
-const COMPOSE: &str = include_str!("../templates/compose.yaml.j2");
-const HOSTS_START: &str = include_str!("../templates/hosts-start.sh.j2");
-const HOSTS_README: &str = include_str!("../templates/hosts-README.md.j2");
+const K8S: &str = include_str!("../../templates/k8s.yaml.j2");
+const COMPOSE: &str = include_str!("../../templates/compose.yaml.j2");
+const HOSTS_START: &str = include_str!("../../templates/hosts-start.sh.j2");
+const HOSTS_README: &str = include_str!("../../templates/hosts-README.md.j2");
 
 pub type Files = Vec<(String, String)>;
 

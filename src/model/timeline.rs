@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::observe::{ClusterStatus, ProcessState};
+use crate::zk::observe::{ClusterStatus, ProcessState};
 
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -258,8 +258,8 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::{NodeStatus, Quorum};
-    use crate::spec::Role;
+    use crate::model::spec::Role;
+    use crate::zk::observe::{NodeStatus, Quorum};
 
     fn status(nodes: &[(u32, ProcessState, Option<&str>, u32)]) -> ClusterStatus {
         let nodes: Vec<NodeStatus> = nodes

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use serde::Serialize;
 
-use crate::probe::{self, Probe};
-use crate::process::{self, identify, Liveness};
-use crate::spec::{ClusterSpec, Role};
-use crate::state::{ClusterPaths, NodeState, State};
+use crate::model::spec::{ClusterSpec, Role};
+use crate::os::process::{self, identify, Liveness};
+use crate::os::state::{ClusterPaths, NodeState, State};
+use crate::zk::probe::{self, Probe};
 
 /// How long one probe may take before the node counts as unresponsive.
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -319,7 +319,7 @@ pub fn last_error(paths: &ClusterPaths, id: u32) -> Option<String> {
 /// log tells.
 fn crash_hint(paths: &ClusterPaths, id: u32) -> String {
     let text = std::fs::read_to_string(paths.log_file(id)).unwrap_or_default();
-    if let Some(cause) = crate::diagnose::diagnose(&text) {
+    if let Some(cause) = crate::model::diagnose::diagnose(&text) {
         return format!("exited without zkdev stopping it: {cause}");
     }
     match last_error(paths, id) {
@@ -390,7 +390,7 @@ pub async fn wait_until(
         if done(&status) {
             return Ok(status);
         }
-        if crate::interrupt::interrupted() {
+        if crate::os::interrupt::interrupted() {
             return Err((WaitFailure::Interrupted, status));
         }
         if let Some(dead) = status.nodes.iter().find(|n| n.process == ProcessState::Crashed) {

@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 
 /// Built-in profiles, embedded in the binary: (name, TOML source).
 pub const BUILTIN: &[(&str, &str)] = &[
-    ("default", include_str!("../profiles/default.toml")),
-    ("fast", include_str!("../profiles/fast.toml")),
+    ("default", include_str!("../../profiles/default.toml")),
+    ("fast", include_str!("../../profiles/fast.toml")),
 ];
 
 /// A profile as written in a file: every field optional.

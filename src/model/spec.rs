@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dist::Dist;
 use crate::error::{Error, Result};
-use crate::profile::Settings;
+use crate::model::profile::Settings;
 
 /// Version of the on-disk `cluster.toml` format.
 pub const SPEC_FORMAT: u32 = 1;
@@ -282,7 +282,7 @@ impl ClusterSpec {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::profile;
+    use crate::model::profile;
 
     pub fn settings(name: &str) -> Settings {
         let (o, p) = profile::load(name).unwrap();

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha512};
 
 use crate::dist::parse_version;
 use crate::error::{Error, Result};
-use crate::interrupt;
+use crate::os::interrupt;
 
 pub const DEFAULT_MIRROR: &str = "https://archive.apache.org/dist/zookeeper/";
 

@@ -1,0 +1,8 @@
+//! The edge with the operating system: processes (the only place that starts and signals them), ports, the
+//! files of a cluster on disk and their lock, the checks before a start, and Ctrl-C.
+
+pub mod interrupt;
+pub mod launch;
+pub mod ports;
+pub mod process;
+pub mod state;

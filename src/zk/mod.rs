@@ -1,0 +1,6 @@
+//! Talking to ZooKeeper: the four-letter words (`probe`), a real client for reads and writes (`client`),
+//! and the ensemble's status put together from both and from /proc (`observe`).
+
+pub mod client;
+pub mod observe;
+pub mod probe;
