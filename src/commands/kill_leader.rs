@@ -9,6 +9,7 @@ use super::{seconds, Ctx};
 use crate::cli::{KillLeaderArgs, SignalArg};
 use crate::error::{Error, Result};
 use crate::model::fault;
+use crate::model::server::Mode;
 use crate::model::spec::ClusterSpec;
 use crate::os::state::ClusterPaths;
 use crate::output;
@@ -31,7 +32,7 @@ pub struct KillReport {
     pub all_serving_ms: Option<u64>,
     /// With --restart: the old leader started again -> serving again (and in which mode).
     pub rejoin_ms: Option<u64>,
-    pub rejoined_as: Option<String>,
+    pub rejoined_as: Option<Mode>,
     /// False when --force killed the last leader a quorum could have: no leader until voters return.
     pub quorum_left: bool,
 }
@@ -96,8 +97,8 @@ pub async fn execute(
     };
     let (old, old_pid, old_epoch) = (
         leader.id,
-        leader.pid.expect("a serving node has a pid"),
-        leader.epoch.unwrap_or(0),
+        leader.pid().expect("a serving node has a pid"),
+        leader.zxid().map_or(0, |z| z.epoch()),
     );
     let quorum = fault::guard(&before, &[old], &format!("kill leader {old}"), force)?;
 
@@ -192,7 +193,7 @@ pub async fn execute(
         match observe::wait_until(spec, paths, timeout, |s| s.healthy(), |_| {}).await {
             Ok(s) => {
                 report.rejoin_ms = Some(ms(t1.elapsed()));
-                report.rejoined_as = s.node(old).and_then(|n| n.mode.clone());
+                report.rejoined_as = s.node(old).and_then(|n| n.mode());
                 after = s;
             }
             Err((_, s)) => {
@@ -253,8 +254,8 @@ fn print_report(ctx: &Ctx, r: &KillReport, after: &ClusterStatus) {
     let down: Vec<String> = after
         .nodes
         .iter()
-        .filter(|n| n.process != ProcessState::Running)
-        .map(|n| format!("{} ({})", n.id, n.process.as_str()))
+        .filter(|n| n.process() != ProcessState::Running)
+        .map(|n| format!("{} ({})", n.id, n.process().as_str()))
         .collect();
     if !down.is_empty() {
         crate::outln!("not running: {} — `zkdev up` starts it again", down.join(", "));

@@ -9,6 +9,7 @@ use super::{seconds, Ctx};
 use crate::cli::NodeArgs;
 use crate::error::{Error, Result};
 use crate::model::fault;
+use crate::model::server::Mode;
 use crate::output;
 use crate::supervisor::control::{Request, Sig};
 use crate::zk::observe::{self, ClusterStatus, ProcessState};
@@ -45,11 +46,11 @@ impl Action {
 struct NodeResult {
     id: u32,
     /// The mode the node had before the action (`leader`, `follower`...), if it was serving.
-    was: Option<String>,
+    was: Option<Mode>,
     /// What happened: `stopped`, `killed`, `paused`, `resumed`, `started`, `already running`...
     outcome: String,
     /// Mode after the action, once it serves again (start, restart, resume).
-    now: Option<String>,
+    now: Option<Mode>,
     /// Action begun -> done (stopped, or serving again).
     ms: Option<u64>,
 }
@@ -115,7 +116,7 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
     let old_epoch = before.epoch;
     let t0 = Instant::now();
     let mut results = Vec::new();
-    let was = |id: u32| before.node(id).and_then(|n| n.mode.clone());
+    let was = |id: u32| before.node(id).and_then(|n| n.mode());
     let ms = |d: Duration| Some(d.as_millis() as u64);
 
     let ask = |req: Request| sup.ask(req, Duration::from_secs(90));
@@ -172,15 +173,15 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
                 let n = before.node(*id).expect("resolved ids exist");
                 let applies = match action {
                     Action::Pause => !matches!(
-                        n.process,
+                        n.process(),
                         ProcessState::Paused | ProcessState::Stopped | ProcessState::Crashed
                     ),
-                    _ => n.process == ProcessState::Paused,
+                    _ => n.process() == ProcessState::Paused,
                 };
                 if applies {
                     apply.push(*id);
                 }
-                let not = match (action, n.process) {
+                let not = match (action, n.process()) {
                     (_, ProcessState::Stopped | ProcessState::Crashed) => "not running",
                     (Action::Pause, _) => "already paused",
                     _ => "not paused",
@@ -300,7 +301,7 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
                 Ok(s) => {
                     let elapsed = ms(t0.elapsed());
                     for id in &ids {
-                        let now = s.node(*id).and_then(|n| n.mode.clone());
+                        let now = s.node(*id).and_then(|n| n.mode());
                         if let Some(r) = results.iter_mut().find(|r| r.id == *id) {
                             r.now = now;
                             r.ms = elapsed;
@@ -367,7 +368,7 @@ fn ids_of(v: &serde_json::Value) -> Vec<u32> {
 
 fn is_up(s: &ClusterStatus, id: u32) -> bool {
     s.node(id)
-        .is_some_and(|n| !matches!(n.process, ProcessState::Stopped | ProcessState::Crashed))
+        .is_some_and(|n| !matches!(n.process(), ProcessState::Stopped | ProcessState::Crashed))
 }
 
 fn describe(ids: &[u32]) -> String {
@@ -385,7 +386,7 @@ fn print_report(ctx: &Ctx, r: &Report, after: &ClusterStatus) {
         return;
     }
     for n in &r.nodes {
-        let was = n.was.as_deref().map(|m| format!(" (was {m})")).unwrap_or_default();
+        let was = n.was.map(|m| format!(" (was {m})")).unwrap_or_default();
         let mut line = format!("node {}{was}: {}", n.id, n.outcome);
         if let Some(now) = &n.now {
             line.push_str(&format!(", serving as {now}"));

@@ -13,6 +13,7 @@ use super::{seconds, Ctx};
 use crate::cli::RollingArgs;
 use crate::dist;
 use crate::error::{Error, Result};
+use crate::model::server::Mode;
 use crate::model::spec::ClusterSpec;
 use crate::os::state::ClusterPaths;
 use crate::output;
@@ -22,8 +23,8 @@ use crate::zk::observe::{self, Probing};
 #[derive(Debug, Serialize)]
 struct Step {
     id: u32,
-    was: Option<String>,
-    now: Option<String>,
+    was: Option<Mode>,
+    now: Option<Mode>,
     /// Stop began -> serving again.
     ms: u64,
 }
@@ -88,11 +89,11 @@ pub async fn run(ctx: &Ctx, args: RollingArgs) -> Result<()> {
         let was = observe::gather(&spec, &paths, &paths.load_state()?)
             .await
             .node(*id)
-            .and_then(|n| n.mode.clone());
+            .and_then(|n| n.mode());
         if !ctx.quiet && !ctx.json {
             eprintln!(
                 "restarting node {id} ({})...",
-                was.clone().unwrap_or_else(|| "-".into())
+                was.map_or("-".to_string(), |m| m.to_string())
             );
         }
         let ask = |req| sup.ask(req, Duration::from_secs(90));
@@ -112,7 +113,7 @@ pub async fn run(ctx: &Ctx, args: RollingArgs) -> Result<()> {
             Ok(s) => steps.push(Step {
                 id: *id,
                 was,
-                now: s.node(*id).and_then(|n| n.mode.clone()),
+                now: s.node(*id).and_then(|n| n.mode()),
                 ms: t.elapsed().as_millis() as u64,
             }),
             Err((_, s)) => {
@@ -198,8 +199,8 @@ fn print_report(ctx: &Ctx, r: &Report) {
         crate::outln!(
             "node {} ({}): serving again as {} after {} ms",
             s.id,
-            s.was.as_deref().unwrap_or("-"),
-            s.now.as_deref().unwrap_or("-"),
+            s.was.map_or("-".to_string(), |m| m.to_string()),
+            s.now.map_or("-".to_string(), |m| m.to_string()),
             s.ms
         );
     }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::{seconds, Ctx};
 use crate::cli::SmokeArgs;
 use crate::error::{Error, Result};
+use crate::model::server::Mode;
 use crate::output;
 use crate::zk::client as zk;
 use crate::zk::observe;
@@ -16,7 +17,7 @@ use crate::zk::observe;
 #[derive(Debug, Serialize)]
 struct NodeRead {
     id: u32,
-    mode: Option<String>,
+    mode: Option<Mode>,
     ok: bool,
     data: Option<String>,
     mzxid: Option<String>,
@@ -62,7 +63,7 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
 
     let reads = join_all(spec.nodes.iter().map(|n| {
         let path = path.clone();
-        let mode = status.node(n.id).and_then(|s| s.mode.clone());
+        let mode = status.node(n.id).and_then(|s| s.mode());
         async move {
             let read = async {
                 let c = zk::connect(&format!("127.0.0.1:{}", n.ports.client), session, timeout).await?;
@@ -76,7 +77,7 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
                     mode,
                     ok: true,
                     data: Some(String::from_utf8_lossy(&d).into_owned()),
-                    mzxid: Some(zk::zxid_hex(st.mzxid)),
+                    mzxid: Some(zk::zxid(st.mzxid).to_string()),
                     error: None,
                 },
                 Ok(Err(e)) => NodeRead {
@@ -103,7 +104,7 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
     // The parent goes too unless another smoke run is using it (then the delete fails: fine).
     let _ = writer.delete("/zkdev-smoke", None).await;
 
-    let mzxid = zk::zxid_hex(stat.mzxid);
+    let mzxid = zk::zxid(stat.mzxid).to_string();
     let mut nodes = reads;
     for n in &mut nodes {
         if n.ok && (n.data.as_deref() != Some(data.as_str()) || n.mzxid.as_deref() != Some(mzxid.as_str())) {
@@ -135,7 +136,7 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
             .map(|n| {
                 vec![
                     n.id.to_string(),
-                    n.mode.clone().unwrap_or_else(|| "-".into()),
+                    n.mode.map_or("-".to_string(), |m| m.to_string()),
                     if n.ok { "ok".into() } else { "FAIL".into() },
                     n.data.clone().unwrap_or_else(|| "-".into()),
                     n.mzxid.clone().unwrap_or_else(|| "-".into()),

@@ -62,7 +62,6 @@ fn from_supervisor(
         return None;
     }
     let mut status: ClusterStatus = serde_json::from_value(v["status"].clone()).ok()?;
-    status.restore_raw();
     if !status.healthy() {
         return None;
     }
@@ -72,7 +71,7 @@ fn from_supervisor(
             return None;
         }
         let now = identify(&state.node(n.id), &paths.ident(spec, n.id));
-        let agrees = match (now, n.process) {
+        let agrees = match (now, n.process()) {
             (Liveness::Ours { paused: true, .. }, p) => p == ProcessState::Paused,
             (Liveness::Ours { paused: false, .. }, p) => {
                 matches!(p, ProcessState::Running | ProcessState::Unresponsive)

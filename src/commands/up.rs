@@ -143,7 +143,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                     // The supervisor reaped it and works out why (exit status, the log's telling line).
                     let cause = recorded_crash(&paths, id)
                         .await
-                        .or_else(|| status.node(id).and_then(|n| n.detail.clone()));
+                        .or_else(|| status.node(id).and_then(|n| n.detail().map(String::from)));
                     format!(
                         "node {id} exited while starting{}",
                         cause.map(|c| format!(": {c}")).unwrap_or_default()
@@ -199,7 +199,7 @@ async fn stop_started(ctx: &Ctx, sup: &Supervisor, started: &[u32], status: &Clu
     let others_running = status
         .nodes
         .iter()
-        .any(|n| !started.contains(&n.id) && !matches!(n.process, ProcessState::Stopped | ProcessState::Crashed));
+        .any(|n| !started.contains(&n.id) && !matches!(n.process(), ProcessState::Stopped | ProcessState::Crashed));
     if others_running {
         let req = Request::Stop {
             ids: started.to_vec(),
@@ -231,8 +231,8 @@ fn describe_nodes(status: &ClusterStatus, ids: &[u32]) -> String {
     ids.iter()
         .filter_map(|id| status.node(*id))
         .map(|n| {
-            let mode = n.mode.clone().unwrap_or_else(|| "no answer".into());
-            format!("node {} ({}, {mode})", n.id, n.process.as_str())
+            let mode = n.mode().map_or_else(|| "no answer".to_string(), |m| m.to_string());
+            format!("node {} ({}, {mode})", n.id, n.process().as_str())
         })
         .collect::<Vec<_>>()
         .join(", ")

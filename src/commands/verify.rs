@@ -160,7 +160,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
                         r.old_epoch,
                         r.new_epoch.map_or("-".into(), |e| e.to_string()),
                         r.new_leader_ms.unwrap_or(0),
-                        r.rejoined_as.clone().unwrap_or_else(|| "-".into())
+                        r.rejoined_as.map_or("-".to_string(), |m| m.to_string())
                     );
                 }
                 kills.push(r);
@@ -292,7 +292,7 @@ async fn restore(
         .iter()
         .filter(|n| {
             matches!(
-                n.process,
+                n.process(),
                 observe::ProcessState::Stopped | observe::ProcessState::Crashed
             )
         })
@@ -339,7 +339,7 @@ fn not_coming_back(status: &observe::ClusterStatus) -> Option<String> {
     use observe::ProcessState::{Crashed, Paused, Stopped};
     let ids = |states: &[observe::ProcessState]| -> Vec<String> {
         (status.nodes.iter())
-            .filter(|n| states.contains(&n.process))
+            .filter(|n| states.contains(&n.process()))
             .map(|n| n.id.to_string())
             .collect()
     };

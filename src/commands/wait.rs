@@ -39,7 +39,8 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<()> {
                     format!(
                         "{} {}",
                         n.id,
-                        n.mode.clone().unwrap_or_else(|| n.process.as_str().to_string())
+                        n.mode()
+                            .map_or_else(|| n.process().as_str().to_string(), |m| m.to_string())
                     )
                 })
                 .collect();

@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
+use crate::model::server::Mode;
 use crate::model::spec::Role;
 use crate::zk::observe::{ClusterStatus, ProcessState};
 
@@ -71,7 +72,7 @@ pub fn resolve_for(target: Target, status: &ClusterStatus, intent: Intent) -> Re
         status
             .nodes
             .iter()
-            .filter(|n| n.role == role && matches!(n.process, ProcessState::Stopped | ProcessState::Crashed))
+            .filter(|n| n.role == role && matches!(n.process(), ProcessState::Stopped | ProcessState::Crashed))
             .map(|n| n.id)
             .collect()
     };
@@ -109,11 +110,11 @@ pub fn resolve_for(target: Target, status: &ClusterStatus, intent: Intent) -> Re
 }
 
 fn resolve_running(target: Target, status: &ClusterStatus) -> Result<Vec<u32>> {
-    let by_mode = |mode: &str| -> Option<u32> {
+    let by_mode = |mode: Mode| -> Option<u32> {
         status
             .nodes
             .iter()
-            .find(|n| n.serving() && n.mode.as_deref() == Some(mode))
+            .find(|n| n.serving() && n.mode() == Some(mode))
             .map(|n| n.id)
     };
     let none = |what: &str| {
@@ -133,9 +134,10 @@ fn resolve_running(target: Target, status: &ClusterStatus) -> Result<Vec<u32>> {
             }
             Ok(vec![id])
         }
-        Target::Leader => by_mode("leader").map(|i| vec![i]).ok_or_else(|| none("leader")),
-        Target::Follower => by_mode("follower").map(|i| vec![i]).ok_or_else(|| none("follower")),
-        Target::Observer => by_mode("observer").map(|i| vec![i]).ok_or_else(|| none("observer")),
+        // The leader as the status found it (exactly one serving node leads), like every other command.
+        Target::Leader => status.leader.map(|i| vec![i]).ok_or_else(|| none("leader")),
+        Target::Follower => by_mode(Mode::Follower).map(|i| vec![i]).ok_or_else(|| none("follower")),
+        Target::Observer => by_mode(Mode::Observer).map(|i| vec![i]).ok_or_else(|| none("observer")),
         Target::All => Ok(status.nodes.iter().map(|n| n.id).collect()),
     }
 }
@@ -146,7 +148,7 @@ pub fn voters_up(status: &ClusterStatus) -> Vec<u32> {
         .nodes
         .iter()
         .filter(|n| {
-            n.role == Role::Participant && matches!(n.process, ProcessState::Running | ProcessState::Unresponsive)
+            n.role == Role::Participant && matches!(n.process(), ProcessState::Running | ProcessState::Unresponsive)
         })
         .map(|n| n.id)
         .collect()
@@ -199,29 +201,8 @@ mod tests {
     use crate::zk::observe::{NodeStatus, Quorum};
 
     fn node(id: u32, role: Role, process: ProcessState, mode: Option<&str>) -> NodeStatus {
-        NodeStatus {
-            id,
-            role,
-            process,
-            mode: mode.map(String::from),
-            pid: Some(100 + id as i32),
-            client_port: 2180 + id as u16,
-            quorum_port: 2880 + id as u16,
-            election_port: 3880 + id as u16,
-            admin_port: None,
-            zxid: mode.map(|_| "0x100000000".into()),
-            epoch: mode.map(|_| 1),
-            counter: mode.map(|_| 0),
-            connections: None,
-            znodes: None,
-            data_dir: String::new(),
-            log_file: String::new(),
-            zxid_raw: mode.map(|_| 0x1_0000_0000),
-            peer_state: None,
-            synced_followers: None,
-            synced_observers: None,
-            detail: None,
-        }
+        let mode = mode.map(|m| m.parse::<Mode>().unwrap());
+        NodeStatus::fixture(id, role, process, mode, 0x1_0000_0000)
     }
 
     fn cluster(nodes: Vec<NodeStatus>) -> ClusterStatus {
@@ -242,6 +223,9 @@ mod tests {
             supervisor: None,
         };
         s.quorum.voters_up = voters_up(&s).len();
+        if let [only] = s.leaders().as_slice() {
+            s.leader = Some(only.id);
+        }
         s
     }
 

@@ -7,5 +7,6 @@ pub mod export;
 pub mod fault;
 pub mod profile;
 pub mod render;
+pub mod server;
 pub mod spec;
 pub mod timeline;

@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::model::server::Mode;
 use crate::zk::observe::{ClusterStatus, ProcessState};
 
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -141,7 +142,7 @@ pub fn clock(at_ms: u64) -> String {
 #[derive(Default)]
 pub struct Tracker {
     seen: bool,
-    nodes: BTreeMap<u32, (ProcessState, Option<String>)>,
+    nodes: BTreeMap<u32, (ProcessState, Option<Mode>)>,
     leader: Option<(u32, Option<u32>)>,
     leaderless_since: Option<u64>,
 }
@@ -178,29 +179,29 @@ impl Tracker {
                 let Some((proc_before, mode_before)) = self.nodes.get(&n.id) else {
                     continue;
                 };
-                if *proc_before != n.process {
+                if *proc_before != n.process() {
                     out.push(ev(
                         Kind::Process,
                         Some(n.id),
                         Some(proc_before.as_str().into()),
-                        Some(n.process.as_str().into()),
-                        format!("node {} {} -> {}", n.id, proc_before.as_str(), n.process.as_str()),
+                        Some(n.process().as_str().into()),
+                        format!("node {} {} -> {}", n.id, proc_before.as_str(), n.process().as_str()),
                     ));
                 }
-                if *mode_before != n.mode && (n.mode.is_some() || mode_before.is_some()) {
+                if *mode_before != n.mode() && (n.mode().is_some() || mode_before.is_some()) {
                     // No mode: "-" for a node that does not run, "(no answer)" for one that runs but is silent.
-                    let running = n.process == ProcessState::Running;
-                    let show = |m: &Option<String>| match m {
-                        Some(m) => m.clone(),
+                    let running = n.process() == ProcessState::Running;
+                    let show = |m: &Option<Mode>| match m {
+                        Some(m) => m.to_string(),
                         None if running => "(no answer)".into(),
                         None => "-".into(),
                     };
                     out.push(ev(
                         Kind::Mode,
                         Some(n.id),
-                        mode_before.clone(),
-                        n.mode.clone(),
-                        format!("node {} {} -> {}", n.id, show(mode_before), show(&n.mode)),
+                        mode_before.map(|m| m.to_string()),
+                        n.mode().map(|m| m.to_string()),
+                        format!("node {} {} -> {}", n.id, show(mode_before), show(&n.mode())),
                     ));
                 }
             }
@@ -237,7 +238,7 @@ impl Tracker {
             }
         }
         self.leader = leader;
-        self.nodes = s.nodes.iter().map(|n| (n.id, (n.process, n.mode.clone()))).collect();
+        self.nodes = s.nodes.iter().map(|n| (n.id, (n.process(), n.mode()))).collect();
         out
     }
 
@@ -264,33 +265,14 @@ mod tests {
     fn status(nodes: &[(u32, ProcessState, Option<&str>, u32)]) -> ClusterStatus {
         let nodes: Vec<NodeStatus> = nodes
             .iter()
-            .map(|(id, p, mode, epoch)| NodeStatus {
-                id: *id,
-                role: Role::Participant,
-                process: *p,
-                mode: mode.map(String::from),
-                pid: None,
-                client_port: 0,
-                quorum_port: 0,
-                election_port: 0,
-                admin_port: None,
-                zxid: None,
-                epoch: Some(*epoch),
-                counter: None,
-                connections: None,
-                znodes: None,
-                data_dir: String::new(),
-                log_file: String::new(),
-                peer_state: None,
-                synced_followers: None,
-                synced_observers: None,
-                detail: None,
-                zxid_raw: mode.filter(|m| *m != "looking").map(|_| u64::from(*epoch) << 32),
+            .map(|(id, p, mode, epoch)| {
+                let mode = mode.map(|m| m.parse::<Mode>().unwrap());
+                NodeStatus::fixture(*id, Role::Participant, *p, mode, u64::from(*epoch) << 32)
             })
             .collect();
         let leaders: Vec<&NodeStatus> = nodes.iter().filter(|n| n.is_leader()).collect();
         let (leader, epoch) = match leaders.as_slice() {
-            [l] => (Some(l.id), l.epoch),
+            [l] => (Some(l.id), l.zxid().map(|z| z.epoch())),
             _ => (None, None),
         };
         ClusterStatus {

@@ -762,13 +762,12 @@ impl Sup {
                     }
                 }
                 // A node that is gone now is not serving, whatever it answered a moment before it went.
-                if n.process != ProcessState::Stopped && n.process != ProcessState::Crashed {
+                if n.process() != ProcessState::Stopped && n.process() != ProcessState::Crashed {
                     let crashed = matches!(s, NodeState::Started { .. } | NodeState::Crashed { .. });
-                    n.gone(if crashed {
-                        ProcessState::Crashed
-                    } else {
-                        ProcessState::Stopped
-                    });
+                    n.gone(crashed.then(|| match &s {
+                        NodeState::Crashed { how, .. } => how.clone(),
+                        _ => "gone without zkdev stopping it".to_string(),
+                    }));
                 }
             }
             let status = observe::assemble(&spec, nodes);
@@ -836,7 +835,7 @@ impl Sup {
             }
             let changed = latest
                 .get(&id)
-                .is_none_or(|p| (p.process, &p.mode, p.zxid_raw) != (n.process, &n.mode, n.zxid_raw));
+                .is_none_or(|p| (p.process(), p.mode(), p.zxid()) != (n.process(), n.mode(), n.zxid()));
             latest.insert(id, n);
             drop(latest);
             if changed {

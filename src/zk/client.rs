@@ -34,7 +34,7 @@ pub async fn ensure(client: &zk::Client, path: &str) -> Result<()> {
     }
 }
 
-/// `0x100000003` as ZooKeeper writes zxids.
-pub fn zxid_hex(z: i64) -> String {
-    format!("{:#x}", z)
+/// The client library's zxid (a signed long on the wire) as a `Zxid`.
+pub fn zxid(z: i64) -> crate::model::server::Zxid {
+    crate::model::server::Zxid(z as u64)
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use serde::Serialize;
 
+use crate::model::server::{Mode, Zxid};
 use crate::model::spec::{ClusterSpec, Role};
 use crate::os::process::{self, identify, Liveness};
 use crate::os::state::{ClusterPaths, NodeState, State};
@@ -42,69 +43,297 @@ impl ProcessState {
     }
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct NodeStatus {
-    pub id: u32,
-    pub role: Role,
-    pub process: ProcessState,
-    /// leader | follower | observer | standalone | read-only | looking; None when not running.
-    pub mode: Option<String>,
-    pub pid: Option<i32>,
-    pub client_port: u16,
-    pub quorum_port: u16,
-    pub election_port: u16,
-    pub admin_port: Option<u16>,
-    pub zxid: Option<String>,
-    pub epoch: Option<u32>,
-    pub counter: Option<u32>,
+/// A node's health: each state carries only what it has.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Health {
+    /// Not running, as zkdev left it (stopped, or never started).
+    Stopped,
+    /// Gone without zkdev stopping it: how (exit status or signal, the log's telling line).
+    Crashed { detail: String },
+    /// SIGSTOPped: the process is there but is not asked (it would never answer).
+    Paused { pid: i32 },
+    /// Runs but does not do its job: no answer in time, or no client port long after it started.
+    Unresponsive { pid: i32, detail: String },
+    /// Runs; what its server says.
+    Running { pid: i32, server: Server },
+}
+
+/// What a running node's server says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Server {
+    /// No usable answer yet: the client port is not open (a JVM still starting), or the reply was odd.
+    Starting {
+        detail: String,
+    },
+    /// Up but not serving: electing, or syncing with a new leader.
+    Looking,
+    Serving(Serving),
+}
+
+/// A serving server's answer to `srvr` (and `mntr`, when asked).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Serving {
+    pub mode: Mode,
+    pub zxid: Zxid,
+    /// Client connections other than zkdev's own probe.
     pub connections: Option<u64>,
     pub znodes: Option<u64>,
-    pub data_dir: String,
-    pub log_file: String,
-    /// From `mntr` (3.6+), when asked: e.g. `following - broadcast`.
+    /// From `mntr` (3.6+): e.g. `following - broadcast`.
     pub peer_state: Option<String>,
     /// Leader only, from `mntr`.
     pub synced_followers: Option<u64>,
     pub synced_observers: Option<u64>,
-    /// Why a node is not serving, when zkdev can tell (a crashed node's last log error, a probe error).
-    pub detail: Option<String>,
-    #[serde(skip)]
-    pub zxid_raw: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(into = "NodeRecord", try_from = "NodeRecord")]
+pub struct NodeStatus {
+    pub id: u32,
+    pub role: Role,
+    pub client_port: u16,
+    pub quorum_port: u16,
+    pub election_port: u16,
+    pub admin_port: Option<u16>,
+    pub data_dir: String,
+    pub log_file: String,
+    pub health: Health,
+}
+
+/// A node in `status --json`, the stable contract: flat, every field present, null where it cannot be known.
+#[derive(Serialize, serde::Deserialize)]
+struct NodeRecord {
+    id: u32,
+    role: Role,
+    process: ProcessState,
+    /// leader | follower | observer | standalone | read-only | looking; null when not running.
+    mode: Option<Mode>,
+    pid: Option<i32>,
+    client_port: u16,
+    quorum_port: u16,
+    election_port: u16,
+    admin_port: Option<u16>,
+    zxid: Option<Zxid>,
+    epoch: Option<u32>,
+    counter: Option<u32>,
+    connections: Option<u64>,
+    znodes: Option<u64>,
+    data_dir: String,
+    log_file: String,
+    peer_state: Option<String>,
+    synced_followers: Option<u64>,
+    synced_observers: Option<u64>,
+    /// Why a node is not serving, when zkdev can tell.
+    detail: Option<String>,
+}
+
+impl From<NodeStatus> for NodeRecord {
+    fn from(n: NodeStatus) -> NodeRecord {
+        let serving = n.answer().cloned();
+        NodeRecord {
+            id: n.id,
+            role: n.role,
+            process: n.process(),
+            mode: n.mode(),
+            pid: n.pid(),
+            client_port: n.client_port,
+            quorum_port: n.quorum_port,
+            election_port: n.election_port,
+            admin_port: n.admin_port,
+            zxid: serving.as_ref().map(|s| s.zxid),
+            epoch: serving.as_ref().map(|s| s.zxid.epoch()),
+            counter: serving.as_ref().map(|s| s.zxid.counter()),
+            connections: serving.as_ref().and_then(|s| s.connections),
+            znodes: serving.as_ref().and_then(|s| s.znodes),
+            detail: n.detail().map(String::from),
+            data_dir: n.data_dir,
+            log_file: n.log_file,
+            peer_state: serving.as_ref().and_then(|s| s.peer_state.clone()),
+            synced_followers: serving.as_ref().and_then(|s| s.synced_followers),
+            synced_observers: serving.and_then(|s| s.synced_observers),
+        }
+    }
+}
+
+impl TryFrom<NodeRecord> for NodeStatus {
+    type Error = String;
+    fn try_from(r: NodeRecord) -> Result<NodeStatus, String> {
+        let pid = || {
+            r.pid
+                .ok_or_else(|| format!("node {}: {:?} without a pid", r.id, r.process))
+        };
+        let detail = r.detail.clone().unwrap_or_default();
+        let health = match r.process {
+            ProcessState::Stopped => Health::Stopped,
+            ProcessState::Crashed => Health::Crashed { detail },
+            ProcessState::Paused => Health::Paused { pid: pid()? },
+            ProcessState::Unresponsive => Health::Unresponsive { pid: pid()?, detail },
+            ProcessState::Running => Health::Running {
+                pid: pid()?,
+                server: match (r.mode, r.zxid) {
+                    (Some(Mode::Looking), _) => Server::Looking,
+                    (Some(mode), Some(zxid)) => Server::Serving(Serving {
+                        mode,
+                        zxid,
+                        connections: r.connections,
+                        znodes: r.znodes,
+                        peer_state: r.peer_state,
+                        synced_followers: r.synced_followers,
+                        synced_observers: r.synced_observers,
+                    }),
+                    _ => Server::Starting { detail },
+                },
+            },
+        };
+        Ok(NodeStatus {
+            id: r.id,
+            role: r.role,
+            client_port: r.client_port,
+            quorum_port: r.quorum_port,
+            election_port: r.election_port,
+            admin_port: r.admin_port,
+            data_dir: r.data_dir,
+            log_file: r.log_file,
+            health,
+        })
+    }
 }
 
 impl NodeStatus {
+    pub fn process(&self) -> ProcessState {
+        match self.health {
+            Health::Stopped => ProcessState::Stopped,
+            Health::Crashed { .. } => ProcessState::Crashed,
+            Health::Paused { .. } => ProcessState::Paused,
+            Health::Unresponsive { .. } => ProcessState::Unresponsive,
+            Health::Running { .. } => ProcessState::Running,
+        }
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        match self.health {
+            Health::Paused { pid } | Health::Unresponsive { pid, .. } | Health::Running { pid, .. } => Some(pid),
+            Health::Stopped | Health::Crashed { .. } => None,
+        }
+    }
+
+    /// The server's mode: `Looking` while it elects; None when it does not run or has not answered.
+    pub fn mode(&self) -> Option<Mode> {
+        match &self.health {
+            Health::Running {
+                server: Server::Looking,
+                ..
+            } => Some(Mode::Looking),
+            Health::Running {
+                server: Server::Serving(s),
+                ..
+            } => Some(s.mode),
+            _ => None,
+        }
+    }
+
+    /// The server's answer, when it serves client requests (leader, follower, observer...).
+    pub fn answer(&self) -> Option<&Serving> {
+        match &self.health {
+            Health::Running {
+                server: Server::Serving(s),
+                ..
+            } => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn serving(&self) -> bool {
+        self.answer().is_some()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.answer().is_some_and(|s| s.mode == Mode::Leader)
+    }
+
+    pub fn zxid(&self) -> Option<Zxid> {
+        self.answer().map(|s| s.zxid)
+    }
+
+    /// Why the node does not serve, when zkdev can tell.
+    pub fn detail(&self) -> Option<&str> {
+        match &self.health {
+            Health::Crashed { detail }
+            | Health::Unresponsive { detail, .. }
+            | Health::Running {
+                server: Server::Starting { detail },
+                ..
+            } => Some(detail.as_str()).filter(|d| !d.is_empty()),
+            _ => None,
+        }
+    }
+
     /// The process is gone: nothing the server said earlier holds any more.
-    pub fn gone(&mut self, process: ProcessState) {
-        self.process = process;
-        self.mode = None;
-        self.pid = None;
-        self.zxid = None;
-        self.zxid_raw = None;
-        self.epoch = None;
-        self.counter = None;
-        self.connections = None;
-        self.znodes = None;
-        self.peer_state = None;
-        self.synced_followers = None;
-        self.synced_observers = None;
+    pub fn gone(&mut self, crashed: Option<String>) {
+        self.health = match crashed {
+            Some(detail) => Health::Crashed { detail },
+            None => Health::Stopped,
+        };
     }
 
     /// Keep `mntr`'s fields from an earlier look while the node still serves in the same mode (the
     /// supervisor asks `mntr` only every tenth time).
     pub fn keep_mntr_from(&mut self, prev: &NodeStatus) {
-        if prev.serving() && self.serving() && prev.mode == self.mode {
-            self.peer_state = self.peer_state.take().or_else(|| prev.peer_state.clone());
-            self.synced_followers = self.synced_followers.or(prev.synced_followers);
-            self.synced_observers = self.synced_observers.or(prev.synced_observers);
+        let Some(p) = prev.answer().cloned() else { return };
+        if let Health::Running {
+            server: Server::Serving(s),
+            ..
+        } = &mut self.health
+        {
+            if s.mode == p.mode {
+                s.peer_state = s.peer_state.take().or(p.peer_state);
+                s.synced_followers = s.synced_followers.or(p.synced_followers);
+                s.synced_observers = s.synced_observers.or(p.synced_observers);
+            }
         }
     }
+}
 
-    /// Serving client requests (leader, follower, observer).
-    pub fn serving(&self) -> bool {
-        self.process == ProcessState::Running && self.zxid_raw.is_some()
-    }
-    pub fn is_leader(&self) -> bool {
-        self.serving() && self.mode.as_deref() == Some("leader")
+#[cfg(test)]
+impl NodeStatus {
+    /// A node for unit tests: running with `mode` serves at `zxid` (Looking: electing; None: no answer).
+    pub fn fixture(id: u32, role: Role, process: ProcessState, mode: Option<Mode>, zxid: u64) -> NodeStatus {
+        let pid = 100 + id as i32;
+        let health = match process {
+            ProcessState::Stopped => Health::Stopped,
+            ProcessState::Crashed => Health::Crashed { detail: String::new() },
+            ProcessState::Paused => Health::Paused { pid },
+            ProcessState::Unresponsive => Health::Unresponsive {
+                pid,
+                detail: String::new(),
+            },
+            ProcessState::Running => Health::Running {
+                pid,
+                server: match mode {
+                    Some(Mode::Looking) => Server::Looking,
+                    Some(mode) => Server::Serving(Serving {
+                        mode,
+                        zxid: Zxid(zxid),
+                        connections: None,
+                        znodes: None,
+                        peer_state: None,
+                        synced_followers: None,
+                        synced_observers: None,
+                    }),
+                    None => Server::Starting { detail: String::new() },
+                },
+            },
+        };
+        NodeStatus {
+            id,
+            role,
+            client_port: 2180 + id as u16,
+            quorum_port: 2880 + id as u16,
+            election_port: 3880 + id as u16,
+            admin_port: None,
+            data_dir: String::new(),
+            log_file: String::new(),
+            health,
+        }
     }
 }
 
@@ -155,31 +384,6 @@ impl ClusterStatus {
         self.nodes.iter().find(|n| n.id == id)
     }
 
-    /// After crossing the socket: the raw zxids, which are not serialised, from their hex form.
-    pub fn restore_raw(&mut self) {
-        for n in &mut self.nodes {
-            n.zxid_raw = n
-                .zxid
-                .as_deref()
-                .and_then(|z| u64::from_str_radix(z.trim_start_matches("0x"), 16).ok());
-        }
-    }
-
-    /// Keep `mntr`'s fields from an earlier look for nodes that still serve in the same mode (the
-    /// supervisor asks `mntr` only every tenth round).
-    pub fn keep_mntr_from(&mut self, prev: &ClusterStatus) {
-        for n in &mut self.nodes {
-            if let Some(p) = prev
-                .node(n.id)
-                .filter(|p| p.serving() && n.serving() && p.mode == n.mode)
-            {
-                n.peer_state = n.peer_state.take().or_else(|| p.peer_state.clone());
-                n.synced_followers = n.synced_followers.or(p.synced_followers);
-                n.synced_observers = n.synced_observers.or(p.synced_observers);
-            }
-        }
-    }
-
     /// Why the cluster is not healthy, per node, for error messages and progress.
     pub fn not_serving(&self) -> Vec<&NodeStatus> {
         self.nodes.iter().filter(|n| !n.serving()).collect()
@@ -228,80 +432,72 @@ pub async fn node_status(
     } else {
         Default::default()
     };
-    let (process, pid, probe) = match (state, liveness) {
-        (_, Liveness::Ours { pid, paused: true }) => (ProcessState::Paused, Some(pid), None),
-        (_, Liveness::Ours { pid, paused: false }) => {
-            let p = srvr_probe.expect("probed a running node");
-            let process = match p {
-                Probe::Timeout => ProcessState::Unresponsive,
-                // Nothing listens on its client port although the JVM has had time to open it: it is not
-                // doing its job (or listens elsewhere than cluster.toml says).
-                Probe::Refused if state.process().and_then(|(_, t)| process::age(t)) > Some(startup_grace(spec)) => {
-                    ProcessState::Unresponsive
+    let health = match (state, liveness) {
+        (_, Liveness::Ours { pid, paused: true }) => Health::Paused { pid },
+        (_, Liveness::Ours { pid, paused: false }) => match srvr_probe.expect("probed a running node") {
+            Probe::Serving(srvr) => Health::Running {
+                pid,
+                server: Server::Serving(Serving {
+                    mode: srvr.mode,
+                    zxid: srvr.zxid,
+                    // `Connections` counts the srvr probe's own connection: report the others.
+                    connections: srvr.connections.map(|c| c.saturating_sub(1)),
+                    znodes: srvr.node_count,
+                    peer_state: mntr.get("zk_peer_state").cloned(),
+                    synced_followers: mntr.get("zk_synced_followers").and_then(|v| v.parse().ok()),
+                    synced_observers: mntr.get("zk_synced_observers").and_then(|v| v.parse().ok()),
+                }),
+            },
+            Probe::NotServing => Health::Running {
+                pid,
+                server: Server::Looking,
+            },
+            Probe::Timeout => Health::Unresponsive {
+                pid,
+                detail: format!("no answer to srvr within {} ms", how.timeout.as_millis()),
+            },
+            // Nothing listens on its client port although the JVM has had time to open it: it is not doing
+            // its job (or listens elsewhere than cluster.toml says).
+            Probe::Refused if state.process().and_then(|(_, t)| process::age(t)) > Some(startup_grace(spec)) => {
+                Health::Unresponsive {
+                    pid,
+                    detail: format!(
+                        "nothing listens on client port {} although the JVM started over {} ms ago",
+                        n.ports.client,
+                        startup_grace(spec).as_millis()
+                    ),
                 }
-                _ => ProcessState::Running,
-            };
-            (process, Some(pid), Some(p))
-        }
-        (NodeState::Started { .. } | NodeState::Crashed { .. }, Liveness::Gone) => (ProcessState::Crashed, None, None),
-        (NodeState::Stopping { .. } | NodeState::Stopped { .. }, Liveness::Gone) => (ProcessState::Stopped, None, None),
+            }
+            Probe::Refused => Health::Running {
+                pid,
+                server: Server::Starting {
+                    detail: "client port not open yet".to_string(),
+                },
+            },
+            Probe::Error { message } => Health::Running {
+                pid,
+                server: Server::Starting { detail: message },
+            },
+        },
+        (NodeState::Started { .. } | NodeState::Crashed { .. }, Liveness::Gone) => Health::Crashed {
+            detail: match state {
+                // The supervisor saw it end: how (exit status or signal) and what its log says.
+                NodeState::Crashed { how, .. } => how.clone(),
+                _ => crash_hint(paths, id),
+            },
+        },
+        (NodeState::Stopping { .. } | NodeState::Stopped { .. }, Liveness::Gone) => Health::Stopped,
     };
-    let mut detail = None;
-    let (mode, srvr) = match probe {
-        Some(Probe::Serving(s)) => (Some(s.mode.clone()), Some(s)),
-        Some(Probe::NotServing) => (Some("looking".to_string()), None),
-        Some(Probe::Refused) if process == ProcessState::Unresponsive => {
-            detail = Some(format!(
-                "nothing listens on client port {} although the JVM started over {} ms ago",
-                n.ports.client,
-                startup_grace(spec).as_millis()
-            ));
-            (None, None)
-        }
-        Some(Probe::Refused) => {
-            detail = Some("client port not open yet".to_string());
-            (None, None)
-        }
-        Some(Probe::Timeout) => {
-            detail = Some(format!("no answer to srvr within {} ms", how.timeout.as_millis()));
-            (None, None)
-        }
-        Some(Probe::Error { message }) => {
-            detail = Some(message);
-            (None, None)
-        }
-        None => (None, None),
-    };
-    if process == ProcessState::Crashed {
-        detail = Some(match state {
-            // The supervisor saw it end: how (exit status or signal) and the log's last error.
-            NodeState::Crashed { how, .. } => how.clone(),
-            _ => crash_hint(paths, id),
-        });
-    }
     NodeStatus {
         id,
         role: n.role,
-        process,
-        mode,
-        pid,
         client_port: n.ports.client,
         quorum_port: n.ports.quorum,
         election_port: n.ports.election,
         admin_port: n.ports.admin,
-        zxid: srvr.as_ref().map(|s| format!("{:#x}", s.zxid)),
-        epoch: srvr.as_ref().map(|s| s.epoch()),
-        counter: srvr.as_ref().map(|s| s.counter()),
-        // `Connections` counts the srvr probe's own connection: report the others.
-        connections: srvr.as_ref().and_then(|s| s.connections).map(|c| c.saturating_sub(1)),
-        znodes: srvr.as_ref().and_then(|s| s.node_count),
         data_dir: paths.data_dir(id).display().to_string(),
         log_file: paths.log_file(id).display().to_string(),
-        peer_state: mntr.get("zk_peer_state").cloned(),
-        synced_followers: mntr.get("zk_synced_followers").and_then(|v| v.parse().ok()),
-        synced_observers: mntr.get("zk_synced_observers").and_then(|v| v.parse().ok()),
-        detail,
-        zxid_raw: srvr.as_ref().map(|s| s.zxid),
+        health,
     }
 }
 
@@ -346,13 +542,13 @@ pub async fn gather_with(spec: &ClusterSpec, paths: &ClusterPaths, state: &State
 pub fn assemble(spec: &ClusterSpec, nodes: Vec<NodeStatus>) -> ClusterStatus {
     let leaders: Vec<&NodeStatus> = nodes.iter().filter(|n| n.is_leader()).collect();
     let (leader, epoch) = match leaders.as_slice() {
-        [only] => (Some(only.id), only.epoch),
+        [only] => (Some(only.id), only.zxid().map(Zxid::epoch)),
         _ => (None, None),
     };
     let voters_up = nodes
         .iter()
         .filter(|n| {
-            n.role == Role::Participant && matches!(n.process, ProcessState::Running | ProcessState::Unresponsive)
+            n.role == Role::Participant && matches!(n.process(), ProcessState::Running | ProcessState::Unresponsive)
         })
         .count();
     ClusterStatus {
@@ -393,7 +589,7 @@ pub async fn wait_until(
         if crate::os::interrupt::interrupted() {
             return Err((WaitFailure::Interrupted, status));
         }
-        if let Some(dead) = status.nodes.iter().find(|n| n.process == ProcessState::Crashed) {
+        if let Some(dead) = status.nodes.iter().find(|n| n.process() == ProcessState::Crashed) {
             return Err((WaitFailure::Crashed(dead.id), status));
         }
         if Instant::now() >= deadline {

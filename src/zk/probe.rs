@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use serde::Serialize;
+
+use crate::model::server::{Mode, Zxid};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -26,19 +28,10 @@ pub enum Probe {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Srvr {
     pub version: String,
-    pub mode: String,
-    pub zxid: u64,
+    pub mode: Mode,
+    pub zxid: Zxid,
     pub connections: Option<u64>,
     pub node_count: Option<u64>,
-}
-
-impl Srvr {
-    pub fn epoch(&self) -> u32 {
-        (self.zxid >> 32) as u32
-    }
-    pub fn counter(&self) -> u32 {
-        (self.zxid & 0xffff_ffff) as u32
-    }
 }
 
 pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
@@ -100,8 +93,8 @@ pub fn parse_srvr(text: &str) -> Probe {
         let value = value.trim();
         match key.trim() {
             "Zookeeper version" => version = Some(value.split(',').next().unwrap_or(value).to_string()),
-            "Mode" => mode = Some(value.to_string()),
-            "Zxid" => zxid = u64::from_str_radix(value.trim_start_matches("0x"), 16).ok(),
+            "Mode" => mode = value.parse::<Mode>().ok(),
+            "Zxid" => zxid = value.parse::<Zxid>().ok(),
             "Connections" => connections = value.parse().ok(),
             "Node count" => node_count = value.parse().ok(),
             _ => {}
@@ -138,9 +131,9 @@ Proposal sizes last/min/max: -1/-1/-1\n";
         let Probe::Serving(s) = parse_srvr(LEADER) else {
             panic!("not parsed")
         };
-        assert_eq!(s.mode, "leader");
-        assert_eq!(s.zxid, 0x1_0000_0003);
-        assert_eq!((s.epoch(), s.counter()), (1, 3));
+        assert_eq!(s.mode, Mode::Leader);
+        assert_eq!(s.zxid, Zxid(0x1_0000_0003));
+        assert_eq!((s.zxid.epoch(), s.zxid.counter()), (1, 3));
         assert_eq!(s.connections, Some(1));
         assert_eq!(s.node_count, Some(5));
         assert_eq!(s.version, "3.8.0-debian");
