@@ -36,9 +36,6 @@ pub struct Global {
         value_name = "NAME"
     )]
     pub cluster: String,
-    /// Print machine-readable JSON on stdout instead of tables
-    #[arg(long, global = true)]
-    pub json: bool,
     /// Say less: no progress display
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -46,6 +43,59 @@ pub struct Global {
     /// CLICOLOR_FORCE set)
     #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
     pub color: ColorArg,
+}
+
+/// `--json`, on the commands that report something (and only there: elsewhere it is refused).
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct JsonArg {
+    /// Print machine-readable JSON on stdout instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DistArgs {
+    #[command(subcommand)]
+    pub cmd: DistCmd,
+    #[command(flatten)]
+    pub out: DistJson,
+}
+
+/// `--json` for every `dist` subcommand.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct DistJson {
+    /// Print machine-readable JSON on stdout instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+impl Cmd {
+    /// Did the user ask for JSON (only commands that report can be asked)?
+    pub fn json(&self) -> bool {
+        match self {
+            Cmd::Up(a) => a.out.json,
+            Cmd::Status(a) => a.out.json,
+            Cmd::KillLeader(a) => a.out.json,
+            Cmd::Down(a) => a.out.json,
+            Cmd::Stop(a) | Cmd::Start(a) | Cmd::Restart(a) | Cmd::Kill(a) | Cmd::Pause(a) | Cmd::Resume(a) => {
+                a.out.json
+            }
+            Cmd::Wait(a) => a.out.json,
+            Cmd::Watch(a) => a.out.json,
+            Cmd::Env(a) | Cmd::Profiles(a) => a.json,
+            Cmd::Smoke(a) => a.out.json,
+            Cmd::Verify(a) => a.out.json,
+            Cmd::RollingRestart(a) => a.out.json,
+            Cmd::Dist(a) => a.out.json,
+            Cmd::Events(a) => a.out.json,
+            Cmd::Logs(_)
+            | Cmd::Cli(_)
+            | Cmd::Export(_)
+            | Cmd::Render(_)
+            | Cmd::Completions { .. }
+            | Cmd::Supervise { .. } => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -95,7 +145,7 @@ pub enum Cmd {
     /// Live view: the status table refreshed in place and a timeline of every transition
     Watch(WatchArgs),
     /// Shell exports for clients: eval "$(zkdev env)"
-    Env,
+    Env(JsonArg),
     /// Show one node's log, or all of them merged in time order
     Logs(LogsArgs),
     /// Run the installation's own zkCli (ZooKeeperMain) against a node
@@ -107,15 +157,14 @@ pub enum Cmd {
     /// Restart the nodes one at a time, followers first and the leader last (with --dist: a rolling upgrade)
     RollingRestart(RollingArgs),
     /// ZooKeeper installations: list, add an unpacked one, install (download + verify) a version, remove
-    #[command(subcommand)]
-    Dist(DistCmd),
+    Dist(DistArgs),
     /// The same ensemble for several machines: Kubernetes manifests, a Compose file, or per-host bundles
     #[command(subcommand)]
     Export(ExportCmd),
     /// Show the files and commands `up` would use, without starting anything
     Render(RenderArgs),
     /// List the built-in profiles and what they set
-    Profiles,
+    Profiles(JsonArg),
     /// The journal: everything that happened to the cluster (starts, exits, faults, elections), oldest first
     #[command(
         after_help = "Examples:\n  zkdev events                 # the whole journal\n  zkdev events --since 30s --json\n  zkdev events --follow        # and keep printing new events (Ctrl-C ends)"
@@ -137,6 +186,8 @@ pub enum Cmd {
 
 #[derive(Debug, Args)]
 pub struct EventsArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
     /// Keep printing new events as they happen (Ctrl-C ends)
     #[arg(short, long)]
     pub follow: bool,
@@ -147,6 +198,8 @@ pub struct EventsArgs {
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
     /// Voting participants (ids 1..=N) [default: 3 for a new cluster]
     #[arg(short, long, value_name = "N")]
     pub nodes: Option<u32>,
@@ -181,6 +234,8 @@ pub struct UpArgs {
 
 #[derive(Debug, Args)]
 pub struct NodeArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
     /// A node id, or leader | follower | observer (one node of that role, as the servers say now) | all
     #[arg(value_name = "TARGET")]
     pub target: crate::model::fault::Target,
@@ -197,6 +252,8 @@ pub struct NodeArgs {
 
 #[derive(Debug, Args)]
 pub struct RollingArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
     /// Move the cluster to this installed ZooKeeper version on the way (`zkdev dist list`)
     #[arg(long, value_name = "VERSION")]
     pub dist: Option<String>,
@@ -279,6 +336,8 @@ pub struct ExportShape {
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
     /// Seconds to wait before giving up (exit 1, with the reason)
     #[arg(long, default_value_t = 30.0, value_name = "S")]
     pub timeout: f64,
@@ -286,6 +345,8 @@ pub struct WaitArgs {
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
     /// Milliseconds between two looks at the ensemble
     #[arg(long, default_value_t = 100, value_name = "MS")]
     pub interval: u64,
@@ -319,6 +380,8 @@ pub struct CliArgs {
 
 #[derive(Debug, Args)]
 pub struct SmokeArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
     /// The node to write through [default: node 1]
     #[arg(long, value_name = "ID")]
     pub via: Option<u32>,
@@ -329,6 +392,8 @@ pub struct SmokeArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
     /// How many times to kill the leader (each one restarted before the next)
     #[arg(long, default_value_t = 3, value_name = "K")]
     pub kills: u32,
@@ -341,7 +406,10 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {}
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SignalArg {
@@ -353,6 +421,8 @@ pub enum SignalArg {
 
 #[derive(Debug, Args)]
 pub struct KillLeaderArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
     /// Which signal to send
     #[arg(long, value_enum, default_value_t = SignalArg::Kill)]
     pub signal: SignalArg,
@@ -369,6 +439,8 @@ pub struct KillLeaderArgs {
 
 #[derive(Debug, Args)]
 pub struct DownArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
     /// Also remove the cluster's directory (configs, data, logs), and nothing outside it
     #[arg(long)]
     pub purge: bool,
@@ -405,5 +477,46 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn completions_name_every_command() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "zkdev", &mut out);
+            let text = String::from_utf8(out).unwrap();
+            for cmd in ["kill-leader", "events", "rolling-restart"] {
+                assert!(text.contains(cmd), "{shell:?} completions lack {cmd}");
+            }
+        }
+    }
+
+    #[test]
+    fn json_is_taken_where_it_means_something_and_refused_elsewhere() {
+        let parse = |args: &[&str]| Cli::try_parse_from(std::iter::once("zkdev").chain(args.iter().copied()));
+        for ok in [
+            &["status", "--json"][..],
+            &["kill-leader", "--json"],
+            &["stop", "1", "--json"],
+            &["dist", "list", "--json"],
+            &["dist", "--json", "list"],
+            &["env", "--json"],
+            &["events", "--json"],
+        ] {
+            assert!(parse(ok).unwrap().command.json(), "{ok:?}");
+        }
+        for refused in [
+            &["logs", "--json"][..],
+            &["cli", "--json"],
+            &["render", "--json"],
+            &["--json", "status"],
+        ] {
+            let e = parse(refused).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument, "{refused:?}");
+        }
     }
 }

@@ -83,7 +83,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     let ctx = Ctx {
         home: Home::resolve(cli.global.home)?,
         cluster: cli.global.cluster,
-        json: cli.global.json,
+        json: cli.command.json(),
         quiet: cli.global.quiet,
         color: cli.global.color,
     };
@@ -101,16 +101,16 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Resume(a) => node::run(&ctx, node::Action::Resume, a).await,
         Cmd::Wait(a) => wait::run(&ctx, a).await,
         Cmd::Watch(a) => watch::run(&ctx, a).await,
-        Cmd::Env => env::run(&ctx),
+        Cmd::Env(_) => env::run(&ctx),
         Cmd::Logs(a) => logs::run(&ctx, a).await,
         Cmd::Cli(a) => cli_cmd::run(&ctx, a).await,
         Cmd::Smoke(a) => smoke::run(&ctx, a).await,
         Cmd::Verify(a) => verify::run(&ctx, a).await,
         Cmd::RollingRestart(a) => rolling::run(&ctx, a).await,
-        Cmd::Dist(a) => dist::run(&ctx, a),
+        Cmd::Dist(a) => dist::run(&ctx, a.cmd),
         Cmd::Export(a) => export::run(&ctx, a),
         Cmd::Render(a) => render::run(&ctx, a),
-        Cmd::Profiles => profiles::run(&ctx),
+        Cmd::Profiles(_) => profiles::run(&ctx),
         Cmd::Events(a) => events::run(&ctx, a).await,
         Cmd::Completions { shell } => {
             use clap::CommandFactory;
