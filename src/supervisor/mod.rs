@@ -90,9 +90,26 @@ impl Record {
     }
 }
 
+/// A spec with the identities of its nodes.
+struct Loaded {
+    spec: ClusterSpec,
+    idents: BTreeMap<u32, process::Ident>,
+}
+
+impl Loaded {
+    fn new(paths: &ClusterPaths, spec: ClusterSpec) -> Loaded {
+        Loaded {
+            idents: paths.idents(&spec).into_iter().collect(),
+            spec,
+        }
+    }
+}
+
 struct Sup {
     paths: ClusterPaths,
-    spec: Mutex<ClusterSpec>,
+    /// The spec and every node's identity, made once per (re)load: the probe loops read them 10 times a
+    /// second per node.
+    spec: Mutex<Arc<Loaded>>,
     state: Mutex<State>,
     /// One lock per node: requests touching a node run one after the other.
     node_locks: BTreeMap<u32, tokio::sync::Mutex<()>>,
@@ -158,7 +175,7 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
             .map(|id| (id, tokio::sync::Mutex::new(())))
             .collect(),
         paths: paths.clone(),
-        spec: Mutex::new(spec.clone()),
+        spec: Mutex::new(Arc::new(Loaded::new(&paths, spec.clone()))),
         state: Mutex::new(state),
         intents: Mutex::default(),
         children: Mutex::default(),
@@ -312,14 +329,18 @@ impl Sup {
         }
     }
 
-    fn spec(&self) -> ClusterSpec {
+    fn loaded(&self) -> Arc<Loaded> {
         self.spec.lock().expect("spec").clone()
+    }
+
+    fn spec(&self) -> ClusterSpec {
+        self.loaded().spec.clone()
     }
 
     /// Read cluster.toml again (a rolling upgrade changes the installation); keep the last good one.
     fn reload_spec(&self) -> ClusterSpec {
         if let Ok(s) = self.paths.load_spec() {
-            *self.spec.lock().expect("spec") = s;
+            *self.spec.lock().expect("spec") = Arc::new(Loaded::new(&self.paths, s));
         }
         self.spec()
     }
@@ -732,7 +753,8 @@ impl Sup {
             // Put the view together as soon as any node has answered anew (so a change is journalled
             // within one probe interval of happening), and at least every interval.
             let _ = tokio::time::timeout(self.interval, fresh.notified()).await;
-            let spec = self.spec();
+            let loaded = self.loaded();
+            let spec = &loaded.spec;
             let nodes: Vec<NodeStatus> = {
                 let latest = latest.lock().expect("latest");
                 spec.ids().iter().filter_map(|id| latest.get(id).cloned()).collect()
@@ -751,7 +773,8 @@ impl Sup {
             let mut adopted_exits = Vec::new();
             for n in &mut nodes {
                 let s = state.node(n.id);
-                if process::identify(&s, &self.paths.ident(&spec, n.id)) != Liveness::Gone {
+                let ident = loaded.idents.get(&n.id).expect("an identity per node");
+                if process::identify(&s, ident) != Liveness::Gone {
                     continue;
                 }
                 // Exits of adopted nodes are seen here, by polling /proc now (not from a probe result that
@@ -816,17 +839,17 @@ impl Sup {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let spec = self.spec();
-            if spec.node(id).is_none() {
+            let loaded = self.loaded();
+            let (spec, Some(ident)) = (&loaded.spec, loaded.idents.get(&id)) else {
                 latest.lock().expect("latest").remove(&id);
                 return;
-            }
+            };
             let node_state = self.state.lock().expect("state").node(id);
             let how = Probing {
                 timeout: Duration::from_millis(300),
                 mntr: round % 10 == 0,
             };
-            let mut n = observe::node_status(&spec, &self.paths, &node_state, id, how).await;
+            let mut n = observe::node_status(spec, &self.paths, &node_state, id, ident, how).await;
             let mut latest = latest.lock().expect("latest");
             if !how.mntr {
                 if let Some(prev) = latest.get(&id) {

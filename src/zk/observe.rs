@@ -417,10 +417,11 @@ pub async fn node_status(
     paths: &ClusterPaths,
     state: &NodeState,
     id: u32,
+    ident: &process::Ident,
     how: Probing,
 ) -> NodeStatus {
     let n = spec.node(id).expect("node in spec");
-    let liveness = identify(state, &paths.ident(spec, id));
+    let liveness = identify(state, ident);
     // srvr first, then mntr only from a serving node: were they sent together, each would count the other in
     // `Connections`; and an unresponsive node should cost one deadline, not two.
     let srvr_probe = match liveness {
@@ -531,7 +532,8 @@ pub async fn gather(spec: &ClusterSpec, paths: &ClusterPaths, state: &State) -> 
 pub async fn gather_with(spec: &ClusterSpec, paths: &ClusterPaths, state: &State, how: Probing) -> ClusterStatus {
     let nodes = join_all(spec.nodes.iter().map(|n| {
         let s = state.node(n.id);
-        async move { node_status(spec, paths, &s, n.id, how).await }
+        let ident = paths.ident(spec, n.id);
+        async move { node_status(spec, paths, &s, n.id, &ident, how).await }
     }))
     .await;
     assemble(spec, nodes)
