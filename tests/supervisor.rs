@@ -85,6 +85,11 @@ fn watching_and_breaking_at_the_same_time() {
 fn the_journal_tells_what_happened() {
     let c = TestCluster::new(7);
     c.up(&["--nodes", "3"]);
+    // The supervisor's own view settled (healthy: status answers from it), so the journal has followers to
+    // see go LOOKING.
+    poll(Duration::from_secs(10), "the supervisor's view healthy", || {
+        (c.status()["source"] == "supervisor").then_some(())
+    });
     let out = c.zkdev(&["kill-leader", "--json"]);
     assert_ok(&out, "kill-leader");
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -46,7 +46,7 @@ pub async fn current(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<Cluster
     Ok(status)
 }
 
-/// The supervisor's view, if it answers at once, is at most three probe intervals old, shows a healthy
+/// The supervisor's view, if it answers at once, is fresh (see below), shows a healthy
 /// ensemble, and every node's process is still what the view says. Anything in transition (an election,
 /// a node starting, a node killed since the last look) is asked of the servers now instead: that is when
 /// a view up to one interval old would mislead.
@@ -57,8 +57,11 @@ fn from_supervisor(
     state: &State,
 ) -> Option<ClusterStatus> {
     let age = v["age_ms"].as_u64()?;
+    // Quiet ensembles are asked less often (idle_interval_ms): a view is fresh within one idle interval
+    // and two probe intervals of slack.
     let interval = v["interval_ms"].as_u64().unwrap_or(100);
-    if age > (3 * interval).max(300) {
+    let idle = v["idle_interval_ms"].as_u64().unwrap_or(interval);
+    if age > (3 * interval).max(idle + 2 * interval) {
         return None;
     }
     let mut status: ClusterStatus = serde_json::from_value(v["status"].clone()).ok()?;

@@ -44,9 +44,12 @@ pub struct Profile {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SupervisorSection {
-    /// How often the supervisor asks every node what it is doing, milliseconds (default 100): the
-    /// resolution of the journal's times (elections, leaderless windows).
+    /// How often the supervisor asks every node what it is doing while anything happens, milliseconds
+    /// (default 100): the resolution of the journal's times (elections, leaderless windows).
     pub probe_interval_ms: Option<NonZeroU32>,
+    /// How often once the ensemble has been quiet for 5 s (default 300): idle cost. Any request, event or
+    /// reaped exit goes back to `probe_interval_ms` at once.
+    pub idle_probe_interval_ms: Option<NonZeroU32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -142,6 +145,10 @@ impl Profile {
             extends: base.extends,
             supervisor: SupervisorSection {
                 probe_interval_ms: self.supervisor.probe_interval_ms.or(base.supervisor.probe_interval_ms),
+                idle_probe_interval_ms: self
+                    .supervisor
+                    .idle_probe_interval_ms
+                    .or(base.supervisor.idle_probe_interval_ms),
             },
             zookeeper: ZkSection {
                 tick_time: self.zookeeper.tick_time.or(base.zookeeper.tick_time),
@@ -533,6 +540,8 @@ pub struct Settings {
     pub allow_non_loopback: bool,
     #[serde(default = "default_probe_interval")]
     pub probe_interval_ms: u32,
+    #[serde(default = "default_idle_probe_interval")]
+    pub idle_probe_interval_ms: u32,
 }
 
 /// The supervisor's default probe interval, milliseconds.
@@ -540,6 +549,13 @@ pub const DEFAULT_PROBE_INTERVAL_MS: u32 = 100;
 
 fn default_probe_interval() -> u32 {
     DEFAULT_PROBE_INTERVAL_MS
+}
+
+/// The supervisor's probe interval once the ensemble has been quiet, milliseconds.
+pub const DEFAULT_IDLE_PROBE_INTERVAL_MS: u32 = 300;
+
+fn default_idle_probe_interval() -> u32 {
+    DEFAULT_IDLE_PROBE_INTERVAL_MS
 }
 
 fn default_metrics_base() -> u16 {
@@ -587,6 +603,9 @@ impl Profile {
             version: self.dist.version.clone(),
             java: self.dist.java.clone(),
             probe_interval_ms: get(self.supervisor.probe_interval_ms).unwrap_or(DEFAULT_PROBE_INTERVAL_MS),
+            idle_probe_interval_ms: get(self.supervisor.idle_probe_interval_ms)
+                .unwrap_or(DEFAULT_IDLE_PROBE_INTERVAL_MS)
+                .max(get(self.supervisor.probe_interval_ms).unwrap_or(DEFAULT_PROBE_INTERVAL_MS)),
             allow_non_loopback: self.allow_non_loopback.unwrap_or(false),
         };
         let refuse = |message: String| Error::Profile {

@@ -122,7 +122,14 @@ struct Sup {
     view: Mutex<Option<(ClusterStatus, Instant)>>,
     shutdown: tokio::sync::Notify,
     interval: Duration,
+    /// The probe interval once nothing has happened for `QUIET` (never shorter than `interval`).
+    idle_interval: Duration,
+    /// The last request, event or exit: within `QUIET` of it, every node is probed every `interval`.
+    last_activity: Mutex<Instant>,
 }
+
+/// How long after the last activity the supervisor keeps probing at full rate.
+const QUIET: Duration = Duration::from_secs(5);
 
 /// `zkdev supervise`: run until `down` (or SIGTERM). Exits quietly when another supervisor already holds
 /// this cluster.
@@ -168,6 +175,7 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
     };
     state.adopt_orphans(&paths.idents(&spec));
     let interval = Duration::from_millis(u64::from(spec.settings.probe_interval_ms.max(10)));
+    let idle_interval = Duration::from_millis(u64::from(spec.settings.idle_probe_interval_ms)).max(interval);
     let sup = Arc::new(Sup {
         node_locks: spec
             .ids()
@@ -184,6 +192,8 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
         view: Mutex::default(),
         shutdown: tokio::sync::Notify::new(),
         interval,
+        idle_interval,
+        last_activity: Mutex::new(Instant::now()),
     });
 
     // Nodes that run now are adopted; nodes recorded as running that are gone ended while nobody watched.
@@ -319,7 +329,22 @@ fn nodes_word(ids: &[u32]) -> String {
 
 impl Sup {
     fn record(&self, ev: Event) -> Event {
+        self.active();
         self.journal.lock().expect("journal").append(ev)
+    }
+
+    /// Something happened: probe at full rate for a while.
+    fn active(&self) {
+        *self.last_activity.lock().expect("activity") = Instant::now();
+    }
+
+    /// The probe interval now: full rate within `QUIET` of the last activity, else the idle one.
+    fn current_interval(&self) -> Duration {
+        if self.last_activity.lock().expect("activity").elapsed() < QUIET {
+            self.interval
+        } else {
+            self.idle_interval
+        }
     }
 
     fn save_state(&self) {
@@ -410,6 +435,9 @@ impl Sup {
     }
 
     async fn handle(self: &Arc<Self>, req: Request) -> Result<Value> {
+        if !matches!(req, Request::Ping | Request::Status) {
+            self.active();
+        }
         match req {
             Request::Ping => Ok(json!({ "pid": std::process::id() })),
             Request::Status => {
@@ -419,6 +447,7 @@ impl Sup {
                         "status": status,
                         "age_ms": at.elapsed().as_millis() as u64,
                         "interval_ms": self.interval.as_millis() as u64,
+                        "idle_interval_ms": self.idle_interval.as_millis() as u64,
                         "pid": std::process::id(),
                     })),
                     None => Err(Error::failed("the supervisor has not looked at the ensemble yet")),
@@ -744,21 +773,24 @@ impl Sup {
     /// one) delays nobody else's observations; the view is put together every interval from each node's
     /// latest answer.
     async fn probe_loop(self: Arc<Self>) {
-        let latest: Arc<Mutex<BTreeMap<u32, NodeStatus>>> = Arc::default();
+        let latest: Arc<Mutex<BTreeMap<u32, (NodeStatus, Instant)>>> = Arc::default();
         let fresh = Arc::new(tokio::sync::Notify::new());
+        let mut rounds: u64 = 0;
         for id in self.spec().ids() {
             tokio::spawn(self.clone().probe_node(id, latest.clone(), fresh.clone()));
         }
         loop {
             // Put the view together as soon as any node has answered anew (so a change is journalled
             // within one probe interval of happening), and at least every interval.
-            let _ = tokio::time::timeout(self.interval, fresh.notified()).await;
+            let _ = tokio::time::timeout(self.current_interval(), fresh.notified()).await;
             let loaded = self.loaded();
             let spec = &loaded.spec;
-            let nodes: Vec<NodeStatus> = {
+            // The view is as old as its oldest answer.
+            let (nodes, taken): (Vec<NodeStatus>, Vec<Instant>) = {
                 let latest = latest.lock().expect("latest");
-                spec.ids().iter().filter_map(|id| latest.get(id).cloned()).collect()
+                spec.ids().iter().filter_map(|id| latest.get(id).cloned()).unzip()
             };
+            let taken = taken.into_iter().min().unwrap_or_else(Instant::now);
             if nodes.len() != spec.nodes.len() {
                 continue; // not every node has been asked yet
             }
@@ -773,27 +805,30 @@ impl Sup {
             let mut adopted_exits = Vec::new();
             for n in &mut nodes {
                 let s = state.node(n.id);
-                let ident = loaded.idents.get(&n.id).expect("an identity per node");
-                if process::identify(&s, ident) != Liveness::Gone {
-                    continue;
-                }
-                // Exits of adopted nodes are seen here, by polling /proc now (not from a probe result that
-                // may predate the latest start).
-                if let Some((pid, _)) = s.process() {
-                    if !children.contains(&n.id) && process::exited(&s) {
+                let recorded = s.process().map(|(pid, _)| pid);
+                match (n.pid(), recorded) {
+                    // The probe saw a process that is no longer the recorded one: it was reaped (or
+                    // replaced) since. Gone now, whatever it answered a moment before it went.
+                    (Some(seen), now) if now != Some(seen) => {
+                        let crashed = matches!(s, NodeState::Crashed { .. });
+                        n.gone(crashed.then(|| match &s {
+                            NodeState::Crashed { how, .. } => how.clone(),
+                            _ => String::new(),
+                        }));
+                    }
+                    // Recorded as running, but the probe found it gone: an adopted node (nobody reaps it)
+                    // has exited, once /proc confirms it (a probe from before a start also looks like this).
+                    (None, Some(pid))
+                        if !children.contains(&n.id)
+                            && matches!(n.process(), ProcessState::Crashed | ProcessState::Stopped)
+                            && process::exited(&s) =>
+                    {
                         adopted_exits.push((n.id, pid));
                     }
-                }
-                // A node that is gone now is not serving, whatever it answered a moment before it went.
-                if n.process() != ProcessState::Stopped && n.process() != ProcessState::Crashed {
-                    let crashed = matches!(s, NodeState::Started { .. } | NodeState::Crashed { .. });
-                    n.gone(crashed.then(|| match &s {
-                        NodeState::Crashed { how, .. } => how.clone(),
-                        _ => "gone without zkdev stopping it".to_string(),
-                    }));
+                    _ => {}
                 }
             }
-            let status = observe::assemble(&spec, nodes);
+            let status = observe::assemble(spec, nodes);
             let events = tracker.observe(&status, now_ms());
             drop(tracker);
             for (id, pid) in adopted_exits {
@@ -818,8 +853,9 @@ impl Sup {
                     self.record(e);
                 }
             }
-            *self.view.lock().expect("view") = Some((status, Instant::now()));
-            if !self.paths.root.exists() {
+            *self.view.lock().expect("view") = Some((status, taken));
+            rounds += 1;
+            if rounds % 10 == 0 && !self.paths.root.exists() {
                 eprintln!("the cluster directory is gone; the supervisor stops");
                 self.shutdown.notify_one();
                 return;
@@ -831,14 +867,12 @@ impl Sup {
     async fn probe_node(
         self: Arc<Self>,
         id: u32,
-        latest: Arc<Mutex<BTreeMap<u32, NodeStatus>>>,
+        latest: Arc<Mutex<BTreeMap<u32, (NodeStatus, Instant)>>>,
         fresh: Arc<tokio::sync::Notify>,
     ) {
         let mut round: u64 = 0;
-        let mut tick = tokio::time::interval(self.interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            let started = Instant::now();
             let loaded = self.loaded();
             let (spec, Some(ident)) = (&loaded.spec, loaded.idents.get(&id)) else {
                 latest.lock().expect("latest").remove(&id);
@@ -850,21 +884,24 @@ impl Sup {
                 mntr: round % 10 == 0,
             };
             let mut n = observe::node_status(spec, &self.paths, &node_state, id, ident, how).await;
-            let mut latest = latest.lock().expect("latest");
-            if !how.mntr {
-                if let Some(prev) = latest.get(&id) {
-                    n.keep_mntr_from(prev);
+            let changed = {
+                let mut latest = latest.lock().expect("latest");
+                if !how.mntr {
+                    if let Some((prev, _)) = latest.get(&id) {
+                        n.keep_mntr_from(prev);
+                    }
                 }
-            }
-            let changed = latest
-                .get(&id)
-                .is_none_or(|p| (p.process(), p.mode(), p.zxid()) != (n.process(), n.mode(), n.zxid()));
-            latest.insert(id, n);
-            drop(latest);
+                let changed = latest
+                    .get(&id)
+                    .is_none_or(|(p, _)| (p.process(), p.mode(), p.zxid()) != (n.process(), n.mode(), n.zxid()));
+                latest.insert(id, (n, Instant::now()));
+                changed
+            };
             if changed {
                 fresh.notify_one();
             }
             round += 1;
+            tokio::time::sleep(self.current_interval().saturating_sub(started.elapsed())).await;
         }
     }
 }
