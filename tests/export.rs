@@ -1,7 +1,9 @@
 //! Exports for several machines, parsed back into typed structures and checked for the invariants that make
 //! an ensemble: ids 1..N+M once each, one identical server list, observers marked, a PDB that keeps a
-//! quorum, ports and timing equal to the profile's. These engines are not run here (no Kubernetes or Docker
-//! on this machine); what they get is checked.
+//! quorum, the standard ports, timing equal to the profile's. These engines are not run here (no Kubernetes
+//! or Docker on this machine); what they get is checked, and validated by the engines' own schemas
+//! (`kubernetes-validate --strict`, the compose-spec schema through `check-jsonschema`; both offline, installed
+//! by scripts/install-deps).
 
 mod common;
 
@@ -143,7 +145,7 @@ fn k8s_manifests_describe_the_same_ensemble() {
     assert_eq!(ids, (1..=5).collect());
     assert_eq!(servers.iter().filter(|l| l.ends_with(":observer")).count(), 2);
     assert!(
-        servers[0].starts_with("server.1=zk-t30-0.zk-t30-hs.zk.svc.cluster.local:2881:3881"),
+        servers[0].starts_with("server.1=zk-t30-0.zk-t30-hs.zk.svc.cluster.local:2888:3888"),
         "{servers:?}"
     );
     assert!(servers[3].starts_with("server.4=zk-t30-obs-0."), "{servers:?}");
@@ -185,7 +187,10 @@ fn k8s_manifests_describe_the_same_ensemble() {
             Some("144Mi"),
             "heap + 96 Mi"
         );
-        assert!(ct.readiness["exec"]["command"].as_sequence().is_some());
+        let probe = ct.readiness["exec"]["command"].as_sequence().unwrap();
+        let probe: Vec<&str> = probe.iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(probe[..2], ["sh", "-c"], "no JVM per probe: {probe:?}");
+        assert!(probe[2].starts_with("echo srvr | nc -w 2 127.0.0.1 2181"), "{probe:?}");
     }
     // myid from the ordinal: voters start at 1, observers right after them.
     assert!(sets[0].1.template.spec.containers[0].command[2].contains("ZOO_MY_ID=$((ordinal + 1))"));
@@ -228,7 +233,7 @@ fn compose_file_describes_the_same_ensemble() {
         .collect();
     assert_eq!(lists.len(), 1, "one server list for every node");
     let list = lists.into_iter().next().unwrap();
-    assert!(list.starts_with("server.1=zk1:2881:3881;2181 "), "3.5+ syntax: {list}");
+    assert!(list.starts_with("server.1=zk1:2888:3888;2181 "), "3.5+ syntax: {list}");
     assert_eq!(list.matches(":observer;").count(), 2);
     for (name, s) in &compose.services {
         let id: u32 = s.environment["ZOO_MY_ID"].parse().unwrap();
@@ -287,8 +292,8 @@ fn host_bundles_describe_the_same_ensemble() {
     assert_eq!(ids, (1..=5).collect());
     assert_eq!(lists.len(), 1, "one server list for every host");
     let list = lists.into_iter().next().unwrap();
-    assert_eq!(list[0], "server.1=zk-a:2881:3881");
-    assert_eq!(list[4], "server.5=zk-e:2881:3881:observer");
+    assert_eq!(list[0], "server.1=zk-a:2888:3888");
+    assert_eq!(list[4], "server.5=zk-e:2888:3888:observer");
     let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
     insta::assert_snapshot!("hosts_readme", redact(&c, &readme));
     assert!(readme.contains("zk-a:2181,zk-b:2181,zk-c:2181,zk-d:2181,zk-e:2181"));
@@ -303,18 +308,105 @@ fn host_bundles_describe_the_same_ensemble() {
 
 #[test]
 fn an_export_of_the_running_cluster_matches_it() {
-    let c = TestCluster::new(33);
+    let c = TestCluster::new(28);
     c.up(&["--nodes", "3", "--observers", "1"]);
     let out = c.zkdev(&["export", "compose"]);
     assert_ok(&out, "export compose");
     let compose: Compose = serde_norway::from_str(&stdout(&out)).unwrap();
     assert_eq!(compose.services.len(), 4);
-    // The version of the installation the cluster runs, and its published ports on this machine.
+    // The cluster's settings, on the standard ports whatever its local ports (offset 10280) were.
     let status = c.status();
     for n in status["nodes"].as_array().unwrap() {
-        let s = &compose.services[&format!("zk{}", n["id"])];
-        let port = n["client_port"].as_u64().unwrap();
-        assert_eq!(s.ports, vec![format!("127.0.0.1:{port}:2181")]);
+        let id = n["id"].as_u64().unwrap();
+        assert_ne!(
+            n["client_port"].as_u64(),
+            Some(2180 + id),
+            "a local layout unlike the export's"
+        );
+        let s = &compose.services[&format!("zk{id}")];
+        assert_eq!(s.ports, vec![format!("127.0.0.1:{}:2181", 2180 + id)]);
         assert_eq!(s.environment["ZOO_TICK_TIME"], "200");
+        assert!(s.environment["ZOO_SERVERS"].starts_with("server.1=zk1:2888:3888;2181 "));
     }
+}
+
+/// A validator installed by scripts/install-deps: `target/validators/bin/NAME` (a venv), else NAME on PATH.
+fn validator(name: &str) -> std::path::PathBuf {
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/validators/bin")
+        .join(name);
+    if venv.is_file() {
+        return venv;
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
+        .unwrap_or_default();
+    on_path
+        .unwrap_or_else(|| panic!("`{name}` is not installed: run scripts/install-deps (it makes target/validators)"))
+}
+
+/// Run a validator on files; panics with its output when it rejects one.
+fn validate(tool: &str, args: &[&str], files: &[std::path::PathBuf]) {
+    let out = std::process::Command::new(validator(tool))
+        .args(args)
+        .args(files)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} runs: {e}"));
+    assert!(
+        out.status.success(),
+        "{tool} rejects an export:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Exports in several shapes (observers or none, AdminServer off, metrics on, one node), each through the
+/// engines' own schemas: every manifest through `kubernetes-validate --strict` (unknown fields rejected), every
+/// Compose file through the compose-spec JSON schema. Both ship their schemas: no network is used.
+#[test]
+fn exports_pass_the_engines_own_schemas() {
+    let c = TestCluster::new(29);
+    let dir = c.home_path().join("validate");
+    std::fs::create_dir_all(&dir).unwrap();
+    let shapes: [(&str, &str, &[&str]); 4] = [
+        ("3+2", PROFILE, &["--nodes", "3", "--observers", "2"]),
+        ("1+0", "extends = \"default\"\n", &["--nodes", "1"]),
+        (
+            "5+0-metrics-no-admin",
+            "[zookeeper]\nadmin_server = false\nmetrics = true\n",
+            &["--nodes", "5"],
+        ),
+        (
+            "3+1-fast",
+            "extends = \"fast\"\n",
+            &["--nodes", "3", "--observers", "1"],
+        ),
+    ];
+    let (mut manifests, mut composes) = (Vec::new(), Vec::new());
+    for (name, profile, shape) in shapes {
+        let p = dir.join(format!("{name}.toml"));
+        std::fs::write(&p, profile).unwrap();
+        for kind in ["k8s", "compose"] {
+            let mut args = vec!["export", kind, "--dist", "3.9.5", "--profile", p.to_str().unwrap()];
+            args.extend_from_slice(shape);
+            let out = c.zkdev(&args);
+            assert_ok(&out, &format!("export {kind} {name}"));
+            let file = dir.join(format!("{name}.{kind}.yaml"));
+            std::fs::write(&file, &out.stdout).unwrap();
+            if kind == "k8s" {
+                manifests.push(file);
+            } else {
+                composes.push(file);
+            }
+        }
+    }
+    validate("kubernetes-validate", &["--strict", "--quiet"], &manifests);
+    validate(
+        "check-jsonschema",
+        &["--builtin-schema", "vendor.compose-spec"],
+        &composes,
+    );
+    let metrics = std::fs::read_to_string(dir.join("5+0-metrics-no-admin.k8s.yaml")).unwrap();
+    assert!(metrics.contains("metricsProvider.httpPort=7000"), "{metrics}");
+    assert!(!metrics.contains("admin.serverPort"), "{metrics}");
 }

@@ -40,6 +40,19 @@ pub struct Ports {
     pub metrics: Option<u16>,
 }
 
+impl Ports {
+    /// The ports of every tutorial, image and chart: 2181, 2888, 3888, AdminServer 8080, metrics 7000.
+    pub fn standard(admin: bool, metrics: bool) -> Ports {
+        Ports {
+            client: 2181,
+            quorum: 2888,
+            election: 3888,
+            admin: admin.then_some(8080),
+            metrics: metrics.then_some(7000),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeSpec {
     pub id: u32,
