@@ -8,6 +8,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use common::*;
 use serde::Deserialize;
@@ -409,4 +410,172 @@ fn exports_pass_the_engines_own_schemas() {
     let metrics = std::fs::read_to_string(dir.join("5+0-metrics-no-admin.k8s.yaml")).unwrap();
     assert!(metrics.contains("metricsProvider.httpPort=7000"), "{metrics}");
     assert!(!metrics.contains("admin.serverPort"), "{metrics}");
+}
+
+/// The nodes of a hosts bundle started on this machine: dropping it kills (SIGKILL, by pid) every JVM it
+/// started whose command line still names the bundle's directory, and reaps it, even when the test failed.
+struct RunningBundle {
+    dir: std::path::PathBuf,
+    children: Vec<std::process::Child>,
+}
+
+/// Does the process's command line name `dir`?
+fn names_dir(pid: u32, dir: &std::path::Path) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| String::from_utf8_lossy(&c).contains(dir.to_str().unwrap()))
+}
+
+impl Drop for RunningBundle {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            if child.try_wait().ok().flatten().is_none() && names_dir(child.id(), &self.dir) {
+                eprintln!("bundle guard: killing node JVM {}", child.id());
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Debian's package, or an unpacked installation named by ZOOKEEPER_HOME.
+fn zookeeper_home() -> std::path::PathBuf {
+    let home = std::env::var_os("ZOOKEEPER_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/usr/share/zookeeper".into());
+    assert!(
+        home.join("bin/zkServer.sh").is_file(),
+        "no zkServer.sh under {} (scripts/install-deps installs Debian's zookeeper)",
+        home.display()
+    );
+    home
+}
+
+/// The hosts bundle for 3 voters + 1 observer, written for 127.0.0.11..14, run for real: each host's own
+/// `start.sh` (its data directory moved with ZK_DATA_DIR) through the installation's zkServer.sh. The nodes
+/// elect a leader, every socket they listen on is on their own address with the standard ports, a write
+/// through one node reads back through every node; then they stop and nothing is left running.
+#[test]
+fn hosts_bundle_runs_for_real() {
+    let c = TestCluster::new(65);
+    let zk_home = zookeeper_home();
+    let addresses: [[u8; 4]; 4] = [[127, 0, 0, 11], [127, 0, 0, 12], [127, 0, 0, 13], [127, 0, 0, 14]];
+    let hosts: Vec<String> = addresses
+        .iter()
+        .map(|a| std::net::Ipv4Addr::from(*a).to_string())
+        .collect();
+    for a in &addresses {
+        assert!(
+            srvr_at(*a, 2181).is_none(),
+            "something already serves on {a:?}:2181; this test needs 127.0.0.11..14 to itself"
+        );
+    }
+    let dir = c.home_path().join("bundle");
+    let out = c.zkdev(&[
+        "export",
+        "hosts",
+        &hosts.join(","),
+        "--nodes",
+        "3",
+        "--observers",
+        "1",
+        "--profile",
+        "fast",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_ok(&out, "export hosts");
+
+    let mut bundle = RunningBundle {
+        dir: dir.clone(),
+        children: Vec::new(),
+    };
+    for h in &hosts {
+        let log = std::fs::File::create(dir.join(format!("{h}.out"))).unwrap();
+        let child = std::process::Command::new(dir.join(h).join("start.sh"))
+            .env("ZOOKEEPER_HOME", &zk_home)
+            .env("ZK_DATA_DIR", dir.join("run").join(h))
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start.sh runs");
+        bundle.children.push(child);
+    }
+    let logs = |dir: &std::path::Path| -> String {
+        hosts
+            .iter()
+            .map(|h| {
+                format!(
+                    "--- {h}\n{}",
+                    std::fs::read_to_string(dir.join(format!("{h}.out"))).unwrap_or_default()
+                )
+            })
+            .collect()
+    };
+
+    // Every node serves, in the mode its role gives it, with exactly one leader.
+    let modes = poll(Duration::from_secs(60), "the bundle's 4 nodes to serve", || {
+        for child in &mut bundle.children {
+            if let Some(st) = child.try_wait().unwrap() {
+                panic!("a node exited ({st}):\n{}", logs(&dir));
+            }
+        }
+        let modes: Vec<String> = addresses
+            .iter()
+            .map(|a| srvr_at(*a, 2181).map(|s| s.mode))
+            .collect::<Option<_>>()?;
+        (modes.iter().filter(|m| *m == "leader").count() == 1).then_some(modes)
+    });
+    assert_eq!(modes[3], "observer", "{modes:?}");
+    assert_eq!(modes[..3].iter().filter(|m| *m == "follower").count(), 2, "{modes:?}");
+
+    // The JVMs are the children themselves (start.sh and zkServer.sh exec java), each listening on its own
+    // address and the standard ports only.
+    for (child, a) in bundle.children.iter().zip(&addresses) {
+        let pid = child.id() as i32;
+        let cmd = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap()).into_owned();
+        assert!(cmd.contains("QuorumPeerMain"), "{cmd}");
+        let listening = listening_of(pid);
+        assert!(listening.iter().any(|(_, p)| *p == 2181), "{a:?}: {listening:?}");
+        assert!(listening.iter().any(|(_, p)| *p == 3888), "{a:?}: {listening:?}");
+        for (addr, port) in &listening {
+            assert!(is_v4(addr, *a), "{a:?} listens on {addr}:{port}");
+            assert!([2181, 2888, 3888, 8080].contains(port), "{a:?} listens on port {port}");
+        }
+    }
+
+    // A write through the first node, read back through every node.
+    let data = with_client(&format!("{}:2181", hosts[0]), async |client| {
+        client
+            .create(
+                "/bundle",
+                b"from the hosts bundle",
+                &zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all()),
+            )
+            .await
+            .expect("create /bundle");
+        "from the hosts bundle".to_string()
+    });
+    for h in &hosts {
+        let read = with_client(&format!("{h}:2181"), async |client| {
+            client.sync("/bundle").await.expect("sync");
+            client.get_data("/bundle").await.expect("read /bundle").0
+        });
+        assert_eq!(String::from_utf8_lossy(&read), data, "read through {h}");
+    }
+
+    // Stopped the way a service manager stops them (SIGTERM), nothing of the bundle is left running.
+    for child in &bundle.children {
+        signal(child.id() as i32, nix::sys::signal::Signal::SIGTERM);
+    }
+    for child in &mut bundle.children {
+        wait_exit(child, Duration::from_secs(20));
+    }
+    assert_eq!(jvms_under(&dir), Vec::<i32>::new(), "JVMs of the bundle left running");
+    for a in &addresses {
+        assert!(
+            std::net::TcpStream::connect_timeout(&(*a, 2181).into(), Duration::from_secs(1)).is_err(),
+            "{a:?}:2181 still accepts connections"
+        );
+    }
 }

@@ -52,6 +52,7 @@ fn place(spec: &ClusterSpec, data_dir: &str, host_of: impl Fn(u32, Role) -> Stri
     let ports = host_ports(spec);
     Place {
         bind: None,
+        managed: false,
         data_dir: data_dir.to_string(),
         ports,
         servers: Server::list(spec, |n| (host_of(n.id, n.role), ports)),
@@ -275,9 +276,16 @@ pub fn hosts(spec: &ClusterSpec, hosts: &[String]) -> Result<Files> {
         .collect();
     for n in &spec.nodes {
         let host = &hosts[n.id as usize - 1];
+        // A host given as an IP address is that machine's own address: every port of the node binds to it (as
+        // the server line's address does for the peer ports anyway), so that several nodes can even share one
+        // machine on its loopback addresses. A host name may resolve elsewhere (NAT): listen everywhere.
+        let own = Place {
+            bind: host.parse::<std::net::IpAddr>().is_ok().then(|| host.clone()),
+            ..pl.clone()
+        };
         files.push((
             format!("{host}/conf/zoo.cfg"),
-            render::zoo_cfg(spec, &pl, Some(n.id), n.role)?,
+            render::zoo_cfg(spec, &own, Some(n.id), n.role)?,
         ));
         files.push((format!("{host}/data/myid"), format!("{}\n", n.id)));
         let start = env
@@ -301,7 +309,8 @@ pub fn hosts(spec: &ClusterSpec, hosts: &[String]) -> Result<Files> {
         .and_then(|t| {
             t.render(context! { cluster => spec.name, profile => spec.profile, hosts => hosts, nodes => nodes,
             voters => spec.voter_count(), observers => spec.observer_count(), version => spec.dist.version,
-            s => spec.settings, ports => pl.ports, connect => connect, data_dir => data_dir, quorum => spec.quorum_needed() })
+            s => spec.settings, ports => pl.ports, connect => connect, data_dir => data_dir, quorum => spec.quorum_needed(),
+            bound => hosts.iter().all(|h| h.parse::<std::net::IpAddr>().is_ok()) })
         })
         .map_err(render_err)?;
     files.push(("README.md".into(), readme));

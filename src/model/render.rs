@@ -57,6 +57,7 @@ fn render_node(
 
     let place = Place {
         bind: Some("127.0.0.1".into()),
+        managed: true,
         data_dir: data_dir.display().to_string(),
         ports: node.ports,
         servers: Server::list(spec, |n| ("127.0.0.1".into(), n.ports)),
@@ -90,6 +91,8 @@ fn render_node(
 pub struct Place {
     /// Address for clientPortAddress / admin.serverAddress / metricsProvider.httpHost; None: all interfaces.
     pub bind: Option<String>,
+    /// Written by `zkdev up` (and rewritten at every `up`), as opposed to an export.
+    pub managed: bool,
     pub data_dir: String,
     /// This node's ports.
     pub ports: crate::model::spec::Ports,
@@ -142,6 +145,7 @@ fn zoo_cfg_with(env: &Environment, spec: &ClusterSpec, place: &Place, id: Option
                 s => spec.settings,
                 ports => place.ports,
                 bind => place.bind,
+                managed => place.managed,
                 data_dir => place.data_dir,
                 servers => place.servers,
                 v35 => (major, minor) >= (3, 5),
