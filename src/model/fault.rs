@@ -205,6 +205,7 @@ mod tests {
             process,
             mode: mode.map(String::from),
             pid: Some(100 + id as i32),
+            address: std::net::Ipv4Addr::LOCALHOST,
             client_port: 2180 + id as u16,
             quorum_port: 2880 + id as u16,
             election_port: 3880 + id as u16,

@@ -270,6 +270,7 @@ mod tests {
                 process: *p,
                 mode: mode.map(String::from),
                 pid: None,
+                address: std::net::Ipv4Addr::LOCALHOST,
                 client_port: 0,
                 quorum_port: 0,
                 election_port: 0,

@@ -50,6 +50,9 @@ pub struct NodeStatus {
     /// leader | follower | observer | standalone | read-only | looking; None when not running.
     pub mode: Option<String>,
     pub pid: Option<i32>,
+    /// Where every port of the node listens: 127.0.0.1, or its own address with `--addresses loopback`.
+    #[serde(default = "crate::model::spec::localhost")]
+    pub address: std::net::Ipv4Addr,
     pub client_port: u16,
     pub quorum_port: u16,
     pub election_port: u16,
@@ -220,11 +223,11 @@ pub async fn node_status(
     // srvr first, then mntr only from a serving node: were they sent together, each would count the other in
     // `Connections`; and an unresponsive node should cost one deadline, not two.
     let srvr_probe = match liveness {
-        Liveness::Ours { paused: false, .. } => Some(probe::srvr(n.ports.client, how.timeout).await),
+        Liveness::Ours { paused: false, .. } => Some(probe::srvr(n.client_addr(), how.timeout).await),
         _ => None,
     };
     let mntr = if how.mntr && matches!(srvr_probe, Some(Probe::Serving(_))) {
-        probe::mntr(n.ports.client, how.timeout).await
+        probe::mntr(n.client_addr(), how.timeout).await
     } else {
         Default::default()
     };
@@ -285,6 +288,7 @@ pub async fn node_status(
         process,
         mode,
         pid,
+        address: n.address,
         client_port: n.ports.client,
         quorum_port: n.ports.quorum,
         election_port: n.ports.election,
