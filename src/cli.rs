@@ -212,6 +212,14 @@ pub struct UpArgs {
     /// Added to every port (client 2180+id, quorum 2880+id, election 3880+id, admin 8080+id)
     #[arg(long, value_name = "K")]
     pub port_offset: Option<u16>,
+    /// `loopback`: node i listens on its own address (base + i: 127.0.0.11, 127.0.0.12, ...) with the standard
+    /// ports 2181/2888/3888/8080 on every node; `shared`: every node on 127.0.0.1, ports per node
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub addresses: Option<crate::model::profile::AddressMode>,
+    /// With --addresses loopback: node i listens on this address + i [default: 127.0.0.10]; two such
+    /// clusters side by side need different bases
+    #[arg(long, value_name = "IP")]
+    pub address_base: Option<std::net::Ipv4Addr>,
     /// A ZooKeeper installation to use (unpacked tarball); default: ZOOKEEPER_HOME, then Debian's package
     #[arg(long, value_name = "DIR", conflicts_with = "dist")]
     pub zk_home: Option<String>,
@@ -459,6 +467,10 @@ pub struct RenderArgs {
     pub profile: Option<String>,
     #[arg(long, value_name = "K")]
     pub port_offset: Option<u16>,
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub addresses: Option<crate::model::profile::AddressMode>,
+    #[arg(long, value_name = "IP")]
+    pub address_base: Option<std::net::Ipv4Addr>,
     #[arg(long, value_name = "DIR", conflicts_with = "dist")]
     pub zk_home: Option<String>,
     /// The ZooKeeper version to render for, among the known installations

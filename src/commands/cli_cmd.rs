@@ -40,7 +40,7 @@ pub async fn run(ctx: &Ctx, args: CliArgs) -> Result<()> {
                 .ok_or_else(|| Error::failed("no node serves right now; start the cluster with `zkdev up`"))?
         }
     };
-    let port = spec.node(id).expect("checked").ports.client;
+    let addr = spec.node(id).expect("checked").client_addr();
     let (file, text, prop) = match spec.dist.log_config {
         LogConfig::Log4j => ("cli-log4j.properties", LOG4J, "-Dlog4j.configuration=file:"),
         LogConfig::Logback => ("cli-logback.xml", LOGBACK, "-Dlogback.configurationFile="),
@@ -53,10 +53,10 @@ pub async fn run(ctx: &Ctx, args: CliArgs) -> Result<()> {
         .arg(spec.dist.classpath_string())
         .arg("org.apache.zookeeper.ZooKeeperMain")
         .arg("-server")
-        .arg(format!("127.0.0.1:{port}"))
+        .arg(addr.to_string())
         .args(&args.args);
     if !ctx.quiet && args.args.is_empty() {
-        eprintln!("zkCli on node {id} (127.0.0.1:{port}); `quit` leaves");
+        eprintln!("zkCli on node {id} ({addr}); `quit` leaves");
     }
     let err = cmd.exec();
     Err(Error::env(format!("cannot run {}: {err}", spec.dist.java.display())))

@@ -19,9 +19,6 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     crate::outln!("export ZKDEV_HOME={}", q(&ctx.home.root.display().to_string()));
     crate::outln!("export ZKDEV_CLUSTER={}", q(&spec.name));
     crate::outln!("# first node's client port, for tools that take one host:port");
-    crate::outln!(
-        "export ZK_HOST={}",
-        q(&format!("127.0.0.1:{}", spec.nodes[0].ports.client))
-    );
+    crate::outln!("export ZK_HOST={}", q(&spec.nodes[0].client_addr().to_string()));
     Ok(())
 }

@@ -58,6 +58,8 @@ fn spec_for(ctx: &Ctx, shape: &ExportShape) -> Result<ClusterSpec> {
     let flags = || NewCluster {
         profile: shape.profile.as_deref(),
         port_offset: None,
+        addresses: None,
+        address_base: None,
         zk_home: None,
         dist: shape.dist.as_deref(),
         voters: shape.nodes.unwrap_or(3),

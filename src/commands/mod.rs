@@ -136,6 +136,8 @@ pub fn seconds(value: f64, flag: &str) -> Result<Duration> {
 pub struct NewCluster<'a> {
     pub profile: Option<&'a str>,
     pub port_offset: Option<u16>,
+    pub addresses: Option<crate::model::profile::AddressMode>,
+    pub address_base: Option<std::net::Ipv4Addr>,
     pub zk_home: Option<&'a str>,
     pub dist: Option<&'a str>,
     pub voters: u32,
@@ -147,6 +149,8 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
     let NewCluster {
         profile,
         port_offset,
+        addresses,
+        address_base,
         zk_home,
         dist: dist_version,
         voters,
@@ -157,6 +161,17 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
     let mut settings = profile.settings(&origin)?;
     if let Some(k) = port_offset {
         settings.offset = k;
+    }
+    if let Some(mode) = addresses {
+        settings.addresses = mode;
+    }
+    if let Some(base) = address_base {
+        if settings.addresses != crate::model::profile::AddressMode::Loopback {
+            return Err(Error::usage(format!(
+                "--address-base {base} without --addresses loopback: only nodes on their own addresses have a base"
+            )));
+        }
+        settings.address_base = base;
     }
     // Check the shape before looking for java, so bad flags are reported as such on any machine.
     ClusterSpec::build(

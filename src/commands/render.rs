@@ -11,6 +11,8 @@ pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
         NewCluster {
             profile: args.profile.as_deref(),
             port_offset: args.port_offset,
+            addresses: args.addresses,
+            address_base: args.address_base,
             zk_home: args.zk_home.as_deref(),
             dist: args.dist.as_deref(),
             voters: args.nodes,

@@ -38,15 +38,14 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
     let timeout = seconds(args.timeout, "--timeout")?;
     let (paths, spec) = ctx.existing()?;
     let via = args.via.unwrap_or(1);
-    let via_port = spec
+    let via_addr = spec
         .node(via)
         .ok_or_else(|| Error::usage(format!("--via {via}: cluster `{}` has no node {via}", spec.name)))?
-        .ports
-        .client;
+        .client_addr();
     let status = observe::gather(&spec, &paths, &paths.load_state()?).await;
     let session = Duration::from_secs(10);
 
-    let writer = zk::connect(&format!("127.0.0.1:{via_port}"), session, timeout)
+    let writer = zk::connect(&via_addr.to_string(), session, timeout)
         .await
         .map_err(|e| Error::failed(format!("node {via} (write side): {e}; pick another with --via ID")))?;
     let now = SystemTime::now()
@@ -66,7 +65,7 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
         let mode = status.node(n.id).and_then(|s| s.mode());
         async move {
             let read = async {
-                let c = zk::connect(&format!("127.0.0.1:{}", n.ports.client), session, timeout).await?;
+                let c = zk::connect(&n.client_addr().to_string(), session, timeout).await?;
                 c.sync(&path).await.map_err(|e| Error::failed(format!("sync: {e}")))?;
                 let r = c.get_data(&path).await.map_err(|e| Error::failed(format!("read: {e}")));
                 r

@@ -35,6 +35,8 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
             NewCluster {
                 profile: args.profile.as_deref(),
                 port_offset: args.port_offset,
+                addresses: args.addresses,
+                address_base: args.address_base,
                 zk_home: args.zk_home.as_deref(),
                 dist: args.dist.as_deref(),
                 voters: args.nodes.unwrap_or(3),
@@ -270,6 +272,12 @@ fn check_same_shape(ctx: &Ctx, spec: &ClusterSpec, args: &UpArgs) -> Result<()> 
     }
     if let Some(k) = args.port_offset.filter(|k| *k != spec.settings.offset) {
         diffs.push(format!("--port-offset {k} (it has {})", spec.settings.offset));
+    }
+    if let Some(a) = args.addresses.filter(|a| *a != spec.settings.addresses) {
+        diffs.push(format!("--addresses {a:?} (it has {:?})", spec.settings.addresses).to_lowercase());
+    }
+    if let Some(b) = args.address_base.filter(|b| *b != spec.settings.address_base) {
+        diffs.push(format!("--address-base {b} (it has {})", spec.settings.address_base));
     }
     if let Some(p) = &args.profile {
         let same = spec.profile == *p || spec.profile == format!("built-in profile `{p}`");

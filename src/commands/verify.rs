@@ -211,7 +211,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     let mut lost: std::collections::BTreeSet<String> = Default::default();
     let mut duplicated = 0;
     for n in &spec.nodes {
-        let check = check_node(n.id, n.ports.client, &base, &log.acked).await;
+        let check = check_node(n.id, n.client_addr(), &base, &log.acked).await;
         match check {
             Ok((c, missing)) => {
                 duplicated += c.duplicated;
@@ -436,16 +436,11 @@ async fn write_loop(
 /// Ask one node alone for every znode under `base`: which acknowledged writes it has, with which data.
 async fn check_node(
     id: u32,
-    port: u16,
+    addr: std::net::SocketAddrV4,
     base: &str,
     acked: &[(u64, String, String)],
 ) -> Result<(NodeCheck, Vec<String>)> {
-    let c = zk::connect(
-        &format!("127.0.0.1:{port}"),
-        Duration::from_secs(30),
-        Duration::from_secs(10),
-    )
-    .await?;
+    let c = zk::connect(&addr.to_string(), Duration::from_secs(30), Duration::from_secs(10)).await?;
     c.sync(base)
         .await
         .map_err(|e| Error::failed(format!("node {id}: sync: {e}")))?;

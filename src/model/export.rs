@@ -1,7 +1,8 @@
 //! The same ensemble for more than one machine: Kubernetes manifests, a Compose file, per-host bundles.
 //! Pure: a spec in, (relative path, contents) out. zoo.cfg comes from the same template `up` uses; only the
-//! place differs: host names instead of 127.0.0.1, one set of ports for every node (each node has its own
-//! address there, so the one-machine port offset is dropped), and no loopback binding.
+//! place differs: host names instead of 127.0.0.1, the standard ports on every node (2181, 2888, 3888, 8080,
+//! 7000 for metrics: each node has its own address there, as in every tutorial, image and chart), whatever
+//! the local layout was, and no loopback binding.
 
 use minijinja::{context, Environment};
 use serde::Serialize;
@@ -36,16 +37,10 @@ fn render_err(e: minijinja::Error) -> Error {
     Error::failed(format!("internal template error: {e:#}"))
 }
 
-/// The ports every node uses on its own host: node 1's, without the one-machine offset.
+/// The ports every node uses on its own host: the standard ones, whatever the local layout was.
 pub fn host_ports(spec: &ClusterSpec) -> Ports {
     let s = &spec.settings;
-    Ports {
-        client: s.client_base + 1,
-        quorum: s.quorum_base + 1,
-        election: s.election_base + 1,
-        admin: s.admin_server.then_some(s.admin_base + 1),
-        metrics: s.metrics.then_some(s.metrics_base + 1),
-    }
+    Ports::standard(s.admin_server, s.metrics)
 }
 
 /// JVM settings as one SERVER_JVMFLAGS string (nothing machine-local like the CDS archive).
@@ -57,6 +52,7 @@ fn place(spec: &ClusterSpec, data_dir: &str, host_of: impl Fn(u32, Role) -> Stri
     let ports = host_ports(spec);
     Place {
         bind: None,
+        managed: false,
         data_dir: data_dir.to_string(),
         ports,
         servers: Server::list(spec, |n| (host_of(n.id, n.role), ports)),
@@ -196,23 +192,29 @@ pub fn compose(spec: &ClusterSpec) -> Result<Files> {
         })
         .collect::<Vec<_>>()
         .join(" ");
-    // Published on this machine like `zkdev up` would (client base + id + offset), on 127.0.0.1 only.
+    // Published on this machine as the official image's Compose example does (2181, 2182, ... for zk1,
+    // zk2, ...), on 127.0.0.1 only.
     let nodes: Vec<ComposeNode> = spec
         .nodes
         .iter()
         .map(|n| ComposeNode {
             id: n.id,
             role: n.role.as_str(),
-            host_port: n.ports.client,
+            host_port: u16::try_from(2180 + n.id).unwrap_or(u16::MAX),
         })
         .collect();
+    let connect = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.host_port))
+        .collect::<Vec<_>>()
+        .join(",");
     let text = env()
         .get_template("compose")
         .and_then(|t| {
             t.render(context! {
                 cluster => spec.name, profile => spec.profile, version => spec.dist.version,
                 name => k8s_name(&spec.name), voters => spec.voter_count(), observers => spec.observer_count(),
-                connect => spec.connect_string(), nodes => nodes, zoo_servers => zoo_servers, ports => ports,
+                connect => connect, nodes => nodes, zoo_servers => zoo_servers, ports => ports,
                 s => spec.settings, v35 => v35, cfg_extra => cfg_extra(spec, &ports), jvmflags => jvm_flags(spec),
             })
         })
@@ -274,9 +276,16 @@ pub fn hosts(spec: &ClusterSpec, hosts: &[String]) -> Result<Files> {
         .collect();
     for n in &spec.nodes {
         let host = &hosts[n.id as usize - 1];
+        // A host given as an IP address is that machine's own address: every port of the node binds to it (as
+        // the server line's address does for the peer ports anyway), so that several nodes can even share one
+        // machine on its loopback addresses. A host name may resolve elsewhere (NAT): listen everywhere.
+        let own = Place {
+            bind: host.parse::<std::net::IpAddr>().is_ok().then(|| host.clone()),
+            ..pl.clone()
+        };
         files.push((
             format!("{host}/conf/zoo.cfg"),
-            render::zoo_cfg(spec, &pl, Some(n.id), n.role)?,
+            render::zoo_cfg(spec, &own, Some(n.id), n.role)?,
         ));
         files.push((format!("{host}/data/myid"), format!("{}\n", n.id)));
         let start = env
@@ -300,7 +309,8 @@ pub fn hosts(spec: &ClusterSpec, hosts: &[String]) -> Result<Files> {
         .and_then(|t| {
             t.render(context! { cluster => spec.name, profile => spec.profile, hosts => hosts, nodes => nodes,
             voters => spec.voter_count(), observers => spec.observer_count(), version => spec.dist.version,
-            s => spec.settings, ports => pl.ports, connect => connect, data_dir => data_dir, quorum => spec.quorum_needed() })
+            s => spec.settings, ports => pl.ports, connect => connect, data_dir => data_dir, quorum => spec.quorum_needed(),
+            bound => hosts.iter().all(|h| h.parse::<std::net::IpAddr>().is_ok()) })
         })
         .map_err(render_err)?;
     files.push(("README.md".into(), readme));

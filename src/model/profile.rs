@@ -39,6 +39,34 @@ pub struct Profile {
     pub dist: DistSection,
     #[serde(default)]
     pub supervisor: SupervisorSection,
+    #[serde(default)]
+    pub addresses: AddressesSection,
+}
+
+/// Where the nodes listen: all on 127.0.0.1 with ports per node, or each on its own loopback address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[derive(clap::ValueEnum)]
+pub enum AddressMode {
+    /// Every node on 127.0.0.1, ports per node (client 2180+id, quorum 2880+id, ...).
+    #[default]
+    Shared,
+    /// Node i on its own address, base + i (127.0.0.11, 127.0.0.12, ... by default), every node on the
+    /// standard ports 2181, 2888, 3888, 8080 (and 7000 for metrics), the way ccm runs Cassandra nodes.
+    Loopback,
+}
+
+/// The address base `--addresses loopback` uses unless told otherwise: node i is 127.0.0.(10+i).
+pub const DEFAULT_ADDRESS_BASE: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 10);
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AddressesSection {
+    /// `shared` (default: every node on 127.0.0.1) or `loopback` (node i on base + i, standard ports).
+    pub mode: Option<AddressMode>,
+    /// With `loopback`: node i listens on this address + i (default 127.0.0.10, so 127.0.0.11 for node 1).
+    /// Two such clusters side by side need different bases.
+    pub base: Option<std::net::Ipv4Addr>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -149,6 +177,10 @@ impl Profile {
                     .supervisor
                     .idle_probe_interval_ms
                     .or(base.supervisor.idle_probe_interval_ms),
+            },
+            addresses: AddressesSection {
+                mode: self.addresses.mode.or(base.addresses.mode),
+                base: self.addresses.base.or(base.addresses.base),
             },
             zookeeper: ZkSection {
                 tick_time: self.zookeeper.tick_time.or(base.zookeeper.tick_time),
@@ -542,6 +574,14 @@ pub struct Settings {
     pub probe_interval_ms: u32,
     #[serde(default = "default_idle_probe_interval")]
     pub idle_probe_interval_ms: u32,
+    #[serde(default)]
+    pub addresses: AddressMode,
+    #[serde(default = "default_address_base")]
+    pub address_base: std::net::Ipv4Addr,
+}
+
+fn default_address_base() -> std::net::Ipv4Addr {
+    DEFAULT_ADDRESS_BASE
 }
 
 /// The supervisor's default probe interval, milliseconds.
@@ -607,6 +647,8 @@ impl Profile {
                 .unwrap_or(DEFAULT_IDLE_PROBE_INTERVAL_MS)
                 .max(get(self.supervisor.probe_interval_ms).unwrap_or(DEFAULT_PROBE_INTERVAL_MS)),
             allow_non_loopback: self.allow_non_loopback.unwrap_or(false),
+            addresses: self.addresses.mode.unwrap_or_default(),
+            address_base: self.addresses.base.unwrap_or(DEFAULT_ADDRESS_BASE),
         };
         let refuse = |message: String| Error::Profile {
             path: origin.to_string(),

@@ -56,10 +56,11 @@ fn render_node(
     let render_err = |e: minijinja::Error| Error::failed(format!("internal template error: {e:#}"));
 
     let place = Place {
-        bind: Some("127.0.0.1".into()),
+        bind: Some(node.address.to_string()),
+        managed: true,
         data_dir: data_dir.display().to_string(),
         ports: node.ports,
-        servers: Server::list(spec, |n| ("127.0.0.1".into(), n.ports)),
+        servers: Server::list(spec, |n| (n.address.to_string(), n.ports)),
     };
     let zoo_cfg = zoo_cfg_with(env, spec, &place, Some(node.id), node.role)?;
 
@@ -90,6 +91,8 @@ fn render_node(
 pub struct Place {
     /// Address for clientPortAddress / admin.serverAddress / metricsProvider.httpHost; None: all interfaces.
     pub bind: Option<String>,
+    /// Written by `zkdev up` (and rewritten at every `up`), as opposed to an export.
+    pub managed: bool,
     pub data_dir: String,
     /// This node's ports.
     pub ports: crate::model::spec::Ports,
@@ -142,6 +145,7 @@ fn zoo_cfg_with(env: &Environment, spec: &ClusterSpec, place: &Place, id: Option
                 s => spec.settings,
                 ports => place.ports,
                 bind => place.bind,
+                managed => place.managed,
                 data_dir => place.data_dir,
                 servers => place.servers,
                 v35 => (major, minor) >= (3, 5),
@@ -272,6 +276,25 @@ mod tests {
             assert!(cfg.contains("clientPortAddress=127.0.0.1"));
             assert_eq!(cfg.contains("peerType=observer"), n.id > 5);
         }
+    }
+
+    #[test]
+    fn loopback_addresses_read_like_the_tutorials() {
+        let mut s = settings("default");
+        s.addresses = crate::model::profile::AddressMode::Loopback;
+        let spec = ClusterSpec::build("demo", "p", s, Dist::fixture(), 3, 1).unwrap();
+        let paths = Home { root: "/h".into() }.cluster("demo");
+        let nodes = render(&spec, &paths, &Plan::default()).unwrap();
+        let cfg = file(&nodes[1], "zoo.cfg");
+        for line in [
+            "clientPort=2181\nclientPortAddress=127.0.0.12\n",
+            "admin.serverAddress=127.0.0.12\nadmin.serverPort=8080\n",
+            "server.1=127.0.0.11:2888:3888\n",
+            "server.4=127.0.0.14:2888:3888:observer",
+        ] {
+            assert!(cfg.contains(line), "{line:?} not in\n{cfg}");
+        }
+        assert!(!cfg.contains("quorumListenOnAllIPs"));
     }
 
     #[test]

@@ -2,12 +2,13 @@
 //! and flags, validated, stored as `cluster.toml`, and read back by every later command.
 
 use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use serde::{Deserialize, Serialize};
 
 use crate::dist::Dist;
 use crate::error::{Error, Result};
-use crate::model::profile::Settings;
+use crate::model::profile::{AddressMode, Settings};
 
 /// Version of the on-disk `cluster.toml` format.
 pub const SPEC_FORMAT: u32 = 1;
@@ -40,11 +41,38 @@ pub struct Ports {
     pub metrics: Option<u16>,
 }
 
+impl Ports {
+    /// The ports of every tutorial, image and chart: 2181, 2888, 3888, AdminServer 8080, metrics 7000.
+    pub fn standard(admin: bool, metrics: bool) -> Ports {
+        Ports {
+            client: 2181,
+            quorum: 2888,
+            election: 3888,
+            admin: admin.then_some(8080),
+            metrics: metrics.then_some(7000),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeSpec {
     pub id: u32,
     pub role: Role,
+    /// Where every port of this node listens: 127.0.0.1, or its own loopback address (`--addresses loopback`).
+    #[serde(default = "localhost")]
+    pub address: Ipv4Addr,
     pub ports: Ports,
+}
+
+pub(crate) fn localhost() -> Ipv4Addr {
+    Ipv4Addr::LOCALHOST
+}
+
+impl NodeSpec {
+    /// Where clients (and four-letter words) reach this node.
+    pub fn client_addr(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.address, self.ports.client)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,6 +142,15 @@ impl ClusterSpec {
                 )));
             }
         }
+        let loopback = settings.addresses == AddressMode::Loopback;
+        if loopback && settings.offset != 0 {
+            return Err(Error::usage(format!(
+                "--port-offset {} with --addresses loopback: every node then has its own address and the standard \
+                 ports (2181, 2888, 3888, 8080); a second such cluster takes another address base \
+                 (--address-base, or `base` in the profile's [addresses]), not a port offset",
+                settings.offset
+            )));
+        }
         let mut nodes = Vec::new();
         for id in 1..=voters + observers {
             let role = if id <= voters {
@@ -131,6 +168,23 @@ impl ClusterSpec {
                     ))
                 })
             };
+            if loopback {
+                let base = settings.address_base;
+                let address = Ipv4Addr::from(u32::from(base) + id);
+                if base.octets()[0] != 127 || address.octets()[0] != 127 || address.octets()[3] == 255 {
+                    return Err(Error::usage(format!(
+                        "--addresses loopback with base {base}: node {id} would be {address}, outside 127.0.0.0/8 \
+                         (or a broadcast-like .255); pick a base such as 127.0.0.10 (nodes 127.0.0.11, ...)"
+                    )));
+                }
+                nodes.push(NodeSpec {
+                    id,
+                    role,
+                    address,
+                    ports: Ports::standard(admin_on, settings.metrics),
+                });
+                continue;
+            }
             let ports = Ports {
                 client: port("client", settings.client_base)?,
                 quorum: port("quorum", settings.quorum_base)?,
@@ -146,7 +200,12 @@ impl ClusterSpec {
                     None
                 },
             };
-            nodes.push(NodeSpec { id, role, ports });
+            nodes.push(NodeSpec {
+                id,
+                role,
+                address: Ipv4Addr::LOCALHOST,
+                ports,
+            });
         }
         let spec = ClusterSpec {
             format: SPEC_FORMAT,
@@ -162,7 +221,7 @@ impl ClusterSpec {
     }
 
     fn check_port_clashes(&self) -> Result<()> {
-        let mut seen: BTreeMap<u16, String> = BTreeMap::new();
+        let mut seen: BTreeMap<(Ipv4Addr, u16), String> = BTreeMap::new();
         for n in &self.nodes {
             let mut all = vec![
                 ("client", n.ports.client),
@@ -177,7 +236,7 @@ impl ClusterSpec {
             }
             for (what, p) in all {
                 let label = format!("node {} {what} port", n.id);
-                if let Some(other) = seen.insert(p, label.clone()) {
+                if let Some(other) = seen.insert((n.address, p), label.clone()) {
                     return Err(Error::usage(format!(
                         "port {p} would be both {other} and {label}: the port bases are too close for {} nodes; \
                          spread client/quorum/election/admin bases at least {} apart",
@@ -235,7 +294,7 @@ impl ClusterSpec {
     pub fn connect_string(&self) -> String {
         self.nodes
             .iter()
-            .map(|n| format!("127.0.0.1:{}", n.ports.client))
+            .map(|n| n.client_addr().to_string())
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -303,6 +362,50 @@ pub(crate) mod tests {
             spec.connect_string(),
             "127.0.0.1:2181,127.0.0.1:2182,127.0.0.1:2183,127.0.0.1:2184"
         );
+    }
+
+    #[test]
+    fn loopback_addresses_give_every_node_the_standard_ports() {
+        let mut s = settings("default");
+        s.addresses = AddressMode::Loopback;
+        let spec = ClusterSpec::build("x", "p", s.clone(), Dist::fixture(), 3, 1).unwrap();
+        for n in &spec.nodes {
+            assert_eq!(n.address, Ipv4Addr::new(127, 0, 0, 10 + n.id as u8));
+            assert_eq!(n.ports, Ports::standard(true, false));
+        }
+        assert_eq!(
+            spec.connect_string(),
+            "127.0.0.11:2181,127.0.0.12:2181,127.0.0.13:2181,127.0.0.14:2181"
+        );
+        let back = ClusterSpec::from_toml(&spec.to_toml(), "cluster.toml").unwrap();
+        assert_eq!(spec, back);
+
+        s.address_base = Ipv4Addr::new(127, 0, 0, 20);
+        let spec = ClusterSpec::build("x", "p", s.clone(), Dist::fixture(), 1, 0).unwrap();
+        assert_eq!(spec.node(1).unwrap().client_addr().to_string(), "127.0.0.21:2181");
+
+        s.address_base = Ipv4Addr::new(127, 255, 255, 250);
+        let err = ClusterSpec::build("x", "p", s.clone(), Dist::fixture(), 5, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("node 5 would be 127.255.255.255"), "{err}");
+        s.address_base = Ipv4Addr::new(10, 0, 0, 10);
+        assert!(ClusterSpec::build("x", "p", s.clone(), Dist::fixture(), 1, 0).is_err());
+
+        s.address_base = Ipv4Addr::new(127, 0, 0, 10);
+        s.offset = 10000;
+        let err = ClusterSpec::build("x", "p", s, Dist::fixture(), 1, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("another address base"), "{err}");
+    }
+
+    #[test]
+    fn a_spec_without_addresses_is_on_localhost() {
+        let spec = ClusterSpec::build("x", "p", settings("default"), Dist::fixture(), 1, 0).unwrap();
+        let old = spec.to_toml().replace("address = \"127.0.0.1\"\n", "");
+        assert!(!old.contains("address ="), "{old}");
+        assert_eq!(ClusterSpec::from_toml(&old, "cluster.toml").unwrap(), spec);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Is a port free on 127.0.0.1, and if not, who holds it (from /proc/net/tcp and /proc/*/fd); and which of a
+//! Is a port free on a node's address (127.0.0.1, or its own loopback address), and if not, who holds it (from /proc/net/tcp and /proc/*/fd); and which of a
 //! cluster's ports the kernel may hand to outgoing connections (its ephemeral range).
 
 /// Who listens on a port, as far as /proc tells (a process of another user may stay anonymous).
@@ -8,9 +8,11 @@ pub struct Owner {
     pub name: String,
 }
 
-/// Could a server bind 127.0.0.1:`port` now? Asked the way ZooKeeper binds (SO_REUSEADDR), so connections
+use std::net::Ipv4Addr;
+
+/// Could a server bind `address`:`port` now? Asked the way ZooKeeper binds (SO_REUSEADDR), so connections
 /// of a just-stopped node lingering in TIME_WAIT do not count as "in use".
-pub fn is_free(port: u16) -> bool {
+pub fn is_free(address: Ipv4Addr, port: u16) -> bool {
     use nix::sys::socket::{bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn};
     let Ok(fd) = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None) else {
         return false;
@@ -20,9 +22,15 @@ pub fn is_free(port: u16) -> bool {
     }
     bind(
         std::os::fd::AsRawFd::as_raw_fd(&fd),
-        &SockaddrIn::new(127, 0, 0, 1, port),
+        &SockaddrIn::from(std::net::SocketAddrV4::new(address, port)),
     )
     .is_ok()
+}
+
+/// Is `address` one of this machine's (can anything bind it)? Linux routes all of 127.0.0.0/8 to the
+/// loopback interface; other systems only 127.0.0.1 unless aliases are added.
+pub fn is_local_address(address: Ipv4Addr) -> bool {
+    std::net::TcpListener::bind((address, 0)).is_ok()
 }
 
 /// The process listening on `port` (IPv4 or IPv6), if /proc names it.
@@ -89,13 +97,13 @@ impl Holder {
     }
 }
 
-/// Who holds `port` on 127.0.0.1 (or on every address), from /proc/net/tcp and tcp6: a listener first, then
+/// Who holds `port` on `address` (or on every address), from /proc/net/tcp and tcp6: a listener first, then
 /// a live connection whose local port it is, then closing connections. None when nothing there has it.
-pub fn holder(port: u16) -> Option<Holder> {
+pub fn holder(address: Ipv4Addr, port: u16) -> Option<Holder> {
     let socks: Vec<Sock> = ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
         .filter_map(|f| std::fs::read_to_string(f).ok())
-        .flat_map(|text| sockets_on(&text, port))
+        .flat_map(|text| sockets_on(&text, address, port))
         .collect();
     let listening: Vec<u64> = socks.iter().filter(|s| s.state == "LISTEN").map(|s| s.inode).collect();
     if !listening.is_empty() {
@@ -120,16 +128,16 @@ struct Sock {
     inode: u64,
 }
 
-/// The sockets whose local end is `port` on an address a bind to 127.0.0.1 would clash with (127.0.0.1, the
+/// The sockets whose local end is `port` on an address a bind to `address` would clash with (itself, the
 /// wildcard, or their IPv6 forms), in a /proc/net/tcp{,6} table.
-fn sockets_on(table: &str, port: u16) -> Vec<Sock> {
+fn sockets_on(table: &str, address: Ipv4Addr, port: u16) -> Vec<Sock> {
     table
         .lines()
         .skip(1)
         .filter_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
             let (local_addr, local_port) = f.get(1)?.rsplit_once(':')?;
-            if u16::from_str_radix(local_port, 16).ok()? != port || !clashes_with_loopback(local_addr) {
+            if u16::from_str_radix(local_port, 16).ok()? != port || !clashes_with(local_addr, address) {
                 return None;
             }
             Some(Sock {
@@ -141,15 +149,15 @@ fn sockets_on(table: &str, port: u16) -> Vec<Sock> {
         .collect()
 }
 
-fn clashes_with_loopback(hex: &str) -> bool {
-    matches!(
-        hex,
-        "0100007F"
-            | "00000000"
-            | "00000000000000000000000000000000"
-            | "0000000000000000FFFF00000100007F"
-            | "0000000000000000FFFF000000000000"
-    )
+/// `hex`, a local address as /proc/net/tcp{,6} writes it, is `address` (IPv4 or v4-mapped) or the wildcard.
+fn clashes_with(hex: &str, address: Ipv4Addr) -> bool {
+    let v4 = format!("{:08X}", u32::from_le_bytes(address.octets()));
+    hex == v4
+        || hex.strip_prefix("0000000000000000FFFF0000") == Some(v4.as_str())
+        || matches!(
+            hex,
+            "00000000" | "00000000000000000000000000000000" | "0000000000000000FFFF000000000000"
+        )
 }
 
 fn tcp_state(hex: &str) -> &'static str {
@@ -280,6 +288,33 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
 
+    const LO: Ipv4Addr = Ipv4Addr::LOCALHOST;
+
+    #[test]
+    fn a_port_on_another_loopback_address_is_its_own() {
+        // 0x0885 = 2181 on 127.0.0.11 (0B00007F) and v4-mapped 127.0.0.12; the wildcard clashes with every address.
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   \
+            0: 0B00007F:0885 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 11 1 0000000000000000 100 0 0 10 0\n";
+        let eleven = Ipv4Addr::new(127, 0, 0, 11);
+        assert_eq!(sockets_on(table, eleven, 2181).len(), 1);
+        assert!(sockets_on(table, LO, 2181).is_empty());
+        assert!(clashes_with(
+            "0000000000000000FFFF00000C00007F",
+            Ipv4Addr::new(127, 0, 0, 12)
+        ));
+        assert!(clashes_with("00000000", eleven));
+        assert!(!clashes_with("0100007F", eleven));
+        // A listener on 127.0.0.11 leaves 127.0.0.12 free on the same port.
+        let l = TcpListener::bind((eleven, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert!(!is_free(eleven, port));
+        assert!(is_free(Ipv4Addr::new(127, 0, 0, 12), port));
+        assert!(matches!(holder(eleven, port), Some(Holder::Listener(Some(_)))));
+        assert!(is_local_address(eleven));
+        // TEST-NET-1: no machine has it.
+        assert!(!is_local_address(Ipv4Addr::new(192, 0, 2, 1)));
+    }
+
     #[test]
     fn parses_proc_net_tcp() {
         let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   \
@@ -299,20 +334,20 @@ mod tests {
             2: 0100007F:8B20 0100007F:0885 06 00000000:00000000 03:00000F9F 00000000     0        0 0 3 0000000000000000\n   \
             3: 0500000A:8B21 0100007F:0885 01 00000000:00000000 00:00000000 00000000  1000        0 888 1 0000000000000000 20 4 30 10 -1\n";
         assert_eq!(
-            sockets_on(table, 35615),
+            sockets_on(table, LO, 35615),
             vec![Sock {
                 state: "ESTABLISHED",
                 remote: "127.0.0.1:2181".into(),
                 inode: 777
             }]
         );
-        assert_eq!(sockets_on(table, 35616)[0].state, "TIME_WAIT");
-        assert_eq!(sockets_on(table, 35616)[0].inode, 0);
-        assert!(sockets_on(table, 35617).is_empty());
-        assert_eq!(sockets_on(table, 2181)[0].state, "LISTEN");
+        assert_eq!(sockets_on(table, LO, 35616)[0].state, "TIME_WAIT");
+        assert_eq!(sockets_on(table, LO, 35616)[0].inode, 0);
+        assert!(sockets_on(table, LO, 35617).is_empty());
+        assert_eq!(sockets_on(table, LO, 2181)[0].state, "LISTEN");
         let tcp6 = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   \
             0: 0000000000000000FFFF00000100007F:8B1F 0000000000000000FFFF00000100007F:0885 01 00000000:00000000 00:00000000 00000000  1000        0 999 1 0000000000000000 20 4 30 10 -1\n";
-        assert_eq!(sockets_on(tcp6, 35615)[0].remote, "127.0.0.1:2181");
+        assert_eq!(sockets_on(tcp6, LO, 35615)[0].remote, "127.0.0.1:2181");
         assert_eq!(
             decode_addr("00000000000000000000000001000000:0016").unwrap(),
             "[::1]:22"
@@ -333,9 +368,9 @@ mod tests {
         bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, port)).unwrap();
         connect(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, server)).unwrap();
         let _accepted = l.accept().unwrap();
-        assert!(!is_free(port));
+        assert!(!is_free(LO, port));
         assert_eq!(owner(port), None, "no listener on {port}");
-        let h = holder(port).unwrap();
+        let h = holder(LO, port).unwrap();
         let Holder::Connection { state, remote, owner } = &h else {
             panic!("{h:?}")
         };
@@ -379,11 +414,11 @@ mod tests {
     fn a_taken_port_is_found_with_its_owner() {
         let l = TcpListener::bind(("127.0.0.1", 0)).unwrap();
         let port = l.local_addr().unwrap().port();
-        assert!(!is_free(port));
+        assert!(!is_free(LO, port));
         let o = owner(port).unwrap();
         assert_eq!(o.pid, std::process::id() as i32);
         drop(l);
-        assert!(is_free(port));
+        assert!(is_free(LO, port));
     }
 
     #[test]
@@ -396,6 +431,6 @@ mod tests {
         drop(s);
         drop(l);
         drop(c);
-        assert!(is_free(port));
+        assert!(is_free(LO, port));
     }
 }

@@ -90,6 +90,8 @@ pub struct Serving {
 pub struct NodeStatus {
     pub id: u32,
     pub role: Role,
+    /// Where every port of the node listens: 127.0.0.1, or its own address with `--addresses loopback`.
+    pub address: std::net::Ipv4Addr,
     pub client_port: u16,
     pub quorum_port: u16,
     pub election_port: u16,
@@ -108,6 +110,8 @@ struct NodeRecord {
     /// leader | follower | observer | standalone | read-only | looking; null when not running.
     mode: Option<Mode>,
     pid: Option<i32>,
+    #[serde(default = "crate::model::spec::localhost")]
+    address: std::net::Ipv4Addr,
     client_port: u16,
     quorum_port: u16,
     election_port: u16,
@@ -135,6 +139,7 @@ impl From<NodeStatus> for NodeRecord {
             process: n.process(),
             mode: n.mode(),
             pid: n.pid(),
+            address: n.address,
             client_port: n.client_port,
             quorum_port: n.quorum_port,
             election_port: n.election_port,
@@ -187,6 +192,7 @@ impl TryFrom<NodeRecord> for NodeStatus {
         Ok(NodeStatus {
             id: r.id,
             role: r.role,
+            address: r.address,
             client_port: r.client_port,
             quorum_port: r.quorum_port,
             election_port: r.election_port,
@@ -326,6 +332,7 @@ impl NodeStatus {
         NodeStatus {
             id,
             role,
+            address: std::net::Ipv4Addr::LOCALHOST,
             client_port: 2180 + id as u16,
             quorum_port: 2880 + id as u16,
             election_port: 3880 + id as u16,
@@ -425,11 +432,11 @@ pub async fn node_status(
     // srvr first, then mntr only from a serving node: were they sent together, each would count the other in
     // `Connections`; and an unresponsive node should cost one deadline, not two.
     let srvr_probe = match liveness {
-        Liveness::Ours { paused: false, .. } => Some(probe::srvr(n.ports.client, how.timeout).await),
+        Liveness::Ours { paused: false, .. } => Some(probe::srvr(n.client_addr(), how.timeout).await),
         _ => None,
     };
     let mntr = if how.mntr && matches!(srvr_probe, Some(Probe::Serving(_))) {
-        probe::mntr(n.ports.client, how.timeout).await
+        probe::mntr(n.client_addr(), how.timeout).await
     } else {
         Default::default()
     };
@@ -492,6 +499,7 @@ pub async fn node_status(
     NodeStatus {
         id,
         role: n.role,
+        address: n.address,
         client_port: n.ports.client,
         quorum_port: n.ports.quorum,
         election_port: n.ports.election,

@@ -1,6 +1,7 @@
 //! Asking a server what it is doing: the four-letter words over TCP (send the word, read to EOF), each with a
 //! deadline, since a SIGSTOPped JVM accepts the connection (the kernel does) but never answers.
 
+use std::net::SocketAddrV4;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -36,10 +37,10 @@ pub struct Srvr {
 
 pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
 
-/// Send a four-letter word to 127.0.0.1:`port` and read the reply until EOF, all within `timeout`.
-pub async fn four_letter(port: u16, word: &str, timeout: Duration) -> std::io::Result<String> {
+/// Send a four-letter word to a node's client address and read the reply until EOF, all within `timeout`.
+pub async fn four_letter(addr: SocketAddrV4, word: &str, timeout: Duration) -> std::io::Result<String> {
     let work = async {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+        let mut stream = TcpStream::connect(addr).await?;
         stream.write_all(word.as_bytes()).await?;
         let mut buf = Vec::with_capacity(512);
         stream.read_to_end(&mut buf).await?;
@@ -51,8 +52,8 @@ pub async fn four_letter(port: u16, word: &str, timeout: Duration) -> std::io::R
     }
 }
 
-pub async fn srvr(port: u16, timeout: Duration) -> Probe {
-    match four_letter(port, "srvr", timeout).await {
+pub async fn srvr(addr: SocketAddrV4, timeout: Duration) -> Probe {
+    match four_letter(addr, "srvr", timeout).await {
         Ok(text) => parse_srvr(&text),
         Err(e) => match e.kind() {
             std::io::ErrorKind::ConnectionRefused => Probe::Refused,
@@ -63,8 +64,8 @@ pub async fn srvr(port: u16, timeout: Duration) -> Probe {
 }
 
 /// `mntr` as key -> value; empty when the server does not answer or does not allow it.
-pub async fn mntr(port: u16, timeout: Duration) -> std::collections::BTreeMap<String, String> {
-    match four_letter(port, "mntr", timeout).await {
+pub async fn mntr(addr: SocketAddrV4, timeout: Duration) -> std::collections::BTreeMap<String, String> {
+    match four_letter(addr, "mntr", timeout).await {
         Ok(text) => parse_mntr(&text),
         Err(_) => Default::default(),
     }
@@ -120,6 +121,7 @@ pub fn parse_srvr(text: &str) -> Probe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     const LEADER: &str =
         "Zookeeper version: 3.8.0-debian, built on 2024-12-29 17:54 UTC\nLatency min/avg/max: 0/0.0/0\n\
@@ -157,7 +159,7 @@ Proposal sizes last/min/max: -1/-1/-1\n";
     #[tokio::test]
     async fn a_silent_server_times_out_and_a_closed_port_is_refused() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let port = SocketAddrV4::new(Ipv4Addr::LOCALHOST, listener.local_addr().unwrap().port());
         // Accepts (the backlog does) but never answers, like a SIGSTOPped JVM.
         let started = std::time::Instant::now();
         assert_eq!(srvr(port, Duration::from_millis(150)).await, Probe::Timeout);

@@ -213,7 +213,12 @@ impl Srvr {
 
 /// Ask 127.0.0.1:port `srvr`; None when it does not serve (refused, not serving, no answer in 2 s).
 pub fn srvr(port: u16) -> Option<Srvr> {
-    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
+    srvr_at([127, 0, 0, 1], port)
+}
+
+/// Ask address:port `srvr`; None when it does not serve (refused, not serving, no answer in 2 s).
+pub fn srvr_at(address: [u8; 4], port: u16) -> Option<Srvr> {
+    let mut s = TcpStream::connect_timeout(&(address, port).into(), Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     s.write_all(b"srvr").ok()?;
     let mut text = String::new();
@@ -269,6 +274,13 @@ pub fn listening_of(pid: i32) -> Vec<(String, u16)> {
         }
     }
     out
+}
+
+/// Is `hex` (a local address as /proc/net/tcp or tcp6 writes it) this IPv4 address? 127.0.0.11 is
+/// `0B00007F` in tcp and `0000000000000000FFFF00000B00007F` (v4-mapped) in tcp6.
+pub fn is_v4(hex: &str, address: [u8; 4]) -> bool {
+    let v4 = format!("{:08X}", u32::from_le_bytes(address));
+    hex == v4 || hex == format!("0000000000000000FFFF0000{v4}")
 }
 
 /// 127.0.0.1 as /proc/net/tcp (little-endian hex) or tcp6 (v4-mapped) writes it.
