@@ -39,6 +39,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                 dist: args.dist.as_deref(),
                 voters: args.nodes.unwrap_or(3),
                 observers: args.observers.unwrap_or(0),
+                tls: args.tls,
             },
         )?)
     };
@@ -70,6 +71,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                 launch::check_dist_present(&spec)?;
                 launch::check_ports_free(&spec, &spec.ids()).await?;
                 create_cluster_dir(&paths, &spec)?;
+                crate::os::tls::ensure(&spec, &paths)?;
                 spec
             }
             _ => {
@@ -77,6 +79,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                 check_same_shape(ctx, &spec, &args)?;
                 super::warn_about(ctx, &spec, false);
                 launch::check_dist_present(&spec)?;
+                crate::os::tls::ensure(&spec, &paths)?;
                 spec
             }
         }
@@ -283,6 +286,9 @@ fn check_same_shape(ctx: &Ctx, spec: &ClusterSpec, args: &UpArgs) -> Result<()> 
             spec.dist.version
         ));
     }
+    if args.tls && !spec.settings.tls {
+        diffs.push("--tls (it was made without TLS)".into());
+    }
     if args.zk_home.is_some() {
         diffs.push("--zk-home (the installation is fixed when a cluster is made)".into());
     }
@@ -349,4 +355,18 @@ fn report(ctx: &Ctx, spec: &ClusterSpec, started: &[u32], elapsed: Duration, sta
         );
     }
     crate::outln!("{}", output::summary_line(status));
+    if let Some(secure) = spec.secure_connect_string() {
+        let tls = crate::os::tls::TlsFiles::of(&ctx.paths());
+        crate::outln!("TLS: {secure}");
+        crate::outln!(
+            "  trust store {} (the cluster's CA), client key store {} (certificate + key), both PEM, no password",
+            tls.ca().display(),
+            tls.client().display()
+        );
+        crate::outln!(
+            "  the same client certificate and key apart: {} {}; `zkdev env` prints the Java client's settings",
+            tls.client_cert().display(),
+            tls.client_key().display()
+        );
+    }
 }

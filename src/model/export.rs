@@ -45,6 +45,8 @@ pub fn host_ports(spec: &ClusterSpec) -> Ports {
         election: s.election_base + 1,
         admin: s.admin_server.then_some(s.admin_base + 1),
         metrics: s.metrics.then_some(s.metrics_base + 1),
+        // Certificates are made for 127.0.0.1 on this machine: exports carry no TLS.
+        secure: None,
     }
 }
 
@@ -60,6 +62,7 @@ fn place(spec: &ClusterSpec, data_dir: &str, host_of: impl Fn(u32, Role) -> Stri
         data_dir: data_dir.to_string(),
         ports,
         servers: Server::list(spec, |n| (host_of(n.id, n.role), ports)),
+        tls: None,
     }
 }
 
