@@ -89,6 +89,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
     interrupt::install();
     let sup = ctx.supervisor().await?;
     let t0 = Instant::now();
+    let log_lengths = crate::zk::startup::log_lengths(&spec, &paths);
     let answer = sup
         .ask(
             Request::Start {
@@ -115,7 +116,24 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
         return Ok(());
     }
 
-    let result = super::wait_healthy(ctx, &spec, &paths, timeout, t0).await;
+    // Fail at once when a node shows it will never serve (a fatal line in its log, a port that closes every
+    // connection) rather than at the end of --timeout.
+    let (result, doomed) = tokio::select! {
+        r = super::wait_healthy(ctx, &spec, &paths, timeout, t0) => (r, None),
+        d = crate::zk::startup::first_doomed(&spec, &paths, &started, &log_lengths) => {
+            // A node about to exit (ZooKeeper gives up after such a line) is reported as the crash it is, with
+            // the supervisor's diagnosis; one that keeps running is reported by what was seen.
+            let deadline = Instant::now() + Duration::from_millis(1500);
+            loop {
+                let status = observe::gather(&spec, &paths, &paths.load_state().unwrap_or_default()).await;
+                let exited = status.node(d.id).is_some_and(|n| n.process == ProcessState::Crashed);
+                if exited || Instant::now() >= deadline {
+                    break (Err((WaitFailure::Crashed(d.id), status)), (!exited).then_some(d));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
 
     match result {
         Ok(status) => {
@@ -139,9 +157,17 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                 _ => status.not_serving().iter().map(|n| n.id).collect(),
             };
             for id in &bad {
-                detail.push_str(&observe::log_tail(&paths, *id, 12));
+                detail.push_str(&log_excerpt(&paths, *id, 12));
             }
             let what = match failure {
+                WaitFailure::Crashed(id) if doomed.is_some() => {
+                    let d = doomed.expect("checked");
+                    format!(
+                        "node {id} cannot serve: {} (after {})",
+                        d.why,
+                        output::secs(t0.elapsed())
+                    )
+                }
                 WaitFailure::Crashed(id) => {
                     // The supervisor reaped it and works out why (exit status, the log's telling line).
                     let cause = recorded_crash(&paths, id)
@@ -188,6 +214,24 @@ async fn recorded_crash(paths: &ClusterPaths, id: u32) -> Option<String> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The lines of node `id`'s log an error shows: its first exception (with the line before and two frames),
+/// then the last `n` lines.
+fn log_excerpt(paths: &ClusterPaths, id: u32, n: usize) -> String {
+    let path = paths.log_file(id);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut out = format!("  from {}:\n", path.display());
+    let lines = crate::model::diagnose::excerpt(&text, n);
+    if lines.is_empty() {
+        out.push_str("    (empty)\n");
+    }
+    for l in lines {
+        out.push_str("    ");
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
 }
 
 fn ids_of(v: &serde_json::Value) -> Vec<u32> {
