@@ -238,6 +238,9 @@ pub struct UpArgs {
     /// Stay attached: show the live view (as `zkdev watch`); Ctrl-C stops the nodes (data kept)
     #[arg(long, conflicts_with = "no_wait")]
     pub foreground: bool,
+    /// Every node also serves TLS on its own secure client port, with a throw-away CA (as `[tls] enabled = true`)
+    #[arg(long)]
+    pub tls: bool,
 }
 
 #[derive(Debug, Args)]
@@ -396,6 +399,9 @@ pub struct SmokeArgs {
     /// Seconds each node may take to answer
     #[arg(long, default_value_t = 5.0, value_name = "S")]
     pub timeout: f64,
+    /// Go over TLS: every node's secure client port, with the cluster's CA and client certificate
+    #[arg(long)]
+    pub tls: bool,
 }
 
 #[derive(Debug, Args)]
@@ -479,6 +485,9 @@ pub struct RenderArgs {
     /// Write the files under DIR (as DIR/node<i>/...) instead of printing them
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Render with TLS on (as `up --tls`)
+    #[arg(long)]
+    pub tls: bool,
 }
 
 #[cfg(test)]

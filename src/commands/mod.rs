@@ -142,6 +142,8 @@ pub struct NewCluster<'a> {
     pub dist: Option<&'a str>,
     pub voters: u32,
     pub observers: u32,
+    /// `--tls`: TLS on whatever the profile says.
+    pub tls: bool,
 }
 
 /// A new cluster's spec from a profile and flags (flags win), with java and ZooKeeper located.
@@ -155,6 +157,7 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
         dist: dist_version,
         voters,
         observers,
+        tls,
     } = flags;
     let (zkdev_home, cluster) = (&ctx.home.root, ctx.cluster.as_str());
     let (origin, profile) = crate::model::profile::load(profile.unwrap_or("default"))?;
@@ -172,6 +175,9 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
             )));
         }
         settings.address_base = base;
+    }
+    if tls {
+        settings.tls = true;
     }
     // Check the shape before looking for java, so bad flags are reported as such on any machine.
     ClusterSpec::build(
@@ -199,6 +205,21 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
              (zookeeper-prometheus-metrics-*.jar in lib/); use an upstream -bin release (`zkdev dist install`)",
             dist.version,
             dist.zk_home.display()
+        )));
+    }
+    if settings.tls && !crate::dist::has_netty(&dist) {
+        return Err(Error::env(format!(
+            "TLS needs ZooKeeper's Netty connection factory, and the Netty jars it needs are not installed next to \
+             {}: {}",
+            dist.zk_home.display(),
+            crate::dist::INSTALL_NETTY
+        )));
+    }
+    if settings.tls && dist.version_tuple() < (3, 6, 0) {
+        return Err(Error::usage(format!(
+            "TLS needs ZooKeeper 3.6 or newer (zkdev gives the nodes PEM key stores, which ZooKeeper reads from 3.6), \
+             and this cluster would run {}; pick a newer one with --dist",
+            dist.version
         )));
     }
     let mut spec = ClusterSpec::build(cluster, &origin, settings, dist, voters, observers)?;

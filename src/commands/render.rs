@@ -17,6 +17,7 @@ pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
             dist: args.dist.as_deref(),
             voters: args.nodes,
             observers: args.observers,
+            tls: args.tls,
         },
     )?;
     super::warn_about(ctx, &spec, true);

@@ -10,6 +10,7 @@ use super::{seconds, Ctx};
 use crate::cli::SmokeArgs;
 use crate::error::{Error, Result};
 use crate::model::server::Mode;
+use crate::os::tls::TlsFiles;
 use crate::output;
 use crate::zk::client as zk;
 use crate::zk::observe;
@@ -28,6 +29,8 @@ struct NodeRead {
 struct SmokeReport {
     path: String,
     written_via: u32,
+    /// Over TLS, to every node's secure client port.
+    tls: bool,
     data: String,
     mzxid: String,
     nodes: Vec<NodeRead>,
@@ -37,15 +40,37 @@ struct SmokeReport {
 pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
     let timeout = seconds(args.timeout, "--timeout")?;
     let (paths, spec) = ctx.existing()?;
-    let via = args.via.unwrap_or(1);
-    let via_addr = spec
-        .node(via)
-        .ok_or_else(|| Error::usage(format!("--via {via}: cluster `{}` has no node {via}", spec.name)))?
-        .client_addr();
     let status = observe::gather(&spec, &paths, &paths.load_state()?).await;
     let session = Duration::from_secs(10);
+    let via = args.via.unwrap_or(1);
+    if args.tls && !spec.settings.tls {
+        return Err(Error::usage(format!(
+            "--tls: cluster `{}` was made without TLS (make one with `zkdev up --tls` or `[tls] enabled = true`)",
+            spec.name
+        )));
+    }
+    let tls = args.tls.then(|| TlsFiles::of(&paths));
+    // The address smoke talks to: the node's secure client port with --tls.
+    let port_of = |n: &crate::model::spec::NodeSpec| match &tls {
+        Some(_) => std::net::SocketAddrV4::new(n.address, n.ports.secure.unwrap_or(n.ports.client)),
+        None => n.client_addr(),
+    };
+    let via_port = port_of(
+        spec.node(via)
+            .ok_or_else(|| Error::usage(format!("--via {via}: cluster `{}` has no node {via}", spec.name)))?,
+    );
+    let connect = |addr: std::net::SocketAddrV4| {
+        let tls = tls.clone();
+        async move {
+            let to = addr.to_string();
+            match &tls {
+                Some(files) => zk::connect_tls(&to, session, timeout, files).await,
+                None => zk::connect(&to, session, timeout).await,
+            }
+        }
+    };
 
-    let writer = zk::connect(&via_addr.to_string(), session, timeout)
+    let writer = connect(via_port)
         .await
         .map_err(|e| Error::failed(format!("node {via} (write side): {e}; pick another with --via ID")))?;
     let now = SystemTime::now()
@@ -63,9 +88,10 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
     let reads = join_all(spec.nodes.iter().map(|n| {
         let path = path.clone();
         let mode = status.node(n.id).and_then(|s| s.mode());
+        let connect = &connect;
         async move {
             let read = async {
-                let c = zk::connect(&n.client_addr().to_string(), session, timeout).await?;
+                let c = connect(port_of(n)).await?;
                 c.sync(&path).await.map_err(|e| Error::failed(format!("sync: {e}")))?;
                 let r = c.get_data(&path).await.map_err(|e| Error::failed(format!("read: {e}")));
                 r
@@ -115,6 +141,7 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
     let report = SmokeReport {
         path,
         written_via: via,
+        tls: tls.is_some(),
         data,
         mzxid,
         nodes,
@@ -124,9 +151,10 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
         output::print_json(&report);
     } else {
         crate::outln!(
-            "wrote {} = {:?} through node {via} (mzxid {})",
+            "wrote {} = {:?} through node {via}{} (mzxid {})",
             report.path,
             report.data,
+            if report.tls { " over TLS" } else { "" },
             report.mzxid
         );
         let rows: Vec<Vec<String>> = report
@@ -150,7 +178,15 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
     }
     if report.agree {
         if !ctx.json {
-            crate::outln!("all {} nodes returned the same data and mzxid", report.nodes.len());
+            crate::outln!(
+                "all {} nodes returned the same data and mzxid{}",
+                report.nodes.len(),
+                if report.tls {
+                    ", each over TLS on its secure client port"
+                } else {
+                    ""
+                }
+            );
         }
         Ok(())
     } else {

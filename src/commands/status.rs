@@ -17,11 +17,63 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
     let status = current(&paths, &spec).await?;
     if ctx.json {
-        output::print_json(&status);
+        let mut v = serde_json::to_value(&status).expect("status serialises");
+        add_ports(&mut v, &spec);
+        output::print_json(&v);
     } else {
         crate::out!("{}", output::status_table(&status));
+        crate::out!("{}", more_ports(&spec));
     }
     Ok(())
+}
+
+/// Ports beyond the table's columns: the TLS client port, and ports the profile's [zookeeper.extra] opens.
+fn port_list(spec: &ClusterSpec, id: u32) -> Vec<(String, u16)> {
+    let node = spec.node(id).expect("a node of the spec");
+    let mut v: Vec<(String, u16)> = node
+        .ports
+        .secure
+        .map(|p| ("TLS client".to_string(), p))
+        .into_iter()
+        .collect();
+    v.extend(spec.extra_ports(id));
+    v
+}
+
+fn more_ports(spec: &ClusterSpec) -> String {
+    let mut out = String::new();
+    for id in spec.ids() {
+        let list = port_list(spec, id);
+        if !list.is_empty() {
+            let shown: Vec<String> = list.iter().map(|(k, p)| format!("{k} {p}")).collect();
+            out.push_str(&format!("  node {id} also listens on: {}\n", shown.join(", ")));
+        }
+    }
+    if let Some(secure) = spec.secure_connect_string() {
+        out.push_str(&format!(
+            "TLS connect {secure} (`zkdev env` names the client's files)\n"
+        ));
+    }
+    out
+}
+
+/// `secure_client_port` (null without TLS) and `other_ports` (by [zookeeper.extra] key) on every node, and the
+/// cluster's `secure_connect_string`.
+fn add_ports(v: &mut serde_json::Value, spec: &ClusterSpec) {
+    v["secure_connect_string"] = spec.secure_connect_string().into();
+    if let Some(nodes) = v["nodes"].as_array_mut() {
+        for n in nodes {
+            let Some(id) = n["id"].as_u64() else { continue };
+            let Some(node) = spec.node(id as u32) else { continue };
+            n["secure_client_port"] = node.ports.secure.into();
+            let other: serde_json::Map<String, serde_json::Value> = spec
+                .extra_ports(node.id)
+                .into_iter()
+                .map(|(k, p)| (k, p.into()))
+                .collect();
+            n["other_ports"] = other.into();
+        }
+    }
 }
 
 /// The cluster as it is now, from the supervisor or from the servers themselves.

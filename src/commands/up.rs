@@ -41,6 +41,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                 dist: args.dist.as_deref(),
                 voters: args.nodes.unwrap_or(3),
                 observers: args.observers.unwrap_or(0),
+                tls: args.tls,
             },
         )?)
     };
@@ -72,6 +73,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                 launch::check_dist_present(&spec)?;
                 launch::check_ports_free(&spec, &spec.ids()).await?;
                 create_cluster_dir(&paths, &spec)?;
+                crate::os::tls::ensure(&spec, &paths)?;
                 spec
             }
             _ => {
@@ -79,6 +81,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                 check_same_shape(ctx, &spec, &args)?;
                 super::warn_about(ctx, &spec, false);
                 launch::check_dist_present(&spec)?;
+                crate::os::tls::ensure(&spec, &paths)?;
                 spec
             }
         }
@@ -88,6 +91,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
     interrupt::install();
     let sup = ctx.supervisor().await?;
     let t0 = Instant::now();
+    let log_lengths = crate::zk::startup::log_lengths(&spec, &paths);
     let answer = sup
         .ask(
             Request::Start {
@@ -114,7 +118,24 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
         return Ok(());
     }
 
-    let result = super::wait_healthy(ctx, &spec, &paths, timeout, t0).await;
+    // Fail at once when a node shows it will never serve (a fatal line in its log, a port that closes every
+    // connection) rather than at the end of --timeout.
+    let (result, doomed) = tokio::select! {
+        r = super::wait_healthy(ctx, &spec, &paths, timeout, t0) => (r, None),
+        d = crate::zk::startup::first_doomed(&spec, &paths, &started, &log_lengths) => {
+            // A node about to exit (ZooKeeper gives up after such a line) is reported as the crash it is, with
+            // the supervisor's diagnosis; one that keeps running is reported by what was seen.
+            let deadline = Instant::now() + Duration::from_millis(1500);
+            loop {
+                let status = observe::gather(&spec, &paths, &paths.load_state().unwrap_or_default()).await;
+                let exited = status.node(d.id).is_some_and(|n| n.process() == ProcessState::Crashed);
+                if exited || Instant::now() >= deadline {
+                    break (Err((WaitFailure::Crashed(d.id), status)), (!exited).then_some(d));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
 
     match result {
         Ok(status) => {
@@ -138,9 +159,17 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                 _ => status.not_serving().iter().map(|n| n.id).collect(),
             };
             for id in &bad {
-                detail.push_str(&observe::log_tail(&paths, *id, 12));
+                detail.push_str(&log_excerpt(&paths, *id, 12));
             }
             let what = match failure {
+                WaitFailure::Crashed(id) if doomed.is_some() => {
+                    let d = doomed.expect("checked");
+                    format!(
+                        "node {id} cannot serve: {} (after {})",
+                        d.why,
+                        output::secs(t0.elapsed())
+                    )
+                }
                 WaitFailure::Crashed(id) => {
                     // The supervisor reaped it and works out why (exit status, the log's telling line).
                     let cause = recorded_crash(&paths, id)
@@ -187,6 +216,24 @@ async fn recorded_crash(paths: &ClusterPaths, id: u32) -> Option<String> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The lines of node `id`'s log an error shows: its first exception (with the line before and two frames),
+/// then the last `n` lines.
+fn log_excerpt(paths: &ClusterPaths, id: u32, n: usize) -> String {
+    let path = paths.log_file(id);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut out = format!("  from {}:\n", path.display());
+    let lines = crate::model::diagnose::excerpt(&text, n);
+    if lines.is_empty() {
+        out.push_str("    (empty)\n");
+    }
+    for l in lines {
+        out.push_str("    ");
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
 }
 
 fn ids_of(v: &serde_json::Value) -> Vec<u32> {
@@ -291,6 +338,9 @@ fn check_same_shape(ctx: &Ctx, spec: &ClusterSpec, args: &UpArgs) -> Result<()> 
             spec.dist.version
         ));
     }
+    if args.tls && !spec.settings.tls {
+        diffs.push("--tls (it was made without TLS)".into());
+    }
     if args.zk_home.is_some() {
         diffs.push("--zk-home (the installation is fixed when a cluster is made)".into());
     }
@@ -357,4 +407,18 @@ fn report(ctx: &Ctx, spec: &ClusterSpec, started: &[u32], elapsed: Duration, sta
         );
     }
     crate::outln!("{}", output::summary_line(status));
+    if let Some(secure) = spec.secure_connect_string() {
+        let tls = crate::os::tls::TlsFiles::of(&ctx.paths());
+        crate::outln!("TLS: {secure}");
+        crate::outln!(
+            "  trust store {} (the cluster's CA), client key store {} (certificate + key), both PEM, no password",
+            tls.ca().display(),
+            tls.client().display()
+        );
+        crate::outln!(
+            "  the same client certificate and key apart: {} {}; `zkdev env` prints the Java client's settings",
+            tls.client_cert().display(),
+            tls.client_key().display()
+        );
+    }
 }

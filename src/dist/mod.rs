@@ -17,9 +17,23 @@ use crate::error::{Error, Result};
 
 /// The command that installs what is missing on Debian-like machines.
 pub const INSTALL_ZOOKEEPER: &str = "sudo apt-get install -y zookeeper libservlet-api-java";
+pub const INSTALL_NETTY: &str = "sudo apt-get install -y libnetty-java";
 pub const INSTALL_JAVA: &str = "sudo apt-get install -y default-jre-headless";
 
 const DEBIAN_JAVA_DIR: &str = "/usr/share/java";
+
+/// Netty jars (package libnetty-java) that Debian's zookeeper.jar manifest leaves out.
+pub const NETTY_EXTRA_JARS: &[&str] = &[
+    "netty-codec.jar",
+    "netty-resolver.jar",
+    "netty-transport-native-unix-common.jar",
+];
+
+/// Whether an installation can run NettyServerCnxnFactory (and so TLS): Debian's package needs libnetty-java's
+/// codec jar besides the ones its manifest names.
+pub fn has_netty(dist: &Dist) -> bool {
+    dist.layout != Layout::Debian || dist.classpath.iter().any(|j| j.ends_with("netty-codec.jar"))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -324,6 +338,14 @@ fn debian(java_dir: &Path, java: PathBuf) -> Option<Dist> {
     let mut classpath = vec![main, java_dir.join("zookeeper-jute.jar")];
     // The manifest's Class-Path names no slf4j binding: add log4j 1.2's, which Debian's 3.8.0 uses.
     for extra in ["slf4j-log4j12.jar", "log4j-1.2.jar"] {
+        let p = java_dir.join(extra);
+        if p.is_file() {
+            classpath.push(p);
+        }
+    }
+    // Nor the Netty jars that NettyServerCnxnFactory (and so TLS) needs beyond the four it names; without them
+    // every connection fails with ClassNotFoundException: io.netty.handler.codec.ByteToMessageDecoder.
+    for extra in NETTY_EXTRA_JARS {
         let p = java_dir.join(extra);
         if p.is_file() {
             classpath.push(p);

@@ -62,6 +62,63 @@ pub fn diagnose(log_text: &str) -> Option<String> {
     None
 }
 
+/// The first line of the first exception in the node's last run (`java.net.BindException: Address already in
+/// use`, `Caused by: java.lang.ClassNotFoundException: ...`), with its index in `last_run`'s lines: what an
+/// excerpt must show even when the stack trace below it is long.
+fn first_exception(lines: &[&str]) -> Option<usize> {
+    lines.iter().position(|l| {
+        let t = l.trim_start();
+        let head = t.strip_prefix("Caused by: ").unwrap_or(t);
+        let name = head.split([':', ' ']).next().unwrap_or("");
+        !t.starts_with("at ")
+            && name.contains('.')
+            && (name.ends_with("Exception") || name.ends_with("Error"))
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '$' || c == '_')
+    })
+}
+
+/// A fatal sign in a node's log while it starts, as the line to quote: a missing class (an incomplete
+/// installation: the node may run but fail every connection), a port it could not bind, ZooKeeper giving up.
+pub fn fatal_at_start(log_text: &str) -> Option<String> {
+    let lines = last_run(log_text);
+    let fatal = |l: &str| {
+        l.contains("ClassNotFoundException")
+            || l.contains("NoClassDefFoundError")
+            || l.contains("java.net.BindException")
+            || l.contains("Unexpected exception, exiting abnormally")
+    };
+    let at = lines.iter().position(|l| fatal(l))?;
+    // Quote the exception itself where the line found is ZooKeeper's message about it.
+    let exception = first_exception(&lines[at..])
+        .map(|i| lines[at + i])
+        .unwrap_or(lines[at]);
+    Some(exception.trim().to_string())
+}
+
+/// Lines of a node's log for an error message: the first exception of its last run with the line before it and
+/// two of its frames (when it is not among the last lines anyway), then the last `n` lines.
+pub fn excerpt(log_text: &str, n: usize) -> Vec<String> {
+    let all: Vec<&str> = log_text.lines().collect();
+    let run = last_run(log_text);
+    let run_start = all.len() - run.len();
+    let tail_start = all.len().saturating_sub(n);
+    let mut out = Vec::new();
+    if let Some(i) = first_exception(&run).map(|i| run_start + i) {
+        if i < tail_start {
+            let from = i.saturating_sub(1).max(run_start);
+            let to = (i + 3).min(tail_start);
+            out.extend(all[from..to].iter().map(|l| l.to_string()));
+            if to < tail_start {
+                out.push("...".to_string());
+            }
+        }
+    }
+    out.extend(all[tail_start..].iter().map(|l| l.to_string()));
+    out
+}
+
 /// What a java that exited before ZooKeeper wrote a single log line did: its exit status and its output.
 /// `java` is the program zkdev ran, `status` how it ended (`exit status 1`), `log_text` the node's log.
 /// None when ZooKeeper did start logging (then it was not java that failed at once) or a known cause explains it.
@@ -181,6 +238,45 @@ java.net.BindException: Address already in use
         let d = diagnose(log).unwrap();
         assert!(d.contains("a port of this node (/127.0.0.1:12701) was taken"), "{d}");
         assert!(d.contains("`java.net.BindException: Address already in use`"), "{d}");
+    }
+
+    #[test]
+    fn the_excerpt_keeps_the_exception_line_above_a_long_stack_trace() {
+        let mut log = String::from(
+            "2026-11-30 22:31:47,154 [myid:1] INFO  [main] QuorumPeerConfig - Reading configuration from: /x/zoo.cfg\n\
+             2026-11-30 22:31:47,154 [myid:1] ERROR [main] QuorumPeerMain - Unexpected exception, exiting abnormally\n\
+             java.net.BindException: Address already in use\n",
+        );
+        for i in 0..30 {
+            log.push_str(&format!("\tat frame{i}(X.java:1)\n"));
+        }
+        log.push_str("2026-11-30 22:31:47,159 [myid:1] ERROR [main] ServiceUtils - Exiting JVM with code 1\n");
+        let ex = excerpt(&log, 5);
+        assert!(
+            ex.iter().any(|l| l == "java.net.BindException: Address already in use"),
+            "{ex:?}"
+        );
+        assert!(ex.contains(&"...".to_string()), "{ex:?}");
+        assert_eq!(
+            ex.last().unwrap(),
+            "2026-11-30 22:31:47,159 [myid:1] ERROR [main] ServiceUtils - Exiting JVM with code 1"
+        );
+        assert_eq!(
+            fatal_at_start(&log).as_deref(),
+            Some("java.net.BindException: Address already in use")
+        );
+        let netty = "2026-11-30 22:31:47,154 [myid:1] WARN  [nioEventLoopGroup-4-1] ChannelInitializer - Failed to initialize a channel. Closing: [id: 0x1]\n\
+                     java.lang.NoClassDefFoundError: io/netty/handler/codec/ByteToMessageDecoder\n\
+                     \tat java.base/java.lang.ClassLoader.defineClass1(Native Method)\n\
+                     Caused by: java.lang.ClassNotFoundException: io.netty.handler.codec.ByteToMessageDecoder\n";
+        assert_eq!(
+            fatal_at_start(netty).as_deref(),
+            Some("java.lang.NoClassDefFoundError: io/netty/handler/codec/ByteToMessageDecoder")
+        );
+        assert_eq!(
+            fatal_at_start("2026-11-30 22:31:47,154 [myid:1] INFO  [main] X - fine\n"),
+            None
+        );
     }
 
     #[test]

@@ -56,6 +56,7 @@ fn place(spec: &ClusterSpec, data_dir: &str, host_of: impl Fn(u32, Role) -> Stri
         data_dir: data_dir.to_string(),
         ports,
         servers: Server::list(spec, |n| (host_of(n.id, n.role), ports)),
+        tls: None,
     }
 }
 

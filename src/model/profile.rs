@@ -41,6 +41,8 @@ pub struct Profile {
     pub supervisor: SupervisorSection,
     #[serde(default)]
     pub addresses: AddressesSection,
+    #[serde(default)]
+    pub tls: TlsSection,
 }
 
 /// Where the nodes listen: all on 127.0.0.1 with ports per node, or each on its own loopback address.
@@ -67,6 +69,17 @@ pub struct AddressesSection {
     /// With `loopback`: node i listens on this address + i (default 127.0.0.10, so 127.0.0.11 for node 1).
     /// Two such clusters side by side need different bases.
     pub base: Option<std::net::Ipv4Addr>,
+}
+
+/// TLS for clients (and optionally between the nodes), with a throw-away CA zkdev makes per cluster.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// Every node also serves TLS on its own secure client port (`secure_client_base` + id + offset), with
+    /// Netty and a certificate for 127.0.0.1 / localhost from the cluster's own CA (`up --tls` sets it).
+    pub enabled: Option<bool>,
+    /// The quorum and election links between the nodes use TLS too (`sslQuorum`); needs `enabled`.
+    pub quorum: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -103,9 +116,39 @@ pub struct ZkSection {
     pub admin_server: Option<bool>,
     /// Serve Prometheus metrics (3.8+: on loopback) on each node's metrics port; needs the provider jar.
     pub metrics: Option<bool>,
-    /// Any other zoo.cfg key, written verbatim (e.g. `reconfigEnabled = "true"`).
+    /// Four-letter words to allow besides the ones zkdev asks itself (`4lw.commands.whitelist`), e.g.
+    /// `["wchs", "dump"]`, or `["*"]` for all of them.
+    pub four_letter_words: Option<Vec<FourLetterWord>>,
+    /// Any other zoo.cfg key, written verbatim (e.g. `reconfigEnabled = "true"`). A value may name per-node
+    /// values: `{id}` becomes the node's id and `{port:BASE}` the port BASE + id + offset (a port zkdev then
+    /// checks before start and shows in `status`), e.g. `"myPlugin.port" = "{port:9100}"`.
     #[serde(default)]
     pub extra: BTreeMap<CfgKey, CfgValue>,
+}
+
+/// One four-letter word (`wchs`) or `*`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct FourLetterWord(String);
+
+impl FourLetterWord {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for FourLetterWord {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = String::deserialize(d)?;
+        if w == "*" || (w.len() == 4 && w.chars().all(|c| c.is_ascii_lowercase())) {
+            Ok(FourLetterWord(w))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "four_letter_words: `{}` is not a four-letter word (four lower-case letters such as `wchs`, or `*`)",
+                w.escape_debug()
+            )))
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -123,6 +166,8 @@ pub struct JvmSection {
     /// Keep an application class-data-sharing archive per installation and JVM flags, recorded the first
     /// time a node stops gracefully and used by every later start (faster JVM start-up, less memory).
     pub class_data_sharing: Option<bool>,
+    /// Jars (or directories) added to the end of the installation's classpath, e.g. an auth provider.
+    pub classpath_extra: Option<Vec<JvmArg>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -134,6 +179,8 @@ pub struct PortsSection {
     pub election_base: Option<u16>,
     pub admin_base: Option<u16>,
     pub metrics_base: Option<u16>,
+    /// Node i's TLS client port (`[tls] enabled`) is secure_client_base + i + offset.
+    pub secure_client_base: Option<u16>,
     /// Added to every port; lets two clusters run side by side.
     pub offset: Option<u16>,
 }
@@ -199,6 +246,7 @@ impl Profile {
                 force_sync: self.zookeeper.force_sync.or(base.zookeeper.force_sync),
                 admin_server: self.zookeeper.admin_server.or(base.zookeeper.admin_server),
                 metrics: self.zookeeper.metrics.or(base.zookeeper.metrics),
+                four_letter_words: self.zookeeper.four_letter_words.or(base.zookeeper.four_letter_words),
                 extra,
             },
             jvm: JvmSection {
@@ -207,6 +255,7 @@ impl Profile {
                 flags: self.jvm.flags.or(base.jvm.flags),
                 properties,
                 class_data_sharing: self.jvm.class_data_sharing.or(base.jvm.class_data_sharing),
+                classpath_extra: self.jvm.classpath_extra.or(base.jvm.classpath_extra),
             },
             ports: PortsSection {
                 client_base: self.ports.client_base.or(base.ports.client_base),
@@ -214,6 +263,7 @@ impl Profile {
                 election_base: self.ports.election_base.or(base.ports.election_base),
                 admin_base: self.ports.admin_base.or(base.ports.admin_base),
                 metrics_base: self.ports.metrics_base.or(base.ports.metrics_base),
+                secure_client_base: self.ports.secure_client_base.or(base.ports.secure_client_base),
                 offset: self.ports.offset.or(base.ports.offset),
             },
             dist: DistSection {
@@ -221,6 +271,10 @@ impl Profile {
                 version: self.dist.version.or(base.dist.version),
                 java: self.dist.java.or(base.dist.java),
                 mirror: self.dist.mirror.or(base.dist.mirror),
+            },
+            tls: TlsSection {
+                enabled: self.tls.enabled.or(base.tls.enabled),
+                quorum: self.tls.quorum.or(base.tls.quorum),
             },
         }
     }
@@ -363,6 +417,32 @@ fn reserved(key: &str) -> Option<String> {
         .then(|| format!("server.{}", &k["server.".len()..]))
 }
 
+/// Where the profile sets what a reserved key would.
+fn reserved_hint(canonical: &str) -> String {
+    let field = match canonical {
+        "tickTime" => "set `tick_time` under [zookeeper] instead",
+        "initLimit" => "set `init_limit` under [zookeeper] instead",
+        "syncLimit" => "set `sync_limit` under [zookeeper] instead",
+        "4lw.commands.whitelist" => {
+            "add words with `four_letter_words = [\"wchs\", \"dump\"]` under [zookeeper] instead (merged with the \
+             ones zkdev asks itself)"
+        }
+        "clientPort" | "clientPortAddress" => {
+            "each node's client port is `client_base` + id + offset under [ports], always on 127.0.0.1"
+        }
+        "admin.serverPort" | "admin.serverAddress" | "admin.enableServer" => {
+            "set `admin_server` under [zookeeper] and `admin_base` under [ports] instead"
+        }
+        "metricsProvider.className" | "metricsProvider.httpPort" | "metricsProvider.httpHost" => {
+            "set `metrics = true` under [zookeeper] and `metrics_base` under [ports] instead"
+        }
+        "dataDir" | "dataLogDir" => "each node keeps its data in its own directory of the cluster",
+        "peerType" => "observers come from `zkdev up --observers M`",
+        _ => "the server lines come from `zkdev up --nodes N --observers M` and [ports]",
+    };
+    field.to_string()
+}
+
 fn check_cfg_key(key: &str) -> std::result::Result<(), String> {
     let shown = key.escape_debug().to_string();
     if let Some(canonical) = reserved(key) {
@@ -372,8 +452,8 @@ fn check_cfg_key(key: &str) -> std::result::Result<(), String> {
             format!(" (it is `{canonical}` spelled another way)")
         };
         return Err(format!(
-            "[zookeeper.extra] key `{shown}`{spelled} is written by zkdev itself; set it through the profile's own \
-             fields (tick_time, init_limit, sync_limit, ports) instead"
+            "[zookeeper.extra] key `{shown}`{spelled} is written by zkdev itself; {}",
+            reserved_hint(&canonical)
         ));
     }
     if key.is_empty() {
@@ -578,10 +658,31 @@ pub struct Settings {
     pub addresses: AddressMode,
     #[serde(default = "default_address_base")]
     pub address_base: std::net::Ipv4Addr,
+    /// Four-letter words the profile allows besides zkdev's own.
+    #[serde(default)]
+    pub four_letter_words: Vec<String>,
+    #[serde(default)]
+    pub classpath_extra: Vec<String>,
+    /// TLS client ports (and certificates) on every node.
+    #[serde(default)]
+    pub tls: bool,
+    /// TLS between the nodes too (`sslQuorum`).
+    #[serde(default)]
+    pub tls_quorum: bool,
+    #[serde(default = "default_secure_client_base")]
+    pub secure_client_base: u16,
 }
 
 fn default_address_base() -> std::net::Ipv4Addr {
     DEFAULT_ADDRESS_BASE
+}
+
+/// Node i's TLS client port is 5180 + i (+ offset): 700 or more from every other base, so that test clusters
+/// whose offsets differ by less than 700 never share a port.
+pub const DEFAULT_SECURE_CLIENT_BASE: u16 = 5180;
+
+fn default_secure_client_base() -> u16 {
+    DEFAULT_SECURE_CLIENT_BASE
 }
 
 /// The supervisor's default probe interval, milliseconds.
@@ -649,6 +750,15 @@ impl Profile {
             allow_non_loopback: self.allow_non_loopback.unwrap_or(false),
             addresses: self.addresses.mode.unwrap_or_default(),
             address_base: self.addresses.base.unwrap_or(DEFAULT_ADDRESS_BASE),
+            four_letter_words: (z.four_letter_words.iter().flatten())
+                .map(|w| w.as_str().to_string())
+                .collect(),
+            classpath_extra: (self.jvm.classpath_extra.iter().flatten())
+                .map(|j| j.as_str().to_string())
+                .collect(),
+            tls: self.tls.enabled.unwrap_or(false),
+            tls_quorum: self.tls.quorum.unwrap_or(false),
+            secure_client_base: self.ports.secure_client_base.unwrap_or(DEFAULT_SECURE_CLIENT_BASE),
         };
         let refuse = |message: String| Error::Profile {
             path: origin.to_string(),
@@ -692,6 +802,32 @@ impl Settings {
                 named(self.max_session_timeout, "max_session_timeout", 20)
             ));
         }
+        if self.tls_quorum && !self.tls {
+            return Err("[tls] quorum = true needs enabled = true too (the nodes' certificates come with it)".into());
+        }
+        if self.tls {
+            if let Some(k) = self.extra.keys().find(|k| {
+                ["secureClientPort", "secureClientPortAddress", "serverCnxnFactory"]
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(k))
+                    || k.to_ascii_lowercase().starts_with("ssl.")
+                    || k.eq_ignore_ascii_case("sslQuorum")
+            }) {
+                return Err(format!(
+                    "[zookeeper.extra] `{k}` contradicts [tls] enabled = true, which writes the TLS settings itself \
+                     (each node's secure client port comes from [ports] secure_client_base); remove it"
+                ));
+            }
+        }
+        for (k, v) in &self.extra {
+            placeholders(v).map_err(|e| format!("[zookeeper.extra] `{k} = \"{v}\"`: {e}"))?;
+        }
+        if let Some(j) = self.classpath_extra.iter().find(|j| !j.starts_with('/')) {
+            return Err(format!(
+                "[jvm] classpath_extra `{j}` is not an absolute path; name the jar by its full path (the nodes run \
+                 from their own directories)"
+            ));
+        }
         if let (Some(min), Some(max)) = (self.heap_min_mb, self.heap_max_mb) {
             if min > max {
                 return Err(format!(
@@ -701,6 +837,44 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// zoo.cfg's extra keys for node `id`, per-node placeholders replaced (`{id}`, `{port:BASE}`).
+    pub fn extra_for(&self, id: u32) -> BTreeMap<String, String> {
+        self.extra
+            .iter()
+            .map(|(k, v)| (k.clone(), expand(v, id, self.offset)))
+            .collect()
+    }
+
+    /// The ports node `id` opens because of `[zookeeper.extra]`: every `{port:BASE}` (BASE + id + offset), and
+    /// a key ending in `Port` whose value is a number. As (key, port); a port beyond 65535 is an error.
+    pub fn extra_ports(&self, id: u32) -> std::result::Result<Vec<(String, u16)>, String> {
+        let mut out = Vec::new();
+        for (k, v) in &self.extra {
+            let pieces = placeholders(v)?;
+            let mut named = false;
+            for p in pieces {
+                if let Piece::Port(base) = p {
+                    named = true;
+                    let port = u32::from(base) + id + u32::from(self.offset);
+                    let port = u16::try_from(port).ok().filter(|p| *p >= 1024).ok_or_else(|| {
+                        format!(
+                            "node {id}'s `{k}` port would be {port} ({{port:{base}}} + id {id} + offset {}): ports \
+                             must be 1024..=65535",
+                            self.offset
+                        )
+                    })?;
+                    out.push((k.clone(), port));
+                }
+            }
+            if !named && k.to_ascii_lowercase().ends_with("port") {
+                if let Ok(port) = expand(v, id, self.offset).trim().parse::<u16>() {
+                    out.push((k.clone(), port));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Settings that would make a node listen beyond 127.0.0.1, each named as the profile writes it. zkdev's
@@ -768,6 +942,60 @@ impl Settings {
         }
         found
     }
+}
+
+/// A piece of a `[zookeeper.extra]` value.
+#[derive(Debug, Clone, PartialEq)]
+enum Piece {
+    Text(String),
+    Id,
+    Port(u16),
+}
+
+/// Split a value into text and placeholders; `{` not followed by a placeholder stays text, but `{name}` or
+/// `{name:...}` with a name zkdev does not know is refused (a typo would otherwise reach zoo.cfg).
+fn placeholders(value: &str) -> std::result::Result<Vec<Piece>, String> {
+    let mut out = Vec::new();
+    let mut rest = value;
+    while let Some(at) = rest.find('{') {
+        let (before, from) = rest.split_at(at);
+        let Some(end) = from.find('}') else { break };
+        let inner = &from[1..end];
+        let name = inner.split(':').next().unwrap_or("");
+        let piece = match (name, inner.split_once(':')) {
+            ("id", None) => Piece::Id,
+            ("port", Some((_, base))) => Piece::Port(base.trim().parse::<u16>().map_err(|_| {
+                format!("`{{{inner}}}`: the port base must be a number up to 65535, as in `{{port:9100}}`")
+            })?),
+            (n, _) if !n.is_empty() && n.chars().all(|c| c.is_ascii_alphabetic()) => {
+                return Err(format!(
+                    "`{{{inner}}}` is not a placeholder zkdev knows: use `{{id}}` (the node's id) or `{{port:BASE}}` \
+                     (BASE + id + port offset)"
+                ))
+            }
+            _ => Piece::Text(from[..=end].to_string()),
+        };
+        out.push(Piece::Text(before.to_string()));
+        out.push(piece);
+        rest = &from[end + 1..];
+    }
+    out.push(Piece::Text(rest.to_string()));
+    Ok(out)
+}
+
+/// `value` for node `id` (placeholders checked when the profile was read).
+fn expand(value: &str, id: u32, offset: u16) -> String {
+    let Ok(pieces) = placeholders(value) else {
+        return value.to_string();
+    };
+    pieces
+        .into_iter()
+        .map(|p| match p {
+            Piece::Text(t) => t,
+            Piece::Id => id.to_string(),
+            Piece::Port(base) => (u32::from(base) + id + u32::from(offset)).to_string(),
+        })
+        .collect()
 }
 
 fn is_loopback_host(host: &str) -> bool {

@@ -55,12 +55,17 @@ fn render_node(
     let zoo_cfg_path = paths.zoo_cfg(node.id);
     let render_err = |e: minijinja::Error| Error::failed(format!("internal template error: {e:#}"));
 
+    let tls = crate::os::tls::TlsFiles::of(paths);
     let place = Place {
         bind: Some(node.address.to_string()),
         managed: true,
         data_dir: data_dir.display().to_string(),
         ports: node.ports,
         servers: Server::list(spec, |n| (n.address.to_string(), n.ports)),
+        tls: spec.settings.tls.then(|| TlsPlace {
+            key_store: tls.node(node.id).display().to_string(),
+            trust_store: tls.ca().display().to_string(),
+        }),
     };
     let zoo_cfg = zoo_cfg_with(env, spec, &place, Some(node.id), node.role)?;
 
@@ -97,6 +102,31 @@ pub struct Place {
     /// This node's ports.
     pub ports: crate::model::spec::Ports,
     pub servers: Vec<Server>,
+    /// This node's TLS stores, when the cluster has TLS (exports carry none).
+    pub tls: Option<TlsPlace>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TlsPlace {
+    pub key_store: String,
+    pub trust_store: String,
+}
+
+/// The four-letter words zkdev asks itself (srvr is always allowed).
+pub const ZKDEV_WORDS: &[&str] = &["srvr", "mntr", "ruok", "conf", "isro", "stat", "cons", "envi"];
+
+/// `4lw.commands.whitelist`: zkdev's words, then the profile's (`*` alone when it asks for every word).
+pub fn whitelist(s: &crate::model::profile::Settings) -> String {
+    if s.four_letter_words.iter().any(|w| w == "*") {
+        return "*".into();
+    }
+    let mut words: Vec<&str> = ZKDEV_WORDS.to_vec();
+    for w in &s.four_letter_words {
+        if !words.contains(&w.as_str()) {
+            words.push(w);
+        }
+    }
+    words.join(",")
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -148,6 +178,12 @@ fn zoo_cfg_with(env: &Environment, spec: &ClusterSpec, place: &Place, id: Option
                 managed => place.managed,
                 data_dir => place.data_dir,
                 servers => place.servers,
+                tls => place.tls,
+                words => whitelist(&spec.settings),
+                extra => match id {
+                    Some(id) => spec.settings.extra_for(id),
+                    None => spec.settings.extra.clone(),
+                },
                 v35 => (major, minor) >= (3, 5),
             })
         })
@@ -200,10 +236,20 @@ fn command(spec: &ClusterSpec, node: &NodeSpec, paths: &ClusterPaths, log_cfg: &
         argv.push("-Xlog:cds*=off".into());
     }
     argv.push("-cp".into());
-    argv.push(spec.dist.classpath_string());
+    argv.push(classpath(spec));
     argv.push("org.apache.zookeeper.server.quorum.QuorumPeerMain".into());
     argv.push(paths.zoo_cfg(node.id).display().to_string());
     argv
+}
+
+/// The installation's classpath, then the profile's `classpath_extra`.
+pub fn classpath(spec: &ClusterSpec) -> String {
+    let mut cp = spec.dist.classpath_string();
+    for extra in &spec.settings.classpath_extra {
+        cp.push(':');
+        cp.push_str(extra);
+    }
+    cp
 }
 
 /// Write one node's files (directories created as needed), each atomically.

@@ -39,6 +39,9 @@ pub struct Ports {
     /// Prometheus metrics, when the profile asks for them (3.8+).
     #[serde(default)]
     pub metrics: Option<u16>,
+    /// The TLS client port (`secureClientPort`), when the profile turns TLS on.
+    #[serde(default)]
+    pub secure: Option<u16>,
 }
 
 impl Ports {
@@ -50,6 +53,8 @@ impl Ports {
             election: 3888,
             admin: admin.then_some(8080),
             metrics: metrics.then_some(7000),
+            // Certificates are made for this machine: exports carry no TLS.
+            secure: None,
         }
     }
 }
@@ -199,7 +204,13 @@ impl ClusterSpec {
                 } else {
                     None
                 },
+                secure: if settings.tls {
+                    Some(port("secure client", settings.secure_client_base)?)
+                } else {
+                    None
+                },
             };
+            settings.extra_ports(id).map_err(Error::usage)?;
             nodes.push(NodeSpec {
                 id,
                 role,
@@ -221,29 +232,26 @@ impl ClusterSpec {
     }
 
     fn check_port_clashes(&self) -> Result<()> {
+        // Keyed by address too: nodes on their own loopback addresses all use the standard ports.
         let mut seen: BTreeMap<(Ipv4Addr, u16), String> = BTreeMap::new();
-        for n in &self.nodes {
-            let mut all = vec![
-                ("client", n.ports.client),
-                ("quorum", n.ports.quorum),
-                ("election", n.ports.election),
-            ];
-            if let Some(a) = n.ports.admin {
-                all.push(("admin", a));
-            }
-            if let Some(m) = n.ports.metrics {
-                all.push(("metrics", m));
-            }
-            for (what, p) in all {
-                let label = format!("node {} {what} port", n.id);
-                if let Some(other) = seen.insert((n.address, p), label.clone()) {
-                    return Err(Error::usage(format!(
-                        "port {p} would be both {other} and {label}: the port bases are too close for {} nodes; \
-                         spread client/quorum/election/admin bases at least {} apart",
-                        self.nodes.len(),
+        for (p, id, what) in self.all_ports() {
+            let label = format!("node {id} {what} port");
+            let address = self.node(id).map_or(Ipv4Addr::LOCALHOST, |n| n.address);
+            if let Some(other) = seen.insert((address, p), label.clone()) {
+                let advice = if what.starts_with('`') || other.contains('`') {
+                    "give every node its own value with `{port:BASE}` in [zookeeper.extra] (BASE + id + offset), at \
+                     least as many apart from the other bases as there are nodes"
+                        .to_string()
+                } else {
+                    format!(
+                        "spread client/quorum/election/admin/secure client bases at least {} apart",
                         self.nodes.len() + 1
-                    )));
-                }
+                    )
+                };
+                return Err(Error::usage(format!(
+                    "port {p} would be both {other} and {label}: the port bases are too close for {} nodes; {advice}",
+                    self.nodes.len(),
+                )));
             }
         }
         Ok(())
@@ -299,21 +307,43 @@ impl ClusterSpec {
             .join(",")
     }
 
-    /// Every port of every node, labelled, in node order.
-    pub fn all_ports(&self) -> Vec<(u16, u32, &'static str)> {
+    /// Every port of every node, labelled (`client`, `` `myPlugin.port` `` for one from [zookeeper.extra]), in
+    /// node order.
+    pub fn all_ports(&self) -> Vec<(u16, u32, String)> {
         let mut v = Vec::new();
         for n in &self.nodes {
-            v.push((n.ports.client, n.id, "client"));
-            v.push((n.ports.quorum, n.id, "quorum"));
-            v.push((n.ports.election, n.id, "election"));
+            v.push((n.ports.client, n.id, "client".to_string()));
+            v.push((n.ports.quorum, n.id, "quorum".to_string()));
+            v.push((n.ports.election, n.id, "election".to_string()));
             if let Some(a) = n.ports.admin {
-                v.push((a, n.id, "admin"));
+                v.push((a, n.id, "admin".to_string()));
             }
             if let Some(m) = n.ports.metrics {
-                v.push((m, n.id, "metrics"));
+                v.push((m, n.id, "metrics".to_string()));
+            }
+            if let Some(s) = n.ports.secure {
+                v.push((s, n.id, "secure client".to_string()));
+            }
+            for (key, port) in self.extra_ports(n.id) {
+                v.push((port, n.id, format!("`{key}`")));
             }
         }
         v
+    }
+
+    /// The ports node `id` opens because of `[zookeeper.extra]` (checked when the spec was built).
+    pub fn extra_ports(&self, id: u32) -> Vec<(String, u16)> {
+        self.settings.extra_ports(id).unwrap_or_default()
+    }
+
+    /// `127.0.0.1:5181,...`: every node's TLS client port, when TLS is on.
+    pub fn secure_connect_string(&self) -> Option<String> {
+        let ports: Option<Vec<String>> = self
+            .nodes
+            .iter()
+            .map(|n| n.ports.secure.map(|p| format!("{}:{p}", n.address)))
+            .collect();
+        ports.filter(|p| !p.is_empty()).map(|p| p.join(","))
     }
 
     pub fn to_toml(&self) -> String {

@@ -29,6 +29,16 @@ pub fn check_dist_present(spec: &ClusterSpec) -> Result<()> {
             dist::INSTALL_ZOOKEEPER
         )));
     }
+    if let Some(missing) = spec
+        .settings
+        .classpath_extra
+        .iter()
+        .find(|p| !std::path::Path::new(p).exists())
+    {
+        return Err(Error::env(format!(
+            "{missing} (the profile's [jvm] classpath_extra) does not exist; install it or remove it from the profile"
+        )));
+    }
     Ok(())
 }
 

@@ -6,3 +6,4 @@ pub mod launch;
 pub mod ports;
 pub mod process;
 pub mod state;
+pub mod tls;

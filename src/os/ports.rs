@@ -212,7 +212,7 @@ fn parse_port_range(text: &str) -> Option<(u16, u16)> {
 
 /// A warning when any of `ports` (port, node, what) falls in the ephemeral range `lo..=hi`: the lowest such
 /// port, the range, and the largest --port-offset that keeps every port below it. `offset` is the one in use.
-pub fn ephemeral_warning(ports: &[(u16, u32, &str)], offset: u16, (lo, hi): (u16, u16)) -> Option<String> {
+pub fn ephemeral_warning<S: AsRef<str>>(ports: &[(u16, u32, S)], offset: u16, (lo, hi): (u16, u16)) -> Option<String> {
     let (port, id, what) = ports
         .iter()
         .filter(|(p, _, _)| (lo..=hi).contains(p))
@@ -234,9 +234,10 @@ pub fn ephemeral_warning(ports: &[(u16, u32, &str)], offset: u16, (lo, hi): (u16
         None => format!("lower the port bases in the profile so that every port stays below {lo}"),
     };
     Some(format!(
-        "port {port} (node {id} {what} port) is in the system's ephemeral port range {lo}-{hi} \
+        "port {port} (node {id} {} port) is in the system's ephemeral port range {lo}-{hi} \
          (/proc/sys/net/ipv4/ip_local_port_range), from which the kernel takes the local port of every outgoing \
-         connection: one can take it at any moment and keep the node from starting; {advice}"
+         connection: one can take it at any moment and keep the node from starting; {advice}",
+        what.as_ref()
     ))
 }
 

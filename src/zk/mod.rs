@@ -4,3 +4,4 @@
 pub mod client;
 pub mod observe;
 pub mod probe;
+pub mod startup;

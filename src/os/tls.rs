@@ -1,0 +1,176 @@
+//! A cluster's throw-away TLS material, in its directory: a CA made for this cluster only, one certificate
+//! per node and one for clients, each for 127.0.0.1 and localhost, as PEM files (ZooKeeper 3.6+ reads PEM
+//! stores: `ssl.keyStore.type=PEM`; so do the Rust, Python and Go clients). The keys are not encrypted, so
+//! there is no store password. Made by `up` when the profile turns TLS on, and again if a file is missing.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
+
+use crate::error::{Error, Result};
+use crate::model::spec::ClusterSpec;
+use crate::os::state::ClusterPaths;
+
+/// Where a cluster's TLS files are.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TlsFiles {
+    pub dir: PathBuf,
+}
+
+impl TlsFiles {
+    pub fn of(paths: &ClusterPaths) -> TlsFiles {
+        TlsFiles {
+            dir: paths.root.join("tls"),
+        }
+    }
+
+    /// The CA certificate: every node's and the client's trust store.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    /// Node `id`'s key store: its certificate and private key in one PEM file.
+    pub fn node(&self, id: u32) -> PathBuf {
+        self.dir.join(format!("node{id}.pem"))
+    }
+
+    /// The client's key store (certificate and key in one file), for Java clients (`PEM` store type).
+    pub fn client(&self) -> PathBuf {
+        self.dir.join("client.pem")
+    }
+
+    /// The client's certificate alone, for clients that take certificate and key apart.
+    pub fn client_cert(&self) -> PathBuf {
+        self.dir.join("client-cert.pem")
+    }
+
+    /// The client's private key alone (PKCS#8).
+    pub fn client_key(&self) -> PathBuf {
+        self.dir.join("client-key.pem")
+    }
+
+    fn all(&self, spec: &ClusterSpec) -> Vec<PathBuf> {
+        let mut v = vec![self.ca(), self.client(), self.client_cert(), self.client_key()];
+        v.extend(spec.ids().into_iter().map(|id| self.node(id)));
+        v
+    }
+}
+
+/// Make the cluster's TLS files unless they are all there. True when they were made now.
+pub fn ensure(spec: &ClusterSpec, paths: &ClusterPaths) -> Result<bool> {
+    let files = TlsFiles::of(paths);
+    if !spec.settings.tls || files.all(spec).iter().all(|p| p.is_file()) {
+        return Ok(false);
+    }
+    let made =
+        make(&spec.name, &spec.ids()).map_err(|e| Error::failed(format!("cannot make TLS certificates: {e}")))?;
+    std::fs::create_dir_all(&files.dir).map_err(|e| Error::io("cannot create", &files.dir, e))?;
+    write_private(&files.ca(), &made.ca)?;
+    for (id, pem) in &made.nodes {
+        write_private(&files.node(*id), pem)?;
+    }
+    write_private(&files.client(), &format!("{}{}", made.client_cert, made.client_key))?;
+    write_private(&files.client_cert(), &made.client_cert)?;
+    write_private(&files.client_key(), &made.client_key)?;
+    Ok(true)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    crate::os::state::write_atomic(path, text.as_bytes())?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::io("cannot chmod", path, e))
+}
+
+/// PEM texts: the CA certificate, each node's certificate + key, the client's certificate and key.
+struct Made {
+    ca: String,
+    nodes: Vec<(u32, String)>,
+    client_cert: String,
+    client_key: String,
+}
+
+fn make(cluster: &str, ids: &[u32]) -> std::result::Result<Made, rcgen::Error> {
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, format!("zkdev throw-away CA for cluster {cluster}"));
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = ca_params.self_signed(&ca_key)?;
+
+    let leaf =
+        |name: String, usages: Vec<ExtendedKeyUsagePurpose>| -> std::result::Result<(String, String), rcgen::Error> {
+            let key = KeyPair::generate()?;
+            let mut p = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?;
+            p.distinguished_name.push(DnType::CommonName, name);
+            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            p.extended_key_usages = usages;
+            let cert = p.signed_by(&key, &ca, &ca_key)?;
+            Ok((cert.pem(), key.serialize_pem()))
+        };
+    let mut nodes = Vec::new();
+    for id in ids {
+        // Server and client use: with quorum TLS a node is both to its peers.
+        let (cert, key) = leaf(
+            format!("zkdev {cluster} node {id}"),
+            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth],
+        )?;
+        nodes.push((*id, format!("{cert}{key}")));
+    }
+    let (client_cert, client_key) = leaf(
+        format!("zkdev {cluster} client"),
+        vec![ExtendedKeyUsagePurpose::ClientAuth],
+    )?;
+    Ok(Made {
+        ca: ca.pem(),
+        nodes,
+        client_cert,
+        client_key,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+
+    #[test]
+    fn certificates_chain_to_the_ca_and_name_loopback() {
+        let m = make("demo", &[1, 2]).unwrap();
+        assert!(m.ca.starts_with("-----BEGIN CERTIFICATE-----"));
+        assert_eq!(m.nodes.len(), 2);
+        for (_, pem) in &m.nodes {
+            assert!(pem.contains("-----BEGIN CERTIFICATE-----") && pem.contains("-----BEGIN PRIVATE KEY-----"));
+        }
+        assert!(m.client_key.starts_with("-----BEGIN PRIVATE KEY-----"));
+        // A real TLS stack accepts the node's certificate for 127.0.0.1 under the CA.
+        let roots = {
+            let mut r = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_slice_iter(m.ca.as_bytes()) {
+                r.add(c.unwrap()).unwrap();
+            }
+            r
+        };
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(roots.into(), provider)
+            .build()
+            .unwrap();
+        let cert = CertificateDer::pem_slice_iter(m.nodes[0].1.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        use rustls::client::danger::ServerCertVerifier;
+        verifier
+            .verify_server_cert(
+                &cert,
+                &[],
+                &rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap(),
+                &[],
+                rustls::pki_types::UnixTime::now(),
+            )
+            .unwrap();
+    }
+}
