@@ -15,6 +15,8 @@ pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
             dist: args.dist.as_deref(),
             voters: args.nodes,
             observers: args.observers,
+            net: false,
+            net_port_base: None,
         },
     )?;
     super::warn_about(ctx, &spec, true);

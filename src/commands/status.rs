@@ -15,11 +15,24 @@ use crate::zk::observe::{self, ClusterStatus, ProcessState, SupervisorView};
 
 pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
-    let status = current(&paths, &spec).await?;
+    let mut status = current(&paths, &spec).await?;
+    status.links = super::net::links_view(&paths, &spec).await;
     if ctx.json {
         output::print_json(&status);
     } else {
         crate::out!("{}", output::status_table(&status));
+        if let Some(l) = &status.links {
+            let rules = l["rules"].as_array().map_or(0, Vec::len);
+            let up = if l["proxies_up"] == true {
+                String::new()
+            } else {
+                "; the proxies are down with the supervisor (the next zkdev command restores them)".into()
+            };
+            crate::outln!(
+                "links: proxied, {} fault rule(s){up} (`zkdev links` shows them)",
+                rules
+            );
+        }
     }
     Ok(())
 }

@@ -240,6 +240,7 @@ mod tests {
             source: None,
             age_ms: None,
             supervisor: None,
+            links: None,
         };
         s.quorum.voters_up = voters_up(&s).len();
         s

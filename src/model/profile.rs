@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 pub const BUILTIN: &[(&str, &str)] = &[
     ("default", include_str!("../../profiles/default.toml")),
     ("fast", include_str!("../../profiles/fast.toml")),
+    ("chaos", include_str!("../../profiles/chaos.toml")),
 ];
 
 /// A profile as written in a file: every field optional.
@@ -39,6 +40,18 @@ pub struct Profile {
     pub dist: DistSection,
     #[serde(default)]
     pub supervisor: SupervisorSection,
+    #[serde(default)]
+    pub network: NetworkSection,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    /// Route every peer link (each direction, quorum and election port apart) and every client port through
+    /// a proxy in the supervisor, so `partition`, `isolate` and `link` can break them (`up --net`).
+    pub proxied: Option<bool>,
+    /// First port of the cluster's block of proxy ports [default: 20000 + port offset].
+    pub port_base: Option<u16>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -142,6 +155,10 @@ impl Profile {
             extends: base.extends,
             supervisor: SupervisorSection {
                 probe_interval_ms: self.supervisor.probe_interval_ms.or(base.supervisor.probe_interval_ms),
+            },
+            network: NetworkSection {
+                proxied: self.network.proxied.or(base.network.proxied),
+                port_base: self.network.port_base.or(base.network.port_base),
             },
             zookeeper: ZkSection {
                 tick_time: self.zookeeper.tick_time.or(base.zookeeper.tick_time),
@@ -533,6 +550,11 @@ pub struct Settings {
     pub allow_non_loopback: bool,
     #[serde(default = "default_probe_interval")]
     pub probe_interval_ms: u32,
+    /// Proxied links (`[network] proxied`, `up --net`).
+    #[serde(default)]
+    pub proxied: bool,
+    #[serde(default)]
+    pub net_port_base: Option<u16>,
 }
 
 /// The supervisor's default probe interval, milliseconds.
@@ -588,6 +610,8 @@ impl Profile {
             java: self.dist.java.clone(),
             probe_interval_ms: get(self.supervisor.probe_interval_ms).unwrap_or(DEFAULT_PROBE_INTERVAL_MS),
             allow_non_loopback: self.allow_non_loopback.unwrap_or(false),
+            proxied: self.network.proxied.unwrap_or(false),
+            net_port_base: self.network.port_base,
         };
         let refuse = |message: String| Error::Profile {
             path: origin.to_string(),

@@ -59,7 +59,19 @@ fn render_node(
         bind: Some("127.0.0.1".into()),
         data_dir: data_dir.display().to_string(),
         ports: node.ports,
-        servers: Server::list(spec, |n| ("127.0.0.1".into(), n.ports)),
+        // On a --net cluster a node reaches every peer through the proxy for that directed link; its own
+        // line keeps its real ports (where it listens).
+        servers: Server::list(spec, |n| {
+            let mut ports = n.ports;
+            if let (Some(q), Some(e)) = (
+                spec.peer_proxy(node.id, n.id, false).filter(|_| n.id != node.id),
+                spec.peer_proxy(node.id, n.id, true).filter(|_| n.id != node.id),
+            ) {
+                ports.quorum = q;
+                ports.election = e;
+            }
+            ("127.0.0.1".into(), ports)
+        }),
     };
     let zoo_cfg = zoo_cfg_with(env, spec, &place, Some(node.id), node.role)?;
 
@@ -272,6 +284,23 @@ mod tests {
             assert!(cfg.contains("clientPortAddress=127.0.0.1"));
             assert_eq!(cfg.contains("peerType=observer"), n.id > 5);
         }
+    }
+
+    #[test]
+    fn net_cluster_dials_peers_through_its_own_proxies() {
+        let mut s = settings("chaos");
+        s.net_port_base = Some(20000);
+        let spec = ClusterSpec::build("demo", "p", s, Dist::fixture(), 3, 0).unwrap();
+        let paths = Home { root: "/h".into() }.cluster("demo");
+        let nodes = render(&spec, &paths, &Plan::default()).unwrap();
+        let cfg = file(&nodes[0], "zoo.cfg");
+        assert!(cfg.contains("\nserver.1=127.0.0.1:2881:3881\n"), "{cfg}");
+        assert!(cfg.contains("\nserver.2=127.0.0.1:20005:20006\n"), "{cfg}");
+        assert!(cfg.contains("\nserver.3=127.0.0.1:20007:20008"), "{cfg}");
+        assert!(cfg.contains("\nclientPort=2181\n"), "{cfg}");
+        let cfg2 = file(&nodes[1], "zoo.cfg");
+        assert!(cfg2.contains("\nserver.1=127.0.0.1:20009:20010\n"), "{cfg2}");
+        assert!(cfg2.contains("\nserver.2=127.0.0.1:2882:3882\n"), "{cfg2}");
     }
 
     #[test]
