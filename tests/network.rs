@@ -41,7 +41,10 @@ fn leader(c: &TestCluster, n: u16) -> (u16, Srvr) {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn acl() -> zk::CreateOptions<'static> {
@@ -90,7 +93,12 @@ fn isolate_leader_then_heal() {
     // It stays LOOKING: with its election links cut it can neither win nor learn the result.
     let until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < until {
-        assert_eq!(srvr(client_port(&c, old)), None, "the isolated node served: {:?}", modes(&c, 3));
+        assert_eq!(
+            srvr(client_port(&c, old)),
+            None,
+            "the isolated node served: {:?}",
+            modes(&c, 3)
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(four(client_port(&c, old), "srvr").contains("not currently serving"));
@@ -120,15 +128,22 @@ fn isolate_leader_then_heal() {
             .connect(&majority)
             .await
             .expect("client on the majority side");
-        client.create("/majority-write", b"y", &acl()).await.expect("write acknowledged by the majority");
+        client
+            .create("/majority-write", b"y", &acl())
+            .await
+            .expect("write acknowledged by the majority");
     });
 
     let h = ok_json(&c, &["heal", "--json"]);
     eprintln!("heal report: {h}");
-    let rejoined = poll(Duration::from_secs(30), "every node on one zxid, old leader following", || {
-        let all: Vec<Srvr> = (1..=3).filter_map(|i| srvr(client_port(&c, i))).collect();
-        (all.len() == 3 && all.iter().all(|s| s.zxid == all[0].zxid)).then_some(all)
-    });
+    let rejoined = poll(
+        Duration::from_secs(30),
+        "every node on one zxid, old leader following",
+        || {
+            let all: Vec<Srvr> = (1..=3).filter_map(|i| srvr(client_port(&c, i))).collect();
+            (all.len() == 3 && all.iter().all(|s| s.zxid == all[0].zxid)).then_some(all)
+        },
+    );
     assert_eq!(rejoined[(old - 1) as usize].mode, "follower");
     assert_eq!(rejoined[(new - 1) as usize].mode, "leader");
     // The write made while it was cut off never happened.
@@ -146,7 +161,9 @@ fn isolate_leader_then_heal() {
     let events = c.events();
     for action in ["isolate", "heal"] {
         assert!(
-            events.iter().any(|e| e["kind"] == "action" && e["action"] == action && e["cause"].as_str().is_some()),
+            events
+                .iter()
+                .any(|e| e["kind"] == "action" && e["action"] == action && e["cause"].as_str().is_some()),
             "no `{action}` action in the journal"
         );
     }
@@ -184,7 +201,10 @@ fn partition_without_majority_leaves_every_voter_looking() {
     assert!(!w.status.success());
     let why = stderr(&w);
     eprintln!("wait says: {why}");
-    assert!(why.contains("looking") || why.contains("LOOKING") || why.contains("not serving"), "{why}");
+    assert!(
+        why.contains("looking") || why.contains("LOOKING") || why.contains("not serving"),
+        "{why}"
+    );
     let h = ok_json(&c, &["heal", "--json"]);
     assert!(h["all_serving_ms"].as_u64().is_some(), "{h}");
 
@@ -219,7 +239,10 @@ fn delayed_quorum_links_slow_every_write() {
         let mut took = Vec::new();
         for i in 0..3 {
             let t = Instant::now();
-            client.create(&format!("/slow-{i}"), b"x", &acl()).await.expect("acknowledged");
+            client
+                .create(&format!("/slow-{i}"), b"x", &acl())
+                .await
+                .expect("acknowledged");
             took.push(t.elapsed());
         }
         took
@@ -243,12 +266,17 @@ fn stalled_follower_link_is_dropped_after_sync_limit() {
     let t = Instant::now();
     let out = c.zkdev(&["link", &fs, &ls, "--stall", "--port", "quorum"]);
     assert_ok(&out, "link --stall");
-    poll(Duration::from_secs(15), "the stalled follower to stop following", || {
-        (srvr(client_port(&c, f)).map(|s| s.mode) != Some("follower".into())).then_some(())
-    });
+    poll(
+        Duration::from_secs(15),
+        "the stalled follower to stop following",
+        || (srvr(client_port(&c, f)).map(|s| s.mode) != Some("follower".into())).then_some(()),
+    );
     let dropped = t.elapsed();
     eprintln!("stalled follower {f} dropped after {dropped:?} (syncLimit x tickTime = 2000 ms)");
-    assert!(dropped >= Duration::from_millis(1500), "{dropped:?}: too early for a stall");
+    assert!(
+        dropped >= Duration::from_millis(1500),
+        "{dropped:?}: too early for a stall"
+    );
     assert!(dropped < Duration::from_secs(8), "{dropped:?}");
     // The leader kept its quorum with the other follower.
     assert_eq!(srvr(client_port(&c, l)).map(|s| s.mode), Some("leader".into()));
@@ -277,7 +305,9 @@ fn client_cut_from_its_node_keeps_its_session() {
             .await
             .unwrap();
         let sid = format!("sid={}", client.session_id());
-        let first = poll(Duration::from_secs(5), "the node serving our session", || where_is(&sid));
+        let first = poll(Duration::from_secs(5), "the node serving our session", || {
+            where_is(&sid)
+        });
         let out = c.zkdev(&["link", "client", &first.to_string(), "--cut"]);
         assert_ok(&out, "link client --cut");
         let t = Instant::now();
@@ -288,7 +318,10 @@ fn client_cut_from_its_node_keeps_its_session() {
         let second = poll(Duration::from_secs(10), "the session on another node", || {
             where_is(&sid).filter(|n| *n != first)
         });
-        eprintln!("session {sid} moved from node {first} to node {second} in {:?}", t.elapsed());
+        eprintln!(
+            "session {sid} moved from node {first} to node {second} in {:?}",
+            t.elapsed()
+        );
         assert!(t.elapsed() < Duration::from_secs(10));
         assert_eq!(format!("sid={}", client.session_id()), sid);
     });

@@ -61,7 +61,10 @@ fn list(ids: &[u32]) -> String {
 
 async fn set_links(sup: &Supervisor, req: Request) -> Result<(u64, u64)> {
     let v = sup.ask(req, Duration::from_secs(10)).await?;
-    Ok((v["seq"].as_u64().unwrap_or(0), v["mono_ms"].as_u64().unwrap_or_else(mono_ms)))
+    Ok((
+        v["seq"].as_u64().unwrap_or(0),
+        v["mono_ms"].as_u64().unwrap_or_else(mono_ms),
+    ))
 }
 
 /// What a partition did, measured.
@@ -98,7 +101,19 @@ pub async fn partition(ctx: &Ctx, args: PartitionArgs) -> Result<()> {
     } else {
         ids_of(&args.from, &before)?
     };
-    split(ctx, &spec, &paths, before, "partition", side, others, args.one_way, args.no_wait, timeout).await
+    split(
+        ctx,
+        &spec,
+        &paths,
+        before,
+        "partition",
+        side,
+        others,
+        args.one_way,
+        args.no_wait,
+        timeout,
+    )
+    .await
 }
 
 pub async fn isolate(ctx: &Ctx, args: IsolateArgs) -> Result<()> {
@@ -107,7 +122,19 @@ pub async fn isolate(ctx: &Ctx, args: IsolateArgs) -> Result<()> {
     let before = observe::gather(&spec, &paths, &paths.load_state()?).await;
     let side = ids_of(&[args.node], &before)?;
     let others = spec.ids().into_iter().filter(|id| !side.contains(id)).collect();
-    split(ctx, &spec, &paths, before, "isolate", side, others, args.one_way, args.no_wait, timeout).await
+    split(
+        ctx,
+        &spec,
+        &paths,
+        before,
+        "isolate",
+        side,
+        others,
+        args.one_way,
+        args.no_wait,
+        timeout,
+    )
+    .await
 }
 
 #[expect(clippy::too_many_arguments, reason = "partition and isolate share it")]
@@ -134,7 +161,11 @@ async fn split(
     let sup = crate::supervisor::control::Supervisor::ensure(&ctx.home, &ctx.cluster).await?;
     let cause = ctx.cause();
     let rules = links::partition(&side, &others, one_way, &cause, now_ms());
-    let how = if one_way { "one way: what they send is dropped" } else { "both ways" };
+    let how = if one_way {
+        "one way: what they send is dropped"
+    } else {
+        "both ways"
+    };
     let message = format!(
         "{action}: {} cut off from {} on quorum and election links ({how})",
         nodes_word(&side),
@@ -428,8 +459,18 @@ pub async fn link(ctx: &Ctx, args: LinkArgs) -> Result<()> {
     let fault = Fault {
         cut: args.cut,
         stall: args.stall,
-        delay_ms: args.delay.as_deref().map(|d| parse_duration_ms(d, "--delay")).transpose()?.unwrap_or(0),
-        jitter_ms: args.jitter.as_deref().map(|d| parse_duration_ms(d, "--jitter")).transpose()?.unwrap_or(0),
+        delay_ms: args
+            .delay
+            .as_deref()
+            .map(|d| parse_duration_ms(d, "--delay"))
+            .transpose()?
+            .unwrap_or(0),
+        jitter_ms: args
+            .jitter
+            .as_deref()
+            .map(|d| parse_duration_ms(d, "--jitter"))
+            .transpose()?
+            .unwrap_or(0),
         loss_pct: args.loss.as_deref().map(parse_percent).transpose()?.unwrap_or(0),
         bandwidth: args.bandwidth.as_deref().map(parse_rate).transpose()?,
     };
@@ -455,15 +496,26 @@ pub async fn link(ctx: &Ctx, args: LinkArgs) -> Result<()> {
         links::link(a, b, &ports, fault, args.one_way, &cause, now_ms())
     };
     let reset: Vec<Flow> = if args.reset {
-        ports.iter().flat_map(|p| [Flow::new(a, b, *p), Flow::new(b, a, *p)]).collect()
+        ports
+            .iter()
+            .flat_map(|p| [Flow::new(a, b, *p), Flow::new(b, a, *p)])
+            .collect()
     } else {
         Vec::new()
     };
-    let way = if args.one_way { format!("{a}->{b}") } else { format!("{a}<->{b}") };
+    let way = if args.one_way {
+        format!("{a}->{b}")
+    } else {
+        format!("{a}<->{b}")
+    };
     let port_names = ports.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("+");
     let mut what = fault.describe();
     if args.reset {
-        what = if fault.is_ok() { "reset".into() } else { format!("{what}, reset") };
+        what = if fault.is_ok() {
+            "reset".into()
+        } else {
+            format!("{what}, reset")
+        };
     }
     let message = format!("link {way} ({port_names}): {what}");
     let sup = crate::supervisor::control::Supervisor::ensure(&ctx.home, &ctx.cluster).await?;
@@ -618,7 +670,10 @@ pub async fn heal(ctx: &Ctx, args: HealArgs) -> Result<()> {
             note.push_str(&format!("; every node serving after {m} ms"));
         }
         if let Some(m) = report.one_zxid_ms {
-            note.push_str(&format!(", on one zxid {} after {m} ms", report.zxid.clone().unwrap_or_default()));
+            note.push_str(&format!(
+                ", on one zxid {} after {m} ms",
+                report.zxid.clone().unwrap_or_default()
+            ));
         }
         record(&sup, &cause, &note).await;
     }
@@ -715,7 +770,11 @@ pub async fn show(ctx: &Ctx) -> Result<()> {
     crate::outln!(
         "{} fault rule(s); {}",
         faults,
-        if faults == 0 { "every link healthy" } else { "`zkdev heal` heals every link" }
+        if faults == 0 {
+            "every link healthy"
+        } else {
+            "`zkdev heal` heals every link"
+        }
     );
     let _ = Role::Participant;
     Ok(())

@@ -28,10 +28,7 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
             } else {
                 "; the proxies are down with the supervisor (the next zkdev command restores them)".into()
             };
-            crate::outln!(
-                "links: proxied, {} fault rule(s){up} (`zkdev links` shows them)",
-                rules
-            );
+            crate::outln!("links: proxied, {} fault rule(s){up} (`zkdev links` shows them)", rules);
         }
     }
     Ok(())

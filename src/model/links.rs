@@ -293,7 +293,15 @@ pub fn partition(side: &[u32], others: &[u32], one_way: bool, cause: &str, now_m
 }
 
 /// The rules for `link A B`: `fault` on the flows between `a` and `b` on `ports`, A to B only when one-way.
-pub fn link(a: Endpoint, b: Endpoint, ports: &[Port], fault: Fault, one_way: bool, cause: &str, now_ms: u64) -> Vec<Rule> {
+pub fn link(
+    a: Endpoint,
+    b: Endpoint,
+    ports: &[Port],
+    fault: Fault,
+    one_way: bool,
+    cause: &str,
+    now_ms: u64,
+) -> Vec<Rule> {
     let mut rules = Vec::new();
     for port in ports {
         let out = Flow::new(a, b, *port);
@@ -346,7 +354,10 @@ pub enum Initial {
 /// Rewrite the first message a node sends on an election connection so that the address it advertises
 /// for dial-backs is `addr` (the proxy of the reverse link) instead of its own election port.
 pub fn rewrite_initial(buf: &[u8], addr: &str) -> Initial {
-    let long = |at: usize| buf.get(at..at + 8).map(|b| i64::from_be_bytes(b.try_into().expect("8 bytes")));
+    let long = |at: usize| {
+        buf.get(at..at + 8)
+            .map(|b| i64::from_be_bytes(b.try_into().expect("8 bytes")))
+    };
     let Some(version) = long(0) else {
         return Initial::NeedMore;
     };
@@ -356,7 +367,10 @@ pub fn rewrite_initial(buf: &[u8], addr: &str) -> Initial {
     let Some(sid) = long(8) else {
         return Initial::NeedMore;
     };
-    let Some(len) = buf.get(16..20).map(|b| i32::from_be_bytes(b.try_into().expect("4 bytes"))) else {
+    let Some(len) = buf
+        .get(16..20)
+        .map(|b| i32::from_be_bytes(b.try_into().expect("4 bytes")))
+    else {
         return Initial::NeedMore;
     };
     if len <= 0 || len > MAX_ADDRESS_LEN {

@@ -317,8 +317,16 @@ impl ClusterSpec {
         for b in self.ids() {
             v.push((self.client_proxy(b).expect("net"), b, "client proxy".to_string()));
             for a in self.ids().into_iter().filter(|a| *a != b) {
-                v.push((self.peer_proxy(a, b, false).expect("net"), b, format!("quorum proxy from {a}")));
-                v.push((self.peer_proxy(a, b, true).expect("net"), b, format!("election proxy from {a}")));
+                v.push((
+                    self.peer_proxy(a, b, false).expect("net"),
+                    b,
+                    format!("quorum proxy from {a}"),
+                ));
+                v.push((
+                    self.peer_proxy(a, b, true).expect("net"),
+                    b,
+                    format!("election proxy from {a}"),
+                ));
             }
         }
         v
@@ -453,7 +461,10 @@ pub(crate) mod tests {
         uniq.dedup();
         assert_eq!(uniq.len(), 15);
         assert!(uniq.iter().all(|p| (20000..20021).contains(p)));
-        assert_eq!(spec.client_connect_string(), "127.0.0.1:20000,127.0.0.1:20001,127.0.0.1:20002");
+        assert_eq!(
+            spec.client_connect_string(),
+            "127.0.0.1:20000,127.0.0.1:20001,127.0.0.1:20002"
+        );
         let back = ClusterSpec::from_toml(&spec.to_toml(), "cluster.toml").unwrap();
         assert_eq!(back, spec);
     }

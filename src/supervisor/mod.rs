@@ -53,7 +53,10 @@ pub mod links {
         match serde_json::from_str::<LinkTable>(&text) {
             Ok(t) if t.format == LINKS_FORMAT => t,
             _ => {
-                notes.push(format!("{} is not a link table this zkdev reads: every link starts healthy", p.display()));
+                notes.push(format!(
+                    "{} is not a link table this zkdev reads: every link starts healthy",
+                    p.display()
+                ));
                 LinkTable::default()
             }
         }
@@ -476,7 +479,9 @@ impl Sup {
     }
 
     fn proxies_or_refuse(&self) -> Result<&proxy::Proxies> {
-        self.proxies.as_ref().ok_or_else(|| links::not_proxied(&self.spec().name))
+        self.proxies
+            .as_ref()
+            .ok_or_else(|| links::not_proxied(&self.spec().name))
     }
 
     async fn handle(self: &Arc<Self>, req: Request) -> Result<Value> {

@@ -192,7 +192,10 @@ fn set_reset(fd: RawFd) {
     let _ = nix::sys::socket::setsockopt(
         &fd,
         nix::sys::socket::sockopt::Linger,
-        &nix::libc::linger { l_onoff: 1, l_linger: 0 },
+        &nix::libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        },
     );
 }
 
