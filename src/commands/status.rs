@@ -15,6 +15,14 @@ use crate::zk::observe::{self, ClusterStatus, ProcessState, SupervisorView};
 
 pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
+    // On a --net cluster the links live in the supervisor: if it died, start a new one now (it restores
+    // the proxies and their faults), so looking at the cluster also mends it. Failing that, status still
+    // reports what the servers say.
+    if spec.net.is_some() && crate::supervisor::control::Supervisor::find(&paths).await.is_none() {
+        if let Err(e) = ctx.supervisor().await {
+            eprintln!("warning: the links are down with the supervisor, and a new one did not start: {e}");
+        }
+    }
     let mut status = current(&paths, &spec).await?;
     status.links = super::net::links_view(&paths, &spec).await;
     if ctx.json {
