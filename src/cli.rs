@@ -88,6 +88,11 @@ impl Cmd {
             Cmd::RollingRestart(a) => a.out.json,
             Cmd::Dist(a) => a.out.json,
             Cmd::Events(a) => a.out.json,
+            Cmd::Partition(a) => a.out.json,
+            Cmd::Isolate(a) => a.out.json,
+            Cmd::Link(a) => a.out.json,
+            Cmd::Heal(a) => a.out.json,
+            Cmd::Links(a) => a.json,
             Cmd::Logs(_)
             | Cmd::Cli(_)
             | Cmd::Export(_)
@@ -140,6 +145,22 @@ pub enum Cmd {
     Pause(NodeArgs),
     /// SIGCONT paused nodes and wait until they serve again
     Resume(NodeArgs),
+    /// Cut nodes off from the others (or only from --from) on quorum and election links (--net clusters)
+    #[command(
+        after_help = "Examples:\n  zkdev partition leader           # the leader against the rest\n  zkdev partition 1 2 --from 3\n  zkdev partition 1 --one-way      # node 1 hears the others, they do not hear it"
+    )]
+    Partition(PartitionArgs),
+    /// Cut one node off from every other node: `isolate leader` is the leader cut off from the majority
+    Isolate(IsolateArgs),
+    /// Degrade a link between two nodes, or between the clients and a node (`link client ID`)
+    #[command(
+        after_help = "Examples:\n  zkdev link 1 2 --delay 200ms --jitter 50ms\n  zkdev link leader 2 --stall --port quorum\n  zkdev link client 3 --cut\n  zkdev link 1 3 --loss 10% --bandwidth 64KiB/s --one-way"
+    )]
+    Link(LinkArgs),
+    /// Heal the links between two ends, or every link (no ends, or --all), and wait for one zxid everywhere
+    Heal(HealArgs),
+    /// Every proxied link and what is done to it
+    Links(JsonArg),
     /// Wait until every node serves and exactly one leader exists
     Wait(WaitArgs),
     /// Live view: the status table refreshed in place and a timeline of every transition
@@ -241,6 +262,13 @@ pub struct UpArgs {
     /// Every node also serves TLS on its own secure client port, with a throw-away CA (as `[tls] enabled = true`)
     #[arg(long)]
     pub tls: bool,
+    /// Proxied links (a new cluster): every peer link and client port goes through the supervisor, so
+    /// `partition`, `isolate` and `link` can break them (same as `[network] proxied = true`)
+    #[arg(long)]
+    pub net: bool,
+    /// First port of the proxies' block (N + 2N^2 ports) [default: 20000 + port offset]
+    #[arg(long, value_name = "P")]
+    pub net_port_base: Option<u16>,
 }
 
 #[derive(Debug, Args)]
@@ -423,6 +451,106 @@ pub struct VerifyArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub out: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct PartitionArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
+    /// The nodes to cut off: ids, or leader | follower | observer (as the servers say now)
+    #[arg(required = true, value_name = "NODE")]
+    pub nodes: Vec<crate::model::fault::Target>,
+    /// Cut them off only from these nodes [default: every other node]
+    #[arg(long, num_args = 1.., value_name = "NODE")]
+    pub from: Vec<crate::model::fault::Target>,
+    /// Drop only what the named nodes send (they still hear the others)
+    #[arg(long)]
+    pub one_way: bool,
+    /// Do not wait to see what the ensemble does
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Seconds to wait for the majority side's leader
+    #[arg(long, default_value_t = 30.0, value_name = "S")]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct IsolateArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
+    /// leader, follower, observer or a node id
+    #[arg(value_name = "NODE")]
+    pub node: crate::model::fault::Target,
+    /// Drop only what the node sends
+    #[arg(long)]
+    pub one_way: bool,
+    #[arg(long)]
+    pub no_wait: bool,
+    #[arg(long, default_value_t = 30.0, value_name = "S")]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LinkPort {
+    Quorum,
+    Election,
+    Both,
+}
+
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
+    /// A node (id, leader, follower, observer) or `client`
+    #[arg(value_name = "A")]
+    pub a: String,
+    /// The other node
+    #[arg(value_name = "B")]
+    pub b: String,
+    /// Added to every chunk of bytes, e.g. 200ms, 1s
+    #[arg(long, value_name = "DURATION")]
+    pub delay: Option<String>,
+    /// Up to this much more, at random, per chunk (order is kept)
+    #[arg(long, value_name = "DURATION")]
+    pub jitter: Option<String>,
+    /// Per cent of chunks that cost a retransmission (200 ms), e.g. 10%
+    #[arg(long, value_name = "PCT")]
+    pub loss: Option<String>,
+    /// Keep the connections open but move no bytes
+    #[arg(long)]
+    pub stall: bool,
+    /// Cut the link (connections reset, new ones refused; one-way: bytes held)
+    #[arg(long)]
+    pub cut: bool,
+    /// Reset the live connections once (they may reconnect)
+    #[arg(long)]
+    pub reset: bool,
+    /// Bytes per second, e.g. 64KiB/s, 1MB/s, 5000
+    #[arg(long, value_name = "RATE")]
+    pub bandwidth: Option<String>,
+    /// Which peer port's connections (ignored for `client`)
+    #[arg(long, value_enum, default_value_t = LinkPort::Both)]
+    pub port: LinkPort,
+    /// Only the bytes A sends to B
+    #[arg(long)]
+    pub one_way: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HealArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
+    /// Two link ends (node ids, leader..., or `client` and a node); none: every link
+    #[arg(value_name = "END", num_args = 0..=2)]
+    pub ends: Vec<String>,
+    /// Every link
+    #[arg(long, conflicts_with = "ends")]
+    pub all: bool,
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Seconds to wait for every node to serve on one zxid
+    #[arg(long, default_value_t = 30.0, value_name = "S")]
+    pub timeout: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,12 +7,20 @@ use crate::os::tls::TlsFiles;
 pub fn run(ctx: &Ctx) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
     let q = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    // With proxied links (--net) clients go through the client proxies, so `zkdev link client ID` reaches them.
+    let host = match spec.client_proxy(1) {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => spec.nodes[0].client_addr().to_string(),
+    };
     let mut vars = vec![
-        ("ZK_CONNECT_STRING", spec.connect_string()),
+        ("ZK_CONNECT_STRING", spec.client_connect_string()),
         ("ZKDEV_HOME", ctx.home.root.display().to_string()),
         ("ZKDEV_CLUSTER", spec.name.clone()),
-        ("ZK_HOST", spec.nodes[0].client_addr().to_string()),
+        ("ZK_HOST", host),
     ];
+    if spec.net.is_some() {
+        vars.push(("ZK_DIRECT_CONNECT_STRING", spec.connect_string()));
+    }
     let secure = spec.secure_connect_string();
     if let Some(secure) = &secure {
         let tls = TlsFiles::of(&paths);
@@ -33,6 +41,9 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         match k {
             // So that later zkdev commands in this shell act on the same cluster.
             "ZKDEV_HOME" => {}
+            "ZK_CONNECT_STRING" if spec.net.is_some() => {
+                crate::outln!("# through the client proxies, so `zkdev link client ID` reaches these clients")
+            }
             "ZK_HOST" => crate::outln!("# first node's client port, for tools that take one host:port"),
             "ZK_SECURE_CONNECT_STRING" => crate::outln!(
                 "# TLS: every node's secure client port; the cluster's CA, the client certificate and key (PEM, no password)"

@@ -65,6 +65,8 @@ fn spec_for(ctx: &Ctx, shape: &ExportShape) -> Result<ClusterSpec> {
         voters: shape.nodes.unwrap_or(3),
         observers: shape.observers.unwrap_or(0),
         tls: false,
+        net: false,
+        net_port_base: None,
     };
     match new_spec(ctx, flags()) {
         Ok(spec) => Ok(spec),

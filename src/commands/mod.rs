@@ -9,6 +9,7 @@ mod events;
 mod export;
 mod kill_leader;
 mod logs;
+mod net;
 mod node;
 mod profiles;
 mod render;
@@ -99,6 +100,11 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Kill(a) => node::run(&ctx, node::Action::Kill, a).await,
         Cmd::Pause(a) => node::run(&ctx, node::Action::Pause, a).await,
         Cmd::Resume(a) => node::run(&ctx, node::Action::Resume, a).await,
+        Cmd::Partition(a) => net::partition(&ctx, a).await,
+        Cmd::Isolate(a) => net::isolate(&ctx, a).await,
+        Cmd::Link(a) => net::link(&ctx, a).await,
+        Cmd::Heal(a) => net::heal(&ctx, a).await,
+        Cmd::Links(_) => net::show(&ctx).await,
         Cmd::Wait(a) => wait::run(&ctx, a).await,
         Cmd::Watch(a) => watch::run(&ctx, a).await,
         Cmd::Env(_) => env::run(&ctx),
@@ -144,6 +150,9 @@ pub struct NewCluster<'a> {
     pub observers: u32,
     /// `--tls`: TLS on whatever the profile says.
     pub tls: bool,
+    /// `--net`: proxied links (the profile may ask for them too).
+    pub net: bool,
+    pub net_port_base: Option<u16>,
 }
 
 /// A new cluster's spec from a profile and flags (flags win), with java and ZooKeeper located.
@@ -158,6 +167,8 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
         voters,
         observers,
         tls,
+        net,
+        net_port_base,
     } = flags;
     let (zkdev_home, cluster) = (&ctx.home.root, ctx.cluster.as_str());
     let (origin, profile) = crate::model::profile::load(profile.unwrap_or("default"))?;
@@ -178,6 +189,18 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
     }
     if tls {
         settings.tls = true;
+    }
+    if net {
+        settings.proxied = true;
+    }
+    if let Some(b) = net_port_base {
+        settings.net_port_base = Some(b);
+    }
+    if settings.proxied && settings.addresses == crate::model::profile::AddressMode::Loopback {
+        return Err(Error::usage(
+            "--net with --addresses loopback: proxied links run on 127.0.0.1 with ports per node, so they do not \
+             combine with one address per node yet; choose one of the two",
+        ));
     }
     // Check the shape before looking for java, so bad flags are reported as such on any machine.
     ClusterSpec::build(

@@ -18,6 +18,8 @@ pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
             voters: args.nodes,
             observers: args.observers,
             tls: args.tls,
+            net: false,
+            net_port_base: None,
         },
     )?;
     super::warn_about(ctx, &spec, true);

@@ -15,7 +15,16 @@ use crate::zk::observe::{self, ClusterStatus, ProcessState, SupervisorView};
 
 pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
-    let status = current(&paths, &spec).await?;
+    // On a --net cluster the links live in the supervisor: if it died, start a new one now (it restores
+    // the proxies and their faults), so looking at the cluster also mends it. Failing that, status still
+    // reports what the servers say.
+    if spec.net.is_some() && crate::supervisor::control::Supervisor::find(&paths).await.is_none() {
+        if let Err(e) = ctx.supervisor().await {
+            eprintln!("warning: the links are down with the supervisor, and a new one did not start: {e}");
+        }
+    }
+    let mut status = current(&paths, &spec).await?;
+    status.links = super::net::links_view(&paths, &spec).await;
     if ctx.json {
         let mut v = serde_json::to_value(&status).expect("status serialises");
         add_ports(&mut v, &spec);
@@ -23,6 +32,15 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
     } else {
         crate::out!("{}", output::status_table(&status));
         crate::out!("{}", more_ports(&spec));
+        if let Some(l) = &status.links {
+            let rules = l["rules"].as_array().map_or(0, Vec::len);
+            let up = if l["proxies_up"] == true {
+                String::new()
+            } else {
+                "; the proxies are down with the supervisor (the next zkdev command restores them)".into()
+            };
+            crate::outln!("links: proxied, {} fault rule(s){up} (`zkdev links` shows them)", rules);
+        }
     }
     Ok(())
 }

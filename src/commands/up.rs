@@ -42,6 +42,8 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                 voters: args.nodes.unwrap_or(3),
                 observers: args.observers.unwrap_or(0),
                 tls: args.tls,
+                net: args.net,
+                net_port_base: args.net_port_base,
             },
         )?)
     };
@@ -72,6 +74,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                 }
                 launch::check_dist_present(&spec)?;
                 launch::check_ports_free(&spec, &spec.ids()).await?;
+                launch::check_proxy_ports_free(&spec)?;
                 create_cluster_dir(&paths, &spec)?;
                 crate::os::tls::ensure(&spec, &paths)?;
                 spec
@@ -316,6 +319,9 @@ fn check_same_shape(ctx: &Ctx, spec: &ClusterSpec, args: &UpArgs) -> Result<()> 
     }
     if let Some(m) = args.observers.filter(|m| *m as usize != spec.observer_count()) {
         diffs.push(format!("--observers {m} (it has {})", spec.observer_count()));
+    }
+    if args.net && spec.net.is_none() {
+        diffs.push("--net (it was made without proxied links)".to_string());
     }
     if let Some(k) = args.port_offset.filter(|k| *k != spec.settings.offset) {
         diffs.push(format!("--port-offset {k} (it has {})", spec.settings.offset));

@@ -221,6 +221,7 @@ mod tests {
             source: None,
             age_ms: None,
             supervisor: None,
+            links: None,
         };
         s.quorum.voters_up = voters_up(&s).len();
         if let [only] = s.leaders().as_slice() {

@@ -5,6 +5,7 @@
 pub mod diagnose;
 pub mod export;
 pub mod fault;
+pub mod links;
 pub mod profile;
 pub mod render;
 pub mod server;

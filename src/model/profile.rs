@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 pub const BUILTIN: &[(&str, &str)] = &[
     ("default", include_str!("../../profiles/default.toml")),
     ("fast", include_str!("../../profiles/fast.toml")),
+    ("chaos", include_str!("../../profiles/chaos.toml")),
 ];
 
 /// A profile as written in a file: every field optional.
@@ -43,6 +44,8 @@ pub struct Profile {
     pub addresses: AddressesSection,
     #[serde(default)]
     pub tls: TlsSection,
+    #[serde(default)]
+    pub network: NetworkSection,
 }
 
 /// Where the nodes listen: all on 127.0.0.1 with ports per node, or each on its own loopback address.
@@ -80,6 +83,16 @@ pub struct TlsSection {
     pub enabled: Option<bool>,
     /// The quorum and election links between the nodes use TLS too (`sslQuorum`); needs `enabled`.
     pub quorum: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    /// Route every peer link (each direction, quorum and election port apart) and every client port through
+    /// a proxy in the supervisor, so `partition`, `isolate` and `link` can break them (`up --net`).
+    pub proxied: Option<bool>,
+    /// First port of the cluster's block of proxy ports [default: 20000 + port offset].
+    pub port_base: Option<u16>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -228,6 +241,10 @@ impl Profile {
             addresses: AddressesSection {
                 mode: self.addresses.mode.or(base.addresses.mode),
                 base: self.addresses.base.or(base.addresses.base),
+            },
+            network: NetworkSection {
+                proxied: self.network.proxied.or(base.network.proxied),
+                port_base: self.network.port_base.or(base.network.port_base),
             },
             zookeeper: ZkSection {
                 tick_time: self.zookeeper.tick_time.or(base.zookeeper.tick_time),
@@ -671,6 +688,11 @@ pub struct Settings {
     pub tls_quorum: bool,
     #[serde(default = "default_secure_client_base")]
     pub secure_client_base: u16,
+    /// Proxied links (`[network] proxied`, `up --net`).
+    #[serde(default)]
+    pub proxied: bool,
+    #[serde(default)]
+    pub net_port_base: Option<u16>,
 }
 
 fn default_address_base() -> std::net::Ipv4Addr {
@@ -759,6 +781,8 @@ impl Profile {
             tls: self.tls.enabled.unwrap_or(false),
             tls_quorum: self.tls.quorum.unwrap_or(false),
             secure_client_base: self.ports.secure_client_base.unwrap_or(DEFAULT_SECURE_CLIENT_BASE),
+            proxied: self.network.proxied.unwrap_or(false),
+            net_port_base: self.network.port_base,
         };
         let refuse = |message: String| Error::Profile {
             path: origin.to_string(),

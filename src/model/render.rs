@@ -61,7 +61,27 @@ fn render_node(
         managed: true,
         data_dir: data_dir.display().to_string(),
         ports: node.ports,
-        servers: Server::list(spec, |n| (n.address.to_string(), n.ports)),
+        // On a --net cluster a node reaches every peer through the proxy for that directed link; its own
+        // line keeps its real ports (where it listens).
+        servers: Server::list(spec, |n| {
+            let mut ports = n.ports;
+            if let (Some(q), Some(e)) = (
+                spec.peer_proxy(node.id, n.id, false).filter(|_| n.id != node.id),
+                spec.peer_proxy(node.id, n.id, true).filter(|_| n.id != node.id),
+            ) {
+                ports.quorum = q;
+                ports.election = e;
+            }
+            let proxied = ports != n.ports;
+            (
+                if proxied {
+                    "127.0.0.1".to_string()
+                } else {
+                    n.address.to_string()
+                },
+                ports,
+            )
+        }),
         tls: spec.settings.tls.then(|| TlsPlace {
             key_store: tls.node(node.id).display().to_string(),
             trust_store: tls.ca().display().to_string(),
@@ -341,6 +361,23 @@ mod tests {
             assert!(cfg.contains(line), "{line:?} not in\n{cfg}");
         }
         assert!(!cfg.contains("quorumListenOnAllIPs"));
+    }
+
+    #[test]
+    fn net_cluster_dials_peers_through_its_own_proxies() {
+        let mut s = settings("chaos");
+        s.net_port_base = Some(20000);
+        let spec = ClusterSpec::build("demo", "p", s, Dist::fixture(), 3, 0).unwrap();
+        let paths = Home { root: "/h".into() }.cluster("demo");
+        let nodes = render(&spec, &paths, &Plan::default()).unwrap();
+        let cfg = file(&nodes[0], "zoo.cfg");
+        assert!(cfg.contains("\nserver.1=127.0.0.1:2881:3881\n"), "{cfg}");
+        assert!(cfg.contains("\nserver.2=127.0.0.1:20005:20006\n"), "{cfg}");
+        assert!(cfg.contains("\nserver.3=127.0.0.1:20007:20008"), "{cfg}");
+        assert!(cfg.contains("\nclientPort=2181\n"), "{cfg}");
+        let cfg2 = file(&nodes[1], "zoo.cfg");
+        assert!(cfg2.contains("\nserver.1=127.0.0.1:20009:20010\n"), "{cfg2}");
+        assert!(cfg2.contains("\nserver.2=127.0.0.1:2882:3882\n"), "{cfg2}");
     }
 
     #[test]

@@ -93,7 +93,23 @@ pub struct ClusterSpec {
     pub settings: Settings,
     pub dist: Dist,
     pub nodes: Vec<NodeSpec>,
+    /// Proxied links (`up --net`): every peer link and client port goes through the supervisor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<NetSpec>,
 }
+
+/// Where the proxies of a `--net` cluster listen. With N nodes the block starting at `port_base` holds,
+/// in order: node i's client proxy at `port_base + (i - 1)`, then for every dialler a and target b (both
+/// 1..=N) the quorum and election proxies a dials for b at `port_base + N + ((a-1)*N + (b-1))*2 + {0,1}`
+/// (a = b unused). A block is N + 2N^2 ports: 21 for 3 nodes, 55 for 5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetSpec {
+    pub port_base: u16,
+}
+
+/// The default proxy block: 20000 + the cluster's port offset (clear of the default node ports, below
+/// the ephemeral range).
+pub const DEFAULT_NET_PORT_BASE: u32 = 20000;
 
 /// A cluster name becomes a directory name: keep it to a safe alphabet.
 pub fn validate_cluster_name(name: &str) -> Result<()> {
@@ -218,6 +234,23 @@ impl ClusterSpec {
                 ports,
             });
         }
+        let net = if settings.proxied {
+            let n = voters + observers;
+            let base = settings
+                .net_port_base
+                .map(u32::from)
+                .unwrap_or(DEFAULT_NET_PORT_BASE + u32::from(settings.offset));
+            let last = base + n + 2 * n * n - 1;
+            if base < 1024 || last > 65535 {
+                return Err(Error::usage(format!(
+                    "the proxies of {n} nodes would need ports {base}..={last}: ports must be 1024..=65535; choose \
+                     another [network] port_base (--net-port-base) or --port-offset"
+                )));
+            }
+            Some(NetSpec { port_base: base as u16 })
+        } else {
+            None
+        };
         let spec = ClusterSpec {
             format: SPEC_FORMAT,
             name: name.to_string(),
@@ -226,6 +259,7 @@ impl ClusterSpec {
             settings,
             dist,
             nodes,
+            net,
         };
         spec.check_port_clashes()?;
         Ok(spec)
@@ -234,6 +268,10 @@ impl ClusterSpec {
     fn check_port_clashes(&self) -> Result<()> {
         // Keyed by address too: nodes on their own loopback addresses all use the standard ports.
         let mut seen: BTreeMap<(Ipv4Addr, u16), String> = BTreeMap::new();
+        // The proxies of a --net cluster listen on 127.0.0.1 too.
+        for (p, id, what) in self.proxy_ports() {
+            seen.insert((Ipv4Addr::LOCALHOST, p), format!("node {id} {what}"));
+        }
         for (p, id, what) in self.all_ports() {
             let label = format!("node {id} {what} port");
             let address = self.node(id).map_or(Ipv4Addr::LOCALHOST, |n| n.address);
@@ -344,6 +382,57 @@ impl ClusterSpec {
             .map(|n| n.ports.secure.map(|p| format!("{}:{p}", n.address)))
             .collect();
         ports.filter(|p| !p.is_empty()).map(|p| p.join(","))
+    }
+
+    /// The port of node `id`'s client proxy (`--net` clusters).
+    pub fn client_proxy(&self, id: u32) -> Option<u16> {
+        let net = self.net?;
+        Some(net.port_base + (id - 1) as u16)
+    }
+
+    /// The proxy `dialler` dials to reach `target`'s quorum (`election = false`) or election port.
+    pub fn peer_proxy(&self, dialler: u32, target: u32, election: bool) -> Option<u16> {
+        let net = self.net?;
+        let n = self.nodes.len() as u32;
+        let index = ((dialler - 1) * n + (target - 1)) * 2 + u32::from(election);
+        Some(net.port_base + (n + index) as u16)
+    }
+
+    /// Every proxy port with the node it leads to and what it is, e.g. `(20012, 2, "quorum proxy from 1")`.
+    pub fn proxy_ports(&self) -> Vec<(u16, u32, String)> {
+        let mut v = Vec::new();
+        if self.net.is_none() {
+            return v;
+        }
+        for b in self.ids() {
+            v.push((self.client_proxy(b).expect("net"), b, "client proxy".to_string()));
+            for a in self.ids().into_iter().filter(|a| *a != b) {
+                v.push((
+                    self.peer_proxy(a, b, false).expect("net"),
+                    b,
+                    format!("quorum proxy from {a}"),
+                ));
+                v.push((
+                    self.peer_proxy(a, b, true).expect("net"),
+                    b,
+                    format!("election proxy from {a}"),
+                ));
+            }
+        }
+        v
+    }
+
+    /// The connect string applications should use: through the client proxies on a `--net` cluster.
+    pub fn client_connect_string(&self) -> String {
+        if self.net.is_none() {
+            return self.connect_string();
+        }
+        self.ids()
+            .into_iter()
+            .filter_map(|id| self.client_proxy(id))
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     pub fn to_toml(&self) -> String {
@@ -485,6 +574,33 @@ pub(crate) mod tests {
         for good in ["default", "ci-1", "a.b_c"] {
             validate_cluster_name(good).unwrap();
         }
+    }
+
+    #[test]
+    fn proxy_ports_fill_a_block_after_the_client_proxies() {
+        let mut s = settings("fast");
+        s.proxied = true;
+        s.net_port_base = Some(20000);
+        let spec = ClusterSpec::build("x", "p", s, Dist::fixture(), 3, 0).unwrap();
+        assert_eq!(spec.client_proxy(1), Some(20000));
+        assert_eq!(spec.client_proxy(3), Some(20002));
+        // 1 dials 2: index ((0*3)+1)*2 = 2 -> 20000 + 3 + 2.
+        assert_eq!(spec.peer_proxy(1, 2, false), Some(20005));
+        assert_eq!(spec.peer_proxy(1, 2, true), Some(20006));
+        assert_eq!(spec.peer_proxy(3, 2, true), Some(20003 + 15));
+        let ports = spec.proxy_ports();
+        assert_eq!(ports.len(), 3 + 12);
+        let mut uniq: Vec<u16> = ports.iter().map(|p| p.0).collect();
+        uniq.sort_unstable();
+        uniq.dedup();
+        assert_eq!(uniq.len(), 15);
+        assert!(uniq.iter().all(|p| (20000..20021).contains(p)));
+        assert_eq!(
+            spec.client_connect_string(),
+            "127.0.0.1:20000,127.0.0.1:20001,127.0.0.1:20002"
+        );
+        let back = ClusterSpec::from_toml(&spec.to_toml(), "cluster.toml").unwrap();
+        assert_eq!(back, spec);
     }
 
     #[test]

@@ -289,6 +289,7 @@ mod tests {
             source: None,
             age_ms: None,
             supervisor: None,
+            links: None,
         }
     }
 

@@ -42,6 +42,22 @@ pub fn check_dist_present(spec: &ClusterSpec) -> Result<()> {
     Ok(())
 }
 
+/// Every proxy port of a new `--net` cluster must be free (the supervisor binds them before any node starts).
+pub fn check_proxy_ports_free(spec: &ClusterSpec) -> Result<()> {
+    for (port, id, what) in spec.proxy_ports() {
+        if !ports::is_free(std::net::Ipv4Addr::LOCALHOST, port) {
+            let who = ports::holder(std::net::Ipv4Addr::LOCALHOST, port)
+                .unwrap_or(ports::Holder::Closing)
+                .describe(port, ports::ephemeral_range());
+            return Err(Error::env(format!(
+                "port {port} (node {id} {what}) is in use{who}; pass --net-port-base P (or [network] port_base) to \
+                 move this cluster's proxies"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Every node of `ids` must have its address on this machine, and every port of it must be free there; a
 /// taken one is named with its owner.
 pub async fn check_ports_free(spec: &ClusterSpec, ids: &[u32]) -> Result<()> {

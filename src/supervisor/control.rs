@@ -10,6 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 use crate::error::{Error, Result};
+use crate::model::links::{Endpoint, Flow, Rule};
 use crate::os::state::{ClusterPaths, Home};
 
 /// What a command asks of the supervisor. `cause` names the command (`zkdev kill-leader`), for the journal.
@@ -39,6 +40,23 @@ pub enum Request {
     },
     /// Put a command's result in the journal.
     Record {
+        message: String,
+        cause: String,
+    },
+    /// The link rules and live proxied connections (`--net` clusters).
+    Links,
+    /// Change link rules: heal (every rule, or those between pairs), then set `rules` (a healthy fault
+    /// clears a rule), then reset the live connections of `reset` once. Journalled as `action`.
+    SetLinks {
+        #[serde(default)]
+        heal_all: bool,
+        #[serde(default)]
+        heal_pairs: Vec<(Endpoint, Endpoint)>,
+        #[serde(default)]
+        rules: Vec<Rule>,
+        #[serde(default)]
+        reset: Vec<Flow>,
+        action: String,
         message: String,
         cause: String,
     },

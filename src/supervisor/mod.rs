@@ -11,6 +11,7 @@
 
 pub mod control;
 pub mod journal;
+pub mod proxy;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::unix::process::ExitStatusExt;
@@ -32,6 +33,63 @@ use crate::os::process::{self, Liveness};
 use crate::os::state::{ClusterPaths, Home, NodeState, State, StateRead, StopReason};
 use crate::zk::observe::{self, ClusterStatus, NodeStatus, Probing, ProcessState};
 use control::{Reply, Request, Sig, WireError};
+
+/// links.json: the link rules of a `--net` cluster, kept on disk so a new supervisor restores them.
+pub mod links {
+    use crate::error::{Error, Result};
+    use crate::model::links::{LinkTable, Rule, LINKS_FORMAT};
+    use crate::os::state::ClusterPaths;
+
+    pub fn path(paths: &ClusterPaths) -> std::path::PathBuf {
+        paths.root.join("links.json")
+    }
+
+    /// The saved rules; a damaged file is noted and treated as "every link healthy".
+    pub fn load(paths: &ClusterPaths, notes: &mut Vec<String>) -> LinkTable {
+        let p = path(paths);
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            return LinkTable::default();
+        };
+        match serde_json::from_str::<LinkTable>(&text) {
+            Ok(t) if t.format == LINKS_FORMAT => t,
+            _ => {
+                notes.push(format!(
+                    "{} is not a link table this zkdev reads: every link starts healthy",
+                    p.display()
+                ));
+                LinkTable::default()
+            }
+        }
+    }
+
+    /// Read without noting anything (for `status` when no supervisor answers).
+    pub fn read(paths: &ClusterPaths) -> LinkTable {
+        load(paths, &mut Vec::new())
+    }
+
+    pub fn save(paths: &ClusterPaths, table: &LinkTable) -> Result<()> {
+        crate::os::state::write_atomic(
+            &path(paths),
+            serde_json::to_string_pretty(table).expect("serialises").as_bytes(),
+        )
+    }
+
+    pub fn describe_rules(rules: &[Rule]) -> String {
+        rules
+            .iter()
+            .map(|r| format!("{} {}", r.flow, r.fault.describe()))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub fn not_proxied(cluster: &str) -> Error {
+        Error::usage(format!(
+            "cluster `{cluster}` was made without proxied links: its nodes dial each other directly, so there is no \
+             link to break; make one with `zkdev up --net` (or `--profile chaos`), e.g. `zkdev down --purge && zkdev \
+             up --net`"
+        ))
+    }
+}
 use journal::Journal;
 
 /// Fork: the parent exits at once (the command that started us waits only for that), the child leaves
@@ -126,6 +184,8 @@ struct Sup {
     idle_interval: Duration,
     /// The last request, event or exit: within `QUIET` of it, every node is probed every `interval`.
     last_activity: Mutex<Instant>,
+    /// The link proxies of a `--net` cluster.
+    proxies: Option<proxy::Proxies>,
 }
 
 /// How long after the last activity the supervisor keeps probing at full rate.
@@ -176,7 +236,16 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
     state.adopt_orphans(&paths.idents(&spec));
     let interval = Duration::from_millis(u64::from(spec.settings.probe_interval_ms.max(10)));
     let idle_interval = Duration::from_millis(u64::from(spec.settings.idle_probe_interval_ms)).max(interval);
+    // Links first: the nodes (running ones too, if this supervisor replaces one that died) need them.
+    let proxies = match spec.net {
+        Some(_) => {
+            let table = links::load(&paths, &mut notes);
+            Some(proxy::Proxies::start(&spec, table).await?)
+        }
+        None => None,
+    };
     let sup = Arc::new(Sup {
+        proxies,
         node_locks: spec
             .ids()
             .into_iter()
@@ -246,6 +315,27 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
     ev.nodes = adopted.iter().map(|(id, _)| *id).collect();
     ev.detail = Some(how_last_ended);
     sup.record(ev);
+    if let Some(p) = &sup.proxies {
+        let table = p.table();
+        let restored = if table.rules.is_empty() {
+            "no link faults".to_string()
+        } else {
+            format!(
+                "link faults restored from links.json: {}",
+                links::describe_rules(&table.rules)
+            )
+        };
+        let mut ev = Event::new(
+            Kind::Note,
+            format!(
+                "link proxies listening ({} proxies from port {}); {restored}",
+                p.count(),
+                spec.net.map(|n| n.port_base).unwrap_or(0)
+            ),
+        );
+        ev.action = Some("links".into());
+        sup.record(ev);
+    }
     for n in notes {
         sup.record(Event::new(Kind::Note, n));
     }
@@ -434,6 +524,12 @@ impl Sup {
         }
     }
 
+    fn proxies_or_refuse(&self) -> Result<&proxy::Proxies> {
+        self.proxies
+            .as_ref()
+            .ok_or_else(|| links::not_proxied(&self.spec().name))
+    }
+
     async fn handle(self: &Arc<Self>, req: Request) -> Result<Value> {
         if !matches!(req, Request::Ping | Request::Status) {
             self.active();
@@ -466,6 +562,41 @@ impl Sup {
                 let mut ev = Event::new(Kind::Note, message);
                 ev.cause = Some(cause);
                 Ok(json!({ "seq": self.record(ev).seq }))
+            }
+            Request::Links => {
+                let p = self.proxies_or_refuse()?;
+                Ok(json!({ "rules": p.table().rules, "links": p.live() }))
+            }
+            Request::SetLinks {
+                heal_all,
+                heal_pairs,
+                rules,
+                reset,
+                action,
+                message,
+                cause,
+            } => {
+                let p = self.proxies_or_refuse()?;
+                let mut table = p.table();
+                if heal_all {
+                    table.heal(None);
+                }
+                for pair in &heal_pairs {
+                    table.heal(Some(*pair));
+                }
+                table.apply(&rules);
+                links::save(&self.paths, &table)?;
+                p.update(table.clone(), reset.clone());
+                let mut ev = Event::new(Kind::Action, format!("{message}, asked by `{cause}`"));
+                ev.action = Some(action);
+                ev.cause = Some(cause);
+                ev.detail = Some(if table.rules.is_empty() {
+                    "every link healthy".to_string()
+                } else {
+                    format!("links now: {}", links::describe_rules(&table.rules))
+                });
+                let ev = self.record(ev);
+                Ok(json!({ "seq": ev.seq, "mono_ms": ev.mono_ms, "rules": table.rules }))
             }
             Request::Shutdown { grace_ms, cause } => {
                 let ids = self.spec().ids();

@@ -368,6 +368,9 @@ pub struct ClusterStatus {
     /// The cluster's supervisor: its pid, or null when none runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supervisor: Option<SupervisorView>,
+    /// `--net` clusters only: the link rules and proxied connections (`zkdev links --json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -563,7 +566,7 @@ pub fn assemble(spec: &ClusterSpec, nodes: Vec<NodeStatus>) -> ClusterStatus {
         .count();
     ClusterStatus {
         cluster: spec.name.clone(),
-        connect_string: spec.connect_string(),
+        connect_string: spec.client_connect_string(),
         leader,
         epoch,
         quorum: Quorum {
@@ -575,6 +578,7 @@ pub fn assemble(spec: &ClusterSpec, nodes: Vec<NodeStatus>) -> ClusterStatus {
         source: None,
         age_ms: None,
         supervisor: None,
+        links: None,
     }
 }
 

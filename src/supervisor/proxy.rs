@@ -1,0 +1,363 @@
+//! The link proxies of a `--net` cluster: one listener per directed peer link and port kind (node a's
+//! zoo.cfg names, for peer b, a loopback port here that leads to b's real quorum or election port) and one
+//! per client port. Each accepted connection is dialled on to the real port and copied both ways by two
+//! pumps, each applying the fault of its flow (`model::links`): hold (cut one way, stall), delay, jitter,
+//! loss as a retransmission delay, bandwidth. A connection whose two directions are both cut is reset
+//! (SO_LINGER 0), as is every new one on it; `--reset` resets the live ones once.
+//!
+//! On the election port the first bytes a node sends advertise its own election address for dial-backs;
+//! the proxy rewrites them to the proxy of the reverse link, so no connection ever bypasses a proxy.
+//!
+//! The proxies live in the supervisor process: if it dies, every link is down until the next zkdev command
+//! starts a new supervisor, which binds them again (SO_REUSEADDR) and restores the faults of `links.json`.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::model::links::{rewrite_initial, Endpoint, Flow, Initial, LinkTable, Port};
+use crate::model::spec::ClusterSpec;
+
+/// What every connection watches: the rules, and the last one-shot reset.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub table: LinkTable,
+    pub reset_gen: u64,
+    pub reset: Vec<Flow>,
+}
+
+/// One listener: who dials it, which node it leads to, and where that node really listens.
+#[derive(Debug, Clone)]
+struct Route {
+    listen: u16,
+    dialler: Endpoint,
+    target: Endpoint,
+    port: Port,
+    upstream: u16,
+    /// Election links: the address to advertise instead of the dialler's own (the reverse link's proxy).
+    advertise: Option<String>,
+}
+
+type Key = (Endpoint, Endpoint, Port);
+
+/// Live connections per link, for `zkdev links`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveLink {
+    pub dialler: Endpoint,
+    pub target: Endpoint,
+    pub port: Port,
+    pub listen: u16,
+    pub connections: usize,
+}
+
+pub struct Proxies {
+    tx: watch::Sender<Arc<Shared>>,
+    live: Arc<Mutex<BTreeMap<Key, usize>>>,
+    routes: Vec<Route>,
+}
+
+fn routes(spec: &ClusterSpec) -> Vec<Route> {
+    let mut v = Vec::new();
+    for b in &spec.nodes {
+        if let Some(p) = spec.client_proxy(b.id) {
+            v.push(Route {
+                listen: p,
+                dialler: Endpoint::Clients,
+                target: Endpoint::Node(b.id),
+                port: Port::Client,
+                upstream: b.ports.client,
+                advertise: None,
+            });
+        }
+        for a in spec.ids().into_iter().filter(|a| *a != b.id) {
+            let (Some(q), Some(e), Some(back)) = (
+                spec.peer_proxy(a, b.id, false),
+                spec.peer_proxy(a, b.id, true),
+                spec.peer_proxy(b.id, a, true),
+            ) else {
+                continue;
+            };
+            v.push(Route {
+                listen: q,
+                dialler: Endpoint::Node(a),
+                target: Endpoint::Node(b.id),
+                port: Port::Quorum,
+                upstream: b.ports.quorum,
+                advertise: None,
+            });
+            v.push(Route {
+                listen: e,
+                dialler: Endpoint::Node(a),
+                target: Endpoint::Node(b.id),
+                port: Port::Election,
+                upstream: b.ports.election,
+                advertise: Some(format!("127.0.0.1:{back}")),
+            });
+        }
+    }
+    v
+}
+
+impl Proxies {
+    /// Bind every proxy of `spec` and start serving, with `table`'s faults in force from the first byte.
+    pub async fn start(spec: &ClusterSpec, table: LinkTable) -> Result<Proxies> {
+        let (tx, _) = watch::channel(Arc::new(Shared {
+            table,
+            ..Shared::default()
+        }));
+        let live: Arc<Mutex<BTreeMap<Key, usize>>> = Arc::default();
+        let routes = routes(spec);
+        let mut listeners = Vec::new();
+        for r in &routes {
+            let l = TcpListener::bind(("127.0.0.1", r.listen)).await.map_err(|e| {
+                Error::env(format!(
+                    "cannot listen on 127.0.0.1:{} (proxy of {} {} port for {}): {e}",
+                    r.listen,
+                    r.target,
+                    r.port.as_str(),
+                    r.dialler
+                ))
+            })?;
+            listeners.push(l);
+        }
+        for (l, r) in listeners.into_iter().zip(routes.iter().cloned()) {
+            tokio::spawn(accept_loop(l, Arc::new(r), tx.clone(), live.clone()));
+        }
+        Ok(Proxies { tx, live, routes })
+    }
+
+    pub fn table(&self) -> LinkTable {
+        self.tx.borrow().table.clone()
+    }
+
+    /// Change the rules (and reset the live connections of `reset` once).
+    pub fn update(&self, table: LinkTable, reset: Vec<Flow>) {
+        let gen = self.tx.borrow().reset_gen + u64::from(!reset.is_empty());
+        self.tx.send_replace(Arc::new(Shared {
+            table,
+            reset_gen: gen,
+            reset,
+        }));
+    }
+
+    pub fn live(&self) -> Vec<LiveLink> {
+        let live = self.live.lock().expect("live");
+        self.routes
+            .iter()
+            .map(|r| LiveLink {
+                dialler: r.dialler,
+                target: r.target,
+                port: r.port,
+                listen: r.listen,
+                connections: live.get(&(r.dialler, r.target, r.port)).copied().unwrap_or(0),
+            })
+            .collect()
+    }
+
+    pub fn count(&self) -> usize {
+        self.routes.len()
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    route: Arc<Route>,
+    tx: watch::Sender<Arc<Shared>>,
+    live: Arc<Mutex<BTreeMap<Key, usize>>>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((sock, _)) => {
+                tokio::spawn(connection(sock, route.clone(), tx.subscribe(), live.clone()));
+            }
+            // Out of file descriptors and the like: try again shortly rather than spin.
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// Close with a reset instead of a FIN: SO_LINGER on, 0 s. The caller drops the socket afterwards.
+fn set_reset(fd: RawFd) {
+    // SAFETY: the fd belongs to a socket that stays open until after this call (its owner is alive).
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    let _ = nix::sys::socket::setsockopt(
+        &fd,
+        nix::sys::socket::sockopt::Linger,
+        &nix::libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        },
+    );
+}
+
+async fn connection(
+    client: TcpStream,
+    route: Arc<Route>,
+    mut rx: watch::Receiver<Arc<Shared>>,
+    live: Arc<Mutex<BTreeMap<Key, usize>>>,
+) {
+    let (dialler, target, port) = (route.dialler, route.target, route.port);
+    if rx.borrow_and_update().table.resets(dialler, target, port) {
+        set_reset(client.as_raw_fd());
+        return;
+    }
+    let upstream = match tokio::time::timeout(
+        Duration::from_secs(2),
+        TcpStream::connect(("127.0.0.1", route.upstream)),
+    )
+    .await
+    {
+        Ok(Ok(s)) => s,
+        // The node is down: the dialler sees a refusal, as it would without the proxy.
+        _ => {
+            set_reset(client.as_raw_fd());
+            return;
+        }
+    };
+    let _ = client.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
+    let (cfd, ufd) = (client.as_raw_fd(), upstream.as_raw_fd());
+    let gen0 = rx.borrow().reset_gen;
+    let up_flow = Flow::new(dialler, target, port);
+    let down_flow = up_flow.reverse();
+    let (cr, cw) = client.into_split();
+    let (ur, uw) = upstream.into_split();
+    let mut up = tokio::spawn(pump(cr, uw, up_flow, rx.clone(), route.advertise.clone()));
+    let mut down = tokio::spawn(pump(ur, cw, down_flow, rx.clone(), None));
+    let key = (dialler, target, port);
+    *live.lock().expect("live").entry(key).or_default() += 1;
+    let (mut up_done, mut down_done, mut reset) = (false, false, false);
+    while !(up_done && down_done) {
+        tokio::select! {
+            _ = &mut up, if !up_done => up_done = true,
+            _ = &mut down, if !down_done => down_done = true,
+            changed = rx.changed() => {
+                let s = rx.borrow_and_update().clone();
+                if changed.is_err()
+                    || s.table.resets(dialler, target, port)
+                    || (s.reset_gen != gen0 && (s.reset.contains(&up_flow) || s.reset.contains(&down_flow)))
+                {
+                    reset = true;
+                    break;
+                }
+            }
+        }
+    }
+    if reset {
+        // Both sockets are still open: at least one pump (holding a half of each) is alive.
+        set_reset(cfd);
+        set_reset(ufd);
+        up.abort();
+        down.abort();
+    }
+    let mut live = live.lock().expect("live");
+    if let Some(n) = live.get_mut(&key) {
+        *n = n.saturating_sub(1);
+    }
+}
+
+/// Return once bytes may move on `flow`.
+async fn flowing(rx: &mut watch::Receiver<Arc<Shared>>, flow: Flow) {
+    loop {
+        if !rx.borrow_and_update().table.fault(flow).holds() {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A small xorshift generator: jitter and loss need no more.
+struct Rng(u64);
+
+impl Rng {
+    fn new(salt: u64) -> Rng {
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        Rng((t ^ salt.rotate_left(17)) | 1)
+    }
+    fn next(&mut self) -> u32 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        (x >> 32) as u32
+    }
+}
+
+/// Copy one direction: a reader that stamps each chunk with the time it may leave (delay, jitter, loss),
+/// and a writer that waits for that time, for the flow to move, and for the bandwidth budget.
+async fn pump(
+    mut rd: OwnedReadHalf,
+    mut wr: OwnedWriteHalf,
+    flow: Flow,
+    rx: watch::Receiver<Arc<Shared>>,
+    advertise: Option<String>,
+) {
+    let (tx, mut chan) = mpsc::channel::<(Instant, Vec<u8>)>(256);
+    let mut rrx = rx.clone();
+    let reader = async move {
+        let mut rng = Rng::new(rd.as_ref().as_raw_fd() as u64);
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut initial: Option<Vec<u8>> = advertise.as_ref().map(|_| Vec::new());
+        let mut last = Instant::now();
+        loop {
+            flowing(&mut rrx, flow).await;
+            let n = match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let mut data = buf[..n].to_vec();
+            if let (Some(acc), Some(addr)) = (initial.as_mut(), advertise.as_deref()) {
+                acc.extend_from_slice(&data);
+                match rewrite_initial(acc, addr) {
+                    Initial::NeedMore => continue,
+                    Initial::PassThrough => data = std::mem::take(acc),
+                    Initial::Rewritten { bytes, consumed, .. } => {
+                        let mut d = bytes;
+                        d.extend_from_slice(&acc[consumed..]);
+                        data = d;
+                    }
+                }
+                initial = None;
+            }
+            let fault = rrx.borrow().table.fault(flow);
+            let hold = fault.hold_ms(rng.next(), rng.next());
+            let at = (Instant::now() + Duration::from_millis(hold)).max(last);
+            last = at;
+            if tx.send((at, data)).await.is_err() {
+                break;
+            }
+        }
+    };
+    let mut wrx = rx;
+    let writer = async move {
+        while let Some((at, data)) = chan.recv().await {
+            tokio::time::sleep_until(at).await;
+            flowing(&mut wrx, flow).await;
+            let bandwidth = wrx.borrow().table.fault(flow).bandwidth;
+            if let Some(bps) = bandwidth.filter(|b| *b > 0) {
+                let secs = data.len() as f64 / bps as f64;
+                tokio::time::sleep(Duration::from_secs_f64(secs.min(60.0))).await;
+            }
+            if wr.write_all(&data).await.is_err() {
+                return;
+            }
+        }
+        let _ = wr.shutdown().await;
+    };
+    tokio::join!(reader, writer);
+}
