@@ -58,8 +58,8 @@ pub async fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
                 grace + Duration::from_secs(30),
             )
             .await?;
-        stopped = ids_of(&v["stopped"]);
-        needed_sigkill = ids_of(&v["needed_sigkill"]);
+        stopped = crate::supervisor::control::ids(&v["stopped"]);
+        needed_sigkill = crate::supervisor::control::ids(&v["needed_sigkill"]);
         wait_supervisor_gone(&paths, record, Duration::from_secs(5)).await;
     } else {
         stop_hung_supervisor(&paths);
@@ -127,11 +127,6 @@ pub async fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
     Ok(())
 }
 
-fn ids_of(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect())
-        .unwrap_or_default()
-}
 
 /// The cluster's uid: from cluster.toml, else from the marker file (a damaged cluster.toml must not stop
 /// `down` from finding the nodes).

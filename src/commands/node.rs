@@ -148,7 +148,7 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
             }
         }
         Action::Kill => {
-            let hit = ids_of(
+            let hit = crate::supervisor::control::ids(
                 &ask(Request::Signal {
                     ids: ids.clone(),
                     signal: Sig::Kill,
@@ -192,7 +192,7 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
                 Vec::new()
             } else {
                 let signal = if action == Action::Pause { Sig::Stop } else { Sig::Cont };
-                ids_of(
+                crate::supervisor::control::ids(
                     &ask(Request::Signal {
                         ids: apply,
                         signal,
@@ -232,7 +232,7 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
             cause: ctx.cause(),
         })
         .await?;
-        let started = ids_of(&v["started"]);
+        let started = crate::supervisor::control::ids(&v["started"]);
         if action == Action::Start {
             for id in &ids {
                 let outcome = if started.contains(id) {
@@ -360,11 +360,6 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
     Ok(())
 }
 
-fn ids_of(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect())
-        .unwrap_or_default()
-}
 
 fn is_up(s: &ClusterStatus, id: u32) -> bool {
     s.node(id)

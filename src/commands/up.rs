@@ -105,7 +105,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
         )
         .await;
     let started: Vec<u32> = match answer {
-        Ok(v) => ids_of(&v["started"]),
+        Ok(v) => crate::supervisor::control::ids(&v["started"]),
         Err(e) => {
             // Nothing of this run is left: the supervisor stops what it had started itself.
             if sup.started_here {
@@ -239,11 +239,6 @@ fn log_excerpt(paths: &ClusterPaths, id: u32, n: usize) -> String {
     out
 }
 
-fn ids_of(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect())
-        .unwrap_or_default()
-}
 
 /// Stop the nodes this run started (failure or Ctrl-C). When no other node runs, the supervisor goes too:
 /// a failed `up` leaves nothing behind.

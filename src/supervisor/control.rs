@@ -130,6 +130,13 @@ impl From<WireError> for Error {
     }
 }
 
+/// A list of node ids in a reply (`"started": [1, 3]`); empty when absent.
+pub fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect())
+        .unwrap_or_default()
+}
+
 /// Send one request and read the reply. `None`: nobody answers on the socket.
 pub async fn call(socket: &Path, req: &Request, timeout: Duration) -> Option<Result<Value>> {
     let work = async {
