@@ -127,7 +127,6 @@ pub async fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
     Ok(())
 }
 
-
 /// The cluster's uid: from cluster.toml, else from the marker file (a damaged cluster.toml must not stop
 /// `down` from finding the nodes).
 fn cluster_uid(paths: &ClusterPaths) -> String {

@@ -360,7 +360,6 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
     Ok(())
 }
 
-
 fn is_up(s: &ClusterStatus, id: u32) -> bool {
     s.node(id)
         .is_some_and(|n| !matches!(n.process(), ProcessState::Stopped | ProcessState::Crashed))

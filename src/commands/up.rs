@@ -239,7 +239,6 @@ fn log_excerpt(paths: &ClusterPaths, id: u32, n: usize) -> String {
     out
 }
 
-
 /// Stop the nodes this run started (failure or Ctrl-C). When no other node runs, the supervisor goes too:
 /// a failed `up` leaves nothing behind.
 async fn stop_started(ctx: &Ctx, sup: &Supervisor, started: &[u32], status: &ClusterStatus) {

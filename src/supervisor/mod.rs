@@ -267,18 +267,14 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
 
     // Nodes that run now are adopted; nodes recorded as running that are gone ended while nobody watched.
     let mut adopted = Vec::new();
+    let mut ended = Vec::new();
     for (id, ident) in paths.idents(&spec) {
         let s = sup.state.lock().expect("state").node(id);
         match process::identify(&s, &ident) {
             Liveness::Ours { pid, .. } => adopted.push((id, pid)),
-            Liveness::Gone => {
-                if let Some((pid, _)) = s.process() {
-                    sup.on_exit(id, pid, None, "while no supervisor was running");
-                }
-            }
+            Liveness::Gone => ended.extend(s.process().map(|(pid, _)| (id, pid))),
         }
     }
-    sup.save_state();
 
     let listener = bind(&paths)?;
     let me = std::process::id() as i32;
@@ -315,6 +311,11 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
     ev.nodes = adopted.iter().map(|(id, _)| *id).collect();
     ev.detail = Some(how_last_ended);
     sup.record(ev);
+    // Journalled after the start, in the order things are learnt.
+    for (id, pid) in ended {
+        sup.on_exit(id, pid, None, "while no supervisor was running");
+    }
+    sup.save_state();
     if let Some(p) = &sup.proxies {
         let table = p.table();
         let restored = if table.rules.is_empty() {
