@@ -445,6 +445,10 @@ pub struct VerifyArgs {
     /// Seconds to keep writing at least (the kills are spread over it)
     #[arg(long, default_value_t = 10.0, value_name = "S")]
     pub duration: f64,
+    /// Go over TLS: the writer and the checker use every node's secure client port, with the cluster's CA
+    /// and client certificate
+    #[arg(long)]
+    pub tls: bool,
 }
 
 #[derive(Debug, Args)]

@@ -50,7 +50,8 @@ fn openssl(port: u16, tls: &std::path::Path) -> (bool, String) {
 
 /// `up --tls` on the fast profile plus added words and a per-node port: every node serves TLS on its own
 /// secure port (a real TLS client and the Rust client's TLS via `smoke --tls`), a plain client gets nothing
-/// from it, the added words answer, and every port is where status and env say.
+/// from it, the added words answer, every port is where status and env say, and `verify --tls` loses
+/// nothing over TLS through a leader kill.
 #[test]
 fn a_tls_ensemble_serves_every_node_over_tls() {
     let c = TestCluster::new(13);
@@ -123,6 +124,20 @@ fn a_tls_ensemble_serves_every_node_over_tls() {
     assert_eq!(v["tls"], true);
     assert_eq!(v["agree"], true, "{v}");
     assert_eq!(v["nodes"].as_array().unwrap().len(), 3);
+
+    // verify over TLS: the writer and the per-node checker on the secure ports, through a leader kill.
+    let out = c.zkdev(&["verify", "--tls", "--kills", "1", "--duration", "6", "--json"]);
+    assert_ok(&out, "verify --tls");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["tls"], true, "{v}");
+    assert_eq!(v["lost"], 0, "{v}");
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["kills"].as_array().unwrap().len(), 1, "{v}");
+    assert!(v["acknowledged"].as_u64().unwrap() > 0, "{v}");
+    for n in v["nodes"].as_array().unwrap() {
+        assert_eq!(n["present"], v["acknowledged"], "{v}");
+        assert!(n["error"].is_null(), "{v}");
+    }
 }
 
 /// Per-node placeholders render distinct ports; a taken one is refused by name before anything starts; the

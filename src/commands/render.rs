@@ -51,6 +51,7 @@ pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
         crate::outln!("wrote {} node(s) under {}", nodes.len(), paths.root.display());
         return Ok(());
     }
+    rewritten_note(&paths, &nodes);
     for n in &nodes {
         for (path, contents) in &n.files {
             crate::outln!("==> {} <==", path.display());
@@ -64,4 +65,37 @@ pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
         crate::outln!("{}\n", n.argv.join(" \\\n    "));
     }
     Ok(())
+}
+
+/// Say on stderr which nodes' zoo.cfg on disk differs from what is printed because ZooKeeper keeps their
+/// servers (reconfigEnabled): rewritten by ZooKeeper, or written by zkdev pointing at ZooKeeper's dynamic file.
+fn rewritten_note(paths: &crate::os::state::ClusterPaths, nodes: &[render::NodeFiles]) {
+    use crate::os::zoo_cfg;
+    for n in nodes {
+        let on_disk = zoo_cfg::inspect(paths, n.id);
+        let Some(dynamic) = on_disk.dynamic() else { continue };
+        let how = if on_disk.rewritten_by_zookeeper() {
+            "ZooKeeper rewrote it (reconfigEnabled)"
+        } else {
+            "zkdev wrote it for ZooKeeper's membership (reconfigEnabled)"
+        };
+        let next = if zoo_cfg::in_membership(dynamic, n.id) == Some(false) {
+            format!(
+                "node {} is not in it (removed by a reconfig), so a start writes the settings below with those \
+                 members plus the node itself, as a joiner",
+                n.id
+            )
+        } else {
+            format!(
+                "a start of the node writes the settings below without server lines, with dynamicConfigFile={}",
+                dynamic.display()
+            )
+        };
+        eprintln!(
+            "note: node {}'s zoo.cfg on disk ({}) differs from the one below: {how}; its servers are in {}; {next}",
+            n.id,
+            paths.zoo_cfg(n.id).display(),
+            dynamic.display(),
+        );
+    }
 }

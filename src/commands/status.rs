@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::model::spec::ClusterSpec;
 use crate::os::process::{identify, Liveness};
 use crate::os::state::{ClusterPaths, State};
+use crate::os::zoo_cfg;
 use crate::output;
 use crate::supervisor::control::{call, Request};
 use crate::zk::observe::{self, ClusterStatus, ProcessState, SupervisorView};
@@ -28,10 +29,12 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
     if ctx.json {
         let mut v = serde_json::to_value(&status).expect("status serialises");
         add_ports(&mut v, &spec);
+        add_config_files(&mut v, &paths);
         output::print_json(&v);
     } else {
         crate::out!("{}", output::status_table(&status));
         crate::out!("{}", more_ports(&spec));
+        crate::out!("{}", config_files(&paths, &spec));
         if let Some(l) = &status.links {
             let rules = l["rules"].as_array().map_or(0, Vec::len);
             let up = if l["proxies_up"] == true {
@@ -90,6 +93,53 @@ fn add_ports(v: &mut serde_json::Value, spec: &ClusterSpec) {
                 .map(|(k, p)| (k, p.into()))
                 .collect();
             n["other_ports"] = other.into();
+        }
+    }
+}
+
+/// Nodes whose zoo.cfg ZooKeeper rewrote (reconfigEnabled), or whose membership is in ZooKeeper's dynamic
+/// file since: one line each.
+fn config_files(paths: &ClusterPaths, spec: &ClusterSpec) -> String {
+    let mut out = String::new();
+    for id in spec.ids() {
+        let on_disk = zoo_cfg::inspect(paths, id);
+        let Some(dynamic) = on_disk.dynamic() else { continue };
+        let name = dynamic
+            .file_name()
+            .map_or(dynamic.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let removed = if zoo_cfg::in_membership(dynamic, id) == Some(false) {
+            format!("; node {id} is not in it (removed by a reconfig): it follows without a vote")
+        } else {
+            String::new()
+        };
+        if on_disk.rewritten_by_zookeeper() {
+            out.push_str(&format!(
+                "  node {id}: zoo.cfg was rewritten by ZooKeeper (reconfigEnabled); its servers are in {name}, \
+                 which zkdev keeps when it starts the node{removed}\n"
+            ));
+        } else {
+            out.push_str(&format!(
+                "  node {id}: servers from ZooKeeper's {name} (reconfigEnabled), kept by zkdev at the last start{removed}\n"
+            ));
+        }
+    }
+    out
+}
+
+/// `config_rewritten_by_zookeeper` (zoo.cfg differs from what zkdev wrote and names a dynamic file),
+/// `dynamic_config_file` (the file with the node's servers when ZooKeeper keeps them, else null) and
+/// `in_zookeeper_membership` (whether that file lists the node; null without one) on every node.
+fn add_config_files(v: &mut serde_json::Value, paths: &ClusterPaths) {
+    if let Some(nodes) = v["nodes"].as_array_mut() {
+        for n in nodes {
+            let Some(id) = n["id"].as_u64() else { continue };
+            let on_disk = zoo_cfg::inspect(paths, id as u32);
+            n["config_rewritten_by_zookeeper"] = on_disk.rewritten_by_zookeeper().into();
+            n["dynamic_config_file"] = on_disk.dynamic().map(|p| p.display().to_string()).into();
+            n["in_zookeeper_membership"] = on_disk
+                .dynamic()
+                .and_then(|d| zoo_cfg::in_membership(d, id as u32))
+                .into();
         }
     }
 }

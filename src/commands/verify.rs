@@ -15,11 +15,44 @@ use super::{seconds, Ctx};
 use crate::cli::{SignalArg, VerifyArgs};
 use crate::error::{Error, Result};
 use crate::os::interrupt;
+use crate::os::tls::TlsFiles;
 use crate::output;
 use crate::zk::client as zk;
 use crate::zk::observe;
 
 const ROOT: &str = "/zkdev-verify";
+
+/// How verify's clients reach the servers: the plain client ports, or (`--tls`) every node's secure client
+/// port with the cluster's CA and client certificate.
+#[derive(Debug, Clone)]
+struct Reach {
+    tls: Option<TlsFiles>,
+}
+
+impl Reach {
+    async fn connect(&self, to: &str, session: Duration, timeout: Duration) -> Result<zkc::Client> {
+        match &self.tls {
+            Some(files) => zk::connect_tls(to, session, timeout, files).await,
+            None => zk::connect(to, session, timeout).await,
+        }
+    }
+
+    /// The connect string: every node's client port, or its secure client port.
+    fn connect_string(&self, spec: &crate::model::spec::ClusterSpec) -> String {
+        match &self.tls {
+            Some(_) => spec.secure_connect_string().unwrap_or_else(|| spec.connect_string()),
+            None => spec.connect_string(),
+        }
+    }
+
+    /// Where one node is asked alone.
+    fn node_addr(&self, n: &crate::model::spec::NodeSpec) -> std::net::SocketAddrV4 {
+        match (&self.tls, n.ports.secure) {
+            (Some(_), Some(port)) => std::net::SocketAddrV4::new(n.address, port),
+            _ => n.client_addr(),
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 struct Log {
@@ -44,6 +77,8 @@ struct NodeCheck {
 #[derive(Debug, Serialize)]
 struct VerifyReport {
     path: String,
+    /// Written and checked over TLS, on every node's secure client port.
+    tls: bool,
     attempted: u64,
     acknowledged: usize,
     failed: u64,
@@ -66,6 +101,16 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
         )));
     }
     let (paths, spec) = ctx.existing()?;
+    if args.tls && !spec.settings.tls {
+        return Err(Error::usage(format!(
+            "--tls: cluster `{}` was made without TLS, so no node has a secure client port (make one with \
+             `zkdev up --tls` or `[tls] enabled = true`, or run verify without --tls)",
+            spec.name
+        )));
+    }
+    let reach = Reach {
+        tls: args.tls.then(|| TlsFiles::of(&paths)),
+    };
     if args.kills > 0 {
         survives_leader_kills(&spec)?;
     }
@@ -86,17 +131,18 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     }
     interrupt::install();
 
-    let connect = spec.connect_string();
+    let connect = reach.connect_string(&spec);
     let session = Duration::from_secs(30);
-    let setup = zk::connect(&connect, session, Duration::from_secs(10)).await?;
+    let setup = reach.connect(&connect, session, Duration::from_secs(10)).await?;
     zk::ensure(&setup, ROOT).await?;
     let base = format!("{ROOT}/{}", crate::model::timeline::now_ms());
     zk::ensure(&setup, &base).await?;
     drop(setup);
     if !ctx.quiet && !ctx.json {
         eprintln!(
-            "writing {} znodes/s under {base} for at least {} while killing the leader {} time(s)...",
+            "writing {} znodes/s{} under {base} for at least {} while killing the leader {} time(s)...",
             args.writes_per_sec,
+            if args.tls { " over TLS" } else { "" },
             output::secs(duration),
             args.kills
         );
@@ -106,6 +152,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let attempts = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let writer = tokio::spawn(write_loop(
+        reach.clone(),
         connect.clone(),
         base.clone(),
         Duration::from_secs_f64(1.0 / f64::from(args.writes_per_sec)),
@@ -211,7 +258,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     let mut lost: std::collections::BTreeSet<String> = Default::default();
     let mut duplicated = 0;
     for n in &spec.nodes {
-        let check = check_node(n.id, n.client_addr(), &base, &log.acked).await;
+        let check = check_node(&reach, n.id, reach.node_addr(n), &base, &log.acked).await;
         match check {
             Ok((c, missing)) => {
                 duplicated += c.duplicated;
@@ -238,6 +285,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
 
     let report = VerifyReport {
         path: base.clone(),
+        tls: args.tls,
         attempted: attempts.load(std::sync::atomic::Ordering::SeqCst),
         acknowledged: log.acked.len(),
         failed: log.failed,
@@ -252,7 +300,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     };
     if ok {
         // Leave nothing behind on success; on failure the writes stay for a look.
-        if let Ok(c) = zk::connect(&connect, session, Duration::from_secs(10)).await {
+        if let Ok(c) = reach.connect(&connect, session, Duration::from_secs(10)).await {
             for (_, name, _) in &log.acked {
                 let _ = c.delete(&format!("{base}/{name}"), None).await;
             }
@@ -375,6 +423,7 @@ fn seq_of(name: &str) -> u64 {
 }
 
 async fn write_loop(
+    reach: Reach,
     connect: String,
     base: String,
     every: Duration,
@@ -394,7 +443,8 @@ async fn write_loop(
         let data = format!("write {attempt}");
         let started = Instant::now();
         if client.is_none() {
-            client = zk::connect(&connect, Duration::from_secs(30), Duration::from_secs(2))
+            client = reach
+                .connect(&connect, Duration::from_secs(30), Duration::from_secs(2))
                 .await
                 .ok();
         }
@@ -435,12 +485,15 @@ async fn write_loop(
 
 /// Ask one node alone for every znode under `base`: which acknowledged writes it has, with which data.
 async fn check_node(
+    reach: &Reach,
     id: u32,
     addr: std::net::SocketAddrV4,
     base: &str,
     acked: &[(u64, String, String)],
 ) -> Result<(NodeCheck, Vec<String>)> {
-    let c = zk::connect(&addr.to_string(), Duration::from_secs(30), Duration::from_secs(10)).await?;
+    let c = reach
+        .connect(&addr.to_string(), Duration::from_secs(30), Duration::from_secs(10))
+        .await?;
     c.sync(base)
         .await
         .map_err(|e| Error::failed(format!("node {id}: sync: {e}")))?;
@@ -525,7 +578,10 @@ fn print_report(ctx: &Ctx, r: &VerifyReport) {
         output::table(&["NODE", "PRESENT", "MISSING", "WRONG DATA", "ERROR"], &rows)
     );
     if r.ok {
-        crate::outln!("OK: every acknowledged write is on every node, once, in order");
+        crate::outln!(
+            "OK: every acknowledged write is on every node, once, in order{}",
+            if r.tls { " (written and read over TLS)" } else { "" }
+        );
     }
 }
 

@@ -272,6 +272,73 @@ pub fn classpath(spec: &ClusterSpec) -> String {
     cp
 }
 
+/// The dynamic configuration file a zoo.cfg names (`dynamicConfigFile=`), as ZooKeeper writes it when
+/// `reconfigEnabled=true` takes the server lines out of zoo.cfg.
+pub fn dynamic_config_file(zoo_cfg: &str) -> Option<&str> {
+    zoo_cfg.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == "dynamicConfigFile")
+            .then(|| v.trim())
+            .filter(|v| !v.is_empty())
+    })
+}
+
+const DYNAMIC_NOTE: &str =
+    "# The servers are ZooKeeper's (reconfigEnabled): it keeps the membership it committed in this file.";
+
+/// zkdev's zoo.cfg for a node whose membership ZooKeeper keeps (reconfigEnabled): the rendered settings
+/// without the server lines, pointing at ZooKeeper's dynamic file, so a restart keeps the membership
+/// ZooKeeper committed instead of going back to the profile's.
+pub fn with_dynamic_file(rendered: &str, dynamic: &str) -> String {
+    let mut out: String = rendered
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("server.") && dynamic_config_file(l).is_none() && *l != DYNAMIC_NOTE)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    out.push_str(DYNAMIC_NOTE);
+    out.push('\n');
+    out.push_str(&format!("dynamicConfigFile={dynamic}\n"));
+    out
+}
+
+/// Does a membership (a dynamic file's text, or a zoo.cfg) list server `id`?
+pub fn lists_server(membership: &str, id: u32) -> bool {
+    let prefix = format!("server.{id}=");
+    membership.lines().any(|l| l.trim_start().starts_with(&prefix))
+}
+
+const JOINER_NOTE: &str =
+    "# Not in ZooKeeper's membership (removed by a reconfig): the members it committed, plus this node \
+     as a joiner (a non-voting follower until a reconfig adds it).";
+
+/// zkdev's zoo.cfg for node `id` that a reconfig removed from `members` (a dynamic file's text): started
+/// with ZooKeeper's own dynamic file it would exit ("My id N not in the peer list"), so it starts as
+/// ZooKeeper's joiners do, with the current members plus itself, and follows without a vote.
+pub fn as_joiner(rendered: &str, members: &str, id: u32) -> String {
+    let own = format!("server.{id}=");
+    let mut out: String = rendered
+        .lines()
+        .filter(|l| {
+            !l.trim_start().starts_with("server.")
+                && dynamic_config_file(l).is_none()
+                && *l != DYNAMIC_NOTE
+                && *l != JOINER_NOTE
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    out.push_str(JOINER_NOTE);
+    out.push('\n');
+    for l in members.lines().map(str::trim).filter(|l| l.starts_with("server.")) {
+        out.push_str(l);
+        out.push('\n');
+    }
+    for l in rendered.lines().filter(|l| l.starts_with(&own)) {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
 /// Write one node's files (directories created as needed), each atomically.
 pub fn write(files: &NodeFiles) -> Result<()> {
     for (path, contents) in &files.files {
@@ -424,6 +491,43 @@ mod tests {
                 "{version}: no {log}"
             );
         }
+    }
+
+    #[test]
+    fn a_membership_zookeeper_keeps_replaces_the_server_lines() {
+        let mut s = settings("fast");
+        s.extra.insert("reconfigEnabled".into(), "true".into());
+        let spec = ClusterSpec::build("demo", "p", s, Dist::fixture(), 3, 0).unwrap();
+        let paths = Home { root: "/h".into() }.cluster("demo");
+        let rendered = file(&render(&spec, &paths, &Plan::default()).unwrap()[0], "zoo.cfg").to_string();
+        assert_eq!(dynamic_config_file(&rendered), None);
+        let dynamic = "/h/clusters/demo/node1/conf/zoo.cfg.dynamic.100000000";
+        let kept = with_dynamic_file(&rendered, dynamic);
+        assert!(!kept.contains("\nserver."), "{kept}");
+        assert!(kept.starts_with("# Written by zkdev"), "{kept}");
+        assert!(kept.contains("\ntickTime=200\n"), "{kept}");
+        assert!(kept.contains("\nreconfigEnabled=true\n"), "{kept}");
+        assert!(kept.ends_with(&format!("\ndynamicConfigFile={dynamic}\n")), "{kept}");
+        assert_eq!(dynamic_config_file(&kept), Some(dynamic));
+        // Keeping it again changes nothing: one pointer, never two.
+        assert_eq!(with_dynamic_file(&kept, dynamic), kept);
+        // A node a reconfig removed starts with the members plus itself, as a joiner.
+        let members = "server.1=127.0.0.1:2881:3881:participant\nserver.2=127.0.0.1:2882:3882:participant";
+        assert!(!lists_server(members, 3) && lists_server(members, 2));
+        let rendered3 = file(&render(&spec, &paths, &Plan::default()).unwrap()[2], "zoo.cfg").to_string();
+        let joiner = as_joiner(&rendered3, members, 3);
+        assert!(
+            joiner.contains(
+                "\nserver.1=127.0.0.1:2881:3881:participant\nserver.2=127.0.0.1:2882:3882:participant\nserver.3="
+            ),
+            "{joiner}"
+        );
+        assert_eq!(joiner.matches("\nserver.").count(), 3, "{joiner}");
+        assert_eq!(dynamic_config_file(&joiner), None);
+        assert_eq!(as_joiner(&joiner, members, 3), joiner);
+        // ZooKeeper's own spelling of a rewritten file.
+        let zk = "reconfigEnabled=true\ndynamicConfigFile=/x/zoo.cfg.dynamic.100000000\ntickTime=200\n";
+        assert_eq!(dynamic_config_file(zk), Some("/x/zoo.cfg.dynamic.100000000"));
     }
 
     #[test]

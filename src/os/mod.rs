@@ -1,5 +1,6 @@
 //! The edge with the operating system: processes (the only place that starts and signals them), ports, the
-//! files of a cluster on disk and their lock, the checks before a start, and Ctrl-C.
+//! files of a cluster on disk and their lock, a node's zoo.cfg (which ZooKeeper may rewrite), the checks
+//! before a start, and Ctrl-C.
 
 pub mod interrupt;
 pub mod launch;
@@ -7,3 +8,4 @@ pub mod ports;
 pub mod process;
 pub mod state;
 pub mod tls;
+pub mod zoo_cfg;

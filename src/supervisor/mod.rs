@@ -642,7 +642,8 @@ impl Sup {
         for id in &to_start {
             let files = rendered.iter().find(|f| f.id == *id).expect("rendered every node");
             let logs = self.paths.logs_dir(*id);
-            let spawned = match render::write(files)
+            // zoo.cfg keeps the membership ZooKeeper committed when it rewrote the file (reconfigEnabled).
+            let spawned = match crate::os::zoo_cfg::write_node(&self.paths, files)
                 .and_then(|_| std::fs::create_dir_all(&logs).map_err(|e| Error::io("cannot create", &logs, e)))
             {
                 Ok(()) => process::spawn(&files.argv, &self.paths.node_dir(*id), &self.paths.log_file(*id)).await,
