@@ -355,7 +355,19 @@ async fn restore(
     };
     match sup.ask(req, Duration::from_secs(60)).await {
         Ok(_) => {
-            let _ = observe::wait_until(spec, paths, Duration::from_secs(30), |s| s.healthy(), |_| {}).await;
+            // Not observe::wait_until: it ends on the very Ctrl-C being handled here.
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while std::time::Instant::now() < deadline {
+                let healthy = match paths.load_state() {
+                    Ok(state) => observe::gather(spec, paths, &state).await.healthy(),
+                    Err(_) => false,
+                };
+                if healthy {
+                    return down;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            eprintln!("warning: restarted node(s) after the interruption, but the ensemble did not serve within 30 s");
             down
         }
         Err(e) => {
