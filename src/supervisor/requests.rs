@@ -1,0 +1,144 @@
+//! The control socket: one request per connection, answered as one reply.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+use super::cluster::Sup;
+use super::control::{Reply, Request, WireError};
+use super::{links, proxy};
+use crate::error::{Error, Result};
+use crate::model::timeline::{Event, Kind};
+use crate::os::state::StopReason;
+
+impl Sup {
+    pub(super) async fn serve(self: Arc<Self>, stream: UnixStream) {
+        let (read, mut write) = stream.into_split();
+        let mut line = String::new();
+        if BufReader::new(read).read_line(&mut line).await.is_err() {
+            return;
+        }
+        let mut shutdown = false;
+        let result = match serde_json::from_str::<Request>(&line) {
+            Err(e) => Err(Error::usage(format!("not a request this supervisor understands: {e}"))),
+            Ok(req) => {
+                shutdown = matches!(req, Request::Shutdown { .. });
+                self.handle(req).await
+            }
+        };
+        let reply = match &result {
+            Ok(data) => Reply {
+                ok: true,
+                data: data.clone(),
+                error: None,
+            },
+            Err(e) => Reply {
+                ok: false,
+                data: Value::Null,
+                error: Some(WireError::from(e)),
+            },
+        };
+        let mut text = serde_json::to_vec(&reply).expect("replies serialise");
+        text.push(b'\n');
+        let _ = write.write_all(&text).await;
+        let _ = write.shutdown().await;
+        if shutdown && result.is_ok() {
+            self.shutdown.notify_one();
+        }
+    }
+
+    pub(super) fn proxies_or_refuse(&self) -> Result<&proxy::Proxies> {
+        self.proxies
+            .as_ref()
+            .ok_or_else(|| links::not_proxied(&self.spec().name))
+    }
+
+    pub(super) async fn handle(self: &Arc<Self>, req: Request) -> Result<Value> {
+        if !matches!(req, Request::Ping | Request::Status) {
+            self.active();
+        }
+        match req {
+            Request::Ping => Ok(json!({ "pid": std::process::id() })),
+            Request::Status => {
+                let view = self.view.lock().expect("view").clone();
+                match view {
+                    Some((status, at)) => Ok(json!({
+                        "status": status,
+                        "age_ms": at.elapsed().as_millis() as u64,
+                        "interval_ms": self.interval.as_millis() as u64,
+                        "idle_interval_ms": self.idle_interval.as_millis() as u64,
+                        "pid": std::process::id(),
+                    })),
+                    None => Err(Error::failed("the supervisor has not looked at the ensemble yet")),
+                }
+            }
+            Request::Start { ids, cause } => self.start(&ids, &cause).await,
+            Request::Stop { ids, grace_ms, cause } => {
+                let _g = self.lock_nodes(&ids).await?;
+                let (stopped, killed) = self
+                    .stop_locked(&ids, Duration::from_millis(grace_ms), &cause, StopReason::Stopped)
+                    .await?;
+                Ok(json!({ "stopped": stopped, "needed_sigkill": killed }))
+            }
+            Request::Signal { ids, signal, cause } => self.signal(&ids, signal, &cause).await,
+            Request::Record { message, cause } => {
+                let mut ev = Event::new(Kind::Note, message);
+                ev.cause = Some(cause);
+                Ok(json!({ "seq": self.record(ev).seq }))
+            }
+            Request::Links => {
+                let p = self.proxies_or_refuse()?;
+                Ok(json!({ "rules": p.table().rules, "links": p.live() }))
+            }
+            Request::SetLinks {
+                heal_all,
+                heal_pairs,
+                rules,
+                reset,
+                action,
+                message,
+                cause,
+            } => {
+                let p = self.proxies_or_refuse()?;
+                let mut table = p.table();
+                if heal_all {
+                    table.heal(None);
+                }
+                for pair in &heal_pairs {
+                    table.heal(Some(*pair));
+                }
+                table.apply(&rules);
+                links::save(&self.paths, &table)?;
+                p.update(table.clone(), reset.clone());
+                let mut ev = Event::new(Kind::Action, format!("{message}, asked by `{cause}`"));
+                ev.action = Some(action);
+                ev.cause = Some(cause);
+                ev.detail = Some(if table.rules.is_empty() {
+                    "every link healthy".to_string()
+                } else {
+                    format!("links now: {}", links::describe_rules(&table.rules))
+                });
+                let ev = self.record(ev);
+                Ok(json!({ "seq": ev.seq, "mono_ms": ev.mono_ms, "rules": table.rules }))
+            }
+            Request::Shutdown { grace_ms, cause } => {
+                let ids = self.spec().ids();
+                let _g = self.lock_nodes(&ids).await?;
+                let (stopped, killed) = self
+                    .stop_locked(&ids, Duration::from_millis(grace_ms), &cause, StopReason::Stopped)
+                    .await?;
+                let mut ev = Event::new(
+                    Kind::SupervisorStopped,
+                    format!("supervisor stopped, asked by `{cause}`"),
+                );
+                ev.pid = Some(std::process::id() as i32);
+                ev.cause = Some(cause);
+                self.record(ev);
+                Ok(json!({ "stopped": stopped, "needed_sigkill": killed }))
+            }
+        }
+    }
+}
