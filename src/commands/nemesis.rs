@@ -225,7 +225,7 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
                 .and_then(|n| n.mode())
                 .map_or("not serving".to_string(), |m| m.to_string());
             let what = format!(
-                "{} link {name}<->node {b} ({role_b}) ({port_names})",
+                "{} the {port_names} link {name} <-> node {b} ({role_b})",
                 if f.kind == Kind::Stall {
                     "stalled".to_string()
                 } else {
