@@ -11,6 +11,9 @@ Measures, over ROUNDS rounds (median and spread):
   6. the supervisor's cost while idle with a healthy 3+1 (fast profile): CPU as percent of one core over a
      10 s window (utime+stime from /proc/<pid>/stat), VmRSS and VmHWM;
   7. status wall time with the supervisor answering (source=supervisor) and with it SIGKILLed (source=probe);
+  8. (group net) what the proxies of `up --net` cost: an acknowledged write's median latency under `zkdev
+     verify --kills 0` and kill-leader's new_leader_ms, direct vs --net (fast, 3 voters), and the
+     supervisor's CPU while it proxies that write load;
 and a scale table: up time and total memory for 3, 5, 7 and 9 voters (+1 observer), fast profile.
 Some measures have a target (TARGETS); the table says whether the median meets it.
 `--only status,supervisor` runs only those groups (GROUPS), starting only the ensembles they need.
@@ -60,6 +63,8 @@ GROUPS = {
     "rss": ["rss_default_mb", "rss_fast_mb"],
     "cpu": ["zkdev_cpu_share"],
     "supervisor": ["supervisor_cpu_pct", "supervisor_rss_mb", "supervisor_hwm_mb", "supervisor_threads"],
+    "net": ["net_write_direct_ms", "net_write_proxied_ms", "net_write_ratio", "net_kill_direct_s",
+            "net_kill_proxied_s", "net_kill_ratio", "net_supervisor_cpu_pct"],
     "scale": [],
 }
 
@@ -71,11 +76,16 @@ TARGETS = {
     "status_supervisor": ("<", 0.030, "< 30 ms"),
     "status_no_supervisor": ("<", 0.030, "< 30 ms"),
     "kill_fast": ("<=", 0.40, "<= 0.40 s (no slower than the previous median)"),
+    "net_write_ratio": ("<", 1.10, "< 1.10 (proxies cost < 10 %)"),
+    "net_kill_ratio": ("<", 1.10, "< 1.10 (proxies cost < 10 %)"),
 }
 
 SUPERVISOR_SETTLE_S = 2.0  # after up, before the idle window
 SUPERVISOR_WINDOW_S = 10.0  # the idle window over which the supervisor's CPU time is read
 STATUS_SAMPLES = 5  # status calls per round with, and without, a supervisor
+NET_PORT_BASE = 24500  # the proxies of the --net cluster (21 ports for 3 nodes), clear of the node ports
+NET_VERIFY_S = 5  # seconds of writes per verify run
+NET_WRITES_PER_S = 50
 
 
 def jvms_under(path):
@@ -297,7 +307,7 @@ def main():
     zk = Zkdev(work / "home")
     try:
         profiles = [p for p in ("default", "fast") if any(needs_zkdev(sel, p, k) for k in ("up31", "up52"))]
-        if "scale" in sel and "fast" not in profiles:
+        if sel & {"scale", "net"} and "fast" not in profiles:
             profiles.append("fast")
         for profile in profiles:
             zk("up", "--profile", profile, "--port-offset", str(OFFSET), "--nodes", "3", "--observers", "1", "-q")
@@ -343,6 +353,10 @@ def main():
                             if key == "up31" and profile == "default" and "down" in sel:
                                 res["down_baseline"].append(t)
                             shutil.rmtree(d, ignore_errors=True)
+        if "net" in sel:
+            for r in range(rounds):
+                print(f"net round {r + 1}/{rounds}", file=sys.stderr)
+                measure_net(zk, res, extra, proxied_first=r % 2 == 1)
         if "scale" in sel:
             scale = measure_scale(zk, extra)
     finally:
@@ -459,6 +473,36 @@ def measure_supervisor(zk, res):
     res["supervisor_threads"].append(proc_status(pid, "Threads"))
 
 
+def measure_net(zk, res, extra, proxied_first):
+    """One round of the proxies' cost: a fast 3-voter cluster direct and one with --net (alternating which
+    goes first). On each: `verify --kills 0` writes NET_WRITES_PER_S znodes/s for NET_VERIFY_S s through the
+    connect string (through the client proxies on --net) with a real client and reports the acknowledged
+    writes' latency; the supervisor's CPU (utime+stime, /proc/<pid>/stat) is read over that run; then
+    `kill-leader --json` gives new_leader_ms. The ratios are per round (proxied / direct)."""
+    got = {}
+    for proxied in ([True, False] if proxied_first else [False, True]):
+        net = ["--net", "--net-port-base", str(NET_PORT_BASE)] if proxied else []
+        zk("up", "--profile", "fast", "--port-offset", str(OFFSET), "--nodes", "3", "-q", *net)
+        pid = zk.supervisor_pid()
+        c0, t0 = proc_cpu_s(pid), time.perf_counter()
+        out = json.loads(zk("verify", "--kills", "0", "--duration", str(NET_VERIFY_S), "--writes-per-sec",
+                            str(NET_WRITES_PER_S), "--json")[2])
+        c1, t1 = proc_cpu_s(pid), time.perf_counter()
+        if not out["ok"] or out["latency_ms"] is None:
+            raise RuntimeError(f"verify on the {'--net' if proxied else 'direct'} cluster failed: {out}")
+        kill = json.loads(zk("kill-leader", "--json")[2])["new_leader_ms"] / 1000
+        key = "proxied" if proxied else "direct"
+        got[key] = (out["latency_ms"]["p50"], kill)
+        res[f"net_write_{key}_ms"].append(out["latency_ms"]["p50"])
+        res[f"net_kill_{key}_s"].append(kill)
+        if proxied:
+            res["net_supervisor_cpu_pct"].append((c1 - c0) / (t1 - t0) * 100)
+        down_purge(zk, extra)
+        assert not zk.pids(), "zkdev down left JVMs"
+    res["net_write_ratio"].append(got["proxied"][0] / got["direct"][0])
+    res["net_kill_ratio"].append(got["proxied"][1] / got["direct"][1])
+
+
 def measure_scale(zk, extra):
     rows = []
     for voters in (3, 5, 7, 9):
@@ -525,6 +569,15 @@ def report(res, scale, rounds, sel, extra):
          fmt(s["supervisor_rss_mb"], "MB", 1, 1), "-"),
         ("supervisor", "supervisor VmHWM, idle 3+1 fast", "supervisor_hwm_mb",
          fmt(s["supervisor_hwm_mb"], "MB", 1, 1), "-"),
+        ("net", "write latency p50, 3 voters fast, --net (direct)", "net_write_proxied_ms",
+         fmt(s["net_write_proxied_ms"], "ms", 1, 2), fmt(s["net_write_direct_ms"], "ms", 1, 2)),
+        ("net", "write latency --net / direct, per round", "net_write_ratio", fmt(s["net_write_ratio"], "x", 1, 2),
+         "-"),
+        ("net", "kill-leader to new leader, --net (direct)", "net_kill_proxied_s", fmt(s["net_kill_proxied_s"]),
+         fmt(s["net_kill_direct_s"])),
+        ("net", "kill-leader --net / direct, per round", "net_kill_ratio", fmt(s["net_kill_ratio"], "x", 1, 2), "-"),
+        ("net", "supervisor CPU proxying 50 writes/s, % of a core", "net_supervisor_cpu_pct",
+         fmt(s["net_supervisor_cpu_pct"], "%", 1, 2), "-"),
     ]
 
     def target_cell(key):

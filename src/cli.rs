@@ -173,7 +173,8 @@ pub enum Cmd {
     Cli(CliArgs),
     /// Write a znode through one node, read it through every node, show that all agree
     Smoke(SmokeArgs),
-    /// Write continuously while killing the leader K times; check every acknowledged write survived on every node
+    /// Write continuously while killing the leader K times (or injecting seeded random faults: --nemesis); check
+    /// every acknowledged write survived on every node
     Verify(VerifyArgs),
     /// Restart the nodes one at a time, followers first and the leader last (with --dist: a rolling upgrade)
     RollingRestart(RollingArgs),
@@ -436,19 +437,31 @@ pub struct SmokeArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     pub out: JsonArg,
-    /// How many times to kill the leader (each one restarted before the next)
-    #[arg(long, default_value_t = 3, value_name = "K")]
+    /// How many times to kill the leader (each one restarted before the next); without --nemesis
+    #[arg(long, default_value_t = 3, value_name = "K", conflicts_with = "nemesis")]
     pub kills: u32,
     /// Writes attempted per second
     #[arg(long, default_value_t = 50, value_name = "R")]
     pub writes_per_sec: u32,
-    /// Seconds to keep writing at least (the kills are spread over it)
+    /// Seconds to keep writing at least (the kills or faults are spread over it)
     #[arg(long, default_value_t = 10.0, value_name = "S")]
     pub duration: f64,
     /// Go over TLS: the writer and the checker use every node's secure client port, with the cluster's CA
     /// and client certificate
     #[arg(long)]
     pub tls: bool,
+    /// Inject random faults of these kinds instead of leader kills, one at a time, each healed before the
+    /// next: kill (the leader, restarted), pause (SIGSTOP, SIGCONT), partition (isolate a node), stall (a
+    /// node's quorum link), delay (a link). partition, stall and delay need a `zkdev up --net` cluster
+    #[arg(long, value_name = "KINDS")]
+    pub nemesis: Option<String>,
+    /// Seed of the fault plan: the same seed (with the same kinds, count, duration and nodes) injects the
+    /// same faults in the same order. Default: a new one, printed
+    #[arg(long, value_name = "N", requires = "nemesis")]
+    pub seed: Option<u64>,
+    /// How many faults the nemesis injects (default: one per 4 s of --duration)
+    #[arg(long, value_name = "N", requires = "nemesis")]
+    pub faults: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! Network faults on real servers with proxied links (`up --net`, fast profile): isolating the leader, a
-//! partition with no majority, a delayed and a stalled quorum link, a client cut from its node. Every claim
-//! is checked against what the servers answer (`srvr`, `cons`) or what a real client sees.
+//! partition with no majority, a delayed and a stalled quorum link, a client cut from its node, and `verify
+//! --nemesis` (seeded random faults, replayed from the seed). Every claim is checked against what the
+//! servers answer (`srvr`, `cons`) or what a real client sees.
 //!
 //! Ports: slots 20..=27 (offset 10000 + slot*10 for the nodes); the proxies of slot s use the block from
 //! 20000 + s*100 (a 3-node block is 21 ports), clear of every slot's node ports (12181..19100) and below
@@ -334,4 +335,132 @@ fn client_cut_from_its_node_keeps_its_session() {
         assert!(t.elapsed() < Duration::from_secs(10));
         assert_eq!(format!("sid={}", client.session_id()), sid);
     });
+}
+
+/// The plan part of each injected fault (what, whom, when, how long as planned): what the same seed must
+/// reproduce. The measured times and the nodes a role resolved to may differ between runs.
+fn fault_plan(report: &Value) -> Vec<Value> {
+    let faults = report["nemesis"]["faults"].as_array().expect("nemesis.faults");
+    faults
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "n": f["n"], "kind": f["kind"], "target": f["target"], "peer": f["peer"],
+                "delay_ms": f["delay_ms"], "at_ms": f["at_ms"], "hold_ms": f["hold_ms"],
+            })
+        })
+        .collect()
+}
+
+/// `verify --nemesis partition,stall,kill --seed 7`, twice on one `--net` cluster: no acknowledged write is
+/// lost on any node (verify asks each node alone), every planned fault is injected and journalled with
+/// verify as the cause, and the second run injects the same faults in the same order.
+fn nemesis_twice(slot: u16, duration: &str, faults: Option<&str>) {
+    let c = TestCluster::new(slot);
+    up_net(&c, slot, 3);
+    let mut args = vec![
+        "verify",
+        "--nemesis",
+        "partition,stall,kill",
+        "--seed",
+        "7",
+        "--duration",
+        duration,
+        "--json",
+    ];
+    if let Some(n) = faults {
+        args.extend(["--faults", n]);
+    }
+    let mut plans = Vec::new();
+    for run in 1..=2 {
+        let r = ok_json(&c, &args);
+        eprintln!("nemesis run {run}: {}", r["nemesis"]);
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(r["lost"], 0, "{r}");
+        assert_eq!(r["duplicated"], 0, "{r}");
+        assert_eq!(r["out_of_order"], 0, "{r}");
+        let acked = r["acknowledged"].as_u64().unwrap();
+        assert!(acked > 0, "{r}");
+        for n in r["nodes"].as_array().unwrap() {
+            assert_eq!(n["present"].as_u64(), Some(acked), "node {n}");
+            assert_eq!(n["missing"], 0, "node {n}");
+        }
+        let nem = &r["nemesis"];
+        assert_eq!(nem["seed"], 7);
+        assert_eq!(nem["kinds"], serde_json::json!(["partition", "stall", "kill"]));
+        let injected = nem["faults"].as_array().unwrap();
+        assert_eq!(
+            injected.len() as u64,
+            nem["planned"].as_u64().unwrap(),
+            "every planned fault injected"
+        );
+        for f in injected {
+            assert!(
+                ["partition", "stall", "kill"].contains(&f["kind"].as_str().unwrap()),
+                "{f}"
+            );
+            assert!(f["recovered_ms"].as_u64().is_some(), "{f}");
+        }
+        let kills = injected.iter().filter(|f| f["kind"] == "kill").count();
+        assert_eq!(r["kills"].as_array().unwrap().len(), kills, "{r}");
+        plans.push(fault_plan(&r));
+    }
+    assert_eq!(
+        plans[0], plans[1],
+        "the same seed must inject the same faults in the same order"
+    );
+
+    // Every fault went through the supervisor and is in the journal with verify's command line as cause.
+    let by_verify = c
+        .events()
+        .into_iter()
+        .filter(|e| e["kind"] == "action" && e["cause"].as_str().is_some_and(|c| c.contains("verify --nemesis")))
+        .count();
+    // Each fault is at least two actions (cut and heal, stop signal and start).
+    assert!(
+        by_verify >= 2 * plans[0].len(),
+        "{by_verify} actions journalled for {:?}",
+        plans[0]
+    );
+
+    // What the servers say afterwards: every node serves, one leader.
+    let (l, _) = leader(&c, 3);
+    poll(Duration::from_secs(30), "every node serving", || {
+        let m = modes(&c, 3);
+        m.iter().all(|m| m.is_some()).then_some(())
+    });
+    eprintln!("after the nemesis: leader {l}, modes {:?}", modes(&c, 3));
+}
+
+/// The short version for the default suite: 3 faults in 10 s, twice.
+#[test]
+fn nemesis_loses_no_acknowledged_write_and_replays_from_its_seed() {
+    nemesis_twice(26, "10", Some("3"));
+}
+
+/// The version: 30 s twice (one fault per 4 s). Too long for the default suite on a 2-core machine;
+/// `scripts/test` runs it when CI=true, by hand: `cargo test --test network -- --ignored --test-threads 1`.
+#[test]
+#[ignore = "two 30 s runs; scripts/test runs it with CI=true"]
+fn nemesis_for_30_seconds_twice_replays_from_its_seed() {
+    nemesis_twice(27, "30", None);
+}
+
+/// A nemesis with network faults on a cluster without proxied links is refused before anything starts,
+/// saying how to make one.
+#[test]
+fn nemesis_network_faults_need_a_net_cluster() {
+    let slot = 27; // shared with the ignored test, which never runs beside it (`--ignored` runs only those)
+    let c = TestCluster::new(slot);
+    c.up(&["--nodes", "3"]);
+    let out = c.zkdev(&["verify", "--nemesis", "kill,stall", "--seed", "1", "--duration", "2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("--nemesis stall needs proxied links"), "{err}");
+    assert!(err.contains("zkdev up --net"), "{err}");
+    // Nothing was done: no action in the journal from verify.
+    assert!(c
+        .events()
+        .iter()
+        .all(|e| !e["cause"].as_str().is_some_and(|c| c.contains("verify"))));
 }

@@ -9,6 +9,7 @@ mod events;
 mod export;
 mod kill_leader;
 mod logs;
+mod nemesis;
 mod net;
 mod node;
 mod profiles;

@@ -1,7 +1,8 @@
 //! `zkdev verify`: a writer creates sequential znodes through the connect string with a real client while
-//! the leader is killed K times (each restarted); afterwards every node is asked for every write. An
-//! acknowledged write must be on every node, once, in order, with its data. Unacknowledged writes (the
-//! client saw an error) may or may not have landed: that is allowed.
+//! the leader is killed K times (each restarted), or, with `--nemesis`, while seeded random faults (kill,
+//! pause, partition, stall, delay) are injected one at a time; afterwards every node is asked for every
+//! write. An acknowledged write must be on every node, once, in order, with its data. Unacknowledged writes
+//! (the client saw an error) may or may not have landed: that is allowed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -11,9 +12,11 @@ use serde::Serialize;
 use zookeeper_client as zkc;
 
 use super::kill_leader::{self, KillReport};
+use super::nemesis::{self as faults, Injected};
 use super::{seconds, Ctx};
 use crate::cli::{SignalArg, VerifyArgs};
 use crate::error::{Error, Result};
+use crate::model::nemesis::{self, Kind, Planned};
 use crate::os::interrupt;
 use crate::os::tls::TlsFiles;
 use crate::output;
@@ -61,6 +64,8 @@ struct Log {
     failed: u64,
     /// Unavailability windows: first failed attempt -> next success, in ms.
     windows: Vec<u64>,
+    /// Attempt -> acknowledgement of every acknowledged write, in microseconds.
+    latencies_us: Vec<u64>,
     errors: BTreeMap<String, u64>,
 }
 
@@ -75,6 +80,94 @@ struct NodeCheck {
 }
 
 #[derive(Debug, Serialize)]
+struct Latency {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+}
+
+impl Latency {
+    fn of(us: &[u64]) -> Option<Latency> {
+        let mut v = us.to_vec();
+        v.sort_unstable();
+        let at = |q: f64| {
+            let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
+            (v[i] as f64 / 1000.0 * 100.0).round() / 100.0
+        };
+        (!v.is_empty()).then(|| Latency {
+            p50: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            max: at(1.0),
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct NemesisReport {
+    seed: u64,
+    kinds: Vec<Kind>,
+    planned: usize,
+    faults: Vec<Injected>,
+}
+
+/// `--nemesis KINDS [--seed N] [--faults N]`, checked against the cluster, with its plan.
+struct Nemesis {
+    seed: u64,
+    kinds: Vec<Kind>,
+    plan: Vec<Planned>,
+}
+
+fn nemesis_plan(
+    args: &VerifyArgs,
+    spec: &crate::model::spec::ClusterSpec,
+    duration: Duration,
+) -> Result<Option<Nemesis>> {
+    let Some(text) = &args.nemesis else {
+        return Ok(None);
+    };
+    let kinds = nemesis::parse_kinds(text).map_err(Error::usage)?;
+    let net: Vec<&str> = kinds.iter().filter(|k| k.needs_net()).map(|k| k.as_str()).collect();
+    if !net.is_empty() && spec.net.is_none() {
+        return Err(Error::usage(format!(
+            "--nemesis {} needs proxied links, but cluster `{}` was made without them (its nodes dial each other \
+             directly); make one with `zkdev up --net` (or `--profile chaos`), e.g. `zkdev down --purge && zkdev up \
+             --net`, or leave {} out of --nemesis (kill and pause work on any cluster)",
+            net.join(","),
+            spec.name,
+            net.join(", ")
+        )));
+    }
+    if kinds.iter().any(|k| k.takes_a_voter()) {
+        let (voters, needed) = (spec.voter_count(), spec.quorum_needed());
+        if voters <= needed {
+            return Err(Error::failed(format!(
+                "--nemesis takes one voter out at a time and needs the others to keep a quorum, but cluster `{}` \
+                 has {voters} voter(s) and a quorum needs {needed}; verify needs at least 3 voters (`zkdev up --nodes \
+                 3`), or give --nemesis delay alone",
+                spec.name
+            )));
+        }
+    }
+    let count = match args.faults {
+        Some(0) => {
+            return Err(Error::usage(
+                "--faults 0: give at least 1 (or leave --nemesis out to only write and check)",
+            ))
+        }
+        Some(n) => n,
+        None => nemesis::default_count(duration.as_millis() as u64),
+    };
+    // A new seed each run unless given: the clock, mixed with the pid.
+    let seed = args
+        .seed
+        .unwrap_or_else(|| crate::model::timeline::now_ms() ^ (u64::from(std::process::id()) << 40));
+    let plan = nemesis::plan(seed, &kinds, count, duration.as_millis() as u64, &spec.ids());
+    Ok(Some(Nemesis { seed, kinds, plan }))
+}
+
+#[derive(Debug, Serialize)]
 struct VerifyReport {
     path: String,
     /// Written and checked over TLS, on every node's secure client port.
@@ -86,7 +179,12 @@ struct VerifyReport {
     duplicated: usize,
     out_of_order: usize,
     unavailability_ms: Vec<u64>,
+    /// Attempt -> acknowledgement of the acknowledged writes.
+    latency_ms: Option<Latency>,
     kills: Vec<KillReport>,
+    /// With --nemesis: the seed, the plan's kinds, and every fault as injected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nemesis: Option<NemesisReport>,
     nodes: Vec<NodeCheck>,
     errors: BTreeMap<String, u64>,
     ok: bool,
@@ -111,7 +209,8 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     let reach = Reach {
         tls: args.tls.then(|| TlsFiles::of(&paths)),
     };
-    if args.kills > 0 {
+    let nemesis = nemesis_plan(&args, &spec, duration)?;
+    if args.kills > 0 && nemesis.is_none() {
         survives_leader_kills(&spec)?;
     }
     let sup = ctx.supervisor().await?;
@@ -139,13 +238,34 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     zk::ensure(&setup, &base).await?;
     drop(setup);
     if !ctx.quiet && !ctx.json {
-        eprintln!(
-            "writing {} znodes/s{} under {base} for at least {} while killing the leader {} time(s)...",
-            args.writes_per_sec,
-            if args.tls { " over TLS" } else { "" },
-            output::secs(duration),
-            args.kills
-        );
+        match &nemesis {
+            None => eprintln!(
+                "writing {} znodes/s{} under {base} for at least {} while killing the leader {} time(s)...",
+                args.writes_per_sec,
+                if args.tls { " over TLS" } else { "" },
+                output::secs(duration),
+                args.kills
+            ),
+            Some(n) => {
+                eprintln!(
+                    "nemesis: seed {}, {} fault(s) from {} over {} (the same seed replays them: --seed {})",
+                    n.seed,
+                    n.plan.len(),
+                    n.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(","),
+                    output::secs(duration),
+                    n.seed
+                );
+                for f in &n.plan {
+                    eprintln!("  {}. at {:.1} s: {}", f.n, f.at_ms as f64 / 1000.0, f.describe());
+                }
+                eprintln!(
+                    "writing {} znodes/s{} under {base} for at least {}...",
+                    args.writes_per_sec,
+                    if args.tls { " over TLS" } else { "" },
+                    output::secs(duration)
+                );
+            }
+        }
     }
 
     let log = Arc::new(Mutex::new(Log::default()));
@@ -164,8 +284,47 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     let t0 = Instant::now();
     let mut kills = Vec::new();
     let mut kill_error = None;
-    for k in 1..=args.kills {
-        let at = duration.mul_f64(f64::from(k) / f64::from(args.kills + 1));
+    let mut injected = Vec::new();
+    let kill_count = if nemesis.is_some() { 0 } else { args.kills };
+    if let Some(n) = &nemesis {
+        let cause = ctx.cause();
+        let env = faults::Env {
+            sup: &sup,
+            cause: &cause,
+            spec: &spec,
+            paths: &paths,
+        };
+        for f in &n.plan {
+            if interrupt::interrupted() {
+                break;
+            }
+            match faults::inject(&env, f, t0).await {
+                Ok(mut i) => {
+                    if !ctx.quiet && !ctx.json {
+                        eprintln!(
+                            "  fault {} at {:.2} s: {}; held {} ms, every node serving {} ms after the heal",
+                            f.n,
+                            i.injected_at_ms as f64 / 1000.0,
+                            i.what,
+                            i.held_ms,
+                            i.recovered_ms.unwrap_or(0)
+                        );
+                    }
+                    if let Some(k) = i.kill.take() {
+                        kills.push(k);
+                    }
+                    injected.push(i);
+                }
+                Err(_) if interrupt::interrupted() => break,
+                Err(e) => {
+                    kill_error = Some(Error::failed(format!("fault {} ({}): {e}", f.n, f.describe())));
+                    break;
+                }
+            }
+        }
+    }
+    for k in 1..=kill_count {
+        let at = duration.mul_f64(f64::from(k) / f64::from(kill_count + 1));
         while t0.elapsed() < at && !interrupt::interrupted() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -234,15 +393,18 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
                 restarted.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
             )
         };
+        let done = if nemesis.is_some() {
+            format!("{} fault(s)", injected.len())
+        } else {
+            format!("{} leader kill(s)", kills.len())
+        };
         return Err(Error::failed(format!(
-            "interrupted after {} leader kill(s); {what}; the check was not run and the writes are left under {base}",
-            kills.len()
+            "interrupted after {done}; {what}; the check was not run and the writes are left under {base}"
         )));
     }
     if let Some(e) = kill_error {
-        return Err(Error::failed(format!(
-            "a leader kill failed, so the check was not run: {e}"
-        )));
+        let what = if nemesis.is_some() { "a fault" } else { "a leader kill" };
+        return Err(Error::failed(format!("{what} failed, so the check was not run: {e}")));
     }
 
     // Everything back and serving before the check.
@@ -293,7 +455,14 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
         duplicated,
         out_of_order,
         unavailability_ms: log.windows.clone(),
+        latency_ms: Latency::of(&log.latencies_us),
         kills,
+        nemesis: nemesis.map(|n| NemesisReport {
+            seed: n.seed,
+            kinds: n.kinds,
+            planned: n.plan.len(),
+            faults: injected,
+        }),
         nodes,
         errors: log.errors.clone(),
         ok,
@@ -481,6 +650,7 @@ async fn write_loop(
                 if let Some(since) = failing_since.take() {
                     l.windows.push(since.elapsed().as_millis() as u64);
                 }
+                l.latencies_us.push(started.elapsed().as_micros() as u64);
                 l.acked.push((attempt, name, data));
             }
             Err(e) => {
@@ -565,6 +735,43 @@ fn print_report(ctx: &Ctx, r: &VerifyReport) {
         r.duplicated,
         r.out_of_order
     );
+    if let Some(l) = &r.latency_ms {
+        crate::outln!(
+            "acknowledged write latency: median {} ms, p90 {} ms, p99 {} ms, max {} ms",
+            l.p50,
+            l.p90,
+            l.p99,
+            l.max
+        );
+    }
+    if let Some(n) = &r.nemesis {
+        crate::outln!(
+            "faults injected: {} of {} planned (seed {}; `--seed {}` replays them)",
+            n.faults.len(),
+            n.planned,
+            n.seed,
+            n.seed
+        );
+        let rows: Vec<Vec<String>> = n
+            .faults
+            .iter()
+            .map(|f| {
+                vec![
+                    f.planned.n.to_string(),
+                    format!("{:.2} s", f.injected_at_ms as f64 / 1000.0),
+                    f.planned.kind.to_string(),
+                    f.planned.target.to_string(),
+                    format!("{} ms", f.held_ms),
+                    f.recovered_ms.map_or("-".into(), |m| format!("{m} ms")),
+                    f.what.clone(),
+                ]
+            })
+            .collect();
+        crate::out!(
+            "{}",
+            output::table(&["#", "AT", "KIND", "TARGET", "HELD", "RECOVERED", "WHAT"], &rows)
+        );
+    }
     if !r.unavailability_ms.is_empty() {
         let w: Vec<String> = r.unavailability_ms.iter().map(|ms| format!("{ms} ms")).collect();
         crate::outln!(
@@ -615,5 +822,36 @@ mod tests {
         }
         let spec = ClusterSpec::build("three", "p", settings("fast"), Dist::fixture(), 3, 0).unwrap();
         survives_leader_kills(&spec).unwrap();
+    }
+
+    #[test]
+    fn nemesis_network_faults_need_proxied_links_and_a_seed_fixes_the_plan() {
+        let args = |kinds: &str| VerifyArgs {
+            out: crate::cli::JsonArg { json: false },
+            kills: 3,
+            writes_per_sec: 50,
+            duration: 10.0,
+            nemesis: Some(kinds.into()),
+            seed: Some(7),
+            faults: None,
+            tls: false,
+        };
+        let plain = ClusterSpec::build("plain", "p", settings("fast"), Dist::fixture(), 3, 0).unwrap();
+        let ten = Duration::from_secs(10);
+        let err = nemesis_plan(&args("kill,stall,delay"), &plain, ten)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("--nemesis stall,delay needs proxied links"), "{err}");
+        assert!(err.contains("`zkdev up --net`"), "{err}");
+        let n = nemesis_plan(&args("kill,pause"), &plain, ten).unwrap().unwrap();
+        assert_eq!((n.seed, n.plan.len()), (7, 2));
+        assert_eq!(
+            n.plan,
+            nemesis_plan(&args("kill,pause"), &plain, ten).unwrap().unwrap().plan
+        );
+        let one = ClusterSpec::build("one", "p", settings("fast"), Dist::fixture(), 1, 0).unwrap();
+        let err = nemesis_plan(&args("pause"), &one, ten).err().unwrap().to_string();
+        assert!(err.contains("at least 3 voters"), "{err}");
     }
 }

@@ -1,11 +1,12 @@
 //! The pure core: profiles -> a cluster's spec -> rendered files and exports, the quorum arithmetic behind
-//! fault guards, the event timeline, and reading why a node died from its log. Nothing here touches a
+//! fault guards, verify's seeded fault plans, the event timeline, and reading why a node died from its log. Nothing here touches a
 //! process, a socket or (except reading a profile file) the disk.
 
 pub mod diagnose;
 pub mod export;
 pub mod fault;
 pub mod links;
+pub mod nemesis;
 pub mod profile;
 pub mod render;
 pub mod server;

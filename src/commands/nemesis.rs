@@ -1,0 +1,274 @@
+//! The faults of `verify --nemesis`, injected one at a time: resolve the planned target against the servers,
+//! break it through the supervisor (which journals every signal and link change with verify's command line
+//! as the cause), hold, heal, and wait until every node serves again. A fault is always healed, also when
+//! the run is interrupted while it is held.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::kill_leader::{self, KillReport};
+use crate::cli::SignalArg;
+use crate::error::{Error, Result};
+use crate::model::links::{self, Endpoint, Fault, Port};
+use crate::model::nemesis::{Kind, Planned, Who};
+use crate::model::spec::ClusterSpec;
+use crate::model::timeline::now_ms;
+use crate::os::interrupt;
+use crate::os::state::ClusterPaths;
+use crate::output;
+use crate::supervisor::control::{Request, Sig, Supervisor};
+use crate::zk::observe::{self, ClusterStatus};
+
+/// One fault as it was injected.
+#[derive(Debug, Serialize)]
+pub struct Injected {
+    #[serde(flatten)]
+    pub planned: Planned,
+    /// The nodes it hit, resolved when it was injected (a partition: the cut-off node; a link: both ends).
+    pub nodes: Vec<u32>,
+    /// What was done, e.g. `isolate node 3 (leader) from nodes 1,2`.
+    pub what: String,
+    /// Start of the writes -> the fault injected.
+    pub injected_at_ms: u64,
+    /// Injected -> healed (kill: killed -> restarted node serving again).
+    pub held_ms: u64,
+    /// Healed -> every node serving with one leader again.
+    pub recovered_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kill: Option<KillReport>,
+}
+
+/// Everything a fault needs from verify.
+pub struct Env<'a> {
+    pub sup: &'a Supervisor,
+    pub cause: &'a str,
+    pub spec: &'a ClusterSpec,
+    pub paths: &'a ClusterPaths,
+}
+
+fn list(ids: &[u32]) -> String {
+    ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn nodes_word(ids: &[u32]) -> String {
+    match ids {
+        [one] => format!("node {one}"),
+        many => format!("nodes {}", list(many)),
+    }
+}
+
+/// The node `who` names now, with its role for the report (`node 3 (leader)`).
+fn resolve(who: Who, status: &ClusterStatus) -> Result<(u32, String)> {
+    let leader = status.leaders().first().map(|n| n.id);
+    let id = match who {
+        Who::Leader => leader.ok_or_else(|| Error::failed("no node leads right now, so there is no leader to hit"))?,
+        Who::Node(id) => id,
+    };
+    let role = status
+        .node(id)
+        .and_then(|n| n.mode())
+        .map_or("not serving".to_string(), |m| m.to_string());
+    Ok((id, format!("node {id} ({role})")))
+}
+
+/// Sleep until `at`, or until interrupted.
+async fn sleep_until(at: Instant) {
+    while Instant::now() < at && !interrupt::interrupted() {
+        tokio::time::sleep(Duration::from_millis(20).min(at.saturating_duration_since(Instant::now()))).await;
+    }
+}
+
+async fn set_links(env: &Env<'_>, req: Request) -> Result<()> {
+    env.sup.ask(req, Duration::from_secs(10)).await.map(|_| ())
+}
+
+fn heal_request(env: &Env<'_>, pairs: Vec<(Endpoint, Endpoint)>, message: String) -> Request {
+    Request::SetLinks {
+        heal_all: false,
+        heal_pairs: pairs,
+        rules: Vec::new(),
+        reset: Vec::new(),
+        action: "heal".into(),
+        message,
+        cause: env.cause.to_string(),
+    }
+}
+
+/// Every node serving with one leader, within `timeout`.
+pub async fn wait_healthy(env: &Env<'_>, timeout: Duration, after: &str) -> Result<()> {
+    match observe::wait_until(env.spec, env.paths, timeout, |s| s.healthy(), |_| {}).await {
+        Ok(_) => Ok(()),
+        Err((_, s)) => Err(Error::failed(format!(
+            "the ensemble did not serve again within {} {after}: {}",
+            output::secs(timeout),
+            output::summary_line(&s)
+        ))),
+    }
+}
+
+/// Inject `f` (waiting first until its planned time after `t0`), hold it, heal it, wait for every node to
+/// serve again.
+pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected> {
+    sleep_until(t0 + Duration::from_millis(f.at_ms)).await;
+    if interrupt::interrupted() {
+        return Err(Error::failed("interrupted"));
+    }
+    // The previous fault was healed and waited for; an election it caused may still be settling.
+    wait_healthy(env, Duration::from_secs(60), &format!("before fault {}", f.n)).await?;
+    let status = observe::gather(env.spec, env.paths, &env.paths.load_state()?).await;
+    let injected_at_ms = t0.elapsed().as_millis() as u64;
+    let mut kill = None;
+    let hold = Duration::from_millis(f.hold_ms);
+    let (nodes, what, held) = match f.kind {
+        Kind::Kill => {
+            let start = Instant::now();
+            let (r, _) = kill_leader::execute(
+                env.sup,
+                env.cause,
+                env.spec,
+                env.paths,
+                SignalArg::Kill,
+                false,
+                true,
+                Duration::from_secs(60),
+            )
+            .await?;
+            let what = format!(
+                "killed leader {} (epoch {}); leader {} (epoch {}) serving after {}; restarted, rejoined as {}",
+                r.old_leader,
+                r.old_epoch,
+                r.new_leader.map_or("-".into(), |l| l.to_string()),
+                r.new_epoch.map_or("-".into(), |e| e.to_string()),
+                r.new_leader_ms.map_or("-".into(), |m| format!("{m} ms")),
+                r.rejoined_as.map_or("-".to_string(), |m| m.to_string())
+            );
+            let nodes = vec![r.old_leader];
+            kill = Some(r);
+            (nodes, what, start.elapsed())
+        }
+        Kind::Pause => {
+            let (id, name) = resolve(f.target, &status)?;
+            let signal = |signal| Request::Signal {
+                ids: vec![id],
+                signal,
+                cause: env.cause.to_string(),
+            };
+            let start = Instant::now();
+            env.sup.ask(signal(Sig::Stop), Duration::from_secs(30)).await?;
+            sleep_until(start + hold).await;
+            // Resumed whatever happens, also when interrupted.
+            env.sup.ask(signal(Sig::Cont), Duration::from_secs(30)).await?;
+            (vec![id], format!("paused {name}, resumed"), start.elapsed())
+        }
+        Kind::Partition => {
+            let (id, name) = resolve(f.target, &status)?;
+            let others: Vec<u32> = env.spec.ids().into_iter().filter(|o| *o != id).collect();
+            let what = format!("isolated {name} from {}", nodes_word(&others));
+            let start = Instant::now();
+            set_links(
+                env,
+                Request::SetLinks {
+                    heal_all: false,
+                    heal_pairs: Vec::new(),
+                    rules: links::partition(&[id], &others, false, env.cause, now_ms()),
+                    reset: Vec::new(),
+                    action: "isolate".into(),
+                    message: format!("verify nemesis fault {}: {what}", f.n),
+                    cause: env.cause.to_string(),
+                },
+            )
+            .await?;
+            sleep_until(start + hold).await;
+            let pairs = others
+                .iter()
+                .map(|o| (Endpoint::Node(id), Endpoint::Node(*o)))
+                .collect();
+            set_links(
+                env,
+                heal_request(env, pairs, format!("verify nemesis fault {}: heal node {id}", f.n)),
+            )
+            .await?;
+            (vec![id], what, start.elapsed())
+        }
+        Kind::Stall | Kind::Delay => {
+            let (a, name) = resolve(f.target, &status)?;
+            let leader = status.leaders().first().map(|n| n.id);
+            // The other end: the leader for a stall (a quorum link joins a learner and its leader), the
+            // planned peer for a delay; when that is `a` itself, the next node id after it.
+            let wanted = if f.kind == Kind::Stall { leader } else { f.peer };
+            let ids = env.spec.ids();
+            let b = wanted
+                .filter(|b| *b != a)
+                .or_else(|| {
+                    ids.iter()
+                        .copied()
+                        .find(|i| *i > a)
+                        .or_else(|| ids.iter().copied().find(|i| *i != a))
+                })
+                .ok_or_else(|| Error::failed("a link needs two nodes"))?;
+            let (fault, ports, port_names) = if f.kind == Kind::Stall {
+                let fault = Fault {
+                    stall: true,
+                    ..Fault::default()
+                };
+                (fault, vec![Port::Quorum], "quorum")
+            } else {
+                let fault = Fault {
+                    delay_ms: f.delay_ms.unwrap_or(100),
+                    ..Fault::default()
+                };
+                (fault, vec![Port::Quorum, Port::Election], "quorum+election")
+            };
+            let role_b = status
+                .node(b)
+                .and_then(|n| n.mode())
+                .map_or("not serving".to_string(), |m| m.to_string());
+            let what = format!(
+                "{} the {port_names} link {name} <-> node {b} ({role_b})",
+                if f.kind == Kind::Stall {
+                    "stalled".to_string()
+                } else {
+                    format!("delayed by {} ms", fault.delay_ms)
+                }
+            );
+            let (ea, eb) = (Endpoint::Node(a), Endpoint::Node(b));
+            let start = Instant::now();
+            set_links(
+                env,
+                Request::SetLinks {
+                    heal_all: false,
+                    heal_pairs: Vec::new(),
+                    rules: links::link(ea, eb, &ports, fault, false, env.cause, now_ms()),
+                    reset: Vec::new(),
+                    action: "link".into(),
+                    message: format!("verify nemesis fault {}: {what}", f.n),
+                    cause: env.cause.to_string(),
+                },
+            )
+            .await?;
+            sleep_until(start + hold).await;
+            set_links(
+                env,
+                heal_request(
+                    env,
+                    vec![(ea, eb)],
+                    format!("verify nemesis fault {}: heal link {a}<->{b}", f.n),
+                ),
+            )
+            .await?;
+            (vec![a, b], what, start.elapsed())
+        }
+    };
+    let healed = Instant::now();
+    wait_healthy(env, Duration::from_secs(60), &format!("after fault {} was healed", f.n)).await?;
+    Ok(Injected {
+        planned: f.clone(),
+        nodes,
+        what,
+        injected_at_ms,
+        held_ms: held.as_millis() as u64,
+        recovered_ms: Some(healed.elapsed().as_millis() as u64),
+        kill,
+    })
+}
