@@ -33,6 +33,25 @@ pub fn is_local_address(address: Ipv4Addr) -> bool {
     std::net::TcpListener::bind((address, 0)).is_ok()
 }
 
+/// Every TCP port something listens on (IPv4 or IPv6, any address), from /proc/net/tcp{,6} in one read
+/// each, without connecting.
+pub fn listening_ports() -> std::collections::BTreeSet<u16> {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|text| {
+            text.lines()
+                .skip(1)
+                .filter_map(|line| {
+                    let f: Vec<&str> = line.split_whitespace().collect();
+                    let port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
+                    (*f.get(3)? == "0A").then_some(port)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// The process listening on `port` (IPv4 or IPv6), if /proc names it.
 pub fn owner(port: u16) -> Option<Owner> {
     let inodes: Vec<u64> = ["/proc/net/tcp", "/proc/net/tcp6"]

@@ -11,7 +11,7 @@
 //! The proxies live in the supervisor process: if it dies, every link is down until the next zkdev command
 //! starts a new supervisor, which binds them again (SO_REUSEADDR) and restores the faults of `links.json`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -129,8 +129,15 @@ impl Proxies {
             })?;
             listeners.push(l);
         }
+        let upstreams: BTreeSet<u16> = routes.iter().map(|r| r.upstream).collect();
+        let first: BTreeSet<u16> = crate::os::ports::listening_ports()
+            .intersection(&upstreams)
+            .copied()
+            .collect();
+        let (up_tx, up_rx) = watch::channel(Arc::new(first));
+        tokio::spawn(watch_listening(upstreams, up_tx));
         for (l, r) in listeners.into_iter().zip(routes.iter().cloned()) {
-            tokio::spawn(accept_loop(l, Arc::new(r), tx.clone(), live.clone()));
+            tokio::spawn(accept_loop(l, Arc::new(r), tx.clone(), live.clone(), up_rx.clone()));
         }
         Ok(Proxies { tx, live, routes })
     }
@@ -168,20 +175,63 @@ impl Proxies {
     }
 }
 
+/// Serve one proxy port, listening exactly while its upstream listens (`up` says which upstream ports
+/// do). While a node is down, and on every node's quorum port but the leader's (only a leader listens
+/// there), a dialler is refused, as it would be dialling directly. Accepting and then resetting is not the
+/// same to ZooKeeper: a follower that cannot reach a new leader retries a refused connect every 100 ms,
+/// but gives up on a connection that was accepted and then reset, and starts a whole new election (seconds).
 async fn accept_loop(
     listener: TcpListener,
     route: Arc<Route>,
     tx: watch::Sender<Arc<Shared>>,
     live: Arc<Mutex<BTreeMap<Key, usize>>>,
+    mut up: watch::Receiver<Arc<BTreeSet<u16>>>,
 ) {
+    let mut listener = Some(listener);
     loop {
-        match listener.accept().await {
-            Ok((sock, _)) => {
-                tokio::spawn(connection(sock, route.clone(), tx.subscribe(), live.clone()));
-            }
-            // Out of file descriptors and the like: try again shortly rather than spin.
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        let upstream_listens = up.borrow_and_update().contains(&route.upstream);
+        match (upstream_listens, listener.is_some()) {
+            (true, false) => listener = TcpListener::bind(("127.0.0.1", route.listen)).await.ok(),
+            (false, true) => listener = None,
+            _ => {}
         }
+        match &listener {
+            Some(l) => tokio::select! {
+                accepted = l.accept() => match accepted {
+                    Ok((sock, _)) => {
+                        tokio::spawn(connection(sock, route.clone(), tx.subscribe(), live.clone()));
+                    }
+                    // Out of file descriptors and the like: try again shortly rather than spin.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                },
+                changed = up.changed() => if changed.is_err() { return },
+            },
+            // Not listening (or the port could not be bound again yet): wait for the next change.
+            None => {
+                let wait = tokio::time::timeout(Duration::from_millis(100), up.changed()).await;
+                if matches!(wait, Ok(Err(_))) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Which of `ports` something listens on, read from /proc every 50 ms and published when it changes:
+/// one reader for all the proxies.
+async fn watch_listening(ports: BTreeSet<u16>, tx: watch::Sender<Arc<BTreeSet<u16>>>) {
+    loop {
+        let now: BTreeSet<u16> = crate::os::ports::listening_ports()
+            .intersection(&ports)
+            .copied()
+            .collect();
+        if **tx.borrow() != now {
+            tx.send_replace(Arc::new(now));
+        }
+        if tx.is_closed() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -217,7 +267,8 @@ async fn connection(
     .await
     {
         Ok(Ok(s)) => s,
-        // The node is down: the dialler sees a refusal, as it would without the proxy.
+        // Nothing listens upstream after all (it went away in the last 50 ms): reset this one; the
+        // proxy stops listening as soon as the watcher sees it (see `accept_loop`).
         _ => {
             set_reset(client.as_raw_fd());
             return;
