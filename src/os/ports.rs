@@ -33,9 +33,15 @@ pub fn is_local_address(address: Ipv4Addr) -> bool {
     std::net::TcpListener::bind((address, 0)).is_ok()
 }
 
-/// Every TCP port something listens on (IPv4 or IPv6, any address), from /proc/net/tcp{,6} in one read
-/// each, without connecting.
+/// Every TCP port something listens on (IPv4 or IPv6, any address), without connecting. Asked of the
+/// kernel's socket diagnostics (netlink `sock_diag`, filtered to LISTEN, as `ss -l` does), which walks only
+/// the listening sockets; /proc/net/tcp{,6} (the fallback) lists every socket of the machine and costs
+/// a hundred times more when connections are many.
 pub fn listening_ports() -> std::collections::BTreeSet<u16> {
+    listening_by_diag().unwrap_or_else(|_| listening_by_proc())
+}
+
+fn listening_by_proc() -> std::collections::BTreeSet<u16> {
     ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
         .filter_map(|f| std::fs::read_to_string(f).ok())
@@ -50,6 +56,78 @@ pub fn listening_ports() -> std::collections::BTreeSet<u16> {
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// One SOCK_DIAG_BY_FAMILY dump per address family, TCP, LISTEN only; the local port of every answer.
+fn listening_by_diag() -> std::io::Result<std::collections::BTreeSet<u16>> {
+    use nix::libc;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const NLMSG_ERROR: u16 = 2;
+    const NLMSG_DONE: u16 = 3;
+    const TCP_LISTEN: u32 = 10;
+    // SAFETY: a plain socket(2) call; the fd is owned (and closed) by `OwnedFd` below.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            libc::NETLINK_SOCK_DIAG,
+        )
+    };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let mut ports = std::collections::BTreeSet::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
+        // struct nlmsghdr (16 bytes) + struct inet_diag_req_v2 (56 bytes: family, protocol, ext, pad,
+        // states, then a zeroed inet_diag_sockid: no filter on addresses or ports).
+        let mut req = [0u8; 16 + 56];
+        req[0..4].copy_from_slice(&(16u32 + 56).to_ne_bytes());
+        req[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        req[6..8].copy_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16).to_ne_bytes());
+        req[8..12].copy_from_slice(&1u32.to_ne_bytes());
+        req[16] = family;
+        req[17] = libc::IPPROTO_TCP as u8;
+        req[20..24].copy_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
+        // SAFETY: `req` is a valid buffer of the given length for the duration of the call.
+        let sent = unsafe { libc::send(fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
+        if sent < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        'dump: loop {
+            // SAFETY: `buf` is a valid, writable buffer of the given length.
+            let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let data = &buf[..n as usize];
+            let mut off = 0;
+            while off + 16 <= data.len() {
+                let len = u32::from_ne_bytes(data[off..off + 4].try_into().expect("4 bytes")) as usize;
+                let kind = u16::from_ne_bytes(data[off + 4..off + 6].try_into().expect("2 bytes"));
+                if len < 16 || off + len > data.len() {
+                    break 'dump;
+                }
+                match kind {
+                    NLMSG_DONE => break 'dump,
+                    NLMSG_ERROR => return Err(std::io::Error::other("sock_diag refused the request")),
+                    _ => {
+                        // struct inet_diag_msg: family, state, timer, retrans, then the sockid whose first
+                        // field is the source (local) port, big-endian.
+                        let msg = &data[off + 16..off + len];
+                        if msg.len() >= 6 {
+                            ports.insert(u16::from_be_bytes([msg[4], msg[5]]));
+                        }
+                    }
+                }
+                off += (len + 3) & !3;
+            }
+        }
+    }
+    Ok(ports)
 }
 
 /// The process listening on `port` (IPv4 or IPv6), if /proc names it.
@@ -309,6 +387,22 @@ mod tests {
     use std::net::TcpListener;
 
     const LO: Ipv4Addr = Ipv4Addr::LOCALHOST;
+
+    #[test]
+    fn listening_ports_are_seen_by_both_ways_and_closed_ones_are_not() {
+        let l = TcpListener::bind((LO, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let by_diag = listening_by_diag().expect("sock_diag answers");
+        assert!(by_diag.contains(&port));
+        assert!(listening_by_proc().contains(&port));
+        drop(l);
+        assert!(!listening_by_diag().unwrap().contains(&port));
+        // A connected (not listening) socket does not count.
+        let l2 = TcpListener::bind((LO, 0)).unwrap();
+        let c = std::net::TcpStream::connect(l2.local_addr().unwrap()).unwrap();
+        let local = c.local_addr().unwrap().port();
+        assert!(!listening_ports().contains(&local));
+    }
 
     #[test]
     fn a_port_on_another_loopback_address_is_its_own() {

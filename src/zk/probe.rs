@@ -41,6 +41,19 @@ pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving 
 pub async fn four_letter(addr: SocketAddrV4, word: &str, timeout: Duration) -> std::io::Result<String> {
     let work = async {
         let mut stream = TcpStream::connect(addr).await?;
+        // Close with a reset once the answer is read: the server has closed its side already, and a FIN
+        // would leave its socket in TIME_WAIT for a minute. At ten probes a second per node those pile up
+        // by the thousand in /proc/net/tcp, which every /proc reader (port checks, the proxies' listener
+        // watch) then has to wade through.
+        // (tokio deprecates set_linger because a non-zero linger blocks on drop; zero never does.)
+        let _ = nix::sys::socket::setsockopt(
+            &std::os::fd::AsFd::as_fd(&stream),
+            nix::sys::socket::sockopt::Linger,
+            &nix::libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            },
+        );
         stream.write_all(word.as_bytes()).await?;
         let mut buf = Vec::with_capacity(512);
         stream.read_to_end(&mut buf).await?;
