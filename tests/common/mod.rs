@@ -125,6 +125,11 @@ impl TestCluster {
 
 /// Live zkdev supervisors whose command line mentions `dir`.
 pub fn supervisors_under(dir: &Path) -> Vec<i32> {
+    processes_under(dir, |args| args.iter().any(|a| a == "supervise"))
+}
+
+/// Live (not zombie) processes whose command line mentions `dir` and satisfies `is`.
+fn processes_under(dir: &Path, is: impl Fn(&[String]) -> bool) -> Vec<i32> {
     let needle = dir.to_string_lossy().into_owned();
     let mut pids = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -138,7 +143,7 @@ pub fn supervisors_under(dir: &Path) -> Vec<i32> {
             .split(|b| *b == 0)
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
-        if args.iter().any(|a| a == "supervise") && args.iter().any(|a| a.contains(&needle)) && pid_alive(pid) {
+        if is(&args) && args.iter().any(|a| a.contains(&needle)) && pid_alive(pid) {
             pids.push(pid);
         }
     }
@@ -165,21 +170,7 @@ pub fn stdout(out: &Output) -> String {
 
 /// Live (not zombie) JVM pids whose command line mentions `dir`.
 pub fn jvms_under(dir: &Path) -> Vec<i32> {
-    let needle = dir.to_string_lossy().into_owned();
-    let mut pids = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let cmd = String::from_utf8_lossy(&cmd);
-        if cmd.contains("QuorumPeerMain") && cmd.contains(&needle) && pid_alive(pid) {
-            pids.push(pid);
-        }
-    }
-    pids
+    processes_under(dir, |args| args.iter().any(|a| a.contains("QuorumPeerMain")))
 }
 
 /// The process exists and is not a zombie.
