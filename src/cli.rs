@@ -165,6 +165,11 @@ pub enum Cmd {
     Wait(WaitArgs),
     /// Live view: the status table refreshed in place and a timeline of every transition
     Watch(WatchArgs),
+    /// The journal: everything that happened to the cluster (starts, exits, faults, elections), oldest first
+    #[command(
+        after_help = "Examples:\n  zkdev events                 # the whole journal\n  zkdev events --since 30s --json\n  zkdev events --follow        # and keep printing new events (Ctrl-C ends)"
+    )]
+    Events(EventsArgs),
     /// Shell exports for clients: eval "$(zkdev env)"
     Env(JsonArg),
     /// Show one node's log, or all of them merged in time order
@@ -187,11 +192,6 @@ pub enum Cmd {
     Render(RenderArgs),
     /// List the built-in profiles and what they set
     Profiles(JsonArg),
-    /// The journal: everything that happened to the cluster (starts, exits, faults, elections), oldest first
-    #[command(
-        after_help = "Examples:\n  zkdev events                 # the whole journal\n  zkdev events --since 30s --json\n  zkdev events --follow        # and keep printing new events (Ctrl-C ends)"
-    )]
-    Events(EventsArgs),
     /// Print shell completions: zkdev completions bash > /etc/bash_completion.d/zkdev
     Completions {
         #[arg(value_enum, value_name = "SHELL")]

@@ -87,17 +87,24 @@ pub fn status_table(s: &ClusterStatus) -> String {
 
 /// The status table; with `color`, a leader's MODE and a crashed or unresponsive PROCESS stand out.
 fn status_table_in(s: &ClusterStatus, color: bool) -> String {
+    // Nodes on their own loopback addresses (`--addresses loopback`) all use the same ports: say where each is.
+    let own_addresses = s.nodes.iter().any(|n| n.address != std::net::Ipv4Addr::LOCALHOST);
     let rows: Vec<Vec<String>> = s
         .nodes
         .iter()
         .map(|n| {
             let a = n.answer();
-            vec![
+            let mut row = vec![
                 n.id.to_string(),
                 n.role.as_str().to_string(),
                 n.process().as_str().to_string(),
                 opt(&n.mode()),
                 opt(&n.pid()),
+            ];
+            if own_addresses {
+                row.push(n.address.to_string());
+            }
+            row.extend([
                 n.client_port.to_string(),
                 n.quorum_port.to_string(),
                 n.election_port.to_string(),
@@ -107,16 +114,20 @@ fn status_table_in(s: &ClusterStatus, color: bool) -> String {
                 opt(&n.zxid().map(|z| z.counter())),
                 opt(&a.and_then(|a| a.connections)),
                 opt(&a.and_then(|a| a.znodes)),
-            ]
+            ]);
+            row
         })
         .collect();
-    const HEADER: [&str; 14] = [
-        "ID", "ROLE", "PROCESS", "MODE", "PID", "CLIENT", "QUORUM", "ELECTION", "ADMIN", "ZXID", "EPOCH", "COUNTER",
-        "CONNS", "ZNODES",
-    ];
-    let column = |name: &str| HEADER.iter().position(|h| *h == name);
+    let mut header = vec!["ID", "ROLE", "PROCESS", "MODE", "PID"];
+    if own_addresses {
+        header.push("ADDRESS");
+    }
+    header.extend([
+        "CLIENT", "QUORUM", "ELECTION", "ADMIN", "ZXID", "EPOCH", "COUNTER", "CONNS", "ZNODES",
+    ]);
+    let column = |name: &str| header.iter().position(|h| *h == name);
     let (process, mode) = (column("PROCESS"), column("MODE"));
-    let mut out = styled_table(&HEADER, &rows, |i, text| {
+    let mut out = styled_table(&header, &rows, |i, text| {
         if !color {
             return None;
         }
@@ -292,5 +303,22 @@ cluster default: leader 1 (epoch 3), voters up 3/4 (quorum needs 3), connect 127
             3,
             "three styled cells:\n{coloured}"
         );
+    }
+
+    #[test]
+    fn nodes_on_their_own_addresses_get_an_address_column() {
+        let mut s = status();
+        for n in &mut s.nodes {
+            n.address = std::net::Ipv4Addr::new(127, 0, 0, 10 + n.id as u8);
+        }
+        let table = status_table_in(&s, false);
+        let mut lines = table.lines();
+        assert!(lines
+            .next()
+            .unwrap()
+            .starts_with("ID  ROLE         PROCESS       MODE      PID   ADDRESS     CLIENT"));
+        assert!(lines.next().unwrap().contains(" 127.0.0.11  2181 "), "{table}");
+        // On 127.0.0.1 (the default) there is no such column: see `without_colour_the_status_table_is_unchanged`.
+        assert!(!status_table_in(&status(), false).contains("ADDRESS"));
     }
 }
