@@ -74,6 +74,16 @@ fn status_watch_wait_smoke_and_logs_under_faults() {
     );
     assert_eq!(n["process"], "paused");
     assert!(n["mode"].is_null());
+    // wait gives up (a paused node never serves by waiting) and names the command that brings it back.
+    let out = c.zkdev(&["wait", "--timeout", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!(
+            "paused (SIGSTOP) and will not serve until resumed: `zkdev resume {fid}`"
+        )),
+        "{}",
+        stderr(&out)
+    );
     signal(fpid, Signal::SIGCONT);
     poll(Duration::from_secs(20), "the resumed follower to serve", || {
         let n = node_json(&c, fid);

@@ -6,7 +6,7 @@ use super::{seconds, Ctx};
 use crate::cli::WaitArgs;
 use crate::error::{Error, Result};
 use crate::output;
-use crate::zk::observe::WaitFailure;
+use crate::zk::observe::{ProcessState, WaitFailure};
 
 pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<()> {
     let timeout = seconds(args.timeout, "--timeout")?;
@@ -47,9 +47,32 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<()> {
             if !stuck.is_empty() {
                 why.push_str(&format!("; not serving: {}", stuck.join(", ")));
             }
-            if q.voters_up < q.needed {
+            // A paused node never comes back by waiting: name the command that brings it back.
+            let paused: Vec<String> = s
+                .nodes
+                .iter()
+                .filter(|n| n.process() == ProcessState::Paused)
+                .map(|n| n.id.to_string())
+                .collect();
+            if !paused.is_empty() {
+                let target = if paused.len() == 1 {
+                    paused[0].clone()
+                } else {
+                    "all".to_string()
+                };
                 why.push_str(&format!(
-                    "; only {} of {} voters are up and a quorum needs {}: start voters with `zkdev up` or `zkdev start ID`",
+                    "; node(s) {} paused (SIGSTOP) and will not serve until resumed: `zkdev resume {target}`",
+                    paused.join(",")
+                ));
+            }
+            if q.voters_up < q.needed {
+                let fix = if paused.is_empty() {
+                    "start voters with `zkdev up` or `zkdev start ID`"
+                } else {
+                    "resume or start voters"
+                };
+                why.push_str(&format!(
+                    "; only {} of {} voters are up and a quorum needs {}: {fix}",
                     q.voters_up, q.voters, q.needed
                 ));
             } else if matches!(failure, WaitFailure::Crashed(_)) {
