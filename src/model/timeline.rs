@@ -145,6 +145,8 @@ pub struct Tracker {
     nodes: BTreeMap<u32, (ProcessState, Option<Mode>)>,
     leader: Option<(u32, Option<u32>)>,
     leaderless_since: Option<u64>,
+    /// No leader since the first look (a start-up, not an outage): said differently.
+    leaderless_from_first_look: bool,
 }
 
 impl Tracker {
@@ -170,6 +172,7 @@ impl Tracker {
                 Some((l, Some(e))) => format!("leader {l} (epoch {e})"),
                 _ => {
                     self.leaderless_since = Some(at_ms);
+                    self.leaderless_from_first_look = true;
                     "no serving leader".to_string()
                 }
             };
@@ -209,6 +212,7 @@ impl Tracker {
                 if let Some((old, old_epoch)) = self.leader {
                     if leader.is_none() {
                         self.leaderless_since = Some(at_ms);
+                        self.leaderless_from_first_look = false;
                         let e = old_epoch.map(|e| format!(", epoch {e}")).unwrap_or_default();
                         out.push(ev(
                             Kind::LeaderLost,
@@ -222,9 +226,12 @@ impl Tracker {
                 if let Some((new, epoch)) = leader {
                     let gap = self.leaderless_since.take().map(|t| at_ms.saturating_sub(t));
                     let e = epoch.map(|e| format!(" (epoch {e})")).unwrap_or_default();
-                    let after = gap
-                        .map(|g| format!(" after {g} ms without a leader"))
-                        .unwrap_or_default();
+                    let since_start = std::mem::take(&mut self.leaderless_from_first_look);
+                    let after = match gap {
+                        Some(g) if since_start => format!(", {g} ms after the first look found none"),
+                        Some(g) => format!(" after {g} ms without a leader"),
+                        None => String::new(),
+                    };
                     let mut event = ev(
                         Kind::LeaderElected,
                         Some(new),
@@ -248,6 +255,7 @@ impl Tracker {
         let (old, old_epoch) = self.leader.filter(|(l, _)| *l == id)?;
         self.leader = None;
         self.leaderless_since = Some(at_ms);
+        self.leaderless_from_first_look = false;
         let e = old_epoch.map(|e| format!(", epoch {e}")).unwrap_or_default();
         let mut ev = Event::new(Kind::LeaderLost, format!("no serving leader (was {old}{e})"));
         ev.node = Some(old);
@@ -319,6 +327,36 @@ mod tests {
         assert!(t
             .observe(&status(&[(1, Running, Some("leader"), 2), (2, Crashed, None, 1)]), 1600)
             .is_empty());
+    }
+
+    #[test]
+    fn a_start_up_reads_as_a_first_leader_not_an_outage() {
+        use ProcessState::*;
+        let mut t = Tracker::default();
+        t.observe(
+            &status(&[(1, Running, Some("looking"), 0), (2, Running, Some("looking"), 0)]),
+            1000,
+        );
+        let e = t.observe(
+            &status(&[(1, Running, Some("follower"), 1), (2, Running, Some("leader"), 1)]),
+            3000,
+        );
+        let last = e.last().unwrap();
+        assert_eq!(last.kind, Kind::LeaderElected);
+        assert_eq!(
+            last.message,
+            "new leader 2 (epoch 1), 2000 ms after the first look found none"
+        );
+        // A later loss is an outage again.
+        t.observe(
+            &status(&[(1, Running, Some("looking"), 1), (2, Crashed, None, 1)]),
+            4000,
+        );
+        let e = t.observe(&status(&[(1, Running, Some("leader"), 2), (2, Crashed, None, 1)]), 4300);
+        assert_eq!(
+            e.last().unwrap().message,
+            "new leader 1 (epoch 2) after 300 ms without a leader"
+        );
     }
 
     #[test]
