@@ -159,8 +159,10 @@ pub enum Holder {
 
 impl Holder {
     /// Lasts until someone acts (a listener, a live connection), as opposed to connections that are closing.
+    /// Worth reporting at once? Closing connections pass within moments, and so does a listener that no
+    /// process owns (the sockets of a process still exiting): the port check waits those out first.
     pub fn settled(&self) -> bool {
-        !matches!(self, Holder::Closing)
+        !matches!(self, Holder::Closing | Holder::Listener(None))
     }
 
     /// How a port-in-use message names the holder, after "port P (node N client port) is in use".

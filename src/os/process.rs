@@ -221,14 +221,36 @@ fn identify_with(state: &NodeState, ident: &Ident, cached: bool) -> Liveness {
 /// Has the recorded process really exited (no /proc entry, a zombie, or the pid reused)? Stricter than
 /// `identify(..) == Gone`: a JVM in the middle of exiting has already lost its command line but still
 /// holds its ports for a moment.
+///
+/// A zombie counts only once no thread of it is left: a multi-threaded JVM's main thread can be a zombie
+/// while its other threads are still exiting and still hold its sockets (the next start would then find
+/// its ports taken by a listener no process owns).
 pub fn exited(state: &NodeState) -> bool {
     let Some((pid, start_ticks)) = state.process() else {
         return true;
     };
     match proc_stat(pid) {
         None => true,
-        Some(st) => st.start_ticks != start_ticks || matches!(st.state, 'Z' | 'X' | 'x'),
+        Some(st) if st.start_ticks != start_ticks => true,
+        Some(st) if matches!(st.state, 'Z' | 'X' | 'x') => live_threads(pid) == 0,
+        Some(_) => false,
     }
+}
+
+/// Threads of `pid` that are not zombies themselves (from /proc/PID/task).
+fn live_threads(pid: i32) -> usize {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("stat")).is_ok_and(|stat| {
+                let state = stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next());
+                !matches!(state, Some('Z' | 'X' | 'x') | None)
+            })
+        })
+        .count()
 }
 
 /// Find the JVMs of `idents` that run but that zkdev has no record of (a zkdev killed between spawning a
@@ -492,6 +514,41 @@ mod tests {
         assert!(!signal(&state, &ident, Signal::SIGKILL).unwrap());
         assert!(child.try_wait().unwrap().is_none(), "sleep was signalled");
         child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn a_zombie_main_thread_with_live_threads_has_not_exited() {
+        // The main thread leaves (pthread_exit) while another sleeps on: the process shows as a zombie but
+        // still runs, as a JVM's can while it exits.
+        let mut child = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import threading,time,ctypes; threading.Thread(target=time.sleep,args=(2,)).start(); \
+                 ctypes.CDLL(None).pthread_exit(None)",
+            ])
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let state = |s: u64| NodeState::Started {
+            pid,
+            start_ticks: s,
+            started_at: 0,
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let ticks = loop {
+            if let Some(st) = proc_stat(pid).filter(|st| st.state == 'Z') {
+                break st.start_ticks;
+            }
+            assert!(Instant::now() < deadline, "the main thread never became a zombie");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(!exited(&state(ticks)), "a thread still runs");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !exited(&state(ticks)) {
+            assert!(Instant::now() < deadline, "never exited");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         child.wait().unwrap();
     }
 }
