@@ -83,6 +83,19 @@ async fn set_links(env: &Env<'_>, req: Request) -> Result<()> {
     env.sup.ask(req, Duration::from_secs(10)).await.map(|_| ())
 }
 
+/// Put `rules` in force for one nemesis fault, journalled as `action` with `verify` as the cause.
+fn fault_request(env: &Env<'_>, rules: Vec<links::Rule>, action: &str, message: String) -> Request {
+    Request::SetLinks {
+        heal_all: false,
+        heal_pairs: Vec::new(),
+        rules,
+        reset: Vec::new(),
+        action: action.into(),
+        message,
+        cause: env.cause.to_string(),
+    }
+}
+
 fn heal_request(env: &Env<'_>, pairs: Vec<(Endpoint, Endpoint)>, message: String) -> Request {
     Request::SetLinks {
         heal_all: false,
@@ -168,15 +181,12 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
             let start = Instant::now();
             set_links(
                 env,
-                Request::SetLinks {
-                    heal_all: false,
-                    heal_pairs: Vec::new(),
-                    rules: links::partition(&[id], &others, false, env.cause, now_ms()),
-                    reset: Vec::new(),
-                    action: "isolate".into(),
-                    message: format!("verify nemesis fault {}: {what}", f.n),
-                    cause: env.cause.to_string(),
-                },
+                fault_request(
+                    env,
+                    links::partition(&[id], &others, false, env.cause, now_ms()),
+                    "isolate",
+                    format!("verify nemesis fault {}: {what}", f.n),
+                ),
             )
             .await?;
             sleep_until(start + hold).await;
@@ -236,15 +246,12 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
             let start = Instant::now();
             set_links(
                 env,
-                Request::SetLinks {
-                    heal_all: false,
-                    heal_pairs: Vec::new(),
-                    rules: links::link(ea, eb, &ports, fault, false, env.cause, now_ms()),
-                    reset: Vec::new(),
-                    action: "link".into(),
-                    message: format!("verify nemesis fault {}: {what}", f.n),
-                    cause: env.cause.to_string(),
-                },
+                fault_request(
+                    env,
+                    links::link(ea, eb, &ports, fault, false, env.cause, now_ms()),
+                    "link",
+                    format!("verify nemesis fault {}: {what}", f.n),
+                ),
             )
             .await?;
             sleep_until(start + hold).await;
