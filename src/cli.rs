@@ -93,6 +93,8 @@ impl Cmd {
             Cmd::Link(a) => a.out.json,
             Cmd::Heal(a) => a.out.json,
             Cmd::Links(a) => a.json,
+            Cmd::Dashboard(a) => a.out.json,
+            Cmd::Explain(e) => e.json(),
             Cmd::Logs(_)
             | Cmd::Cli(_)
             | Cmd::Export(_)
@@ -197,6 +199,15 @@ pub enum Cmd {
         #[arg(value_enum, value_name = "SHELL")]
         shell: clap_complete::Shell,
     },
+    /// A live web page of the ensemble (nodes, links, timeline, the last election, fault buttons), served by
+    /// the supervisor on 127.0.0.1
+    #[command(
+        after_help = "Examples:\n  zkdev dashboard              # http://127.0.0.1:8900/\n  zkdev dashboard --port 9000 --open"
+    )]
+    Dashboard(DashboardArgs),
+    /// Explain an election, a zxid or a session in words, from the servers' logs and answers and the journal
+    #[command(subcommand)]
+    Explain(ExplainCmd),
     /// Run the cluster's supervisor (started by `up` and other commands; not for people)
     #[command(hide = true)]
     Supervise {
@@ -204,6 +215,58 @@ pub enum Cmd {
         #[arg(long)]
         detach: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
+    /// The port on 127.0.0.1 to serve the page on
+    #[arg(long, default_value_t = 8900)]
+    pub port: u16,
+    /// Open the page in the desktop's browser (xdg-open)
+    #[arg(long)]
+    pub open: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExplainCmd {
+    /// The last election (or --epoch E): each node's votes, who proposed whom with which (epoch, zxid, myid),
+    /// and why the winner won
+    Election {
+        #[command(flatten)]
+        out: JsonArg,
+        /// Show only this node's rounds and the votes it heard
+        #[arg(long, value_name = "ID")]
+        node: Option<u32>,
+        /// The election that started this epoch (default: the last one)
+        #[arg(long, value_name = "E")]
+        epoch: Option<u32>,
+    },
+    /// A zxid: its epoch and counter, which leader's epoch that was, and where the nodes are now
+    Zxid {
+        #[command(flatten)]
+        out: JsonArg,
+        /// e.g. 0x500000204
+        zxid: String,
+    },
+    /// A session: the node that created it (the id's top byte), its timeout, its ephemeral znodes
+    Session {
+        #[command(flatten)]
+        out: JsonArg,
+        /// The session id, e.g. 0x100012a4b5c0000
+        id: String,
+    },
+}
+
+impl ExplainCmd {
+    pub fn json(&self) -> bool {
+        match self {
+            ExplainCmd::Election { out, .. } | ExplainCmd::Zxid { out, .. } | ExplainCmd::Session { out, .. } => {
+                out.json
+            }
+        }
+    }
 }
 
 #[derive(Debug, Args)]

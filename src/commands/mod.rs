@@ -2,10 +2,12 @@
 //! every command shares.
 
 mod cli_cmd;
+mod dashboard;
 mod dist;
 mod down;
 mod env;
 mod events;
+mod explain;
 mod export;
 mod kill_leader;
 mod logs;
@@ -119,6 +121,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Render(a) => render::run(&ctx, a),
         Cmd::Profiles(_) => profiles::run(&ctx),
         Cmd::Events(a) => events::run(&ctx, a).await,
+        Cmd::Dashboard(a) => dashboard::run(&ctx, a).await,
+        Cmd::Explain(e) => explain::run(&ctx, e).await,
         Cmd::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "zkdev", &mut std::io::stdout());

@@ -12,6 +12,7 @@ use crate::os::state::{ClusterPaths, State};
 use crate::os::zoo_cfg;
 use crate::output;
 use crate::supervisor::control::{call, Request};
+use crate::supervisor::dashboard::DashboardRecord;
 use crate::zk::observe::{self, ClusterStatus, ProcessState, SupervisorView};
 
 pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
@@ -30,6 +31,7 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
         let mut v = serde_json::to_value(&status).expect("status serialises");
         add_ports(&mut v, &spec);
         add_config_files(&mut v, &paths);
+        v["dashboard"] = DashboardRecord::read(&paths).map(|d| d.url).into();
         output::print_json(&v);
     } else {
         crate::out!("{}", output::status_table(&status));
@@ -44,8 +46,20 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
             };
             crate::outln!("links: proxied, {} fault rule(s){up} (`zkdev links` shows them)", rules);
         }
+        crate::out!("{}", dashboard_hint(&paths));
     }
     Ok(())
+}
+
+/// `dashboard: http://127.0.0.1:8900/ ...` when the supervisor serves one; empty otherwise.
+pub fn dashboard_hint(paths: &ClusterPaths) -> String {
+    match DashboardRecord::read(paths) {
+        Some(d) => format!(
+            "dashboard: {} (live); `zkdev explain election` tells how the last leader won\n",
+            d.url
+        ),
+        None => String::new(),
+    }
 }
 
 /// Ports beyond the table's columns: the TLS client port, and ports the profile's [zookeeper.extra] opens.

@@ -54,6 +54,9 @@ pub async fn follow(
         }
         Some(Tracker::default())
     };
+    if !live && !ctx.json && !ctx.quiet {
+        eprint!("{}", super::status::dashboard_hint(paths));
+    }
     let mut history: Vec<Event> = Vec::new();
     let started = Instant::now();
     let mut first = true;
@@ -90,7 +93,9 @@ pub async fn follow(
             for e in &history {
                 screen.push_str(&format!("  {}  {}\n", e.time, e.message));
             }
-            screen.push_str("\nCtrl-C to stop watching\n");
+            screen.push('\n');
+            screen.push_str(&super::status::dashboard_hint(paths));
+            screen.push_str("Ctrl-C to stop watching\n");
             write!(out, "{screen}")
         } else {
             events

@@ -60,6 +60,10 @@ pub enum Request {
         message: String,
         cause: String,
     },
+    /// Serve the dashboard on 127.0.0.1:`port` (`zkdev dashboard`); answers its address.
+    Dashboard {
+        port: u16,
+    },
     /// Stop every node (`grace_ms`), then the supervisor itself.
     Shutdown {
         grace_ms: u64,

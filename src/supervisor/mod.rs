@@ -15,6 +15,7 @@
 
 mod cluster;
 pub mod control;
+pub mod dashboard;
 pub mod journal;
 pub mod links;
 mod nodes;

@@ -257,6 +257,7 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
     }
     let _ = std::fs::remove_file(paths.socket());
     let _ = std::fs::remove_file(paths.supervisor_record());
+    super::dashboard::forget(&paths);
     Ok(())
 }
 

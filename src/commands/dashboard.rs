@@ -1,0 +1,56 @@
+//! `zkdev dashboard [--port P] [--open]`: ask the cluster's supervisor to serve the live page on
+//! 127.0.0.1:P (no extra process: the page lives as long as the supervisor) and print its address.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::Ctx;
+use crate::cli::DashboardArgs;
+use crate::error::{Error, Result};
+use crate::output;
+use crate::supervisor::control::Request;
+
+pub async fn run(ctx: &Ctx, args: DashboardArgs) -> Result<()> {
+    let (_paths, spec) = ctx.existing()?;
+    if args.port == 0 {
+        return Err(Error::usage("--port 0: give a port number from 1 to 65535"));
+    }
+    let sup = ctx.supervisor().await?;
+    let v = sup
+        .ask(Request::Dashboard { port: args.port }, Duration::from_secs(10))
+        .await?;
+    let url = v["url"].as_str().unwrap_or_default().to_string();
+    let mut opened = None;
+    if args.open {
+        opened = Some(
+            std::process::Command::new("xdg-open")
+                .arg(&url)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .is_ok(),
+        );
+    }
+    if ctx.json {
+        output::print_json(&json!({
+            "cluster": spec.name,
+            "url": url,
+            "port": v["port"],
+            "already_running": v["already"],
+            "opened": opened,
+        }));
+        return Ok(());
+    }
+    let how = if v["already"].as_bool() == Some(true) {
+        "already served"
+    } else {
+        "now served"
+    };
+    println!("dashboard of cluster `{}`: {url}", spec.name);
+    println!("  {how} by the cluster's supervisor on 127.0.0.1 only; it stops with `zkdev down`");
+    if opened == Some(false) {
+        println!("  could not run xdg-open; open the address above in a browser");
+    }
+    Ok(())
+}

@@ -1,0 +1,608 @@
+//! An election explained, from what the servers log at INFO: FastLeaderElection's `New election` and
+//! `Notification:` lines (every vote a node receives, its own included), the `LEADING`/`FOLLOWING`/
+//! `OBSERVING` decision, and the new leader's `Have quorum of supporters ... zxid: 0x500000000` (which
+//! names the epoch it starts). The journal adds why there was an election and how long no leader served.
+//!
+//! The rule every voter applies (FastLeaderElection.totalOrderPredicate): a vote for candidate B beats a
+//! vote for A when B's epoch is higher, or the epochs are equal and B's zxid is higher, or both are equal
+//! and B's id is higher. Log timestamps are compared as text: every node logs in the same format and zone.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::model::server::Zxid;
+use crate::model::spec::{ClusterSpec, Role};
+use crate::model::timeline::{Event, Kind};
+use crate::os::state::ClusterPaths;
+
+/// A candidate as votes name it: (epoch, zxid, id), compared in that order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    pub epoch: u32,
+    pub zxid: Zxid,
+    pub id: u32,
+}
+
+impl Candidate {
+    pub fn key(&self) -> (u32, u64, u32) {
+        (self.epoch, self.zxid.0, self.id)
+    }
+
+    /// Why `self` beats `other` (or does not), in words.
+    pub fn why_over(&self, other: &Candidate) -> String {
+        match self.key().cmp(&other.key()) {
+            Ordering::Equal => "the same candidate".into(),
+            Ordering::Less => format!("node {} is not greater than node {}", self.id, other.id),
+            Ordering::Greater if self.epoch != other.epoch => {
+                format!("a higher epoch ({} > {})", self.epoch, other.epoch)
+            }
+            Ordering::Greater if self.zxid != other.zxid => format!(
+                "the same epoch {} and a higher zxid ({} > {})",
+                self.epoch, self.zxid, other.zxid
+            ),
+            Ordering::Greater => format!(
+                "the same epoch {} and zxid {}, and a higher id ({} > {})",
+                self.epoch, self.zxid, self.id, other.id
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for Candidate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "(epoch {}, zxid {}, id {})", self.epoch, self.zxid, self.id)
+    }
+}
+
+/// One `Notification:` line: a vote `receiver` got from `sender`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notification {
+    /// The receiver's log timestamp (`2026-12-01 01:03:57,027`).
+    pub at: String,
+    pub receiver: u32,
+    pub sender: u32,
+    /// LOOKING (still electing), FOLLOWING, LEADING, OBSERVING (telling a latecomer who leads).
+    pub sender_state: String,
+    pub round: u64,
+    pub vote: Candidate,
+}
+
+/// What one log says, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Line {
+    NewElection {
+        at: String,
+        zxid: Zxid,
+    },
+    Notification(Notification),
+    Decided {
+        at: String,
+        as_: String,
+    },
+    Took {
+        ms: u64,
+    },
+    Term {
+        at: String,
+        zxid: Zxid,
+        supporters: Vec<u32>,
+    },
+}
+
+/// The lines of one node's log that tell about elections.
+pub fn parse_log(node: u32, text: &str) -> Vec<Line> {
+    let mut out = Vec::new();
+    for l in text.lines() {
+        let Some(at) = l.get(..23).filter(|t| t.as_bytes().get(4) == Some(&b'-')) else {
+            continue;
+        };
+        let at = at.to_string();
+        let fle = l.contains("FastLeaderElection");
+        if let Some(rest) = after(l, "New election.").filter(|_| fle) {
+            if let Some(z) = after(rest, "proposed zxid=").and_then(|z| z.trim().parse().ok()) {
+                out.push(Line::NewElection { at, zxid: z });
+            }
+        } else if let Some(rest) = after(l, "Notification:").filter(|_| fle) {
+            if let Some(n) = parse_notification(node, &at, rest) {
+                out.push(Line::Notification(n));
+            }
+        } else if let Some(rest) = after(l, "QuorumPeer - ") {
+            let word = rest.trim();
+            if matches!(word, "LEADING" | "FOLLOWING" | "OBSERVING") {
+                out.push(Line::Decided {
+                    at,
+                    as_: word.to_ascii_lowercase(),
+                });
+            }
+        } else if let Some(rest) = after(l, "LEADER ELECTION TOOK - ") {
+            if let Some(ms) = rest.split_whitespace().next().and_then(|m| m.parse().ok()) {
+                out.push(Line::Took { ms });
+            }
+        } else if let Some(rest) = after(l, "Have quorum of supporters, sids: ") {
+            let (sids, tail) = rest.split_once(';').unwrap_or((rest, ""));
+            let supporters = sids
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|d| d.parse().ok())
+                .collect();
+            if let Some(z) = after(tail, "zxid: ").and_then(|z| z.trim().parse().ok()) {
+                out.push(Line::Term {
+                    at,
+                    zxid: z,
+                    supporters,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn after<'a>(s: &'a str, marker: &str) -> Option<&'a str> {
+    s.find(marker).map(|i| &s[i + marker.len()..])
+}
+
+/// `my state:LOOKING; n.sid:1, n.state:LOOKING, n.leader:1, n.round:0x1, n.peerEpoch:0x0, n.zxid:0x0, ...`
+/// (3.6+), or the older `2 (message format version), 1 (n.leader), 0x0 (n.zxid), ...`.
+fn parse_notification(receiver: u32, at: &str, rest: &str) -> Option<Notification> {
+    let mut fields = BTreeMap::new();
+    for part in rest.split([',', ';']) {
+        let part = part.trim();
+        if let Some((k, v)) = part.split_once(':') {
+            fields.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        } else if let Some((v, k)) = part.split_once(" (") {
+            fields.insert(
+                k.trim_end_matches(')').trim().to_ascii_lowercase(),
+                v.trim().to_string(),
+            );
+        }
+    }
+    let hex = |k: &str| {
+        let v = fields.get(k)?;
+        u64::from_str_radix(v.trim_start_matches("0x"), 16).ok()
+    };
+    let dec = |k: &str| fields.get(k)?.parse::<u32>().ok();
+    Some(Notification {
+        at: at.to_string(),
+        receiver,
+        sender: dec("n.sid")?,
+        sender_state: fields.get("n.state")?.clone(),
+        round: hex("n.round")?,
+        vote: Candidate {
+            epoch: hex("n.peerepoch")? as u32,
+            zxid: Zxid(hex("n.zxid")?),
+            id: dec("n.leader")?,
+        },
+    })
+}
+
+/// One node's part in the election.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodePart {
+    pub node: u32,
+    pub role: Role,
+    /// Took part: ran `New election` in this election's window.
+    pub took_part: bool,
+    pub started_at: Option<String>,
+    pub decided_at: Option<String>,
+    /// leading | following | observing.
+    pub decided: Option<String>,
+    /// What the server itself says the election took (`LEADER ELECTION TOOK - N MS`).
+    pub took_ms: Option<u64>,
+    /// Its own votes in order (what it proposed first, then each change), as it sent them.
+    pub votes: Vec<Candidate>,
+    /// Every vote it received, in order.
+    pub heard: Vec<Notification>,
+}
+
+/// A voter changing its vote, and why the new candidate is greater.
+#[derive(Debug, Clone, Serialize)]
+pub struct Switch {
+    pub node: u32,
+    pub from: Candidate,
+    pub to: Candidate,
+    pub why: String,
+    /// Does the change follow the rule (the new candidate greater than the old)?
+    pub follows_rule: bool,
+}
+
+/// What the journal says about this election.
+#[derive(Debug, Clone, Serialize)]
+pub struct FromJournal {
+    /// The last action before the leader was lost (`kill node 3 (SIGKILL), asked by ...`).
+    pub trigger: Option<String>,
+    pub elected_time: String,
+    pub leaderless_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    pub epoch: u32,
+    pub leader: u32,
+    /// The election's round (FastLeaderElection's logical clock), as the winner counted it.
+    pub round: Option<u64>,
+    pub elected_at: String,
+    pub supporters: Vec<u32>,
+    pub voters: usize,
+    pub quorum: usize,
+    /// Each participating voter's first vote: itself.
+    pub candidates: Vec<Candidate>,
+    /// The greatest candidate by (epoch, zxid, id): the rule's winner.
+    pub greatest: Option<Candidate>,
+    pub switches: Vec<Switch>,
+    pub nodes: Vec<NodePart>,
+    pub journal: Option<FromJournal>,
+    /// The explanation in sentences.
+    pub story: Vec<String>,
+}
+
+/// Explain the election that started epoch `epoch` (the last one when None).
+pub fn explain(spec: &ClusterSpec, paths: &ClusterPaths, journal: &[Event], epoch: Option<u32>) -> Result<Explanation> {
+    let logs: Vec<(u32, Role, Vec<Line>)> = spec
+        .nodes
+        .iter()
+        .map(|n| {
+            let text = std::fs::read_to_string(paths.log_file(n.id)).unwrap_or_default();
+            (n.id, n.role, parse_log(n.id, &text))
+        })
+        .collect();
+    analyse(&logs, journal, epoch)
+}
+
+/// The pure part: from the parsed logs (node, role, lines) and the journal.
+pub fn analyse(logs: &[(u32, Role, Vec<Line>)], journal: &[Event], epoch: Option<u32>) -> Result<Explanation> {
+    let mut terms: Vec<(String, u32, Zxid, Vec<u32>)> = logs
+        .iter()
+        .flat_map(|(id, _, lines)| {
+            lines.iter().filter_map(move |l| match l {
+                Line::Term { at, zxid, supporters } => Some((at.clone(), *id, *zxid, supporters.clone())),
+                _ => None,
+            })
+        })
+        .collect();
+    terms.sort_by(|a, b| a.0.cmp(&b.0));
+    let pick = match epoch {
+        Some(e) => terms.iter().rposition(|t| t.2.epoch() == e).ok_or_else(|| {
+            let known: Vec<String> = terms.iter().map(|t| t.2.epoch().to_string()).collect();
+            Error::usage(format!(
+                "no election of epoch {e} in the nodes' logs (epochs there: {})",
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        })?,
+        None => terms.len().checked_sub(1).ok_or_else(|| {
+            Error::failed(
+                "no election in the nodes' logs yet (a leader logs `Have quorum of supporters` once elected; is the \
+                 ensemble up? `zkdev status`)",
+            )
+        })?,
+    };
+    let (term_at, leader, term_zxid, supporters) = terms[pick].clone();
+    let prev_at = pick.checked_sub(1).map(|i| terms[i].0.clone());
+    let voters = logs.iter().filter(|(_, r, _)| *r == Role::Participant).count();
+    let quorum = voters / 2 + 1;
+
+    let mut nodes = Vec::new();
+    for (id, role, lines) in logs {
+        nodes.push(node_part(*id, *role, lines, prev_at.as_deref(), &term_at));
+    }
+    let round = nodes.iter().find(|n| n.node == leader).and_then(|n| {
+        n.heard
+            .iter()
+            .filter(|h| h.sender_state == "LOOKING")
+            .map(|h| h.round)
+            .max()
+    });
+
+    let candidates: Vec<Candidate> = nodes
+        .iter()
+        .filter(|n| n.role == Role::Participant && n.took_part)
+        .filter_map(|n| n.votes.first().copied().filter(|c| c.id == n.node))
+        .collect();
+    let greatest = candidates.iter().max_by_key(|c| c.key()).copied();
+    let mut switches = Vec::new();
+    for n in &nodes {
+        for w in n.votes.windows(2) {
+            switches.push(Switch {
+                node: n.node,
+                from: w[0],
+                to: w[1],
+                why: w[1].why_over(&w[0]),
+                follows_rule: w[1].key() > w[0].key(),
+            });
+        }
+    }
+    let journal = from_journal(journal, term_zxid.epoch());
+    let mut e = Explanation {
+        epoch: term_zxid.epoch(),
+        leader,
+        round,
+        elected_at: term_at,
+        supporters,
+        voters,
+        quorum,
+        candidates,
+        greatest,
+        switches,
+        nodes,
+        journal,
+        story: Vec::new(),
+    };
+    e.story = story(&e);
+    Ok(e)
+}
+
+fn node_part(id: u32, role: Role, lines: &[Line], prev_at: Option<&str>, term_at: &str) -> NodePart {
+    // The node's last `New election` after the previous leader's start and before this one's.
+    let start = lines.iter().rposition(|l| match l {
+        Line::NewElection { at, .. } => prev_at.is_none_or(|p| at.as_str() > p) && at.as_str() <= term_at,
+        _ => false,
+    });
+    let mut part = NodePart {
+        node: id,
+        role,
+        took_part: start.is_some(),
+        started_at: None,
+        decided_at: None,
+        decided: None,
+        took_ms: None,
+        votes: Vec::new(),
+        heard: Vec::new(),
+    };
+    let Some(start) = start else {
+        return part;
+    };
+    if let Line::NewElection { at, .. } = &lines[start] {
+        part.started_at = Some(at.clone());
+    }
+    for l in &lines[start + 1..] {
+        match l {
+            Line::Notification(n) => {
+                if n.sender == id && part.votes.last() != Some(&n.vote) {
+                    part.votes.push(n.vote);
+                }
+                part.heard.push(n.clone());
+            }
+            Line::Decided { at, as_ } => {
+                part.decided_at = Some(at.clone());
+                part.decided = Some(as_.clone());
+            }
+            Line::Took { ms } if part.decided.is_some() => {
+                part.took_ms = Some(*ms);
+                break;
+            }
+            Line::NewElection { .. } | Line::Term { .. } => break,
+            Line::Took { .. } => {}
+        }
+        if part.decided.is_some() && part.took_ms.is_some() {
+            break;
+        }
+    }
+    part
+}
+
+/// The journal's view: the leader elected at `epoch`, how long none served, and the last action before.
+fn from_journal(journal: &[Event], epoch: u32) -> Option<FromJournal> {
+    let i = journal
+        .iter()
+        .rposition(|e| e.kind == Kind::LeaderElected && e.epoch == Some(epoch))?;
+    let elected = &journal[i];
+    let lost = journal[..i].iter().rposition(|e| e.kind == Kind::LeaderLost);
+    let trigger = lost.and_then(|l| {
+        journal[..=l]
+            .iter()
+            .rev()
+            .take_while(|e| !matches!(e.kind, Kind::LeaderElected | Kind::Initial))
+            .find(|e| e.kind == Kind::Action)
+            .map(|e| e.message.clone())
+    });
+    Some(FromJournal {
+        trigger,
+        elected_time: elected.time.clone(),
+        leaderless_ms: elected.leaderless_ms,
+    })
+}
+
+fn ids(v: &[u32]) -> String {
+    let words: Vec<String> = v.iter().map(u32::to_string).collect();
+    match words.len() {
+        0 => "none".into(),
+        1 => words[0].clone(),
+        n => format!("{} and {}", words[..n - 1].join(", "), words[n - 1]),
+    }
+}
+
+fn clock(at: &str) -> &str {
+    at.get(11..23).unwrap_or(at)
+}
+
+fn story(e: &Explanation) -> Vec<String> {
+    let mut s = Vec::new();
+    s.push(format!(
+        "Election of epoch {}{}: node {} won at {}.",
+        e.epoch,
+        e.round.map(|r| format!(" (election round {r:#x})")).unwrap_or_default(),
+        e.leader,
+        clock(&e.elected_at)
+    ));
+    if let Some(j) = &e.journal {
+        let mut why = match &j.trigger {
+            Some(t) => format!("Why: {t}."),
+            None => "Why: the ensemble had no leader (a start, or a leader lost without a zkdev action).".into(),
+        };
+        if let Some(ms) = j.leaderless_ms {
+            why.push_str(&format!(
+                " No leader served for {ms} ms (the journal, elected at {}).",
+                j.elected_time
+            ));
+        }
+        s.push(why);
+    }
+    s.push(
+        "The rule: each looking voter first votes for itself, proposing (epoch, zxid, id): the last epoch it \
+         accepted, the last transaction it logged, its id. When it hears a vote for a greater candidate (a higher \
+         epoch; or the same epoch and a higher zxid; or both the same and a higher id) it switches to that \
+         candidate and tells the others. The candidate a quorum votes for is elected."
+            .into(),
+    );
+    let absent: Vec<u32> = e
+        .nodes
+        .iter()
+        .filter(|n| n.role == Role::Participant && !n.took_part)
+        .map(|n| n.node)
+        .collect();
+    let proposals: Vec<String> = e
+        .candidates
+        .iter()
+        .map(|c| format!("node {} proposed {c}", c.id))
+        .collect();
+    s.push(format!(
+        "Candidates ({} of {} voters took part{}): {}.",
+        e.candidates.len(),
+        e.voters,
+        if absent.is_empty() {
+            String::new()
+        } else {
+            format!("; node(s) {} did not: not running or cut off", ids(&absent))
+        },
+        proposals.join("; ")
+    ));
+    for w in &e.switches {
+        let who = |c: &Candidate| {
+            if c.id == w.node {
+                "itself".to_string()
+            } else {
+                format!("node {}", c.id)
+            }
+        };
+        s.push(format!(
+            "Node {} switched its vote from {} to {}: {}{}.",
+            w.node,
+            who(&w.from),
+            who(&w.to),
+            w.why,
+            if w.follows_rule { "" } else { " (against the rule!)" }
+        ));
+    }
+    if let Some(g) = e.greatest {
+        let others: Vec<String> = e
+            .candidates
+            .iter()
+            .filter(|c| c.id != g.id)
+            .map(|c| format!("over node {}: {}", c.id, g.why_over(c)))
+            .collect();
+        if g.id == e.leader {
+            s.push(format!(
+                "Node {} won because its {g} is the greatest{}. Nodes {} voted for it: a quorum ({} of {} voters).",
+                g.id,
+                if others.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", others.join("; "))
+                },
+                ids(&e.supporters),
+                e.quorum,
+                e.voters
+            ));
+        } else {
+            s.push(format!(
+                "Node {} won though node {} proposed the greatest {g}: node {} was not heard by a quorum in time.",
+                e.leader, g.id, g.id
+            ));
+        }
+    }
+    let max_epoch = e.candidates.iter().map(|c| c.epoch).max().unwrap_or(0);
+    s.push(format!(
+        "As leader, node {} began epoch {} (one more than the highest epoch the voters had accepted, {}): every \
+         transaction it commits has a zxid 0x{:x}xxxxxxxx, from 0x{:x}00000001 on; a follower shows its old zxid \
+         until the first write.",
+        e.leader, e.epoch, max_epoch, e.epoch, e.epoch
+    ));
+    for n in e.nodes.iter().filter(|n| n.role == Role::Observer && n.took_part) {
+        s.push(format!(
+            "Observer {} does not vote: it looked for the leader and {}.",
+            n.node,
+            match &n.decided {
+                Some(d) => format!("was told by the voters ({d})"),
+                None => "had not decided in its log".into(),
+            }
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG2: &str = "\
+2026-12-01 01:03:57,021 [myid:2] INFO  [QuorumPeer[myid=2](plain=127.0.0.1:24182)(secure=disabled)] FastLeaderElection - New election. My id = 2, proposed zxid=0x0
+2026-12-01 01:03:57,027 [myid:2] INFO  [WorkerReceiver[myid=2]] FastLeaderElection - Notification: my state:LOOKING; n.sid:1, n.state:LOOKING, n.leader:1, n.round:0x2, n.peerEpoch:0x1, n.zxid:0x0, message format version:0x2, n.config version:0x0
+2026-12-01 01:03:57,031 [myid:2] INFO  [WorkerReceiver[myid=2]] FastLeaderElection - Notification: my state:LOOKING; n.sid:2, n.state:LOOKING, n.leader:2, n.round:0x2, n.peerEpoch:0x1, n.zxid:0x0, message format version:0x2, n.config version:0x0
+2026-12-01 01:03:57,052 [myid:2] INFO  [WorkerReceiver[myid=2]] FastLeaderElection - Notification: my state:LOOKING; n.sid:1, n.state:LOOKING, n.leader:2, n.round:0x2, n.peerEpoch:0x1, n.zxid:0x0, message format version:0x2, n.config version:0x0
+2026-12-01 01:03:57,254 [myid:2] INFO  [QuorumPeer[myid=2](plain=127.0.0.1:24182)(secure=disabled)] QuorumPeer - LEADING
+2026-12-01 01:03:57,263 [myid:2] INFO  [QuorumPeer[myid=2](plain=127.0.0.1:24182)(secure=disabled)] Leader - LEADING - LEADER ELECTION TOOK - 241 MS
+2026-12-01 01:03:57,375 [myid:2] INFO  [QuorumPeer[myid=2](plain=127.0.0.1:24182)(secure=disabled)] Leader - Have quorum of supporters, sids: [[1, 2]]; starting up and setting last processed zxid: 0x200000000
+";
+    const LOG1: &str = "\
+2026-12-01 01:03:57,020 [myid:1] INFO  [QuorumPeer[myid=1](plain=127.0.0.1:24181)(secure=disabled)] FastLeaderElection - New election. My id = 1, proposed zxid=0x0
+2026-12-01 01:03:57,022 [myid:1] INFO  [WorkerReceiver[myid=1]] FastLeaderElection - Notification: my state:LOOKING; n.sid:1, n.state:LOOKING, n.leader:1, n.round:0x2, n.peerEpoch:0x1, n.zxid:0x0, message format version:0x2, n.config version:0x0
+2026-12-01 01:03:57,033 [myid:1] INFO  [WorkerReceiver[myid=1]] FastLeaderElection - Notification: my state:LOOKING; n.sid:2, n.state:LOOKING, n.leader:2, n.round:0x2, n.peerEpoch:0x1, n.zxid:0x0, message format version:0x2, n.config version:0x0
+2026-12-01 01:03:57,050 [myid:1] INFO  [WorkerReceiver[myid=1]] FastLeaderElection - Notification: my state:LOOKING; n.sid:1, n.state:LOOKING, n.leader:2, n.round:0x2, n.peerEpoch:0x1, n.zxid:0x0, message format version:0x2, n.config version:0x0
+2026-12-01 01:03:57,250 [myid:1] INFO  [QuorumPeer[myid=1](plain=127.0.0.1:24181)(secure=disabled)] QuorumPeer - FOLLOWING
+2026-12-01 01:03:57,260 [myid:1] INFO  [QuorumPeer[myid=1](plain=127.0.0.1:24181)(secure=disabled)] Learner - FOLLOWING - LEADER ELECTION TOOK - 230 MS
+";
+
+    #[test]
+    fn a_real_election_reads_as_votes_and_a_reason() {
+        let logs = vec![
+            (1, Role::Participant, parse_log(1, LOG1)),
+            (2, Role::Participant, parse_log(2, LOG2)),
+            (3, Role::Participant, Vec::new()),
+        ];
+        let e = analyse(&logs, &[], None).unwrap();
+        assert_eq!((e.leader, e.epoch, e.round), (2, 2, Some(2)));
+        assert_eq!(e.supporters, [1, 2]);
+        assert_eq!(e.candidates.iter().map(|c| c.id).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(e.greatest.map(|g| g.id), Some(2));
+        assert_eq!(e.switches.len(), 1);
+        assert!(e.switches[0].follows_rule);
+        assert!(e.switches[0].why.contains("higher id (2 > 1)"), "{}", e.switches[0].why);
+        let n1 = &e.nodes[0];
+        assert_eq!((n1.decided.as_deref(), n1.took_ms), (Some("following"), Some(230)));
+        assert!(!e.nodes[2].took_part);
+        assert!(e.story.iter().any(|l| l.contains("began epoch 2")), "{:#?}", e.story);
+        assert!(analyse(&logs, &[], Some(7)).is_err());
+    }
+
+    #[test]
+    fn the_order_is_epoch_then_zxid_then_id() {
+        let c = |epoch, zxid, id| Candidate {
+            epoch,
+            zxid: Zxid(zxid),
+            id,
+        };
+        assert!(c(2, 0, 1).key() > c(1, 0x1_0000_0005, 3).key());
+        assert!(c(1, 6, 1).key() > c(1, 5, 3).key());
+        assert!(c(1, 5, 3).key() > c(1, 5, 2).key());
+        assert!(c(2, 0, 1).why_over(&c(1, 9, 3)).contains("higher epoch"));
+        assert!(c(1, 6, 1).why_over(&c(1, 5, 3)).contains("higher zxid"));
+    }
+
+    #[test]
+    fn the_older_notification_format_parses_too() {
+        let line = "2020-01-01 00:00:00,000 [myid:1] - INFO  [WorkerReceiver[myid=1]:FastLeaderElection@595] - Notification: 2 (message format version), 3 (n.leader), 0x100000002 (n.zxid), 0x2 (n.round), LOOKING (n.state), 2 (n.sid), 0x1 (n.peerEPoch), LOOKING (my state)0 (n.config version)";
+        let parsed = parse_log(1, line);
+        let [Line::Notification(n)] = parsed.as_slice() else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(
+            (n.sender, n.vote.id, n.vote.zxid, n.vote.epoch, n.round),
+            (2, 3, Zxid(0x1_0000_0002), 1, 2)
+        );
+    }
+}

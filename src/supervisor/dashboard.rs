@@ -1,0 +1,494 @@
+//! The dashboard: a small HTTP/1.1 server inside the supervisor, on 127.0.0.1 only, started on demand by
+//! `zkdev dashboard`. It serves one page (embedded in the binary), the latest view as JSON, the journal
+//! and the view as server-sent events, the last election explained, and a few fault buttons.
+//!
+//! Hand-written rather than a framework: five routes, one request per connection, no keep-alive, bodies
+//! of a few bytes; on the supervisor's current-thread runtime that is a hundred lines, where axum or hyper
+//! would bring dozens of crates to every build of a tool whose users are learning ZooKeeper.
+//!
+//! The fault buttons change the ensemble, so only the dashboard's own page may press them: the `Host`
+//! header must name this listener (a DNS-rebound name cannot), an `Origin` header, when sent, must be this
+//! listener's, and every action carries the per-run token the page got when it was served (a page of
+//! another site can neither read it nor send the custom header without a CORS preflight we never grant).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::cluster::Sup;
+use super::control::{Request, Sig};
+use super::journal::{self, Tail};
+use crate::error::{Error, Result};
+use crate::model::links;
+use crate::model::timeline::now_ms;
+use crate::os::state::ClusterPaths;
+
+const PAGE: &str = include_str!("dashboard.html");
+/// The cause the journal records for what the dashboard's buttons do.
+const CAUSE: &str = "zkdev dashboard";
+/// How many past journal events a new page gets before the live ones.
+const BACKLOG: usize = 300;
+
+/// What `dashboard.json` records while a dashboard listens: `status` and `watch` print its address.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DashboardRecord {
+    pub url: String,
+    pub port: u16,
+    /// The supervisor serving it: the record is stale once that process is gone.
+    pub pid: i32,
+}
+
+impl DashboardRecord {
+    pub fn file(paths: &ClusterPaths) -> std::path::PathBuf {
+        paths.root.join("dashboard.json")
+    }
+
+    /// The dashboard of a running supervisor, if one listens.
+    pub fn read(paths: &ClusterPaths) -> Option<DashboardRecord> {
+        let rec: DashboardRecord = serde_json::from_str(&std::fs::read_to_string(Self::file(paths)).ok()?).ok()?;
+        let sup = super::Record::read(paths)?;
+        (sup.pid == rec.pid && sup.alive(paths)).then_some(rec)
+    }
+}
+
+/// The listener of this supervisor, once started.
+struct Listening {
+    port: u16,
+}
+
+static LISTENING: Mutex<Option<Listening>> = Mutex::new(None);
+
+fn url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/")
+}
+
+/// 128 random bits as hex, from the kernel.
+fn token() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .map_err(|e| Error::env(format!("cannot read /dev/urandom for the dashboard's token: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl Sup {
+    /// Listen on 127.0.0.1:`port` (once per supervisor; asking again answers where it listens).
+    pub(super) async fn open_dashboard(self: &Arc<Self>, port: u16) -> Result<Value> {
+        if let Some(l) = LISTENING.lock().expect("dashboard").as_ref() {
+            if l.port != port {
+                return Err(Error::usage(format!(
+                    "the dashboard of this cluster already listens on {}; open that, or `zkdev down` and `up` \
+                     again to move it",
+                    url(l.port)
+                )));
+            }
+            return Ok(json!({ "url": url(l.port), "port": l.port, "already": true }));
+        }
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                Error::env(format!(
+                    "port {port} on 127.0.0.1 is taken by another program; pick a free one with --port"
+                ))
+            } else {
+                Error::env(format!("cannot listen on 127.0.0.1:{port}: {e}"))
+            }
+        })?;
+        let token = token()?;
+        let record = DashboardRecord {
+            url: url(port),
+            port,
+            pid: std::process::id() as i32,
+        };
+        crate::os::state::write_atomic(
+            &DashboardRecord::file(&self.paths),
+            serde_json::to_string(&record).expect("serialises").as_bytes(),
+        )?;
+        *LISTENING.lock().expect("dashboard") = Some(Listening { port });
+        let mut ev = crate::model::timeline::Event::new(
+            crate::model::timeline::Kind::Note,
+            format!("dashboard listening on {}", url(port)),
+        );
+        ev.action = Some("dashboard".into());
+        self.record(ev);
+        tokio::spawn(self.clone().accept(listener, port, token));
+        Ok(json!({ "url": url(port), "port": port, "already": false }))
+    }
+
+    /// The accept loop, type-erased: its requests call `handle`, which is what started it.
+    fn accept(
+        self: Arc<Self>,
+        listener: TcpListener,
+        port: u16,
+        token: String,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            loop {
+                if let Ok((stream, _)) = listener.accept().await {
+                    let sup = self.clone();
+                    let token = token.clone();
+                    tokio::spawn(async move {
+                        let _ = sup.http(stream, port, &token).await;
+                    });
+                }
+            }
+        })
+    }
+
+    async fn http(self: Arc<Self>, mut stream: TcpStream, port: u16, token: &str) -> std::io::Result<()> {
+        let Some(req) = read_request(&mut stream).await? else {
+            return Ok(());
+        };
+        let host_ok = req
+            .header("host")
+            .is_some_and(|h| h == format!("127.0.0.1:{port}") || h == format!("localhost:{port}"));
+        if !host_ok {
+            return respond(
+                &mut stream,
+                421,
+                "text/plain",
+                b"this server answers only to 127.0.0.1\n",
+            )
+            .await;
+        }
+        match (req.method.as_str(), req.path()) {
+            ("GET", "/") => {
+                let page = PAGE
+                    .replace("{{TOKEN}}", token)
+                    .replace("{{CLUSTER}}", &html_escape(&self.spec().name));
+                respond(&mut stream, 200, "text/html; charset=utf-8", page.as_bytes()).await
+            }
+            ("GET", "/api/status") => {
+                let body = serde_json::to_vec(&self.snapshot()).expect("serialises");
+                respond(&mut stream, 200, "application/json", &body).await
+            }
+            ("GET", "/api/election") => {
+                let spec = self.spec();
+                let paths = self.paths.clone();
+                let body = tokio::task::spawn_blocking(move || {
+                    let journal = journal::read_all(&paths);
+                    match crate::model::election::explain(&spec, &paths, &journal, None) {
+                        Ok(e) => serde_json::to_vec(&e).expect("serialises"),
+                        Err(e) => serde_json::to_vec(&json!({ "error": e.to_string() })).expect("serialises"),
+                    }
+                })
+                .await
+                .unwrap_or_default();
+                respond(&mut stream, 200, "application/json", &body).await
+            }
+            ("GET", "/events") => self.events(stream).await,
+            ("POST", "/api/action") => {
+                let origin_ok = req
+                    .header("origin")
+                    .is_none_or(|o| o == format!("http://127.0.0.1:{port}") || o == format!("http://localhost:{port}"));
+                if !origin_ok {
+                    return respond_json(&mut stream, 403, &json!({ "ok": false, "error": "refused: a page of another site (Origin) may not act on this ensemble" })).await;
+                }
+                if req.header("x-zkdev-token") != Some(token) {
+                    return respond_json(
+                        &mut stream,
+                        403,
+                        &json!({ "ok": false, "error": "refused: missing or wrong dashboard token (reload the page)" }),
+                    )
+                    .await;
+                }
+                let answer = match serde_json::from_slice::<Action>(&req.body) {
+                    Err(e) => Err(Error::usage(format!("not an action: {e}"))),
+                    Ok(a) => self.act(a).await,
+                };
+                match answer {
+                    Ok(message) => respond_json(&mut stream, 200, &json!({ "ok": true, "message": message })).await,
+                    Err(e) => respond_json(&mut stream, 409, &json!({ "ok": false, "error": e.to_string() })).await,
+                }
+            }
+            ("GET" | "POST", _) => respond(&mut stream, 404, "text/plain", b"not found\n").await,
+            _ => respond(&mut stream, 405, "text/plain", b"method not allowed\n").await,
+        }
+    }
+
+    /// The latest view as `status --json` gives it, plus the link rules of a `--net` cluster.
+    fn snapshot(&self) -> Value {
+        let view = self.view.lock().expect("view").clone();
+        let mut v = match view {
+            Some((status, at)) => json!({ "status": status, "age_ms": at.elapsed().as_millis() as u64 }),
+            None => json!({ "status": Value::Null }),
+        };
+        v["net"] = json!(self.proxies.is_some());
+        v["rules"] = match &self.proxies {
+            Some(p) => json!(p.table().rules),
+            None => json!([]),
+        };
+        v
+    }
+
+    /// Server-sent events: the journal's recent past, then every new event, and the view whenever it
+    /// changes (checked every 100 ms, the probe interval).
+    async fn events(self: Arc<Self>, mut stream: TcpStream) -> std::io::Result<()> {
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-store\r\nconnection: close\r\n\r\nretry: 1000\n\n";
+        stream.write_all(head.as_bytes()).await?;
+        let past = journal::read_all(&self.paths);
+        let last = past.last().map_or(0, |e| e.seq);
+        for e in past.iter().skip(past.len().saturating_sub(BACKLOG)) {
+            send(&mut stream, "journal", &serde_json::to_string(e).expect("serialises")).await?;
+        }
+        let mut tail = Tail::new(&self.paths, last);
+        let mut shown = String::new();
+        let mut quiet = 0u32;
+        loop {
+            for e in tail.poll() {
+                send(&mut stream, "journal", &serde_json::to_string(&e).expect("serialises")).await?;
+            }
+            let now = serde_json::to_string(&self.snapshot_without_age()).expect("serialises");
+            if now != shown {
+                send(&mut stream, "status", &now).await?;
+                shown = now;
+                quiet = 0;
+            } else {
+                quiet += 1;
+                if quiet % 100 == 0 {
+                    // A comment keeps proxies and the browser from timing the stream out, and finds a gone page.
+                    stream.write_all(b": still here\n\n").await?;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn snapshot_without_age(&self) -> Value {
+        let mut v = self.snapshot();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("age_ms");
+        }
+        v
+    }
+
+    /// A button: the same supervisor requests the command line sends, journalled with the dashboard as cause.
+    async fn act(self: &Arc<Self>, a: Action) -> Result<String> {
+        let status = self
+            .view
+            .lock()
+            .expect("view")
+            .clone()
+            .map(|(s, _)| s)
+            .ok_or_else(|| Error::failed("the supervisor has not looked at the ensemble yet"))?;
+        let node = |what: &str| {
+            a.node
+                .filter(|id| status.node(*id).is_some())
+                .ok_or_else(|| Error::usage(format!("{what} needs a node of this cluster")))
+        };
+        let signal = |ids: Vec<u32>, signal: Sig| Request::Signal {
+            ids,
+            signal,
+            cause: CAUSE.into(),
+        };
+        match a.action.as_str() {
+            "kill-leader" => {
+                let leaders = status.leaders();
+                let [leader] = leaders.as_slice() else {
+                    return Err(Error::failed("no single node leads right now; wait for an election"));
+                };
+                let id = leader.id;
+                crate::model::fault::guard(&status, &[id], &format!("kill leader {id}"), false)?;
+                self.handle(signal(vec![id], Sig::Kill)).await?;
+                Ok(format!("killed leader {id} (SIGKILL)"))
+            }
+            "pause" => {
+                let id = node("pause")?;
+                self.handle(signal(vec![id], Sig::Stop)).await?;
+                Ok(format!("paused node {id} (SIGSTOP)"))
+            }
+            "resume" => {
+                let id = node("resume")?;
+                self.handle(signal(vec![id], Sig::Cont)).await?;
+                Ok(format!("resumed node {id} (SIGCONT)"))
+            }
+            "stop" => {
+                let id = node("stop")?;
+                crate::model::fault::guard(&status, &[id], &format!("stop node {id}"), false)?;
+                self.handle(Request::Stop {
+                    ids: vec![id],
+                    grace_ms: 5000,
+                    cause: CAUSE.into(),
+                })
+                .await?;
+                Ok(format!("stopped node {id}"))
+            }
+            "start" => {
+                let id = node("start")?;
+                self.handle(Request::Start {
+                    ids: vec![id],
+                    cause: CAUSE.into(),
+                })
+                .await?;
+                Ok(format!("started node {id}"))
+            }
+            "isolate" => {
+                let id = node("isolate")?;
+                let others: Vec<u32> = self.spec().ids().into_iter().filter(|o| *o != id).collect();
+                self.handle(Request::SetLinks {
+                    heal_all: false,
+                    heal_pairs: Vec::new(),
+                    rules: links::partition(&[id], &others, false, CAUSE, now_ms()),
+                    reset: Vec::new(),
+                    action: "isolate".into(),
+                    message: format!(
+                        "isolate: node {id} cut off from every other node on quorum and election links (both ways)"
+                    ),
+                    cause: CAUSE.into(),
+                })
+                .await?;
+                Ok(format!("isolated node {id}"))
+            }
+            "heal" => {
+                self.handle(Request::SetLinks {
+                    heal_all: true,
+                    heal_pairs: Vec::new(),
+                    rules: Vec::new(),
+                    reset: Vec::new(),
+                    action: "heal".into(),
+                    message: "heal every link".into(),
+                    cause: CAUSE.into(),
+                })
+                .await?;
+                Ok("healed every link".into())
+            }
+            other => Err(Error::usage(format!(
+                "unknown action `{other}` (kill-leader, pause, resume, stop, start, isolate, heal)"
+            ))),
+        }
+    }
+}
+
+/// Forget the listener's record when the supervisor stops.
+pub(super) fn forget(paths: &ClusterPaths) {
+    let _ = std::fs::remove_file(DashboardRecord::file(paths));
+}
+
+#[derive(Debug, Deserialize)]
+struct Action {
+    action: String,
+    #[serde(default)]
+    node: Option<u32>,
+}
+
+struct HttpRequest {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl HttpRequest {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+    fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+}
+
+const MAX_HEAD: usize = 16 * 1024;
+const MAX_BODY: usize = 16 * 1024;
+
+/// One request: the head up to the blank line, and a body of `content-length` bytes (small ones only).
+async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<HttpRequest>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        if buf.len() > MAX_HEAD {
+            return Ok(None);
+        }
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let (method, target) = (
+        first.next().unwrap_or("").to_string(),
+        first.next().unwrap_or("").to_string(),
+    );
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    if length > MAX_BODY {
+        return Ok(None);
+    }
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body.truncate(length);
+    Ok(Some(HttpRequest {
+        method,
+        target,
+        headers,
+        body,
+    }))
+}
+
+async fn respond(stream: &mut TcpStream, code: u16, kind: &str, body: &[u8]) -> std::io::Result<()> {
+    let reason = match code {
+        200 => "OK",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        421 => "Misdirected Request",
+        _ => "Error",
+    };
+    let head = format!(
+        "HTTP/1.1 {code} {reason}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\ncache-control: no-store\r\n\
+         x-content-type-options: nosniff\r\nx-frame-options: DENY\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
+    stream.shutdown().await
+}
+
+async fn respond_json(stream: &mut TcpStream, code: u16, v: &Value) -> std::io::Result<()> {
+    respond(
+        stream,
+        code,
+        "application/json",
+        &serde_json::to_vec(v).expect("serialises"),
+    )
+    .await
+}
+
+async fn send(stream: &mut TcpStream, event: &str, data: &str) -> std::io::Result<()> {
+    stream
+        .write_all(format!("event: {event}\ndata: {data}\n\n").as_bytes())
+        .await
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

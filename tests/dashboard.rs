@@ -1,0 +1,432 @@
+//! The dashboard in a real headless browser (Debian's Chromium, driven through chromedriver's WebDriver
+//! API), its guard against other sites, and `explain` (election, zxid, session) checked against what the
+//! servers answer. One 3+1 `--net` cluster serves every assertion.
+//!
+//! Ports: slot 33 (nodes at offset 10330, proxies from 23300); the dashboard on 19533, chromedriver on
+//! 19633. Screenshots go to target/test-artifacts/.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+use zookeeper_client as zk;
+
+const SLOT: u16 = 33;
+const DASHBOARD_PORT: u16 = 19_500 + SLOT;
+const DRIVER_PORT: u16 = 19_600 + SLOT;
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// (status code, body as JSON or a string)
+fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&Value>) -> (u16, Value) {
+    let a = agent();
+    let mut resp = match (method, body) {
+        ("GET", _) => {
+            let mut r = a.get(url);
+            for (k, v) in headers {
+                r = r.header(*k, *v);
+            }
+            r.call()
+        }
+        ("DELETE", _) => a.delete(url).call(),
+        (_, b) => {
+            let mut r = a.post(url).header("content-type", "application/json");
+            for (k, v) in headers {
+                r = r.header(*k, *v);
+            }
+            r.send(b.map(|v| v.to_string()).unwrap_or_else(|| "{}".into()))
+        }
+    }
+    .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let code = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    (code, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// chromedriver and the browser it starts; dropping it ends the session and kills both.
+struct Browser {
+    driver: Child,
+    session: Option<String>,
+    profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn start() -> Browser {
+        for bin in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+            assert!(Path::new(bin).exists(), "{bin} is missing: run scripts/install-deps");
+        }
+        let profile = tempfile::Builder::new().prefix("zkdev-chromium-").tempdir().unwrap();
+        let driver = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={DRIVER_PORT}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let mut b = Browser {
+            driver,
+            session: None,
+            profile,
+        };
+        poll(Duration::from_secs(20), "chromedriver ready", || {
+            let r = agent()
+                .get(&format!("http://127.0.0.1:{DRIVER_PORT}/status"))
+                .call()
+                .ok()?;
+            (r.status().as_u16() == 200).then_some(())
+        });
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,800",
+            &format!("--user-data-dir={}", b.profile.path().display()),
+        ];
+        let caps = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome",
+            "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": args } } } });
+        let (code, v) = http(
+            "POST",
+            &format!("http://127.0.0.1:{DRIVER_PORT}/session"),
+            &[],
+            Some(&caps),
+        );
+        assert_eq!(code, 200, "new WebDriver session: {v}");
+        b.session = Some(v["value"]["sessionId"].as_str().expect("a session id").to_string());
+        b
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!(
+            "http://127.0.0.1:{DRIVER_PORT}/session/{}{path}",
+            self.session.as_deref().unwrap()
+        )
+    }
+
+    fn cmd(&self, method: &str, path: &str, body: Value) -> Value {
+        let (code, v) = http(method, &self.url(path), &[], Some(&body));
+        assert_eq!(code, 200, "WebDriver {method} {path}: {v}");
+        v["value"].clone()
+    }
+
+    fn go(&self, url: &str) {
+        self.cmd("POST", "/url", json!({ "url": url }));
+    }
+
+    fn js(&self, script: &str) -> Value {
+        self.cmd("POST", "/execute/sync", json!({ "script": script, "args": [] }))
+    }
+
+    fn click(&self, css: &str) {
+        let el = self.cmd("POST", "/element", json!({ "using": "css selector", "value": css }));
+        let id = el
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .expect("an element id")
+            .to_string();
+        self.cmd("POST", &format!("/element/{id}/click"), json!({}));
+    }
+
+    fn resize(&self, width: u32, height: u32) {
+        self.cmd("POST", "/window/rect", json!({ "width": width, "height": height }));
+    }
+
+    /// A PNG of the viewport into target/test-artifacts/NAME.
+    fn screenshot(&self, name: &str) -> PathBuf {
+        let (code, v) = http("GET", &self.url("/screenshot"), &[], None);
+        assert_eq!(code, 200, "screenshot: {v}");
+        let png = base64(v["value"].as_str().expect("base64 PNG"));
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if self.session.is_some() {
+            let _ = agent().delete(&self.url("")).call();
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        // A browser that outlived its driver: only processes naming this test's own profile directory.
+        let marker = self.profile.path().to_string_lossy().into_owned();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&marker) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+fn base64(text: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
+    for v in text.bytes().filter_map(val) {
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+fn leader_of(c: &TestCluster) -> (u64, u64) {
+    poll(Duration::from_secs(30), "one leader", || {
+        (1..=4u64).find_map(|id| {
+            srvr(c.client_port(id))
+                .filter(|s| s.mode == "leader")
+                .map(|s| (id, s.epoch()))
+        })
+    })
+}
+
+fn json_of(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(out)))
+}
+
+fn key(c: &Value) -> (u64, u64, u64) {
+    let zxid = u64::from_str_radix(c["zxid"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    (c["epoch"].as_u64().unwrap(), zxid, c["id"].as_u64().unwrap())
+}
+
+#[test]
+fn dashboard_in_a_browser_kill_leader_and_explain() {
+    let c = TestCluster::new(SLOT);
+    let base = (20_000 + SLOT * 100).to_string();
+    c.up(&["--nodes", "3", "--observers", "1", "--net", "--net-port-base", &base]);
+    let port = DASHBOARD_PORT.to_string();
+    let out = c.zkdev(&["dashboard", "--port", &port, "--json"]);
+    assert_ok(&out, "zkdev dashboard");
+    let url = json_of(&out)["url"].as_str().unwrap().to_string();
+    assert_eq!(url, format!("http://127.0.0.1:{DASHBOARD_PORT}/"));
+    assert!(stdout(&c.zkdev(&["status"])).contains(&format!("dashboard: {url}")));
+    // Only on 127.0.0.1: the supervisor listens on no other address for it.
+    let sup = c.supervisor_pid().expect("a supervisor");
+    let listens: Vec<(String, u16)> = listening_of(sup)
+        .into_iter()
+        .filter(|(_, p)| *p == DASHBOARD_PORT)
+        .collect();
+    assert!(
+        !listens.is_empty() && listens.iter().all(|(a, _)| is_loopback_v4(a)),
+        "{listens:?}"
+    );
+
+    // A fault endpoint refuses a foreign Origin (even with no token), a request without the token, and a
+    // foreign Host (DNS rebinding); the leader stays.
+    let (leader, epoch) = leader_of(&c);
+    let action = json!({ "action": "kill-leader" });
+    let api = format!("{url}api/action");
+    let (code, v) = http("POST", &api, &[("origin", "http://evil.example")], Some(&action));
+    assert_eq!(code, 403, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("Origin"), "{v}");
+    let (code, _) = http("POST", &api, &[], Some(&action));
+    assert_eq!(code, 403);
+    let (code, _) = http("GET", &url, &[("host", "evil.example")], None);
+    assert_eq!(code, 421);
+    assert_eq!(leader_of(&c), (leader, epoch), "a refused request changed nothing");
+
+    // The page, in Chromium: the leader's id, then "kill leader", then the new one and a leaderless window.
+    let b = Browser::start();
+    b.go(&url);
+    poll(Duration::from_secs(10), "the page shows the leader", || {
+        (b.js("return document.getElementById('leader').dataset.id") == json!(leader.to_string())).then_some(())
+    });
+    poll(Duration::from_secs(10), "the page explains the election", || {
+        b.js("return document.getElementById('story').innerText")
+            .as_str()
+            .filter(|t| t.contains("Election of epoch"))
+            .map(|_| ())
+    });
+    b.screenshot("dashboard-before-1280x800.png");
+    let windows = "return document.querySelectorAll('#timeline .ev-leaderless').length";
+    let leaderless_before = b.js(windows).as_u64().unwrap();
+    let t0 = Instant::now();
+    b.click("#kill-leader");
+    let new_leader = poll(
+        Duration::from_secs(2),
+        "a new leader and a leaderless window on the page within 2 s",
+        || {
+            let shown = b.js("return document.getElementById('leader').dataset.id");
+            let shown = shown
+                .as_str()
+                .and_then(|s| s.parse::<u64>().ok())
+                .filter(|id| *id != leader)?;
+            (b.js(windows).as_u64().unwrap() > leaderless_before).then_some(shown)
+        },
+    );
+    let seen_ms = t0.elapsed().as_millis();
+    eprintln!("dashboard: new leader {new_leader} and a leaderless window shown {seen_ms} ms after the click");
+    let (server_leader, new_epoch) = leader_of(&c);
+    assert_eq!(server_leader, new_leader, "the page names the leader the servers name");
+    assert!(new_epoch > epoch);
+    let timeline = b.js("return document.getElementById('timeline').innerText");
+    assert!(
+        timeline.as_str().unwrap().contains(&format!("epoch {new_epoch}")),
+        "{timeline}"
+    );
+    // Let the election story catch up, then the pictures.
+    poll(Duration::from_secs(10), "the page explains the new election", || {
+        b.js("return document.getElementById('story').innerText")
+            .as_str()
+            .filter(|t| t.contains(&format!("Election of epoch {new_epoch}")))
+            .map(|_| ())
+    });
+    b.screenshot("dashboard-after-1280x800.png");
+    let overflow = "return document.documentElement.scrollWidth - document.documentElement.clientWidth";
+    assert!(
+        b.js(overflow).as_i64().unwrap() <= 0,
+        "no sideways scrolling at 1280 px"
+    );
+    b.resize(390, 844);
+    std::thread::sleep(Duration::from_millis(300)); // one layout
+    assert!(
+        b.js(overflow).as_i64().unwrap() <= 0,
+        "no sideways scrolling at phone width"
+    );
+    b.screenshot("dashboard-after-phone.png");
+    drop(b);
+
+    // The node the dashboard killed comes back, then `kill-leader` from the command line, then explain.
+    let out = c.zkdev(&["start", &leader.to_string()]);
+    assert_ok(&out, "start the killed node");
+    let out = c.zkdev(&["kill-leader", "--json"]);
+    assert_ok(&out, "kill-leader");
+    let (final_leader, final_epoch) = leader_of(&c);
+    // The new leader logs `Have quorum of supporters` once a quorum follows: wait for it to be in the log.
+    let e = poll(Duration::from_secs(10), "explain election of the new epoch", || {
+        let out = c.zkdev(&["explain", "election", "--json"]);
+        let e = json_of(&out);
+        (out.status.success() && e["epoch"] == json!(final_epoch)).then_some(e)
+    });
+    assert_eq!(
+        e["leader"].as_u64(),
+        Some(final_leader),
+        "the winner the servers report: {e:#}"
+    );
+    assert!(
+        e["journal"]["trigger"].as_str().unwrap().contains("zkdev kill-leader"),
+        "{e:#}"
+    );
+    // The rule, checked here: each voter's votes only ever move to a greater (epoch, zxid, myid); the
+    // winner is the greatest first proposal; every vote a voter sends is for a candidate no greater than it.
+    let candidates: Vec<(u64, u64, u64)> = e["candidates"].as_array().unwrap().iter().map(key).collect();
+    assert!(candidates.len() >= 2, "at least a quorum proposed itself: {e:#}");
+    let greatest = *candidates.iter().max().unwrap();
+    assert_eq!(
+        greatest.2, final_leader,
+        "the winner has the greatest (epoch, zxid, myid): {candidates:?}"
+    );
+    for n in e["nodes"].as_array().unwrap() {
+        let votes: Vec<(u64, u64, u64)> = n["votes"].as_array().unwrap().iter().map(key).collect();
+        assert!(
+            votes.windows(2).all(|w| w[1] > w[0]),
+            "node {} changed its vote against the rule: {votes:?}",
+            n["node"]
+        );
+        if n["role"] == "participant" && n["took_part"] == true {
+            assert_eq!(
+                votes.first().map(|v| v.2),
+                n["node"].as_u64(),
+                "a voter first votes for itself"
+            );
+            assert_eq!(
+                votes.last().map(|v| v.2),
+                Some(final_leader),
+                "and ends voting for the winner"
+            );
+        }
+        for h in n["heard"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["sender_state"] == "LOOKING")
+        {
+            assert!(
+                key(&h["vote"]) <= greatest,
+                "no vote beyond the greatest candidate: {h}"
+            );
+        }
+    }
+    let supporters: Vec<u64> = e["supporters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    assert!(
+        supporters.contains(&final_leader) && supporters.len() >= 2,
+        "{supporters:?}"
+    );
+    let text = stdout(&c.zkdev(&["explain", "election"]));
+    assert!(
+        text.contains(&format!("node {final_leader} won")) || text.contains(&format!("Node {final_leader} won")),
+        "{text}"
+    );
+    let one = json_of(&c.zkdev(&["explain", "election", "--node", &final_leader.to_string(), "--json"]));
+    assert_eq!(one["nodes"].as_array().unwrap().len(), 1);
+    assert_eq!(one["nodes"][0]["decided"], "leading");
+
+    // explain zxid: the leader's own zxid belongs to its epoch, which the journal gives to it.
+    let leader_port = c.client_port(final_leader);
+    let z = srvr(leader_port).unwrap().zxid;
+    let zx = json_of(&c.zkdev(&["explain", "zxid", &format!("{z:#x}"), "--json"]));
+    assert_eq!(zx["epoch"].as_u64(), Some(z >> 32));
+    assert_eq!(zx["counter"].as_u64(), Some(z & 0xffff_ffff));
+    assert_eq!(zx["term"]["leader"].as_u64(), Some(final_leader), "{zx:#}");
+    let bad = c.zkdev(&["explain", "zxid", "0xzz"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+
+    // explain session: a live session with an ephemeral, created through the leader.
+    with_client(&format!("127.0.0.1:{leader_port}"), async |cl: zk::Client| {
+        let session = cl.session_id().0 as u64;
+        let o = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+        cl.create("/explained", b"", &o).await.unwrap();
+        let s = json_of(&c.zkdev(&["explain", "session", &format!("{session:#x}"), "--json"]));
+        assert_eq!(s["creator"].as_u64(), Some(session >> 56), "{s:#}");
+        assert_eq!(
+            s["creator"].as_u64(),
+            Some(final_leader),
+            "the node it connected to made it: {s:#}"
+        );
+        assert_eq!(s["live"], true, "{s:#}");
+        assert_eq!(s["connected_to"].as_u64(), Some(final_leader));
+        assert_eq!(
+            s["timeout_ms"].as_u64(),
+            Some(cl.session_timeout().as_millis() as u64),
+            "the negotiated timeout"
+        );
+        assert_eq!(s["ephemerals"], json!(["/explained"]), "{s:#}");
+    });
+}
