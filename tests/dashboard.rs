@@ -142,8 +142,15 @@ impl Browser {
         self.cmd("POST", &format!("/element/{id}/click"), json!({}));
     }
 
+    /// Make the page's viewport `width` x `height` (the window adds its own frame).
     fn resize(&self, width: u32, height: u32) {
-        self.cmd("POST", "/window/rect", json!({ "width": width, "height": height }));
+        let frame = |what: &str| {
+            self.js(&format!("return window.outer{what} - window.inner{what}"))
+                .as_u64()
+                .unwrap_or(0) as u32
+        };
+        let (w, h) = (width + frame("Width"), height + frame("Height"));
+        self.cmd("POST", "/window/rect", json!({ "width": w, "height": h }));
     }
 
     /// A PNG of the viewport into target/test-artifacts/NAME.
@@ -260,6 +267,7 @@ fn dashboard_in_a_browser_kill_leader_and_explain() {
     // The page, in Chromium: the leader's id, then "kill leader", then the new one and a leaderless window.
     let b = Browser::start();
     b.go(&url);
+    b.resize(1280, 800);
     poll(Duration::from_secs(10), "the page shows the leader", || {
         (b.js("return document.getElementById('leader').dataset.id") == json!(leader.to_string())).then_some(())
     });
@@ -304,6 +312,28 @@ fn dashboard_in_a_browser_kill_leader_and_explain() {
             .map(|_| ())
     });
     b.screenshot("dashboard-after-1280x800.png");
+
+    // Isolate the observer (no quorum changes): its links are drawn cut, the proxies have the rules; heal.
+    let cut_links =
+        "return [...document.querySelectorAll('#svg line')].filter(l => l.textContent.endsWith(': cut')).length";
+    b.click("button[data-action=isolate][data-node='4']");
+    poll(Duration::from_secs(2), "the observer's three links drawn cut", || {
+        (b.js(cut_links).as_u64() == Some(3)).then_some(())
+    });
+    let links = json_of(&c.zkdev(&["links", "--json"]));
+    let rules = links["rules"].as_array().expect("rules");
+    assert!(
+        !rules.is_empty() && rules.iter().all(|r| r["from"] == "4" || r["to"] == "4"),
+        "{links:#}"
+    );
+    b.js("window.scrollTo(0, 0)");
+    b.screenshot("dashboard-isolated-1280x800.png");
+    b.click("#heal");
+    poll(Duration::from_secs(2), "no link drawn cut after heal", || {
+        (b.js(cut_links).as_u64() == Some(0)).then_some(())
+    });
+    assert_eq!(json_of(&c.zkdev(&["links", "--json"]))["rules"], json!([]));
+
     let overflow = "return document.documentElement.scrollWidth - document.documentElement.clientWidth";
     assert!(
         b.js(overflow).as_i64().unwrap() <= 0,

@@ -194,8 +194,11 @@ async fn zxid_cmd(ctx: &Ctx, paths: &ClusterPaths, spec: &ClusterSpec, text: &st
             format!("{} transactions later", z.counter() - counter)
         } else if z > zxid {
             format!("later (epoch {})", z.epoch())
+        } else if z.epoch() < epoch {
+            "behind: an older epoch (a follower shows its last zxid until the leader's first write of a new epoch)"
+                .into()
         } else {
-            "not there yet".into()
+            format!("{} transactions behind", counter - z.counter())
         };
         nodes.push(json!({ "id": n.id, "zxid": z, "relation": rel }));
         story.push(format!(

@@ -422,11 +422,18 @@ fn clock(at: &str) -> &str {
 
 fn story(e: &Explanation) -> Vec<String> {
     let mut s = Vec::new();
+    let led_at = e
+        .nodes
+        .iter()
+        .find(|n| n.node == e.leader)
+        .and_then(|n| n.decided_at.as_deref())
+        .unwrap_or(&e.elected_at);
     s.push(format!(
-        "Election of epoch {}{}: node {} won at {}.",
+        "Election of epoch {}{}: node {} won; it was leading at {} and had a quorum at {} (the nodes' logs).",
         e.epoch,
         e.round.map(|r| format!(" (election round {r:#x})")).unwrap_or_default(),
         e.leader,
+        clock(led_at),
         clock(&e.elected_at)
     ));
     if let Some(j) = &e.journal {
