@@ -531,11 +531,12 @@ fn story(e: &Explanation) -> Vec<String> {
     ));
     for n in e.nodes.iter().filter(|n| n.role == Role::Observer && n.took_part) {
         s.push(format!(
-            "Observer {} does not vote: it looked for the leader and {}.",
+            "Observer {} does not vote: it asks the voters who leads (while still looking, they answer with the \
+             leader they had) and {}.",
             n.node,
             match &n.decided {
-                Some(d) => format!("was told by the voters ({d})"),
-                None => "had not decided in its log".into(),
+                Some(_) => "observes once they answer as the new leader and its followers",
+                None => "had not found the leader by the end of its log",
             }
         ));
     }
