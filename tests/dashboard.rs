@@ -233,6 +233,16 @@ fn dashboard_in_a_browser_kill_leader_and_explain() {
     let c = TestCluster::new(SLOT);
     let base = (20_000 + SLOT * 100).to_string();
     c.up(&["--nodes", "3", "--observers", "1", "--net", "--net-port-base", &base]);
+    // A taken port is named, with the flag that fixes it (19534: slot 34's dashboard port, also ours).
+    let taken = std::net::TcpListener::bind(("127.0.0.1", 19_534)).expect("port 19534 free for the test");
+    let out = c.zkdev(&["dashboard", "--port", "19534"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("port 19534") && stderr(&out).contains("--port"),
+        "{}",
+        stderr(&out)
+    );
+    drop(taken);
     let port = DASHBOARD_PORT.to_string();
     let out = c.zkdev(&["dashboard", "--port", &port, "--json"]);
     assert_ok(&out, "zkdev dashboard");

@@ -19,7 +19,19 @@ pub async fn run(ctx: &Ctx, args: DashboardArgs) -> Result<()> {
     let sup = ctx.supervisor().await?;
     let v = sup
         .ask(Request::Dashboard { port: args.port }, Duration::from_secs(10))
-        .await?;
+        .await
+        .map_err(|e| {
+            // A supervisor started by an older zkdev does not know the request.
+            if e.to_string().contains("unknown variant") {
+                Error::failed(format!(
+                    "the supervisor of cluster `{}` was started by an older zkdev that cannot serve a dashboard; \
+                     `zkdev down` and `zkdev up` start a new one (the data is kept)",
+                    spec.name
+                ))
+            } else {
+                e
+            }
+        })?;
     let url = v["url"].as_str().unwrap_or_default().to_string();
     let mut opened = None;
     if args.open {
