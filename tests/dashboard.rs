@@ -434,6 +434,16 @@ fn dashboard_in_a_browser_kill_leader_and_explain() {
         text.contains(&format!("node {final_leader} won")) || text.contains(&format!("Node {final_leader} won")),
         "{text}"
     );
+    // The election the dashboard's kill caused, by its epoch.
+    let earlier = json_of(&c.zkdev(&["explain", "election", "--epoch", &new_epoch.to_string(), "--json"]));
+    assert_eq!(earlier["leader"].as_u64(), Some(new_leader), "{earlier:#}");
+    assert!(
+        earlier["journal"]["trigger"]
+            .as_str()
+            .unwrap()
+            .contains("zkdev dashboard"),
+        "{earlier:#}"
+    );
     let one = json_of(&c.zkdev(&["explain", "election", "--node", &final_leader.to_string(), "--json"]));
     assert_eq!(one["nodes"].as_array().unwrap().len(), 1);
     assert_eq!(one["nodes"][0]["decided"], "leading");

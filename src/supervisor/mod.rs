@@ -11,7 +11,8 @@
 //!
 //! `start` runs it (detach, lock, adopt, bind, serve), `cluster` holds its state of the cluster, `requests`
 //! answers the control socket, `nodes` starts, stops, signals and reaps the JVMs, `probe` looks at the
-//! ensemble; `journal`, `control`, `links` and `proxy` are its files, protocol and network links.
+//! ensemble; `journal`, `control`, `links` and `proxy` are its files, protocol and network links; `dashboard`
+//! is the live web page it serves on demand.
 
 mod cluster;
 pub mod control;
