@@ -479,4 +479,22 @@ fn dashboard_in_a_browser_kill_leader_and_explain() {
         );
         assert_eq!(s["ephemerals"], json!(["/explained"]), "{s:#}");
     });
+
+    // A supervisor that dies takes the page with it; the next one serves it again on the same port.
+    let old = c.supervisor_pid().expect("a supervisor");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(old), nix::sys::signal::Signal::SIGKILL).unwrap();
+    poll(Duration::from_secs(5), "the supervisor gone", || {
+        (!pid_alive(old)).then_some(())
+    });
+    assert!(!stdout(&c.zkdev(&["status"])).contains("dashboard:") || c.supervisor_pid().is_some_and(|p| p != old));
+    poll(
+        Duration::from_secs(10),
+        "the page served again by a new supervisor",
+        || {
+            let sup = c.supervisor_pid().filter(|p| *p != old)?;
+            let (code, _) = http("GET", &format!("{url}api/status"), &[], None);
+            (code == 200).then_some(sup)
+        },
+    );
+    assert!(stdout(&c.zkdev(&["status"])).contains(&format!("dashboard: {url}")));
 }

@@ -362,6 +362,24 @@ impl Sup {
     }
 }
 
+/// A supervisor that replaces one that died serves the dashboard the old one served, on the same port, so
+/// an open page reconnects by itself (and reloads, for the new token).
+pub(super) async fn reopen(sup: &Arc<Sup>) {
+    let Some(rec) = std::fs::read_to_string(DashboardRecord::file(&sup.paths))
+        .ok()
+        .and_then(|t| serde_json::from_str::<DashboardRecord>(&t).ok())
+    else {
+        return;
+    };
+    if let Err(e) = sup.open_dashboard(rec.port).await {
+        forget(&sup.paths);
+        sup.record(crate::model::timeline::Event::new(
+            crate::model::timeline::Kind::Note,
+            format!("the dashboard of the previous supervisor could not listen again: {e}"),
+        ));
+    }
+}
+
 /// Forget the listener's record when the supervisor stops.
 pub(super) fn forget(paths: &ClusterPaths) {
     let _ = std::fs::remove_file(DashboardRecord::file(paths));

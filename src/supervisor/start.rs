@@ -231,6 +231,7 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
     }
 
     tokio::spawn(sup.clone().probe_loop());
+    super::dashboard::reopen(&sup).await;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::failed(format!("cannot handle SIGTERM: {e}")))?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
