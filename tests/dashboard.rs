@@ -131,15 +131,29 @@ impl Browser {
         self.cmd("POST", "/execute/sync", json!({ "script": script, "args": [] }))
     }
 
+    /// Click the element `css` names; found again if the page redrew it between finding and clicking.
     fn click(&self, css: &str) {
-        let el = self.cmd("POST", "/element", json!({ "using": "css selector", "value": css }));
-        let id = el
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_str)
-            .expect("an element id")
-            .to_string();
-        self.cmd("POST", &format!("/element/{id}/click"), json!({}));
+        for _ in 0..5 {
+            let el = self.cmd("POST", "/element", json!({ "using": "css selector", "value": css }));
+            let id = el
+                .as_object()
+                .and_then(|o| o.values().next())
+                .and_then(Value::as_str)
+                .expect("an element id")
+                .to_string();
+            let (code, v) = http(
+                "POST",
+                &self.url(&format!("/element/{id}/click")),
+                &[],
+                Some(&json!({})),
+            );
+            match code {
+                200 => return,
+                404 if v["value"]["error"] == "stale element reference" => continue,
+                _ => panic!("WebDriver click {css}: {v}"),
+            }
+        }
+        panic!("{css} was redrawn under every click");
     }
 
     /// Make the page's viewport `width` x `height` (the window adds its own frame).
@@ -349,6 +363,10 @@ fn dashboard_in_a_browser_kill_leader_and_explain() {
         b.js(overflow).as_i64().unwrap() <= 0,
         "no sideways scrolling at 1280 px"
     );
+    // Tall enough for the election explained below the picture and the timeline.
+    b.resize(1280, 1300);
+    b.js("window.scrollTo(0, 0)");
+    b.screenshot("dashboard-tall-1280.png");
     b.resize(390, 844);
     std::thread::sleep(Duration::from_millis(300)); // one layout
     assert!(
