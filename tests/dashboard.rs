@@ -517,3 +517,89 @@ fn dashboard_in_a_browser_kill_leader_and_explain() {
     );
     assert!(stdout(&c.zkdev(&["status"])).contains(&format!("dashboard: {url}")));
 }
+
+/// The zxid beats the id: the follower with the higher id misses two writes (isolated), the leader dies, the
+/// links heal, and the follower with the lower id but the higher zxid wins; `explain election` says so.
+#[test]
+fn explain_election_when_the_zxid_decides() {
+    const SLOT: u16 = 34;
+    let c = TestCluster::new(SLOT);
+    let base = (20_000 + SLOT * 100).to_string();
+    c.up(&["--nodes", "3", "--net", "--net-port-base", &base]);
+    let (leader, epoch) = poll(Duration::from_secs(30), "one leader", || {
+        (1..=3u64).find_map(|id| {
+            srvr(c.client_port(id))
+                .filter(|s| s.mode == "leader")
+                .map(|s| (id, s.epoch()))
+        })
+    });
+    let followers: Vec<u64> = (1..=3).filter(|id| *id != leader).collect();
+    let (behind, ahead) = (followers[1], followers[0]); // behind has the higher id
+    assert_ok(&c.zkdev(&["isolate", &behind.to_string(), "--no-wait"]), "isolate");
+    poll(Duration::from_secs(10), "the isolated follower stops serving", || {
+        srvr(c.client_port(behind)).is_none().then_some(())
+    });
+    with_client(
+        &format!("127.0.0.1:{}", c.client_port(leader)),
+        async |cl: zk::Client| {
+            let o = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+            cl.create("/missed-1", b"", &o).await.unwrap();
+            cl.create("/missed-2", b"", &o).await.unwrap();
+        },
+    );
+    assert_ok(&c.zkdev(&["kill", &leader.to_string(), "--no-wait"]), "kill the leader");
+    assert_ok(&c.zkdev(&["heal", "--no-wait"]), "heal");
+    let (winner, new_epoch) = poll(Duration::from_secs(30), "a new leader", || {
+        followers.iter().find_map(|id| {
+            srvr(c.client_port(*id))
+                .filter(|s| s.mode == "leader")
+                .map(|s| (*id, s.epoch()))
+        })
+    });
+    assert!(new_epoch > epoch);
+    assert_eq!(
+        winner, ahead,
+        "the follower that has every write wins, though its id is lower"
+    );
+    let e = poll(Duration::from_secs(10), "explain election of the new epoch", || {
+        let out = c.zkdev(&["explain", "election", "--json"]);
+        let e = json_of(&out);
+        (out.status.success() && e["epoch"] == json!(new_epoch)).then_some(e)
+    });
+    assert_eq!(e["leader"].as_u64(), Some(winner));
+    let cand = |id: u64| {
+        let c = e["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == json!(id));
+        key(c.unwrap_or_else(|| panic!("node {id} proposed itself: {e:#}")))
+    };
+    let (a, b) = (cand(ahead), cand(behind));
+    assert!(
+        a.0 == b.0 && a.1 > b.1 && a.2 < b.2,
+        "same epoch, higher zxid, lower id: {a:?} {b:?}"
+    );
+    let switch = e["switches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["node"] == json!(behind))
+        .unwrap_or_else(|| panic!("node {behind} changed its vote: {e:#}"));
+    assert_eq!(switch["to"]["id"].as_u64(), Some(ahead));
+    assert_eq!(switch["follows_rule"], true);
+    assert!(switch["why"].as_str().unwrap().contains("higher zxid"), "{switch}");
+    let actions: Vec<&str> = e["journal"]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let at = |word: &str| {
+        actions
+            .iter()
+            .position(|a| a.starts_with(word))
+            .unwrap_or_else(|| panic!("{word}: {actions:?}"))
+    };
+    assert!(at("isolate") < at("kill") && at("kill") < at("heal"), "{actions:?}");
+}

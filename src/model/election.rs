@@ -212,6 +212,8 @@ pub struct Switch {
 pub struct FromJournal {
     /// The last action before the leader was lost (`kill node 3 (SIGKILL), asked by ...`).
     pub trigger: Option<String>,
+    /// Every action since the previous leader was elected, in order (`isolate ...`, `kill ...`, `heal ...`).
+    pub actions: Vec<String>,
     pub elected_time: String,
     pub leaderless_ms: Option<u64>,
 }
@@ -400,8 +402,18 @@ fn from_journal(journal: &[Event], epoch: u32) -> Option<FromJournal> {
             .find(|e| e.kind == Kind::Action)
             .map(|e| e.message.clone())
     });
+    let since = journal[..i]
+        .iter()
+        .rposition(|e| matches!(e.kind, Kind::LeaderElected | Kind::Initial))
+        .map_or(0, |p| p + 1);
+    let actions = journal[since..i]
+        .iter()
+        .filter(|e| e.kind == Kind::Action)
+        .map(|e| e.message.clone())
+        .collect();
     Some(FromJournal {
         trigger,
+        actions,
         elected_time: elected.time.clone(),
         leaderless_ms: elected.leaderless_ms,
     })
@@ -441,6 +453,12 @@ fn story(e: &Explanation) -> Vec<String> {
             Some(t) => format!("Why: {t}."),
             None => "Why: the ensemble had no leader (a start, or a leader lost without a zkdev action).".into(),
         };
+        if j.actions.len() > 1 {
+            why.push_str(&format!(
+                " Everything zkdev did since the previous leader: {}.",
+                j.actions.join("; then ")
+            ));
+        }
         if let Some(ms) = j.leaderless_ms {
             why.push_str(&format!(
                 " No leader served for {ms} ms (the journal, elected at {}).",
