@@ -386,7 +386,7 @@ fn dashboard_in_a_browser_kill_leader_and_explain() {
     let e = poll(Duration::from_secs(10), "explain election of the new epoch", || {
         let out = c.zkdev(&["explain", "election", "--json"]);
         let e = json_of(&out);
-        (out.status.success() && e["epoch"] == json!(final_epoch)).then_some(e)
+        (out.status.success() && e["epoch"] == json!(final_epoch) && !e["journal"].is_null()).then_some(e)
     });
     assert_eq!(
         e["leader"].as_u64(),
@@ -564,7 +564,8 @@ fn explain_election_when_the_zxid_decides() {
     let e = poll(Duration::from_secs(10), "explain election of the new epoch", || {
         let out = c.zkdev(&["explain", "election", "--json"]);
         let e = json_of(&out);
-        (out.status.success() && e["epoch"] == json!(new_epoch)).then_some(e)
+        // The journal, too, has the new leader (the supervisor looks every 100 ms).
+        (out.status.success() && e["epoch"] == json!(new_epoch) && !e["journal"].is_null()).then_some(e)
     });
     assert_eq!(e["leader"].as_u64(), Some(winner));
     let cand = |id: u64| {

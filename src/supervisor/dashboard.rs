@@ -142,10 +142,7 @@ impl Sup {
         let Some(req) = read_request(&mut stream).await? else {
             return Ok(());
         };
-        let host_ok = req
-            .header("host")
-            .is_some_and(|h| h == format!("127.0.0.1:{port}") || h == format!("localhost:{port}"));
-        if !host_ok {
+        if !req.host_is_ours(port) {
             return respond(
                 &mut stream,
                 421,
@@ -181,19 +178,8 @@ impl Sup {
             }
             ("GET", "/events") => self.events(stream).await,
             ("POST", "/api/action") => {
-                let origin_ok = req
-                    .header("origin")
-                    .is_none_or(|o| o == format!("http://127.0.0.1:{port}") || o == format!("http://localhost:{port}"));
-                if !origin_ok {
-                    return respond_json(&mut stream, 403, &json!({ "ok": false, "error": "refused: a page of another site (Origin) may not act on this ensemble" })).await;
-                }
-                if req.header("x-zkdev-token") != Some(token) {
-                    return respond_json(
-                        &mut stream,
-                        403,
-                        &json!({ "ok": false, "error": "refused: missing or wrong dashboard token (reload the page)" }),
-                    )
-                    .await;
+                if let Err(why) = req.may_act(port, token) {
+                    return respond_json(&mut stream, 403, &json!({ "ok": false, "error": why })).await;
                 }
                 let answer = match serde_json::from_slice::<Action>(&req.body) {
                     Err(e) => Err(Error::usage(format!("not an action: {e}"))),
@@ -292,7 +278,12 @@ impl Sup {
                 };
                 let id = leader.id;
                 crate::model::fault::guard(&status, &[id], &format!("kill leader {id}"), false)?;
-                self.handle(signal(vec![id], Sig::Kill)).await?;
+                let answer = self.handle(signal(vec![id], Sig::Kill)).await?;
+                if super::control::ids(&answer["hit"]).is_empty() {
+                    return Err(Error::failed(format!(
+                        "leader {id} is no longer the JVM zkdev started; nothing was signalled"
+                    )));
+                }
                 Ok(format!("killed leader {id} (SIGKILL)"))
             }
             "pause" => {
@@ -406,6 +397,46 @@ impl HttpRequest {
     fn path(&self) -> &str {
         self.target.split('?').next().unwrap_or("")
     }
+
+    /// Addressed to this listener by name: a DNS-rebound name (evil.example resolving to 127.0.0.1) is not.
+    fn host_is_ours(&self, port: u16) -> bool {
+        self.header("host")
+            .is_some_and(|h| h == format!("127.0.0.1:{port}") || h == format!("localhost:{port}"))
+    }
+
+    /// Only the dashboard's own page may act: no foreign `Origin`, and the token it was served with.
+    fn may_act(&self, port: u16, token: &str) -> std::result::Result<(), &'static str> {
+        let origin_ok = self
+            .header("origin")
+            .is_none_or(|o| o == format!("http://127.0.0.1:{port}") || o == format!("http://localhost:{port}"));
+        if !origin_ok {
+            return Err("refused: a page of another site (Origin) may not act on this ensemble");
+        }
+        if self.header("x-zkdev-token") != Some(token) {
+            return Err("refused: missing or wrong dashboard token (reload the page)");
+        }
+        Ok(())
+    }
+}
+
+/// The request line and headers (names lower-cased) of a head without its blank line.
+fn parse_head(head: &str) -> HttpRequest {
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let (method, target) = (
+        first.next().unwrap_or("").to_string(),
+        first.next().unwrap_or("").to_string(),
+    );
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    HttpRequest {
+        method,
+        target,
+        headers,
+        body: Vec::new(),
+    }
 }
 
 const MAX_HEAD: usize = 16 * 1024;
@@ -430,22 +461,8 @@ async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<HttpRequ
         }
         buf.extend_from_slice(&chunk[..n]);
     };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next().unwrap_or("").split(' ');
-    let (method, target) = (
-        first.next().unwrap_or("").to_string(),
-        first.next().unwrap_or("").to_string(),
-    );
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
+    let mut req = parse_head(&String::from_utf8_lossy(&buf[..head_end]));
+    let length: usize = req.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
     if length > MAX_BODY {
         return Ok(None);
     }
@@ -460,12 +477,8 @@ async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<HttpRequ
         body.extend_from_slice(&chunk[..n]);
     }
     body.truncate(length);
-    Ok(Some(HttpRequest {
-        method,
-        target,
-        headers,
-        body,
-    }))
+    req.body = body;
+    Ok(Some(req))
 }
 
 async fn respond(stream: &mut TcpStream, code: u16, kind: &str, body: &[u8]) -> std::io::Result<()> {
@@ -509,4 +522,34 @@ fn html_escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_page_itself_may_act() {
+        let head = |extra: &str| {
+            parse_head(&format!(
+                "POST /api/action?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8900\r\nContent-Length: 2{extra}"
+            ))
+        };
+        let own = head("\r\nOrigin: http://127.0.0.1:8900\r\nX-Zkdev-Token: abc");
+        assert_eq!((own.method.as_str(), own.path()), ("POST", "/api/action"));
+        assert!(own.host_is_ours(8900) && !own.host_is_ours(8901));
+        assert_eq!(own.may_act(8900, "abc"), Ok(()));
+        assert!(own.may_act(8900, "abd").is_err(), "a wrong token");
+        assert!(
+            head("\r\nX-Zkdev-Token: abc").may_act(8900, "abc").is_ok(),
+            "no Origin: a script, with the token"
+        );
+        let foreign = head("\r\nOrigin: http://evil.example\r\nX-Zkdev-Token: abc");
+        assert!(foreign.may_act(8900, "abc").unwrap_err().contains("Origin"));
+        assert!(head("").may_act(8900, "abc").is_err(), "no token");
+        let rebound = parse_head("GET / HTTP/1.1\r\nHost: evil.example:8900");
+        assert!(!rebound.host_is_ours(8900));
+        assert!(!parse_head("GET / HTTP/1.1").host_is_ours(8900), "no Host at all");
+        assert_eq!(html_escape("<a href=\"x\">&"), "&lt;a href=&quot;x&quot;&gt;&amp;");
+    }
 }
