@@ -30,22 +30,28 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
     let candidate = if paths.exists() {
         None
     } else {
-        Some(new_spec(
-            ctx,
-            NewCluster {
-                profile: args.profile.as_deref(),
-                port_offset: args.port_offset,
-                addresses: args.addresses,
-                address_base: args.address_base,
-                zk_home: args.zk_home.as_deref(),
-                dist: args.dist.as_deref(),
-                voters: args.nodes.unwrap_or(3),
-                observers: args.observers.unwrap_or(0),
-                tls: args.tls,
-                net: args.net,
-                net_port_base: args.net_port_base,
-            },
-        )?)
+        Some(
+            new_spec(
+                ctx,
+                NewCluster {
+                    profile: args.profile.as_deref(),
+                    port_offset: args.port_offset,
+                    addresses: args.addresses,
+                    address_base: args.address_base,
+                    zk_home: args.zk_home.as_deref(),
+                    dist: args.dist.as_deref(),
+                    voters: args.nodes.unwrap_or(3),
+                    observers: args.observers.unwrap_or(0),
+                    tls: args.tls,
+                    net: args.net,
+                    net_port_base: args.net_port_base,
+                },
+            )
+            .map(|mut spec| {
+                spec.settings.disk_faults |= args.disk_faults;
+                spec
+            })?,
+        )
     };
     let home = &ctx.home.root;
     std::fs::create_dir_all(home).map_err(|e| {
@@ -316,6 +322,9 @@ fn check_same_shape(ctx: &Ctx, spec: &ClusterSpec, args: &UpArgs) -> Result<()> 
     }
     if args.net && spec.net.is_none() {
         diffs.push("--net (it was made without proxied links)".to_string());
+    }
+    if args.disk_faults && !spec.settings.disk_faults {
+        diffs.push("--disk-faults (it was made without the disk-fault library)".to_string());
     }
     if let Some(k) = args.port_offset.filter(|k| *k != spec.settings.offset) {
         diffs.push(format!("--port-offset {k} (it has {})", spec.settings.offset));

@@ -133,7 +133,7 @@ pub struct TlsPlace {
 }
 
 /// The four-letter words zkdev asks itself (srvr is always allowed).
-pub const ZKDEV_WORDS: &[&str] = &["srvr", "mntr", "ruok", "conf", "isro", "stat", "cons", "envi"];
+pub const ZKDEV_WORDS: &[&str] = &["srvr", "mntr", "ruok", "conf", "isro", "stat", "cons", "envi", "dump"];
 
 /// `4lw.commands.whitelist`: zkdev's words, then the profile's (`*` alone when it asks for every word).
 pub fn whitelist(s: &crate::model::profile::Settings) -> String {

@@ -15,6 +15,7 @@
 
 mod cluster;
 pub mod control;
+mod disk;
 pub mod journal;
 pub mod links;
 mod nodes;

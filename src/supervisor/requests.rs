@@ -124,6 +124,7 @@ impl Sup {
                 let ev = self.record(ev);
                 Ok(json!({ "seq": ev.seq, "mono_ms": ev.mono_ms, "rules": table.rules }))
             }
+            Request::Disk { ids, fault, cause } => self.set_disk(&ids, fault, &cause),
             Request::Shutdown { grace_ms, cause } => {
                 let ids = self.spec().ids();
                 let _g = self.lock_nodes(&ids).await?;
