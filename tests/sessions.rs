@@ -152,6 +152,34 @@ fn an_expired_session_loses_its_ephemerals_everywhere_and_its_client_sees_expire
         "{}",
         stderr(&nobody)
     );
+    // --all --node 3: only the sessions connected to node 3.
+    let c3 = rt.block_on(async {
+        let c3 = connect(ports[2]).await;
+        c3.create("/third", b"c", &ephemeral())
+            .await
+            .expect("C creates its ephemeral");
+        c3
+    });
+    let c3_id = format!("{:#x}", c3.session_id().0 as u64);
+    let r: Value =
+        serde_json::from_slice(&c.zkdev(&["expire-session", "--all", "--node", "3", "--json"]).stdout).unwrap();
+    let ids: Vec<&str> = r["expired"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec![c3_id.as_str()], "{r}");
+    rt.block_on(async {
+        assert!(!exists_on(ports[0], "/third").await);
+        assert!(exists_on(ports[0], "/bystander").await);
+    });
+    drop(c3);
+
+    // This cluster was made without disk faults: `disk` says how to get them.
+    let disk = c.zkdev(&["disk", "1", "--full"]);
+    assert!(!disk.status.success());
+    assert!(stderr(&disk).contains("--disk-faults"), "{}", stderr(&disk));
     drop(b);
     drop(a);
 }
