@@ -173,7 +173,7 @@ pub enum Cmd {
     ExpireSession(ExpireSessionArgs),
     /// Disk faults on one node (clusters made with --disk-faults or the chaos profile): slow fsync, full, EIO
     #[command(
-        after_help = "Examples:\n  zkdev disk leader --slow-fsync 300ms   # every fsync of its data directory waits 300 ms\n  zkdev disk 2 --full                    # writes there fail with ENOSPC\n  zkdev disk 2 --heal                    # then `zkdev start 2` if ZooKeeper stopped it"
+        after_help = "Examples:\n  zkdev disk leader --slow-fsync 300ms   # every fsync of its data directory waits 300 ms\n  zkdev disk 2 --full                    # writes there fail with ENOSPC\n  zkdev disk 2 --heal                    # then `zkdev start 2` if its JVM exited"
     )]
     Disk(DiskArgs),
     /// Wait until every node serves and exactly one leader exists
@@ -569,7 +569,8 @@ pub struct DiskArgs {
     /// Every write and fsync there fails with EIO (a failing disk)
     #[arg(long)]
     pub eio: bool,
-    /// The disk is healthy again (a node ZooKeeper stopped stays stopped: `zkdev start ID`)
+    /// The disk is healthy again (a node whose JVM is still up catches up by itself; one that exited
+    /// stays stopped: `zkdev start ID`)
     #[arg(long)]
     pub heal: bool,
     /// How long to watch what ZooKeeper does about the fault, seconds

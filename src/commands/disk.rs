@@ -22,6 +22,8 @@ use crate::zk::observe::{self, ProcessState};
 const PROBE_PATH: &str = "/zkdev-disk-probe";
 /// Writes timed before and after a fault.
 const PROBE_WRITES: usize = 5;
+/// How long to watch a node that stopped serving for its process to exit.
+const EXIT_WATCH: Duration = Duration::from_secs(3);
 
 /// Set `fault` on the nodes `target` names now (any node for `--heal`), journalled by the supervisor.
 /// Returns the node ids. The entry point for other commands (a chaos schedule); `run` adds the measuring.
@@ -67,6 +69,8 @@ pub struct NodeOutcome {
     pub serving: bool,
     /// Fault applied -> the node stopped serving (or its process ended), if it did.
     pub stopped_serving_ms: Option<u64>,
+    /// Fault applied -> its process had exited, if it did while zkdev watched.
+    pub exited_ms: Option<u64>,
     /// `zk_max_fsynctime` / `zk_avg_fsynctime` from its `mntr` (since it started), when it answers.
     pub max_fsync_ms: Option<f64>,
     pub avg_fsync_ms: Option<f64>,
@@ -111,7 +115,7 @@ pub async fn run(ctx: &Ctx, args: DiskArgs) -> Result<()> {
         t => fault::resolve(t, &status)?,
     };
     let others = connect_string(&spec, &planned);
-    let writes_before = time_writes(&others, PROBE_WRITES, Duration::from_secs(5)).await;
+    let writes_before = time_writes(&others, PROBE_WRITES, timeout).await;
     let log_marks: Vec<(u32, u64)> = planned.iter().map(|id| (*id, log_len(&paths, *id))).collect();
 
     let t0 = Instant::now();
@@ -124,6 +128,7 @@ pub async fn run(ctx: &Ctx, args: DiskArgs) -> Result<()> {
     tokio::time::sleep(Duration::from_millis(60)).await;
     let writes_after = time_writes(&others, PROBE_WRITES, timeout).await;
     let mut stopped: Vec<(u32, Option<u64>)> = ids.iter().map(|id| (*id, None)).collect();
+    let mut exited: Vec<(u32, Option<u64>)> = ids.iter().map(|id| (*id, None)).collect();
     if matches!(fault, DiskFault::Full | DiskFault::Eio) {
         // ZooKeeper stops a server whose transaction log cannot be written: wait (within the timeout) for it.
         let deadline = t0 + timeout;
@@ -140,6 +145,26 @@ pub async fn run(ctx: &Ctx, args: DiskArgs) -> Result<()> {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+        // What it does next takes a moment: a follower keeps its JVM and retries joining the leader, a leader
+        // that cannot write its snapshot when it tries to lead again exits (code 10). Watch for an exit.
+        let settle = (Instant::now() + EXIT_WATCH).min(deadline.max(Instant::now()));
+        while Instant::now() < settle && exited.iter().any(|(_, e)| e.is_none()) {
+            let state = paths.load_state()?;
+            for (id, e) in exited.iter_mut().filter(|(_, e)| e.is_none()) {
+                let ident = paths.ident(&spec, *id);
+                if matches!(
+                    crate::os::process::identify(&state.node(*id), &ident),
+                    crate::os::process::Liveness::Gone
+                ) {
+                    *e = Some(t0.elapsed().as_millis() as u64);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    if let DiskFault::SlowFsync { ms } = fault {
+        // The server records an fsync's time when it ends: let the slow one under way finish before `mntr`.
+        tokio::time::sleep(Duration::from_millis(u64::from(ms).min(5_000) + 200)).await;
     }
     progress.finish();
     let after = observe::gather(&spec, &paths, &paths.load_state()?).await;
@@ -157,6 +182,7 @@ pub async fn run(ctx: &Ctx, args: DiskArgs) -> Result<()> {
             process: n.map_or("unknown".into(), |n| describe_process(n.process(), n.serving())),
             serving: n.is_some_and(|n| n.serving()),
             stopped_serving_ms: stopped_ms,
+            exited_ms: exited.iter().find(|(i, _)| *i == id).and_then(|(_, e)| *e),
             max_fsync_ms: mntr.get("zk_max_fsynctime").and_then(|v| v.parse().ok()),
             avg_fsync_ms: mntr.get("zk_avg_fsynctime").and_then(|v| v.parse().ok()),
             log: log_lines_since(&paths, id, since),
@@ -171,10 +197,18 @@ pub async fn run(ctx: &Ctx, args: DiskArgs) -> Result<()> {
                 .iter()
                 .filter(|o| !o.serving && fault != DiskFault::Healthy)
                 .map(|o| {
-                    format!(
-                        "node {}: `zkdev disk {} --heal`, then `zkdev start {}`",
-                        o.id, o.id, o.id
-                    )
+                    if o.process.starts_with("running") {
+                        format!(
+                            "node {}: its JVM is still up and keeps trying to rejoin the leader; `zkdev disk {} \
+                             --heal` lets it catch up",
+                            o.id, o.id
+                        )
+                    } else {
+                        format!(
+                            "node {}: `zkdev disk {} --heal`, then `zkdev start {}`",
+                            o.id, o.id, o.id
+                        )
+                    }
                 }),
         )
         .collect::<Vec<_>>();
@@ -221,14 +255,34 @@ fn print_report(r: &Report) {
         if let Some(ms) = o.stopped_serving_ms {
             line.push_str(&format!(", stopped serving {ms} ms after the fault"));
         }
+        if let Some(ms) = o.exited_ms {
+            line.push_str(&format!(", its JVM exited {ms} ms after the fault"));
+        }
         if let (Some(max), Some(avg)) = (o.max_fsync_ms, o.avg_fsync_ms) {
             line.push_str(&format!(
                 "; its fsync time (mntr, since start): max {max} ms, avg {avg} ms"
             ));
         }
         crate::outln!("{line}");
-        for l in o.log.iter().take(6) {
+        let warnings = o
+            .log
+            .iter()
+            .filter(|l| l.contains("fsync-ing the write ahead log"))
+            .count();
+        if warnings > 0 {
+            crate::outln!(
+                "  its log: {warnings} fsync warning(s) (ZooKeeper warns past fsync.warningthresholdms, 1000 ms by default)"
+            );
+        }
+        for l in o.log.iter().take(3) {
             crate::outln!("  log: {l}");
+        }
+        if o.log.len() > 3 {
+            crate::outln!(
+                "  log: ... {} more such line(s) (`zkdev logs {}`)",
+                o.log.len() - 3,
+                o.id
+            );
         }
     }
     if let Some(h) = &r.hint {
