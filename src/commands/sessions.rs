@@ -46,6 +46,9 @@ pub struct Sessions {
     pub asked: Vec<u32>,
     /// Nodes that did not (not running, not serving): their connections are unknown.
     pub unreachable: Vec<u32>,
+    /// Why the ephemeral znodes are unknown, when they are (no node allows `dump`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ephemerals_unknown: Option<String>,
 }
 
 impl Sessions {
@@ -60,6 +63,7 @@ pub async fn list(spec: &ClusterSpec) -> Sessions {
     let mut by_id: BTreeMap<i64, SessionView> = BTreeMap::new();
     let (mut asked, mut unreachable) = (Vec::new(), Vec::new());
     let mut ephemerals: Option<BTreeMap<i64, Vec<String>>> = None;
+    let mut dump_refused = false;
     for node in &spec.nodes {
         let Ok(cons) = four_letter(node.client_addr(), "cons", ASK_TIMEOUT).await else {
             unreachable.push(node.id);
@@ -86,11 +90,18 @@ pub async fn list(spec: &ClusterSpec) -> Sessions {
             );
         }
         if ephemerals.is_none() {
-            if let Ok(dump) = four_letter(node.client_addr(), "dump", ASK_TIMEOUT).await {
-                ephemerals = Some(session::parse_dump_ephemerals(&dump));
+            match four_letter(node.client_addr(), "dump", ASK_TIMEOUT).await {
+                Ok(dump) if dump.contains("not in the whitelist") => dump_refused = true,
+                Ok(dump) => ephemerals = Some(session::parse_dump_ephemerals(&dump)),
+                Err(_) => {}
             }
         }
     }
+    let ephemerals_unknown = (ephemerals.is_none() && dump_refused).then(|| {
+        "the nodes do not allow the `dump` four-letter word (a cluster made by an older zkdev): `zkdev \
+         rolling-restart` writes zkdev's current whitelist"
+            .to_string()
+    });
     for (id, paths) in ephemerals.unwrap_or_default() {
         let s = by_id.entry(id).or_insert_with(|| SessionView {
             id: hex(id),
@@ -108,6 +119,7 @@ pub async fn list(spec: &ClusterSpec) -> Sessions {
         sessions: by_id.into_values().collect(),
         asked,
         unreachable,
+        ephemerals_unknown,
     }
 }
 
@@ -162,6 +174,9 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
             )
         );
         crate::outln!("(CREATED BY is the top byte of the session id: the myid of the server that made it)");
+    }
+    if let Some(why) = &s.ephemerals_unknown {
+        crate::outln!("ephemeral znodes unknown: {why}");
     }
     if !s.unreachable.is_empty() {
         crate::outln!(
