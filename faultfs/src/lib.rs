@@ -144,11 +144,11 @@ fn format_fd_path(buf: &mut [u8; 64], fd: c_int) -> &CStr {
     CStr::from_bytes_until_nul(&buf[..]).unwrap_or(c"/proc/self/fd/-1")
 }
 
-/// The fault that applies to this call on `fd`, if any.
-fn fault_for(fd: c_int) -> u32 {
+/// The fault that applies to this call on `fd`: one of `kinds` (the faults this call can suffer) when it is
+/// on and `fd` is one of the node's files, else NONE. The path is resolved only in that case.
+fn fault_for(fd: c_int, kinds: &[u32]) -> u32 {
     match mode() {
-        NONE => NONE,
-        m if is_ours(fd) => m,
+        m if kinds.contains(&m) && is_ours(fd) => m,
         _ => NONE,
     }
 }
@@ -181,7 +181,7 @@ macro_rules! real {
 
 /// A failing write: nothing is written, as on a disk with no space left (or a failing one).
 fn write_fault(fd: c_int) -> Option<ssize_t> {
-    match fault_for(fd) {
+    match fault_for(fd, &[FULL, EIO]) {
         FULL => {
             set_errno(libc::ENOSPC);
             Some(-1)
@@ -196,7 +196,7 @@ fn write_fault(fd: c_int) -> Option<ssize_t> {
 
 /// Before a sync: the delay of a slow disk, or the error of a failing one.
 fn sync_fault(fd: c_int) -> Option<c_int> {
-    match fault_for(fd) {
+    match fault_for(fd, &[SLOW_FSYNC, EIO]) {
         SLOW_FSYNC => {
             std::thread::sleep(std::time::Duration::from_millis(SLOW_MS.load(Ordering::Relaxed) as u64));
             None
