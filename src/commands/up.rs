@@ -30,29 +30,28 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
     let candidate = if paths.exists() {
         None
     } else {
-        Some(
-            new_spec(
-                ctx,
-                NewCluster {
-                    profile: args.profile.as_deref(),
-                    port_offset: args.port_offset,
-                    addresses: args.addresses,
-                    address_base: args.address_base,
-                    zk_home: args.zk_home.as_deref(),
-                    dist: args.dist.as_deref(),
-                    voters: args.nodes.unwrap_or(3),
-                    observers: args.observers.unwrap_or(0),
-                    tls: args.tls,
-                    net: args.net,
-                    net_port_base: args.net_port_base,
-                },
-            )
-            .map(|mut spec| {
-                spec.settings.disk_faults |= args.disk_faults;
-                spec
-            })?,
-        )
+        Some(new_spec(
+            ctx,
+            NewCluster {
+                profile: args.profile.as_deref(),
+                port_offset: args.port_offset,
+                addresses: args.addresses,
+                address_base: args.address_base,
+                zk_home: args.zk_home.as_deref(),
+                dist: args.dist.as_deref(),
+                voters: args.nodes.unwrap_or(3),
+                observers: args.observers.unwrap_or(0),
+                tls: args.tls,
+                net: args.net,
+                net_port_base: args.net_port_base,
+            },
+        )?)
     };
+    // `--disk-faults` is a setting of its own, like the profile's `[faults] disk`.
+    let candidate = candidate.map(|mut spec| {
+        spec.settings.disk_faults |= args.disk_faults;
+        spec
+    });
     let home = &ctx.home.root;
     std::fs::create_dir_all(home).map_err(|e| {
         Error::env(format!(
