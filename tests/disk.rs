@@ -1,6 +1,6 @@
 //! `disk` against a real ensemble whose JVMs preload the disk-fault library: a slow leader disk slows every
 //! write once the quorum needs the leader's own log; a full follower stops serving while the ensemble goes on,
-//! and after `--heal` it serves again with every acknowledged write.
+//! and after `--heal` it serves again with every acknowledged write; a failing (EIO) one the same.
 
 mod common;
 
@@ -173,7 +173,30 @@ fn a_slow_leader_disk_slows_writes_and_a_full_follower_rejoins_with_every_write(
             );
         }
     });
+
+    // A failing disk (EIO) on the other follower: the same end, with the error named.
+    let r = json_of(
+        &c.zkdev(&["disk", &f2.to_string(), "--eio", "--json"]),
+        "disk FOLLOWER --eio",
+    );
+    assert_eq!(r["outcome"][0]["serving"], false, "{r}");
+    assert!(
+        r["outcome"][0]["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("Input/output error")),
+        "{r}"
+    );
+    assert_ok(&c.zkdev(&["disk", "all", "--heal"]), "disk all --heal");
+    if c.status()["nodes"][(f2 - 1) as usize]["process"] != "running" {
+        assert_ok(&c.zkdev(&["start", &f2.to_string()]), "zkdev start FOLLOWER");
+    }
+    poll(Duration::from_secs(60), "the follower serving again after EIO", || {
+        srvr(port(f2)).filter(|s| s.mode == "follower")
+    });
+
     let disk_events = c.events().iter().filter(|e| e["action"] == "disk").count();
-    assert!(disk_events >= 4, "every disk fault is journalled ({disk_events} found)");
+    assert!(disk_events >= 6, "every disk fault is journalled ({disk_events} found)");
     assert!(c.status()["disk_faults"].as_object().unwrap().is_empty());
 }
