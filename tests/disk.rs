@@ -200,3 +200,22 @@ fn a_slow_leader_disk_slows_writes_and_a_full_follower_rejoins_with_every_write(
     assert!(disk_events >= 6, "every disk fault is journalled ({disk_events} found)");
     assert!(c.status()["disk_faults"].as_object().unwrap().is_empty());
 }
+
+#[test]
+fn a_missing_library_is_named_before_anything_is_made() {
+    let c = TestCluster::new(19);
+    let offset = c.offset.to_string();
+    let out = c
+        .cmd()
+        .env("ZKDEV_FAULTFS", "/nonexistent/libzkdev_faultfs.so")
+        .args(["up", "--profile", "fast", "--port-offset", &offset, "--disk-faults"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "an environment error: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ZKDEV_FAULTFS names /nonexistent/libzkdev_faultfs.so"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!c.cluster_dir().exists(), "nothing is made");
+}
