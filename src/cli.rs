@@ -95,6 +95,9 @@ impl Cmd {
             Cmd::Links(a) => a.json,
             Cmd::Dashboard(a) => a.out.json,
             Cmd::Explain(e) => e.json(),
+            Cmd::Sessions(a) => a.json,
+            Cmd::ExpireSession(a) => a.out.json,
+            Cmd::Disk(a) => a.out.json,
             Cmd::Logs(_)
             | Cmd::Cli(_)
             | Cmd::Export(_)
@@ -163,6 +166,18 @@ pub enum Cmd {
     Heal(HealArgs),
     /// Every proxied link and what is done to it
     Links(JsonArg),
+    /// Every client session, as the servers report it: creator, connected node, client, timeout, ephemerals
+    Sessions(JsonArg),
+    /// Make the ensemble end client sessions for real: their ephemeral znodes go, the clients see Expired
+    #[command(
+        after_help = "Examples:\n  zkdev expire-session 0x100012f4b6c0000\n  zkdev expire-session --client 127.0.0.1:41920\n  zkdev expire-session --all --node 2   # every session connected to node 2"
+    )]
+    ExpireSession(ExpireSessionArgs),
+    /// Disk faults on one node (clusters made with --disk-faults or the chaos profile): slow fsync, full, EIO
+    #[command(
+        after_help = "Examples:\n  zkdev disk leader --slow-fsync 300ms   # every fsync of its data directory waits 300 ms\n  zkdev disk 2 --full                    # writes there fail with ENOSPC\n  zkdev disk 2 --heal                    # then `zkdev start 2` if its JVM exited"
+    )]
+    Disk(DiskArgs),
     /// Wait until every node serves and exactly one leader exists
     Wait(WaitArgs),
     /// Live view: the status table refreshed in place and a timeline of every transition
@@ -333,6 +348,10 @@ pub struct UpArgs {
     /// First port of the proxies' block (N + 2N^2 ports) [default: 20000 + port offset]
     #[arg(long, value_name = "P")]
     pub net_port_base: Option<u16>,
+    /// Preload zkdev's disk-fault library into every node (a new cluster), so `zkdev disk` can slow fsync or
+    /// fail writes on one node (same as `[faults] disk = true`)
+    #[arg(long)]
+    pub disk_faults: bool,
 }
 
 #[derive(Debug, Args)]
@@ -575,6 +594,51 @@ pub enum LinkPort {
     Quorum,
     Election,
     Both,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["id", "client", "all"])))]
+pub struct ExpireSessionArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
+    /// A session id as `zkdev sessions` prints it (0x...)
+    #[arg(value_name = "ID")]
+    pub id: Option<String>,
+    /// The session of the client connected from this address (HOST:PORT, as `zkdev sessions` shows it)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub client: Option<String>,
+    /// Every client session (with --node: every session connected to that node)
+    #[arg(long)]
+    pub all: bool,
+    /// With --all: only the sessions connected to this node
+    #[arg(long, value_name = "ID", requires = "all")]
+    pub node: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("fault").required(true).args(["slow_fsync", "full", "eio", "heal"])))]
+pub struct DiskArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
+    /// A node id, or leader | follower | observer (one node of that role, as the servers say now)
+    #[arg(value_name = "TARGET")]
+    pub target: crate::model::fault::Target,
+    /// Every fsync/fdatasync of a file under the node's data directory waits this long first, e.g. 300ms, 1s
+    #[arg(long, value_name = "DURATION")]
+    pub slow_fsync: Option<String>,
+    /// Every write there fails with ENOSPC (no space left on device)
+    #[arg(long)]
+    pub full: bool,
+    /// Every write and fsync there fails with EIO (a failing disk)
+    #[arg(long)]
+    pub eio: bool,
+    /// The disk is healthy again (a node whose JVM is still up catches up by itself; one that exited
+    /// stays stopped: `zkdev start ID`)
+    #[arg(long)]
+    pub heal: bool,
+    /// How long to watch what ZooKeeper does about the fault, seconds
+    #[arg(long, default_value_t = 15.0, value_name = "SECS")]
+    pub timeout: f64,
 }
 
 #[derive(Debug, Args)]

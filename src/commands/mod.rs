@@ -3,6 +3,7 @@
 
 mod cli_cmd;
 mod dashboard;
+pub mod disk;
 mod dist;
 mod down;
 mod env;
@@ -17,6 +18,7 @@ mod node;
 mod profiles;
 mod render;
 mod rolling;
+pub mod sessions;
 mod smoke;
 mod status;
 mod up;
@@ -108,6 +110,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Link(a) => net::link(&ctx, a).await,
         Cmd::Heal(a) => net::heal(&ctx, a).await,
         Cmd::Links(_) => net::show(&ctx).await,
+        Cmd::Sessions(_) => sessions::run(&ctx).await,
+        Cmd::ExpireSession(a) => sessions::run_expire(&ctx, a).await,
+        Cmd::Disk(a) => disk::run(&ctx, a).await,
         Cmd::Wait(a) => wait::run(&ctx, a).await,
         Cmd::Watch(a) => watch::run(&ctx, a).await,
         Cmd::Env(_) => env::run(&ctx),

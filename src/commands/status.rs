@@ -32,6 +32,7 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
         add_ports(&mut v, &spec);
         add_config_files(&mut v, &paths);
         v["dashboard"] = DashboardRecord::read(&paths).map(|d| d.url).into();
+        add_disk_faults(&mut v, &paths, &spec);
         output::print_json(&v);
     } else {
         crate::out!("{}", output::status_table(&status));
@@ -45,6 +46,12 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
                 "; the proxies are down with the supervisor (the next zkdev command restores them)".into()
             };
             crate::outln!("links: proxied, {} fault rule(s){up} (`zkdev links` shows them)", rules);
+        }
+        for (id, fault) in disk_faults(&paths, &spec) {
+            crate::outln!(
+                "disk: node {id} {} (`zkdev disk {id} --heal` ends it)",
+                fault.describe()
+            );
         }
         crate::out!("{}", dashboard_hint(&paths));
     }
@@ -226,4 +233,29 @@ fn from_supervisor(
         pid: v["pid"].as_i64().map(|p| p as i32),
     });
     Some(status)
+}
+
+/// The nodes whose disk has a fault on now (`zkdev disk`), from their control files.
+fn disk_faults(paths: &ClusterPaths, spec: &ClusterSpec) -> Vec<(u32, crate::model::disk::DiskFault)> {
+    if !spec.settings.disk_faults {
+        return Vec::new();
+    }
+    spec.ids()
+        .into_iter()
+        .map(|id| (id, crate::os::faultfs::get(paths, id)))
+        .filter(|(_, f)| *f != crate::model::disk::DiskFault::Healthy)
+        .collect()
+}
+
+/// `disk_faults`: `{"2": {"fault": "full"}}` for every node with a disk fault on (an empty object when none;
+/// absent for a cluster made without disk faults).
+fn add_disk_faults(v: &mut serde_json::Value, paths: &ClusterPaths, spec: &ClusterSpec) {
+    if !spec.settings.disk_faults {
+        return;
+    }
+    let faults: serde_json::Map<String, serde_json::Value> = disk_faults(paths, spec)
+        .into_iter()
+        .map(|(id, f)| (id.to_string(), serde_json::to_value(f).expect("a fault serialises")))
+        .collect();
+    v["disk_faults"] = serde_json::Value::Object(faults);
 }

@@ -47,6 +47,11 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
             },
         )?)
     };
+    // `--disk-faults` is a setting of its own, like the profile's `[faults] disk`.
+    let candidate = candidate.map(|mut spec| {
+        spec.settings.disk_faults |= args.disk_faults;
+        spec
+    });
     let home = &ctx.home.root;
     std::fs::create_dir_all(home).map_err(|e| {
         Error::env(format!(
@@ -316,6 +321,9 @@ fn check_same_shape(ctx: &Ctx, spec: &ClusterSpec, args: &UpArgs) -> Result<()> 
     }
     if args.net && spec.net.is_none() {
         diffs.push("--net (it was made without proxied links)".to_string());
+    }
+    if args.disk_faults && !spec.settings.disk_faults {
+        diffs.push("--disk-faults (it was made without the disk-fault library)".to_string());
     }
     if let Some(k) = args.port_offset.filter(|k| *k != spec.settings.offset) {
         diffs.push(format!("--port-offset {k} (it has {})", spec.settings.offset));

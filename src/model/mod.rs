@@ -3,6 +3,7 @@
 //! process, a socket or (except reading a profile file) the disk.
 
 pub mod diagnose;
+pub mod disk;
 pub mod election;
 pub mod export;
 pub mod fault;

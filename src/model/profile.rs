@@ -46,6 +46,8 @@ pub struct Profile {
     pub tls: TlsSection,
     #[serde(default)]
     pub network: NetworkSection,
+    #[serde(default)]
+    pub faults: FaultsSection,
 }
 
 /// Where the nodes listen: all on 127.0.0.1 with ports per node, or each on its own loopback address.
@@ -93,6 +95,15 @@ pub struct NetworkSection {
     pub proxied: Option<bool>,
     /// First port of the cluster's block of proxy ports [default: 20000 + port offset].
     pub port_base: Option<u16>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FaultsSection {
+    /// Start every node's JVM with zkdev's disk-fault library preloaded (`LD_PRELOAD`), so `zkdev disk` can
+    /// slow its fsyncs or fail its writes under the node's data directory (`up --disk-faults`). Off, the
+    /// JVMs run exactly as ZooKeeper ships them.
+    pub disk: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -245,6 +256,9 @@ impl Profile {
             network: NetworkSection {
                 proxied: self.network.proxied.or(base.network.proxied),
                 port_base: self.network.port_base.or(base.network.port_base),
+            },
+            faults: FaultsSection {
+                disk: self.faults.disk.or(base.faults.disk),
             },
             zookeeper: ZkSection {
                 tick_time: self.zookeeper.tick_time.or(base.zookeeper.tick_time),
@@ -693,6 +707,9 @@ pub struct Settings {
     pub proxied: bool,
     #[serde(default)]
     pub net_port_base: Option<u16>,
+    /// The disk-fault library is preloaded into every node (`[faults] disk`, `up --disk-faults`).
+    #[serde(default)]
+    pub disk_faults: bool,
 }
 
 fn default_address_base() -> std::net::Ipv4Addr {
@@ -783,6 +800,7 @@ impl Profile {
             secure_client_base: self.ports.secure_client_base.unwrap_or(DEFAULT_SECURE_CLIENT_BASE),
             proxied: self.network.proxied.unwrap_or(false),
             net_port_base: self.network.port_base,
+            disk_faults: self.faults.disk.unwrap_or(false),
         };
         let refuse = |message: String| Error::Profile {
             path: origin.to_string(),

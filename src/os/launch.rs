@@ -29,6 +29,9 @@ pub fn check_dist_present(spec: &ClusterSpec) -> Result<()> {
             dist::INSTALL_ZOOKEEPER
         )));
     }
+    if spec.settings.disk_faults {
+        crate::os::faultfs::library()?;
+    }
     if let Some(missing) = spec
         .settings
         .classpath_extra

@@ -327,8 +327,14 @@ pub fn users_of(dir: &Path, uid: &str) -> Vec<(i32, String)> {
 /// Start one node: `argv[0]` exec'd directly in a session (and process group) of its own, output appended
 /// to `log_file`. Its own session keeps it out of the way of the supervisor's: when the supervisor dies the
 /// node's group is not orphaned in the supervisor's session, so a paused node is not sent SIGHUP.
+/// `env` is added to the inherited environment (the disk-fault library's preload).
 /// Returns the state to record and the child handle, through which the caller reaps it.
-pub async fn spawn(argv: &[String], cwd: &Path, log_file: &Path) -> Result<(NodeState, tokio::process::Child)> {
+pub async fn spawn(
+    argv: &[String],
+    env: &[(String, String)],
+    cwd: &Path,
+    log_file: &Path,
+) -> Result<(NodeState, tokio::process::Child)> {
     let log = OpenOptions::new()
         .create(true)
         .append(true)
@@ -337,6 +343,7 @@ pub async fn spawn(argv: &[String], cwd: &Path, log_file: &Path) -> Result<(Node
     let log2 = log.try_clone().map_err(|e| Error::io("cannot open log", log_file, e))?;
     let mut cmd = tokio::process::Command::new(&argv[0]);
     cmd.args(&argv[1..])
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(log)

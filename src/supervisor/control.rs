@@ -64,6 +64,12 @@ pub enum Request {
     Dashboard {
         port: u16,
     },
+    /// Set a disk fault on nodes (the cluster must have been made with disk faults on); journalled.
+    Disk {
+        ids: Vec<u32>,
+        fault: crate::model::disk::DiskFault,
+        cause: String,
+    },
     /// Stop every node (`grace_ms`), then the supervisor itself.
     Shutdown {
         grace_ms: u64,

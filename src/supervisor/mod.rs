@@ -17,6 +17,7 @@
 mod cluster;
 pub mod control;
 pub mod dashboard;
+mod disk;
 pub mod journal;
 pub mod links;
 mod nodes;

@@ -46,8 +46,11 @@ impl Sup {
             // zoo.cfg keeps the membership ZooKeeper committed when it rewrote the file (reconfigEnabled).
             let spawned = match crate::os::zoo_cfg::write_node(&self.paths, files)
                 .and_then(|_| std::fs::create_dir_all(&logs).map_err(|e| Error::io("cannot create", &logs, e)))
+                .and_then(|_| self.node_env(*id))
             {
-                Ok(()) => process::spawn(&files.argv, &self.paths.node_dir(*id), &self.paths.log_file(*id)).await,
+                Ok(env) => {
+                    process::spawn(&files.argv, &env, &self.paths.node_dir(*id), &self.paths.log_file(*id)).await
+                }
                 Err(e) => Err(e),
             };
             match spawned {

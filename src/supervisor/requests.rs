@@ -125,6 +125,7 @@ impl Sup {
                 Ok(json!({ "seq": ev.seq, "mono_ms": ev.mono_ms, "rules": table.rules }))
             }
             Request::Dashboard { port } => self.open_dashboard(port).await,
+            Request::Disk { ids, fault, cause } => self.set_disk(&ids, fault, &cause),
             Request::Shutdown { grace_ms, cause } => {
                 let ids = self.spec().ids();
                 let _g = self.lock_nodes(&ids).await?;

@@ -397,3 +397,20 @@ pub fn wait_exit(child: &mut std::process::Child, timeout: Duration) -> std::pro
 pub fn signal(pid: i32, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).expect("signal sent");
 }
+
+/// The disk-fault library next to the zkdev binary, as `cargo build` leaves it. `cargo test` builds only
+/// the test targets, so a test that needs the library builds it when it is missing.
+pub fn ensure_faultfs_built() {
+    let bin = assert_cmd::cargo::cargo_bin("zkdev");
+    let lib = bin.with_file_name("libzkdev_faultfs.so");
+    if lib.is_file() {
+        return;
+    }
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--package", "zkdev-faultfs"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build --package zkdev-faultfs failed");
+    assert!(lib.is_file(), "{} is still missing after building it", lib.display());
+}

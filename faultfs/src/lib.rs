@@ -1,0 +1,298 @@
+//! Disk faults for one ZooKeeper JVM, without root: loaded with `LD_PRELOAD`, this library wraps `fsync`,
+//! `fdatasync`, `write`, `pwrite`, `pwrite64` and `writev`. While a fault is on, a call on a file under one of
+//! the directories in `ZKDEV_FAULTFS_PATHS` (colon-separated: the node's data and data-log directories) is
+//! delayed (`slow-fsync MS`) or fails with ENOSPC (`full`) or EIO (`eio`). Every other file (the JVM's logs,
+//! sockets) is untouched.
+//!
+//! The fault is switched at run time through the control file named by `ZKDEV_FAULTFS_CONTROL`, which the
+//! supervisor replaces atomically. Its one line is `none`, `slow-fsync MS`, `full` or `eio`. The file is
+//! looked at (one `stat`) at most every `CHECK_EVERY_MS`, so a call costs a clock read when no fault is on.
+//!
+//! Nothing here may panic or allocate on the hot path: these functions run inside every JVM thread that writes.
+
+use std::ffi::{c_int, c_void, CStr};
+use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use libc::{iovec, off_t, size_t, ssize_t};
+
+/// How often the control file is looked at, at most.
+const CHECK_EVERY_MS: i64 = 25;
+
+const NONE: u32 = 0;
+const SLOW_FSYNC: u32 = 1;
+const FULL: u32 = 2;
+const EIO: u32 = 3;
+
+static MODE: AtomicU32 = AtomicU32::new(NONE);
+static SLOW_MS: AtomicU32 = AtomicU32::new(0);
+static NEXT_CHECK_MS: AtomicI64 = AtomicI64::new(0);
+/// The control file's identity when last read (inode and mtime mixed): a rename or a rewrite changes it.
+static SEEN: AtomicU64 = AtomicU64::new(0);
+static RELOAD: Mutex<()> = Mutex::new(());
+
+struct Config {
+    control: Option<std::ffi::CString>,
+    prefixes: Vec<Vec<u8>>,
+}
+
+fn config() -> &'static Config {
+    static CONFIG: OnceLock<Config> = OnceLock::new();
+    CONFIG.get_or_init(|| Config {
+        control: std::env::var_os("ZKDEV_FAULTFS_CONTROL").and_then(|p| std::ffi::CString::new(p.as_bytes()).ok()),
+        prefixes: std::env::var("ZKDEV_FAULTFS_PATHS")
+            .unwrap_or_default()
+            .split(':')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.trim_end_matches('/').as_bytes().to_vec())
+            .collect(),
+    })
+}
+
+fn now_ms() -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid timespec to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+}
+
+/// The fault in force now, re-reading the control file when it may have changed.
+fn mode() -> u32 {
+    let now = now_ms();
+    if now >= NEXT_CHECK_MS.load(Ordering::Relaxed) {
+        // One thread reloads; the others go on with what is known.
+        if let Ok(_g) = RELOAD.try_lock() {
+            NEXT_CHECK_MS.store(now + CHECK_EVERY_MS, Ordering::Relaxed);
+            reload();
+        }
+    }
+    MODE.load(Ordering::Relaxed)
+}
+
+fn reload() {
+    let Some(control) = config().control.as_ref() else {
+        return;
+    };
+    // SAFETY: an all-zero stat is a valid value to be filled; control is a NUL-terminated path.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::stat(control.as_ptr(), &mut st) } != 0 {
+        MODE.store(NONE, Ordering::Relaxed);
+        SEEN.store(0, Ordering::Relaxed);
+        return;
+    }
+    let identity = (st.st_ino as u64) ^ ((st.st_mtime as u64) << 32) ^ (st.st_mtime_nsec as u64) ^ (st.st_size as u64);
+    if identity == SEEN.swap(identity, Ordering::Relaxed) {
+        return;
+    }
+    let text = std::fs::read_to_string(std::ffi::OsStr::from_bytes(control.to_bytes())).unwrap_or_default();
+    let (mode, ms) = parse(&text);
+    SLOW_MS.store(ms, Ordering::Relaxed);
+    MODE.store(mode, Ordering::Relaxed);
+}
+
+/// `none`, `slow-fsync MS`, `full`, `eio`; anything else is no fault.
+fn parse(text: &str) -> (u32, u32) {
+    let mut words = text.split_whitespace();
+    match (words.next(), words.next().and_then(|w| w.parse::<u32>().ok())) {
+        (Some("slow-fsync"), Some(ms)) => (SLOW_FSYNC, ms),
+        (Some("full"), _) => (FULL, 0),
+        (Some("eio"), _) => (EIO, 0),
+        _ => (NONE, 0),
+    }
+}
+
+/// Is `fd` a file under one of the node's data directories? Asked only while a fault is on.
+fn is_ours(fd: c_int) -> bool {
+    let prefixes = &config().prefixes;
+    if prefixes.is_empty() || fd < 0 {
+        return false;
+    }
+    let mut link = [0u8; 64];
+    let mut target = [0u8; 4096];
+    let name = format_fd_path(&mut link, fd);
+    // SAFETY: name is NUL-terminated inside `link`; target is a writable buffer of the given length.
+    let n = unsafe { libc::readlink(name.as_ptr(), target.as_mut_ptr().cast(), target.len()) };
+    if n <= 0 {
+        return false;
+    }
+    let path = &target[..n as usize];
+    prefixes
+        .iter()
+        .any(|p| path.starts_with(p) && (path.len() == p.len() || path[p.len()] == b'/'))
+}
+
+/// `/proc/self/fd/N` into `buf`, NUL-terminated, without allocating.
+fn format_fd_path(buf: &mut [u8; 64], fd: c_int) -> &CStr {
+    const HEAD: &[u8] = b"/proc/self/fd/";
+    buf[..HEAD.len()].copy_from_slice(HEAD);
+    let mut digits = [0u8; 12];
+    let mut n = fd as u32;
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        buf[HEAD.len() + i] = digits[len - 1 - i];
+    }
+    buf[HEAD.len() + len] = 0;
+    CStr::from_bytes_until_nul(&buf[..]).unwrap_or(c"/proc/self/fd/-1")
+}
+
+/// The fault that applies to this call on `fd`: one of `kinds` (the faults this call can suffer) when it is
+/// on and `fd` is one of the node's files, else NONE. The path is resolved only in that case.
+fn fault_for(fd: c_int, kinds: &[u32]) -> u32 {
+    match mode() {
+        m if kinds.contains(&m) && is_ours(fd) => m,
+        _ => NONE,
+    }
+}
+
+fn set_errno(code: c_int) {
+    // SAFETY: __errno_location returns this thread's errno.
+    unsafe { *libc::__errno_location() = code };
+}
+
+/// The next definition of `name` after this library (libc's), looked up once.
+fn next(cache: &AtomicUsize, name: &CStr) -> usize {
+    let p = cache.load(Ordering::Relaxed);
+    if p != 0 {
+        return p;
+    }
+    // SAFETY: RTLD_NEXT with a NUL-terminated symbol name.
+    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) } as usize;
+    cache.store(p, Ordering::Relaxed);
+    p
+}
+
+macro_rules! real {
+    ($name:literal, $ty:ty) => {{
+        static CACHE: AtomicUsize = AtomicUsize::new(0);
+        let p = next(&CACHE, $name);
+        // SAFETY: the symbol named is libc's function of exactly this type.
+        unsafe { std::mem::transmute::<usize, $ty>(p) }
+    }};
+}
+
+/// A failing write: nothing is written, as on a disk with no space left (or a failing one).
+fn write_fault(fd: c_int) -> Option<ssize_t> {
+    match fault_for(fd, &[FULL, EIO]) {
+        FULL => {
+            set_errno(libc::ENOSPC);
+            Some(-1)
+        }
+        EIO => {
+            set_errno(libc::EIO);
+            Some(-1)
+        }
+        _ => None,
+    }
+}
+
+/// Before a sync: the delay of a slow disk, or the error of a failing one.
+fn sync_fault(fd: c_int) -> Option<c_int> {
+    match fault_for(fd, &[SLOW_FSYNC, EIO]) {
+        SLOW_FSYNC => {
+            std::thread::sleep(std::time::Duration::from_millis(SLOW_MS.load(Ordering::Relaxed) as u64));
+            None
+        }
+        EIO => {
+            set_errno(libc::EIO);
+            Some(-1)
+        }
+        _ => None,
+    }
+}
+
+/// # Safety
+/// As libc's `fsync`.
+#[no_mangle]
+pub unsafe extern "C" fn fsync(fd: c_int) -> c_int {
+    if let Some(r) = sync_fault(fd) {
+        return r;
+    }
+    real!(c"fsync", extern "C" fn(c_int) -> c_int)(fd)
+}
+
+/// # Safety
+/// As libc's `fdatasync`.
+#[no_mangle]
+pub unsafe extern "C" fn fdatasync(fd: c_int) -> c_int {
+    if let Some(r) = sync_fault(fd) {
+        return r;
+    }
+    real!(c"fdatasync", extern "C" fn(c_int) -> c_int)(fd)
+}
+
+/// # Safety
+/// As libc's `write`.
+#[no_mangle]
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t {
+    if let Some(r) = write_fault(fd) {
+        return r;
+    }
+    real!(c"write", unsafe extern "C" fn(c_int, *const c_void, size_t) -> ssize_t)(fd, buf, count)
+}
+
+/// # Safety
+/// As libc's `pwrite`.
+#[no_mangle]
+pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, count: size_t, offset: off_t) -> ssize_t {
+    if let Some(r) = write_fault(fd) {
+        return r;
+    }
+    real!(
+        c"pwrite",
+        unsafe extern "C" fn(c_int, *const c_void, size_t, off_t) -> ssize_t
+    )(fd, buf, count, offset)
+}
+
+/// # Safety
+/// As libc's `pwrite64`.
+#[no_mangle]
+pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, count: size_t, offset: off_t) -> ssize_t {
+    if let Some(r) = write_fault(fd) {
+        return r;
+    }
+    real!(
+        c"pwrite64",
+        unsafe extern "C" fn(c_int, *const c_void, size_t, off_t) -> ssize_t
+    )(fd, buf, count, offset)
+}
+
+/// # Safety
+/// As libc's `writev`.
+#[no_mangle]
+pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
+    if let Some(r) = write_fault(fd) {
+        return r;
+    }
+    real!(c"writev", unsafe extern "C" fn(c_int, *const iovec, c_int) -> ssize_t)(fd, iov, iovcnt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_control_line_names_the_fault() {
+        assert_eq!(parse("slow-fsync 500\n"), (SLOW_FSYNC, 500));
+        assert_eq!(parse("full"), (FULL, 0));
+        assert_eq!(parse("eio\n"), (EIO, 0));
+        assert_eq!(parse("none"), (NONE, 0));
+        assert_eq!(parse("slow-fsync soon"), (NONE, 0));
+        assert_eq!(parse(""), (NONE, 0));
+    }
+
+    #[test]
+    fn the_fd_link_is_spelled_without_allocating() {
+        let mut buf = [0u8; 64];
+        assert_eq!(format_fd_path(&mut buf, 0).to_str().unwrap(), "/proc/self/fd/0");
+        assert_eq!(format_fd_path(&mut buf, 1234).to_str().unwrap(), "/proc/self/fd/1234");
+    }
+}

@@ -1,0 +1,372 @@
+//! `zkdev disk TARGET --slow-fsync D | --full | --eio | --heal`: a disk fault on nodes, through the disk-fault
+//! library preloaded into their JVMs, then what ZooKeeper did about it, measured: write latency through the
+//! ensemble, the server's own fsync time and warnings, whether the node stopped serving or exited and why.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use zookeeper_client as zk;
+
+use super::{seconds, Ctx};
+use crate::cli::DiskArgs;
+use crate::error::{Error, Result};
+use crate::model::disk::DiskFault;
+use crate::model::fault::{self, Target};
+use crate::model::spec::ClusterSpec;
+use crate::os::state::ClusterPaths;
+use crate::output;
+use crate::supervisor::control::Request;
+use crate::zk::observe::{self, ProcessState};
+
+/// Where the probe writes go.
+const PROBE_PATH: &str = "/zkdev-disk-probe";
+/// Writes timed before and after a fault.
+const PROBE_WRITES: usize = 5;
+/// How long to watch a node that stopped serving for its process to exit.
+const EXIT_WATCH: Duration = Duration::from_secs(3);
+
+/// Set `fault` on the nodes `target` names now (any node for `--heal`), journalled by the supervisor.
+/// Returns the node ids. The entry point for other commands (a chaos schedule); `run` adds the measuring.
+pub async fn apply(ctx: &Ctx, target: Target, fault: DiskFault) -> Result<Vec<u32>> {
+    let (paths, spec) = ctx.existing()?;
+    let status = observe::gather(&spec, &paths, &paths.load_state()?).await;
+    let ids = match target {
+        Target::All => spec.ids(),
+        t => fault::resolve(t, &status)?,
+    };
+    ctx.supervisor()
+        .await?
+        .ask(
+            Request::Disk {
+                ids: ids.clone(),
+                fault,
+                cause: ctx.cause(),
+            },
+            Duration::from_secs(10),
+        )
+        .await?;
+    Ok(ids)
+}
+
+/// Write latencies through the ensemble, milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    /// Acknowledged writes of those tried.
+    pub acknowledged: usize,
+    pub tried: usize,
+    pub min_ms: Option<u64>,
+    pub median_ms: Option<u64>,
+    pub max_ms: Option<u64>,
+    /// The first failure, if any write failed.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeOutcome {
+    pub id: u32,
+    /// `serving`, `not serving`, `exited`...: the node's process and server when the watch ended.
+    pub process: String,
+    pub serving: bool,
+    /// Fault applied -> the node stopped serving (or its process ended), if it did.
+    pub stopped_serving_ms: Option<u64>,
+    /// Fault applied -> its process had exited, if it did while zkdev watched.
+    pub exited_ms: Option<u64>,
+    /// `zk_max_fsynctime` / `zk_avg_fsynctime` from its `mntr` (since it started), when it answers.
+    pub max_fsync_ms: Option<f64>,
+    pub avg_fsync_ms: Option<f64>,
+    /// Lines of its log since the fault: fsync warnings, the error it stopped on.
+    pub log: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub nodes: Vec<u32>,
+    pub fault: DiskFault,
+    /// Writes through the nodes not hit (all of them when every node is), before and after.
+    pub writes_before: Latency,
+    pub writes_after: Latency,
+    pub outcome: Vec<NodeOutcome>,
+    pub hint: Option<String>,
+}
+
+pub async fn run(ctx: &Ctx, args: DiskArgs) -> Result<()> {
+    let timeout = seconds(args.timeout, "--timeout")?;
+    let fault = match (&args.slow_fsync, args.full, args.eio) {
+        (Some(d), _, _) => DiskFault::SlowFsync {
+            ms: super::net::parse_duration_ms(d, "--slow-fsync")?,
+        },
+        (None, true, _) => DiskFault::Full,
+        (None, false, true) => DiskFault::Eio,
+        _ => DiskFault::Healthy,
+    };
+    let (paths, spec) = ctx.existing()?;
+    if !spec.settings.disk_faults {
+        return Err(Error::usage(format!(
+            "cluster `{}` was made without disk faults, so its JVMs do not load the disk-fault library; make one \
+             with `zkdev up --disk-faults` (or `--profile chaos`, or `[faults] disk = true` in a profile)",
+            spec.name
+        )));
+    }
+    let progress = output::Progress::new(ctx.quiet || ctx.json);
+    progress.message("timing writes before the fault".into());
+    let status = observe::gather(&spec, &paths, &paths.load_state()?).await;
+    let planned = match args.target {
+        Target::All => spec.ids(),
+        t => fault::resolve(t, &status)?,
+    };
+    let others = connect_string(&spec, &planned);
+    let writes_before = time_writes(&others, PROBE_WRITES, timeout).await;
+    let log_marks: Vec<(u32, u64)> = planned.iter().map(|id| (*id, log_len(&paths, *id))).collect();
+
+    let t0 = Instant::now();
+    let ids = apply(ctx, args.target, fault).await?;
+    progress.message(format!(
+        "{} on node(s) {ids:?}: watching what ZooKeeper does",
+        fault.describe()
+    ));
+    // Give the library its 25 ms to notice, then drive writes through the ensemble.
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let writes_after = time_writes(&others, PROBE_WRITES, timeout).await;
+    let mut stopped: Vec<(u32, Option<u64>)> = ids.iter().map(|id| (*id, None)).collect();
+    let mut exited: Vec<(u32, Option<u64>)> = ids.iter().map(|id| (*id, None)).collect();
+    if matches!(fault, DiskFault::Full | DiskFault::Eio) {
+        // ZooKeeper stops a server whose transaction log cannot be written: wait (within the timeout) for it.
+        let deadline = t0 + timeout;
+        while Instant::now() < deadline && stopped.iter().any(|(_, s)| s.is_none()) {
+            let now = observe::gather(&spec, &paths, &paths.load_state()?).await;
+            for (id, s) in stopped.iter_mut().filter(|(_, s)| s.is_none()) {
+                if now.node(*id).is_none_or(|n| !n.serving()) {
+                    *s = Some(t0.elapsed().as_millis() as u64);
+                }
+            }
+            if stopped.iter().any(|(_, s)| s.is_none()) {
+                // One more write keeps the pipeline busy, so a node that did not try to write yet does.
+                let _ = time_writes(&others, 1, Duration::from_secs(2)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        // What it does next takes a moment: a follower keeps its JVM and retries joining the leader, a leader
+        // that cannot write its snapshot when it tries to lead again exits (code 10). Watch for an exit.
+        let settle = (Instant::now() + EXIT_WATCH).min(deadline.max(Instant::now()));
+        while Instant::now() < settle && exited.iter().any(|(_, e)| e.is_none()) {
+            let state = paths.load_state()?;
+            for (id, e) in exited.iter_mut().filter(|(_, e)| e.is_none()) {
+                let ident = paths.ident(&spec, *id);
+                if matches!(
+                    crate::os::process::identify(&state.node(*id), &ident),
+                    crate::os::process::Liveness::Gone
+                ) {
+                    *e = Some(t0.elapsed().as_millis() as u64);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    if let DiskFault::SlowFsync { ms } = fault {
+        // The server records an fsync's time when it ends: let the slow one under way finish before `mntr`.
+        tokio::time::sleep(Duration::from_millis(u64::from(ms).min(5_000) + 200)).await;
+    }
+    progress.finish();
+    let after = observe::gather(&spec, &paths, &paths.load_state()?).await;
+    let mut outcome = Vec::new();
+    for (id, stopped_ms) in stopped {
+        let n = after.node(id);
+        let mntr = crate::zk::probe::mntr(
+            spec.node(id).expect("resolved ids exist").client_addr(),
+            Duration::from_secs(2),
+        )
+        .await;
+        let since = log_marks.iter().find(|(i, _)| *i == id).map_or(0, |(_, m)| *m);
+        outcome.push(NodeOutcome {
+            id,
+            process: n.map_or("unknown".into(), |n| describe_process(n.process(), n.serving())),
+            serving: n.is_some_and(|n| n.serving()),
+            stopped_serving_ms: stopped_ms,
+            exited_ms: exited.iter().find(|(i, _)| *i == id).and_then(|(_, e)| *e),
+            max_fsync_ms: mntr.get("zk_max_fsynctime").and_then(|v| v.parse().ok()),
+            avg_fsync_ms: mntr.get("zk_avg_fsynctime").and_then(|v| v.parse().ok()),
+            log: log_lines_since(&paths, id, since),
+        });
+    }
+    let hint = outcome
+        .iter()
+        .filter(|o| !o.serving && fault == DiskFault::Healthy)
+        .map(|o| format!("node {} is not serving: `zkdev start {}` brings it back", o.id, o.id))
+        .chain(
+            outcome
+                .iter()
+                .filter(|o| !o.serving && fault != DiskFault::Healthy)
+                .map(|o| {
+                    if o.process.starts_with("running") {
+                        format!(
+                            "node {}: its JVM is still up and keeps trying to rejoin the leader; `zkdev disk {} \
+                             --heal` lets it catch up",
+                            o.id, o.id
+                        )
+                    } else {
+                        format!(
+                            "node {}: `zkdev disk {} --heal`, then `zkdev start {}`",
+                            o.id, o.id, o.id
+                        )
+                    }
+                }),
+        )
+        .collect::<Vec<_>>();
+    let report = Report {
+        nodes: ids,
+        fault,
+        writes_before,
+        writes_after,
+        outcome,
+        hint: (!hint.is_empty()).then(|| hint.join("; ")),
+    };
+    if ctx.json {
+        output::print_json(&report);
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+fn describe_process(p: ProcessState, serving: bool) -> String {
+    match p {
+        ProcessState::Running if serving => "running, serving".into(),
+        ProcessState::Running => "running, not serving".into(),
+        other => other.as_str().to_string(),
+    }
+}
+
+fn print_report(r: &Report) {
+    let nodes = r.nodes.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+    match r.fault {
+        DiskFault::Healthy => crate::outln!("disk of node(s) {nodes} healed"),
+        f => crate::outln!("disk of node(s) {nodes}: {}", f.describe()),
+    }
+    crate::outln!(
+        "writes through the ensemble before: {}",
+        describe_latency(&r.writes_before)
+    );
+    crate::outln!(
+        "writes through the ensemble after:  {}",
+        describe_latency(&r.writes_after)
+    );
+    for o in &r.outcome {
+        let mut line = format!("node {}: {}", o.id, o.process);
+        if let Some(ms) = o.stopped_serving_ms {
+            line.push_str(&format!(", stopped serving {ms} ms after the fault"));
+        }
+        if let Some(ms) = o.exited_ms {
+            line.push_str(&format!(", its JVM exited {ms} ms after the fault"));
+        }
+        if let (Some(max), Some(avg)) = (o.max_fsync_ms, o.avg_fsync_ms) {
+            line.push_str(&format!(
+                "; its fsync time (mntr, since start): max {max} ms, avg {avg} ms"
+            ));
+        }
+        crate::outln!("{line}");
+        let warnings = o
+            .log
+            .iter()
+            .filter(|l| l.contains("fsync-ing the write ahead log"))
+            .count();
+        if warnings > 0 {
+            crate::outln!(
+                "  its log: {warnings} fsync warning(s) (ZooKeeper warns past fsync.warningthresholdms, 1000 ms by default)"
+            );
+        }
+        for l in o.log.iter().take(3) {
+            crate::outln!("  log: {l}");
+        }
+        if o.log.len() > 3 {
+            crate::outln!(
+                "  log: ... {} more such line(s) (`zkdev logs {}`)",
+                o.log.len() - 3,
+                o.id
+            );
+        }
+    }
+    if let Some(h) = &r.hint {
+        crate::outln!("next: {h}");
+    }
+}
+
+fn describe_latency(l: &Latency) -> String {
+    let mut s = format!("{}/{} acknowledged", l.acknowledged, l.tried);
+    if let (Some(min), Some(med), Some(max)) = (l.min_ms, l.median_ms, l.max_ms) {
+        s.push_str(&format!(", {min}/{med}/{max} ms (min/median/max)"));
+    }
+    if let Some(e) = &l.error {
+        s.push_str(&format!("; {e}"));
+    }
+    s
+}
+
+/// The client addresses of every node not in `hit` (every node when all are hit).
+fn connect_string(spec: &ClusterSpec, hit: &[u32]) -> String {
+    let others: Vec<String> = spec
+        .nodes
+        .iter()
+        .filter(|n| !hit.contains(&n.id))
+        .map(|n| n.client_addr().to_string())
+        .collect();
+    if others.is_empty() {
+        spec.connect_string()
+    } else {
+        others.join(",")
+    }
+}
+
+/// Time `n` sequential writes (setData on the probe znode) through `connect`, within `within` in all.
+pub async fn time_writes(connect: &str, n: usize, within: Duration) -> Latency {
+    let mut times = Vec::new();
+    let mut error = None;
+    let work = async {
+        let client = crate::zk::client::connect(connect, Duration::from_secs(10), Duration::from_secs(5)).await?;
+        crate::zk::client::ensure(&client, PROBE_PATH).await?;
+        for _ in 0..n {
+            let t = Instant::now();
+            client
+                .set_data(PROBE_PATH, b"zkdev disk probe", None)
+                .await
+                .map_err(|e: zk::Error| Error::failed(format!("a write failed: {e}")))?;
+            times.push(t.elapsed().as_millis() as u64);
+        }
+        Ok::<(), Error>(())
+    };
+    match tokio::time::timeout(within, work).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => error = Some(e.to_string()),
+        Err(_) => error = Some(format!("no answer within {} ms", within.as_millis())),
+    }
+    let mut sorted = times.clone();
+    sorted.sort_unstable();
+    Latency {
+        acknowledged: times.len(),
+        tried: n,
+        min_ms: sorted.first().copied(),
+        median_ms: sorted.get(sorted.len() / 2).copied(),
+        max_ms: sorted.last().copied(),
+        error,
+    }
+}
+
+fn log_len(paths: &ClusterPaths, id: u32) -> u64 {
+    std::fs::metadata(paths.log_file(id)).map_or(0, |m| m.len())
+}
+
+/// The log lines since byte `since` that say what the server did about its disk: fsync warnings, errors.
+fn log_lines_since(paths: &ClusterPaths, id: u32, since: u64) -> Vec<String> {
+    let text = std::fs::read(paths.log_file(id)).unwrap_or_default();
+    let tail = String::from_utf8_lossy(text.get(since as usize..).unwrap_or_default()).into_owned();
+    tail.lines()
+        .filter(|l| {
+            l.contains("fsync-ing the write ahead log")
+                || l.contains(" ERROR ")
+                || l.contains("No space left")
+                || l.contains("Input/output error")
+                || l.contains("Severe unrecoverable error")
+                || l.contains("exiting")
+        })
+        .map(|l| l.trim().to_string())
+        .collect()
+}

@@ -1,0 +1,221 @@
+//! `disk` against a real ensemble whose JVMs preload the disk-fault library: a slow leader disk slows every
+//! write once the quorum needs the leader's own log; a full follower stops serving while the ensemble goes on,
+//! and after `--heal` it serves again with every acknowledged write; a failing (EIO) one the same.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+use zookeeper_client as zk;
+
+fn json_of(out: &std::process::Output, what: &str) -> Value {
+    assert_ok(out, what);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {}", stdout(out)))
+}
+
+async fn connect(ports: &[u16]) -> zk::Client {
+    let connect = ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        zk::Client::connector()
+            .with_session_timeout(Duration::from_secs(20))
+            .connect(&connect),
+    )
+    .await
+    .expect("client connects within 20 s")
+    .expect("client connects")
+}
+
+/// Each of `n` sequential writes, timed.
+async fn timed_writes(client: &zk::Client, path: &str, n: usize) -> Vec<Duration> {
+    let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    let _ = client.create(path, b"", &opts).await;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        client.set_data(path, b"x", None).await.expect("write acknowledged");
+        out.push(t.elapsed());
+    }
+    out
+}
+
+/// One value of a node's `mntr`.
+fn mntr(port: u16, key: &str) -> Option<f64> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(b"mntr").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn a_slow_leader_disk_slows_writes_and_a_full_follower_rejoins_with_every_write() {
+    ensure_faultfs_built();
+    let c = TestCluster::new(18);
+    c.up(&["--nodes", "3", "--disk-faults"]);
+    for pid in c.jvms() {
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+        assert!(
+            maps.contains("libzkdev_faultfs.so"),
+            "JVM {pid} has not loaded the disk-fault library"
+        );
+    }
+    let (leader, _, _) = c.node_in_mode("leader");
+    let status = c.status();
+    let followers: Vec<u64> = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["mode"] == "follower")
+        .map(|n| n["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(followers.len(), 2, "{status}");
+    let (f1, f2) = (followers[0], followers[1]);
+    let port = |id: u64| c.client_port(id);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // A slow leader disk: with both followers up they are a quorum without it, so writes are acknowledged.
+    let r = json_of(
+        &c.zkdev(&["disk", "leader", "--slow-fsync", "300ms", "--json"]),
+        "disk leader --slow-fsync",
+    );
+    assert_eq!(r["nodes"], serde_json::json!([leader]), "{r}");
+    assert_eq!(r["writes_after"]["acknowledged"], 5, "{r}");
+    // With one follower stopped the leader's own log is part of every quorum: each write waits for its fsync.
+    assert_ok(&c.zkdev(&["stop", &f2.to_string()]), "zkdev stop follower");
+    let slow = rt.block_on(async {
+        let client = connect(&[port(f1)]).await;
+        timed_writes(&client, "/slow", 4).await
+    });
+    assert!(
+        slow.iter().all(|d| *d >= Duration::from_millis(300)),
+        "writes faster than the leader's fsync: {slow:?}"
+    );
+    let max_fsync = mntr(port(leader), "zk_max_fsynctime").unwrap_or(0.0);
+    assert!(max_fsync >= 300.0, "the leader's own fsync time says {max_fsync} ms");
+    let r = json_of(&c.zkdev(&["disk", "leader", "--heal", "--json"]), "disk leader --heal");
+    assert_eq!(r["fault"]["fault"], "healthy", "{r}");
+    let healed = rt.block_on(async {
+        let client = connect(&[port(f1)]).await;
+        let mut t = timed_writes(&client, "/slow", 5).await;
+        t.sort();
+        t[2]
+    });
+    assert!(
+        healed < Duration::from_millis(300),
+        "median write after --heal took {healed:?}"
+    );
+    assert_ok(&c.zkdev(&["start", &f2.to_string()]), "zkdev start follower");
+
+    // A full follower: ZooKeeper stops its server on the failed log write; the others go on acknowledging.
+    let r = json_of(
+        &c.zkdev(&["disk", &f1.to_string(), "--full", "--json"]),
+        "disk FOLLOWER --full",
+    );
+    let o = &r["outcome"][0];
+    assert_eq!(o["serving"], false, "{r}");
+    assert!(o["stopped_serving_ms"].is_u64(), "{r}");
+    assert!(
+        o["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("No space left on device")),
+        "the server's log names the error: {r}"
+    );
+    assert_eq!(r["writes_after"]["acknowledged"], r["writes_after"]["tried"], "{r}");
+    let s = c.status();
+    assert_eq!(s["disk_faults"][f1.to_string()]["fault"], "full", "{s}");
+    let acked: Vec<String> = rt.block_on(async {
+        let client = connect(&[port(leader), port(f2)]).await;
+        let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+        let mut acked = Vec::new();
+        for i in 0..20 {
+            let path = format!("/acked-{i}");
+            if client.create(&path, b"w", &opts).await.is_ok() {
+                acked.push(path);
+            }
+        }
+        acked
+    });
+    assert_eq!(acked.len(), 20, "the ensemble kept acknowledging writes");
+
+    // Heal; start it if ZooKeeper's process ended; it serves again with every acknowledged write.
+    assert_ok(&c.zkdev(&["disk", &f1.to_string(), "--heal"]), "disk FOLLOWER --heal");
+    let running = c.status()["nodes"][(f1 - 1) as usize]["process"] == "running";
+    if !running {
+        assert_ok(&c.zkdev(&["start", &f1.to_string()]), "zkdev start FOLLOWER");
+    }
+    poll(Duration::from_secs(60), "the healed follower serving again", || {
+        srvr(port(f1)).filter(|s| s.mode == "follower")
+    });
+    rt.block_on(async {
+        let client = connect(&[port(f1)]).await;
+        client.sync("/").await.expect("sync");
+        for path in &acked {
+            assert!(
+                client.check_stat(path).await.unwrap().is_some(),
+                "{path} missing on the healed follower"
+            );
+        }
+    });
+
+    // A failing disk (EIO) on the other follower: the same end, with the error named.
+    let r = json_of(
+        &c.zkdev(&["disk", &f2.to_string(), "--eio", "--json"]),
+        "disk FOLLOWER --eio",
+    );
+    assert_eq!(r["outcome"][0]["serving"], false, "{r}");
+    assert!(
+        r["outcome"][0]["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("Input/output error")),
+        "{r}"
+    );
+    assert_ok(&c.zkdev(&["disk", "all", "--heal"]), "disk all --heal");
+    if c.status()["nodes"][(f2 - 1) as usize]["process"] != "running" {
+        assert_ok(&c.zkdev(&["start", &f2.to_string()]), "zkdev start FOLLOWER");
+    }
+    poll(Duration::from_secs(60), "the follower serving again after EIO", || {
+        srvr(port(f2)).filter(|s| s.mode == "follower")
+    });
+
+    let disk_events = c.events().iter().filter(|e| e["action"] == "disk").count();
+    assert!(disk_events >= 6, "every disk fault is journalled ({disk_events} found)");
+    assert!(c.status()["disk_faults"].as_object().unwrap().is_empty());
+}
+
+#[test]
+fn a_missing_library_is_named_before_anything_is_made() {
+    let c = TestCluster::new(19);
+    let offset = c.offset.to_string();
+    let out = c
+        .cmd()
+        .env("ZKDEV_FAULTFS", "/nonexistent/libzkdev_faultfs.so")
+        .args(["up", "--profile", "fast", "--port-offset", &offset, "--disk-faults"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "an environment error: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ZKDEV_FAULTFS names /nonexistent/libzkdev_faultfs.so"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!c.cluster_dir().exists(), "nothing is made");
+}
