@@ -44,6 +44,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                 tls: args.tls,
                 net: args.net,
                 net_port_base: args.net_port_base,
+                reconfig: args.reconfig,
             },
         )?)
     };
@@ -75,6 +76,11 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                 launch::check_dist_present(&spec)?;
                 launch::check_ports_free(&spec, &spec.ids()).await?;
                 launch::check_proxy_ports_free(&spec)?;
+                let mut spec = spec;
+                if spec.settings.reconfig {
+                    std::fs::create_dir_all(&paths.root).map_err(|e| Error::io("cannot create", &paths.root, e))?;
+                    spec.super_digest = Some(crate::os::super_user::create(&paths)?);
+                }
                 create_cluster_dir(&paths, &spec)?;
                 crate::os::tls::ensure(&spec, &paths)?;
                 spec

@@ -6,6 +6,7 @@ pub mod diagnose;
 pub mod export;
 pub mod fault;
 pub mod links;
+pub mod membership;
 pub mod nemesis;
 pub mod profile;
 pub mod render;

@@ -124,6 +124,16 @@ impl Sup {
                 let ev = self.record(ev);
                 Ok(json!({ "seq": ev.seq, "mono_ms": ev.mono_ms, "rules": table.rules }))
             }
+            Request::Reload { action, message, cause } => {
+                let spec = self.reload_spec();
+                let forgotten = self.forget_nodes_not_in(&spec);
+                let mut ev = Event::new(Kind::Action, format!("{message}, asked by `{cause}`"));
+                ev.action = Some(action);
+                ev.cause = Some(cause);
+                ev.nodes = spec.ids();
+                let ev = self.record(ev);
+                Ok(json!({ "seq": ev.seq, "nodes": spec.ids(), "forgotten": forgotten }))
+            }
             Request::Shutdown { grace_ms, cause } => {
                 let ids = self.spec().ids();
                 let _g = self.lock_nodes(&ids).await?;

@@ -4,4 +4,5 @@
 pub mod client;
 pub mod observe;
 pub mod probe;
+pub mod reconfig;
 pub mod startup;
