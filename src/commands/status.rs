@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::Ctx;
 use crate::cli::StatusArgs;
 use crate::error::Result;
+use crate::model::membership::{Membership, Version};
 use crate::model::spec::ClusterSpec;
 use crate::os::process::{identify, Liveness};
 use crate::os::state::{ClusterPaths, State};
@@ -26,15 +27,18 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
     }
     let mut status = current(&paths, &spec).await?;
     status.links = super::net::links_view(&paths, &spec).await;
+    let versions = config_versions(&spec).await;
     if ctx.json {
         let mut v = serde_json::to_value(&status).expect("status serialises");
         add_ports(&mut v, &spec);
         add_config_files(&mut v, &paths);
+        add_config_versions(&mut v, &versions);
         output::print_json(&v);
     } else {
         crate::out!("{}", output::status_table(&status));
         crate::out!("{}", more_ports(&spec));
         crate::out!("{}", config_files(&paths, &spec));
+        crate::out!("{}", describe_versions(&versions));
         if let Some(l) = &status.links {
             let rules = l["rules"].as_array().map_or(0, Vec::len);
             let up = if l["proxies_up"] == true {
@@ -142,6 +146,80 @@ fn add_config_files(v: &mut serde_json::Value, paths: &ClusterPaths) {
                 .into();
         }
     }
+}
+
+/// Dynamic reconfiguration on: the configuration every running node has committed (`conf`), by id. Empty
+/// otherwise (the membership is the spec's).
+async fn config_versions(spec: &ClusterSpec) -> Vec<(u32, Option<Membership>)> {
+    let reconfig = spec.settings.reconfig
+        || (spec.settings.extra.get("reconfigEnabled")).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if !reconfig {
+        return Vec::new();
+    }
+    crate::zk::reconfig::configs(spec).await
+}
+
+/// The committed configuration in one line, and a line for every node whose view differs from most.
+fn describe_versions(versions: &[(u32, Option<Membership>)]) -> String {
+    let seen: Vec<(u32, &Membership)> = versions
+        .iter()
+        .filter_map(|(id, m)| m.as_ref().map(|m| (*id, m)))
+        .collect();
+    let Some(common) = most_common(&seen) else {
+        return String::new();
+    };
+    let agree: Vec<u32> = seen
+        .iter()
+        .filter(|(_, m)| m.version == common.version)
+        .map(|(id, _)| *id)
+        .collect();
+    let mut out = format!(
+        "configuration {} ({}) on node(s) {}\n",
+        Version(common.version),
+        common.describe(),
+        agree.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+    );
+    for (id, m) in seen.iter().filter(|(_, m)| m.version != common.version) {
+        out.push_str(&format!(
+            "  DIFFERS: node {id} has configuration {} ({}); it catches up once it syncs with the leader\n",
+            Version(m.version),
+            m.describe()
+        ));
+    }
+    out
+}
+
+/// The configuration most nodes report (the highest version among equals).
+fn most_common<'a>(seen: &[(u32, &'a Membership)]) -> Option<&'a Membership> {
+    let count = |v: Option<u64>| seen.iter().filter(|(_, m)| m.version == v).count();
+    seen.iter()
+        .map(|(_, m)| *m)
+        .max_by_key(|m| (count(m.version), m.version))
+}
+
+/// `config_version` (hex, as ZooKeeper writes it; null when the node does not answer) and
+/// `config_differs` (its view is not the one most nodes have) on every node, for reconfig clusters.
+fn add_config_versions(v: &mut serde_json::Value, versions: &[(u32, Option<Membership>)]) {
+    if versions.is_empty() {
+        return;
+    }
+    let seen: Vec<(u32, &Membership)> = versions
+        .iter()
+        .filter_map(|(id, m)| m.as_ref().map(|m| (*id, m)))
+        .collect();
+    let common = most_common(&seen).and_then(|m| m.version);
+    if let Some(nodes) = v["nodes"].as_array_mut() {
+        for n in nodes {
+            let Some(id) = n["id"].as_u64() else { continue };
+            let mine = versions
+                .iter()
+                .find(|(i, _)| u64::from(*i) == id)
+                .and_then(|(_, m)| m.as_ref());
+            n["config_version"] = mine.map(|m| Version(m.version).to_string()).into();
+            n["config_differs"] = mine.is_some_and(|m| m.version != common).into();
+        }
+    }
+    v["config_version"] = common.map(|c| Version(Some(c)).to_string()).into();
 }
 
 /// The cluster as it is now, from the supervisor or from the servers themselves.

@@ -1,0 +1,239 @@
+//! `up --reconfig` and `zkdev add | remove | promote | demote`: the membership changes while the ensemble
+//! runs, with a writer (`zkdev verify`) going throughout whose every acknowledged write is checked on every
+//! node afterwards. Each change is checked by asking the servers themselves (`conf`, `srvr`).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// What a server says it has committed (`conf`): its version and every member with its role.
+#[derive(Debug, Clone, PartialEq)]
+struct Conf {
+    version: String,
+    members: BTreeMap<u64, String>,
+}
+
+fn conf(port: u16) -> Option<Conf> {
+    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    s.write_all(b"conf").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("version="))?
+        .trim()
+        .to_string();
+    let members = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("server."))
+        .filter_map(|l| {
+            let (id, rest) = l.split_once('=')?;
+            let peer = rest.split(';').next()?;
+            let role = if peer.ends_with(":observer") {
+                "observer"
+            } else {
+                "participant"
+            };
+            Some((id.parse().ok()?, role.to_string()))
+        })
+        .collect();
+    Some(Conf { version, members })
+}
+
+/// Every node of `ids` serves and reports the same committed configuration, with `voters` voting and
+/// `observers` observing; that configuration.
+fn agreed(c: &TestCluster, ids: &[u64], voters: &[u64], observers: &[u64], what: &str) -> Conf {
+    poll(Duration::from_secs(30), what, || {
+        let confs: Vec<Conf> = ids.iter().map(|id| conf(c.client_port(*id))).collect::<Option<_>>()?;
+        let first = confs[0].clone();
+        let serving = ids.iter().all(|id| srvr(c.client_port(*id)).is_some());
+        let expected: BTreeMap<u64, String> = voters
+            .iter()
+            .map(|v| (*v, "participant".to_string()))
+            .chain(observers.iter().map(|o| (*o, "observer".to_string())))
+            .collect();
+        (serving && confs.iter().all(|x| *x == first) && first.members == expected).then_some(first)
+    })
+}
+
+fn json(out: &std::process::Output, what: &str) -> Value {
+    assert_ok(out, what);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {}", stdout(out)))
+}
+
+fn version(v: &str) -> u64 {
+    u64::from_str_radix(v, 16).unwrap_or_else(|_| panic!("not a hex version: {v}"))
+}
+
+#[test]
+fn the_membership_changes_while_a_writer_loses_nothing() {
+    let c = TestCluster::new(36);
+    c.up(&["--reconfig", "--nodes", "3", "--observers", "1"]);
+    let start = agreed(&c, &[1, 2, 3, 4], &[1, 2, 3], &[4], "3 voters and observer 4 agreeing");
+
+    // ZooKeeper's own access control stays on: a super-user digest in every JVM, its password owner-only.
+    let password = c.cluster_dir().join("super.password");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&password).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let cfg = std::fs::read_to_string(c.cluster_dir().join("node1/conf/zoo.cfg")).unwrap();
+    assert!(
+        cfg.contains("reconfigEnabled=true") && !cfg.to_lowercase().contains("skipacl"),
+        "{cfg}"
+    );
+    let status = c.status();
+    assert_eq!(status["config_version"], start.version.as_str(), "{status}");
+
+    // The writer runs throughout every change below.
+    let mut writer = c.spawn(&[
+        "verify",
+        "--kills",
+        "0",
+        "--duration",
+        "50",
+        "--writes-per-sec",
+        "40",
+        "--json",
+    ]);
+
+    // 3 voters to 5.
+    let r = json(&c.zkdev(&["add", "--count", "2", "--json"]), "add --count 2");
+    assert_eq!(r["nodes"], serde_json::json!([5, 6]), "{r}");
+    assert_eq!(r["version_before"], start.version.as_str(), "{r}");
+    let five = agreed(&c, &[1, 2, 3, 4, 5, 6], &[1, 2, 3, 5, 6], &[4], "5 voters");
+    assert_eq!(r["version_after"], five.version.as_str(), "{r}");
+    assert!(version(&five.version) > version(&start.version));
+    let s = c.status();
+    assert_eq!(s["quorum"]["voters"], 5, "{s}");
+    assert_eq!(s["quorum"]["needed"], 3, "{s}");
+
+    // And back to 3.
+    assert_ok(&c.zkdev(&["remove", "6"]), "remove 6");
+    assert_ok(&c.zkdev(&["remove", "5"]), "remove 5");
+    let three = agreed(&c, &[1, 2, 3, 4], &[1, 2, 3], &[4], "back to 3 voters");
+    assert!(version(&three.version) > version(&five.version));
+    assert_eq!(c.status()["nodes"].as_array().unwrap().len(), 4);
+    assert!(
+        !c.cluster_dir().join("node6").exists(),
+        "a removed node's directory stays"
+    );
+
+    // Remove the current leader: ZooKeeper elects another; add a voter to get back to 3.
+    let (leader, leader_pid, _) = c.node_in_mode("leader");
+    let r = json(
+        &c.zkdev(&["remove", &leader.to_string(), "--json"]),
+        "remove the leader",
+    );
+    let new_leader = r["leader_after"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no new leader: {r}"));
+    assert_ne!(new_leader, leader, "{r}");
+    assert!(r["note"].as_str().unwrap().contains("elected"), "{r}");
+    let rest: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != leader).collect();
+    agreed(
+        &c,
+        &[rest[0], rest[1], 4],
+        &rest,
+        &[4],
+        "two voters after removing the leader",
+    );
+    poll(Duration::from_secs(10), "the removed leader's JVM gone", || {
+        (!pid_alive(leader_pid)).then_some(())
+    });
+    let r = json(&c.zkdev(&["add", "--json"]), "add a voter");
+    let added = r["nodes"][0].as_u64().unwrap();
+    assert_eq!(added, 5, "the next id after the highest: {r}");
+    let voters = vec![rest[0], rest[1], added];
+    agreed(&c, &[rest[0], rest[1], 4, added], &voters, &[4], "3 voters again");
+
+    // Promote observer 4, then demote it again.
+    let r = json(&c.zkdev(&["promote", "4", "--json"]), "promote 4");
+    let mut four_votes = voters.clone();
+    four_votes.push(4);
+    four_votes.sort();
+    let promoted = agreed(&c, &[rest[0], rest[1], 4, added], &four_votes, &[], "node 4 voting");
+    assert_eq!(r["version_after"], promoted.version.as_str(), "{r}");
+    assert!(matches!(
+        srvr(c.client_port(4)).unwrap().mode.as_str(),
+        "follower" | "leader"
+    ));
+    assert_ok(&c.zkdev(&["demote", "4"]), "demote 4");
+    agreed(
+        &c,
+        &[rest[0], rest[1], 4, added],
+        &voters,
+        &[4],
+        "node 4 observing again",
+    );
+    poll(Duration::from_secs(20), "node 4 serving as an observer", || {
+        (srvr(c.client_port(4))?.mode == "observer").then_some(())
+    });
+
+    // A change whose new configuration could not form a quorum is refused and changes nothing: with one
+    // voter stopped, removing another would leave 1 of 2 voters up.
+    let (down, keep) = (voters[0], voters[1]);
+    assert_ok(&c.zkdev(&["stop", &down.to_string()]), "stop one voter");
+    let before = conf(c.client_port(keep)).unwrap();
+    let out = c.zkdev(&["remove", &keep.to_string()]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stderr(&out).contains("refusing to remove node"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    assert_eq!(
+        conf(c.client_port(keep)).unwrap(),
+        before,
+        "a refused change changed the configuration"
+    );
+    assert_ok(&c.zkdev(&["start", &down.to_string()]), "start the voter again");
+    let last = agreed(
+        &c,
+        &[rest[0], rest[1], 4, added],
+        &voters,
+        &[4],
+        "the ensemble as it was",
+    );
+    assert_eq!(last.version, before.version);
+
+    // The writer was still writing through the last change, and lost nothing on any node now in the ensemble.
+    assert!(
+        writer.try_wait().unwrap().is_none(),
+        "the writer ended before the last change"
+    );
+    let status = wait_exit(&mut writer, Duration::from_secs(120));
+    let mut out = String::new();
+    writer.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    let mut err = String::new();
+    writer.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(status.success(), "verify failed: {out}\n{err}");
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("verify --json ({e}): {out}"));
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["lost"], 0, "{report}");
+    assert!(report["acknowledged"].as_u64().unwrap() > 500, "{report}");
+    let checked: Vec<u64> = report["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_u64().unwrap())
+        .collect();
+    let mut now = vec![rest[0], rest[1], 4, added];
+    now.sort();
+    assert_eq!(checked, now, "verify checks the nodes the ensemble has now: {report}");
+
+    // Every change is in the journal.
+    let changes: Vec<String> = c
+        .events()
+        .iter()
+        .filter(|e| e["action"] == "reconfig")
+        .map(|e| e["message"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(changes.len(), 7, "{changes:#?}");
+    assert!(changes[0].starts_with("add nodes 5,6: configuration "), "{changes:#?}");
+}
