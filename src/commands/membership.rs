@@ -86,7 +86,8 @@ pub async fn add(ctx: &Ctx, args: AddArgs) -> Result<()> {
     // The new nodes are synced before ZooKeeper is asked: count them as up.
     let mut up = serving(&status);
     up.extend(&ids);
-    membership::guard(&ChangeQuorum::new(&voters, &up), &what, args.force)?;
+    let guarded = membership::guard(&ChangeQuorum::new(&voters, &up), &what, args.force);
+    journal_refusal(ctx, &sup, guarded).await?;
     crate::os::launch::check_ports_free(&grown, &ids).await?;
 
     // The new nodes start with the current members plus themselves (rendered from the grown spec), and
@@ -126,7 +127,7 @@ pub async fn add(ctx: &Ctx, args: AddArgs) -> Result<()> {
         Ok(m) => m,
         Err(e) => {
             undo_add(ctx, &sup, &paths, &spec, &ids).await;
-            return Err(e);
+            return journal_refusal(ctx, &sup, Err(e)).await;
         }
     };
     let all = after.ids();
@@ -201,7 +202,8 @@ pub async fn change(ctx: &Ctx, change: Change, args: MemberArgs) -> Result<()> {
         }
         (Change::Demote, Role::Observer) => return Err(Error::usage(format!("node {id} is an observer already"))),
     };
-    membership::guard(&ChangeQuorum::new(&voters, &serving(&status)), &what, args.force)?;
+    let guarded = membership::guard(&ChangeQuorum::new(&voters, &serving(&status)), &what, args.force);
+    journal_refusal(ctx, &sup, guarded).await?;
     let was_leader = status.leader == Some(id);
     if was_leader {
         progress(
@@ -215,13 +217,18 @@ pub async fn change(ctx: &Ctx, change: Change, args: MemberArgs) -> Result<()> {
     let after = match ask(&paths, &spec, &via, &joining, &leaving, &what).await {
         Ok(m) => m,
         Err(e) if change == Change::Promote && reconfig::is_no_quorum(&e.to_string()) => {
-            return Err(Error::failed(format!(
-                "{e}. A promoted observer must be acknowledged as a voter by a quorum of the new configuration; \
+            return journal_refusal(
+                ctx,
+                &sup,
+                Err(Error::failed(format!(
+                    "{e}. A promoted observer must be acknowledged as a voter by a quorum of the new configuration; \
                  when it cannot be (ZOOKEEPER-2172 and friends), take the other path: `zkdev remove {id}`, then \
                  `zkdev add` (the node comes back as a new participant, with a new id)"
-            )))
+                ))),
+            )
+            .await
         }
-        Err(e) => return Err(e),
+        Err(e) => return journal_refusal(ctx, &sup, Err(e)).await,
     };
     let members = after.ids();
     reconfig::wait_committed(&spec, &members, after.version.unwrap_or_default(), timeout).await?;
@@ -282,6 +289,18 @@ pub async fn change(ctx: &Ctx, change: Change, args: MemberArgs) -> Result<()> {
         },
     )
     .await
+}
+
+/// A change refused (by zkdev's guard or by ZooKeeper) goes in the journal too, as a note; the result as it was.
+async fn journal_refusal<T>(ctx: &Ctx, sup: &Supervisor, result: Result<T>) -> Result<T> {
+    if let Err(e) = &result {
+        let record = Request::Record {
+            message: format!("membership unchanged: {e}"),
+            cause: ctx.cause(),
+        };
+        let _ = sup.ask(record, Duration::from_secs(5)).await;
+    }
+    result
 }
 
 fn require_reconfig(spec: &ClusterSpec) -> Result<()> {

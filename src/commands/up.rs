@@ -320,6 +320,9 @@ fn check_same_shape(ctx: &Ctx, spec: &ClusterSpec, args: &UpArgs) -> Result<()> 
     if let Some(m) = args.observers.filter(|m| *m as usize != spec.observer_count()) {
         diffs.push(format!("--observers {m} (it has {})", spec.observer_count()));
     }
+    if args.reconfig && !spec.settings.reconfig {
+        diffs.push("--reconfig (it was made without dynamic reconfiguration)".to_string());
+    }
     if args.net && spec.net.is_none() {
         diffs.push("--net (it was made without proxied links)".to_string());
     }
