@@ -327,9 +327,9 @@ pub struct AddArgs {
 pub struct MemberArgs {
     #[command(flatten)]
     pub out: JsonArg,
-    /// The node's id
-    #[arg(value_name = "ID")]
-    pub id: u32,
+    /// The node's id, or `leader` (the node leading right now)
+    #[arg(value_name = "ID|leader")]
+    pub target: crate::model::fault::Target,
     /// Ask ZooKeeper even when the new configuration could not form a quorum from the nodes up now
     #[arg(long)]
     pub force: bool,

@@ -138,10 +138,9 @@ fn the_membership_changes_while_a_writer_loses_nothing() {
 
     // Remove the current leader: ZooKeeper elects another; add a voter to get back to 3.
     let (leader, leader_pid, _) = c.node_in_mode("leader");
-    let r = json(
-        &c.zkdev(&["remove", &leader.to_string(), "--json"]),
-        "remove the leader",
-    );
+    let r = json(&c.zkdev(&["remove", "leader", "--json"]), "remove the leader");
+    assert_eq!(r["nodes"][0].as_u64(), Some(leader), "{r}");
+    assert_eq!(r["leader_before"].as_u64(), Some(leader), "{r}");
     let new_leader = r["leader_after"]
         .as_u64()
         .unwrap_or_else(|| panic!("no new leader: {r}"));

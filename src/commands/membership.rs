@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::{seconds, Ctx};
 use crate::cli::{AddArgs, MemberArgs};
 use crate::error::{Error, Result};
+use crate::model::fault::Target;
 use crate::model::membership::{self, ChangeQuorum, Membership, Version};
 use crate::model::spec::{ClusterSpec, Role};
 use crate::os::state::ClusterPaths;
@@ -165,8 +166,19 @@ pub async fn change(ctx: &Ctx, change: Change, args: MemberArgs) -> Result<()> {
     let sup = ctx.supervisor().await?;
     let _lock = paths.lock(Duration::from_secs(60)).await?;
     let t0 = Instant::now();
-    let id = args.id;
     let status = observe::gather(&spec, &paths, &paths.load_state()?).await;
+    let id = match args.target {
+        Target::Id(id) => id,
+        Target::Leader => status.leader.ok_or_else(|| {
+            Error::failed("no node leads right now (an election may be under way; `zkdev wait` waits for one)")
+        })?,
+        other => {
+            return Err(Error::usage(format!(
+                "`{other}`: give a node id, or `leader`; {} changes one node at a time",
+                change.verb()
+            )))
+        }
+    };
     let before = committed(&spec, &status).await?;
     let spec = in_step(&spec, &before);
     let Some(role) = before.role(id) else {
