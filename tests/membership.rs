@@ -103,12 +103,13 @@ fn the_membership_changes_while_a_writer_loses_nothing() {
     assert_eq!(status["config_version"], start.version.as_str(), "{status}");
 
     // The writer runs throughout every change below.
+    let writing = std::time::Instant::now();
     let mut writer = c.spawn(&[
         "verify",
         "--kills",
         "0",
         "--duration",
-        "50",
+        "20",
         "--writes-per-sec",
         "40",
         "--json",
@@ -211,6 +212,7 @@ fn the_membership_changes_while_a_writer_loses_nothing() {
     assert_eq!(last.version, before.version);
 
     // The writer was still writing through the last change, and lost nothing on any node now in the ensemble.
+    eprintln!("every change done {:?} after the writer started", writing.elapsed());
     assert!(
         writer.try_wait().unwrap().is_none(),
         "the writer ended before the last change"
@@ -224,7 +226,7 @@ fn the_membership_changes_while_a_writer_loses_nothing() {
     let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("verify --json ({e}): {out}"));
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["lost"], 0, "{report}");
-    assert!(report["acknowledged"].as_u64().unwrap() > 500, "{report}");
+    assert!(report["acknowledged"].as_u64().unwrap() > 300, "{report}");
     let checked: Vec<u64> = report["nodes"]
         .as_array()
         .unwrap()

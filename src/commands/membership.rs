@@ -182,6 +182,11 @@ pub async fn change(ctx: &Ctx, change: Change, args: MemberArgs) -> Result<()> {
     let before = committed(&spec, &status).await?;
     let spec = in_step(&spec, &before);
     let Some(role) = before.role(id) else {
+        if change == Change::Remove && spec.node(id).is_some() {
+            // A node of cluster.toml ZooKeeper never took in (an `add` interrupted before its reconfig, or one
+            // removed with another client): nothing to ask ZooKeeper, only to stop and drop it.
+            return drop_outsider(ctx, &sup, &paths, &spec, id, &before).await;
+        }
         return Err(Error::usage(format!(
             "node {id} is not in the configuration ZooKeeper committed ({}, version {})",
             before.describe(),
@@ -248,23 +253,7 @@ pub async fn change(ctx: &Ctx, change: Change, args: MemberArgs) -> Result<()> {
     let mut note = None;
     let mut next = in_step(&spec, &after);
     if change == Change::Remove {
-        // Out of the ensemble: stop it, forget it, and drop its directory (a later `add` with this id
-        // starts from nothing, as a new server must).
-        sup.ask(
-            Request::Stop {
-                ids: vec![id],
-                grace_ms: 5000,
-                cause: ctx.cause(),
-            },
-            Duration::from_secs(30),
-        )
-        .await?;
-        next.nodes.retain(|n| n.id != id);
-        save_spec(&paths, &next)?;
-        let dir = paths.node_dir(id);
-        if dir.starts_with(&paths.root) {
-            std::fs::remove_dir_all(&dir).map_err(|e| Error::io("cannot remove", &dir, e))?;
-        }
+        next = stop_and_drop(ctx, &sup, &paths, &next, id).await?;
     } else {
         save_spec(&paths, &next)?;
     }
@@ -313,6 +302,62 @@ async fn journal_refusal<T>(ctx: &Ctx, sup: &Supervisor, result: Result<T>) -> R
         let _ = sup.ask(record, Duration::from_secs(5)).await;
     }
     result
+}
+
+/// Out of the ensemble: stop node `id`, drop it from cluster.toml, and remove its directory (a later `add`
+/// with this id starts from nothing, as a new server must). The spec without it.
+async fn stop_and_drop(
+    ctx: &Ctx,
+    sup: &Supervisor,
+    paths: &ClusterPaths,
+    spec: &ClusterSpec,
+    id: u32,
+) -> Result<ClusterSpec> {
+    let stop = Request::Stop {
+        ids: vec![id],
+        grace_ms: 5000,
+        cause: ctx.cause(),
+    };
+    sup.ask(stop, Duration::from_secs(30)).await?;
+    let mut next = spec.clone();
+    next.nodes.retain(|n| n.id != id);
+    save_spec(paths, &next)?;
+    let dir = paths.node_dir(id);
+    if dir.starts_with(&paths.root) && dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::io("cannot remove", &dir, e))?;
+    }
+    Ok(next)
+}
+
+/// `remove ID` for a node cluster.toml has but the committed configuration does not: stop it and drop it.
+async fn drop_outsider(
+    ctx: &Ctx,
+    sup: &Supervisor,
+    paths: &ClusterPaths,
+    spec: &ClusterSpec,
+    id: u32,
+    committed: &Membership,
+) -> Result<()> {
+    let next = stop_and_drop(ctx, sup, paths, spec, id).await?;
+    let message = format!(
+        "node {id} dropped: it was not in the configuration ZooKeeper committed ({}, version {}), so ZooKeeper \
+         was not asked",
+        committed.describe(),
+        Version(committed.version)
+    );
+    let reload = Request::Reload {
+        action: "reconfig".into(),
+        message: message.clone(),
+        cause: ctx.cause(),
+    };
+    sup.ask(reload, Duration::from_secs(10)).await?;
+    if ctx.json {
+        crate::output::print_json(&serde_json::json!({ "change": "drop", "nodes": [id], "message": message }));
+    } else {
+        crate::outln!("{message}");
+        crate::outln!("cluster {}: connect {}", next.name, next.connect_string());
+    }
+    Ok(())
 }
 
 fn require_reconfig(spec: &ClusterSpec) -> Result<()> {

@@ -291,3 +291,33 @@ fn from_supervisor(
     });
     Some(status)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_with_another_configuration_is_flagged() {
+        let m = |text: &str| Membership::parse(text);
+        let new = "server.1=a:1:2:participant\nserver.2=a:3:4:participant\nserver.3=a:5:6:observer\nversion=100000005";
+        let old = "server.1=a:1:2:participant\nserver.2=a:3:4:participant\nversion=100000002";
+        let versions = vec![(1, m(new)), (2, m(new)), (3, m(old)), (4, None)];
+        let text = describe_versions(&versions);
+        assert!(
+            text.starts_with("configuration 100000005 (voters 1,2, observers 3) on node(s) 1,2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("DIFFERS: node 3 has configuration 100000002 (voters 1,2)"),
+            "{text}"
+        );
+        let mut v = serde_json::json!({ "nodes": [{ "id": 1 }, { "id": 3 }, { "id": 4 }] });
+        add_config_versions(&mut v, &versions);
+        assert_eq!(v["config_version"], "100000005");
+        assert_eq!(v["nodes"][0]["config_differs"], false);
+        assert_eq!(v["nodes"][1]["config_differs"], true);
+        assert_eq!(v["nodes"][1]["config_version"], "100000002");
+        assert_eq!(v["nodes"][2]["config_version"], serde_json::Value::Null);
+        assert_eq!(describe_versions(&[]), "");
+    }
+}
