@@ -187,6 +187,16 @@ fn the_membership_changes_while_a_writer_loses_nothing() {
         (srvr(c.client_port(4))?.mode == "observer").then_some(())
     });
 
+    // A new observer joins as one.
+    let r = json(&c.zkdev(&["add", "--observer", "--json"]), "add --observer");
+    let observer = r["nodes"][0].as_u64().unwrap();
+    assert_eq!(observer, 6, "{r}");
+    let everyone = [rest[0], rest[1], 4, added, observer];
+    agreed(&c, &everyone, &voters, &[4, observer], "a second observer");
+    poll(Duration::from_secs(20), "the new node serving as an observer", || {
+        (srvr(c.client_port(observer))?.mode == "observer").then_some(())
+    });
+
     // A change whose new configuration could not form a quorum is refused and changes nothing: with one
     // voter stopped, removing another would leave 1 of 2 voters up.
     let (down, keep) = (voters[0], voters[1]);
@@ -202,13 +212,7 @@ fn the_membership_changes_while_a_writer_loses_nothing() {
         "a refused change changed the configuration"
     );
     assert_ok(&c.zkdev(&["start", &down.to_string()]), "start the voter again");
-    let last = agreed(
-        &c,
-        &[rest[0], rest[1], 4, added],
-        &voters,
-        &[4],
-        "the ensemble as it was",
-    );
+    let last = agreed(&c, &everyone, &voters, &[4, observer], "the ensemble as it was");
     assert_eq!(last.version, before.version);
 
     // The writer was still writing through the last change, and lost nothing on any node now in the ensemble.
@@ -233,7 +237,7 @@ fn the_membership_changes_while_a_writer_loses_nothing() {
         .iter()
         .map(|n| n["id"].as_u64().unwrap())
         .collect();
-    let mut now = vec![rest[0], rest[1], 4, added];
+    let mut now = everyone.to_vec();
     now.sort();
     assert_eq!(checked, now, "verify checks the nodes the ensemble has now: {report}");
 
@@ -244,7 +248,7 @@ fn the_membership_changes_while_a_writer_loses_nothing() {
         .filter(|e| e["action"] == "reconfig")
         .map(|e| e["message"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(changes.len(), 7, "{changes:#?}");
+    assert_eq!(changes.len(), 8, "{changes:#?}");
     let refused = c
         .events()
         .iter()

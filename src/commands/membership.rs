@@ -422,8 +422,13 @@ async fn ask(
         .map(|n| n.client_addr().to_string())
         .collect::<Vec<_>>()
         .join(",");
+    let Some(first) = via.first() else {
+        return Err(Error::failed(format!(
+            "cannot {what}: no other member to ask ZooKeeper through"
+        )));
+    };
     let client = reconfig::super_client(paths, &connect).await?;
-    let before = reconfig::node_config(spec, via[0]).await.and_then(|m| m.version);
+    let before = reconfig::node_config(spec, *first).await.and_then(|m| m.version);
     match reconfig::reconfig(&client, joining, leaving, what).await {
         Ok(m) => Ok(m),
         Err(e) if e.to_string().contains("connection was lost") || e.to_string().contains("did not answer") => {
