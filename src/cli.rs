@@ -151,6 +151,7 @@ pub enum Cmd {
     #[command(after_help = "Examples:\n  zkdev add\n  zkdev add --count 2\n  zkdev add --observer")]
     Add(AddArgs),
     /// Remove a node from the ensemble with `reconfig -remove` (the leader too), then stop it and drop it
+    #[command(after_help = "Examples:\n  zkdev remove 5\n  zkdev remove leader\n  zkdev remove 2 --force")]
     Remove(MemberArgs),
     /// Make an observer a voting participant (`reconfig -add server.N=...:participant`)
     Promote(MemberArgs),

@@ -24,7 +24,7 @@ impl Sup {
         // Nodes with a probe loop of their own; a loop ends when its node leaves the spec (`zkdev remove`).
         let mut probed = std::collections::BTreeSet::new();
         loop {
-            let ids = self.spec().ids();
+            let ids = self.loaded().spec.ids();
             for id in &ids {
                 if probed.insert(*id) {
                     tokio::spawn(self.clone().probe_node(*id, latest.clone(), fresh.clone()));
