@@ -109,7 +109,7 @@ fn the_membership_changes_while_a_writer_loses_nothing() {
         "--kills",
         "0",
         "--duration",
-        "20",
+        "30",
         "--writes-per-sec",
         "40",
         "--json",
@@ -260,6 +260,40 @@ fn the_membership_changes_while_a_writer_loses_nothing() {
     now.sort();
     assert_eq!(checked, now, "verify checks the nodes the ensemble has now: {report}");
 
+    // An `add` interrupted before ZooKeeper was asked leaves a node cluster.toml has and the ensemble does not:
+    // `remove` drops it without asking ZooKeeper, and nothing else changes.
+    let mut add = c.spawn(&["add"]);
+    poll(
+        Duration::from_secs(20),
+        "the interrupted add's node in cluster.toml",
+        || {
+            let spec = std::fs::read_to_string(c.cluster_dir().join("cluster.toml")).ok()?;
+            spec.contains("id = 7\n").then_some(())
+        },
+    );
+    signal(add.id() as i32, nix::sys::signal::Signal::SIGKILL);
+    let _ = add.wait();
+    let out = c.zkdev(&["remove", "7"]);
+    assert_ok(&out, "remove the node ZooKeeper never took in");
+    assert!(
+        stdout(&out).contains("node 7 dropped: it was not in the configuration"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!std::fs::read_to_string(c.cluster_dir().join("cluster.toml"))
+        .unwrap()
+        .contains("id = 7\n"));
+    assert!(!c.cluster_dir().join("node7").exists());
+    let after = agreed(&c, &everyone, &voters, &[4, observer], "the ensemble as it was");
+    assert_eq!(after.version, last.version);
+    let node7 = |pid: &i32| {
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains("/node7/"))
+    };
+    poll(Duration::from_secs(10), "no JVM left for node 7", || {
+        (!c.jvms().iter().any(node7)).then_some(())
+    });
+    assert_eq!(c.status()["nodes"].as_array().unwrap().len(), 5);
+
     // Every change is in the journal.
     let changes: Vec<String> = c
         .events()
@@ -267,7 +301,8 @@ fn the_membership_changes_while_a_writer_loses_nothing() {
         .filter(|e| e["action"] == "reconfig")
         .map(|e| e["message"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(changes.len(), 8, "{changes:#?}");
+    assert_eq!(changes.len(), 9, "{changes:#?}");
+    assert!(changes[8].starts_with("node 7 dropped"), "{changes:#?}");
     let refused = c
         .events()
         .iter()

@@ -137,7 +137,11 @@ impl Sup {
         let mut sorted = ids.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
-        let known = self.spec().ids();
+        let mut known = self.spec().ids();
+        if sorted.iter().any(|id| !known.contains(id)) {
+            // A node `zkdev add` has just put in cluster.toml.
+            known = self.reload_spec().ids();
+        }
         let mut guards = Vec::new();
         for id in sorted {
             let lock = (self.node_locks.get(&id))

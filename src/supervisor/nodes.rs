@@ -20,8 +20,6 @@ use crate::zk::observe::{self};
 impl Sup {
     /// Start the nodes of `ids` that are not running: render, check ports, spawn, record, journal.
     pub(super) async fn start(self: &Arc<Self>, ids: &[u32], cause: &str) -> Result<Value> {
-        // cluster.toml first: a node `zkdev add` just put there is one of ours from now on.
-        self.reload_spec();
         let _g = self.lock_nodes(ids).await?;
         let spec = self.reload_spec();
         launch::check_dist_present(&spec)?;
