@@ -27,7 +27,7 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
     }
     let mut status = current(&paths, &spec).await?;
     status.links = super::net::links_view(&paths, &spec).await;
-    let versions = config_versions(&spec).await;
+    let versions = config_versions(&spec, &status).await;
     if ctx.json {
         let mut v = serde_json::to_value(&status).expect("status serialises");
         add_ports(&mut v, &spec);
@@ -150,13 +150,18 @@ fn add_config_files(v: &mut serde_json::Value, paths: &ClusterPaths) {
 
 /// Dynamic reconfiguration on: the configuration every running node has committed (`conf`), by id. Empty
 /// otherwise (the membership is the spec's).
-async fn config_versions(spec: &ClusterSpec) -> Vec<(u32, Option<Membership>)> {
+async fn config_versions(spec: &ClusterSpec, status: &ClusterStatus) -> Vec<(u32, Option<Membership>)> {
     let reconfig = spec.settings.reconfig
         || (spec.settings.extra.get("reconfigEnabled")).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
     if !reconfig {
         return Vec::new();
     }
-    crate::zk::reconfig::configs(spec).await
+    // Only nodes that can answer: a stopped or paused one would only make status wait.
+    let running: Vec<u32> = (status.nodes.iter())
+        .filter(|n| matches!(n.process(), ProcessState::Running))
+        .map(|n| n.id)
+        .collect();
+    crate::zk::reconfig::configs(spec, &running).await
 }
 
 /// The committed configuration in one line, and a line for every node whose view differs from most.

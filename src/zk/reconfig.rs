@@ -13,19 +13,22 @@ use crate::zk::probe;
 
 /// The configuration node `id` has committed, as it answers `conf`; None when it does not answer.
 pub async fn node_config(spec: &ClusterSpec, id: u32) -> Option<Membership> {
+    node_config_within(spec, id, Duration::from_millis(1500)).await
+}
+
+async fn node_config_within(spec: &ClusterSpec, id: u32, timeout: Duration) -> Option<Membership> {
     let node = spec.node(id)?;
-    let text = probe::four_letter(node.client_addr(), "conf", Duration::from_millis(1500))
-        .await
-        .ok()?;
+    let text = probe::four_letter(node.client_addr(), "conf", timeout).await.ok()?;
     Membership::parse(&text)
 }
 
-/// Every node's committed configuration, by id (None for a node that does not answer).
-pub async fn configs(spec: &ClusterSpec) -> Vec<(u32, Option<Membership>)> {
-    let asks = spec
-        .ids()
-        .into_iter()
-        .map(|id| async move { (id, node_config(spec, id).await) });
+/// The committed configuration of every node of `ids`, asked at once (None for a node that does not
+/// answer within half a second).
+pub async fn configs(spec: &ClusterSpec, ids: &[u32]) -> Vec<(u32, Option<Membership>)> {
+    let asks = (ids.iter()).map(|id| async move {
+        let m = node_config_within(spec, *id, Duration::from_millis(500)).await;
+        (*id, m)
+    });
     futures::future::join_all(asks).await
 }
 
