@@ -132,7 +132,8 @@ pub async fn add(ctx: &Ctx, args: AddArgs) -> Result<()> {
         }
     };
     let all = after.ids();
-    reconfig::wait_committed(&grown, &all, after.version.unwrap_or_default(), timeout).await?;
+    let everywhere = reconfig::wait_committed(&grown, &all, after.version.unwrap_or_default(), timeout).await;
+    journal_lagging(ctx, &sup, &grown, everywhere).await?;
     let commit = t_reconfig.elapsed();
     let grown = in_step(&grown, &after);
     save_spec(&paths, &grown)?;
@@ -248,7 +249,8 @@ pub async fn change(ctx: &Ctx, change: Change, args: MemberArgs) -> Result<()> {
         Err(e) => return journal_refusal(ctx, &sup, Err(e)).await,
     };
     let members = after.ids();
-    reconfig::wait_committed(&spec, &members, after.version.unwrap_or_default(), timeout).await?;
+    let everywhere = reconfig::wait_committed(&spec, &members, after.version.unwrap_or_default(), timeout).await;
+    journal_lagging(ctx, &sup, &in_step(&spec, &after), everywhere).await?;
     let commit = t_reconfig.elapsed();
     let mut note = None;
     let mut next = in_step(&spec, &after);
@@ -290,6 +292,24 @@ pub async fn change(ctx: &Ctx, change: Change, args: MemberArgs) -> Result<()> {
         },
     )
     .await
+}
+
+/// ZooKeeper committed the change but a member did not report it in time: keep cluster.toml as committed
+/// (roles; nodes come and go only once every member has the change), journal it, and fail.
+async fn journal_lagging<T>(ctx: &Ctx, sup: &Supervisor, spec: &ClusterSpec, result: Result<T>) -> Result<T> {
+    if let Err(e) = &result {
+        let paths = ctx.paths();
+        if let Err(e2) = save_spec(&paths, spec) {
+            eprintln!("warning: {e2}");
+        }
+        let reload = Request::Reload {
+            action: "reconfig".into(),
+            message: e.to_string(),
+            cause: ctx.cause(),
+        };
+        let _ = sup.ask(reload, Duration::from_secs(5)).await;
+    }
+    result
 }
 
 /// A change refused (by zkdev's guard or by ZooKeeper) goes in the journal too, as a note; the result as it was.
