@@ -80,6 +80,8 @@ impl Cmd {
             Cmd::Stop(a) | Cmd::Start(a) | Cmd::Restart(a) | Cmd::Kill(a) | Cmd::Pause(a) | Cmd::Resume(a) => {
                 a.out.json
             }
+            Cmd::Add(a) => a.out.json,
+            Cmd::Remove(a) | Cmd::Promote(a) | Cmd::Demote(a) => a.out.json,
             Cmd::Wait(a) => a.out.json,
             Cmd::Watch(a) => a.out.json,
             Cmd::Env(a) | Cmd::Profiles(a) => a.json,
@@ -150,6 +152,16 @@ pub enum Cmd {
     Pause(NodeArgs),
     /// SIGCONT paused nodes and wait until they serve again
     Resume(NodeArgs),
+    /// Add node(s) to a running ensemble (`up --reconfig` clusters): start them, then `reconfig -add`
+    #[command(after_help = "Examples:\n  zkdev add\n  zkdev add --count 2\n  zkdev add --observer")]
+    Add(AddArgs),
+    /// Remove a node from the ensemble with `reconfig -remove` (the leader too), then stop it and drop it
+    #[command(after_help = "Examples:\n  zkdev remove 5\n  zkdev remove leader\n  zkdev remove 2 --force")]
+    Remove(MemberArgs),
+    /// Make an observer a voting participant (`reconfig -add server.N=...:participant`)
+    Promote(MemberArgs),
+    /// Make a participant an observer (`reconfig -add server.N=...:observer`)
+    Demote(MemberArgs),
     /// Cut nodes off from the others (or only from --from) on quorum and election links (--net clusters)
     #[command(
         after_help = "Examples:\n  zkdev partition leader           # the leader against the rest\n  zkdev partition 1 2 --from 3\n  zkdev partition 1 --one-way      # node 1 hears the others, they do not hear it"
@@ -352,6 +364,10 @@ pub struct UpArgs {
     /// fail writes on one node (same as `[faults] disk = true`)
     #[arg(long)]
     pub disk_faults: bool,
+    /// Dynamic reconfiguration (a new cluster): `reconfigEnabled`, so `zkdev add`, `remove`, `promote` and
+    /// `demote` change the membership while it runs (same as `[zookeeper] reconfig = true`)
+    #[arg(long)]
+    pub reconfig: bool,
 }
 
 #[derive(Debug, Args)]
@@ -369,6 +385,39 @@ pub struct NodeArgs {
     pub no_wait: bool,
     /// Seconds to wait
     #[arg(long, default_value_t = 30.0, value_name = "S")]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
+    /// Add observers instead of voting participants
+    #[arg(long)]
+    pub observer: bool,
+    /// How many nodes to add (ids after the highest one), in one reconfig
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    pub count: u32,
+    /// Ask ZooKeeper even when the new configuration could not form a quorum from the nodes up now
+    #[arg(long)]
+    pub force: bool,
+    /// Seconds to wait for the new nodes to sync and the configuration to be committed everywhere
+    #[arg(long, default_value_t = 60.0, value_name = "S")]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct MemberArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
+    /// The node's id, or `leader` (the node leading right now)
+    #[arg(value_name = "ID|leader")]
+    pub target: crate::model::fault::Target,
+    /// Ask ZooKeeper even when the new configuration could not form a quorum from the nodes up now
+    #[arg(long)]
+    pub force: bool,
+    /// Seconds to wait for the configuration to be committed everywhere
+    #[arg(long, default_value_t = 60.0, value_name = "S")]
     pub timeout: f64,
 }
 

@@ -67,6 +67,7 @@ fn spec_for(ctx: &Ctx, shape: &ExportShape) -> Result<ClusterSpec> {
         tls: false,
         net: false,
         net_port_base: None,
+        reconfig: false,
     };
     match new_spec(ctx, flags()) {
         Ok(spec) => Ok(spec),

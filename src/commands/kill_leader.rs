@@ -100,7 +100,9 @@ pub async fn execute(
         leader.pid().expect("a serving node has a pid"),
         leader.zxid().map_or(0, |z| z.epoch()),
     );
-    let quorum = fault::guard(&before, &[old], &format!("kill leader {old}"), force)?;
+    // The voters ZooKeeper committed count, also after a `reconfig` made with another client.
+    let committed = observe::with_committed_voters(&before, spec, paths);
+    let quorum = fault::guard(&committed, &[old], &format!("kill leader {old}"), force)?;
 
     let (sig, sig_name) = match signal {
         SignalArg::Kill => (Sig::Kill, "SIGKILL"),

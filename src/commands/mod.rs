@@ -12,6 +12,7 @@ mod explain;
 mod export;
 mod kill_leader;
 mod logs;
+mod membership;
 mod nemesis;
 mod net;
 mod node;
@@ -113,6 +114,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Sessions(_) => sessions::run(&ctx).await,
         Cmd::ExpireSession(a) => sessions::run_expire(&ctx, a).await,
         Cmd::Disk(a) => disk::run(&ctx, a).await,
+        Cmd::Add(a) => membership::add(&ctx, a).await,
+        Cmd::Remove(a) => membership::change(&ctx, membership::Change::Remove, a).await,
+        Cmd::Promote(a) => membership::change(&ctx, membership::Change::Promote, a).await,
+        Cmd::Demote(a) => membership::change(&ctx, membership::Change::Demote, a).await,
         Cmd::Wait(a) => wait::run(&ctx, a).await,
         Cmd::Watch(a) => watch::run(&ctx, a).await,
         Cmd::Env(_) => env::run(&ctx),
@@ -163,6 +168,8 @@ pub struct NewCluster<'a> {
     /// `--net`: proxied links (the profile may ask for them too).
     pub net: bool,
     pub net_port_base: Option<u16>,
+    /// `--reconfig`: dynamic reconfiguration (the profile may ask for it too).
+    pub reconfig: bool,
 }
 
 /// A new cluster's spec from a profile and flags (flags win), with java and ZooKeeper located.
@@ -179,6 +186,7 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
         tls,
         net,
         net_port_base,
+        reconfig,
     } = flags;
     let (zkdev_home, cluster) = (&ctx.home.root, ctx.cluster.as_str());
     let (origin, profile) = crate::model::profile::load(profile.unwrap_or("default"))?;
@@ -205,6 +213,12 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
     }
     if let Some(b) = net_port_base {
         settings.net_port_base = Some(b);
+    }
+    if reconfig {
+        settings.reconfig = true;
+    }
+    if settings.reconfig && settings.proxied {
+        return Err(Error::usage(crate::model::profile::RECONFIG_WITH_NET));
     }
     if settings.proxied && settings.addresses == crate::model::profile::AddressMode::Loopback {
         return Err(Error::usage(

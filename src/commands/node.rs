@@ -93,17 +93,19 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
 
     let mut warning = None;
     if action.takes_down() {
+        // The voters ZooKeeper committed count, also after a `reconfig` made with another client.
+        let committed = observe::with_committed_voters(&before, &spec, &paths);
         let voters_hit: Vec<u32> = ids
             .iter()
             .copied()
             .filter(|id| {
-                before
+                committed
                     .node(*id)
                     .is_some_and(|n| n.role == crate::model::spec::Role::Participant)
             })
             .collect();
         let what = format!("{} {}", action.verb(), describe(&ids));
-        let q = fault::guard(&before, &voters_hit, &what, args.force)?;
+        let q = fault::guard(&committed, &voters_hit, &what, args.force)?;
         if !q.holds() {
             warning = Some(format!(
                 "{}: no leader can be elected until voters return",

@@ -20,6 +20,7 @@ pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
             tls: args.tls,
             net: false,
             net_port_base: None,
+            reconfig: false,
         },
     )?;
     super::warn_about(ctx, &spec, true);

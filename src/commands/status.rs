@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::Ctx;
 use crate::cli::StatusArgs;
 use crate::error::Result;
+use crate::model::membership::{Membership, Version};
 use crate::model::spec::ClusterSpec;
 use crate::os::process::{identify, Liveness};
 use crate::os::state::{ClusterPaths, State};
@@ -27,17 +28,20 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
     }
     let mut status = current(&paths, &spec).await?;
     status.links = super::net::links_view(&paths, &spec).await;
+    let versions = config_versions(&spec, &status).await;
     if ctx.json {
         let mut v = serde_json::to_value(&status).expect("status serialises");
         add_ports(&mut v, &spec);
         add_config_files(&mut v, &paths);
         v["dashboard"] = DashboardRecord::read(&paths).map(|d| d.url).into();
         add_disk_faults(&mut v, &paths, &spec);
+        add_config_versions(&mut v, &versions);
         output::print_json(&v);
     } else {
         crate::out!("{}", output::status_table(&status));
         crate::out!("{}", more_ports(&spec));
         crate::out!("{}", config_files(&paths, &spec));
+        crate::out!("{}", describe_versions(&versions));
         if let Some(l) = &status.links {
             let rules = l["rules"].as_array().map_or(0, Vec::len);
             let up = if l["proxies_up"] == true {
@@ -165,6 +169,85 @@ fn add_config_files(v: &mut serde_json::Value, paths: &ClusterPaths) {
     }
 }
 
+/// Dynamic reconfiguration on: the configuration every running node has committed (`conf`), by id. Empty
+/// otherwise (the membership is the spec's).
+async fn config_versions(spec: &ClusterSpec, status: &ClusterStatus) -> Vec<(u32, Option<Membership>)> {
+    let reconfig = spec.settings.reconfig
+        || (spec.settings.extra.get("reconfigEnabled")).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if !reconfig {
+        return Vec::new();
+    }
+    // Only nodes that can answer: a stopped or paused one would only make status wait.
+    let running: Vec<u32> = (status.nodes.iter())
+        .filter(|n| matches!(n.process(), ProcessState::Running))
+        .map(|n| n.id)
+        .collect();
+    crate::zk::reconfig::configs(spec, &running).await
+}
+
+/// The committed configuration in one line, and a line for every node whose view differs from most.
+fn describe_versions(versions: &[(u32, Option<Membership>)]) -> String {
+    let seen: Vec<(u32, &Membership)> = versions
+        .iter()
+        .filter_map(|(id, m)| m.as_ref().map(|m| (*id, m)))
+        .collect();
+    let Some(common) = most_common(&seen) else {
+        return String::new();
+    };
+    let agree: Vec<u32> = seen
+        .iter()
+        .filter(|(_, m)| m.version == common.version)
+        .map(|(id, _)| *id)
+        .collect();
+    let mut out = format!(
+        "configuration {} ({}) on node(s) {}\n",
+        Version(common.version),
+        common.describe(),
+        agree.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+    );
+    for (id, m) in seen.iter().filter(|(_, m)| m.version != common.version) {
+        out.push_str(&format!(
+            "  DIFFERS: node {id} has configuration {} ({}); it catches up once it syncs with the leader\n",
+            Version(m.version),
+            m.describe()
+        ));
+    }
+    out
+}
+
+/// The configuration most nodes report (the highest version among equals).
+fn most_common<'a>(seen: &[(u32, &'a Membership)]) -> Option<&'a Membership> {
+    let count = |v: Option<u64>| seen.iter().filter(|(_, m)| m.version == v).count();
+    seen.iter()
+        .map(|(_, m)| *m)
+        .max_by_key(|m| (count(m.version), m.version))
+}
+
+/// `config_version` (hex, as ZooKeeper writes it; null when the node does not answer) and
+/// `config_differs` (its view is not the one most nodes have) on every node, for reconfig clusters.
+fn add_config_versions(v: &mut serde_json::Value, versions: &[(u32, Option<Membership>)]) {
+    if versions.is_empty() {
+        return;
+    }
+    let seen: Vec<(u32, &Membership)> = versions
+        .iter()
+        .filter_map(|(id, m)| m.as_ref().map(|m| (*id, m)))
+        .collect();
+    let common = most_common(&seen).and_then(|m| m.version);
+    if let Some(nodes) = v["nodes"].as_array_mut() {
+        for n in nodes {
+            let Some(id) = n["id"].as_u64() else { continue };
+            let mine = versions
+                .iter()
+                .find(|(i, _)| u64::from(*i) == id)
+                .and_then(|(_, m)| m.as_ref());
+            n["config_version"] = mine.map(|m| Version(m.version).to_string()).into();
+            n["config_differs"] = mine.is_some_and(|m| m.version != common).into();
+        }
+    }
+    v["config_version"] = common.map(|c| Version(Some(c)).to_string()).into();
+}
+
 /// The cluster as it is now, from the supervisor or from the servers themselves.
 pub async fn current(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<ClusterStatus> {
     let mut state = paths.load_state()?;
@@ -258,4 +341,34 @@ fn add_disk_faults(v: &mut serde_json::Value, paths: &ClusterPaths, spec: &Clust
         .map(|(id, f)| (id.to_string(), serde_json::to_value(f).expect("a fault serialises")))
         .collect();
     v["disk_faults"] = serde_json::Value::Object(faults);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_with_another_configuration_is_flagged() {
+        let m = |text: &str| Membership::parse(text);
+        let new = "server.1=a:1:2:participant\nserver.2=a:3:4:participant\nserver.3=a:5:6:observer\nversion=100000005";
+        let old = "server.1=a:1:2:participant\nserver.2=a:3:4:participant\nversion=100000002";
+        let versions = vec![(1, m(new)), (2, m(new)), (3, m(old)), (4, None)];
+        let text = describe_versions(&versions);
+        assert!(
+            text.starts_with("configuration 100000005 (voters 1,2, observers 3) on node(s) 1,2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("DIFFERS: node 3 has configuration 100000002 (voters 1,2)"),
+            "{text}"
+        );
+        let mut v = serde_json::json!({ "nodes": [{ "id": 1 }, { "id": 3 }, { "id": 4 }] });
+        add_config_versions(&mut v, &versions);
+        assert_eq!(v["config_version"], "100000005");
+        assert_eq!(v["nodes"][0]["config_differs"], false);
+        assert_eq!(v["nodes"][1]["config_differs"], true);
+        assert_eq!(v["nodes"][1]["config_version"], "100000002");
+        assert_eq!(v["nodes"][2]["config_version"], serde_json::Value::Null);
+        assert_eq!(describe_versions(&[]), "");
+    }
 }

@@ -44,6 +44,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                 tls: args.tls,
                 net: args.net,
                 net_port_base: args.net_port_base,
+                reconfig: args.reconfig,
             },
         )?)
     };
@@ -80,6 +81,11 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                 launch::check_dist_present(&spec)?;
                 launch::check_ports_free(&spec, &spec.ids()).await?;
                 launch::check_proxy_ports_free(&spec)?;
+                let mut spec = spec;
+                if spec.settings.reconfig {
+                    std::fs::create_dir_all(&paths.root).map_err(|e| Error::io("cannot create", &paths.root, e))?;
+                    spec.super_digest = Some(crate::os::super_user::create(&paths)?);
+                }
                 create_cluster_dir(&paths, &spec)?;
                 crate::os::tls::ensure(&spec, &paths)?;
                 spec
@@ -318,6 +324,9 @@ fn check_same_shape(ctx: &Ctx, spec: &ClusterSpec, args: &UpArgs) -> Result<()> 
     }
     if let Some(m) = args.observers.filter(|m| *m as usize != spec.observer_count()) {
         diffs.push(format!("--observers {m} (it has {})", spec.observer_count()));
+    }
+    if args.reconfig && !spec.settings.reconfig {
+        diffs.push("--reconfig (it was made without dynamic reconfiguration)".to_string());
     }
     if args.net && spec.net.is_none() {
         diffs.push("--net (it was made without proxied links)".to_string());

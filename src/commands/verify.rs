@@ -407,6 +407,9 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
         return Err(Error::failed(format!("{what} failed, so the check was not run: {e}")));
     }
 
+    // The membership may have changed while it wrote (`zkdev add`, `remove`, ...): every node the cluster
+    // has now is checked, a node added since included.
+    let spec = paths.load_spec().unwrap_or(spec);
     // Everything back and serving before the check.
     if let Err((_, s)) = observe::wait_until(&spec, &paths, Duration::from_secs(60), |s| s.healthy(), |_| {}).await {
         return Err(Error::failed(format!(

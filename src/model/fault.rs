@@ -195,6 +195,22 @@ pub fn guard(status: &ClusterStatus, taking_down: &[u32], action: &str, force: b
     Ok(q)
 }
 
+/// The status with the voters ZooKeeper committed (dynamic reconfiguration) instead of the spec's: a node
+/// the membership lists takes its role there, one it leaves out (removed by a reconfig, or not added yet)
+/// votes for nothing; the quorum is counted over the committed voters. Quorum guards then hold for a
+/// membership changed by `reconfig`, whoever asked for it.
+pub fn with_membership(status: &ClusterStatus, committed: &crate::model::membership::Membership) -> ClusterStatus {
+    let mut s = status.clone();
+    for n in &mut s.nodes {
+        n.role = committed.role(n.id).unwrap_or(Role::Observer);
+    }
+    let voters = committed.voters().len();
+    s.quorum.voters = voters;
+    s.quorum.needed = voters / 2 + 1;
+    s.quorum.voters_up = voters_up(&s).len();
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +244,25 @@ mod tests {
             s.leader = Some(only.id);
         }
         s
+    }
+
+    #[test]
+    fn guards_count_the_voters_zookeeper_committed() {
+        // The spec says 3 voters + observer 4; a reconfig removed 1 and promoted 4.
+        let status = three_plus_one();
+        let committed = crate::model::membership::Membership::parse(
+            "server.2=127.0.0.1:2882:3882:participant\nserver.3=127.0.0.1:2883:3883:participant\n\
+             server.4=127.0.0.1:2884:3884:participant\nversion=100000003",
+        )
+        .unwrap();
+        let s = with_membership(&status, &committed);
+        assert_eq!((s.quorum.voters, s.quorum.needed, s.quorum.voters_up), (3, 2, 3));
+        assert_eq!(s.node(1).unwrap().role, Role::Observer);
+        // Stopping node 1 costs no vote now; stopping 2 and 4 leaves 1 of 3.
+        assert!(guard(&s, &[1], "stop node 1", false).is_ok());
+        assert!(guard(&status, &[2, 4], "stop nodes 2,4", false).is_ok());
+        let e = guard(&s, &[2, 4], "stop nodes 2,4", false).unwrap_err().to_string();
+        assert!(e.contains("1 of 3 voters would remain up"), "{e}");
     }
 
     fn three_plus_one() -> ClusterStatus {

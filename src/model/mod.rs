@@ -8,6 +8,7 @@ pub mod election;
 pub mod export;
 pub mod fault;
 pub mod links;
+pub mod membership;
 pub mod nemesis;
 pub mod profile;
 pub mod render;

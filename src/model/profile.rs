@@ -140,6 +140,9 @@ pub struct ZkSection {
     pub admin_server: Option<bool>,
     /// Serve Prometheus metrics (3.8+: on loopback) on each node's metrics port; needs the provider jar.
     pub metrics: Option<bool>,
+    /// Dynamic reconfiguration (`up --reconfig`): `reconfigEnabled`, a super-user digest for zkdev's own
+    /// client, and `zkdev add`, `remove`, `promote`, `demote` change the membership while it runs.
+    pub reconfig: Option<bool>,
     /// Four-letter words to allow besides the ones zkdev asks itself (`4lw.commands.whitelist`), e.g.
     /// `["wchs", "dump"]`, or `["*"]` for all of them.
     pub four_letter_words: Option<Vec<FourLetterWord>>,
@@ -277,6 +280,7 @@ impl Profile {
                 force_sync: self.zookeeper.force_sync.or(base.zookeeper.force_sync),
                 admin_server: self.zookeeper.admin_server.or(base.zookeeper.admin_server),
                 metrics: self.zookeeper.metrics.or(base.zookeeper.metrics),
+                reconfig: self.zookeeper.reconfig.or(base.zookeeper.reconfig),
                 four_letter_words: self.zookeeper.four_letter_words.or(base.zookeeper.four_letter_words),
                 extra,
             },
@@ -646,6 +650,13 @@ pub fn builtin_names() -> Vec<&'static str> {
     BUILTIN.iter().map(|(n, _)| *n).collect()
 }
 
+/// Why `reconfig` and `proxied` cannot be on together.
+pub const RECONFIG_WITH_NET: &str =
+    "dynamic reconfiguration (`reconfig`, `up --reconfig`) cannot be combined with proxied links (`[network] \
+     proxied`, `up --net`): a committed reconfig gives every node the same address for each server, while proxied \
+     links need a different proxy port per dialling node (that is how one direction of one link is cut); choose \
+     one of the two";
+
 /// A profile with every default filled in: what a cluster is built from.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -710,6 +721,9 @@ pub struct Settings {
     /// The disk-fault library is preloaded into every node (`[faults] disk`, `up --disk-faults`).
     #[serde(default)]
     pub disk_faults: bool,
+    /// Dynamic reconfiguration (`[zookeeper] reconfig`, `up --reconfig`).
+    #[serde(default)]
+    pub reconfig: bool,
 }
 
 fn default_address_base() -> std::net::Ipv4Addr {
@@ -801,6 +815,7 @@ impl Profile {
             proxied: self.network.proxied.unwrap_or(false),
             net_port_base: self.network.port_base,
             disk_faults: self.faults.disk.unwrap_or(false),
+            reconfig: z.reconfig.unwrap_or(false),
         };
         let refuse = |message: String| Error::Profile {
             path: origin.to_string(),
@@ -843,6 +858,9 @@ impl Settings {
                 named(self.min_session_timeout, "min_session_timeout", 2),
                 named(self.max_session_timeout, "max_session_timeout", 20)
             ));
+        }
+        if self.reconfig && self.proxied {
+            return Err(RECONFIG_WITH_NET.into());
         }
         if self.tls_quorum && !self.tls {
             return Err("[tls] quorum = true needs enabled = true too (the nodes' certificates come with it)".into());

@@ -200,9 +200,15 @@ fn zoo_cfg_with(env: &Environment, spec: &ClusterSpec, place: &Place, id: Option
                 servers => place.servers,
                 tls => place.tls,
                 words => whitelist(&spec.settings),
-                extra => match id {
-                    Some(id) => spec.settings.extra_for(id),
-                    None => spec.settings.extra.clone(),
+                extra => {
+                    let mut extra = match id {
+                        Some(id) => spec.settings.extra_for(id),
+                        None => spec.settings.extra.clone(),
+                    };
+                    if spec.settings.reconfig {
+                        extra.entry("reconfigEnabled".into()).or_insert_with(|| "true".into());
+                    }
+                    extra
                 },
                 v35 => (major, minor) >= (3, 5),
             })
@@ -247,6 +253,10 @@ fn command(spec: &ClusterSpec, node: &NodeSpec, paths: &ClusterPaths, log_cfg: &
         argv.push("-Dzookeeper.admin.enableServer=false".into());
     }
     argv.extend(jvm_settings(s));
+    if let Some(digest) = &spec.super_digest {
+        // The super user may `reconfig` (zkdev add/remove/promote/demote) without skipACL.
+        argv.push(format!("-Dzookeeper.DigestAuthenticationProvider.superDigest={digest}"));
+    }
     if let Some(archive) = &cds.use_archive {
         argv.push(format!("-XX:SharedArchiveFile={}", archive.display()));
     }

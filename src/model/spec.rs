@@ -96,6 +96,68 @@ pub struct ClusterSpec {
     /// Proxied links (`up --net`): every peer link and client port goes through the supervisor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub net: Option<NetSpec>,
+    /// Dynamic reconfiguration: the super user's digest (`super:<base64 sha1>`) every node's JVM is given, so
+    /// zkdev's own client may `reconfig` without `skipACL`. The password is in the cluster directory (0600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub super_digest: Option<String>,
+}
+
+/// Node `id` with `role`, its ports from the profile's scheme (base + id + offset, or the standard ports on
+/// its own loopback address): the same for a node made by `up` and one added later (`zkdev add`).
+fn node_spec(settings: &Settings, admin_on: bool, id: u32, role: Role) -> Result<NodeSpec> {
+    let port = |what: &str, base: u16| -> Result<u16> {
+        let p = u32::from(base) + id + u32::from(settings.offset);
+        u16::try_from(p).ok().filter(|p| *p >= 1024).ok_or_else(|| {
+            Error::usage(format!(
+                "node {id}'s {what} port would be {p} ({what} base {base} + id {id} + offset {}): ports must be \
+                 1024..=65535; choose a smaller --port-offset or port base",
+                settings.offset
+            ))
+        })
+    };
+    if settings.addresses == AddressMode::Loopback {
+        let base = settings.address_base;
+        let address = Ipv4Addr::from(u32::from(base) + id);
+        if base.octets()[0] != 127 || address.octets()[0] != 127 || address.octets()[3] == 255 {
+            return Err(Error::usage(format!(
+                "--addresses loopback with base {base}: node {id} would be {address}, outside 127.0.0.0/8 \
+                 (or a broadcast-like .255); pick a base such as 127.0.0.10 (nodes 127.0.0.11, ...)"
+            )));
+        }
+        return Ok(NodeSpec {
+            id,
+            role,
+            address,
+            ports: Ports::standard(admin_on, settings.metrics),
+        });
+    }
+    let ports = Ports {
+        client: port("client", settings.client_base)?,
+        quorum: port("quorum", settings.quorum_base)?,
+        election: port("election", settings.election_base)?,
+        admin: if admin_on {
+            Some(port("admin", settings.admin_base)?)
+        } else {
+            None
+        },
+        metrics: if settings.metrics {
+            Some(port("metrics", settings.metrics_base)?)
+        } else {
+            None
+        },
+        secure: if settings.tls {
+            Some(port("secure client", settings.secure_client_base)?)
+        } else {
+            None
+        },
+    };
+    settings.extra_ports(id).map_err(Error::usage)?;
+    Ok(NodeSpec {
+        id,
+        role,
+        address: Ipv4Addr::LOCALHOST,
+        ports,
+    })
 }
 
 /// Where the proxies of a `--net` cluster listen. With N nodes the block starting at `port_base` holds,
@@ -179,60 +241,7 @@ impl ClusterSpec {
             } else {
                 Role::Observer
             };
-            let port = |what: &str, base: u16| -> Result<u16> {
-                let p = u32::from(base) + id + u32::from(settings.offset);
-                u16::try_from(p).ok().filter(|p| *p >= 1024).ok_or_else(|| {
-                    Error::usage(format!(
-                        "node {id}'s {what} port would be {p} ({what} base {base} + id {id} + offset {}): ports must be \
-                         1024..=65535; choose a smaller --port-offset or port base",
-                        settings.offset
-                    ))
-                })
-            };
-            if loopback {
-                let base = settings.address_base;
-                let address = Ipv4Addr::from(u32::from(base) + id);
-                if base.octets()[0] != 127 || address.octets()[0] != 127 || address.octets()[3] == 255 {
-                    return Err(Error::usage(format!(
-                        "--addresses loopback with base {base}: node {id} would be {address}, outside 127.0.0.0/8 \
-                         (or a broadcast-like .255); pick a base such as 127.0.0.10 (nodes 127.0.0.11, ...)"
-                    )));
-                }
-                nodes.push(NodeSpec {
-                    id,
-                    role,
-                    address,
-                    ports: Ports::standard(admin_on, settings.metrics),
-                });
-                continue;
-            }
-            let ports = Ports {
-                client: port("client", settings.client_base)?,
-                quorum: port("quorum", settings.quorum_base)?,
-                election: port("election", settings.election_base)?,
-                admin: if admin_on {
-                    Some(port("admin", settings.admin_base)?)
-                } else {
-                    None
-                },
-                metrics: if settings.metrics {
-                    Some(port("metrics", settings.metrics_base)?)
-                } else {
-                    None
-                },
-                secure: if settings.tls {
-                    Some(port("secure client", settings.secure_client_base)?)
-                } else {
-                    None
-                },
-            };
-            settings.extra_ports(id).map_err(Error::usage)?;
-            nodes.push(NodeSpec {
-                id,
-                role,
-                address: Ipv4Addr::LOCALHOST,
-                ports,
-            });
+            nodes.push(node_spec(&settings, admin_on, id, role)?);
         }
         let net = if settings.proxied {
             let n = voters + observers;
@@ -260,9 +269,32 @@ impl ClusterSpec {
             dist,
             nodes,
             net,
+            super_digest: None,
         };
         spec.check_port_clashes()?;
         Ok(spec)
+    }
+
+    /// This spec with a new node `id` (ports from the same scheme as every other node's), checked for
+    /// clashes: what `zkdev add` persists once ZooKeeper has the node.
+    pub fn with_node(&self, id: u32, role: Role) -> Result<ClusterSpec> {
+        if self.node(id).is_some() {
+            return Err(Error::usage(format!("cluster `{}` already has a node {id}", self.name)));
+        }
+        if !(1..=255).contains(&id) {
+            return Err(Error::usage(format!("node id {id}: ZooKeeper's myid is 1..=255")));
+        }
+        let admin_on = self.settings.admin_server && self.dist.admin_server_available;
+        let mut spec = self.clone();
+        spec.nodes.push(node_spec(&self.settings, admin_on, id, role)?);
+        spec.nodes.sort_by_key(|n| n.id);
+        spec.check_port_clashes()?;
+        Ok(spec)
+    }
+
+    /// The next free node id (one past the highest).
+    pub fn next_id(&self) -> u32 {
+        self.nodes.iter().map(|n| n.id).max().unwrap_or(0) + 1
     }
 
     fn check_port_clashes(&self) -> Result<()> {

@@ -8,5 +8,6 @@ pub mod launch;
 pub mod ports;
 pub mod process;
 pub mod state;
+pub mod super_user;
 pub mod tls;
 pub mod zoo_cfg;

@@ -57,6 +57,24 @@ pub fn in_membership(dynamic: &Path, id: u32) -> Option<bool> {
     Some(render::lists_server(&members, id))
 }
 
+/// The newest membership ZooKeeper committed, from the dynamic files the nodes' zoo.cfg name (the highest
+/// version among them); None when ZooKeeper keeps none (reconfiguration off).
+pub fn committed_membership(paths: &ClusterPaths, ids: &[u32]) -> Option<crate::model::membership::Membership> {
+    ids.iter()
+        .filter_map(|id| inspect(paths, *id).dynamic().map(Path::to_path_buf))
+        .filter_map(|file| {
+            let text = std::fs::read_to_string(&file).ok()?;
+            let mut m = crate::model::membership::Membership::parse(&text)?;
+            // The file's own version is in its name (`zoo.cfg.dynamic.300000009`), not in its text.
+            if m.version.is_none() {
+                let name = file.file_name()?.to_string_lossy().into_owned();
+                m.version = u64::from_str_radix(name.rsplit('.').next()?, 16).ok();
+            }
+            Some(m)
+        })
+        .max_by_key(|m| m.version)
+}
+
 /// Look at node `id`'s zoo.cfg without changing anything.
 pub fn inspect(paths: &ClusterPaths, id: u32) -> OnDisk {
     let Ok(now) = std::fs::read_to_string(paths.zoo_cfg(id)) else {

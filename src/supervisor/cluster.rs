@@ -112,15 +112,40 @@ impl Sup {
         self.spec()
     }
 
+    /// Drop from the state the nodes `spec` no longer names (removed by a reconfig) whose process is gone.
+    pub(super) fn forget_nodes_not_in(&self, spec: &ClusterSpec) -> Vec<u32> {
+        let mut forgotten = Vec::new();
+        {
+            let mut state = self.state.lock().expect("state");
+            let gone: Vec<u32> = (state.nodes.iter())
+                .filter(|(id, s)| spec.node(**id).is_none() && s.process().is_none_or(|_| process::exited(s)))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in gone {
+                state.nodes.remove(&id);
+                self.children.lock().expect("children").remove(&id);
+                forgotten.push(id);
+            }
+        }
+        if !forgotten.is_empty() {
+            self.save_state();
+        }
+        forgotten
+    }
+
     pub(super) async fn lock_nodes(&self, ids: &[u32]) -> Result<Vec<tokio::sync::MutexGuard<'_, ()>>> {
         let mut sorted = ids.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
+        let mut known = self.spec().ids();
+        if sorted.iter().any(|id| !known.contains(id)) {
+            // A node `zkdev add` has just put in cluster.toml.
+            known = self.reload_spec().ids();
+        }
         let mut guards = Vec::new();
         for id in sorted {
-            let lock = self
-                .node_locks
-                .get(&id)
+            let lock = (self.node_locks.get(&id))
+                .filter(|_| known.contains(&id))
                 .ok_or_else(|| Error::usage(format!("the cluster has no node {id}")))?;
             guards.push(lock.lock().await);
         }

@@ -70,6 +70,13 @@ pub enum Request {
         fault: crate::model::disk::DiskFault,
         cause: String,
     },
+    /// Read cluster.toml again after a membership change (`zkdev add`, `remove`, `promote`, `demote`):
+    /// probe the nodes it names, forget the stopped ones it no longer names, journal `message` as `action`.
+    Reload {
+        action: String,
+        message: String,
+        cause: String,
+    },
     /// Stop every node (`grace_ms`), then the supervisor itself.
     Shutdown {
         grace_ms: u64,

@@ -21,10 +21,16 @@ impl Sup {
         let latest: Arc<Mutex<BTreeMap<u32, (NodeStatus, Instant)>>> = Arc::default();
         let fresh = Arc::new(tokio::sync::Notify::new());
         let mut rounds: u64 = 0;
-        for id in self.spec().ids() {
-            tokio::spawn(self.clone().probe_node(id, latest.clone(), fresh.clone()));
-        }
+        // Nodes with a probe loop of their own; a loop ends when its node leaves the spec (`zkdev remove`).
+        let mut probed = std::collections::BTreeSet::new();
         loop {
+            let ids = self.loaded().spec.ids();
+            for id in &ids {
+                if probed.insert(*id) {
+                    tokio::spawn(self.clone().probe_node(*id, latest.clone(), fresh.clone()));
+                }
+            }
+            probed.retain(|id| ids.contains(id));
             // Put the view together as soon as any node has answered anew (so a change is journalled
             // within one probe interval of happening), and at least every interval.
             let _ = tokio::time::timeout(self.current_interval(), fresh.notified()).await;

@@ -126,6 +126,16 @@ impl Sup {
             }
             Request::Dashboard { port } => self.open_dashboard(port).await,
             Request::Disk { ids, fault, cause } => self.set_disk(&ids, fault, &cause),
+            Request::Reload { action, message, cause } => {
+                let spec = self.reload_spec();
+                let forgotten = self.forget_nodes_not_in(&spec);
+                let mut ev = Event::new(Kind::Action, format!("{message}, asked by `{cause}`"));
+                ev.action = Some(action);
+                ev.cause = Some(cause);
+                ev.nodes = spec.ids();
+                let ev = self.record(ev);
+                Ok(json!({ "seq": ev.seq, "nodes": spec.ids(), "forgotten": forgotten }))
+            }
             Request::Shutdown { grace_ms, cause } => {
                 let ids = self.spec().ids();
                 let _g = self.lock_nodes(&ids).await?;

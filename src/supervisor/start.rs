@@ -126,11 +126,8 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
     };
     let sup = Arc::new(Sup {
         proxies,
-        node_locks: spec
-            .ids()
-            .into_iter()
-            .map(|id| (id, tokio::sync::Mutex::new(())))
-            .collect(),
+        // A lock for every id a node can have: `zkdev add` brings nodes the spec did not have at the start.
+        node_locks: (1..=255).map(|id| (id, tokio::sync::Mutex::new(()))).collect(),
         paths: paths.clone(),
         spec: Mutex::new(Arc::new(Loaded::new(&paths, spec.clone()))),
         state: Mutex::new(state),

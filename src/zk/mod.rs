@@ -4,5 +4,6 @@
 pub mod client;
 pub mod observe;
 pub mod probe;
+pub mod reconfig;
 pub mod session;
 pub mod startup;

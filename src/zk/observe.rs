@@ -582,6 +582,15 @@ pub fn assemble(spec: &ClusterSpec, nodes: Vec<NodeStatus>) -> ClusterStatus {
     }
 }
 
+/// `status` with the voters ZooKeeper committed, when a reconfiguration changed them (see
+/// `fault::with_membership`); as it is otherwise.
+pub fn with_committed_voters(status: &ClusterStatus, spec: &ClusterSpec, paths: &ClusterPaths) -> ClusterStatus {
+    match crate::os::zoo_cfg::committed_membership(paths, &spec.ids()) {
+        Some(m) => crate::model::fault::with_membership(status, &m),
+        None => status.clone(),
+    }
+}
+
 /// Poll every `interval` until `done` holds, a node dies, or `timeout` passes. `on_tick` sees every status
 /// (progress display). Re-reads the state file each round, so a concurrent command's changes are seen.
 pub async fn wait_until(
