@@ -5,6 +5,7 @@
 pub mod diagnose;
 pub mod export;
 pub mod fault;
+pub mod linearize;
 pub mod links;
 pub mod nemesis;
 pub mod profile;
