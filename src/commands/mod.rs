@@ -1,6 +1,7 @@
 //! One file per subcommand; each composes the modules below it. Nothing here but dispatch and the context
 //! every command shares.
 
+mod chaos;
 mod cli_cmd;
 mod dist;
 mod down;
@@ -15,12 +16,14 @@ mod node;
 mod profiles;
 mod render;
 mod rolling;
+mod scenario;
 mod smoke;
 mod status;
 mod up;
 mod verify;
 mod wait;
 mod watch;
+pub mod workload;
 
 use std::time::Duration;
 
@@ -113,6 +116,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Cli(a) => cli_cmd::run(&ctx, a).await,
         Cmd::Smoke(a) => smoke::run(&ctx, a).await,
         Cmd::Verify(a) => verify::run(&ctx, a).await,
+        Cmd::Chaos(a) => chaos::run(&ctx, a).await,
+        Cmd::Run(a) => scenario::run(&ctx, a).await,
         Cmd::RollingRestart(a) => rolling::run(&ctx, a).await,
         Cmd::Dist(a) => dist::run(&ctx, a.cmd),
         Cmd::Export(a) => export::run(&ctx, a),

@@ -39,12 +39,49 @@ pub struct Injected {
     pub kill: Option<KillReport>,
 }
 
+/// Can `cmd` (verify, chaos) inject `kinds` into this cluster? Refuses kinds this build lacks, network faults
+/// on a cluster without proxied links, and (unless `force`) voter faults where one voter out loses the quorum.
+pub fn check_kinds(kinds: &[Kind], spec: &ClusterSpec, cmd: &str, force: bool) -> Result<()> {
+    if let Some(k) = kinds.iter().find(|k| k.missing().is_some()) {
+        return Err(Error::usage(format!(
+            "--nemesis {k}: this build of zkdev lacks {}; leave {k} out of --nemesis (kill, pause, partition, \
+             stall and delay work here)",
+            k.missing().unwrap_or_default()
+        )));
+    }
+    let net: Vec<&str> = kinds.iter().filter(|k| k.needs_net()).map(|k| k.as_str()).collect();
+    if !net.is_empty() && spec.net.is_none() {
+        return Err(Error::usage(format!(
+            "--nemesis {} needs proxied links, but cluster `{}` was made without them (its nodes dial each other \
+             directly); make one with `zkdev up --net` (or `--profile chaos`), e.g. `zkdev down --purge && zkdev up \
+             --net`, or leave {} out of --nemesis (kill and pause work on any cluster)",
+            net.join(","),
+            spec.name,
+            net.join(", ")
+        )));
+    }
+    if !force && kinds.iter().any(|k| k.takes_a_voter()) {
+        let (voters, needed) = (spec.voter_count(), spec.quorum_needed());
+        if voters <= needed {
+            return Err(Error::failed(format!(
+                "--nemesis takes one voter out at a time and needs the others to keep a quorum, but cluster `{}` \
+                 has {voters} voter(s) and a quorum needs {needed}; {cmd} needs at least 3 voters (`zkdev up --nodes \
+                 3`), or give --nemesis delay alone",
+                spec.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Everything a fault needs from verify.
 pub struct Env<'a> {
     pub sup: &'a Supervisor,
     pub cause: &'a str,
     pub spec: &'a ClusterSpec,
     pub paths: &'a ClusterPaths,
+    /// Kill a leader even when the others would not keep a quorum (`chaos --force`).
+    pub force: bool,
 }
 
 fn list(ids: &[u32]) -> String {
@@ -133,7 +170,14 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
     let injected_at_ms = t0.elapsed().as_millis() as u64;
     let mut kill = None;
     let hold = Duration::from_millis(f.hold_ms);
+    if let Some(what) = f.kind.missing() {
+        return Err(Error::failed(format!(
+            "this build cannot inject `{}`: it lacks {what}",
+            f.kind
+        )));
+    }
     let (nodes, what, held) = match f.kind {
+        Kind::Disk | Kind::Expire => unreachable!("refused above"),
         Kind::Kill => {
             let start = Instant::now();
             let (r, _) = kill_leader::execute(
@@ -142,7 +186,7 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
                 env.spec,
                 env.paths,
                 SignalArg::Kill,
-                false,
+                env.force,
                 true,
                 Duration::from_secs(60),
             )

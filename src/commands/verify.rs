@@ -80,15 +80,15 @@ struct NodeCheck {
 }
 
 #[derive(Debug, Serialize)]
-struct Latency {
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
+pub(super) struct Latency {
+    pub(super) p50: f64,
+    pub(super) p90: f64,
+    pub(super) p99: f64,
+    pub(super) max: f64,
 }
 
 impl Latency {
-    fn of(us: &[u64]) -> Option<Latency> {
+    pub(super) fn of(us: &[u64]) -> Option<Latency> {
         let mut v = us.to_vec();
         v.sort_unstable();
         let at = |q: f64| {
@@ -128,28 +128,7 @@ fn nemesis_plan(
         return Ok(None);
     };
     let kinds = nemesis::parse_kinds(text).map_err(Error::usage)?;
-    let net: Vec<&str> = kinds.iter().filter(|k| k.needs_net()).map(|k| k.as_str()).collect();
-    if !net.is_empty() && spec.net.is_none() {
-        return Err(Error::usage(format!(
-            "--nemesis {} needs proxied links, but cluster `{}` was made without them (its nodes dial each other \
-             directly); make one with `zkdev up --net` (or `--profile chaos`), e.g. `zkdev down --purge && zkdev up \
-             --net`, or leave {} out of --nemesis (kill and pause work on any cluster)",
-            net.join(","),
-            spec.name,
-            net.join(", ")
-        )));
-    }
-    if kinds.iter().any(|k| k.takes_a_voter()) {
-        let (voters, needed) = (spec.voter_count(), spec.quorum_needed());
-        if voters <= needed {
-            return Err(Error::failed(format!(
-                "--nemesis takes one voter out at a time and needs the others to keep a quorum, but cluster `{}` \
-                 has {voters} voter(s) and a quorum needs {needed}; verify needs at least 3 voters (`zkdev up --nodes \
-                 3`), or give --nemesis delay alone",
-                spec.name
-            )));
-        }
-    }
+    faults::check_kinds(&kinds, spec, "verify", false)?;
     let count = match args.faults {
         Some(0) => {
             return Err(Error::usage(
@@ -293,6 +272,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
             cause: &cause,
             spec: &spec,
             paths: &paths,
+            force: false,
         };
         for f in &n.plan {
             if interrupt::interrupted() {
@@ -494,7 +474,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
 }
 
 /// Start again the nodes that are down after an interrupted run (verify only ever stops leaders it kills).
-async fn restore(
+pub(super) async fn restore(
     ctx: &Ctx,
     sup: &crate::supervisor::control::Supervisor,
     spec: &crate::model::spec::ClusterSpec,
@@ -564,7 +544,7 @@ fn survives_leader_kills(spec: &crate::model::spec::ClusterSpec) -> Result<()> {
 
 /// Nodes that waiting will not bring back: paused ones (until `zkdev resume`) and stopped or crashed ones
 /// (until started): which, and what brings them back.
-fn not_coming_back(status: &observe::ClusterStatus) -> Option<String> {
+pub(super) fn not_coming_back(status: &observe::ClusterStatus) -> Option<String> {
     use observe::ProcessState::{Crashed, Paused, Stopped};
     let ids = |states: &[observe::ProcessState]| -> Vec<String> {
         (status.nodes.iter())

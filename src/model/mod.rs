@@ -12,4 +12,5 @@ pub mod profile;
 pub mod render;
 pub mod server;
 pub mod spec;
+pub mod svg;
 pub mod timeline;

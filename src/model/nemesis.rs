@@ -22,10 +22,22 @@ pub enum Kind {
     Stall,
     /// Delay both directions of every link between two nodes, hold, heal.
     Delay,
+    /// Slow or fail a node's disk, hold, heal. Not in this build: see `Kind::missing`.
+    Disk,
+    /// Expire the workload's client sessions. Not in this build: see `Kind::missing`.
+    Expire,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [Kind::Kill, Kind::Pause, Kind::Partition, Kind::Stall, Kind::Delay];
+    pub const ALL: [Kind; 7] = [
+        Kind::Kill,
+        Kind::Pause,
+        Kind::Partition,
+        Kind::Stall,
+        Kind::Delay,
+        Kind::Disk,
+        Kind::Expire,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -34,6 +46,18 @@ impl Kind {
             Kind::Partition => "partition",
             Kind::Stall => "stall",
             Kind::Delay => "delay",
+            Kind::Disk => "disk",
+            Kind::Expire => "expire",
+        }
+    }
+
+    /// What this build lacks to inject the kind, if anything: disk faults and session expiry need the
+    /// supervisor's disk-fault and session-expiry actions (`zkdev disk`, `zkdev expire-session`).
+    pub fn missing(self) -> Option<&'static str> {
+        match self {
+            Kind::Disk => Some("disk faults (`zkdev disk ID --slow-fsync D|--full|--eio|--heal`)"),
+            Kind::Expire => Some("session expiry (`zkdev expire-session ID|--all`)"),
+            _ => None,
         }
     }
 
@@ -44,7 +68,7 @@ impl Kind {
 
     /// Takes a voter out of the quorum for a while (needs at least 3 voters to keep one).
     pub fn takes_a_voter(self) -> bool {
-        !matches!(self, Kind::Delay)
+        !matches!(self, Kind::Delay | Kind::Expire)
     }
 }
 
@@ -59,7 +83,7 @@ impl FromStr for Kind {
     fn from_str(s: &str) -> Result<Kind, String> {
         Kind::ALL.into_iter().find(|k| k.as_str() == s.trim()).ok_or_else(|| {
             format!(
-                "`{}` is not a fault kind: give kill, pause, partition, stall or delay",
+                "`{}` is not a fault kind: give kill, pause, partition, stall, delay, disk or expire",
                 s.trim()
             )
         })
@@ -142,6 +166,8 @@ impl Planned {
                 self.peer.unwrap_or(0),
                 self.delay_ms.unwrap_or(0)
             ),
+            Kind::Disk => format!("slow the disk of {who} for {hold}"),
+            Kind::Expire => "expire the clients' sessions".to_string(),
         }
     }
 }
@@ -249,6 +275,10 @@ mod tests {
         assert!(err.contains("`crash`"), "{err}");
         assert!(parse_kinds("").is_err());
         assert!(Kind::Stall.needs_net() && !Kind::Pause.needs_net());
+        // Known, so the message can say what the build lacks rather than "not a fault kind".
+        assert_eq!(parse_kinds("disk,expire").unwrap(), vec![Kind::Disk, Kind::Expire]);
+        assert!(Kind::Disk.missing().unwrap().contains("zkdev disk"));
+        assert!(Kind::Kill.missing().is_none());
     }
 
     #[test]
