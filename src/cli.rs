@@ -489,7 +489,8 @@ pub struct ChaosArgs {
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
     /// Fault kinds, comma-separated: kill, pause, partition, stall, delay (disk and expire are not in this
-    /// build). Default: every kind the cluster can take (partition, stall and delay need `up --net`)
+    /// build), or none (the workload alone). Default: every kind the cluster can take (partition, stall and
+    /// delay need `up --net`)
     #[arg(long, value_name = "KINDS")]
     pub nemesis: Option<String>,
     /// How many faults, one at a time, each healed before the next (default: one per 4 s)

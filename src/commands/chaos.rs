@@ -69,6 +69,8 @@ struct ChaosReport {
 /// The fault kinds to use: those given, or every kind this cluster can take.
 fn kinds_for(args: &ChaosArgs, spec: &ClusterSpec) -> Result<Vec<Kind>> {
     let kinds = match &args.nemesis {
+        // The workload alone: a healthy ensemble's throughput, or a check without faults.
+        Some(text) if text.trim() == "none" => return Ok(Vec::new()),
         Some(text) => nemesis::parse_kinds(text).map_err(Error::usage)?,
         None if spec.net.is_some() => vec![Kind::Kill, Kind::Pause, Kind::Partition, Kind::Stall, Kind::Delay],
         None => vec![Kind::Kill, Kind::Pause],
@@ -83,10 +85,17 @@ fn replay_command(ctx: &Ctx, args: &ChaosArgs, seed: u64, kinds: &[Kind], durati
     if ctx.cluster != "default" {
         words.push(format!("--cluster {}", ctx.cluster));
     }
+    let nemesis = if kinds.is_empty() {
+        "--nemesis none".to_string()
+    } else {
+        format!(
+            "--nemesis {} --faults {count}",
+            kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",")
+        )
+    };
     words.push(format!(
-        "chaos --duration {}s --seed {seed} --nemesis {} --faults {count} --workload {} --clients {} --rate {}",
+        "chaos --duration {}s --seed {seed} {nemesis} --workload {} --clients {} --rate {}",
         duration_ms as f64 / 1000.0,
-        kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(","),
         args.workload.as_str(),
         args.clients,
         args.rate
@@ -108,14 +117,23 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
     let kinds = kinds_for(&args, &spec)?;
     let count = match args.faults {
-        Some(0) => return Err(Error::usage("--faults 0: give at least 1")),
+        _ if kinds.is_empty() => 0,
+        Some(0) => {
+            return Err(Error::usage(
+                "--faults 0: give at least 1 (or --nemesis none for no faults)",
+            ))
+        }
         Some(n) => n,
         None => nemesis::default_count(duration_ms),
     };
     let seed = args
         .seed
         .unwrap_or_else(|| crate::model::timeline::now_ms() ^ (u64::from(std::process::id()) << 40));
-    let plan = nemesis::plan(seed, &kinds, count, duration_ms, &spec.ids());
+    let plan = if kinds.is_empty() {
+        Vec::new()
+    } else {
+        nemesis::plan(seed, &kinds, count, duration_ms, &spec.ids())
+    };
     let replay = replay_command(ctx, &args, seed, &kinds, duration_ms, count);
     let out_dir = match &args.out_dir {
         Some(d) => d.clone(),

@@ -268,6 +268,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<()> {
         workload: None,
         leader_before: None,
     };
+    state.leader_before = state.status().await?.leader;
     let mut reports = Vec::new();
     let mut failed = false;
     for w in &steps {
@@ -371,7 +372,7 @@ struct Runner<'a> {
     spec: &'a ClusterSpec,
     paths: &'a ClusterPaths,
     workload: Option<Running>,
-    /// The leader before the last command step, for `expect leader_changed`.
+    /// The leader before the last command step (at first: at the start), for `expect leader_changed`.
     leader_before: Option<u32>,
 }
 

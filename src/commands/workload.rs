@@ -236,7 +236,7 @@ impl Worker {
         let mut log = ClientLog::default();
         let mut rng = Rng::new(u64::from(self.id) * 7919 + crate::model::timeline::now_ms());
         let mut session: Option<zkc::Client> = None;
-        // The version this client last saw of each register.
+        // The version this client last saw of each register (-1: unknown, read it first).
         let mut seen = [0i32; KEYS];
         let mut n: u64 = 0;
         let mut tick = self.every.map(tokio::time::interval);
@@ -307,7 +307,8 @@ impl Worker {
         let k = rng.range(0, KEYS as u64 - 1) as usize;
         let key = format!("r{k}");
         let path = format!("{}/{key}", self.base);
-        let read = rng.range(0, 1) == 0;
+        // A client whose CAS was refused reads before it tries that register again.
+        let read = seen[k] < 0 || rng.range(0, 1) == 0;
         let call_us = us(self.t0);
         if read {
             let answer = timed(async {
@@ -369,6 +370,7 @@ impl Worker {
                     (Ret::Ok, false)
                 }
                 Some(Err(zkc::Error::BadVersion)) => {
+                    seen[k] = -1;
                     r.outcome = Outcome::Fail;
                     r.ret_us = Some(ret_us);
                     r.error = Some(zkc::Error::BadVersion.to_string());
