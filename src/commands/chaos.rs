@@ -374,12 +374,13 @@ fn write_run(paths: &ClusterPaths, dir: &Path, r: &ChaosReport, h: &History) -> 
         .map(|o| svg::Span {
             row: o.client,
             start_us: o.call_us,
-            end_us: o.ret_us,
             outcome: match o.outcome {
                 Outcome::Ok => 'o',
+                Outcome::Fail if o.error.is_none() || refused(o) => 'r',
                 Outcome::Fail => 'f',
                 Outcome::Unknown => 'u',
             },
+            end_us: o.ret_us.or(o.gave_up_us),
             title: describe(o),
         })
         .collect();
@@ -403,6 +404,12 @@ fn write_run(paths: &ClusterPaths, dir: &Path, r: &ChaosReport, h: &History) -> 
     let text = svg::timeline(&title, h.duration_ms, h.clients, &spans, &bars, &gaps);
     let file = dir.join("timeline.svg");
     std::fs::write(&file, text).map_err(|e| Error::io("cannot write", &file, e))
+}
+
+/// A CAS the server refused because the version had moved on: an answer, not an error. (A dequeue whose
+/// item another consumer took first fails without an error: also an answer.)
+fn refused(o: &Record) -> bool {
+    o.error.as_deref().is_some_and(|e| e.to_lowercase().contains("version"))
 }
 
 /// `#12 client 3 cas r1 expect v4 := 42 -> ok [1.234 s .. 1.240 s]`

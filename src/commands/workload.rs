@@ -78,7 +78,11 @@ pub struct Record {
     pub key: String,
     /// Microseconds from the start of the workload.
     pub call_us: u64,
+    /// When the answer came (None: no answer, the outcome is unknown).
     pub ret_us: Option<u64>,
+    /// Unknown outcomes: when the client stopped waiting (an error, or its timeout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gave_up_us: Option<u64>,
     pub outcome: Outcome,
     /// What was written or read: `7@3` (value 7, version 3), a znode name, an item.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -270,6 +274,9 @@ impl Worker {
                 }
                 Kind::Queue => self.dequeue_op(c, &mut log).await,
             };
+            if let Some(r) = log.records.last_mut().filter(|r| r.outcome == Outcome::Unknown) {
+                r.gave_up_us.get_or_insert(us(self.t0));
+            }
             if lost {
                 session = None;
             }
@@ -286,6 +293,7 @@ impl Worker {
             key: key.to_string(),
             call_us,
             ret_us: None,
+            gave_up_us: None,
             outcome: Outcome::Unknown,
             value: String::new(),
             expect: None,

@@ -5,7 +5,8 @@
 
 use std::fmt::Write as _;
 
-/// One operation: its row (client), its span, and how it ended: 'o' ok, 'f' failed, 'u' unknown.
+/// One operation: its row (client), its span, and how it ended: 'o' ok, 'r' refused (a CAS on a stale
+/// version: an answer, not an error), 'f' failed, 'u' unknown (drawn until the client stopped waiting).
 pub struct Span {
     pub row: u32,
     pub start_us: u64,
@@ -81,37 +82,66 @@ pub fn timeline(
             40.0 + f64::from(c) * ROW + 12.0
         );
     }
-    for op in ops {
+    // Successful operations that touch within half a pixel on a row are drawn as one bar (a run has
+    // thousands); failed and unknown ones are drawn each with its own tooltip.
+    let mut ok_runs: Vec<(u32, f64, f64, usize)> = Vec::new();
+    let mut sorted: Vec<&Span> = ops.iter().collect();
+    sorted.sort_by_key(|o| (o.row, o.start_us));
+    for op in sorted {
         let y = 40.0 + f64::from(op.row) * ROW + 3.0;
         let (color, end) = match op.outcome {
             'o' => ("#2a2", op.end_us.unwrap_or(op.start_us)),
+            'r' => ("#9bd", op.end_us.unwrap_or(op.start_us)),
             'f' => ("#d22", op.end_us.unwrap_or(op.start_us)),
             _ => ("#f90", op.end_us.unwrap_or(duration_ms * 1000)),
         };
+        let (x0, x1) = (x(op.start_us), x(end).max(x(op.start_us) + 0.6));
+        if op.outcome == 'o' {
+            match ok_runs.last_mut() {
+                Some((row, _, to, n)) if *row == op.row && x0 <= *to + 0.5 && x1 >= *to => {
+                    *to = to.max(x1);
+                    *n += 1;
+                }
+                _ => ok_runs.push((op.row, x0, x1, 1)),
+            }
+            continue;
+        }
         let _ = writeln!(
             s,
-            r#"<rect x="{:.2}" y="{y:.1}" width="{:.2}" height="12" fill="{color}"><title>{}</title></rect>"#,
-            x(op.start_us),
-            (x(end) - x(op.start_us)).max(0.6),
+            r#"<rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="12" fill="{color}"><title>{}</title></rect>"#,
+            x1 - x0,
             escape(&op.title)
+        );
+    }
+    for (row, x0, x1, n) in ok_runs {
+        let y = 40.0 + f64::from(row) * ROW + 3.0;
+        let _ = writeln!(
+            s,
+            r##"<rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="12" fill="#2a2" opacity="0.85"><title>{n} ok</title></rect>"##,
+            x1 - x0
         );
     }
     for (i, f) in faults.iter().enumerate() {
         let y = fault_top + i as f64 * ROW;
+        // A label that would run off the right edge goes to the left of its bar.
+        let (label_x, anchor) = if x(f.end_ms * 1000) > LEFT + WIDTH * 0.7 {
+            (x(f.start_ms * 1000) - 4.0, "end")
+        } else {
+            (x(f.end_ms * 1000) + 4.0, "start")
+        };
         let _ = writeln!(
             s,
-            r##"<rect x="{:.1}" y="{y:.1}" width="{:.1}" height="14" fill="#639" opacity="0.8"><title>{}</title></rect><text x="{:.1}" y="{:.1}">{}</text>"##,
+            r##"<rect x="{:.1}" y="{y:.1}" width="{:.1}" height="14" fill="#639" opacity="0.8"><title>{}</title></rect><text x="{label_x:.1}" y="{:.1}" text-anchor="{anchor}">{}</text>"##,
             x(f.start_ms * 1000),
             (x(f.end_ms * 1000) - x(f.start_ms * 1000)).max(2.0),
             escape(&f.label),
-            x(f.end_ms * 1000) + 4.0,
             y + 11.0,
             escape(&f.label)
         );
     }
     let _ = writeln!(
         s,
-        r##"<text x="10" y="{:.1}" fill="#444">green: ok, red: failed, orange: no answer (unknown), purple: a fault from injection to heal, grey: no operation completed</text>"##,
+        r##"<text x="10" y="{:.1}" fill="#444">green: ok, blue: CAS refused (stale version), red: failed, orange: no answer (unknown, until the client gave up), purple: a fault from injection to heal, grey: no operation completed</text>"##,
         height - 8.0
     );
     s.push_str("</svg>\n");
@@ -148,7 +178,7 @@ mod tests {
         let svg = timeline("run & seed 7", 4000, 2, &ops, &faults, &[(1200, 1800)]);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
         assert!(svg.contains("run &amp; seed 7") && svg.contains("cas &lt;x&gt;"));
-        assert_eq!(svg.matches("#2a2").count(), 1);
+        assert_eq!(svg.matches("#2a2").count(), 1, "{svg}");
         assert_eq!(svg.matches("fill=\"#f90\"").count(), 1);
         assert!(svg.contains("isolate node 3 (leader)") && svg.contains("unavailable 1200-1800 ms"));
     }
