@@ -149,10 +149,17 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
     interrupt::install();
     let talk = !ctx.quiet && !ctx.json;
     if talk {
+        let faults = if kinds.is_empty() {
+            "no faults (--nemesis none)".to_string()
+        } else {
+            format!(
+                "{} fault(s) from {}",
+                plan.len(),
+                kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",")
+            )
+        };
         eprintln!(
-            "chaos: seed {seed}, {} fault(s) from {} over {} s; replay with: {replay}",
-            plan.len(),
-            kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(","),
+            "chaos: seed {seed}, {faults} over {} s; replay with: {replay}",
             duration_ms as f64 / 1000.0
         );
         for f in &plan {
