@@ -171,7 +171,8 @@ fn chaos_with_every_fault_passes_and_a_write_behind_its_back_is_caught() {
     assert!(chaos_children(&c).contains(&tampered.rsplit('/').next().unwrap().to_string()));
 }
 
-/// The shipped scenarios pass on one cluster, with a JUnit report; a refused disk scenario says why.
+/// The shipped scenarios pass on one cluster, with a JUnit report; the sequential and queue workloads pass a
+/// short run; a refused disk scenario says why; an expectation that does not hold fails the run.
 #[test]
 fn the_shipped_scenarios_pass() {
     let slot = 60;

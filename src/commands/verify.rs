@@ -28,11 +28,16 @@ const ROOT: &str = "/zkdev-verify";
 /// How verify's clients reach the servers: the plain client ports, or (`--tls`) every node's secure client
 /// port with the cluster's CA and client certificate.
 #[derive(Debug, Clone)]
-struct Reach {
+pub(super) struct Reach {
     tls: Option<TlsFiles>,
 }
 
 impl Reach {
+    /// The plain client ports (chaos's workloads).
+    pub(super) fn plain() -> Reach {
+        Reach { tls: None }
+    }
+
     async fn connect(&self, to: &str, session: Duration, timeout: Duration) -> Result<zkc::Client> {
         match &self.tls {
             Some(files) => zk::connect_tls(to, session, timeout, files).await,
@@ -49,7 +54,7 @@ impl Reach {
     }
 
     /// Where one node is asked alone.
-    fn node_addr(&self, n: &crate::model::spec::NodeSpec) -> std::net::SocketAddrV4 {
+    pub(super) fn node_addr(&self, n: &crate::model::spec::NodeSpec) -> std::net::SocketAddrV4 {
         match (&self.tls, n.ports.secure) {
             (Some(_), Some(port)) => std::net::SocketAddrV4::new(n.address, port),
             _ => n.client_addr(),
@@ -70,12 +75,12 @@ struct Log {
 }
 
 #[derive(Debug, Serialize)]
-struct NodeCheck {
+pub(super) struct NodeCheck {
     id: u32,
-    present: usize,
-    missing: usize,
-    wrong_data: usize,
-    duplicated: usize,
+    pub(super) present: usize,
+    pub(super) missing: usize,
+    pub(super) wrong_data: usize,
+    pub(super) duplicated: usize,
     error: Option<String>,
 }
 
@@ -646,7 +651,7 @@ async fn write_loop(
 }
 
 /// Ask one node alone for every znode under `base`: which acknowledged writes it has, with which data.
-async fn check_node(
+pub(super) async fn check_node(
     reach: &Reach,
     id: u32,
     addr: std::net::SocketAddrV4,

@@ -579,32 +579,29 @@ async fn check_sequential(spec: &ClusterSpec, h: &History) -> Result<Verdict> {
     let acked: Vec<&Record> = h.records.iter().filter(|r| r.outcome == Outcome::Ok).collect();
     let mut problems = Vec::new();
     let mut excerpt = Vec::new();
-    for (id, children) in on_every_node(spec, &h.base).await? {
-        let mut by_data: HashMap<&str, usize> = HashMap::new();
-        for d in children.values() {
-            *by_data.entry(d.as_str()).or_default() += 1;
-        }
-        for r in &acked {
-            let name = format!("w-{}", r.value);
-            match children.get(&name) {
-                None => {
-                    problems.push(format!("node {id}: acknowledged create {name} ({}) is missing", r.key));
-                    excerpt.push(r.id);
-                }
-                Some(d) if *d != r.key => {
-                    problems.push(format!("node {id}: {name} holds `{d}`, acknowledged with `{}`", r.key));
-                    excerpt.push(r.id);
-                }
-                Some(_) if by_data[r.key.as_str()] > 1 => {
-                    problems.push(format!(
-                        "node {id}: `{}` was created {} times",
-                        r.key,
-                        by_data[r.key.as_str()]
-                    ));
-                    excerpt.push(r.id);
-                }
-                Some(_) => {}
-            }
+    // Every node, as verify checks its writes: each acknowledged create present once, with its data.
+    let reach = super::verify::Reach::plain();
+    let as_verify: Vec<(u64, String, String)> = acked
+        .iter()
+        .map(|r| (r.id as u64, format!("w-{}", r.value), r.key.clone()))
+        .collect();
+    for n in &spec.nodes {
+        let (check, missing) = super::verify::check_node(&reach, n.id, reach.node_addr(n), &h.base, &as_verify).await?;
+        if check.missing + check.wrong_data + check.duplicated > 0 {
+            problems.push(format!(
+                "node {}: {} acknowledged create(s) missing ({}), {} with other data, {} created twice",
+                n.id,
+                check.missing,
+                missing.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+                check.wrong_data,
+                check.duplicated
+            ));
+            excerpt.extend(
+                as_verify
+                    .iter()
+                    .filter(|w| missing.contains(&w.1))
+                    .map(|w| w.0 as usize),
+            );
         }
     }
     // Each client's acknowledged creates, in the order it issued them, got increasing sequence numbers.
