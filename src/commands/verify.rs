@@ -838,5 +838,13 @@ mod tests {
         let one = ClusterSpec::build("one", "p", settings("fast"), Dist::fixture(), 1, 0).unwrap();
         let err = nemesis_plan(&args("pause"), &one, ten).err().unwrap().to_string();
         assert!(err.contains("at least 3 voters"), "{err}");
+        // Known kinds this build cannot inject are refused by name, with what is missing.
+        let err = nemesis_plan(&args("kill,disk"), &plain, ten).err().unwrap().to_string();
+        assert!(
+            err.contains("--nemesis disk: this build of zkdev lacks disk faults (`zkdev disk"),
+            "{err}"
+        );
+        let err = nemesis_plan(&args("expire"), &plain, ten).err().unwrap().to_string();
+        assert!(err.contains("lacks session expiry (`zkdev expire-session"), "{err}");
     }
 }
