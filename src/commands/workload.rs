@@ -604,21 +604,9 @@ async fn check_sequential(spec: &ClusterSpec, h: &History) -> Result<Verdict> {
             );
         }
     }
-    // Each client's acknowledged creates, in the order it issued them, got increasing sequence numbers.
-    let mut last: BTreeMap<u32, (i64, usize)> = BTreeMap::new();
-    for r in &acked {
-        let seq = seq_of(&r.value).unwrap_or(-1);
-        if let Some((prev, prev_id)) = last.get(&r.client) {
-            if seq <= *prev {
-                problems.push(format!(
-                    "client {}: create {} got sequence {seq} after its earlier create got {prev}",
-                    r.client, r.key
-                ));
-                excerpt.extend([*prev_id, r.id]);
-            }
-        }
-        last.insert(r.client, (seq, r.id));
-    }
+    let (fifo, ids) = out_of_issue_order(&acked);
+    problems.extend(fifo);
+    excerpt.extend(ids);
     let summary = format!(
         "{} acknowledged creates of {} attempted, checked on {} nodes and in each client's order: {}",
         acked.len(),
@@ -642,6 +630,27 @@ async fn check_sequential(spec: &ClusterSpec, h: &History) -> Result<Verdict> {
     })
 }
 
+/// Each client's acknowledged creates, in the order it issued them, must have got increasing sequence
+/// numbers: the problems, and the pairs of records that show them.
+fn out_of_issue_order(acked: &[&Record]) -> (Vec<String>, Vec<usize>) {
+    let (mut problems, mut excerpt) = (Vec::new(), Vec::new());
+    let mut last: BTreeMap<u32, (i64, usize)> = BTreeMap::new();
+    for r in acked {
+        let seq = seq_of(&r.value).unwrap_or(-1);
+        if let Some((prev, prev_id)) = last.get(&r.client) {
+            if seq <= *prev {
+                problems.push(format!(
+                    "client {}: create {} got sequence {seq} after its earlier create got {prev}",
+                    r.client, r.key
+                ));
+                excerpt.extend([*prev_id, r.id]);
+            }
+        }
+        last.insert(r.client, (seq, r.id));
+    }
+    (problems, excerpt)
+}
+
 async fn check_queue(spec: &ClusterSpec, h: &History) -> Result<Verdict> {
     let dir = format!("{}/q", h.base);
     // What is left in the queue, as every node sees it; they must agree, and the first stands for all.
@@ -657,9 +666,27 @@ async fn check_queue(spec: &ClusterSpec, h: &History) -> Result<Verdict> {
             problems.push(format!("node {id} sees a different queue than node {}", nodes[0].0));
         }
     }
+    let (found, mut excerpt, summary) = judge_queue(&h.records, &left);
+    problems.extend(found);
+    excerpt.sort_unstable();
+    excerpt.truncate(20);
+    Ok(Verdict {
+        ok: problems.is_empty(),
+        summary,
+        problems: first_few(problems),
+        excerpt,
+        check_ms: 0.0,
+    })
+}
+
+/// The queue's promise over the history and what is left in the queue: no acknowledged item lost (neither
+/// delivered, nor left, nor taken by a delete whose outcome is unknown), none delivered twice (two deletes
+/// succeeded, or one did and it is still there). The problems, the records that show them, a summary.
+fn judge_queue(records: &[Record], left: &HashSet<String>) -> (Vec<String>, Vec<usize>, String) {
+    let mut problems = Vec::new();
     let mut delivered: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut maybe: HashSet<&str> = HashSet::new();
-    for r in h.records.iter().filter(|r| r.f == "dequeue") {
+    for r in records.iter().filter(|r| r.f == "dequeue") {
         match r.outcome {
             Outcome::Ok => delivered.entry(r.key.as_str()).or_default().push(r.id),
             Outcome::Unknown => {
@@ -669,8 +696,7 @@ async fn check_queue(spec: &ClusterSpec, h: &History) -> Result<Verdict> {
         }
     }
     let mut excerpt = Vec::new();
-    let enqueued: Vec<&Record> = h
-        .records
+    let enqueued: Vec<&Record> = records
         .iter()
         .filter(|r| r.f == "enqueue" && r.outcome == Outcome::Ok)
         .collect();
@@ -708,15 +734,7 @@ async fn check_queue(spec: &ClusterSpec, h: &History) -> Result<Verdict> {
         delivered.len(),
         left.len()
     );
-    excerpt.sort_unstable();
-    excerpt.truncate(20);
-    Ok(Verdict {
-        ok: problems.is_empty(),
-        summary,
-        problems: first_few(problems),
-        excerpt,
-        check_ms: 0.0,
-    })
+    (problems, excerpt, summary)
 }
 
 fn first_few(mut problems: Vec<String>) -> Vec<String> {
@@ -750,5 +768,66 @@ async fn remove_tree(c: &zkc::Client, path: &str) {
                 stack.push((format!("{p}/{name}"), false));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: usize, client: u32, f: &'static str, key: &str, outcome: Outcome, value: &str) -> Record {
+        Record {
+            id,
+            client,
+            f,
+            key: key.into(),
+            call_us: id as u64 * 10,
+            ret_us: (outcome != Outcome::Unknown).then_some(id as u64 * 10 + 5),
+            gave_up_us: None,
+            outcome,
+            value: value.into(),
+            expect: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_client_whose_later_create_got_a_lower_sequence_is_named() {
+        let a = rec(0, 1, "create", "c1-1", Outcome::Ok, "0000000007");
+        let b = rec(1, 2, "create", "c2-1", Outcome::Ok, "0000000003");
+        let c = rec(2, 1, "create", "c1-2", Outcome::Ok, "0000000009");
+        assert!(out_of_issue_order(&[&a, &b, &c]).0.is_empty());
+        let late = rec(3, 1, "create", "c1-3", Outcome::Ok, "0000000008");
+        let (problems, ids) = out_of_issue_order(&[&a, &b, &c, &late]);
+        assert_eq!(ids, vec![2, 3]);
+        assert!(problems[0].contains("client 1: create c1-3 got sequence 8 after its earlier create got 9"));
+    }
+
+    #[test]
+    fn the_queue_check_finds_lost_and_twice_delivered_items_and_allows_unknown_deletes() {
+        let ok = |id, f, item: &str| rec(id, 0, f, item, Outcome::Ok, "");
+        let mut h = vec![
+            ok(0, "enqueue", "c0-1"),
+            ok(1, "enqueue", "c0-2"),
+            ok(2, "enqueue", "c0-3"),
+            ok(3, "dequeue", "c0-1"),
+            rec(4, 1, "dequeue", "c0-2", Outcome::Unknown, ""),
+        ];
+        let left: HashSet<String> = ["c0-3".to_string()].into();
+        let (problems, _, summary) = judge_queue(&h, &left);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            summary,
+            "3 items acknowledged, 1 delivered, 1 left in the queue: 0 lost, 0 delivered twice"
+        );
+        // c0-3 gone without a delivery: lost. c0-1 delivered twice.
+        h.push(ok(5, "dequeue", "c0-1"));
+        let (problems, excerpt, summary) = judge_queue(&h, &HashSet::new());
+        assert!(summary.ends_with("1 lost, 1 delivered twice"), "{summary}");
+        assert!(problems
+            .iter()
+            .any(|p| p.contains("item c0-3 was acknowledged but never delivered")));
+        assert!(problems.iter().any(|p| p.contains("item c0-1 was delivered 2 time(s)")));
+        assert_eq!(excerpt, vec![2, 3, 5]);
     }
 }
