@@ -209,6 +209,40 @@ fn the_shipped_scenarios_pass() {
             "{s}"
         );
     }
+    // The other two workloads, briefly, on the same cluster: each with a fault, each checked on every node.
+    for (workload, nemesis, summary) in [
+        ("sequential", "kill", "all present once, in order"),
+        ("queue", "pause", "0 lost, 0 delivered twice"),
+    ] {
+        let dir = c.home_path().join(workload);
+        let out = chaos(
+            &c,
+            &dir,
+            &[
+                "--duration",
+                "5s",
+                "--workload",
+                workload,
+                "--nemesis",
+                nemesis,
+                "--faults",
+                "1",
+                "--clients",
+                "4",
+            ],
+        );
+        assert_ok(&out, workload);
+        let r = json_of(&out);
+        assert_eq!(
+            (r["ok"].as_bool(), r["faults"].as_array().unwrap().len()),
+            (Some(true), 1),
+            "{r}"
+        );
+        assert!(r["verdict"]["summary"].as_str().unwrap().ends_with(summary), "{r}");
+        assert!(r["ops"]["ok"].as_u64().unwrap() > 50, "{r}");
+    }
+    assert!(chaos_children(&c).is_empty(), "passing runs leave nothing behind");
+
     let out = c
         .cmd()
         .arg("run")
