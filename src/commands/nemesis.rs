@@ -170,14 +170,15 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
     let injected_at_ms = t0.elapsed().as_millis() as u64;
     let mut kill = None;
     let hold = Duration::from_millis(f.hold_ms);
-    if let Some(what) = f.kind.missing() {
-        return Err(Error::failed(format!(
-            "this build cannot inject `{}`: it lacks {what}",
-            f.kind
-        )));
-    }
     let (nodes, what, held) = match f.kind {
-        Kind::Disk | Kind::Expire => unreachable!("refused above"),
+        // Refused by `check_kinds` before a plan is made; said again here for any other caller.
+        Kind::Disk | Kind::Expire => {
+            return Err(Error::failed(format!(
+                "this build cannot inject `{}`: it lacks {}",
+                f.kind,
+                f.kind.missing().unwrap_or_default()
+            )))
+        }
         Kind::Kill => {
             let start = Instant::now();
             let (r, _) = kill_leader::execute(
