@@ -14,6 +14,9 @@ Measures, over ROUNDS rounds (median and spread):
   8. (group net) what the proxies of `up --net` cost: an acknowledged write's median latency under `zkdev
      verify --kills 0` and kill-leader's new_leader_ms, direct vs --net (fast, 3 voters), and the
      supervisor's CPU while it proxies that write load;
+  9. (group chaos) the register workload of `zkdev chaos` on a healthy 3+1 (fast, no faults, 5 clients as
+     fast as each can): successful operations per second, and the linearizability checker's time on that
+     run's history;
 and a scale table: up time and total memory for 3, 5, 7 and 9 voters (+1 observer), fast profile.
 Some measures have a target (TARGETS); the table says whether the median meets it.
 `--only status,supervisor` runs only those groups (GROUPS), starting only the ensembles they need.
@@ -65,6 +68,7 @@ GROUPS = {
     "supervisor": ["supervisor_cpu_pct", "supervisor_rss_mb", "supervisor_hwm_mb", "supervisor_threads"],
     "net": ["net_write_direct_ms", "net_write_proxied_ms", "net_write_ratio", "net_kill_direct_s",
             "net_kill_proxied_s", "net_kill_ratio", "net_supervisor_cpu_pct"],
+    "chaos": ["chaos_ok_ops_per_s", "chaos_check_ms", "chaos_ops"],
     "scale": [],
 }
 
@@ -85,6 +89,8 @@ SUPERVISOR_WINDOW_S = 10.0  # the idle window over which the supervisor's CPU ti
 STATUS_SAMPLES = 5  # status calls per round with, and without, a supervisor
 NET_PORT_BASE = 24500  # the proxies of the --net cluster (21 ports for 3 nodes), clear of the node ports
 NET_VERIFY_S = 5  # seconds of writes per verify run
+CHAOS_S = 10  # seconds of the chaos workload per round
+CHAOS_CLIENTS = 5
 NET_WRITES_PER_S = 50
 
 
@@ -307,7 +313,7 @@ def main():
     zk = Zkdev(work / "home")
     try:
         profiles = [p for p in ("default", "fast") if any(needs_zkdev(sel, p, k) for k in ("up31", "up52"))]
-        if sel & {"scale", "net"} and "fast" not in profiles:
+        if sel & {"scale", "net", "chaos"} and "fast" not in profiles:
             profiles.append("fast")
         for profile in profiles:
             zk("up", "--profile", profile, "--port-offset", str(OFFSET), "--nodes", "3", "--observers", "1", "-q")
@@ -357,6 +363,10 @@ def main():
             for r in range(rounds):
                 print(f"net round {r + 1}/{rounds}", file=sys.stderr)
                 measure_net(zk, res, extra, proxied_first=r % 2 == 1)
+        if "chaos" in sel:
+            for r in range(rounds):
+                print(f"chaos round {r + 1}/{rounds}", file=sys.stderr)
+                measure_chaos(zk, res, extra, work / f"chaos-{r}")
         if "scale" in sel:
             scale = measure_scale(zk, extra)
     finally:
@@ -503,6 +513,22 @@ def measure_net(zk, res, extra, proxied_first):
     res["net_kill_ratio"].append(got["proxied"][1] / got["direct"][1])
 
 
+def measure_chaos(zk, res, extra, out):
+    """The register workload of `zkdev chaos` on a healthy fast 3+1 without faults: CHAOS_CLIENTS clients,
+    each as fast as it can, for CHAOS_S s; successful operations per second, and how long the checker took
+    on the recorded history (as chaos reports it: `verdict.check_ms`)."""
+    zk("up", "--profile", "fast", "--port-offset", str(OFFSET), "--nodes", "3", "--observers", "1", "-q")
+    r = json.loads(zk("chaos", "--duration", f"{CHAOS_S}s", "--nemesis", "none", "--rate", "0", "--clients",
+                      str(CHAOS_CLIENTS), "--json", "--out", str(out))[2])
+    if not r["ok"]:
+        raise RuntimeError(f"chaos on a healthy ensemble found a violation: {r['verdict']}")
+    res["chaos_ok_ops_per_s"].append(r["ops"]["ok_per_sec"])
+    res["chaos_check_ms"].append(r["verdict"]["check_ms"])
+    res["chaos_ops"].append(r["ops"]["total"])
+    down_purge(zk, extra)
+    assert not zk.pids(), "zkdev down left JVMs"
+
+
 def measure_scale(zk, extra):
     rows = []
     for voters in (3, 5, 7, 9):
@@ -578,6 +604,11 @@ def report(res, scale, rounds, sel, extra):
         ("net", "kill-leader --net / direct, per round", "net_kill_ratio", fmt(s["net_kill_ratio"], "x", 1, 2), "-"),
         ("net", "supervisor CPU proxying 50 writes/s, % of a core", "net_supervisor_cpu_pct",
          fmt(s["net_supervisor_cpu_pct"], "%", 1, 2), "-"),
+        ("chaos", f"chaos register workload, healthy 3+1 fast, {CHAOS_CLIENTS} clients: ok ops/s",
+         "chaos_ok_ops_per_s", fmt(s["chaos_ok_ops_per_s"], "ops/s", 1, 0), "-"),
+        ("chaos", "linearizability check of that history" + (f" ({s['chaos_ops']['median']:.0f} ops)"
+                                                             if s["chaos_ops"] else ""),
+         "chaos_check_ms", fmt(s["chaos_check_ms"], "ms", 1, 1), "-"),
     ]
 
     def target_cell(key):

@@ -87,6 +87,8 @@ impl Cmd {
             Cmd::Env(a) | Cmd::Profiles(a) => a.json,
             Cmd::Smoke(a) => a.out.json,
             Cmd::Verify(a) => a.out.json,
+            Cmd::Chaos(a) => a.out.json,
+            Cmd::Run(a) => a.out.json,
             Cmd::RollingRestart(a) => a.out.json,
             Cmd::Dist(a) => a.out.json,
             Cmd::Events(a) => a.out.json,
@@ -210,6 +212,17 @@ pub enum Cmd {
     /// Write continuously while killing the leader K times (or injecting seeded random faults: --nemesis); check
     /// every acknowledged write survived on every node
     Verify(VerifyArgs),
+    /// Run a workload with C real clients while seeded faults are injected; check the history
+    /// (linearizability for register) and write it, the verdict and an SVG timeline to a run directory
+    #[command(
+        after_help = "Examples:\n  zkdev chaos --duration 30s --seed 7\n  zkdev chaos --workload sequential --nemesis kill,pause --clients 3\n  zkdev chaos --duration 60s --out chaos-run --json"
+    )]
+    Chaos(ChaosArgs),
+    /// Run a scenario file: faults, waits and expectations in order, with a JSON report and JUnit XML
+    #[command(
+        after_help = "Examples:\n  zkdev run scenarios/leader-isolated.toml\n  zkdev run scenarios/kill-leader.toml --junit report.xml"
+    )]
+    Run(RunArgs),
     /// Restart the nodes one at a time, followers first and the leader last (with --dist: a rolling upgrade)
     RollingRestart(RollingArgs),
     /// ZooKeeper installations: list, add an unpacked one, install (download + verify) a version, remove
@@ -593,6 +606,57 @@ pub struct VerifyArgs {
     /// How many faults the nemesis injects (default: one per 4 s of --duration)
     #[arg(long, value_name = "N", requires = "nemesis")]
     pub faults: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ChaosArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
+    /// How long the workload runs (the faults are spread over it): 30s, 2m
+    #[arg(long, default_value = "60s", value_name = "D")]
+    pub duration: String,
+    /// Seed of the fault schedule: the same seed (with the same kinds, count, duration and nodes) injects the
+    /// same faults at the same times. Default: a new one, printed with the command that replays the run
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Fault kinds, comma-separated: kill, pause, partition, stall, delay, disk, expire, or none (the workload
+    /// alone). Default: every kind the cluster can take (partition, stall and delay need `up --net`, disk needs
+    /// `up --disk-faults`; `--profile chaos` has both)
+    #[arg(long, value_name = "KINDS")]
+    pub nemesis: Option<String>,
+    /// How many faults, one at a time, each healed before the next (default: one per 4 s)
+    #[arg(long, value_name = "N")]
+    pub faults: Option<usize>,
+    /// register: compare-and-set and sync+read on a few znodes, checked for linearizability; sequential:
+    /// sequential creates, checked on every node and in each client's order; queue: no item lost or
+    /// delivered twice
+    #[arg(long, value_enum, default_value_t = crate::commands::workload::Kind::Register)]
+    pub workload: crate::commands::workload::Kind,
+    /// How many clients, each with its own session
+    #[arg(long, default_value_t = 5, value_name = "C")]
+    pub clients: u32,
+    /// Operations per second per client (0: as fast as each can)
+    #[arg(long, default_value_t = 50, value_name = "R")]
+    pub rate: u32,
+    /// Where to write history.json, verdict.json, faults.json, events.ndjson and timeline.svg [default: a
+    /// new directory under the cluster's own]
+    #[arg(long = "out", value_name = "DIR")]
+    pub out_dir: Option<std::path::PathBuf>,
+    /// Take a voter out even where the others would not keep a quorum
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
+    /// The scenario file (TOML): see scenarios/ for examples
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: std::path::PathBuf,
+    /// Also write the result as JUnit XML (one test case per `expect` step) for CI systems
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! One file per subcommand; each composes the modules below it. Nothing here but dispatch and the context
 //! every command shares.
 
+mod chaos;
 mod cli_cmd;
 mod dashboard;
 pub mod disk;
@@ -19,6 +20,7 @@ mod node;
 mod profiles;
 mod render;
 mod rolling;
+mod scenario;
 pub mod sessions;
 mod smoke;
 mod status;
@@ -26,6 +28,7 @@ mod up;
 mod verify;
 mod wait;
 mod watch;
+pub mod workload;
 
 use std::time::Duration;
 
@@ -125,6 +128,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Cli(a) => cli_cmd::run(&ctx, a).await,
         Cmd::Smoke(a) => smoke::run(&ctx, a).await,
         Cmd::Verify(a) => verify::run(&ctx, a).await,
+        Cmd::Chaos(a) => chaos::run(&ctx, a).await,
+        Cmd::Run(a) => scenario::run(&ctx, a).await,
         Cmd::RollingRestart(a) => rolling::run(&ctx, a).await,
         Cmd::Dist(a) => dist::run(&ctx, a.cmd),
         Cmd::Export(a) => export::run(&ctx, a),

@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::kill_leader::{self, KillReport};
+use super::sessions;
 use crate::cli::SignalArg;
 use crate::error::{Error, Result};
+use crate::model::disk::DiskFault;
 use crate::model::links::{self, Endpoint, Fault, Port};
 use crate::model::nemesis::{Kind, Planned, Who};
 use crate::model::spec::ClusterSpec;
@@ -18,7 +20,7 @@ use crate::os::interrupt;
 use crate::os::state::ClusterPaths;
 use crate::output;
 use crate::supervisor::control::{Request, Sig, Supervisor};
-use crate::zk::observe::{self, ClusterStatus};
+use crate::zk::observe::{self, ClusterStatus, ProcessState};
 
 /// One fault as it was injected.
 #[derive(Debug, Serialize)]
@@ -39,12 +41,50 @@ pub struct Injected {
     pub kill: Option<KillReport>,
 }
 
+/// Can `cmd` (verify, chaos) inject `kinds` into this cluster? Refuses disk faults on a cluster without the
+/// disk-fault library, network faults on a cluster without proxied links, and (unless `force`) voter faults where one voter out loses the quorum.
+pub fn check_kinds(kinds: &[Kind], spec: &ClusterSpec, cmd: &str, force: bool) -> Result<()> {
+    if kinds.contains(&Kind::Disk) && !spec.settings.disk_faults {
+        return Err(Error::usage(format!(
+            "--nemesis disk needs the disk-fault library in the nodes, but cluster `{}` was made without it; make \
+             one with `zkdev up --disk-faults` (or `--profile chaos`), e.g. `zkdev down --purge && zkdev up --net \
+             --disk-faults`, or leave disk out of --nemesis",
+            spec.name
+        )));
+    }
+    let net: Vec<&str> = kinds.iter().filter(|k| k.needs_net()).map(|k| k.as_str()).collect();
+    if !net.is_empty() && spec.net.is_none() {
+        return Err(Error::usage(format!(
+            "--nemesis {} needs proxied links, but cluster `{}` was made without them (its nodes dial each other \
+             directly); make one with `zkdev up --net` (or `--profile chaos`), e.g. `zkdev down --purge && zkdev up \
+             --net`, or leave {} out of --nemesis (kill and pause work on any cluster)",
+            net.join(","),
+            spec.name,
+            net.join(", ")
+        )));
+    }
+    if !force && kinds.iter().any(|k| k.takes_a_voter()) {
+        let (voters, needed) = (spec.voter_count(), spec.quorum_needed());
+        if voters <= needed {
+            return Err(Error::failed(format!(
+                "--nemesis takes one voter out at a time and needs the others to keep a quorum, but cluster `{}` \
+                 has {voters} voter(s) and a quorum needs {needed}; {cmd} needs at least 3 voters (`zkdev up --nodes \
+                 3`), or give --nemesis delay alone",
+                spec.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Everything a fault needs from verify.
 pub struct Env<'a> {
     pub sup: &'a Supervisor,
     pub cause: &'a str,
     pub spec: &'a ClusterSpec,
     pub paths: &'a ClusterPaths,
+    /// Kill a leader even when the others would not keep a quorum (`chaos --force`).
+    pub force: bool,
 }
 
 fn list(ids: &[u32]) -> String {
@@ -77,6 +117,40 @@ async fn sleep_until(at: Instant) {
     while Instant::now() < at && !interrupt::interrupted() {
         tokio::time::sleep(Duration::from_millis(20).min(at.saturating_duration_since(Instant::now()))).await;
     }
+}
+
+/// Wait until every node serves, starting node `id` again if its JVM exits meanwhile; true if it was started.
+async fn restart_if_exited(env: &Env<'_>, id: u32) -> Result<bool> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut restarted = false;
+    while Instant::now() < deadline && !interrupt::interrupted() {
+        let status = observe::gather(env.spec, env.paths, &env.paths.load_state()?).await;
+        if status.healthy() {
+            break;
+        }
+        let exited =
+            (status.node(id)).is_some_and(|n| matches!(n.process(), ProcessState::Crashed | ProcessState::Stopped));
+        if exited && !restarted {
+            let req = Request::Start {
+                ids: vec![id],
+                cause: env.cause.to_string(),
+            };
+            env.sup.ask(req, Duration::from_secs(60)).await?;
+            restarted = true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(restarted)
+}
+
+/// Put `fault` on node `id`'s disk through the supervisor (journalled).
+async fn set_disk(env: &Env<'_>, id: u32, fault: DiskFault) -> Result<()> {
+    let req = Request::Disk {
+        ids: vec![id],
+        fault,
+        cause: env.cause.to_string(),
+    };
+    env.sup.ask(req, Duration::from_secs(10)).await.map(|_| ())
 }
 
 async fn set_links(env: &Env<'_>, req: Request) -> Result<()> {
@@ -134,6 +208,56 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
     let mut kill = None;
     let hold = Duration::from_millis(f.hold_ms);
     let (nodes, what, held) = match f.kind {
+        Kind::Disk => {
+            let (id, name) = resolve(f.target, &status)?;
+            let fault = match f.delay_ms {
+                Some(ms) => DiskFault::SlowFsync { ms },
+                None => DiskFault::Full,
+            };
+            let what = format!("{} on {name}", fault.describe());
+            let start = Instant::now();
+            set_disk(env, id, fault).await?;
+            sleep_until(start + hold).await;
+            // Healed whatever happens, also when interrupted.
+            set_disk(env, id, DiskFault::Healthy).await?;
+            // A leader whose disk filled may exit, also a moment after the heal (it cannot write the snapshot
+            // it takes when it starts to lead again: exit code 10). Start it, as a person would after freeing the
+            // disk, until the ensemble serves again.
+            let restarted = restart_if_exited(env, id).await?;
+            let what = if restarted {
+                format!("{what}; healed; its JVM had exited, started it again")
+            } else {
+                format!("{what}; healed")
+            };
+            (vec![id], what, start.elapsed())
+        }
+        Kind::Expire => {
+            let start = Instant::now();
+            let now = sessions::list(env.spec).await;
+            let mut ended = Vec::new();
+            for s in &now.sessions {
+                // A session that ended on its own meanwhile (its client moved on) is no failure of the fault.
+                if let Ok(e) = sessions::expire_one(env.spec, &now, s, Duration::from_secs(10)).await {
+                    ended.push(e.id);
+                }
+            }
+            let what = format!(
+                "expired {} of {} client session(s): {}",
+                ended.len(),
+                now.sessions.len(),
+                if ended.is_empty() {
+                    "none".to_string()
+                } else {
+                    ended.join(" ")
+                }
+            );
+            let record = Request::Record {
+                message: format!("verify nemesis fault {}: {what}", f.n),
+                cause: env.cause.to_string(),
+            };
+            env.sup.ask(record, Duration::from_secs(10)).await?;
+            (Vec::new(), what, start.elapsed())
+        }
         Kind::Kill => {
             let start = Instant::now();
             let (r, _) = kill_leader::execute(
@@ -142,7 +266,7 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
                 env.spec,
                 env.paths,
                 SignalArg::Kill,
-                false,
+                env.force,
                 true,
                 Duration::from_secs(60),
             )

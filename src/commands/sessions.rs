@@ -307,7 +307,8 @@ pub async fn expire(ctx: &Ctx, which: &Which, within: Duration) -> Result<Expire
     })
 }
 
-async fn expire_one(spec: &ClusterSpec, now: &Sessions, s: &SessionView, within: Duration) -> Result<Expired> {
+/// End one session `now` lists and wait until no node has it; not journalled (the caller does that).
+pub async fn expire_one(spec: &ClusterSpec, now: &Sessions, s: &SessionView, within: Duration) -> Result<Expired> {
     // Through another node than the client's: the client's own server would drop the client's connection
     // at once on the takeover, and the client could reconnect and take its session back before the close.
     let via = now

@@ -28,11 +28,16 @@ const ROOT: &str = "/zkdev-verify";
 /// How verify's clients reach the servers: the plain client ports, or (`--tls`) every node's secure client
 /// port with the cluster's CA and client certificate.
 #[derive(Debug, Clone)]
-struct Reach {
+pub(super) struct Reach {
     tls: Option<TlsFiles>,
 }
 
 impl Reach {
+    /// The plain client ports (chaos's workloads).
+    pub(super) fn plain() -> Reach {
+        Reach { tls: None }
+    }
+
     async fn connect(&self, to: &str, session: Duration, timeout: Duration) -> Result<zkc::Client> {
         match &self.tls {
             Some(files) => zk::connect_tls(to, session, timeout, files).await,
@@ -49,7 +54,7 @@ impl Reach {
     }
 
     /// Where one node is asked alone.
-    fn node_addr(&self, n: &crate::model::spec::NodeSpec) -> std::net::SocketAddrV4 {
+    pub(super) fn node_addr(&self, n: &crate::model::spec::NodeSpec) -> std::net::SocketAddrV4 {
         match (&self.tls, n.ports.secure) {
             (Some(_), Some(port)) => std::net::SocketAddrV4::new(n.address, port),
             _ => n.client_addr(),
@@ -70,25 +75,25 @@ struct Log {
 }
 
 #[derive(Debug, Serialize)]
-struct NodeCheck {
+pub(super) struct NodeCheck {
     id: u32,
-    present: usize,
-    missing: usize,
-    wrong_data: usize,
-    duplicated: usize,
+    pub(super) present: usize,
+    pub(super) missing: usize,
+    pub(super) wrong_data: usize,
+    pub(super) duplicated: usize,
     error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
-struct Latency {
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
+pub(super) struct Latency {
+    pub(super) p50: f64,
+    pub(super) p90: f64,
+    pub(super) p99: f64,
+    pub(super) max: f64,
 }
 
 impl Latency {
-    fn of(us: &[u64]) -> Option<Latency> {
+    pub(super) fn of(us: &[u64]) -> Option<Latency> {
         let mut v = us.to_vec();
         v.sort_unstable();
         let at = |q: f64| {
@@ -128,28 +133,7 @@ fn nemesis_plan(
         return Ok(None);
     };
     let kinds = nemesis::parse_kinds(text).map_err(Error::usage)?;
-    let net: Vec<&str> = kinds.iter().filter(|k| k.needs_net()).map(|k| k.as_str()).collect();
-    if !net.is_empty() && spec.net.is_none() {
-        return Err(Error::usage(format!(
-            "--nemesis {} needs proxied links, but cluster `{}` was made without them (its nodes dial each other \
-             directly); make one with `zkdev up --net` (or `--profile chaos`), e.g. `zkdev down --purge && zkdev up \
-             --net`, or leave {} out of --nemesis (kill and pause work on any cluster)",
-            net.join(","),
-            spec.name,
-            net.join(", ")
-        )));
-    }
-    if kinds.iter().any(|k| k.takes_a_voter()) {
-        let (voters, needed) = (spec.voter_count(), spec.quorum_needed());
-        if voters <= needed {
-            return Err(Error::failed(format!(
-                "--nemesis takes one voter out at a time and needs the others to keep a quorum, but cluster `{}` \
-                 has {voters} voter(s) and a quorum needs {needed}; verify needs at least 3 voters (`zkdev up --nodes \
-                 3`), or give --nemesis delay alone",
-                spec.name
-            )));
-        }
-    }
+    faults::check_kinds(&kinds, spec, "verify", false)?;
     let count = match args.faults {
         Some(0) => {
             return Err(Error::usage(
@@ -293,6 +277,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
             cause: &cause,
             spec: &spec,
             paths: &paths,
+            force: false,
         };
         for f in &n.plan {
             if interrupt::interrupted() {
@@ -497,7 +482,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
 }
 
 /// Start again the nodes that are down after an interrupted run (verify only ever stops leaders it kills).
-async fn restore(
+pub(super) async fn restore(
     ctx: &Ctx,
     sup: &crate::supervisor::control::Supervisor,
     spec: &crate::model::spec::ClusterSpec,
@@ -567,7 +552,7 @@ fn survives_leader_kills(spec: &crate::model::spec::ClusterSpec) -> Result<()> {
 
 /// Nodes that waiting will not bring back: paused ones (until `zkdev resume`) and stopped or crashed ones
 /// (until started): which, and what brings them back.
-fn not_coming_back(status: &observe::ClusterStatus) -> Option<String> {
+pub(super) fn not_coming_back(status: &observe::ClusterStatus) -> Option<String> {
     use observe::ProcessState::{Crashed, Paused, Stopped};
     let ids = |states: &[observe::ProcessState]| -> Vec<String> {
         (status.nodes.iter())
@@ -669,7 +654,7 @@ async fn write_loop(
 }
 
 /// Ask one node alone for every znode under `base`: which acknowledged writes it has, with which data.
-async fn check_node(
+pub(super) async fn check_node(
     reach: &Reach,
     id: u32,
     addr: std::net::SocketAddrV4,
@@ -856,5 +841,11 @@ mod tests {
         let one = ClusterSpec::build("one", "p", settings("fast"), Dist::fixture(), 1, 0).unwrap();
         let err = nemesis_plan(&args("pause"), &one, ten).err().unwrap().to_string();
         assert!(err.contains("at least 3 voters"), "{err}");
+        // Disk faults need the library in the nodes: a cluster made without it is told how to get one.
+        let err = nemesis_plan(&args("kill,disk"), &plain, ten).err().unwrap().to_string();
+        assert!(err.contains("--nemesis disk needs the disk-fault library"), "{err}");
+        assert!(err.contains("`zkdev up --disk-faults`"), "{err}");
+        let n = nemesis_plan(&args("expire"), &plain, ten).unwrap().unwrap();
+        assert_eq!(n.plan.len(), 2);
     }
 }

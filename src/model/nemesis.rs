@@ -22,10 +22,23 @@ pub enum Kind {
     Stall,
     /// Delay both directions of every link between two nodes, hold, heal.
     Delay,
+    /// Slow a node's fsync or fill its disk (`zkdev disk`), hold, heal; needs a cluster made with disk faults.
+    Disk,
+    /// Expire every client session the ensemble has (`zkdev expire-session --all`): the workload's clients
+    /// are told Expired and start new sessions.
+    Expire,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [Kind::Kill, Kind::Pause, Kind::Partition, Kind::Stall, Kind::Delay];
+    pub const ALL: [Kind; 7] = [
+        Kind::Kill,
+        Kind::Pause,
+        Kind::Partition,
+        Kind::Stall,
+        Kind::Delay,
+        Kind::Disk,
+        Kind::Expire,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -34,6 +47,8 @@ impl Kind {
             Kind::Partition => "partition",
             Kind::Stall => "stall",
             Kind::Delay => "delay",
+            Kind::Disk => "disk",
+            Kind::Expire => "expire",
         }
     }
 
@@ -44,7 +59,7 @@ impl Kind {
 
     /// Takes a voter out of the quorum for a while (needs at least 3 voters to keep one).
     pub fn takes_a_voter(self) -> bool {
-        !matches!(self, Kind::Delay)
+        !matches!(self, Kind::Delay | Kind::Expire)
     }
 }
 
@@ -59,7 +74,7 @@ impl FromStr for Kind {
     fn from_str(s: &str) -> Result<Kind, String> {
         Kind::ALL.into_iter().find(|k| k.as_str() == s.trim()).ok_or_else(|| {
             format!(
-                "`{}` is not a fault kind: give kill, pause, partition, stall or delay",
+                "`{}` is not a fault kind: give kill, pause, partition, stall, delay, disk or expire",
                 s.trim()
             )
         })
@@ -76,7 +91,9 @@ pub fn parse_kinds(text: &str) -> Result<Vec<Kind>, String> {
         }
     }
     if kinds.is_empty() {
-        return Err("--nemesis needs at least one fault kind: kill, pause, partition, stall or delay".into());
+        return Err(
+            "--nemesis needs at least one fault kind: kill, pause, partition, stall, delay, disk or expire".into(),
+        );
     }
     Ok(kinds)
 }
@@ -115,7 +132,8 @@ pub struct Planned {
     /// Delay only: the other end of the link (a node id other than the first end's, when that is a node).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer: Option<u32>,
-    /// Delay only: milliseconds added to every chunk, both ways.
+    /// Delay: milliseconds added to every chunk, both ways. Disk: the slow fsync's milliseconds (none: a full
+    /// disk).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u32>,
     /// When to inject it, from the start of the writes (later if the previous fault is not healed yet).
@@ -142,6 +160,11 @@ impl Planned {
                 self.peer.unwrap_or(0),
                 self.delay_ms.unwrap_or(0)
             ),
+            Kind::Disk => match self.delay_ms {
+                Some(ms) => format!("slow the fsync of {who} to {ms} ms for {hold}"),
+                None => format!("fill the disk of {who} for {hold}"),
+            },
+            Kind::Expire => "expire the clients' sessions".to_string(),
         }
     }
 }
@@ -181,6 +204,8 @@ impl Rng {
 pub const HOLD_MS: (u64, u64) = (800, 3000);
 /// Delays drawn for `delay`.
 pub const DELAY_MS: (u64, u64) = (50, 400);
+/// Slow fsyncs drawn for `disk` (the other half of the disk faults fill the disk instead).
+pub const SLOW_FSYNC_MS: (u64, u64) = (100, 600);
 
 /// How many faults fit `duration_ms` when the user gives no count: one per 4 s, at least one.
 pub fn default_count(duration_ms: u64) -> usize {
@@ -219,6 +244,10 @@ pub fn plan(seed: u64, kinds: &[Kind], count: usize, duration_ms: u64, ids: &[u3
                 Some(rng.pick(&others))
             };
             (peer, Some(rng.range(DELAY_MS.0, DELAY_MS.1) as u32))
+        } else if kind == Kind::Disk {
+            // Half slow the fsync (`delay_ms`), half fill the disk (none).
+            let slow = rng.next_u64() % 2 == 0;
+            (None, slow.then(|| rng.range(SLOW_FSYNC_MS.0, SLOW_FSYNC_MS.1) as u32))
         } else {
             (None, None)
         };
@@ -249,6 +278,8 @@ mod tests {
         assert!(err.contains("`crash`"), "{err}");
         assert!(parse_kinds("").is_err());
         assert!(Kind::Stall.needs_net() && !Kind::Pause.needs_net());
+        // Known, so the message can say what the build lacks rather than "not a fault kind".
+        assert_eq!(parse_kinds("disk,expire").unwrap(), vec![Kind::Disk, Kind::Expire]);
     }
 
     #[test]

@@ -1,0 +1,663 @@
+//! `zkdev run SCENARIO.toml`: a fault scenario a team wrote down (often one they saw fail), replayed step
+//! by step against the cluster, with a JSON report and JUnit XML for CI. A step is one of:
+//! - a zkdev command line without `zkdev` (`kill-leader`, `isolate leader`, `pause 2`, `heal`, `start all`):
+//!   run as that very command, so a scenario does exactly what a person typing it does;
+//! - `workload register|sequential|queue [--clients C] [--rate R]`: start `chaos`'s workload in the background;
+//! - `wait 5s`;
+//! - `expect leader_changed|leader|healthy [within 10s]`, `expect no_lost_writes` (stops the workload and
+//!   checks its history as `chaos` does).
+//!
+//! The file is checked whole before anything runs: a bad step is named with its line.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::workload::{self, Kind as Workload, Running};
+use super::{chaos, verify, Ctx};
+use crate::cli::RunArgs;
+use crate::error::{Error, Result};
+use crate::model::spec::ClusterSpec;
+use crate::os::state::ClusterPaths;
+use crate::output;
+use crate::zk::observe;
+
+/// The zkdev commands a step may run.
+const COMMANDS: [&str; 17] = [
+    "kill-leader",
+    "kill",
+    "stop",
+    "start",
+    "restart",
+    "pause",
+    "resume",
+    "partition",
+    "isolate",
+    "link",
+    "heal",
+    "wait",
+    "smoke",
+    "status",
+    "verify",
+    "disk",
+    "expire-session",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    needs: Needs,
+    steps: Vec<toml::Spanned<String>>,
+}
+
+/// What the cluster must have for the scenario to make sense.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Needs {
+    /// Proxied links (`zkdev up --net`).
+    #[serde(default)]
+    net: bool,
+    /// At least this many voters.
+    #[serde(default)]
+    voters: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Expectation {
+    LeaderChanged,
+    Leader,
+    Healthy,
+    NoLostWrites,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    Command(Vec<String>),
+    Workload { kind: Workload, clients: u32, rate: u32 },
+    Wait(Duration),
+    Expect(Expectation, Duration),
+}
+
+/// One step as written, with where it was written.
+#[derive(Debug, Clone)]
+struct Written {
+    line: usize,
+    text: String,
+    step: Step,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+#[derive(Debug, Serialize)]
+struct StepReport {
+    line: usize,
+    step: String,
+    status: Status,
+    ms: u64,
+    /// What the step printed (a command) or found (an expectation).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    output: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ScenarioReport {
+    name: String,
+    file: PathBuf,
+    ok: bool,
+    ms: u64,
+    steps: Vec<StepReport>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn duration(word: &str, what: &str) -> std::result::Result<Duration, String> {
+    super::net::parse_duration_ms(word, what)
+        .map(|ms| Duration::from_millis(u64::from(ms)))
+        .map_err(|e| e.to_string())
+}
+
+/// One step's text -> the step, or what is wrong with it.
+fn parse_step(text: &str) -> std::result::Result<Step, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match words.as_slice() {
+        [] => Err("an empty step".into()),
+        ["wait", d] if d.chars().next().is_some_and(|c| c.is_ascii_digit()) => Ok(Step::Wait(duration(d, "wait")?)),
+        ["expect", what, rest @ ..] => {
+            let e = match *what {
+                "leader_changed" => Expectation::LeaderChanged,
+                "leader" => Expectation::Leader,
+                "healthy" => Expectation::Healthy,
+                "no_lost_writes" => Expectation::NoLostWrites,
+                other => {
+                    return Err(format!(
+                        "`expect {other}`: expect leader_changed, leader, healthy or no_lost_writes"
+                    ))
+                }
+            };
+            let within = match rest {
+                [] => Duration::from_secs(30),
+                ["within", d] if e != Expectation::NoLostWrites => duration(d, "within")?,
+                _ => return Err(format!("`{text}`: write `expect {what}` or `expect {what} within 10s`")),
+            };
+            Ok(Step::Expect(e, within))
+        }
+        ["workload", kind, rest @ ..] => {
+            let kind = Workload::parse(kind)?;
+            let (mut clients, mut rate) = (3, 50);
+            let mut it = rest.iter();
+            while let Some(flag) = it.next() {
+                let value = it.next().and_then(|v| v.parse::<u32>().ok());
+                match (*flag, value) {
+                    ("--clients", Some(v)) if (1..=64).contains(&v) => clients = v,
+                    ("--rate", Some(v)) => rate = v,
+                    _ => return Err(format!("`{text}`: give `workload KIND [--clients 1..64] [--rate R]`")),
+                }
+            }
+            Ok(Step::Workload { kind, clients, rate })
+        }
+        [cmd, ..] if COMMANDS.contains(cmd) => {
+            use clap::Parser;
+            let argv = std::iter::once("zkdev").chain(words.iter().copied());
+            crate::cli::Cli::try_parse_from(argv).map_err(|e| {
+                let text = e.render().to_string();
+                let first = text.lines().next().unwrap_or("").trim_start_matches("error: ");
+                format!("`{}`: {first}", words.join(" "))
+            })?;
+            Ok(Step::Command(words.iter().map(|w| w.to_string()).collect()))
+        }
+        [cmd, ..] => Err(format!(
+            "`{cmd}` is not a step: use a zkdev command ({}), `workload KIND`, `wait 5s` or `expect ...`",
+            COMMANDS.join(", ")
+        )),
+    }
+}
+
+/// The scenario file, every step checked, or an error naming file:line.
+fn load(path: &Path) -> Result<(File, Vec<Written>)> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read the scenario", path, e))?;
+    let file: File = toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map_or(String::new(), |s| format!(":{}", line_of(&text, s.start)));
+        Error::usage(format!("{}{line}: {}", path.display(), e.message()))
+    })?;
+    let mut steps = Vec::new();
+    for s in &file.steps {
+        let line = line_of(&text, s.span().start);
+        let step = parse_step(s.get_ref()).map_err(|why| Error::usage(format!("{}:{line}: {why}", path.display())))?;
+        steps.push(Written {
+            line,
+            text: s.get_ref().trim().to_string(),
+            step,
+        });
+    }
+    if steps.is_empty() {
+        return Err(Error::usage(format!(
+            "{}: `steps` is empty: nothing to run",
+            path.display()
+        )));
+    }
+    Ok((file, steps))
+}
+
+fn check_needs(file: &File, spec: &ClusterSpec, path: &Path) -> Result<()> {
+    if file.needs.net && spec.net.is_none() {
+        return Err(Error::usage(format!(
+            "{}: scenario `{}` needs proxied links, but cluster `{}` was made without them; make one with `zkdev up --net`",
+            path.display(),
+            file.name,
+            spec.name
+        )));
+    }
+    if spec.voter_count() < file.needs.voters {
+        return Err(Error::usage(format!(
+            "{}: scenario `{}` needs at least {} voters, but cluster `{}` has {}; make one with `zkdev up --nodes {}`",
+            path.display(),
+            file.name,
+            file.needs.voters,
+            spec.name,
+            spec.voter_count(),
+            file.needs.voters
+        )));
+    }
+    Ok(())
+}
+
+pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<()> {
+    let (file, steps) = load(&args.scenario)?;
+    let (paths, spec) = ctx.existing()?;
+    check_needs(&file, &spec, &args.scenario)?;
+    let sup = ctx.supervisor().await?;
+    chaos::wait_ready(&spec, &paths).await?;
+    let talk = !ctx.quiet && !ctx.json;
+    if talk {
+        eprintln!(
+            "scenario `{}` ({} steps): {}",
+            file.name,
+            steps.len(),
+            file.description.trim()
+        );
+    }
+    let t0 = Instant::now();
+    let mut state = Runner {
+        ctx,
+        spec: &spec,
+        paths: &paths,
+        workload: None,
+        leader_before: None,
+    };
+    state.leader_before = state.status().await?.leader;
+    let mut reports = Vec::new();
+    let mut failed = false;
+    for w in &steps {
+        if failed {
+            reports.push(StepReport {
+                line: w.line,
+                step: w.text.clone(),
+                status: Status::Skipped,
+                ms: 0,
+                output: String::new(),
+                error: None,
+            });
+            continue;
+        }
+        if talk {
+            eprintln!("line {}: {}", w.line, w.text);
+        }
+        let start = Instant::now();
+        let result = state.step(&w.step).await;
+        let ms = start.elapsed().as_millis() as u64;
+        let (status, output, error) = match result {
+            Ok(out) => (Status::Passed, out, None),
+            Err(e) => {
+                failed = true;
+                (Status::Failed, String::new(), Some(e.to_string()))
+            }
+        };
+        if talk {
+            for l in output.lines().chain(error.iter().map(|e| e.as_str())) {
+                eprintln!("  {l}");
+            }
+        }
+        reports.push(StepReport {
+            line: w.line,
+            step: w.text.clone(),
+            status,
+            ms,
+            output,
+            error,
+        });
+    }
+    // A workload nobody checked is stopped; its znodes are removed.
+    if let Some(w) = state.workload.take() {
+        let h = w.stop().await;
+        workload::clean_up(&spec, &h.base).await;
+    }
+    if failed {
+        // Leave the cluster as a person would want it: links healed, nodes running.
+        let restarted = verify::restore(ctx, &sup, &spec, &paths).await;
+        if talk && !restarted.is_empty() {
+            eprintln!("restarted node(s) {restarted:?} the scenario had left down");
+        }
+    }
+    let report = ScenarioReport {
+        name: file.name.clone(),
+        file: args.scenario.clone(),
+        ok: !failed,
+        ms: t0.elapsed().as_millis() as u64,
+        steps: reports,
+    };
+    if let Some(junit) = &args.junit {
+        std::fs::write(junit, junit_xml(&report)).map_err(|e| Error::io("cannot write the JUnit report", junit, e))?;
+    }
+    if ctx.json {
+        output::print_json(&report);
+    } else {
+        let rows: Vec<Vec<String>> = report
+            .steps
+            .iter()
+            .map(|s| {
+                vec![
+                    s.line.to_string(),
+                    format!("{:?}", s.status).to_uppercase(),
+                    format!("{} ms", s.ms),
+                    s.step.clone(),
+                ]
+            })
+            .collect();
+        crate::out!("{}", output::table(&["LINE", "RESULT", "TOOK", "STEP"], &rows));
+    }
+    match report.steps.iter().find(|s| s.status == Status::Failed) {
+        None => {
+            if !ctx.json {
+                crate::outln!("OK: scenario `{}` passed in {} ms", report.name, report.ms);
+            }
+            Ok(())
+        }
+        Some(s) => Err(Error::failed(format!(
+            "scenario `{}` failed at {}:{} (`{}`): {}",
+            report.name,
+            args.scenario.display(),
+            s.line,
+            s.step,
+            s.error.as_deref().unwrap_or("")
+        ))),
+    }
+}
+
+struct Runner<'a> {
+    ctx: &'a Ctx,
+    spec: &'a ClusterSpec,
+    paths: &'a ClusterPaths,
+    workload: Option<Running>,
+    /// The leader before the last command step (at first: at the start), for `expect leader_changed`.
+    leader_before: Option<u32>,
+}
+
+impl Runner<'_> {
+    async fn status(&self) -> Result<observe::ClusterStatus> {
+        Ok(observe::gather(self.spec, self.paths, &self.paths.load_state()?).await)
+    }
+
+    async fn step(&mut self, step: &Step) -> Result<String> {
+        match step {
+            Step::Command(words) => {
+                self.leader_before = self.status().await?.leader;
+                self.command(words).await
+            }
+            Step::Workload { kind, clients, rate } => {
+                if self.workload.is_some() {
+                    return Err(Error::usage(
+                        "a workload already runs: `expect no_lost_writes` checks and stops it before another starts",
+                    ));
+                }
+                let w = workload::start(self.spec, *kind, *clients, *rate).await?;
+                let said = format!(
+                    "{clients} client(s) run the {} workload under {}",
+                    kind.as_str(),
+                    w.base
+                );
+                self.workload = Some(w);
+                Ok(said)
+            }
+            Step::Wait(d) => {
+                tokio::time::sleep(*d).await;
+                Ok(String::new())
+            }
+            Step::Expect(Expectation::NoLostWrites, _) => {
+                let w = self.workload.take().ok_or_else(|| {
+                    Error::usage("`expect no_lost_writes` needs a workload started earlier (`workload register`)")
+                })?;
+                let h = w.stop().await;
+                // The check asks every node.
+                let _ =
+                    observe::wait_until(self.spec, self.paths, Duration::from_secs(30), |s| s.healthy(), |_| {}).await;
+                let v = workload::check(self.spec, &h).await?;
+                if v.ok {
+                    workload::clean_up(self.spec, &h.base).await;
+                    Ok(v.summary)
+                } else {
+                    let excerpt: Vec<String> = v
+                        .excerpt
+                        .iter()
+                        .filter_map(|id| h.records.get(*id))
+                        .map(chaos::describe)
+                        .collect();
+                    Err(Error::failed(format!(
+                        "{}; {}; excerpt:\n{}",
+                        v.summary,
+                        v.problems.join("; "),
+                        excerpt.join("\n")
+                    )))
+                }
+            }
+            Step::Expect(e, within) => self.expect(*e, *within).await,
+        }
+    }
+
+    /// Run `zkdev WORDS` on this cluster, as a person would.
+    async fn command(&self, words: &[String]) -> Result<String> {
+        let exe = std::env::current_exe().map_err(|e| Error::failed(format!("cannot find zkdev itself: {e}")))?;
+        let out = tokio::process::Command::new(exe)
+            .arg("--home")
+            .arg(&self.ctx.home.root)
+            .arg("--cluster")
+            .arg(&self.ctx.cluster)
+            .args(words)
+            .env("NO_COLOR", "1")
+            .output()
+            .await
+            .map_err(|e| Error::failed(format!("cannot run zkdev {}: {e}", words.join(" "))))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.status.success() {
+            Ok(text.trim_end().to_string())
+        } else {
+            Err(Error::failed(format!(
+                "`zkdev {}` failed: {}",
+                words.join(" "),
+                text.trim_end()
+            )))
+        }
+    }
+
+    async fn expect(&self, e: Expectation, within: Duration) -> Result<String> {
+        let before = self.leader_before;
+        let start = Instant::now();
+        let ok = |s: &observe::ClusterStatus| match e {
+            Expectation::LeaderChanged => s.leader.is_some_and(|l| Some(l) != before),
+            Expectation::Leader => s.leader.is_some(),
+            _ => s.healthy(),
+        };
+        match observe::wait_until(self.spec, self.paths, within, ok, |_| {}).await {
+            Ok(s) => Ok(match e {
+                Expectation::LeaderChanged => format!(
+                    "leader {} -> {} after {} ms",
+                    before.map_or("none".into(), |l| l.to_string()),
+                    s.leader.map_or("-".into(), |l| l.to_string()),
+                    start.elapsed().as_millis()
+                ),
+                _ => format!("{} after {} ms", output::summary_line(&s), start.elapsed().as_millis()),
+            }),
+            Err((_, s)) => Err(Error::failed(format!(
+                "not within {}: {}{}",
+                output::secs(within),
+                output::summary_line(&s),
+                match (e, before) {
+                    (Expectation::LeaderChanged, Some(l)) => format!(" (the leader before was node {l})"),
+                    _ => String::new(),
+                }
+            ))),
+        }
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// One test case per `expect` step, plus any other step that failed (as an error).
+fn junit_xml(r: &ScenarioReport) -> String {
+    let stem = r
+        .file
+        .file_stem()
+        .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+    let cases: Vec<&StepReport> = r
+        .steps
+        .iter()
+        .filter(|s| s.step.starts_with("expect ") || s.status == Status::Failed)
+        .collect();
+    let failures = cases
+        .iter()
+        .filter(|s| s.status == Status::Failed && s.step.starts_with("expect "))
+        .count();
+    let errors = cases
+        .iter()
+        .filter(|s| s.status == Status::Failed && !s.step.starts_with("expect "))
+        .count();
+    let skipped = cases.iter().filter(|s| s.status == Status::Skipped).count();
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    x += &format!(
+        "<testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{:.3}\">\n",
+        xml_escape(&r.name),
+        cases.len(),
+        r.ms as f64 / 1000.0
+    );
+    for s in cases {
+        x += &format!(
+            "  <testcase classname=\"zkdev.scenario.{}\" name=\"line {}: {}\" time=\"{:.3}\"",
+            xml_escape(&stem),
+            s.line,
+            xml_escape(&s.step),
+            s.ms as f64 / 1000.0
+        );
+        let message = s.error.as_deref().unwrap_or("");
+        match s.status {
+            Status::Passed => x += "/>\n",
+            Status::Skipped => x += ">\n    <skipped message=\"an earlier step failed\"/>\n  </testcase>\n",
+            Status::Failed => {
+                let tag = if s.step.starts_with("expect ") {
+                    "failure"
+                } else {
+                    "error"
+                };
+                x += &format!(
+                    ">\n    <{tag} message=\"{}\">{}</{tag}>\n  </testcase>\n",
+                    xml_escape(message.lines().next().unwrap_or("")),
+                    xml_escape(message)
+                );
+            }
+        }
+    }
+    x += "</testsuite>\n";
+    x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_parse_and_bad_ones_say_what_to_write() {
+        assert_eq!(parse_step("wait 5s").unwrap(), Step::Wait(Duration::from_secs(5)));
+        assert_eq!(
+            parse_step("expect leader_changed within 10s").unwrap(),
+            Step::Expect(Expectation::LeaderChanged, Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_step("workload queue --clients 4").unwrap(),
+            Step::Workload {
+                kind: Workload::Queue,
+                clients: 4,
+                rate: 50
+            }
+        );
+        assert_eq!(
+            parse_step("isolate leader").unwrap(),
+            Step::Command(vec!["isolate".into(), "leader".into()])
+        );
+        // `wait` without a duration is zkdev's own wait (for a leader).
+        assert_eq!(parse_step("wait").unwrap(), Step::Command(vec!["wait".into()]));
+        assert!(parse_step("expect lunch").unwrap_err().contains("leader_changed"));
+        assert!(parse_step("kil-leader").unwrap_err().contains("is not a step"));
+        assert!(parse_step("isolate").unwrap_err().contains("`isolate`"));
+        assert!(parse_step("down --purge").unwrap_err().contains("is not a step"));
+        assert_eq!(
+            parse_step("disk leader --slow-fsync 200ms").unwrap(),
+            Step::Command(vec![
+                "disk".into(),
+                "leader".into(),
+                "--slow-fsync".into(),
+                "200ms".into()
+            ])
+        );
+        assert!(parse_step("expire-session --all").is_ok());
+        assert!(parse_step("expect no_lost_writes within 3s").is_err());
+    }
+
+    #[test]
+    fn a_bad_step_is_named_with_its_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(
+            &path,
+            "name = \"x\"\nsteps = [\n  \"kill-leader\",\n  \"wait 2s\",\n  \"expect leadr\",\n]\n",
+        )
+        .unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert!(err.contains("s.toml:5: `expect leadr`"), "{err}");
+        std::fs::write(&path, "name = \"x\"\nsteps = [\"heal\"]\nsurprise = 1\n").unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert!(err.contains("s.toml:3") && err.contains("surprise"), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_scenarios_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            let (f, steps) = load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!f.name.is_empty() && !steps.is_empty());
+            n += 1;
+        }
+        assert!(n >= 3);
+    }
+
+    #[test]
+    fn junit_has_a_case_per_expectation_and_escapes() {
+        let step = |line, step: &str, status, error: Option<&str>| StepReport {
+            line,
+            step: step.into(),
+            status,
+            ms: 1500,
+            output: String::new(),
+            error: error.map(str::to_string),
+        };
+        let r = ScenarioReport {
+            name: "a <b>".into(),
+            file: "scenarios/x.toml".into(),
+            ok: false,
+            ms: 4000,
+            steps: vec![
+                step(3, "kill-leader", Status::Passed, None),
+                step(4, "expect leader_changed within 10s", Status::Passed, None),
+                step(5, "heal", Status::Failed, Some("`zkdev heal` failed: no links")),
+                step(6, "expect healthy", Status::Skipped, None),
+            ],
+        };
+        let x = junit_xml(&r);
+        assert!(
+            x.contains(r#"<testsuite name="a &lt;b&gt;" tests="3" failures="0" errors="1" skipped="1""#),
+            "{x}"
+        );
+        assert!(
+            x.contains(r#"name="line 4: expect leader_changed within 10s" time="1.500"/>"#),
+            "{x}"
+        );
+        assert!(x.contains("<error message=\"`zkdev heal` failed: no links\">"), "{x}");
+        assert!(x.contains("<skipped"), "{x}");
+    }
+}

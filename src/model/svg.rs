@@ -1,0 +1,185 @@
+//! A chaos run drawn as an SVG a person opens in a browser: one row per client with every operation as a
+//! bar from invocation to completion (green ok, red failed, orange unknown: drawn to the end of the run),
+//! one row per fault from injection to heal, and the unavailability windows shaded across all rows. Pure:
+//! the caller writes the string to a file.
+
+use std::fmt::Write as _;
+
+/// One operation: its row (client), its span, and how it ended: 'o' ok, 'r' refused (a CAS on a stale
+/// version: an answer, not an error), 'f' failed, 'u' unknown (drawn until the client stopped waiting).
+pub struct Span {
+    pub row: u32,
+    pub start_us: u64,
+    pub end_us: Option<u64>,
+    pub outcome: char,
+    /// Shown when the pointer rests on the bar.
+    pub title: String,
+}
+
+/// One fault, from injection to heal.
+pub struct Bar {
+    pub label: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+}
+
+const LEFT: f64 = 110.0;
+const WIDTH: f64 = 1200.0;
+const ROW: f64 = 18.0;
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The timeline of a run of `duration_ms` with `clients` rows of operations.
+pub fn timeline(
+    title: &str,
+    duration_ms: u64,
+    clients: u32,
+    ops: &[Span],
+    faults: &[Bar],
+    gaps: &[(u64, u64)],
+) -> String {
+    let total_us = (duration_ms.max(1) * 1000) as f64;
+    let x = |us: u64| LEFT + (us as f64 / total_us).min(1.0) * WIDTH;
+    let fault_top = 40.0 + f64::from(clients) * ROW + 10.0;
+    let height = fault_top + faults.len() as f64 * ROW + 40.0;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" font-family="sans-serif" font-size="11">"#,
+        LEFT + WIDTH + 20.0
+    );
+    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(s, r#"<text x="10" y="16" font-size="13">{}</text>"#, escape(title));
+    for (a, b) in gaps {
+        let _ = writeln!(
+            s,
+            r##"<rect x="{:.1}" y="24" width="{:.1}" height="{:.1}" fill="#ddd"><title>unavailable {a}-{b} ms</title></rect>"##,
+            x(a * 1000),
+            (x(b * 1000) - x(a * 1000)).max(1.0),
+            height - 50.0
+        );
+    }
+    // Seconds along the top.
+    let step = (duration_ms / 10_000).max(1) * 1000;
+    for t in (0..=duration_ms).step_by(step as usize) {
+        let _ = writeln!(
+            s,
+            r##"<line x1="{0:.1}" x2="{0:.1}" y1="26" y2="{1:.1}" stroke="#eee"/><text x="{0:.1}" y="34" fill="#666">{2} s</text>"##,
+            x(t * 1000),
+            height - 26.0,
+            t / 1000
+        );
+    }
+    for c in 0..clients {
+        let _ = writeln!(
+            s,
+            r#"<text x="10" y="{:.1}">client {c}</text>"#,
+            40.0 + f64::from(c) * ROW + 12.0
+        );
+    }
+    // Successful operations that touch within half a pixel on a row are drawn as one bar (a run has
+    // thousands); failed and unknown ones are drawn each with its own tooltip.
+    let mut ok_runs: Vec<(u32, f64, f64, usize)> = Vec::new();
+    let mut sorted: Vec<&Span> = ops.iter().collect();
+    sorted.sort_by_key(|o| (o.row, o.start_us));
+    for op in sorted {
+        let y = 40.0 + f64::from(op.row) * ROW + 3.0;
+        let (color, end) = match op.outcome {
+            'o' => ("#2a2", op.end_us.unwrap_or(op.start_us)),
+            'r' => ("#9bd", op.end_us.unwrap_or(op.start_us)),
+            'f' => ("#d22", op.end_us.unwrap_or(op.start_us)),
+            _ => ("#f90", op.end_us.unwrap_or(duration_ms * 1000)),
+        };
+        let (x0, x1) = (x(op.start_us), x(end).max(x(op.start_us) + 0.6));
+        if op.outcome == 'o' {
+            match ok_runs.last_mut() {
+                Some((row, _, to, n)) if *row == op.row && x0 <= *to + 0.5 && x1 >= *to => {
+                    *to = to.max(x1);
+                    *n += 1;
+                }
+                _ => ok_runs.push((op.row, x0, x1, 1)),
+            }
+            continue;
+        }
+        let _ = writeln!(
+            s,
+            r#"<rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="12" fill="{color}"><title>{}</title></rect>"#,
+            x1 - x0,
+            escape(&op.title)
+        );
+    }
+    for (row, x0, x1, n) in ok_runs {
+        let y = 40.0 + f64::from(row) * ROW + 3.0;
+        let _ = writeln!(
+            s,
+            r##"<rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="12" fill="#2a2" opacity="0.85"><title>{n} ok</title></rect>"##,
+            x1 - x0
+        );
+    }
+    for (i, f) in faults.iter().enumerate() {
+        let y = fault_top + i as f64 * ROW;
+        // A label that would run off the right edge goes to the left of its bar.
+        let (label_x, anchor) = if x(f.end_ms * 1000) > LEFT + WIDTH * 0.7 {
+            (x(f.start_ms * 1000) - 4.0, "end")
+        } else {
+            (x(f.end_ms * 1000) + 4.0, "start")
+        };
+        let _ = writeln!(
+            s,
+            r##"<rect x="{:.1}" y="{y:.1}" width="{:.1}" height="14" fill="#639" opacity="0.8"><title>{}</title></rect><text x="{label_x:.1}" y="{:.1}" text-anchor="{anchor}">{}</text>"##,
+            x(f.start_ms * 1000),
+            (x(f.end_ms * 1000) - x(f.start_ms * 1000)).max(2.0),
+            escape(&f.label),
+            y + 11.0,
+            escape(&f.label)
+        );
+    }
+    let _ = writeln!(
+        s,
+        r##"<text x="10" y="{:.1}" fill="#444">green: ok, blue: CAS refused (stale version), red: failed, orange: no answer (unknown, until the client gave up), purple: a fault from injection to heal, grey: no operation completed</text>"##,
+        height - 8.0
+    );
+    s.push_str("</svg>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_operations_faults_and_gaps_and_escapes_text() {
+        let ops = [
+            Span {
+                row: 0,
+                start_us: 0,
+                end_us: Some(500_000),
+                outcome: 'o',
+                title: "read r0 -> 7@1".into(),
+            },
+            Span {
+                row: 1,
+                start_us: 1_000_000,
+                end_us: None,
+                outcome: 'u',
+                title: "cas <x>".into(),
+            },
+        ];
+        let faults = [Bar {
+            label: "isolate node 3 (leader)".into(),
+            start_ms: 1000,
+            end_ms: 2000,
+        }];
+        let svg = timeline("run & seed 7", 4000, 2, &ops, &faults, &[(1200, 1800)]);
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
+        assert!(svg.contains("run &amp; seed 7") && svg.contains("cas &lt;x&gt;"));
+        assert_eq!(svg.matches("#2a2").count(), 1, "{svg}");
+        assert_eq!(svg.matches("fill=\"#f90\"").count(), 1);
+        assert!(svg.contains("isolate node 3 (leader)") && svg.contains("unavailable 1200-1800 ms"));
+    }
+}
