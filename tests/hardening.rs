@@ -1000,23 +1000,35 @@ fn ports_in_the_ephemeral_range_are_warned_about() {
     let (lo, hi) = ephemeral_range();
     assert!(lo > 4100 && hi > lo + 200, "unusual ephemeral range {lo}-{hi}");
     // Node 1's election port (3881 + offset) lands just inside the range; its client and quorum ports below.
-    let offset = lo - 3881 + 100;
-    let port = lo + 100;
-    let expected = format!(
-        "warning: port {port} (node 1 election port) is in the system's ephemeral port range {lo}-{hi} \
-         (/proc/sys/net/ipv4/ip_local_port_range)"
-    );
+    // The kernel may hand that very port to any outgoing connection meanwhile (that is what the warning is
+    // about): take one that is free now, and move on to another if it was taken before `up` bound it.
     let fits = format!("a --port-offset of at most {}", lo - 1 - 3881);
-    let offset = offset.to_string();
-    let out = c.zkdev(&["render", "--profile", "fast", "--port-offset", &offset, "--nodes", "1"]);
-    assert_ok(&out, "render");
-    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
-    assert!(stderr(&out).contains(&fits), "{}", stderr(&out));
+    for attempt in 0..5u16 {
+        let port = lo + 100 + attempt * 37;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        let offset = (port - 3881).to_string();
+        let expected = format!(
+            "warning: port {port} (node 1 election port) is in the system's ephemeral port range {lo}-{hi} \
+             (/proc/sys/net/ipv4/ip_local_port_range)"
+        );
+        let out = c.zkdev(&["render", "--profile", "fast", "--port-offset", &offset, "--nodes", "1"]);
+        assert_ok(&out, "render");
+        assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+        assert!(stderr(&out).contains(&fits), "{}", stderr(&out));
 
-    let out = c.zkdev(&["up", "--profile", "fast", "--port-offset", &offset, "--nodes", "1"]);
-    assert_ok(&out, "up");
-    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
-    assert!(c.zkdev(&["status"]).status.success());
+        let out = c.zkdev(&["up", "--profile", "fast", "--port-offset", &offset, "--nodes", "1"]);
+        if !out.status.success() && stderr(&out).contains(&format!("port {port} (node 1 election port) is in use")) {
+            let _ = c.zkdev(&["down", "--purge"]);
+            continue;
+        }
+        assert_ok(&out, "up");
+        assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+        assert!(c.zkdev(&["status"]).status.success());
+        return;
+    }
+    panic!("five ports in the ephemeral range were all taken by outgoing connections");
 }
 
 /// A cluster port that an outgoing connection holds as its local port is not "closing": the message says
