@@ -124,7 +124,7 @@ pub async fn add(ctx: &Ctx, args: AddArgs) -> Result<()> {
         .map(|id| membership::server_string(&grown, *id, role))
         .collect::<Result<Vec<_>>>()?;
     let t_reconfig = Instant::now();
-    let after = match ask(&paths, &spec, &before.ids(), &joining, &[], &what).await {
+    let after = match ask(&paths, &spec, &before, &before.ids(), &joining, &[], &what).await {
         Ok(m) => m,
         Err(e) => {
             undo_add(ctx, &sup, &paths, &spec, &ids).await;
@@ -232,7 +232,7 @@ pub async fn change(ctx: &Ctx, change: Change, args: MemberArgs) -> Result<()> {
     // Ask through the other members where there are any: a change to the node itself can drop its sessions.
     let via: Vec<u32> = before.ids().into_iter().filter(|m| *m != id).collect();
     let t_reconfig = Instant::now();
-    let after = match ask(&paths, &spec, &via, &joining, &leaving, &what).await {
+    let after = match ask(&paths, &spec, &before, &via, &joining, &leaving, &what).await {
         Ok(m) => m,
         Err(e) if change == Change::Promote && reconfig::is_no_quorum(&e.to_string()) => {
             return journal_refusal(
@@ -339,14 +339,38 @@ async fn stop_and_drop(
         cause: ctx.cause(),
     };
     sup.ask(stop, Duration::from_secs(30)).await?;
+    // Its data goes only once nothing uses it: the supervisor stops only a process it proves is the node.
+    if let Some(who) = users_of_node_dir(paths, id) {
+        return Err(Error::failed(format!(
+            "node {id} is out of the ensemble's configuration, but {who} still uses its directory {}, so zkdev \
+             kept it (and node {id} in cluster.toml); stop that process, then `zkdev remove {id}` drops it",
+            paths.node_dir(id).display()
+        )));
+    }
     let mut next = spec.clone();
     next.nodes.retain(|n| n.id != id);
     save_spec(paths, &next)?;
     let dir = paths.node_dir(id);
-    if dir.starts_with(&paths.root) && dir.exists() {
+    if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|e| Error::io("cannot remove", &dir, e))?;
     }
     Ok(next)
+}
+
+/// `pid 123 (java), ...` for the processes that still use node `id`'s directory (its JVM, or anything with a
+/// file open there); None when nothing does and the directory may go.
+fn users_of_node_dir(paths: &ClusterPaths, id: u32) -> Option<String> {
+    let dir = paths.node_dir(id);
+    if !dir.exists() {
+        return None;
+    }
+    let users = crate::os::process::users_of(&dir, "");
+    (!users.is_empty()).then(|| {
+        (users.iter())
+            .map(|(pid, name)| format!("pid {pid} ({name})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
 }
 
 /// `remove ID` for a node cluster.toml has but the committed configuration does not: stop it and drop it.
@@ -439,6 +463,7 @@ fn save_spec(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<()> {
 async fn ask(
     paths: &ClusterPaths,
     spec: &ClusterSpec,
+    before: &Membership,
     via: &[u32],
     joining: &[String],
     leaving: &[u32],
@@ -449,22 +474,22 @@ async fn ask(
         .map(|n| n.client_addr().to_string())
         .collect::<Vec<_>>()
         .join(",");
-    let Some(first) = via.first() else {
+    if via.is_empty() {
         return Err(Error::failed(format!(
             "cannot {what}: no other member to ask ZooKeeper through"
         )));
-    };
+    }
     let client = reconfig::super_client(paths, &connect).await?;
-    let before = reconfig::node_config(spec, *first).await.and_then(|m| m.version);
     match reconfig::reconfig(&client, joining, leaving, what).await {
         Ok(m) => Ok(m),
         Err(e) if e.to_string().contains("connection was lost") || e.to_string().contains("did not answer") => {
-            // Committed or not: the servers know.
+            // Committed or not: the servers know. Only the change itself counts, not the configuration a
+            // member that lags (or never heard of the change) still has: a removed node's data goes next.
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
                 for id in via {
                     if let Some(m) = reconfig::node_config(spec, *id).await {
-                        if m.version > before {
+                        if m.reflects(before, joining, leaving) {
                             return Ok(m);
                         }
                     }
@@ -516,14 +541,32 @@ async fn undo_add(ctx: &Ctx, sup: &Supervisor, paths: &ClusterPaths, spec: &Clus
     if let Err(e) = sup.ask(stop, Duration::from_secs(30)).await {
         eprintln!("warning: could not stop {}: {e}", nodes_word(ids));
     }
-    if let Err(e) = save_spec(paths, spec) {
-        eprintln!("warning: {e}");
-    }
+    // A new node something still uses (its JVM, not proven ours and so not stopped) keeps its directory and
+    // its place in cluster.toml, so that nothing is lost and `zkdev remove ID` can drop it later.
+    let mut kept = spec.clone();
+    let grown = paths.load_spec().ok();
     for id in ids {
-        let dir = paths.node_dir(*id);
-        if dir.starts_with(&paths.root) && dir.exists() {
-            let _ = std::fs::remove_dir_all(&dir);
+        match users_of_node_dir(paths, *id) {
+            Some(who) => {
+                eprintln!(
+                    "warning: node {id} was not stopped ({who} still uses {}); it stays in cluster.toml: stop that \
+                     process, then `zkdev remove {id}` drops it",
+                    paths.node_dir(*id).display()
+                );
+                if let Some(n) = grown.as_ref().and_then(|g| g.node(*id)) {
+                    kept.nodes.push(n.clone());
+                }
+            }
+            None => {
+                let dir = paths.node_dir(*id);
+                if dir.exists() {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+            }
         }
+    }
+    if let Err(e) = save_spec(paths, &kept) {
+        eprintln!("warning: {e}");
     }
     let reload = Request::Reload {
         action: "reconfig".into(),

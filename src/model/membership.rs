@@ -86,6 +86,18 @@ impl Membership {
         self.members.get(&id).map(|m| m.role)
     }
 
+    /// Is this the configuration a `reconfig` of `before` asked for: a newer version, without `leaving`, with
+    /// every `joining` server line's node in that line's role? (Said of what a member answers after the
+    /// connection to it was lost mid-change: an older or lagging member's answer is not the change.)
+    pub fn reflects(&self, before: &Membership, joining: &[String], leaving: &[u32]) -> bool {
+        let newer = matches!((self.version, before.version), (Some(a), Some(b)) if a > b)
+            || (self.version.is_some() && before.version.is_none());
+        let asked = Membership::parse(&joining.join("\n")).unwrap_or_default();
+        newer
+            && leaving.iter().all(|id| !self.members.contains_key(id))
+            && (asked.members.values()).all(|m| self.role(m.id) == Some(m.role))
+    }
+
     /// `1,2,3 + observer 4`: who is in it, for messages.
     pub fn describe(&self) -> String {
         let list = |ids: Vec<u32>| ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
@@ -213,6 +225,31 @@ pub fn explain(code: i32, what: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_asked_for_newer_configuration_reflects_a_change() {
+        let before = Membership::parse(
+            "server.1=a:1:2:participant;c1\nserver.2=a:3:4:participant;c2\nserver.3=a:5:6:observer;c3\nversion=100000002",
+        )
+        .unwrap();
+        let promote = vec!["server.3=a:5:6:participant;c3".to_string()];
+        let promoted = Membership::parse(
+            "server.1=a:1:2:participant;c1\nserver.2=a:3:4:participant;c2\nserver.3=a:5:6:participant;c3\nversion=100000005",
+        )
+        .unwrap();
+        assert!(promoted.reflects(&before, &promote, &[]));
+        // The old configuration, or a newer one without the change, is not it.
+        assert!(!before.reflects(&before, &promote, &[]));
+        let mut other = before.clone();
+        other.version = Some(0x100000007);
+        assert!(!other.reflects(&before, &promote, &[]));
+        // A removal: newer and without the node.
+        let mut removed = before.clone();
+        removed.members.remove(&2);
+        removed.version = Some(0x100000009);
+        assert!(removed.reflects(&before, &[], &[2]));
+        assert!(!other.reflects(&before, &[], &[2]));
+    }
 
     const CONF: &str = "clientPort=2181\nmembership: \nserver.1=127.0.0.1:26881:27881:participant\n\
         server.2=127.0.0.1:26882:27882:participant;127.0.0.1:26182\nserver.4=127.0.0.1:26884:27884:observer\n\

@@ -303,9 +303,11 @@ pub fn users_of(dir: &Path, uid: &str) -> Vec<(i32, String)> {
         if pid == me || proc_stat(pid).is_none_or(|s| matches!(s.state, 'Z' | 'X' | 'x')) {
             continue;
         }
+        // `dir` itself or a path under it (node1 is not node10).
+        let names_dir = |a: &str| a.ends_with(&dir_s) || a.contains(&format!("{dir_s}/"));
         let by_argv = cmdline(pid).is_some_and(|argv| {
             argv.iter()
-                .any(|a| a.contains(&dir_s) || (!uid.is_empty() && a.contains(uid)))
+                .any(|a| names_dir(a) || (!uid.is_empty() && a.contains(uid)))
         });
         let under = |p: PathBuf| p.starts_with(dir);
         let by_cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(under);
