@@ -50,6 +50,16 @@ fn config() -> &'static Config {
     })
 }
 
+/// Read the environment when the library is loaded, before any JVM thread writes: the hot path never
+/// allocates to build it.
+#[used]
+#[link_section = ".init_array"]
+static INIT: extern "C" fn() = init;
+
+extern "C" fn init() {
+    let _ = config();
+}
+
 fn now_ms() -> i64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: ts is a valid timespec to fill.
@@ -85,8 +95,25 @@ fn reload() {
     if identity == SEEN.swap(identity, Ordering::Relaxed) {
         return;
     }
-    let text = std::fs::read_to_string(std::ffi::OsStr::from_bytes(control.to_bytes())).unwrap_or_default();
-    let (mode, ms) = parse(&text);
+    // Read with plain syscalls into the stack: no allocation inside a JVM thread's write.
+    let mut buf = [0u8; 64];
+    // SAFETY: control is a NUL-terminated path; buf is writable for its length; fd is closed once.
+    let n = unsafe {
+        let fd = libc::open(control.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            -1
+        } else {
+            let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+            libc::close(fd);
+            n
+        }
+    };
+    let text = if n > 0 {
+        std::str::from_utf8(&buf[..n as usize]).unwrap_or("")
+    } else {
+        ""
+    };
+    let (mode, ms) = parse(text);
     SLOW_MS.store(ms, Ordering::Relaxed);
     MODE.store(mode, Ordering::Relaxed);
 }
@@ -170,12 +197,22 @@ fn next(cache: &AtomicUsize, name: &CStr) -> usize {
     p
 }
 
-macro_rules! real {
-    ($name:literal, $ty:ty) => {{
+/// Call libc's `$name` (of type `$ty`) with the arguments; when the loader finds none (it always should),
+/// fail the call with ENOSYS rather than jump to address 0.
+macro_rules! call_real {
+    ($name:literal, $ty:ty, $($arg:expr),*) => {{
         static CACHE: AtomicUsize = AtomicUsize::new(0);
-        let p = next(&CACHE, $name);
-        // SAFETY: the symbol named is libc's function of exactly this type.
-        unsafe { std::mem::transmute::<usize, $ty>(p) }
+        match next(&CACHE, $name) {
+            0 => {
+                set_errno(libc::ENOSYS);
+                -1
+            }
+            p => {
+                // SAFETY: the symbol named is libc's function of exactly this type.
+                let f = unsafe { std::mem::transmute::<usize, $ty>(p) };
+                f($($arg),*)
+            }
+        }
     }};
 }
 
@@ -216,7 +253,7 @@ pub unsafe extern "C" fn fsync(fd: c_int) -> c_int {
     if let Some(r) = sync_fault(fd) {
         return r;
     }
-    real!(c"fsync", extern "C" fn(c_int) -> c_int)(fd)
+    call_real!(c"fsync", extern "C" fn(c_int) -> c_int, fd)
 }
 
 /// # Safety
@@ -226,7 +263,7 @@ pub unsafe extern "C" fn fdatasync(fd: c_int) -> c_int {
     if let Some(r) = sync_fault(fd) {
         return r;
     }
-    real!(c"fdatasync", extern "C" fn(c_int) -> c_int)(fd)
+    call_real!(c"fdatasync", extern "C" fn(c_int) -> c_int, fd)
 }
 
 /// # Safety
@@ -236,7 +273,13 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
     if let Some(r) = write_fault(fd) {
         return r;
     }
-    real!(c"write", unsafe extern "C" fn(c_int, *const c_void, size_t) -> ssize_t)(fd, buf, count)
+    call_real!(
+        c"write",
+        unsafe extern "C" fn(c_int, *const c_void, size_t) -> ssize_t,
+        fd,
+        buf,
+        count
+    )
 }
 
 /// # Safety
@@ -246,10 +289,14 @@ pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, count: size_t, of
     if let Some(r) = write_fault(fd) {
         return r;
     }
-    real!(
+    call_real!(
         c"pwrite",
-        unsafe extern "C" fn(c_int, *const c_void, size_t, off_t) -> ssize_t
-    )(fd, buf, count, offset)
+        unsafe extern "C" fn(c_int, *const c_void, size_t, off_t) -> ssize_t,
+        fd,
+        buf,
+        count,
+        offset
+    )
 }
 
 /// # Safety
@@ -259,10 +306,14 @@ pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, count: size_t, 
     if let Some(r) = write_fault(fd) {
         return r;
     }
-    real!(
+    call_real!(
         c"pwrite64",
-        unsafe extern "C" fn(c_int, *const c_void, size_t, off_t) -> ssize_t
-    )(fd, buf, count, offset)
+        unsafe extern "C" fn(c_int, *const c_void, size_t, off_t) -> ssize_t,
+        fd,
+        buf,
+        count,
+        offset
+    )
 }
 
 /// # Safety
@@ -272,7 +323,13 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
     if let Some(r) = write_fault(fd) {
         return r;
     }
-    real!(c"writev", unsafe extern "C" fn(c_int, *const iovec, c_int) -> ssize_t)(fd, iov, iovcnt)
+    call_real!(
+        c"writev",
+        unsafe extern "C" fn(c_int, *const iovec, c_int) -> ssize_t,
+        fd,
+        iov,
+        iovcnt
+    )
 }
 
 #[cfg(test)]

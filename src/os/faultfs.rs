@@ -46,15 +46,40 @@ pub fn control_file(paths: &ClusterPaths, id: u32) -> PathBuf {
 /// told which control file to read and which directories are the node's (its data directory holds both the
 /// snapshots and the transaction log: zkdev sets no dataLogDir).
 pub fn env(paths: &ClusterPaths, id: u32) -> Result<Vec<(String, String)>> {
-    let lib = library()?;
+    let lib = library()?.display().to_string();
+    let data = paths.data_dir(id).display().to_string();
+    // The dynamic loader splits LD_PRELOAD at spaces and colons, and the library its directory list at
+    // colons: such a path would be ignored, and a fault would silently do nothing.
+    for (what, path, fix) in [
+        ("the disk-fault library", &lib, "move zkdev (with the library) to a directory whose path has neither, or set ZKDEV_FAULTFS to a copy of the library at such a path"),
+        ("the node's data directory", &data, "use a zkdev home whose path has neither (--home or ZKDEV_HOME)"),
+    ] {
+        if path.contains(|c: char| c == ':' || c.is_whitespace()) {
+            return Err(Error::env(format!(
+                "{what} {path} has a space or a colon in its path, which the dynamic loader (LD_PRELOAD) cannot \
+                 take; {fix}"
+            )));
+        }
+    }
+    // A preload the user already has (jemalloc, say) stays, after zkdev's.
+    let preload = match std::env::var("LD_PRELOAD") {
+        Ok(other) if !other.trim().is_empty() && !other.contains(LIBRARY) => format!("{lib}:{other}"),
+        _ => lib,
+    };
     Ok(vec![
-        ("LD_PRELOAD".into(), lib.display().to_string()),
+        ("LD_PRELOAD".into(), preload),
         (
             "ZKDEV_FAULTFS_CONTROL".into(),
             control_file(paths, id).display().to_string(),
         ),
-        ("ZKDEV_FAULTFS_PATHS".into(), paths.data_dir(id).display().to_string()),
+        ("ZKDEV_FAULTFS_PATHS".into(), data),
     ])
+}
+
+/// Has process `pid` loaded the disk-fault library? (A JVM started before the cluster had disk faults, or
+/// whose loader refused the preload, has not: a fault set for it would do nothing.)
+pub fn loaded_in(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/maps")).is_ok_and(|maps| maps.contains(LIBRARY))
 }
 
 /// Set a node's fault; the library sees it within 25 ms.

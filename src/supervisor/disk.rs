@@ -32,6 +32,22 @@ impl Sup {
         if let Some(id) = ids.iter().find(|id| spec.node(**id).is_none()) {
             return Err(Error::usage(format!("cluster `{}` has no node {id}", spec.name)));
         }
+        // A fault must bite: every running JVM it is set for must have the library loaded.
+        if fault != DiskFault::Healthy {
+            let state = self.paths.load_state()?;
+            for id in ids {
+                if let Some((pid, _)) = state.node(*id).process() {
+                    if crate::os::process::proc_stat(pid).is_some() && !faultfs::loaded_in(pid) {
+                        return Err(Error::failed(format!(
+                            "node {id}'s JVM (pid {pid}) has not loaded the disk-fault library ({}), so a fault \
+                             would do nothing; its log says why the loader refused it. Restart it with \
+                             `zkdev restart {id}` (which preloads the library), then try again",
+                            faultfs::LIBRARY
+                        )));
+                    }
+                }
+            }
+        }
         let before: Vec<(u32, DiskFault)> = ids.iter().map(|id| (*id, faultfs::get(&self.paths, *id))).collect();
         for id in ids {
             faultfs::set(&self.paths, *id, fault)?;
