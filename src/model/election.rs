@@ -245,7 +245,10 @@ pub fn explain(spec: &ClusterSpec, paths: &ClusterPaths, journal: &[Event], epoc
         .nodes
         .iter()
         .map(|n| {
-            let text = std::fs::read_to_string(paths.log_file(n.id)).unwrap_or_default();
+            // Lossy: one odd byte in a log (a znode's binary data, say) must not hide the node's votes.
+            let text = std::fs::read(paths.log_file(n.id))
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
             (n.id, n.role, parse_log(n.id, &text))
         })
         .collect();

@@ -126,20 +126,33 @@ impl Sup {
         token: String,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
         Box::pin(async move {
+            // Every page keeps one event stream open; more than this many connections at once is not a
+            // person looking, and each costs the supervisor a file descriptor its probes need too.
+            let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
             loop {
-                if let Ok((stream, _)) = listener.accept().await {
-                    let sup = self.clone();
-                    let token = token.clone();
-                    tokio::spawn(async move {
-                        let _ = sup.http(stream, port, &token).await;
-                    });
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        let Ok(slot) = slots.clone().try_acquire_owned() else {
+                            continue; // dropped: closed at once
+                        };
+                        let sup = self.clone();
+                        let token = token.clone();
+                        tokio::spawn(async move {
+                            let _ = sup.http(stream, port, &token).await;
+                            drop(slot);
+                        });
+                    }
+                    // Out of file descriptors, say: wait instead of spinning on the same error.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
                 }
             }
         })
     }
 
     async fn http(self: Arc<Self>, mut stream: TcpStream, port: u16, token: &str) -> std::io::Result<()> {
-        let Some(req) = read_request(&mut stream).await? else {
+        // The whole request within 10 s: a client that trickles bytes does not hold a connection for long.
+        let read = tokio::time::timeout(Duration::from_secs(10), read_request(&mut stream)).await;
+        let Ok(Some(req)) = read.unwrap_or(Ok(None)) else {
             return Ok(());
         };
         if !req.host_is_ours(port) {
@@ -215,12 +228,20 @@ impl Sup {
     async fn events(self: Arc<Self>, mut stream: TcpStream) -> std::io::Result<()> {
         let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-store\r\nconnection: close\r\n\r\nretry: 1000\n\n";
         stream.write_all(head.as_bytes()).await?;
-        let past = journal::read_all(&self.paths);
-        let last = past.last().map_or(0, |e| e.seq);
-        for e in past.iter().skip(past.len().saturating_sub(BACKLOG)) {
+        // Reading the journal (up to two 8 MiB files) is slow work: off the supervisor's one thread.
+        let paths = self.paths.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let past = journal::read_all(&paths);
+            let mut tail = Tail::new(&paths, past.last().map_or(0, |e| e.seq));
+            let since = tail.poll(); // the first poll reads the file from its start
+            (past, since, tail)
+        });
+        let Ok((past, since, mut tail)) = read.await else {
+            return Ok(());
+        };
+        for e in past.iter().skip(past.len().saturating_sub(BACKLOG)).chain(&since) {
             send(&mut stream, "journal", &serde_json::to_string(e).expect("serialises")).await?;
         }
-        let mut tail = Tail::new(&self.paths, last);
         let mut shown = String::new();
         let mut quiet = 0u32;
         loop {
@@ -439,6 +460,8 @@ fn parse_head(head: &str) -> HttpRequest {
     }
 }
 
+/// Connections served at once (each open page holds one for its event stream).
+const MAX_CONNECTIONS: usize = 32;
 const MAX_HEAD: usize = 16 * 1024;
 const MAX_BODY: usize = 16 * 1024;
 
