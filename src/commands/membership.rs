@@ -384,13 +384,6 @@ fn require_reconfig(spec: &ClusterSpec) -> Result<()> {
     if spec.settings.reconfig && spec.super_digest.is_some() {
         return Ok(());
     }
-    if spec.net.is_some() {
-        return Err(Error::usage(format!(
-            "cluster `{}` has proxied links (--net), so its membership is fixed: {}",
-            spec.name,
-            crate::model::profile::RECONFIG_WITH_NET
-        )));
-    }
     Err(Error::usage(format!(
         "cluster `{}` was made without dynamic reconfiguration, so its membership is fixed; make it with \
          `zkdev up --reconfig` (or `[zookeeper] reconfig = true` in the profile) after `zkdev down --purge`",

@@ -217,9 +217,6 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
     if reconfig {
         settings.reconfig = true;
     }
-    if settings.reconfig && settings.proxied {
-        return Err(Error::usage(crate::model::profile::RECONFIG_WITH_NET));
-    }
     if settings.proxied && settings.addresses == crate::model::profile::AddressMode::Loopback {
         return Err(Error::usage(
             "--net with --addresses loopback: proxied links run on 127.0.0.1 with ports per node, so they do not \

@@ -164,9 +164,56 @@ fn node_spec(settings: &Settings, admin_on: bool, id: u32, role: Role) -> Result
 /// in order: node i's client proxy at `port_base + (i - 1)`, then for every dialler a and target b (both
 /// 1..=N) the quorum and election proxies a dials for b at `port_base + N + ((a-1)*N + (b-1))*2 + {0,1}`
 /// (a = b unused). A block is N + 2N^2 ports: 21 for 3 nodes, 55 for 5.
+///
+/// A cluster with dynamic reconfiguration cannot give each node its own port for a peer: ZooKeeper commits
+/// one address per server for every member, and a node listens where its own line says. So there
+/// (`link_addresses`) the server lines name hosts (`zkdev-node-N`, the real ports) that each node's JVM
+/// resolves through its own hosts file: to 127.0.0.1 for itself, and for peer b to the address of the
+/// link from it, 127.1.a.b (a = the dialling node), where the proxy of that link listens on b's real port.
+/// The block then holds only the client proxies (node i's at `port_base + (i - 1)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetSpec {
     pub port_base: u16,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub link_addresses: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The host name a `link_addresses` cluster's server lines give node `id`.
+pub fn link_host(id: u32) -> String {
+    format!("zkdev-node-{id}")
+}
+
+/// Where the proxy of the link from `dialler` to `target` listens on a `link_addresses` cluster (on the
+/// target's real quorum and election ports): 127.1.dialler.target, a loopback address of its own.
+pub fn link_address(dialler: u32, target: u32) -> Ipv4Addr {
+    Ipv4Addr::new(127, 1, dialler as u8, target as u8)
+}
+
+/// Is `addr` a link proxy's address (127.1.x.y)?
+pub fn is_link_address(addr: Ipv4Addr) -> bool {
+    addr.octets()[..2] == [127, 1]
+}
+
+/// Node `id`'s hosts file on a `link_addresses` cluster (its JVM resolves names only from it): itself at
+/// 127.0.0.1, every other possible node (1..=255, so a node added later resolves too) at its link address.
+pub fn hosts_file(id: u32) -> String {
+    let mut out = String::from(
+        "# zkdev: how this node reaches its peers (through the link proxies); see `link_addresses` in cluster.toml.\n\
+         127.0.0.1 localhost\n",
+    );
+    for peer in 1..=255u32 {
+        let addr = if peer == id {
+            Ipv4Addr::LOCALHOST
+        } else {
+            link_address(id, peer)
+        };
+        out.push_str(&format!("{addr} {}\n", link_host(peer)));
+    }
+    out
 }
 
 /// The default proxy block: 20000 + the cluster's port offset (clear of the default node ports, below
@@ -249,14 +296,22 @@ impl ClusterSpec {
                 .net_port_base
                 .map(u32::from)
                 .unwrap_or(DEFAULT_NET_PORT_BASE + u32::from(settings.offset));
-            let last = base + n + 2 * n * n - 1;
+            let link_addresses = settings.reconfig;
+            let last = if link_addresses {
+                base + n - 1
+            } else {
+                base + n + 2 * n * n - 1
+            };
             if base < 1024 || last > 65535 {
                 return Err(Error::usage(format!(
                     "the proxies of {n} nodes would need ports {base}..={last}: ports must be 1024..=65535; choose \
                      another [network] port_base (--net-port-base) or --port-offset"
                 )));
             }
-            Some(NetSpec { port_base: base as u16 })
+            Some(NetSpec {
+                port_base: base as u16,
+                link_addresses,
+            })
         } else {
             None
         };
@@ -283,6 +338,15 @@ impl ClusterSpec {
         }
         if !(1..=255).contains(&id) {
             return Err(Error::usage(format!("node id {id}: ZooKeeper's myid is 1..=255")));
+        }
+        if let Some(net) = self.net {
+            if u32::from(net.port_base) + id - 1 > 65535 {
+                return Err(Error::usage(format!(
+                    "node {id}'s client proxy would be port {}: above 65535; this cluster's proxy block starts too \
+                     high for such an id",
+                    u32::from(net.port_base) + id - 1
+                )));
+            }
         }
         let admin_on = self.settings.admin_server && self.dist.admin_server_available;
         let mut spec = self.clone();
@@ -422,9 +486,10 @@ impl ClusterSpec {
         Some(net.port_base + (id - 1) as u16)
     }
 
-    /// The proxy `dialler` dials to reach `target`'s quorum (`election = false`) or election port.
+    /// The proxy `dialler` dials to reach `target`'s quorum (`election = false`) or election port (None on a
+    /// `link_addresses` cluster: there the link's address tells it, see `NetSpec`).
     pub fn peer_proxy(&self, dialler: u32, target: u32, election: bool) -> Option<u16> {
-        let net = self.net?;
+        let net = self.net.filter(|n| !n.link_addresses)?;
         let n = self.nodes.len() as u32;
         let index = ((dialler - 1) * n + (target - 1)) * 2 + u32::from(election);
         Some(net.port_base + (n + index) as u16)
@@ -438,6 +503,9 @@ impl ClusterSpec {
         }
         for b in self.ids() {
             v.push((self.client_proxy(b).expect("net"), b, "client proxy".to_string()));
+            if self.link_addresses() {
+                continue; // the link proxies listen on addresses of their own (see `NetSpec`)
+            }
             for a in self.ids().into_iter().filter(|a| *a != b) {
                 v.push((
                     self.peer_proxy(a, b, false).expect("net"),
@@ -452,6 +520,11 @@ impl ClusterSpec {
             }
         }
         v
+    }
+
+    /// Server lines name hosts each node resolves to its link proxies (a `--net` cluster with reconfig).
+    pub fn link_addresses(&self) -> bool {
+        self.net.is_some_and(|n| n.link_addresses)
     }
 
     /// The connect string applications should use: through the client proxies on a `--net` cluster.
