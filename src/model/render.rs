@@ -61,30 +61,13 @@ fn render_node(
         managed: true,
         data_dir: data_dir.display().to_string(),
         ports: node.ports,
-        // On a --net cluster a node reaches every peer through the proxy for that directed link; its own
-        // line keeps its real ports (where it listens).
         servers: Server::list(spec, |n| {
-            if spec.link_addresses() {
-                // The same line on every node (as a reconfig commits it): each resolves the name its own way.
+            // On a --net cluster the same line on every node (as a reconfig commits it), naming a host each
+            // node resolves its own way: to the proxy of its link to that peer (see `NetSpec`).
+            if spec.net.is_some() {
                 return (crate::model::spec::link_host(n.id), n.ports);
             }
-            let mut ports = n.ports;
-            if let (Some(q), Some(e)) = (
-                spec.peer_proxy(node.id, n.id, false).filter(|_| n.id != node.id),
-                spec.peer_proxy(node.id, n.id, true).filter(|_| n.id != node.id),
-            ) {
-                ports.quorum = q;
-                ports.election = e;
-            }
-            let proxied = ports != n.ports;
-            (
-                if proxied {
-                    "127.0.0.1".to_string()
-                } else {
-                    n.address.to_string()
-                },
-                ports,
-            )
+            (n.address.to_string(), n.ports)
         }),
         tls: spec.settings.tls.then(|| TlsPlace {
             key_store: tls.node(node.id).display().to_string(),
@@ -284,7 +267,7 @@ fn command(spec: &ClusterSpec, node: &NodeSpec, paths: &ClusterPaths, log_cfg: &
     argv
 }
 
-/// Node `id`'s hosts file (a `--net` cluster with reconfig, see `NetSpec`).
+/// Node `id`'s hosts file (a `--net` cluster, see `NetSpec`).
 fn hosts_path(paths: &ClusterPaths, id: u32) -> std::path::PathBuf {
     paths.conf_dir(id).join("hosts")
 }
@@ -458,28 +441,11 @@ mod tests {
     }
 
     #[test]
-    fn net_cluster_dials_peers_through_its_own_proxies() {
-        let mut s = settings("fast");
-        s.proxied = true;
-        s.net_port_base = Some(20000);
-        let spec = ClusterSpec::build("demo", "p", s, Dist::fixture(), 3, 0).unwrap();
-        let paths = Home { root: "/h".into() }.cluster("demo");
-        let nodes = render(&spec, &paths, &Plan::default()).unwrap();
-        let cfg = file(&nodes[0], "zoo.cfg");
-        assert!(cfg.contains("\nserver.1=127.0.0.1:2881:3881\n"), "{cfg}");
-        assert!(cfg.contains("\nserver.2=127.0.0.1:20005:20006\n"), "{cfg}");
-        assert!(cfg.contains("\nserver.3=127.0.0.1:20007:20008"), "{cfg}");
-        assert!(cfg.contains("\nclientPort=2181\n"), "{cfg}");
-        let cfg2 = file(&nodes[1], "zoo.cfg");
-        assert!(cfg2.contains("\nserver.1=127.0.0.1:20009:20010\n"), "{cfg2}");
-        assert!(cfg2.contains("\nserver.2=127.0.0.1:2882:3882\n"), "{cfg2}");
-    }
-
-    #[test]
-    fn net_cluster_with_reconfig_names_hosts_each_node_resolves_to_its_links() {
+    fn net_cluster_names_hosts_each_node_resolves_to_its_links() {
         let mut s = settings("chaos");
         s.net_port_base = Some(20000);
         assert!(s.reconfig && s.proxied);
+        // (Without reconfig the same: one mechanism for every --net cluster.)
         let spec = ClusterSpec::build("demo", "p", s, Dist::fixture(), 3, 0).unwrap();
         let paths = Home { root: "/h".into() }.cluster("demo");
         let nodes = render(&spec, &paths, &Plan::default()).unwrap();
@@ -498,7 +464,6 @@ mod tests {
         assert!(nodes[1].argv.contains(&hosts_flag), "{:?}", nodes[1].argv);
         // Only the client proxies take ports of the block.
         assert_eq!(spec.proxy_ports().len(), 3);
-        assert_eq!(spec.peer_proxy(1, 2, false), None);
         let add = crate::model::membership::server_string(&spec, 3, crate::model::spec::Role::Observer).unwrap();
         assert_eq!(add, "server.3=zkdev-node-3:2883:3883:observer;127.0.0.1:2183");
     }

@@ -160,35 +160,25 @@ fn node_spec(settings: &Settings, admin_on: bool, id: u32, role: Role) -> Result
     })
 }
 
-/// Where the proxies of a `--net` cluster listen. With N nodes the block starting at `port_base` holds,
-/// in order: node i's client proxy at `port_base + (i - 1)`, then for every dialler a and target b (both
-/// 1..=N) the quorum and election proxies a dials for b at `port_base + N + ((a-1)*N + (b-1))*2 + {0,1}`
-/// (a = b unused). A block is N + 2N^2 ports: 21 for 3 nodes, 55 for 5.
-///
-/// A cluster with dynamic reconfiguration cannot give each node its own port for a peer: ZooKeeper commits
-/// one address per server for every member, and a node listens where its own line says. So there
-/// (`link_addresses`) the server lines name hosts (`zkdev-node-N`, the real ports) that each node's JVM
-/// resolves through its own hosts file: to 127.0.0.1 for itself, and for peer b to the address of the
-/// link from it, 127.1.a.b (a = the dialling node), where the proxy of that link listens on b's real port.
-/// The block then holds only the client proxies (node i's at `port_base + (i - 1)`).
+/// Where the proxies of a `--net` cluster listen. Node i's client proxy: `port_base + (i - 1)`, on
+/// 127.0.0.1. The peer links have no ports of their own: the server lines name hosts (`zkdev-node-N`, the
+/// real ports) that each node's JVM resolves through its own hosts file, to 127.0.0.1 for itself and, for
+/// peer b, to the address of the link from it, 127.1.a.b (a = the dialling node), where the proxy of that
+/// link listens on b's real port numbers. So every node has the same server lines, as a `reconfig` commits
+/// them (ZooKeeper gives every member one address per server, and a node listens where its own line says),
+/// and the address a connection arrives at says who dialled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetSpec {
     pub port_base: u16,
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub link_addresses: bool,
 }
 
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
-/// The host name a `link_addresses` cluster's server lines give node `id`.
+/// The host name a `--net` cluster's server lines give node `id`.
 pub fn link_host(id: u32) -> String {
     format!("zkdev-node-{id}")
 }
 
-/// Where the proxy of the link from `dialler` to `target` listens on a `link_addresses` cluster (on the
-/// target's real quorum and election ports): 127.1.dialler.target, a loopback address of its own.
+/// Where the proxy of the link from `dialler` to `target` listens (on the target's real quorum and election
+/// port numbers): 127.1.dialler.target, a loopback address of its own.
 pub fn link_address(dialler: u32, target: u32) -> Ipv4Addr {
     Ipv4Addr::new(127, 1, dialler as u8, target as u8)
 }
@@ -198,11 +188,11 @@ pub fn is_link_address(addr: Ipv4Addr) -> bool {
     addr.octets()[..2] == [127, 1]
 }
 
-/// Node `id`'s hosts file on a `link_addresses` cluster (its JVM resolves names only from it): itself at
+/// Node `id`'s hosts file on a `--net` cluster (its JVM resolves names only from it): itself at
 /// 127.0.0.1, every other possible node (1..=255, so a node added later resolves too) at its link address.
 pub fn hosts_file(id: u32) -> String {
     let mut out = String::from(
-        "# zkdev: how this node reaches its peers (through the link proxies); see `link_addresses` in cluster.toml.\n\
+        "# zkdev: how this node reaches its peers (through the link proxies); see `zkdev links`.\n\
          127.0.0.1 localhost\n",
     );
     for peer in 1..=255u32 {
@@ -296,22 +286,14 @@ impl ClusterSpec {
                 .net_port_base
                 .map(u32::from)
                 .unwrap_or(DEFAULT_NET_PORT_BASE + u32::from(settings.offset));
-            let link_addresses = settings.reconfig;
-            let last = if link_addresses {
-                base + n - 1
-            } else {
-                base + n + 2 * n * n - 1
-            };
+            let last = base + n - 1;
             if base < 1024 || last > 65535 {
                 return Err(Error::usage(format!(
                     "the proxies of {n} nodes would need ports {base}..={last}: ports must be 1024..=65535; choose \
                      another [network] port_base (--net-port-base) or --port-offset"
                 )));
             }
-            Some(NetSpec {
-                port_base: base as u16,
-                link_addresses,
-            })
+            Some(NetSpec { port_base: base as u16 })
         } else {
             None
         };
@@ -486,16 +468,8 @@ impl ClusterSpec {
         Some(net.port_base + (id - 1) as u16)
     }
 
-    /// The proxy `dialler` dials to reach `target`'s quorum (`election = false`) or election port (None on a
-    /// `link_addresses` cluster: there the link's address tells it, see `NetSpec`).
-    pub fn peer_proxy(&self, dialler: u32, target: u32, election: bool) -> Option<u16> {
-        let net = self.net.filter(|n| !n.link_addresses)?;
-        let n = self.nodes.len() as u32;
-        let index = ((dialler - 1) * n + (target - 1)) * 2 + u32::from(election);
-        Some(net.port_base + (n + index) as u16)
-    }
-
-    /// Every proxy port with the node it leads to and what it is, e.g. `(20012, 2, "quorum proxy from 1")`.
+    /// Every proxy port of the block with the node it leads to and what it is (`(20001, 2, "client proxy")`):
+    /// the peer links' proxies listen at addresses of their own (see `NetSpec`).
     pub fn proxy_ports(&self) -> Vec<(u16, u32, String)> {
         let mut v = Vec::new();
         if self.net.is_none() {
@@ -503,28 +477,13 @@ impl ClusterSpec {
         }
         for b in self.ids() {
             v.push((self.client_proxy(b).expect("net"), b, "client proxy".to_string()));
-            if self.link_addresses() {
-                continue; // the link proxies listen on addresses of their own (see `NetSpec`)
-            }
-            for a in self.ids().into_iter().filter(|a| *a != b) {
-                v.push((
-                    self.peer_proxy(a, b, false).expect("net"),
-                    b,
-                    format!("quorum proxy from {a}"),
-                ));
-                v.push((
-                    self.peer_proxy(a, b, true).expect("net"),
-                    b,
-                    format!("election proxy from {a}"),
-                ));
-            }
         }
         v
     }
 
-    /// Server lines name hosts each node resolves to its link proxies (a `--net` cluster with reconfig).
+    /// Server lines name hosts each node resolves to its link proxies (a `--net` cluster, see `NetSpec`).
     pub fn link_addresses(&self) -> bool {
-        self.net.is_some_and(|n| n.link_addresses)
+        self.net.is_some()
     }
 
     /// The connect string applications should use: through the client proxies on a `--net` cluster.
@@ -682,24 +641,32 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn proxy_ports_fill_a_block_after_the_client_proxies() {
+    fn the_block_holds_the_client_proxies_and_each_link_has_an_address() {
         let mut s = settings("fast");
         s.proxied = true;
         s.net_port_base = Some(20000);
         let spec = ClusterSpec::build("x", "p", s, Dist::fixture(), 3, 0).unwrap();
         assert_eq!(spec.client_proxy(1), Some(20000));
         assert_eq!(spec.client_proxy(3), Some(20002));
-        // 1 dials 2: index ((0*3)+1)*2 = 2 -> 20000 + 3 + 2.
-        assert_eq!(spec.peer_proxy(1, 2, false), Some(20005));
-        assert_eq!(spec.peer_proxy(1, 2, true), Some(20006));
-        assert_eq!(spec.peer_proxy(3, 2, true), Some(20003 + 15));
-        let ports = spec.proxy_ports();
-        assert_eq!(ports.len(), 3 + 12);
-        let mut uniq: Vec<u16> = ports.iter().map(|p| p.0).collect();
-        uniq.sort_unstable();
-        uniq.dedup();
-        assert_eq!(uniq.len(), 15);
-        assert!(uniq.iter().all(|p| (20000..20021).contains(p)));
+        let ports: Vec<u16> = spec.proxy_ports().iter().map(|p| p.0).collect();
+        assert_eq!(ports, [20000, 20001, 20002]);
+        assert_eq!(link_address(1, 2), Ipv4Addr::new(127, 1, 1, 2));
+        assert!(is_link_address(link_address(255, 3)) && !is_link_address(Ipv4Addr::LOCALHOST));
+        // A node added later resolves from the file written before it came: every id is in it.
+        let hosts = hosts_file(3);
+        assert!(hosts.contains("\n127.0.0.1 zkdev-node-3\n"), "{hosts}");
+        assert!(hosts.contains("\n127.1.3.1 zkdev-node-1\n"), "{hosts}");
+        assert_eq!(hosts.lines().filter(|l| l.contains("zkdev-node-")).count(), 255);
+        // The block is one port per node, and a node id beyond the top of the port range is refused.
+        let mut s = settings("fast");
+        s.proxied = true;
+        s.net_port_base = Some(65534);
+        let high = ClusterSpec::build("x", "p", s, Dist::fixture(), 2, 0).unwrap();
+        assert!(high
+            .with_node(3, Role::Participant)
+            .unwrap_err()
+            .to_string()
+            .contains("above 65535"));
         assert_eq!(
             spec.client_connect_string(),
             "127.0.0.1:20000,127.0.0.1:20001,127.0.0.1:20002"

@@ -1,17 +1,18 @@
-//! The link proxies of a `--net` cluster: one listener per directed peer link and port kind (node a's
-//! zoo.cfg names, for peer b, a loopback port here that leads to b's real quorum or election port) and one
-//! per client port. Each accepted connection is dialled on to the real port and copied both ways by two
-//! pumps, each applying the fault of its flow (`model::links`): hold (cut one way, stall), delay, jitter,
-//! loss as a retransmission delay, bandwidth. A connection whose two directions are both cut is reset
-//! (SO_LINGER 0), as is every new one on it; `--reset` resets the live ones once.
+//! The link proxies of a `--net` cluster: one listener per directed peer link and port kind, and one per
+//! client port. Every node's server lines name hosts (`zkdev-node-N`) that its JVM resolves through its own
+//! hosts file: the proxy of the link a -> b listens on b's real quorum and election port numbers at the
+//! link's own address 127.1.a.b (where node a's hosts file sends b's name), so the address a connection
+//! arrives at says who dialled (see `NetSpec`). Each accepted connection is dialled on to the real port and
+//! copied both ways by two pumps, each applying the fault of its flow (`model::links`): hold (cut one way,
+//! stall), delay, jitter, loss as a retransmission delay, bandwidth. A connection whose two directions are
+//! both cut is reset (SO_LINGER 0), as is every new one on it; `--reset` resets the live ones once.
 //!
-//! On the election port the first bytes a node sends advertise its own election address for dial-backs;
-//! the proxy rewrites them to the proxy of the reverse link, so no connection ever bypasses a proxy.
+//! On the election port the first bytes a node sends advertise its own election address for dial-backs
+//! (as its JVM resolved its own name: 127.0.0.1); the proxy rewrites them to the proxy of the reverse link,
+//! so no connection ever bypasses a proxy.
 //!
-//! A cluster with dynamic reconfiguration names hosts in its server lines (`NetSpec::link_addresses`):
-//! there the proxy of the link a -> b listens on b's real ports at the link's own address 127.1.a.b (where
-//! node a's hosts file sends b's name), so the address a connection arrives at says who dialled. Nodes come
-//! and go with `zkdev add`/`remove`: `sync` starts and stops their proxies as cluster.toml changes.
+//! Nodes come and go with `zkdev add`/`remove`: `sync` starts and stops their proxies as cluster.toml
+//! changes.
 //!
 //! The proxies live in the supervisor process: if it dies, every link is down until the next zkdev command
 //! starts a new supervisor, which binds them again (SO_REUSEADDR) and restores the faults of `links.json`.
@@ -94,42 +95,13 @@ fn routes(spec: &ClusterSpec) -> Vec<Route> {
             });
         }
         for a in spec.ids().into_iter().filter(|a| *a != b.id) {
-            if spec.link_addresses() {
-                v.extend(link_routes(spec, a, b.id));
-                continue;
-            }
-            let (Some(q), Some(e), Some(back)) = (
-                spec.peer_proxy(a, b.id, false),
-                spec.peer_proxy(a, b.id, true),
-                spec.peer_proxy(b.id, a, true),
-            ) else {
-                continue;
-            };
-            v.push(Route {
-                address: Ipv4Addr::LOCALHOST,
-                listen: q,
-                dialler: Endpoint::Node(a),
-                target: Endpoint::Node(b.id),
-                port: Port::Quorum,
-                upstream: b.ports.quorum,
-                advertise: None,
-            });
-            v.push(Route {
-                address: Ipv4Addr::LOCALHOST,
-                listen: e,
-                dialler: Endpoint::Node(a),
-                target: Endpoint::Node(b.id),
-                port: Port::Election,
-                upstream: b.ports.election,
-                advertise: Some(format!("127.0.0.1:{back}")),
-            });
+            v.extend(link_routes(spec, a, b.id));
         }
     }
     v
 }
 
-/// The quorum and election proxies of the link `a -> b` on a `link_addresses` cluster: b's real ports at
-/// the link's address; a's election connections advertise the link back (b -> a) for dial-backs.
+/// The quorum and election proxies of the link `a -> b`: b's real port numbers at the link's address; a's election connections advertise the link back (b -> a) for dial-backs.
 fn link_routes(spec: &ClusterSpec, a: u32, b: u32) -> Vec<Route> {
     let (Some(na), Some(nb)) = (spec.node(a), spec.node(b)) else {
         return Vec::new();

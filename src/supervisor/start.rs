@@ -205,20 +205,12 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
         };
         let mut ev = Event::new(
             Kind::Note,
-            if spec.link_addresses() {
-                format!(
-                    "link proxies listening ({} proxies: client proxies from port {}, each peer link at its own \
-                     address 127.1.<from>.<to>); {restored}",
-                    p.count(),
-                    spec.net.map(|n| n.port_base).unwrap_or(0)
-                )
-            } else {
-                format!(
-                    "link proxies listening ({} proxies from port {}); {restored}",
-                    p.count(),
-                    spec.net.map(|n| n.port_base).unwrap_or(0)
-                )
-            },
+            format!(
+                "link proxies listening ({} proxies: client proxies from port {}, each peer link at its own \
+                 address 127.1.<from>.<to>); {restored}",
+                p.count(),
+                spec.net.map(|n| n.port_base).unwrap_or(0)
+            ),
         );
         ev.action = Some("links".into());
         sup.record(ev);
