@@ -375,7 +375,7 @@ async fn drop_outsider(
         crate::output::print_json(&serde_json::json!({ "change": "drop", "nodes": [id], "message": message }));
     } else {
         crate::outln!("{message}");
-        crate::outln!("cluster {}: connect {}", next.name, next.connect_string());
+        crate::outln!("cluster {}: connect {}", next.name, next.client_connect_string());
     }
     Ok(())
 }
@@ -591,7 +591,7 @@ async fn finish(ctx: &Ctx, sup: &Supervisor, spec: &ClusterSpec, r: Report) -> R
         "cluster {}: leader {}, connect {}",
         spec.name,
         r.leader_after.map_or("none".to_string(), |l| l.to_string()),
-        spec.connect_string()
+        spec.client_connect_string()
     );
     Ok(())
 }
