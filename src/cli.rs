@@ -370,7 +370,7 @@ pub struct UpArgs {
     /// `partition`, `isolate` and `link` can break them (same as `[network] proxied = true`)
     #[arg(long)]
     pub net: bool,
-    /// First port of the proxies' block (N + 2N^2 ports) [default: 20000 + port offset]
+    /// First port of the client proxies' block (one port per node id) [default: 20000 + port offset]
     #[arg(long, value_name = "P")]
     pub net_port_base: Option<u16>,
     /// Preload zkdev's disk-fault library into every node (a new cluster), so `zkdev disk` can slow fsync or

@@ -75,15 +75,6 @@ fn version(v: &str) -> u64 {
 #[test]
 fn the_membership_changes_while_a_writer_loses_nothing() {
     let c = TestCluster::new(36);
-    // Proxied links need a proxy port per dialling node; a committed reconfig gives every node one address.
-    let offset = c.offset.to_string();
-    let out = c.zkdev(&["up", "--reconfig", "--net", "--port-offset", &offset]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("cannot be combined with proxied links"),
-        "{}",
-        stderr(&out)
-    );
     c.up(&["--reconfig", "--nodes", "3", "--observers", "1"]);
     let start = agreed(&c, &[1, 2, 3, 4], &[1, 2, 3], &[4], "3 voters and observer 4 agreeing");
 

@@ -3,9 +3,9 @@
 //! --nemesis` (seeded random faults, replayed from the seed). Every claim is checked against what the
 //! servers answer (`srvr`, `cons`) or what a real client sees.
 //!
-//! Ports: slots 20..=27 (offset 10000 + slot*10 for the nodes); the proxies of slot s use the block from
-//! 20000 + s*100 (a 3-node block is 21 ports), clear of every slot's node ports (12181..19100) and below
-//! the ephemeral range.
+//! Ports: slots 20..=27 (offset 10000 + slot*10 for the nodes); the client proxies of slot s use the block
+//! from 20000 + s*100 (one port per node; the peer links' proxies listen at 127.1.x.y), clear of every
+//! slot's node ports (12181..19100) and below the ephemeral range.
 
 mod common;
 

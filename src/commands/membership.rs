@@ -399,7 +399,7 @@ async fn drop_outsider(
         crate::output::print_json(&serde_json::json!({ "change": "drop", "nodes": [id], "message": message }));
     } else {
         crate::outln!("{message}");
-        crate::outln!("cluster {}: connect {}", next.name, next.connect_string());
+        crate::outln!("cluster {}: connect {}", next.name, next.client_connect_string());
     }
     Ok(())
 }
@@ -407,13 +407,6 @@ async fn drop_outsider(
 fn require_reconfig(spec: &ClusterSpec) -> Result<()> {
     if spec.settings.reconfig && spec.super_digest.is_some() {
         return Ok(());
-    }
-    if spec.net.is_some() {
-        return Err(Error::usage(format!(
-            "cluster `{}` has proxied links (--net), so its membership is fixed: {}",
-            spec.name,
-            crate::model::profile::RECONFIG_WITH_NET
-        )));
     }
     Err(Error::usage(format!(
         "cluster `{}` was made without dynamic reconfiguration, so its membership is fixed; make it with \
@@ -641,7 +634,7 @@ async fn finish(ctx: &Ctx, sup: &Supervisor, spec: &ClusterSpec, r: Report) -> R
         "cluster {}: leader {}, connect {}",
         spec.name,
         r.leader_after.map_or("none".to_string(), |l| l.to_string()),
-        spec.connect_string()
+        spec.client_connect_string()
     );
     Ok(())
 }

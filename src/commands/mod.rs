@@ -222,13 +222,10 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
     if reconfig {
         settings.reconfig = true;
     }
-    if settings.reconfig && settings.proxied {
-        return Err(Error::usage(crate::model::profile::RECONFIG_WITH_NET));
-    }
     if settings.proxied && settings.addresses == crate::model::profile::AddressMode::Loopback {
         return Err(Error::usage(
-            "--net with --addresses loopback: proxied links run on 127.0.0.1 with ports per node, so they do not \
-             combine with one address per node yet; choose one of the two",
+            "--net with --addresses loopback: proxied links run on loopback addresses of their own (127.1.x.y) for \
+             nodes on 127.0.0.1, so they do not combine with one address per node yet; choose one of the two",
         ));
     }
     // Check the shape before looking for java, so bad flags are reported as such on any machine.

@@ -756,7 +756,11 @@ pub async fn show(ctx: &Ctx) -> Result<()> {
         rows.push(vec![
             format!("{d} -> {t}"),
             port.as_str().to_string(),
-            l["listen"].to_string(),
+            // The port, on 127.0.0.1; a peer link of a cluster with reconfig has an address of its own.
+            match l["proxy"].as_str() {
+                Some(p) if !p.starts_with("127.0.0.1:") => p.to_string(),
+                _ => l["listen"].to_string(),
+            },
             l["connections"].to_string(),
             out.describe(),
             back.describe(),

@@ -120,9 +120,14 @@ pub fn server_string(spec: &ClusterSpec, id: u32, role: Role) -> Result<String> 
     let n = spec
         .node(id)
         .ok_or_else(|| Error::usage(format!("cluster `{}` has no node {id}", spec.name)))?;
+    // On a --net cluster the host is a name each member resolves to its proxy of the link (see `NetSpec`).
+    let host = if spec.link_addresses() {
+        crate::model::spec::link_host(id)
+    } else {
+        n.address.to_string()
+    };
     Ok(format!(
-        "server.{id}={}:{}:{}:{};{}",
-        n.address,
+        "server.{id}={host}:{}:{}:{};{}",
         n.ports.quorum,
         n.ports.election,
         role.as_str(),

@@ -650,13 +650,6 @@ pub fn builtin_names() -> Vec<&'static str> {
     BUILTIN.iter().map(|(n, _)| *n).collect()
 }
 
-/// Why `reconfig` and `proxied` cannot be on together.
-pub const RECONFIG_WITH_NET: &str =
-    "dynamic reconfiguration (`reconfig`, `up --reconfig`) cannot be combined with proxied links (`[network] \
-     proxied`, `up --net`): a committed reconfig gives every node the same address for each server, while proxied \
-     links need a different proxy port per dialling node (that is how one direction of one link is cut); choose \
-     one of the two";
-
 /// A profile with every default filled in: what a cluster is built from.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -858,9 +851,6 @@ impl Settings {
                 named(self.min_session_timeout, "min_session_timeout", 2),
                 named(self.max_session_timeout, "max_session_timeout", 20)
             ));
-        }
-        if self.reconfig && self.proxied {
-            return Err(RECONFIG_WITH_NET.into());
         }
         if self.tls_quorum && !self.tls {
             return Err("[tls] quorum = true needs enabled = true too (the nodes' certificates come with it)".into());

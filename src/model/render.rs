@@ -61,26 +61,13 @@ fn render_node(
         managed: true,
         data_dir: data_dir.display().to_string(),
         ports: node.ports,
-        // On a --net cluster a node reaches every peer through the proxy for that directed link; its own
-        // line keeps its real ports (where it listens).
         servers: Server::list(spec, |n| {
-            let mut ports = n.ports;
-            if let (Some(q), Some(e)) = (
-                spec.peer_proxy(node.id, n.id, false).filter(|_| n.id != node.id),
-                spec.peer_proxy(node.id, n.id, true).filter(|_| n.id != node.id),
-            ) {
-                ports.quorum = q;
-                ports.election = e;
+            // On a --net cluster the same line on every node (as a reconfig commits it), naming a host each
+            // node resolves its own way: to the proxy of its link to that peer (see `NetSpec`).
+            if spec.net.is_some() {
+                return (crate::model::spec::link_host(n.id), n.ports);
             }
-            let proxied = ports != n.ports;
-            (
-                if proxied {
-                    "127.0.0.1".to_string()
-                } else {
-                    n.address.to_string()
-                },
-                ports,
-            )
+            (n.address.to_string(), n.ports)
         }),
         tls: spec.settings.tls.then(|| TlsPlace {
             key_store: tls.node(node.id).display().to_string(),
@@ -100,13 +87,17 @@ fn render_node(
         .map_err(render_err)?;
 
     let argv = command(spec, node, paths, &log_path, cds);
+    let mut files = vec![
+        (zoo_cfg_path, zoo_cfg),
+        (log_path, log_cfg),
+        (data_dir.join("myid"), format!("{}\n", node.id)),
+    ];
+    if spec.link_addresses() {
+        files.push((hosts_path(paths, node.id), crate::model::spec::hosts_file(node.id)));
+    }
     Ok(NodeFiles {
         id: node.id,
-        files: vec![
-            (zoo_cfg_path, zoo_cfg),
-            (log_path, log_cfg),
-            (data_dir.join("myid"), format!("{}\n", node.id)),
-        ],
+        files,
         argv,
     })
 }
@@ -253,6 +244,10 @@ fn command(spec: &ClusterSpec, node: &NodeSpec, paths: &ClusterPaths, log_cfg: &
         argv.push("-Dzookeeper.admin.enableServer=false".into());
     }
     argv.extend(jvm_settings(s));
+    if spec.link_addresses() {
+        // Names resolve from this node's own file only: its peers' names lead to the link proxies.
+        argv.push(format!("-Djdk.net.hosts.file={}", hosts_path(paths, node.id).display()));
+    }
     if let Some(digest) = &spec.super_digest {
         // The super user may `reconfig` (zkdev add/remove/promote/demote) without skipACL.
         argv.push(format!("-Dzookeeper.DigestAuthenticationProvider.superDigest={digest}"));
@@ -270,6 +265,11 @@ fn command(spec: &ClusterSpec, node: &NodeSpec, paths: &ClusterPaths, log_cfg: &
     argv.push("org.apache.zookeeper.server.quorum.QuorumPeerMain".into());
     argv.push(paths.zoo_cfg(node.id).display().to_string());
     argv
+}
+
+/// Node `id`'s hosts file (a `--net` cluster, see `NetSpec`).
+fn hosts_path(paths: &ClusterPaths, id: u32) -> std::path::PathBuf {
+    paths.conf_dir(id).join("hosts")
 }
 
 /// The installation's classpath, then the profile's `classpath_extra`.
@@ -441,20 +441,31 @@ mod tests {
     }
 
     #[test]
-    fn net_cluster_dials_peers_through_its_own_proxies() {
+    fn net_cluster_names_hosts_each_node_resolves_to_its_links() {
         let mut s = settings("chaos");
         s.net_port_base = Some(20000);
+        assert!(s.reconfig && s.proxied);
+        // (Without reconfig the same: one mechanism for every --net cluster.)
         let spec = ClusterSpec::build("demo", "p", s, Dist::fixture(), 3, 0).unwrap();
         let paths = Home { root: "/h".into() }.cluster("demo");
         let nodes = render(&spec, &paths, &Plan::default()).unwrap();
-        let cfg = file(&nodes[0], "zoo.cfg");
-        assert!(cfg.contains("\nserver.1=127.0.0.1:2881:3881\n"), "{cfg}");
-        assert!(cfg.contains("\nserver.2=127.0.0.1:20005:20006\n"), "{cfg}");
-        assert!(cfg.contains("\nserver.3=127.0.0.1:20007:20008"), "{cfg}");
-        assert!(cfg.contains("\nclientPort=2181\n"), "{cfg}");
-        let cfg2 = file(&nodes[1], "zoo.cfg");
-        assert!(cfg2.contains("\nserver.1=127.0.0.1:20009:20010\n"), "{cfg2}");
-        assert!(cfg2.contains("\nserver.2=127.0.0.1:2882:3882\n"), "{cfg2}");
+        // One line per server, the same on every node (as a reconfig commits it), with the real ports.
+        for n in &nodes {
+            let cfg = file(n, "zoo.cfg");
+            assert!(cfg.contains("\nserver.1=zkdev-node-1:2881:3881\n"), "{cfg}");
+            assert!(cfg.contains("\nserver.3=zkdev-node-3:2883:3883"), "{cfg}");
+        }
+        // Node 2 finds itself at 127.0.0.1 and peer 3 at the link 2 -> 3 (and any later node too).
+        let hosts = file(&nodes[1], "hosts");
+        assert!(hosts.contains("\n127.0.0.1 zkdev-node-2\n"), "{hosts}");
+        assert!(hosts.contains("\n127.1.2.3 zkdev-node-3\n"), "{hosts}");
+        assert!(hosts.contains("\n127.1.2.255 zkdev-node-255\n"), "{hosts}");
+        let hosts_flag = format!("-Djdk.net.hosts.file={}", paths.conf_dir(2).join("hosts").display());
+        assert!(nodes[1].argv.contains(&hosts_flag), "{:?}", nodes[1].argv);
+        // Only the client proxies take ports of the block.
+        assert_eq!(spec.proxy_ports().len(), 3);
+        let add = crate::model::membership::server_string(&spec, 3, crate::model::spec::Role::Observer).unwrap();
+        assert_eq!(add, "server.3=zkdev-node-3:2883:3883:observer;127.0.0.1:2183");
     }
 
     #[test]

@@ -160,13 +160,50 @@ fn node_spec(settings: &Settings, admin_on: bool, id: u32, role: Role) -> Result
     })
 }
 
-/// Where the proxies of a `--net` cluster listen. With N nodes the block starting at `port_base` holds,
-/// in order: node i's client proxy at `port_base + (i - 1)`, then for every dialler a and target b (both
-/// 1..=N) the quorum and election proxies a dials for b at `port_base + N + ((a-1)*N + (b-1))*2 + {0,1}`
-/// (a = b unused). A block is N + 2N^2 ports: 21 for 3 nodes, 55 for 5.
+/// Where the proxies of a `--net` cluster listen. Node i's client proxy: `port_base + (i - 1)`, on
+/// 127.0.0.1. The peer links have no ports of their own: the server lines name hosts (`zkdev-node-N`, the
+/// real ports) that each node's JVM resolves through its own hosts file, to 127.0.0.1 for itself and, for
+/// peer b, to the address of the link from it, 127.1.a.b (a = the dialling node), where the proxy of that
+/// link listens on b's real port numbers. So every node has the same server lines, as a `reconfig` commits
+/// them (ZooKeeper gives every member one address per server, and a node listens where its own line says),
+/// and the address a connection arrives at says who dialled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetSpec {
     pub port_base: u16,
+}
+
+/// The host name a `--net` cluster's server lines give node `id`.
+pub fn link_host(id: u32) -> String {
+    format!("zkdev-node-{id}")
+}
+
+/// Where the proxy of the link from `dialler` to `target` listens (on the target's real quorum and election
+/// port numbers): 127.1.dialler.target, a loopback address of its own.
+pub fn link_address(dialler: u32, target: u32) -> Ipv4Addr {
+    Ipv4Addr::new(127, 1, dialler as u8, target as u8)
+}
+
+/// Is `addr` a link proxy's address (127.1.x.y)?
+pub fn is_link_address(addr: Ipv4Addr) -> bool {
+    addr.octets()[..2] == [127, 1]
+}
+
+/// Node `id`'s hosts file on a `--net` cluster (its JVM resolves names only from it): itself at
+/// 127.0.0.1, every other possible node (1..=255, so a node added later resolves too) at its link address.
+pub fn hosts_file(id: u32) -> String {
+    let mut out = String::from(
+        "# zkdev: how this node reaches its peers (through the link proxies); see `zkdev links`.\n\
+         127.0.0.1 localhost\n",
+    );
+    for peer in 1..=255u32 {
+        let addr = if peer == id {
+            Ipv4Addr::LOCALHOST
+        } else {
+            link_address(id, peer)
+        };
+        out.push_str(&format!("{addr} {}\n", link_host(peer)));
+    }
+    out
 }
 
 /// The default proxy block: 20000 + the cluster's port offset (clear of the default node ports, below
@@ -249,7 +286,7 @@ impl ClusterSpec {
                 .net_port_base
                 .map(u32::from)
                 .unwrap_or(DEFAULT_NET_PORT_BASE + u32::from(settings.offset));
-            let last = base + n + 2 * n * n - 1;
+            let last = base + n - 1;
             if base < 1024 || last > 65535 {
                 return Err(Error::usage(format!(
                     "the proxies of {n} nodes would need ports {base}..={last}: ports must be 1024..=65535; choose \
@@ -283,6 +320,15 @@ impl ClusterSpec {
         }
         if !(1..=255).contains(&id) {
             return Err(Error::usage(format!("node id {id}: ZooKeeper's myid is 1..=255")));
+        }
+        if let Some(net) = self.net {
+            if u32::from(net.port_base) + id - 1 > 65535 {
+                return Err(Error::usage(format!(
+                    "node {id}'s client proxy would be port {}: above 65535; this cluster's proxy block starts too \
+                     high for such an id",
+                    u32::from(net.port_base) + id - 1
+                )));
+            }
         }
         let admin_on = self.settings.admin_server && self.dist.admin_server_available;
         let mut spec = self.clone();
@@ -422,15 +468,8 @@ impl ClusterSpec {
         Some(net.port_base + (id - 1) as u16)
     }
 
-    /// The proxy `dialler` dials to reach `target`'s quorum (`election = false`) or election port.
-    pub fn peer_proxy(&self, dialler: u32, target: u32, election: bool) -> Option<u16> {
-        let net = self.net?;
-        let n = self.nodes.len() as u32;
-        let index = ((dialler - 1) * n + (target - 1)) * 2 + u32::from(election);
-        Some(net.port_base + (n + index) as u16)
-    }
-
-    /// Every proxy port with the node it leads to and what it is, e.g. `(20012, 2, "quorum proxy from 1")`.
+    /// Every proxy port of the block with the node it leads to and what it is (`(20001, 2, "client proxy")`):
+    /// the peer links' proxies listen at addresses of their own (see `NetSpec`).
     pub fn proxy_ports(&self) -> Vec<(u16, u32, String)> {
         let mut v = Vec::new();
         if self.net.is_none() {
@@ -438,20 +477,13 @@ impl ClusterSpec {
         }
         for b in self.ids() {
             v.push((self.client_proxy(b).expect("net"), b, "client proxy".to_string()));
-            for a in self.ids().into_iter().filter(|a| *a != b) {
-                v.push((
-                    self.peer_proxy(a, b, false).expect("net"),
-                    b,
-                    format!("quorum proxy from {a}"),
-                ));
-                v.push((
-                    self.peer_proxy(a, b, true).expect("net"),
-                    b,
-                    format!("election proxy from {a}"),
-                ));
-            }
         }
         v
+    }
+
+    /// Server lines name hosts each node resolves to its link proxies (a `--net` cluster, see `NetSpec`).
+    pub fn link_addresses(&self) -> bool {
+        self.net.is_some()
     }
 
     /// The connect string applications should use: through the client proxies on a `--net` cluster.
@@ -609,24 +641,32 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn proxy_ports_fill_a_block_after_the_client_proxies() {
+    fn the_block_holds_the_client_proxies_and_each_link_has_an_address() {
         let mut s = settings("fast");
         s.proxied = true;
         s.net_port_base = Some(20000);
         let spec = ClusterSpec::build("x", "p", s, Dist::fixture(), 3, 0).unwrap();
         assert_eq!(spec.client_proxy(1), Some(20000));
         assert_eq!(spec.client_proxy(3), Some(20002));
-        // 1 dials 2: index ((0*3)+1)*2 = 2 -> 20000 + 3 + 2.
-        assert_eq!(spec.peer_proxy(1, 2, false), Some(20005));
-        assert_eq!(spec.peer_proxy(1, 2, true), Some(20006));
-        assert_eq!(spec.peer_proxy(3, 2, true), Some(20003 + 15));
-        let ports = spec.proxy_ports();
-        assert_eq!(ports.len(), 3 + 12);
-        let mut uniq: Vec<u16> = ports.iter().map(|p| p.0).collect();
-        uniq.sort_unstable();
-        uniq.dedup();
-        assert_eq!(uniq.len(), 15);
-        assert!(uniq.iter().all(|p| (20000..20021).contains(p)));
+        let ports: Vec<u16> = spec.proxy_ports().iter().map(|p| p.0).collect();
+        assert_eq!(ports, [20000, 20001, 20002]);
+        assert_eq!(link_address(1, 2), Ipv4Addr::new(127, 1, 1, 2));
+        assert!(is_link_address(link_address(255, 3)) && !is_link_address(Ipv4Addr::LOCALHOST));
+        // A node added later resolves from the file written before it came: every id is in it.
+        let hosts = hosts_file(3);
+        assert!(hosts.contains("\n127.0.0.1 zkdev-node-3\n"), "{hosts}");
+        assert!(hosts.contains("\n127.1.3.1 zkdev-node-1\n"), "{hosts}");
+        assert_eq!(hosts.lines().filter(|l| l.contains("zkdev-node-")).count(), 255);
+        // The block is one port per node, and a node id beyond the top of the port range is refused.
+        let mut s = settings("fast");
+        s.proxied = true;
+        s.net_port_base = Some(65534);
+        let high = ClusterSpec::build("x", "p", s, Dist::fixture(), 2, 0).unwrap();
+        assert!(high
+            .with_node(3, Role::Participant)
+            .unwrap_err()
+            .to_string()
+            .contains("above 65535"));
         assert_eq!(
             spec.client_connect_string(),
             "127.0.0.1:20000,127.0.0.1:20001,127.0.0.1:20002"

@@ -38,10 +38,21 @@ pub fn is_local_address(address: Ipv4Addr) -> bool {
 /// the listening sockets; /proc/net/tcp{,6} (the fallback) lists every socket of the machine and costs
 /// a hundred times more when connections are many.
 pub fn listening_ports() -> std::collections::BTreeSet<u16> {
-    listening_by_diag().unwrap_or_else(|_| listening_by_proc())
+    listening_ports_except(|_| false)
 }
 
-fn listening_by_proc() -> std::collections::BTreeSet<u16> {
+/// `listening_ports`, leaving out the listeners on IPv4 addresses `skip` names (the link proxies of a
+/// cluster with reconfig listen on their nodes' port numbers, at addresses of their own).
+pub fn listening_ports_except(skip: fn(Ipv4Addr) -> bool) -> std::collections::BTreeSet<u16> {
+    let all = listening_by_diag().unwrap_or_else(|_| listening_by_proc());
+    all.into_iter()
+        .filter(|(addr, _)| !addr.is_some_and(skip))
+        .map(|(_, port)| port)
+        .collect()
+}
+
+/// Every listener as (its IPv4 address, None for IPv6; port).
+fn listening_by_proc() -> std::collections::BTreeSet<(Option<Ipv4Addr>, u16)> {
     ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
         .filter_map(|f| std::fs::read_to_string(f).ok())
@@ -50,8 +61,14 @@ fn listening_by_proc() -> std::collections::BTreeSet<u16> {
                 .skip(1)
                 .filter_map(|line| {
                     let f: Vec<&str> = line.split_whitespace().collect();
-                    let port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
-                    (*f.get(3)? == "0A").then_some(port)
+                    let (addr, port) = f.get(1)?.rsplit_once(':')?;
+                    let port = u16::from_str_radix(port, 16).ok()?;
+                    // IPv4: the address as a host-order hex u32 of network-order bytes (0100007F = 127.0.0.1).
+                    let v4 = (addr.len() == 8)
+                        .then(|| u32::from_str_radix(addr, 16).ok())
+                        .flatten()
+                        .map(|a| Ipv4Addr::from(a.to_le_bytes()));
+                    (*f.get(3)? == "0A").then_some((v4, port))
                 })
                 .collect::<Vec<_>>()
         })
@@ -59,7 +76,7 @@ fn listening_by_proc() -> std::collections::BTreeSet<u16> {
 }
 
 /// One SOCK_DIAG_BY_FAMILY dump per address family, TCP, LISTEN only; the local port of every answer.
-fn listening_by_diag() -> std::io::Result<std::collections::BTreeSet<u16>> {
+fn listening_by_diag() -> std::io::Result<std::collections::BTreeSet<(Option<Ipv4Addr>, u16)>> {
     use nix::libc;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -116,10 +133,13 @@ fn listening_by_diag() -> std::io::Result<std::collections::BTreeSet<u16>> {
                     NLMSG_ERROR => return Err(std::io::Error::other("sock_diag refused the request")),
                     _ => {
                         // struct inet_diag_msg: family, state, timer, retrans, then the sockid whose first
-                        // field is the source (local) port, big-endian.
+                        // fields are the source (local) port, big-endian, the destination port, and the
+                        // source address (network order; an IPv4 one in its first 4 bytes).
                         let msg = &data[off + 16..off + len];
-                        if msg.len() >= 6 {
-                            ports.insert(u16::from_be_bytes([msg[4], msg[5]]));
+                        if msg.len() >= 12 {
+                            let addr = (msg[0] == libc::AF_INET as u8)
+                                .then(|| Ipv4Addr::new(msg[8], msg[9], msg[10], msg[11]));
+                            ports.insert((addr, u16::from_be_bytes([msg[4], msg[5]])));
                         }
                     }
                 }
@@ -395,15 +415,26 @@ mod tests {
         let l = TcpListener::bind((LO, 0)).unwrap();
         let port = l.local_addr().unwrap().port();
         let by_diag = listening_by_diag().expect("sock_diag answers");
-        assert!(by_diag.contains(&port));
-        assert!(listening_by_proc().contains(&port));
+        assert!(by_diag.contains(&(Some(LO), port)));
+        assert!(listening_by_proc().contains(&(Some(LO), port)));
         drop(l);
-        assert!(!listening_by_diag().unwrap().contains(&port));
+        assert!(!listening_by_diag().unwrap().contains(&(Some(LO), port)));
         // A connected (not listening) socket does not count.
         let l2 = TcpListener::bind((LO, 0)).unwrap();
         let c = std::net::TcpStream::connect(l2.local_addr().unwrap()).unwrap();
         let local = c.local_addr().unwrap().port();
         assert!(!listening_ports().contains(&local));
+    }
+
+    #[test]
+    fn listeners_on_skipped_addresses_are_left_out() {
+        // A port of its own on 127.1.0.1 (a link proxy's kind of address) is seen only when not skipped.
+        let link = Ipv4Addr::new(127, 1, 0, 1);
+        let l = TcpListener::bind((link, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert!(listening_ports().contains(&port));
+        assert!(!listening_ports_except(|a| a.octets()[..2] == [127, 1]).contains(&port));
+        assert!(listening_by_proc().contains(&(Some(link), port)));
     }
 
     #[test]

@@ -100,27 +100,34 @@ fn make(cluster: &str, ids: &[u32]) -> std::result::Result<Made, rcgen::Error> {
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca = ca_params.self_signed(&ca_key)?;
 
-    let leaf =
-        |name: String, usages: Vec<ExtendedKeyUsagePurpose>| -> std::result::Result<(String, String), rcgen::Error> {
-            let key = KeyPair::generate()?;
-            let mut p = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?;
-            p.distinguished_name.push(DnType::CommonName, name);
-            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-            p.extended_key_usages = usages;
-            let cert = p.signed_by(&key, &ca, &ca_key)?;
-            Ok((cert.pem(), key.serialize_pem()))
-        };
+    let leaf = |name: String,
+                host: Option<String>,
+                usages: Vec<ExtendedKeyUsagePurpose>|
+     -> std::result::Result<(String, String), rcgen::Error> {
+        let key = KeyPair::generate()?;
+        let mut names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+        names.extend(host);
+        let mut p = CertificateParams::new(names)?;
+        p.distinguished_name.push(DnType::CommonName, name);
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = usages;
+        let cert = p.signed_by(&key, &ca, &ca_key)?;
+        Ok((cert.pem(), key.serialize_pem()))
+    };
     let mut nodes = Vec::new();
     for id in ids {
         // Server and client use: with quorum TLS a node is both to its peers.
+        // Its host name too: on a --net cluster with reconfig peers dial it by that name (quorum TLS checks it).
         let (cert, key) = leaf(
             format!("zkdev {cluster} node {id}"),
+            Some(crate::model::spec::link_host(*id)),
             vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth],
         )?;
         nodes.push((*id, format!("{cert}{key}")));
     }
     let (client_cert, client_key) = leaf(
         format!("zkdev {cluster} client"),
+        None,
         vec![ExtendedKeyUsagePurpose::ClientAuth],
     )?;
     Ok(Made {

@@ -104,12 +104,21 @@ impl Sup {
         self.loaded().spec.clone()
     }
 
-    /// Read cluster.toml again (a rolling upgrade changes the installation); keep the last good one.
+    /// Read cluster.toml again (a rolling upgrade changes the installation, `zkdev add`/`remove` the nodes);
+    /// keep the last good one. The link proxies follow the nodes.
     pub(super) fn reload_spec(&self) -> ClusterSpec {
         if let Ok(s) = self.paths.load_spec() {
             *self.spec.lock().expect("spec") = Arc::new(Loaded::new(&self.paths, s));
         }
-        self.spec()
+        let spec = self.spec();
+        if let Some(p) = &self.proxies {
+            for note in p.sync(&spec) {
+                let mut ev = Event::new(Kind::Note, note);
+                ev.action = Some("links".into());
+                self.record(ev);
+            }
+        }
+        spec
     }
 
     /// Drop from the state the nodes `spec` no longer names (removed by a reconfig) whose process is gone.

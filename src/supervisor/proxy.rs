@@ -1,17 +1,24 @@
-//! The link proxies of a `--net` cluster: one listener per directed peer link and port kind (node a's
-//! zoo.cfg names, for peer b, a loopback port here that leads to b's real quorum or election port) and one
-//! per client port. Each accepted connection is dialled on to the real port and copied both ways by two
-//! pumps, each applying the fault of its flow (`model::links`): hold (cut one way, stall), delay, jitter,
-//! loss as a retransmission delay, bandwidth. A connection whose two directions are both cut is reset
-//! (SO_LINGER 0), as is every new one on it; `--reset` resets the live ones once.
+//! The link proxies of a `--net` cluster: one listener per directed peer link and port kind, and one per
+//! client port. Every node's server lines name hosts (`zkdev-node-N`) that its JVM resolves through its own
+//! hosts file: the proxy of the link a -> b listens on b's real quorum and election port numbers at the
+//! link's own address 127.1.a.b (where node a's hosts file sends b's name), so the address a connection
+//! arrives at says who dialled (see `NetSpec`). Each accepted connection is dialled on to the real port and
+//! copied both ways by two pumps, each applying the fault of its flow (`model::links`): hold (cut one way,
+//! stall), delay, jitter, loss as a retransmission delay, bandwidth. A connection whose two directions are
+//! both cut is reset (SO_LINGER 0), as is every new one on it; `--reset` resets the live ones once.
 //!
-//! On the election port the first bytes a node sends advertise its own election address for dial-backs;
-//! the proxy rewrites them to the proxy of the reverse link, so no connection ever bypasses a proxy.
+//! On the election port the first bytes a node sends advertise its own election address for dial-backs
+//! (as its JVM resolved its own name: 127.0.0.1); the proxy rewrites them to the proxy of the reverse link,
+//! so no connection ever bypasses a proxy.
+//!
+//! Nodes come and go with `zkdev add`/`remove`: `sync` starts and stops their proxies as cluster.toml
+//! changes.
 //!
 //! The proxies live in the supervisor process: if it dies, every link is down until the next zkdev command
 //! starts a new supervisor, which binds them again (SO_REUSEADDR) and restores the faults of `links.json`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,11 +28,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::model::links::{rewrite_initial, Endpoint, Flow, Initial, LinkTable, Port};
-use crate::model::spec::ClusterSpec;
+use crate::model::spec::{is_link_address, link_address, ClusterSpec};
 
 /// What every connection watches: the rules, and the last one-shot reset.
 #[derive(Debug, Default)]
@@ -38,6 +46,7 @@ pub struct Shared {
 /// One listener: who dials it, which node it leads to, and where that node really listens.
 #[derive(Debug, Clone)]
 struct Route {
+    address: Ipv4Addr,
     listen: u16,
     dialler: Endpoint,
     target: Endpoint,
@@ -56,13 +65,19 @@ pub struct LiveLink {
     pub target: Endpoint,
     pub port: Port,
     pub listen: u16,
+    /// `address:port` the dialler connects to.
+    pub proxy: String,
     pub connections: usize,
 }
 
 pub struct Proxies {
     tx: watch::Sender<Arc<Shared>>,
     live: Arc<Mutex<BTreeMap<Key, usize>>>,
-    routes: Vec<Route>,
+    /// Every route served now, with its accept loop.
+    routes: Mutex<Vec<(Route, JoinHandle<()>)>>,
+    /// The upstream ports whose listening `watch_listening` reports (the routes' upstreams).
+    upstreams: Arc<Mutex<BTreeSet<u16>>>,
+    up_rx: watch::Receiver<Arc<BTreeSet<u16>>>,
 }
 
 fn routes(spec: &ClusterSpec) -> Vec<Route> {
@@ -70,6 +85,7 @@ fn routes(spec: &ClusterSpec) -> Vec<Route> {
     for b in &spec.nodes {
         if let Some(p) = spec.client_proxy(b.id) {
             v.push(Route {
+                address: Ipv4Addr::LOCALHOST,
                 listen: p,
                 dialler: Endpoint::Clients,
                 target: Endpoint::Node(b.id),
@@ -79,32 +95,62 @@ fn routes(spec: &ClusterSpec) -> Vec<Route> {
             });
         }
         for a in spec.ids().into_iter().filter(|a| *a != b.id) {
-            let (Some(q), Some(e), Some(back)) = (
-                spec.peer_proxy(a, b.id, false),
-                spec.peer_proxy(a, b.id, true),
-                spec.peer_proxy(b.id, a, true),
-            ) else {
-                continue;
-            };
-            v.push(Route {
-                listen: q,
-                dialler: Endpoint::Node(a),
-                target: Endpoint::Node(b.id),
-                port: Port::Quorum,
-                upstream: b.ports.quorum,
-                advertise: None,
-            });
-            v.push(Route {
-                listen: e,
-                dialler: Endpoint::Node(a),
-                target: Endpoint::Node(b.id),
-                port: Port::Election,
-                upstream: b.ports.election,
-                advertise: Some(format!("127.0.0.1:{back}")),
-            });
+            v.extend(link_routes(spec, a, b.id));
         }
     }
     v
+}
+
+/// The quorum and election proxies of the link `a -> b`: b's real port numbers at the link's address; a's election connections advertise the link back (b -> a) for dial-backs.
+fn link_routes(spec: &ClusterSpec, a: u32, b: u32) -> Vec<Route> {
+    let (Some(na), Some(nb)) = (spec.node(a), spec.node(b)) else {
+        return Vec::new();
+    };
+    let route = |port, upstream, advertise| Route {
+        address: link_address(a, b),
+        listen: upstream,
+        dialler: Endpoint::Node(a),
+        target: Endpoint::Node(b),
+        port,
+        upstream,
+        advertise,
+    };
+    vec![
+        route(Port::Quorum, nb.ports.quorum, None),
+        route(
+            Port::Election,
+            nb.ports.election,
+            Some(format!("{}:{}", link_address(b, a), na.ports.election)),
+        ),
+    ]
+}
+
+fn key(r: &Route) -> Key {
+    (r.dialler, r.target, r.port)
+}
+
+fn bind(r: &Route) -> Result<std::net::TcpListener> {
+    let bound = socket2_free_bind(r.address, r.listen);
+    bound.map_err(|e| {
+        Error::env(format!(
+            "cannot listen on {}:{} (proxy of {} {} port for {}): {e}",
+            r.address,
+            r.listen,
+            r.target,
+            r.port.as_str(),
+            r.dialler
+        ))
+    })
+}
+
+/// A listening socket on `addr:port` with SO_REUSEADDR (as tokio's own bind sets it), so a new supervisor
+/// binds again at once where the previous one's connections linger.
+fn socket2_free_bind(addr: Ipv4Addr, port: u16) -> std::io::Result<std::net::TcpListener> {
+    let sock = tokio::net::TcpSocket::new_v4()?;
+    sock.set_reuseaddr(true)?;
+    sock.bind((addr, port).into())?;
+    let l = sock.listen(1024)?;
+    l.into_std()
 }
 
 impl Proxies {
@@ -114,32 +160,82 @@ impl Proxies {
             table,
             ..Shared::default()
         }));
-        let live: Arc<Mutex<BTreeMap<Key, usize>>> = Arc::default();
         let routes = routes(spec);
         let mut listeners = Vec::new();
         for r in &routes {
-            let l = TcpListener::bind(("127.0.0.1", r.listen)).await.map_err(|e| {
-                Error::env(format!(
-                    "cannot listen on 127.0.0.1:{} (proxy of {} {} port for {}): {e}",
-                    r.listen,
-                    r.target,
-                    r.port.as_str(),
-                    r.dialler
-                ))
-            })?;
-            listeners.push(l);
+            listeners.push(bind(r)?);
         }
         let upstreams: BTreeSet<u16> = routes.iter().map(|r| r.upstream).collect();
-        let first: BTreeSet<u16> = crate::os::ports::listening_ports()
-            .intersection(&upstreams)
-            .copied()
-            .collect();
+        let first: BTreeSet<u16> = listening_upstreams().intersection(&upstreams).copied().collect();
         let (up_tx, up_rx) = watch::channel(Arc::new(first));
-        tokio::spawn(watch_listening(upstreams, up_tx));
-        for (l, r) in listeners.into_iter().zip(routes.iter().cloned()) {
-            tokio::spawn(accept_loop(l, Arc::new(r), tx.clone(), live.clone(), up_rx.clone()));
+        let upstreams = Arc::new(Mutex::new(upstreams));
+        tokio::spawn(watch_listening(upstreams.clone(), up_tx));
+        let proxies = Proxies {
+            tx,
+            live: Arc::default(),
+            routes: Mutex::new(Vec::new()),
+            upstreams,
+            up_rx,
+        };
+        for (l, r) in listeners.into_iter().zip(routes) {
+            proxies.serve(l, r)?;
         }
-        Ok(Proxies { tx, live, routes })
+        Ok(proxies)
+    }
+
+    fn serve(&self, listener: std::net::TcpListener, route: Route) -> Result<()> {
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::env(format!("cannot use the proxy listener on port {}: {e}", route.listen)))?;
+        let listener = TcpListener::from_std(listener)
+            .map_err(|e| Error::env(format!("cannot use the proxy listener on port {}: {e}", route.listen)))?;
+        self.upstreams.lock().expect("upstreams").insert(route.upstream);
+        let task = tokio::spawn(accept_loop(
+            listener,
+            Arc::new(route.clone()),
+            self.tx.clone(),
+            self.live.clone(),
+            self.up_rx.clone(),
+        ));
+        self.routes.lock().expect("routes").push((route, task));
+        Ok(())
+    }
+
+    /// Serve the proxies of nodes `spec` has and these do not (added by `zkdev add`), stop those of nodes
+    /// it no longer has (removed). Live connections of a stopped proxy run on until their node closes them.
+    /// What started and stopped, in words; errors (a port taken) are said and the rest goes on.
+    pub fn sync(&self, spec: &ClusterSpec) -> Vec<String> {
+        let wanted = routes(spec);
+        let mut said = Vec::new();
+        let (mut started, mut stopped) = (0, 0);
+        {
+            let mut routes = self.routes.lock().expect("routes");
+            routes.retain(|(r, task)| {
+                let keep = wanted.iter().any(|w| key(w) == key(r) && w.listen == r.listen);
+                if !keep {
+                    task.abort();
+                    stopped += 1;
+                }
+                keep
+            });
+        }
+        let have: Vec<(Key, u16)> = (self.routes.lock().expect("routes").iter())
+            .map(|(r, _)| (key(r), r.listen))
+            .collect();
+        for r in wanted.into_iter().filter(|w| !have.contains(&(key(w), w.listen))) {
+            match bind(&r).and_then(|l| self.serve(l, r)) {
+                Ok(()) => started += 1,
+                Err(e) => said.push(e.to_string()),
+            }
+        }
+        if started + stopped > 0 {
+            said.insert(0, format!("link proxies: {started} started, {stopped} stopped"));
+        }
+        let ports: BTreeSet<u16> = (self.routes.lock().expect("routes").iter())
+            .map(|(r, _)| r.upstream)
+            .collect();
+        *self.upstreams.lock().expect("upstreams") = ports;
+        said
     }
 
     pub fn table(&self) -> LinkTable {
@@ -158,20 +254,23 @@ impl Proxies {
 
     pub fn live(&self) -> Vec<LiveLink> {
         let live = self.live.lock().expect("live");
-        self.routes
-            .iter()
-            .map(|r| LiveLink {
+        let routes = self.routes.lock().expect("routes");
+        let mut links: Vec<LiveLink> = (routes.iter())
+            .map(|(r, _)| LiveLink {
                 dialler: r.dialler,
                 target: r.target,
                 port: r.port,
                 listen: r.listen,
-                connections: live.get(&(r.dialler, r.target, r.port)).copied().unwrap_or(0),
+                proxy: format!("{}:{}", r.address, r.listen),
+                connections: live.get(&key(r)).copied().unwrap_or(0),
             })
-            .collect()
+            .collect();
+        links.sort_by_key(|l| (l.target, l.dialler, l.port));
+        links
     }
 
     pub fn count(&self) -> usize {
-        self.routes.len()
+        self.routes.lock().expect("routes").len()
     }
 }
 
@@ -191,7 +290,12 @@ async fn accept_loop(
     loop {
         let upstream_listens = up.borrow_and_update().contains(&route.upstream);
         match (upstream_listens, listener.is_some()) {
-            (true, false) => listener = TcpListener::bind(("127.0.0.1", route.listen)).await.ok(),
+            (true, false) => {
+                listener = bind(&route)
+                    .ok()
+                    .and_then(|l| l.set_nonblocking(true).ok().map(|_| l))
+                    .and_then(|l| TcpListener::from_std(l).ok())
+            }
             (false, true) => listener = None,
             _ => {}
         }
@@ -219,12 +323,10 @@ async fn accept_loop(
 
 /// Which of `ports` something listens on, read from /proc every 50 ms and published when it changes:
 /// one reader for all the proxies.
-async fn watch_listening(ports: BTreeSet<u16>, tx: watch::Sender<Arc<BTreeSet<u16>>>) {
+async fn watch_listening(ports: Arc<Mutex<BTreeSet<u16>>>, tx: watch::Sender<Arc<BTreeSet<u16>>>) {
     loop {
-        let now: BTreeSet<u16> = crate::os::ports::listening_ports()
-            .intersection(&ports)
-            .copied()
-            .collect();
+        let ports = ports.lock().expect("upstreams").clone();
+        let now: BTreeSet<u16> = listening_upstreams().intersection(&ports).copied().collect();
         if **tx.borrow() != now {
             tx.send_replace(Arc::new(now));
         }
@@ -233,6 +335,12 @@ async fn watch_listening(ports: BTreeSet<u16>, tx: watch::Sender<Arc<BTreeSet<u1
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The ports something listens on, leaving out the link proxies' own listeners (on a cluster with reconfig
+/// they listen on their nodes' port numbers, at 127.1.x.y).
+fn listening_upstreams() -> BTreeSet<u16> {
+    crate::os::ports::listening_ports_except(is_link_address)
 }
 
 /// Close with a reset instead of a FIN: SO_LINGER on, 0 s. The caller drops the socket afterwards.

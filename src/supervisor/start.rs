@@ -206,7 +206,8 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
         let mut ev = Event::new(
             Kind::Note,
             format!(
-                "link proxies listening ({} proxies from port {}); {restored}",
+                "link proxies listening ({} proxies: client proxies from port {}, each peer link at its own \
+                 address 127.1.<from>.<to>); {restored}",
                 p.count(),
                 spec.net.map(|n| n.port_base).unwrap_or(0)
             ),
