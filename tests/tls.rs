@@ -213,3 +213,29 @@ fn a_bind_exception_fails_up_at_once_with_the_line_quoted() {
         c.jvms().is_empty().then_some(())
     });
 }
+
+/// A node added to a TLS ensemble with quorum TLS (`zkdev add` on `up --reconfig`) gets a certificate from the
+/// cluster's own CA: it syncs with the leader over TLS, the reconfig commits it on every member, and a TLS
+/// client reaches it on its secure port like the others.
+#[test]
+fn a_node_added_to_a_tls_ensemble_speaks_tls() {
+    let c = TestCluster::new(35);
+    let profile = write_profile(
+        &c,
+        "qtls.toml",
+        "extends = \"fast\"\n[tls]\nenabled = true\nquorum = true\n",
+    );
+    let offset = c.offset.to_string();
+    let out = c.zkdev(&["up", "--profile", &profile, "--port-offset", &offset, "--reconfig"]);
+    assert_ok(&out, "up --reconfig with quorum TLS");
+    let out = c.zkdev(&["add", "--json"]);
+    assert_ok(&out, "add");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["members_after"], "voters 1,2,3,4", "{v}");
+    assert!(c.cluster_dir().join("tls/node4.pem").is_file());
+    let out = c.zkdev(&["smoke", "--tls", "--json"]);
+    assert_ok(&out, "smoke --tls");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["agree"], true, "{v}");
+    assert_eq!(v["nodes"].as_array().unwrap().len(), 4, "{v}");
+}

@@ -90,6 +90,10 @@ pub async fn add(ctx: &Ctx, args: AddArgs) -> Result<()> {
     let guarded = membership::guard(&ChangeQuorum::new(&voters, &up), &what, args.force);
     journal_refusal(ctx, &sup, guarded).await?;
     crate::os::launch::check_ports_free(&grown, &ids).await?;
+    // On a TLS ensemble a new node needs a certificate from the cluster's CA before it can talk to anyone.
+    for id in &ids {
+        crate::os::tls::ensure_node(&grown, &paths, *id)?;
+    }
 
     // The new nodes start with the current members plus themselves (rendered from the grown spec), and
     // follow the leader without a vote until the reconfig names them.

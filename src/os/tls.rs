@@ -1,7 +1,9 @@
 //! A cluster's throw-away TLS material, in its directory: a CA made for this cluster only, one certificate
 //! per node and one for clients, each for 127.0.0.1 and localhost, as PEM files (ZooKeeper 3.6+ reads PEM
 //! stores: `ssl.keyStore.type=PEM`; so do the Rust, Python and Go clients). The keys are not encrypted, so
-//! there is no store password. Made by `up` when the profile turns TLS on, and again if a file is missing.
+//! there is no store password. Made by `up` when the profile turns TLS on, and again if a file is missing. The
+//! CA's key is kept (owner-only, like every file here) so that a node added later (`zkdev add`) gets a
+//! certificate from the same CA.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +29,11 @@ impl TlsFiles {
     /// The CA certificate: every node's and the client's trust store.
     pub fn ca(&self) -> PathBuf {
         self.dir.join("ca.pem")
+    }
+
+    /// The CA's private key, to sign the certificate of a node added later.
+    pub fn ca_key(&self) -> PathBuf {
+        self.dir.join("ca-key.pem")
     }
 
     /// Node `id`'s key store: its certificate and private key in one PEM file.
@@ -66,6 +73,7 @@ pub fn ensure(spec: &ClusterSpec, paths: &ClusterPaths) -> Result<bool> {
         make(&spec.name, &spec.ids()).map_err(|e| Error::failed(format!("cannot make TLS certificates: {e}")))?;
     std::fs::create_dir_all(&files.dir).map_err(|e| Error::io("cannot create", &files.dir, e))?;
     write_private(&files.ca(), &made.ca)?;
+    write_private(&files.ca_key(), &made.ca_key)?;
     for (id, pem) in &made.nodes {
         write_private(&files.node(*id), pem)?;
     }
@@ -75,6 +83,29 @@ pub fn ensure(spec: &ClusterSpec, paths: &ClusterPaths) -> Result<bool> {
     Ok(true)
 }
 
+/// A certificate for node `id`, added after the others, from the cluster's own CA (whose key `up` kept). A
+/// cluster made before zkdev kept the key cannot get one: said with the fix.
+pub fn ensure_node(spec: &ClusterSpec, paths: &ClusterPaths, id: u32) -> Result<()> {
+    let files = TlsFiles::of(paths);
+    if !spec.settings.tls || files.node(id).is_file() {
+        return Ok(());
+    }
+    let read = |p: PathBuf| {
+        std::fs::read_to_string(&p).map_err(|e| {
+            Error::failed(format!(
+                "cannot give node {id} a TLS certificate: {} is missing or unreadable ({e}); this cluster's CA key \
+                 was not kept (a cluster made by an older zkdev), so no node can be added to it. Make the cluster \
+                 anew (`zkdev down --purge && zkdev up ...`) to add nodes to a TLS ensemble",
+                p.display()
+            ))
+        })
+    };
+    let key = read(files.ca_key())?;
+    let pem = node_cert(&spec.name, &key, id)
+        .map_err(|e| Error::failed(format!("cannot make node {id}'s TLS certificate: {e}")))?;
+    write_private(&files.node(id), &pem)
+}
+
 fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     crate::os::state::write_atomic(path, text.as_bytes())?;
@@ -82,56 +113,88 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
         .map_err(|e| Error::io("cannot chmod", path, e))
 }
 
-/// PEM texts: the CA certificate, each node's certificate + key, the client's certificate and key.
+/// PEM texts: the CA certificate and key, each node's certificate + key, the client's certificate and key.
 struct Made {
     ca: String,
+    ca_key: String,
     nodes: Vec<(u32, String)>,
     client_cert: String,
     client_key: String,
 }
 
-fn make(cluster: &str, ids: &[u32]) -> std::result::Result<Made, rcgen::Error> {
-    let ca_key = KeyPair::generate()?;
+/// The cluster's CA certificate made with `ca_key`. The same name and key always make a CA that verifies the
+/// same leaves, so the CA of a node added later is rebuilt from the kept key.
+fn ca_cert(cluster: &str, ca_key: &KeyPair) -> std::result::Result<rcgen::Certificate, rcgen::Error> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params
         .distinguished_name
         .push(DnType::CommonName, format!("zkdev throw-away CA for cluster {cluster}"));
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = ca_params.self_signed(&ca_key)?;
+    ca_params.self_signed(ca_key)
+}
 
-    let leaf = |name: String,
-                host: Option<String>,
-                usages: Vec<ExtendedKeyUsagePurpose>|
-     -> std::result::Result<(String, String), rcgen::Error> {
-        let key = KeyPair::generate()?;
-        let mut names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
-        names.extend(host);
-        let mut p = CertificateParams::new(names)?;
-        p.distinguished_name.push(DnType::CommonName, name);
-        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        p.extended_key_usages = usages;
-        let cert = p.signed_by(&key, &ca, &ca_key)?;
-        Ok((cert.pem(), key.serialize_pem()))
-    };
+/// A leaf certificate and its key, signed by the CA, for 127.0.0.1, localhost and `host`.
+fn leaf(
+    ca: &rcgen::Certificate,
+    ca_key: &KeyPair,
+    name: String,
+    host: Option<String>,
+    usages: Vec<ExtendedKeyUsagePurpose>,
+) -> std::result::Result<(String, String), rcgen::Error> {
+    let key = KeyPair::generate()?;
+    let mut names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    names.extend(host);
+    let mut p = CertificateParams::new(names)?;
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = usages;
+    let cert = p.signed_by(&key, ca, ca_key)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// Node `id`'s key store (certificate + key). Server and client use: with quorum TLS a node is both to its
+/// peers. Its host name too: on a --net cluster peers dial it by that name (quorum TLS checks it).
+fn node_pem(
+    cluster: &str,
+    ca: &rcgen::Certificate,
+    ca_key: &KeyPair,
+    id: u32,
+) -> std::result::Result<String, rcgen::Error> {
+    let (cert, key) = leaf(
+        ca,
+        ca_key,
+        format!("zkdev {cluster} node {id}"),
+        Some(crate::model::spec::link_host(id)),
+        vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth],
+    )?;
+    Ok(format!("{cert}{key}"))
+}
+
+/// Node `id`'s key store, signed by the CA whose key is `ca_key_pem`.
+fn node_cert(cluster: &str, ca_key_pem: &str, id: u32) -> std::result::Result<String, rcgen::Error> {
+    let ca_key = KeyPair::from_pem(ca_key_pem)?;
+    let ca = ca_cert(cluster, &ca_key)?;
+    node_pem(cluster, &ca, &ca_key, id)
+}
+
+fn make(cluster: &str, ids: &[u32]) -> std::result::Result<Made, rcgen::Error> {
+    let ca_key = KeyPair::generate()?;
+    let ca = ca_cert(cluster, &ca_key)?;
     let mut nodes = Vec::new();
     for id in ids {
-        // Server and client use: with quorum TLS a node is both to its peers.
-        // Its host name too: on a --net cluster with reconfig peers dial it by that name (quorum TLS checks it).
-        let (cert, key) = leaf(
-            format!("zkdev {cluster} node {id}"),
-            Some(crate::model::spec::link_host(*id)),
-            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth],
-        )?;
-        nodes.push((*id, format!("{cert}{key}")));
+        nodes.push((*id, node_pem(cluster, &ca, &ca_key, *id)?));
     }
     let (client_cert, client_key) = leaf(
+        &ca,
+        &ca_key,
         format!("zkdev {cluster} client"),
         None,
         vec![ExtendedKeyUsagePurpose::ClientAuth],
     )?;
     Ok(Made {
         ca: ca.pem(),
+        ca_key: ca_key.serialize_pem(),
         nodes,
         client_cert,
         client_key,
