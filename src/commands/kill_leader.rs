@@ -221,6 +221,7 @@ pub async fn execute(
             Request::Record {
                 message: note,
                 cause: cause.to_string(),
+                action: None,
             },
             Duration::from_secs(5),
         )

@@ -322,6 +322,7 @@ async fn journal_refusal<T>(ctx: &Ctx, sup: &Supervisor, result: Result<T>) -> R
         let record = Request::Record {
             message: format!("membership unchanged: {e}"),
             cause: ctx.cause(),
+            action: None,
         };
         let _ = sup.ask(record, Duration::from_secs(5)).await;
     }

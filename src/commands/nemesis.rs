@@ -254,6 +254,7 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
             let record = Request::Record {
                 message: format!("verify nemesis fault {}: {what}", f.n),
                 cause: env.cause.to_string(),
+                action: Some("expire".into()),
             };
             env.sup.ask(record, Duration::from_secs(10)).await?;
             (Vec::new(), what, start.elapsed())

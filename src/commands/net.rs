@@ -386,6 +386,7 @@ async fn record(sup: &Supervisor, cause: &str, message: &str) {
             Request::Record {
                 message: message.to_string(),
                 cause: cause.to_string(),
+                action: None,
             },
             Duration::from_secs(5),
         )

@@ -295,6 +295,7 @@ pub async fn expire(ctx: &Ctx, which: &Which, within: Duration) -> Result<Expire
             Request::Record {
                 message,
                 cause: ctx.cause(),
+                action: Some("expire-session".into()),
             },
             Duration::from_secs(10),
         )

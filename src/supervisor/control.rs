@@ -42,6 +42,9 @@ pub enum Request {
     Record {
         message: String,
         cause: String,
+        /// Journal it as this `action` (a fault zkdev made, e.g. `expire-session`) rather than as a note.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        action: Option<String>,
     },
     /// The link rules and live proxied connections (`--net` clusters).
     Links,

@@ -84,8 +84,10 @@ impl Sup {
                 Ok(json!({ "stopped": stopped, "needed_sigkill": killed }))
             }
             Request::Signal { ids, signal, cause } => self.signal(&ids, signal, &cause).await,
-            Request::Record { message, cause } => {
-                let mut ev = Event::new(Kind::Note, message);
+            Request::Record { message, cause, action } => {
+                let kind = if action.is_some() { Kind::Action } else { Kind::Note };
+                let mut ev = Event::new(kind, message);
+                ev.action = action;
                 ev.cause = Some(cause);
                 Ok(json!({ "seq": self.record(ev).seq }))
             }
