@@ -88,7 +88,12 @@ impl Sup {
             }
             return Ok(json!({ "url": url(l.port), "port": l.port, "already": true }));
         }
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
+        // Bound without an await between the check above and the claim below: two `zkdev dashboard` at once
+        // cannot both pass the check (the supervisor's runtime has one thread).
+        let bound = std::net::TcpListener::bind(("127.0.0.1", port))
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .and_then(TcpListener::from_std);
+        let listener = bound.map_err(|e| {
             if e.kind() == std::io::ErrorKind::AddrInUse {
                 Error::env(format!(
                     "port {port} on 127.0.0.1 is taken by another program; pick a free one with --port"
