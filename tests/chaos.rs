@@ -1,6 +1,7 @@
-//! `zkdev chaos` and `zkdev run` on real servers with proxied links (`up --net`, fast profile): a short run
-//! with every fault kind finds no violation; a client that writes behind the checker's back makes it report
-//! one; the shipped scenarios pass. The 30-second run with every fault kind is ignored (CI runs it).
+//! `zkdev chaos` and `zkdev run` on real servers on the `chaos` profile (fast, proxied links, disk faults,
+//! dynamic reconfiguration): a short run with every fault kind finds no violation; a client that writes
+//! behind the checker's back makes it report one; the shipped scenarios pass. The 30-second run with every
+//! fault kind is ignored (CI runs it).
 
 mod common;
 
@@ -11,20 +12,26 @@ use common::*;
 use serde_json::Value;
 use zookeeper_client as zk;
 
-/// A 3+1 ensemble with proxied links and the disk-fault library: every fault kind can hit it.
+/// A 3+1 ensemble on the `chaos` profile (fast, proxied links, the disk-fault library, dynamic
+/// reconfiguration): every fault kind can hit it.
 fn up_net(c: &TestCluster, slot: u16) {
     ensure_faultfs_built();
     let base = (20_000 + slot * 100).to_string();
-    c.up(&[
+    let offset = c.offset.to_string();
+    let out = c.zkdev(&[
+        "up",
+        "--profile",
+        "chaos",
+        "--port-offset",
+        &offset,
         "--nodes",
         "3",
         "--observers",
         "1",
-        "--net",
-        "--disk-faults",
         "--net-port-base",
         &base,
     ]);
+    assert_ok(&out, "up --profile chaos");
 }
 
 fn connect_string(c: &TestCluster) -> String {
