@@ -152,8 +152,19 @@ fn an_added_node_talks_through_the_proxies_and_a_cut_is_real() {
         srvr(c.client_port(4)).filter(|s| s.mode == "follower" || s.mode == "leader")
     });
 
-    // Removed: out of every member's configuration, and its proxies gone.
+    // A fault on one of its links is left on when it goes: it must go with it (a node added later with id 4
+    // must not inherit it).
+    assert_ok(
+        &c.zkdev(&["link", "4", "1", "--delay", "20ms"]),
+        "zkdev link 4 1 --delay 20ms",
+    );
+    let rules = json(&c.zkdev(&["links", "--json"]), "zkdev links")["rules"].clone();
+    assert!(rules.as_array().is_some_and(|r| !r.is_empty()), "{rules}");
+
+    // Removed: out of every member's configuration, its proxies and its link faults gone.
     let removed = json(&c.zkdev(&["remove", "4", "--json"]), "zkdev remove 4");
+    let rules = json(&c.zkdev(&["links", "--json"]), "zkdev links")["rules"].clone();
+    assert_eq!(rules, serde_json::json!([]), "node 4's link fault outlived it");
     assert_eq!(removed["members_after"], "voters 1,2,3", "{removed}");
     for id in 1..=3 {
         let (_, servers) = conf(c.client_port(id)).expect("conf");

@@ -228,6 +228,15 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
              nodes on 127.0.0.1, so they do not combine with one address per node yet; choose one of the two",
         ));
     }
+    let all_ips = (settings.extra.iter())
+        .any(|(k, v)| k.eq_ignore_ascii_case("quorumListenOnAllIPs") && v.trim().eq_ignore_ascii_case("true"));
+    if settings.proxied && all_ips {
+        return Err(Error::usage(
+            "--net with quorumListenOnAllIPs = true: the link proxies listen on the nodes' own quorum and election \
+             port numbers at loopback addresses of their own (127.1.x.y), which a node listening on every address \
+             would take from them; remove quorumListenOnAllIPs from the profile, or leave out --net",
+        ));
+    }
     // Check the shape before looking for java, so bad flags are reported as such on any machine.
     ClusterSpec::build(
         cluster,
@@ -270,6 +279,16 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
              and this cluster would run {}; pick a newer one with --dist",
             dist.version
         )));
+    }
+    if settings.proxied {
+        if let Some(major) = crate::dist::java_major(&dist.java).filter(|m| *m < 9) {
+            return Err(Error::env(format!(
+                "--net needs Java 9 or newer: each node resolves its peers' names from a hosts file of its own \
+                 (-Djdk.net.hosts.file, from Java 9), and {} is Java {major}, which would ask the system's resolver \
+                 instead; point the profile's `java` at a newer one, or leave out --net",
+                dist.java.display()
+            )));
+        }
     }
     let mut spec = ClusterSpec::build(cluster, &origin, settings, dist, voters, observers)?;
     spec.uid = ClusterSpec::new_uid();

@@ -65,6 +65,26 @@ pub struct Dist {
     pub admin_server_available: bool,
 }
 
+/// The major version of the Java installation `java` belongs to, from its `release` file
+/// (`JAVA_VERSION="17.0.15"`, `"1.8.0_392"` for 8); None when it cannot be told.
+pub fn java_major(java: &std::path::Path) -> Option<u32> {
+    let real = std::fs::canonicalize(java).ok()?;
+    // bin/java (JDK 9+, and a JRE 8) or jre/bin/java (a JDK 8): the release file is at the top.
+    let text =
+        (real.ancestors().skip(2).take(2)).find_map(|home| std::fs::read_to_string(home.join("release")).ok())?;
+    java_major_of(&text)
+}
+
+fn java_major_of(release: &str) -> Option<u32> {
+    let line = release.lines().find_map(|l| l.strip_prefix("JAVA_VERSION="))?;
+    let v = line.trim().trim_matches('"');
+    let mut parts = v.split(['.', '_', '-', '+']);
+    match parts.next()?.parse::<u32>().ok()? {
+        1 => parts.next()?.parse().ok(),
+        major => Some(major),
+    }
+}
+
 impl Dist {
     /// (major, minor, patch), missing parts as 0.
     pub fn version_tuple(&self) -> (u32, u32, u32) {
@@ -410,6 +430,18 @@ fn jars_in(dir: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_java_major_version_comes_from_the_release_file() {
+        assert_eq!(java_major_of("IMPLEMENTOR=\"x\"\nJAVA_VERSION=\"17.0.15\"\n"), Some(17));
+        assert_eq!(java_major_of("JAVA_VERSION=\"1.8.0_392\"\n"), Some(8));
+        assert_eq!(java_major_of("JAVA_VERSION=\"21\"\n"), Some(21));
+        assert_eq!(java_major_of("nothing here\n"), None);
+        // This machine's java, where there is one: a version, and 9 or newer for --net.
+        if let Ok(java) = which::which("java") {
+            assert!(java_major(&java).is_none_or(|m| m >= 8));
+        }
+    }
 
     #[test]
     fn versions_parse() {

@@ -117,6 +117,28 @@ impl Sup {
                 ev.action = Some("links".into());
                 self.record(ev);
             }
+            // The faults of a node the ensemble no longer has go with it: a node added later with its id
+            // must not inherit them.
+            let mut table = p.table();
+            let member = |e: &crate::model::links::Endpoint| match e {
+                crate::model::links::Endpoint::Node(id) => spec.node(*id).is_some(),
+                _ => true,
+            };
+            let before = table.rules.len();
+            table.rules.retain(|r| member(&r.flow.from) && member(&r.flow.to));
+            if table.rules.len() < before {
+                let dropped = before - table.rules.len();
+                if let Err(e) = super::links::save(&self.paths, &table) {
+                    self.record(Event::new(Kind::Note, format!("cannot save links.json: {e}")));
+                }
+                p.update(table, Vec::new());
+                let mut ev = Event::new(
+                    Kind::Note,
+                    format!("{dropped} link fault rule(s) of nodes no longer in the ensemble dropped"),
+                );
+                ev.action = Some("links".into());
+                self.record(ev);
+            }
         }
         spec
     }

@@ -73,7 +73,19 @@ impl Record {
 
 /// `zkdev supervise`: run until `down` (or SIGTERM). Exits quietly when another supervisor already holds
 /// this cluster.
+/// Every proxied connection holds two descriptors and every link a listener: with `zkdev add` a `--net`
+/// ensemble can outgrow the usual soft limit of 1024, so the supervisor takes what the hard limit allows.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
 pub async fn run(home: Home, cluster: String) -> Result<()> {
+    raise_open_files_limit();
     let paths = home.cluster(&cluster);
     if !paths.exists() {
         return Err(Error::failed(format!(
