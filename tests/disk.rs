@@ -8,13 +8,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::Value;
 use zookeeper_client as zk;
-
-fn json_of(out: &std::process::Output, what: &str) -> Value {
-    assert_ok(out, what);
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {}", stdout(out)))
-}
 
 async fn connect(ports: &[u16]) -> zk::Client {
     let connect = ports
@@ -89,7 +83,7 @@ fn a_slow_leader_disk_slows_writes_and_a_full_follower_rejoins_with_every_write(
         .unwrap();
 
     // A slow leader disk: with both followers up they are a quorum without it, so writes are acknowledged.
-    let r = json_of(
+    let r = json(
         &c.zkdev(&["disk", "leader", "--slow-fsync", "300ms", "--json"]),
         "disk leader --slow-fsync",
     );
@@ -107,7 +101,7 @@ fn a_slow_leader_disk_slows_writes_and_a_full_follower_rejoins_with_every_write(
     );
     let max_fsync = mntr(port(leader), "zk_max_fsynctime").unwrap_or(0.0);
     assert!(max_fsync >= 300.0, "the leader's own fsync time says {max_fsync} ms");
-    let r = json_of(&c.zkdev(&["disk", "leader", "--heal", "--json"]), "disk leader --heal");
+    let r = json(&c.zkdev(&["disk", "leader", "--heal", "--json"]), "disk leader --heal");
     assert_eq!(r["fault"]["fault"], "healthy", "{r}");
     let healed = rt.block_on(async {
         let client = connect(&[port(f1)]).await;
@@ -122,7 +116,7 @@ fn a_slow_leader_disk_slows_writes_and_a_full_follower_rejoins_with_every_write(
     assert_ok(&c.zkdev(&["start", &f2.to_string()]), "zkdev start follower");
 
     // A full follower: ZooKeeper stops its server on the failed log write; the others go on acknowledging.
-    let r = json_of(
+    let r = json(
         &c.zkdev(&["disk", &f1.to_string(), "--full", "--json"]),
         "disk FOLLOWER --full",
     );
@@ -175,7 +169,7 @@ fn a_slow_leader_disk_slows_writes_and_a_full_follower_rejoins_with_every_write(
     });
 
     // A failing disk (EIO) on the other follower: the same end, with the error named.
-    let r = json_of(
+    let r = json(
         &c.zkdev(&["disk", &f2.to_string(), "--eio", "--json"]),
         "disk FOLLOWER --eio",
     );

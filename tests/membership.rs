@@ -5,8 +5,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::time::Duration;
 
 use common::*;
@@ -20,28 +19,16 @@ struct Conf {
 }
 
 fn conf(port: u16) -> Option<Conf> {
-    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    s.write_all(b"conf").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let version = text
-        .lines()
-        .find_map(|l| l.strip_prefix("version="))?
-        .trim()
-        .to_string();
-    let members = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("server."))
-        .filter_map(|l| {
-            let (id, rest) = l.split_once('=')?;
-            let peer = rest.split(';').next()?;
+    let (version, servers) = common::conf(port)?;
+    let members = (servers.into_iter())
+        .map(|(id, rest)| {
+            let peer = rest.split(';').next().unwrap_or_default();
             let role = if peer.ends_with(":observer") {
                 "observer"
             } else {
                 "participant"
             };
-            Some((id.parse().ok()?, role.to_string()))
+            (id, role.to_string())
         })
         .collect();
     Some(Conf { version, members })
@@ -61,11 +48,6 @@ fn agreed(c: &TestCluster, ids: &[u64], voters: &[u64], observers: &[u64], what:
             .collect();
         (serving && confs.iter().all(|x| *x == first) && first.members == expected).then_some(first)
     })
-}
-
-fn json(out: &std::process::Output, what: &str) -> Value {
-    assert_ok(out, what);
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {}", stdout(out)))
 }
 
 fn version(v: &str) -> u64 {

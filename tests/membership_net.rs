@@ -7,41 +7,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use common::*;
-use serde_json::Value;
 
 const SLOT: u16 = 37;
-
-/// `conf` of the node on `port`: its committed version and `server.N=` lines (N -> the rest of the line).
-fn conf(port: u16) -> Option<(String, Vec<(u64, String)>)> {
-    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    s.write_all(b"conf").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let version = text
-        .lines()
-        .find_map(|l| l.strip_prefix("version="))?
-        .trim()
-        .to_string();
-    let servers = (text.lines())
-        .filter_map(|l| l.strip_prefix("server."))
-        .filter_map(|l| {
-            let (id, rest) = l.split_once('=')?;
-            Some((id.parse().ok()?, rest.trim().to_string()))
-        })
-        .collect();
-    Some((version, servers))
-}
-
-fn json(out: &std::process::Output, what: &str) -> Value {
-    assert_ok(out, what);
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {}", stdout(out)))
-}
 
 /// Live proxied connections per (dialler, target, port kind), from `zkdev links --json`.
 fn live_links(c: &TestCluster) -> Vec<(String, String, String, u64)> {

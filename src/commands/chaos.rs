@@ -479,24 +479,7 @@ fn print_report(ctx: &Ctx, r: &ChaosReport) {
         r.seed
     );
     if !r.faults.is_empty() {
-        let rows: Vec<Vec<String>> = r
-            .faults
-            .iter()
-            .map(|f| {
-                vec![
-                    f.planned.n.to_string(),
-                    format!("{:.2} s", f.injected_at_ms as f64 / 1000.0),
-                    f.planned.kind.to_string(),
-                    format!("{} ms", f.held_ms),
-                    f.recovered_ms.map_or("-".into(), |m| format!("{m} ms")),
-                    f.what.clone(),
-                ]
-            })
-            .collect();
-        crate::out!(
-            "{}",
-            output::table(&["#", "AT", "KIND", "HELD", "RECOVERED", "WHAT"], &rows)
-        );
+        crate::out!("{}", faults::table(&r.faults, false));
     }
     if r.unavailable.is_empty() {
         crate::outln!("unavailable: never more than {GAP_MS} ms without a successful operation");

@@ -1,8 +1,6 @@
 //! `zkdev explain election|zxid|session`: what a tutorial says in prose, shown on this ensemble. Elections
 //! come from the nodes' logs (FastLeaderElection's votes) and the journal; zxids from the journal's
-//! leaders and the servers' answers; sessions from `cons` on every node and `dump` on the leader.
-
-use std::time::Duration;
+//! leaders and the servers' answers; sessions as `zkdev sessions` finds them (`cons` on every node, `dump`).
 
 use serde::Serialize;
 use serde_json::json;
@@ -17,7 +15,7 @@ use crate::model::timeline::Kind;
 use crate::os::state::ClusterPaths;
 use crate::output;
 use crate::supervisor::journal;
-use crate::zk::probe::four_letter;
+use crate::zk::session;
 
 pub async fn run(ctx: &Ctx, cmd: ExplainCmd) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
@@ -253,39 +251,20 @@ struct SessionExplained {
 }
 
 async fn session(ctx: &Ctx, spec: &ClusterSpec, text: &str) -> Result<()> {
-    let t = text.trim();
-    let hex = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
-    let id = u64::from_str_radix(hex, 16).map_err(|_| {
+    let id = session::parse_id(text).ok_or_else(|| {
         Error::usage(format!(
             "`{text}` is not a session id (0x and hex digits, e.g. 0x100012a4b5c0000)"
         ))
     })?;
-    let canonical = format!("{id:#x}");
-    let creator = (id >> 56) as u32;
-    let timeout = Duration::from_millis(800);
-    let mut found = None;
-    let mut leader_addr = None;
-    for n in &spec.nodes {
-        let addr = n.client_addr();
-        if let Ok(srvr) = four_letter(addr, "srvr", timeout).await {
-            if srvr.contains("Mode: leader") || srvr.contains("Mode: standalone") {
-                leader_addr = Some(addr);
-            }
-        }
-        let Ok(cons) = four_letter(addr, "cons", timeout).await else {
-            continue;
-        };
-        if let Some(c) = find_in_cons(&cons, id) {
-            found = Some((n.id, c));
-        }
-    }
-    let ephemerals = match leader_addr {
-        Some(a) => match four_letter(a, "dump", timeout).await {
-            Ok(d) if d.contains("not in the whitelist") || d.contains("not executed") => None,
-            Ok(d) => Some(ephemerals_in_dump(&d, id)),
-            Err(_) => None,
-        },
-        None => None,
+    let canonical = session::hex(id);
+    let creator = session::creator(id);
+    // What `zkdev sessions` shows: every node's connections (`cons`) and the ephemerals (`dump`).
+    let now = super::sessions::list(spec).await;
+    let view = now.sessions.iter().find(|s| s.raw_id == id);
+    let found = view.and_then(|v| Some((v.connected_to?, v.client.clone()?, v.timeout_ms)));
+    let ephemerals = match &now.ephemerals_unknown {
+        Some(_) => None,
+        None => Some(view.map(|v| v.ephemerals.clone()).unwrap_or_default()),
     };
     let in_cluster = spec.node(creator).is_some();
     let mut story = vec![format!(
@@ -300,20 +279,19 @@ async fn session(ctx: &Ctx, spec: &ClusterSpec, text: &str) -> Result<()> {
     )];
     let (mut connected_to, mut client, mut timeout_ms) = (None, None, None);
     match &found {
-        Some((node, c)) => {
+        Some((node, addr, timeout)) => {
             connected_to = Some(*node);
-            client = Some(c.client.clone());
-            timeout_ms = c.timeout_ms;
+            client = Some(addr.clone());
+            timeout_ms = *timeout;
             story.push(format!(
-                "It is live: its client {} is connected to node {node}{}, with a negotiated timeout of {} ms (the \
+                "It is live: its client {addr} is connected to node {node}{}, with a negotiated timeout of {} ms (the \
                  session expires when the ensemble hears nothing from the client for that long).",
-                c.client,
                 if *node == creator {
                     ""
                 } else {
                     " (it moved since it was created)"
                 },
-                c.timeout_ms.map_or("?".into(), |t| t.to_string())
+                timeout.map_or("?".into(), |t| t.to_string())
             ));
         }
         None => story.push(
@@ -323,17 +301,16 @@ async fn session(ctx: &Ctx, spec: &ClusterSpec, text: &str) -> Result<()> {
         ),
     }
     match &ephemerals {
-        Some(e) if e.is_empty() => story.push("It owns no ephemeral znodes (the leader's `dump`).".into()),
+        Some(e) if e.is_empty() => story.push("It owns no ephemeral znodes (`dump`).".into()),
         Some(e) => story.push(format!(
-            "It owns {} ephemeral znode(s), deleted when it ends: {} (the leader's `dump`).",
+            "It owns {} ephemeral znode(s), deleted when it ends: {} (`dump`).",
             e.len(),
             e.join(", ")
         )),
-        None => story.push(
-            "Its ephemerals are unknown: no leader answered `dump` (a cluster made before zkdev allowed `dump` needs \
-             `zkdev down` and `zkdev up` to render it into the 4lw whitelist)."
-                .into(),
-        ),
+        None => story.push(format!(
+            "Its ephemerals are unknown: {}.",
+            now.ephemerals_unknown.as_deref().unwrap_or("no node answered `dump`")
+        )),
     }
     let out = SessionExplained {
         session: canonical,
@@ -356,61 +333,12 @@ async fn session(ctx: &Ctx, spec: &ClusterSpec, text: &str) -> Result<()> {
     Ok(())
 }
 
-struct Conn {
-    client: String,
-    timeout_ms: Option<u64>,
-}
-
-/// ` /127.0.0.1:54321[1](queued=0,recved=1,sent=1,sid=0x100012a4b5c0000,lop=SESS,est=...,to=30000,...)`
-fn find_in_cons(cons: &str, id: u64) -> Option<Conn> {
-    for line in cons.lines() {
-        let Some((client, rest)) = line.trim().split_once('[') else {
-            continue;
-        };
-        let field = |k: &str| {
-            rest.split([',', '(', ')'])
-                .find_map(|f| f.strip_prefix(k).map(str::to_string))
-        };
-        let sid = field("sid=").and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok());
-        if sid == Some(id) {
-            return Some(Conn {
-                client: client.trim_start_matches('/').to_string(),
-                timeout_ms: field("to=").and_then(|t| t.parse().ok()),
-            });
-        }
-    }
-    None
-}
-
-/// The paths under `0x...:` in the `ephemeral nodes dump` part of the leader's `dump`.
-fn ephemerals_in_dump(dump: &str, id: u64) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut mine = false;
-    for line in dump.lines() {
-        let t = line.trim();
-        if let Some(h) = t.strip_suffix(':').and_then(|h| h.strip_prefix("0x")) {
-            mine = u64::from_str_radix(h, 16).ok() == Some(id);
-        } else if t.starts_with('/') && mine {
-            out.push(t.to_string());
-        } else if !t.starts_with('/') {
-            mine = false;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn cons_and_dump_find_a_session() {
-        let cons = " /127.0.0.1:54321[1](queued=0,recved=5,sent=5,sid=0x100012a4b5c0000,lop=PING,est=1700000000000,to=30000,lcxid=0x1,lzxid=0x100000002)\n /127.0.0.1:1[0](queued=0,recved=1,sent=0)\n";
-        let c = find_in_cons(cons, 0x100012a4b5c0000).unwrap();
-        assert_eq!((c.client.as_str(), c.timeout_ms), ("127.0.0.1:54321", Some(30000)));
-        assert!(find_in_cons(cons, 0x2).is_none());
-        let dump = "SessionTracker dump:\nSession Sets (2)/(1):\n0 expire at Thu:\n1 expire at Fri:\n\t0x100012a4b5c0000\nephemeral nodes dump:\nSessions with Ephemerals (1):\n0x100012a4b5c0000:\n\t/lock/a\n\t/b\nConnections dump:\n";
-        assert_eq!(ephemerals_in_dump(dump, 0x100012a4b5c0000), ["/lock/a", "/b"]);
+    fn ordinals_are_english() {
         assert_eq!(ordinal(516), "th");
         assert_eq!(ordinal(2), "nd");
         assert_eq!(ordinal(12), "th");

@@ -41,6 +41,34 @@ pub struct Injected {
     pub kill: Option<KillReport>,
 }
 
+/// The faults as a table (`#  AT  KIND  [TARGET]  HELD  RECOVERED  WHAT`), as verify and chaos print them.
+pub fn table(faults: &[Injected], with_target: bool) -> String {
+    let rows: Vec<Vec<String>> = (faults.iter())
+        .map(|f| {
+            let mut row = vec![
+                f.planned.n.to_string(),
+                format!("{:.2} s", f.injected_at_ms as f64 / 1000.0),
+                f.planned.kind.to_string(),
+            ];
+            if with_target {
+                row.push(f.planned.target.to_string());
+            }
+            row.extend([
+                format!("{} ms", f.held_ms),
+                f.recovered_ms.map_or("-".into(), |m| format!("{m} ms")),
+                f.what.clone(),
+            ]);
+            row
+        })
+        .collect();
+    let head: &[&str] = if with_target {
+        &["#", "AT", "KIND", "TARGET", "HELD", "RECOVERED", "WHAT"]
+    } else {
+        &["#", "AT", "KIND", "HELD", "RECOVERED", "WHAT"]
+    };
+    output::table(head, &rows)
+}
+
 /// Can `cmd` (verify, chaos) inject `kinds` into this cluster? Refuses disk faults on a cluster without the
 /// disk-fault library, network faults on a cluster without proxied links, and (unless `force`) voter faults where one voter out loses the quorum.
 pub fn check_kinds(kinds: &[Kind], spec: &ClusterSpec, cmd: &str, force: bool) -> Result<()> {

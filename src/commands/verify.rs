@@ -740,25 +740,7 @@ fn print_report(ctx: &Ctx, r: &VerifyReport) {
             n.seed,
             n.seed
         );
-        let rows: Vec<Vec<String>> = n
-            .faults
-            .iter()
-            .map(|f| {
-                vec![
-                    f.planned.n.to_string(),
-                    format!("{:.2} s", f.injected_at_ms as f64 / 1000.0),
-                    f.planned.kind.to_string(),
-                    f.planned.target.to_string(),
-                    format!("{} ms", f.held_ms),
-                    f.recovered_ms.map_or("-".into(), |m| format!("{m} ms")),
-                    f.what.clone(),
-                ]
-            })
-            .collect();
-        crate::out!(
-            "{}",
-            output::table(&["#", "AT", "KIND", "TARGET", "HELD", "RECOVERED", "WHAT"], &rows)
-        );
+        crate::out!("{}", super::nemesis::table(&n.faults, true));
     }
     if !r.unavailability_ms.is_empty() {
         let w: Vec<String> = r.unavailability_ms.iter().map(|ms| format!("{ms} ms")).collect();

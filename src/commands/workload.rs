@@ -384,15 +384,8 @@ impl Worker {
                     r.error = Some(zkc::Error::BadVersion.to_string());
                     (Ret::Failed, false)
                 }
-                // Connection loss, expiry: the request may have been applied.
-                Some(Err(e)) => {
-                    r.error = Some(e.to_string());
-                    (Ret::Unknown, session_lost(&e))
-                }
-                None => {
-                    r.error = Some("no answer within 2 s".into());
-                    (Ret::Unknown, false)
-                }
+                // Connection loss, expiry, no answer: the request may have been applied.
+                other => (Ret::Unknown, left_unknown(r, other.and_then(Result::err))),
             };
             log.register.push(linearize::Op {
                 id,
@@ -423,14 +416,7 @@ impl Worker {
                 r.value = seq.to_string();
                 false
             }
-            Some(Err(e)) => {
-                r.error = Some(e.to_string());
-                session_lost(&e)
-            }
-            None => {
-                r.error = Some("no answer within 2 s".into());
-                false
-            }
+            other => left_unknown(r, other.and_then(Result::err)),
         }
     }
 
@@ -468,14 +454,22 @@ impl Worker {
                 r.ret_us = Some(ret_us);
                 false
             }
-            Some(Err(e)) => {
-                r.error = Some(e.to_string());
-                session_lost(&e)
-            }
-            None => {
-                r.error = Some("no answer within 2 s".into());
-                false
-            }
+            other => left_unknown(r, other.and_then(Result::err)),
+        }
+    }
+}
+
+/// An operation without a definite answer (the connection went, the session expired, or no answer within
+/// 2 s): its outcome stays unknown, as it may have been applied. True when the client needs a new session.
+fn left_unknown(r: &mut Record, error: Option<zkc::Error>) -> bool {
+    match error {
+        Some(e) => {
+            r.error = Some(e.to_string());
+            session_lost(&e)
+        }
+        None => {
+            r.error = Some("no answer within 2 s".into());
+            false
         }
     }
 }

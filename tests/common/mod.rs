@@ -225,6 +225,35 @@ pub fn srvr_at(address: [u8; 4], port: u16) -> Option<Srvr> {
     })
 }
 
+/// Ask 127.0.0.1:port `conf`: the committed configuration's version and its `server.N=` lines (N -> the rest
+/// of the line); None when it does not answer or lists no version.
+pub fn conf(port: u16) -> Option<(String, Vec<(u64, String)>)> {
+    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    s.write_all(b"conf").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("version="))?
+        .trim()
+        .to_string();
+    let servers = (text.lines())
+        .filter_map(|l| l.strip_prefix("server."))
+        .filter_map(|l| {
+            let (id, rest) = l.split_once('=')?;
+            Some((id.parse().ok()?, rest.trim().to_string()))
+        })
+        .collect();
+    Some((version, servers))
+}
+
+/// A command's stdout as JSON, after asserting it succeeded.
+pub fn json(out: &Output, what: &str) -> Value {
+    assert_ok(out, what);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {}", stdout(out)))
+}
+
 /// Poll `f` every 20 ms until it returns Some, or panic after `timeout` with `what`.
 pub fn poll<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
