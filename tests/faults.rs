@@ -170,3 +170,102 @@ fn verify_keeps_every_acknowledged_write_and_can_fail() {
     assert_eq!(r["ok"], false);
     assert_eq!(r["lost"], 1, "{r}");
 }
+
+/// The dashboard's action endpoint, as its page calls it: the token the page was served with, no Origin.
+/// (status code, body).
+fn dashboard_action(url: &str, action: &str, node: u64) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let page = agent
+        .get(url)
+        .call()
+        .expect("dashboard page")
+        .body_mut()
+        .read_to_string()
+        .expect("page text");
+    let token = page
+        .split("name=\"zkdev-token\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page carries its token");
+    let body = serde_json::json!({ "action": action, "node": node }).to_string();
+    let mut resp = agent
+        .post(&format!("{url}api/action"))
+        .header("content-type", "application/json")
+        .header("x-zkdev-token", token)
+        .send(body)
+        .expect("dashboard answers");
+    let code = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    (code, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+/// Take-downs asked at the same moment (command line and dashboard mixed, with and without a supervisor
+/// running) are one quorum decision: every round leaves two of the three voters up, because each request
+/// counts the ones already under way; nothing was forced.
+#[test]
+fn concurrent_take_downs_leave_a_quorum() {
+    const SLOT: u16 = 23;
+    let c = TestCluster::new(SLOT);
+    c.up(&["--nodes", "3"]);
+    let port = (19_500 + SLOT).to_string();
+    let verbs = ["stop", "kill", "pause"];
+    let mut lost = Vec::new();
+    let t0 = std::time::Instant::now();
+    for round in 0..10usize {
+        // Odd rounds: no supervisor answers when the requests arrive (it was SIGKILLed); command line only.
+        let supervised = round % 2 == 0;
+        let url = if supervised {
+            let out = c.zkdev(&["dashboard", "--port", &port, "--json"]);
+            assert_ok(&out, "zkdev dashboard");
+            Some(json(&out)["url"].as_str().unwrap().to_string())
+        } else {
+            let sup = c.supervisor_pid().expect("a supervisor");
+            signal(sup, nix::sys::signal::Signal::SIGKILL);
+            poll(Duration::from_secs(10), "the supervisor is gone", || {
+                (!pid_alive(sup)).then_some(())
+            });
+            None
+        };
+        let threads: Vec<_> = (1..=3u64)
+            .map(|id| {
+                let verb = verbs[(round + id as usize) % 3];
+                // In supervised rounds one node is taken down through the dashboard (stop or pause).
+                let via_dashboard = url.clone().filter(|_| id == 1 + (round as u64 / 2) % 3);
+                let mut cmd = c.cmd();
+                cmd.args([verb, &id.to_string(), "--no-wait"]);
+                std::thread::spawn(move || match via_dashboard {
+                    Some(url) => {
+                        let verb = if verb == "kill" { "stop" } else { verb };
+                        let (code, v) = dashboard_action(&url, verb, id);
+                        format!("dashboard {verb} {id}: {code} {v}")
+                    }
+                    None => {
+                        let out = cmd.output().expect("zkdev runs");
+                        format!("zkdev {verb} {id}: exit {:?} {}", out.status.code(), stderr(&out).trim())
+                    }
+                })
+            })
+            .collect();
+        let said: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let s = c.status();
+        let up = s["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| matches!(n["process"].as_str(), Some("running" | "unresponsive")))
+            .count();
+        if up < 2 {
+            lost.push(format!("round {round}: {up} of 3 voters up after {said:?}"));
+        }
+        // Bring every node back before the next round.
+        assert_ok(&c.zkdev(&["resume", "all", "--no-wait"]), "resume all");
+        assert_ok(&c.zkdev(&["start", "all", "--timeout", "60"]), "start all");
+        assert_ok(&c.zkdev(&["wait", "--timeout", "60"]), "wait");
+    }
+    eprintln!("10 rounds in {:?}", t0.elapsed());
+    assert!(lost.is_empty(), "quorum lost without --force:\n{}", lost.join("\n"));
+}
