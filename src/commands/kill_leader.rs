@@ -76,6 +76,9 @@ pub async fn execute(
     restart: bool,
     timeout: Duration,
 ) -> Result<(KillReport, ClusterStatus)> {
+    // The quorum guard's lock, from the look the decision is taken on until the leader has exited (see
+    // `node::run`).
+    let quorum_lock = paths.quorum_lock(super::node::QUORUM_LOCK_WAIT).await?;
     let before = observe::gather(spec, paths, &paths.load_state()?).await;
     let leaders = before.leaders();
     let [leader] = leaders.as_slice() else {
@@ -124,6 +127,7 @@ pub async fn execute(
             "leader {old} (pid {old_pid}) is no longer the JVM zkdev started; nothing was signalled. See `zkdev status`"
         )));
     }
+    drop(quorum_lock);
 
     let mut report = KillReport {
         old_leader: old,

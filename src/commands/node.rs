@@ -78,10 +78,19 @@ struct QuorumView {
     needed: usize,
 }
 
+/// How long a take-down waits for another one to finish (a stop's grace is 10 s).
+pub const QUORUM_LOCK_WAIT: Duration = Duration::from_secs(60);
+
 pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
     let timeout = seconds(args.timeout, "--timeout")?;
     let (paths, spec) = ctx.existing()?;
     let sup = ctx.supervisor().await?;
+    // A take-down decides under the quorum guard's lock, on a look taken under it, and keeps the lock until
+    // its nodes are down: concurrent ones (other commands, the dashboard) then count each other.
+    let quorum_lock = match action.takes_down() {
+        true => Some(paths.quorum_lock(QUORUM_LOCK_WAIT).await?),
+        false => None,
+    };
     let before = observe::gather(&spec, &paths, &paths.load_state()?).await;
     let intent = match action {
         Action::Start => fault::Intent::Start,
@@ -226,6 +235,8 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
         }
         Action::Start => {}
     }
+    // Taken down (stopped, exited, or paused as /proc shows): the next guard sees it.
+    drop(quorum_lock);
 
     // Start (and the second half of restart): the supervisor starts those that do not run.
     if matches!(action, Action::Start | Action::Restart) {

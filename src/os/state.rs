@@ -7,6 +7,7 @@
 //! $ZKDEV_HOME/clusters/<name>/node<i>/conf/    zoo.cfg + log configuration
 //! $ZKDEV_HOME/clusters/<name>/node<i>/data/    myid, version-2/
 //! $ZKDEV_HOME/clusters/<name>/node<i>/logs/    zookeeper.log
+//! $ZKDEV_HOME/clusters/<name>/quorum.lock      held from a quorum guard's decision until its take-down is done
 //! $ZKDEV_HOME/locks/<name>.lock                held by every command that changes the cluster
 //! $ZKDEV_HOME/cds/<key>.jsa                     class-data-sharing archives (profiles that ask for them)
 //! ```
@@ -174,6 +175,11 @@ impl ClusterPaths {
     pub fn supervisor_lock(&self) -> PathBuf {
         self.root.join("supervisor.lock")
     }
+    /// The quorum guard's lock: every take-down of a node (stop, kill, pause, restart, kill-leader, from the
+    /// command line or the dashboard) decides and acts under it, so concurrent ones count each other.
+    pub fn quorum_lock_file(&self) -> PathBuf {
+        self.root.join("quorum.lock")
+    }
     pub fn supervisor_record(&self) -> PathBuf {
         self.root.join("supervisor.json")
     }
@@ -246,28 +252,52 @@ impl ClusterPaths {
 
     /// Take the cluster's lock, waiting up to `wait` for another zkdev command to finish.
     pub async fn lock(&self, wait: Duration) -> Result<LockGuard> {
-        let dir = self.lock.parent().expect("lock has a parent");
-        fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.lock)
-            .map_err(|e| Error::io("cannot open lock file", &self.lock, e))?;
-        let deadline = std::time::Instant::now() + wait;
-        loop {
-            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-                Ok(held) => return Ok(LockGuard { _held: held }),
-                Err((f, _)) => file = f,
-            }
-            if std::time::Instant::now() >= deadline {
-                return Err(Error::failed(format!(
-                    "another zkdev command is working on this cluster (lock {} held); wait for it to finish and retry",
-                    self.lock.display()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        lock_file(&self.lock, wait, Duration::from_millis(50)).await.map_err(|_| {
+            Error::failed(format!(
+                "another zkdev command is working on this cluster (lock {} held); wait for it to finish and retry",
+                self.lock.display()
+            ))
+        })
+    }
+
+    /// Take the quorum guard's lock, waiting up to `wait` for another take-down (a command or the
+    /// dashboard) to finish. Whoever holds it decides with a fresh look at the nodes and keeps it until its
+    /// nodes are down, so the next decision counts them.
+    pub async fn quorum_lock(&self, wait: Duration) -> Result<LockGuard> {
+        let file = self.quorum_lock_file();
+        lock_file(&file, wait, Duration::from_millis(5)).await.map_err(|e| match e {
+            Some(e) => e,
+            None => Error::failed(format!(
+                "another stop, kill or pause of this cluster did not finish within {} s (lock {} held); \
+                 wait for it and retry",
+                wait.as_secs(),
+                file.display()
+            )),
+        })
+    }
+}
+
+/// An exclusive advisory lock on `path`, polled every `every` for up to `wait`. Err(None): still held by
+/// someone else at the deadline; Err(Some): the file could not be opened.
+async fn lock_file(path: &Path, wait: Duration, every: Duration) -> std::result::Result<LockGuard, Option<Error>> {
+    let dir = path.parent().expect("lock has a parent");
+    fs::create_dir_all(dir).map_err(|e| Some(Error::io("cannot create", dir, e)))?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| Some(Error::io("cannot open lock file", path, e)))?;
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(held) => return Ok(LockGuard { _held: held }),
+            Err((f, _)) => file = f,
         }
+        if std::time::Instant::now() >= deadline {
+            return Err(None);
+        }
+        tokio::time::sleep(every).await;
     }
 }
 
@@ -489,6 +519,13 @@ mod tests {
         assert!(paths.lock(Duration::from_millis(100)).await.is_err());
         drop(held);
         paths.lock(Duration::from_millis(10)).await.unwrap();
+        // The quorum guard's lock is its own: a take-down does not wait for an `add`, nor one for the other.
+        let held = paths.lock(Duration::from_millis(10)).await.unwrap();
+        let guard = paths.quorum_lock(Duration::from_millis(10)).await.unwrap();
+        let err = paths.quorum_lock(Duration::from_millis(50)).await.err().unwrap().to_string();
+        assert!(err.contains("quorum.lock held"), "{err}");
+        drop((held, guard));
+        paths.quorum_lock(Duration::from_millis(10)).await.unwrap();
     }
 
     #[test]

@@ -277,6 +277,17 @@ impl Sup {
         v
     }
 
+    /// The quorum guard's lock (shared with the command line's stop, kill, pause and kill-leader) and the
+    /// ensemble as the servers answer now, its voters those ZooKeeper committed. Held until the button's
+    /// take-down is done, so a concurrent one counts it.
+    async fn quorum_decision(&self) -> Result<(crate::os::state::LockGuard, crate::zk::observe::ClusterStatus)> {
+        let held = self.paths.quorum_lock(Duration::from_secs(60)).await?;
+        let spec = self.spec();
+        let state = self.state.lock().expect("state").clone();
+        let now = crate::zk::observe::gather(&spec, &self.paths, &state).await;
+        Ok((held, crate::zk::observe::with_committed_voters(&now, &spec, &self.paths)))
+    }
+
     /// A button: the same supervisor requests the command line sends, journalled with the dashboard as cause.
     async fn act(self: &Arc<Self>, a: Action) -> Result<String> {
         let status = self
@@ -298,6 +309,7 @@ impl Sup {
         };
         match a.action.as_str() {
             "kill-leader" => {
+                let (_held, status) = self.quorum_decision().await?;
                 let leaders = status.leaders();
                 let [leader] = leaders.as_slice() else {
                     return Err(Error::failed("no single node leads right now; wait for an election"));
@@ -314,6 +326,8 @@ impl Sup {
             }
             "pause" => {
                 let id = node("pause")?;
+                let (_held, status) = self.quorum_decision().await?;
+                crate::model::fault::guard(&status, &[id], &format!("pause node {id}"), false)?;
                 self.handle(signal(vec![id], Sig::Stop)).await?;
                 Ok(format!("paused node {id} (SIGSTOP)"))
             }
@@ -324,6 +338,7 @@ impl Sup {
             }
             "stop" => {
                 let id = node("stop")?;
+                let (_held, status) = self.quorum_decision().await?;
                 crate::model::fault::guard(&status, &[id], &format!("stop node {id}"), false)?;
                 self.handle(Request::Stop {
                     ids: vec![id],

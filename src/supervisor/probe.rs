@@ -79,7 +79,8 @@ impl Sup {
                     _ => {}
                 }
             }
-            let status = observe::assemble(spec, nodes);
+            let mut status = observe::assemble(spec, nodes);
+            observe::count_committed_voters(&mut status, spec, &self.paths);
             let events = tracker.observe(&status, now_ms());
             drop(tracker);
             for (id, pid) in adopted_exits {

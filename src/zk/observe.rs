@@ -547,7 +547,17 @@ pub async fn gather_with(spec: &ClusterSpec, paths: &ClusterPaths, state: &State
         async move { node_status(spec, paths, &s, n.id, &ident, how).await }
     }))
     .await;
-    assemble(spec, nodes)
+    let mut status = assemble(spec, nodes);
+    count_committed_voters(&mut status, spec, paths);
+    status
+}
+
+/// Count the quorum over the voters ZooKeeper committed (its dynamic configuration on disk), when it keeps
+/// one: cluster.toml can name a voter ZooKeeper has not taken in yet (an interrupted `add`) or has let go.
+pub fn count_committed_voters(status: &mut ClusterStatus, spec: &ClusterSpec, paths: &ClusterPaths) {
+    if let Some(m) = crate::os::zoo_cfg::committed_membership(paths, &spec.ids()) {
+        status.quorum = crate::model::fault::committed_quorum(status, &m);
+    }
 }
 
 /// The ensemble from every node's own status: the one place that finds the leader (exactly one serving
