@@ -289,3 +289,40 @@ fn the_membership_changes_while_a_writer_loses_nothing() {
     assert_eq!(refused, 3, "every refused change is journalled");
     assert!(changes[0].starts_with("add nodes 5,6: configuration "), "{changes:#?}");
 }
+
+/// An `add` SIGKILLed after cluster.toml names the new voter but before ZooKeeper took it in: cluster.toml
+/// says 4 voters, ZooKeeper 3. `status` (headline and `--json`) counts the 3 ZooKeeper committed, and the
+/// quorum guard counts the same ones: they never contradict each other.
+#[test]
+fn status_and_the_guard_count_the_voters_zookeeper_committed() {
+    let c = TestCluster::new(24);
+    c.up(&["--reconfig", "--nodes", "3"]);
+    agreed(&c, &[1, 2, 3], &[1, 2, 3], &[], "3 voters agreeing");
+    let spec = c.cluster_dir().join("cluster.toml");
+    let mut add = c.spawn(&["add"]);
+    poll(Duration::from_secs(60), "cluster.toml names node 4", || {
+        (std::fs::read_to_string(&spec).ok()?.contains("id = 4\n")).then_some(())
+    });
+    signal(add.id() as i32, nix::sys::signal::Signal::SIGKILL);
+    wait_exit(&mut add, Duration::from_secs(10));
+    // The add never reached its reconfig: ZooKeeper still has voters 1,2,3.
+    agreed(&c, &[1, 2, 3], &[1, 2, 3], &[], "still 3 voters after the interrupted add");
+    let s = c.status();
+    assert_eq!(s["nodes"].as_array().unwrap().len(), 4, "{s}");
+    assert_eq!(s["quorum"], serde_json::json!({"voters": 3, "voters_up": 3, "needed": 2}), "{s}");
+
+    // One voter down: the headline and the guard say the same thing.
+    assert_ok(&c.zkdev(&["stop", "1"]), "stop 1");
+    let s = c.status();
+    assert_eq!(s["quorum"], serde_json::json!({"voters": 3, "voters_up": 2, "needed": 2}), "{s}");
+    let headline = stdout(&c.zkdev(&["status"]));
+    assert!(headline.contains("voters up 2/3 (quorum needs 2)"), "{headline}");
+    let out = c.zkdev(&["stop", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 of 3 voters would remain up; a quorum needs 2"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(srvr(c.client_port(2)).is_some(), "the refused stop left node 2 serving");
+}
