@@ -170,6 +170,12 @@ pub async fn change(ctx: &Ctx, change: Change, args: MemberArgs) -> Result<()> {
     require_reconfig(&spec)?;
     let sup = ctx.supervisor().await?;
     let _lock = paths.lock(Duration::from_secs(60)).await?;
+    // remove and demote take a voter away: the quorum guard's lock too (see `node::run`), for the whole
+    // change, so a concurrent stop or kill counts it.
+    let _quorum_lock = match change {
+        Change::Promote => None,
+        Change::Remove | Change::Demote => Some(paths.quorum_lock(super::node::QUORUM_LOCK_WAIT).await?),
+    };
     let t0 = Instant::now();
     let status = observe::gather(&spec, &paths, &paths.load_state()?).await;
     let id = match args.target {
