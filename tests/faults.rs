@@ -200,7 +200,10 @@ fn dashboard_action(url: &str, action: &str, node: u64) -> (u16, serde_json::Val
         .expect("dashboard answers");
     let code = resp.status().as_u16();
     let text = resp.body_mut().read_to_string().unwrap_or_default();
-    (code, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    (
+        code,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
 }
 
 /// Take-downs asked at the same moment (command line and dashboard mixed, with and without a supervisor
@@ -245,7 +248,11 @@ fn concurrent_take_downs_leave_a_quorum() {
                     }
                     None => {
                         let out = cmd.output().expect("zkdev runs");
-                        format!("zkdev {verb} {id}: exit {:?} {}", out.status.code(), stderr(&out).trim())
+                        format!(
+                            "zkdev {verb} {id}: exit {:?} {}",
+                            out.status.code(),
+                            stderr(&out).trim()
+                        )
                     }
                 })
             })
@@ -263,7 +270,10 @@ fn concurrent_take_downs_leave_a_quorum() {
         }
         // Exactly one of the three could go; the others were refused by the guard, not by anything else.
         let refused = said.iter().filter(|s| s.contains("refusing to")).count();
-        assert!(up < 2 || (up == 2 && refused == 2), "round {round}: {up} up after {said:?}");
+        assert!(
+            up < 2 || (up == 2 && refused == 2),
+            "round {round}: {up} up after {said:?}"
+        );
         // Bring every node back before the next round.
         assert_ok(&c.zkdev(&["resume", "all", "--no-wait"]), "resume all");
         assert_ok(&c.zkdev(&["start", "all", "--timeout", "60"]), "start all");

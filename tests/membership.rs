@@ -306,15 +306,29 @@ fn status_and_the_guard_count_the_voters_zookeeper_committed() {
     signal(add.id() as i32, nix::sys::signal::Signal::SIGKILL);
     wait_exit(&mut add, Duration::from_secs(10));
     // The add never reached its reconfig: ZooKeeper still has voters 1,2,3.
-    agreed(&c, &[1, 2, 3], &[1, 2, 3], &[], "still 3 voters after the interrupted add");
+    agreed(
+        &c,
+        &[1, 2, 3],
+        &[1, 2, 3],
+        &[],
+        "still 3 voters after the interrupted add",
+    );
     let s = c.status();
     assert_eq!(s["nodes"].as_array().unwrap().len(), 4, "{s}");
-    assert_eq!(s["quorum"], serde_json::json!({"voters": 3, "voters_up": 3, "needed": 2}), "{s}");
+    assert_eq!(
+        s["quorum"],
+        serde_json::json!({"voters": 3, "voters_up": 3, "needed": 2}),
+        "{s}"
+    );
 
     // One voter down: the headline and the guard say the same thing.
     assert_ok(&c.zkdev(&["stop", "1"]), "stop 1");
     let s = c.status();
-    assert_eq!(s["quorum"], serde_json::json!({"voters": 3, "voters_up": 2, "needed": 2}), "{s}");
+    assert_eq!(
+        s["quorum"],
+        serde_json::json!({"voters": 3, "voters_up": 2, "needed": 2}),
+        "{s}"
+    );
     let headline = stdout(&c.zkdev(&["status"]));
     assert!(headline.contains("voters up 2/3 (quorum needs 2)"), "{headline}");
     let out = c.zkdev(&["stop", "2"]);

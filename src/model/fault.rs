@@ -293,7 +293,9 @@ mod tests {
         .unwrap();
         let q = committed_quorum(&s, &committed);
         assert_eq!((q.voters, q.needed, q.voters_up), (3, 2, 2));
-        let e = guard(&with_membership(&s, &committed), &[1], "stop node 1", false).unwrap_err().to_string();
+        let e = guard(&with_membership(&s, &committed), &[1], "stop node 1", false)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("1 of 3 voters would remain up; a quorum needs 2"), "{e}");
         assert!(guard(&with_membership(&s, &committed), &[4], "stop node 4", false).is_ok());
     }

@@ -252,12 +252,14 @@ impl ClusterPaths {
 
     /// Take the cluster's lock, waiting up to `wait` for another zkdev command to finish.
     pub async fn lock(&self, wait: Duration) -> Result<LockGuard> {
-        lock_file(&self.lock, wait, Duration::from_millis(50)).await.map_err(|_| {
-            Error::failed(format!(
-                "another zkdev command is working on this cluster (lock {} held); wait for it to finish and retry",
-                self.lock.display()
-            ))
-        })
+        lock_file(&self.lock, wait, Duration::from_millis(50))
+            .await
+            .map_err(|_| {
+                Error::failed(format!(
+                    "another zkdev command is working on this cluster (lock {} held); wait for it to finish and retry",
+                    self.lock.display()
+                ))
+            })
     }
 
     /// Take the quorum guard's lock, waiting up to `wait` for another take-down (a command or the
@@ -265,15 +267,17 @@ impl ClusterPaths {
     /// nodes are down, so the next decision counts them.
     pub async fn quorum_lock(&self, wait: Duration) -> Result<LockGuard> {
         let file = self.quorum_lock_file();
-        lock_file(&file, wait, Duration::from_millis(5)).await.map_err(|e| match e {
-            Some(e) => e,
-            None => Error::failed(format!(
-                "another stop, kill or pause of this cluster did not finish within {} s (lock {} held); \
+        lock_file(&file, wait, Duration::from_millis(5))
+            .await
+            .map_err(|e| match e {
+                Some(e) => e,
+                None => Error::failed(format!(
+                    "another stop, kill or pause of this cluster did not finish within {} s (lock {} held); \
                  wait for it and retry",
-                wait.as_secs(),
-                file.display()
-            )),
-        })
+                    wait.as_secs(),
+                    file.display()
+                )),
+            })
     }
 }
 
@@ -522,7 +526,12 @@ mod tests {
         // The quorum guard's lock is its own: a take-down does not wait for an `add`, nor one for the other.
         let held = paths.lock(Duration::from_millis(10)).await.unwrap();
         let guard = paths.quorum_lock(Duration::from_millis(10)).await.unwrap();
-        let err = paths.quorum_lock(Duration::from_millis(50)).await.err().unwrap().to_string();
+        let err = paths
+            .quorum_lock(Duration::from_millis(50))
+            .await
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("quorum.lock held"), "{err}");
         drop((held, guard));
         paths.quorum_lock(Duration::from_millis(10)).await.unwrap();

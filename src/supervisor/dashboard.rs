@@ -285,7 +285,10 @@ impl Sup {
         let spec = self.spec();
         let state = self.state.lock().expect("state").clone();
         let now = crate::zk::observe::gather(&spec, &self.paths, &state).await;
-        Ok((held, crate::zk::observe::with_committed_voters(&now, &spec, &self.paths)))
+        Ok((
+            held,
+            crate::zk::observe::with_committed_voters(&now, &spec, &self.paths),
+        ))
     }
 
     /// A button: the same supervisor requests the command line sends, journalled with the dashboard as cause.
