@@ -320,6 +320,16 @@ fn status_and_the_guard_count_the_voters_zookeeper_committed() {
         serde_json::json!({"voters": 3, "voters_up": 3, "needed": 2}),
         "{s}"
     );
+    // Node 4 running outside the membership (it follows the leader without a vote) changes nothing.
+    assert_ok(&c.zkdev(&["start", "4"]), "start 4");
+    assert!(srvr(c.client_port(4)).is_some(), "node 4 serves");
+    agreed(&c, &[1, 2, 3], &[1, 2, 3], &[], "still 3 voters with node 4 running");
+    let s = c.status();
+    assert_eq!(
+        s["quorum"],
+        serde_json::json!({"voters": 3, "voters_up": 3, "needed": 2}),
+        "{s}"
+    );
 
     // One voter down: the headline and the guard say the same thing.
     assert_ok(&c.zkdev(&["stop", "1"]), "stop 1");
