@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{seconds, Ctx};
+use super::Ctx;
 use crate::cli::NodeArgs;
 use crate::error::{Error, Result};
 use crate::model::fault;
@@ -79,7 +79,7 @@ struct QuorumView {
 }
 
 pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
-    let timeout = seconds(args.timeout, "--timeout")?;
+    let timeout = args.timeout;
     let (paths, spec) = ctx.existing()?;
     let sup = ctx.supervisor().await?;
     let before = observe::gather(&spec, &paths, &paths.load_state()?).await;

@@ -14,6 +14,7 @@ pub mod nemesis;
 pub mod profile;
 pub mod render;
 pub mod server;
+pub mod span;
 pub mod spec;
 pub mod svg;
 pub mod timeline;
