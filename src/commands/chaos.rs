@@ -132,9 +132,7 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
         Some(n) => n,
         None => nemesis::default_count(duration_ms),
     };
-    let seed = args
-        .seed
-        .unwrap_or_else(|| crate::model::timeline::now_ms() ^ (u64::from(std::process::id()) << 40));
+    let seed = args.seed.unwrap_or_else(crate::os::random::u64);
     let plan = if kinds.is_empty() {
         Vec::new()
     } else {

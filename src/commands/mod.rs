@@ -280,7 +280,7 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
         }
     }
     let mut spec = ClusterSpec::build(cluster, &origin, settings, dist, voters, observers)?;
-    spec.uid = ClusterSpec::new_uid();
+    spec.uid = ClusterSpec::uid_from(crate::os::random::u64());
     Ok(spec)
 }
 

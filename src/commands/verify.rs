@@ -144,9 +144,7 @@ fn nemesis_plan(
         None => nemesis::default_count(duration.as_millis() as u64),
     };
     // A new seed each run unless given: the clock, mixed with the pid.
-    let seed = args
-        .seed
-        .unwrap_or_else(|| crate::model::timeline::now_ms() ^ (u64::from(std::process::id()) << 40));
+    let seed = args.seed.unwrap_or_else(crate::os::random::u64);
     let plan = nemesis::plan(seed, &kinds, count, duration.as_millis() as u64, &spec.ids());
     Ok(Some(Nemesis { seed, kinds, plan }))
 }

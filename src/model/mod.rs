@@ -13,6 +13,7 @@ pub mod membership;
 pub mod nemesis;
 pub mod profile;
 pub mod render;
+pub mod rng;
 pub mod server;
 pub mod span;
 pub mod spec;
