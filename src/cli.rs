@@ -1,6 +1,7 @@
 //! The command line. Doc comments here are the `--help` text.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -351,9 +352,9 @@ pub struct UpArgs {
     /// The ZooKeeper version to run, among the known installations (`zkdev dist list`)
     #[arg(long, value_name = "VERSION")]
     pub dist: Option<String>,
-    /// Seconds to wait for every node to serve with one leader
-    #[arg(long, default_value_t = 60.0, value_name = "S")]
-    pub timeout: f64,
+    /// How long to wait for every node to serve with one leader (a duration: 500ms, 30s, 2m; a bare number is seconds)
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = seconds)]
+    pub timeout: Duration,
     /// Return as soon as the nodes are started, without waiting for a leader
     #[arg(long)]
     pub no_wait: bool,
@@ -396,9 +397,9 @@ pub struct NodeArgs {
     /// Do not wait for the node to serve again (start, restart, resume) or for a new leader (stop, kill, pause)
     #[arg(long)]
     pub no_wait: bool,
-    /// Seconds to wait
-    #[arg(long, default_value_t = 30.0, value_name = "S")]
-    pub timeout: f64,
+    /// How long to wait (a duration: 500ms, 30s, 2m; a bare number is seconds)
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = seconds)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -414,9 +415,9 @@ pub struct AddArgs {
     /// Ask ZooKeeper even when the new configuration could not form a quorum from the nodes up now
     #[arg(long)]
     pub force: bool,
-    /// Seconds to wait for the new nodes to sync and the configuration to be committed everywhere
-    #[arg(long, default_value_t = 60.0, value_name = "S")]
-    pub timeout: f64,
+    /// How long to wait for the new nodes to sync and the configuration to be committed everywhere (a duration: 500ms, 30s, 2m; a bare number is seconds)
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = seconds)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -429,9 +430,9 @@ pub struct MemberArgs {
     /// Ask ZooKeeper even when the new configuration could not form a quorum from the nodes up now
     #[arg(long)]
     pub force: bool,
-    /// Seconds to wait for the configuration to be committed everywhere
-    #[arg(long, default_value_t = 60.0, value_name = "S")]
-    pub timeout: f64,
+    /// How long to wait for the configuration to be committed everywhere (a duration: 500ms, 30s, 2m; a bare number is seconds)
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = seconds)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -441,9 +442,9 @@ pub struct RollingArgs {
     /// Move the cluster to this installed ZooKeeper version on the way (`zkdev dist list`)
     #[arg(long, value_name = "VERSION")]
     pub dist: Option<String>,
-    /// Seconds each node may take to serve again
-    #[arg(long, default_value_t = 60.0, value_name = "S")]
-    pub timeout: f64,
+    /// How long each node may take to serve again (a duration: 500ms, 30s, 2m; a bare number is seconds)
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = seconds)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -522,21 +523,21 @@ pub struct ExportShape {
 pub struct WaitArgs {
     #[command(flatten)]
     pub out: JsonArg,
-    /// Seconds to wait before giving up (exit 1, with the reason)
-    #[arg(long, default_value_t = 30.0, value_name = "S")]
-    pub timeout: f64,
+    /// How long to wait before giving up (exit 1, with the reason) (a duration: 500ms, 30s, 2m; a bare number is seconds)
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = seconds)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
     #[command(flatten)]
     pub out: JsonArg,
-    /// Milliseconds between two looks at the ensemble
-    #[arg(long, default_value_t = 100, value_name = "MS")]
-    pub interval: u64,
-    /// Stop after this many seconds (default: until Ctrl-C)
-    #[arg(long, value_name = "S")]
-    pub duration: Option<f64>,
+    /// How often to look at the ensemble (a duration with its unit: 100ms, 1s; a bare number is refused)
+    #[arg(long, default_value = "100ms", value_name = "DURATION", value_parser = with_unit)]
+    pub interval: Duration,
+    /// Stop after this long (a duration: 30s, 2m; a bare number is seconds; default: until Ctrl-C)
+    #[arg(long, value_name = "DURATION", value_parser = seconds)]
+    pub duration: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -569,9 +570,9 @@ pub struct SmokeArgs {
     /// The node to write through [default: node 1]
     #[arg(long, value_name = "ID")]
     pub via: Option<u32>,
-    /// Seconds each node may take to answer
-    #[arg(long, default_value_t = 5.0, value_name = "S")]
-    pub timeout: f64,
+    /// How long each node may take to answer (a duration: 500ms, 30s, 2m; a bare number is seconds)
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = seconds)]
+    pub timeout: Duration,
     /// Go over TLS: every node's secure client port, with the cluster's CA and client certificate
     #[arg(long)]
     pub tls: bool,
@@ -587,9 +588,9 @@ pub struct VerifyArgs {
     /// Writes attempted per second
     #[arg(long, default_value_t = 50, value_name = "R")]
     pub writes_per_sec: u32,
-    /// Seconds to keep writing at least (the kills or faults are spread over it)
-    #[arg(long, default_value_t = 10.0, value_name = "S")]
-    pub duration: f64,
+    /// How long to keep writing at least (the kills or faults are spread over it) (a duration: 500ms, 30s, 2m; a bare number is seconds)
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = seconds)]
+    pub duration: Duration,
     /// Go over TLS: the writer and the checker use every node's secure client port, with the cluster's CA
     /// and client certificate
     #[arg(long)]
@@ -612,9 +613,9 @@ pub struct VerifyArgs {
 pub struct ChaosArgs {
     #[command(flatten)]
     pub out: JsonArg,
-    /// How long the workload runs (the faults are spread over it): 30s, 2m
-    #[arg(long, default_value = "60s", value_name = "D")]
-    pub duration: String,
+    /// How long the workload runs, the faults spread over it (a duration: 30s, 2m; a bare number is seconds)
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = seconds)]
+    pub duration: Duration,
     /// Seed of the fault schedule: the same seed (with the same kinds, count, duration and nodes) injects the
     /// same faults at the same times. Default: a new one, printed with the command that replays the run
     #[arg(long, value_name = "N")]
@@ -681,9 +682,9 @@ pub struct PartitionArgs {
     /// Do not wait to see what the ensemble does
     #[arg(long)]
     pub no_wait: bool,
-    /// Seconds to wait for the majority side's leader
-    #[arg(long, default_value_t = 30.0, value_name = "S")]
-    pub timeout: f64,
+    /// How long to wait for the majority side's leader (a duration: 500ms, 30s, 2m; a bare number is seconds)
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = seconds)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -698,8 +699,8 @@ pub struct IsolateArgs {
     pub one_way: bool,
     #[arg(long)]
     pub no_wait: bool,
-    #[arg(long, default_value_t = 30.0, value_name = "S")]
-    pub timeout: f64,
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = seconds)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -736,9 +737,10 @@ pub struct DiskArgs {
     /// A node id, or leader | follower | observer (one node of that role, as the servers say now)
     #[arg(value_name = "TARGET")]
     pub target: crate::model::fault::Target,
-    /// Every fsync/fdatasync of a file under the node's data directory waits this long first, e.g. 300ms, 1s
-    #[arg(long, value_name = "DURATION")]
-    pub slow_fsync: Option<String>,
+    /// Every fsync/fdatasync of a file under the node's data directory waits this long first (a duration
+    /// with its unit: 300ms, 1s; a bare number is refused)
+    #[arg(long, value_name = "DURATION", value_parser = with_unit)]
+    pub slow_fsync: Option<Duration>,
     /// Every write there fails with ENOSPC (no space left on device)
     #[arg(long)]
     pub full: bool,
@@ -749,9 +751,9 @@ pub struct DiskArgs {
     /// stays stopped: `zkdev start ID`)
     #[arg(long)]
     pub heal: bool,
-    /// How long to watch what ZooKeeper does about the fault, seconds
-    #[arg(long, default_value_t = 15.0, value_name = "SECS")]
-    pub timeout: f64,
+    /// How long to watch what ZooKeeper does about the fault (a duration: 500ms, 30s, 2m; a bare number is seconds)
+    #[arg(long, default_value = "15s", value_name = "DURATION", value_parser = seconds)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -764,12 +766,12 @@ pub struct LinkArgs {
     /// The other node
     #[arg(value_name = "B")]
     pub b: String,
-    /// Added to every chunk of bytes, e.g. 200ms, 1s
-    #[arg(long, value_name = "DURATION")]
-    pub delay: Option<String>,
-    /// Up to this much more, at random, per chunk (order is kept)
-    #[arg(long, value_name = "DURATION")]
-    pub jitter: Option<String>,
+    /// Added to every chunk of bytes (a duration with its unit: 200ms, 1s; a bare number is refused)
+    #[arg(long, value_name = "DURATION", value_parser = with_unit)]
+    pub delay: Option<Duration>,
+    /// Up to this much more, at random, per chunk, order kept (a duration with its unit: 50ms)
+    #[arg(long, value_name = "DURATION", value_parser = with_unit)]
+    pub jitter: Option<Duration>,
     /// Per cent of chunks that cost a retransmission (200 ms), e.g. 10%
     #[arg(long, value_name = "PCT")]
     pub loss: Option<String>,
@@ -805,9 +807,9 @@ pub struct HealArgs {
     pub all: bool,
     #[arg(long)]
     pub no_wait: bool,
-    /// Seconds to wait for every node to serve on one zxid
-    #[arg(long, default_value_t = 30.0, value_name = "S")]
-    pub timeout: f64,
+    /// How long to wait for every node to serve on one zxid (a duration: 500ms, 30s, 2m; a bare number is seconds)
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = seconds)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -831,9 +833,9 @@ pub struct KillLeaderArgs {
     /// Start the old leader again afterwards and wait until it rejoins (as a follower)
     #[arg(long)]
     pub restart: bool,
-    /// Seconds to wait for a new leader
-    #[arg(long, default_value_t = 30.0, value_name = "S")]
-    pub timeout: f64,
+    /// How long to wait for a new leader (a duration: 500ms, 30s, 2m; a bare number is seconds)
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = seconds)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -843,9 +845,9 @@ pub struct DownArgs {
     /// Also remove the cluster's directory (configs, data, logs), and nothing outside it
     #[arg(long)]
     pub purge: bool,
-    /// Seconds between SIGTERM and SIGKILL
-    #[arg(long, default_value_t = 10.0, value_name = "S")]
-    pub grace: f64,
+    /// How long between SIGTERM and SIGKILL (a duration: 500ms, 30s, 2m; a bare number is seconds)
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = seconds)]
+    pub grace: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -873,6 +875,19 @@ pub struct RenderArgs {
     /// Render with TLS on (as `up --tls`)
     #[arg(long)]
     pub tls: bool,
+}
+
+/// A duration flag where a bare number has always meant seconds (`--timeout 30` = `--timeout 30s`).
+fn seconds(text: &str) -> Result<Duration, String> {
+    match crate::model::span::parse(text, crate::model::span::Bare::Seconds)? {
+        d if d.is_zero() => Err("give a duration greater than 0, e.g. 30s".into()),
+        d => Ok(d),
+    }
+}
+
+/// A duration flag where a bare number used to mean milliseconds: a unit is now required.
+fn with_unit(text: &str) -> Result<Duration, String> {
+    crate::model::span::parse(text, crate::model::span::Bare::Refused)
 }
 
 #[cfg(test)]

@@ -110,9 +110,12 @@ fn replay_command(ctx: &Ctx, args: &ChaosArgs, seed: u64, kinds: &[Kind], durati
 }
 
 pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
-    let duration_ms = u64::from(super::net::parse_duration_ms(&args.duration, "--duration")?);
+    let duration_ms = args.duration.as_millis() as u64;
     if duration_ms < 1000 {
-        return Err(Error::usage(format!("--duration {}: give at least 1s", args.duration)));
+        return Err(Error::usage(format!(
+            "--duration {}: give at least 1s",
+            crate::model::span::format(args.duration)
+        )));
     }
     if args.clients == 0 || args.clients > 64 {
         return Err(Error::usage(format!("--clients {}: give 1 to 64", args.clients)));
@@ -129,9 +132,7 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
         Some(n) => n,
         None => nemesis::default_count(duration_ms),
     };
-    let seed = args
-        .seed
-        .unwrap_or_else(|| crate::model::timeline::now_ms() ^ (u64::from(std::process::id()) << 40));
+    let seed = args.seed.unwrap_or_else(crate::os::random::u64);
     let plan = if kinds.is_empty() {
         Vec::new()
     } else {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use zookeeper_client as zk;
 
-use super::{seconds, Ctx};
+use super::Ctx;
 use crate::cli::DiskArgs;
 use crate::error::{Error, Result};
 use crate::model::disk::DiskFault;
@@ -90,10 +90,10 @@ pub struct Report {
 }
 
 pub async fn run(ctx: &Ctx, args: DiskArgs) -> Result<()> {
-    let timeout = seconds(args.timeout, "--timeout")?;
+    let timeout = args.timeout;
     let fault = match (&args.slow_fsync, args.full, args.eio) {
         (Some(d), _, _) => DiskFault::SlowFsync {
-            ms: super::net::parse_duration_ms(d, "--slow-fsync")?,
+            ms: super::net::fault_ms(*d, "--slow-fsync")?,
         },
         (None, true, _) => DiskFault::Full,
         (None, false, true) => DiskFault::Eio,

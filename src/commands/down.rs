@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{seconds, Ctx};
+use super::Ctx;
 use crate::cli::DownArgs;
 use crate::error::{Error, Result};
 use crate::os::process::{self, Ident, Liveness};
@@ -22,7 +22,7 @@ struct DownReport {
 }
 
 pub async fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
-    let grace = seconds(args.grace, "--grace")?;
+    let grace = args.grace;
     let paths = ctx.paths();
     let t0 = Instant::now();
     if args.purge {

@@ -26,21 +26,10 @@ impl Since {
         if let Ok(n) = t.parse::<u64>() {
             return Ok(Since::Seq(n));
         }
-        let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len()));
-        let factor = match unit {
-            "ms" => 1.0,
-            "s" => 1000.0,
-            "m" => 60_000.0,
-            "h" => 3_600_000.0,
-            "d" => 86_400_000.0,
-            _ => 0.0,
-        };
-        match num.parse::<f64>() {
-            Ok(v) if factor > 0.0 && v.is_finite() && v >= 0.0 => {
-                Ok(Since::At(now.saturating_sub((v * factor) as u64)))
-            }
-            _ => Err(Error::usage(format!(
-                "--since {text}: give a sequence number (e.g. 42) or a duration ago (e.g. 250ms, 30s, 5m, 1h, 2d)"
+        match crate::model::span::parse(t, crate::model::span::Bare::Refused) {
+            Ok(ago) => Ok(Since::At(now.saturating_sub(ago.as_millis() as u64))),
+            Err(_) => Err(Error::usage(format!(
+                "--since {text}: give a sequence number (e.g. 42) or a duration ago (e.g. 250ms, 30s, 5m, 1h, 1d)"
             ))),
         }
     }

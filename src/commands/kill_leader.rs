@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{seconds, Ctx};
+use super::Ctx;
 use crate::cli::{KillLeaderArgs, SignalArg};
 use crate::error::{Error, Result};
 use crate::model::fault;
@@ -38,7 +38,7 @@ pub struct KillReport {
 }
 
 pub async fn run(ctx: &Ctx, args: KillLeaderArgs) -> Result<()> {
-    let timeout = seconds(args.timeout, "--timeout")?;
+    let timeout = args.timeout;
     let (paths, spec) = ctx.existing()?;
     let sup = ctx.supervisor().await?;
     let (report, after) = execute(

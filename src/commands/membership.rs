@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{seconds, Ctx};
+use super::Ctx;
 use crate::cli::{AddArgs, MemberArgs};
 use crate::error::{Error, Result};
 use crate::model::fault::Target;
@@ -53,7 +53,7 @@ struct Report {
 
 /// `zkdev add [--observer] [--count K]`.
 pub async fn add(ctx: &Ctx, args: AddArgs) -> Result<()> {
-    let timeout = seconds(args.timeout, "--timeout")?;
+    let timeout = args.timeout;
     if args.count == 0 || args.count > 16 {
         return Err(Error::usage(format!(
             "--count {}: add 1 to 16 nodes at a time",
@@ -165,7 +165,7 @@ pub async fn add(ctx: &Ctx, args: AddArgs) -> Result<()> {
 
 /// `zkdev remove ID`, `zkdev promote ID`, `zkdev demote ID`.
 pub async fn change(ctx: &Ctx, change: Change, args: MemberArgs) -> Result<()> {
-    let timeout = seconds(args.timeout, "--timeout")?;
+    let timeout = args.timeout;
     let (paths, spec) = ctx.existing()?;
     require_reconfig(&spec)?;
     let sup = ctx.supervisor().await?;

@@ -147,17 +147,6 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// A `--timeout`-style flag in seconds, checked.
-pub fn seconds(value: f64, flag: &str) -> Result<Duration> {
-    if value.is_finite() && value > 0.0 && value <= 86_400.0 {
-        Ok(Duration::from_secs_f64(value))
-    } else {
-        Err(Error::usage(format!(
-            "{flag} {value}: give a number of seconds greater than 0 and at most 86400"
-        )))
-    }
-}
-
 /// What the flags say about a cluster that does not exist yet.
 pub struct NewCluster<'a> {
     pub profile: Option<&'a str>,
@@ -291,7 +280,7 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
         }
     }
     let mut spec = ClusterSpec::build(cluster, &origin, settings, dist, voters, observers)?;
-    spec.uid = ClusterSpec::new_uid();
+    spec.uid = ClusterSpec::uid_from(crate::os::random::u64());
     Ok(spec)
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{seconds, Ctx};
+use super::Ctx;
 use crate::cli::{HealArgs, IsolateArgs, LinkArgs, LinkPort, PartitionArgs};
 use crate::error::{Error, Result};
 use crate::model::fault::{self, Target};
@@ -92,7 +92,7 @@ pub struct SplitReport {
 }
 
 pub async fn partition(ctx: &Ctx, args: PartitionArgs) -> Result<()> {
-    let timeout = seconds(args.timeout, "--timeout")?;
+    let timeout = args.timeout;
     let (paths, spec) = proxied(ctx)?;
     let before = observe::gather(&spec, &paths, &paths.load_state()?).await;
     let side = ids_of(&args.nodes, &before)?;
@@ -117,7 +117,7 @@ pub async fn partition(ctx: &Ctx, args: PartitionArgs) -> Result<()> {
 }
 
 pub async fn isolate(ctx: &Ctx, args: IsolateArgs) -> Result<()> {
-    let timeout = seconds(args.timeout, "--timeout")?;
+    let timeout = args.timeout;
     let (paths, spec) = proxied(ctx)?;
     let before = observe::gather(&spec, &paths, &paths.load_state()?).await;
     let side = ids_of(&[args.node], &before)?;
@@ -393,23 +393,15 @@ async fn record(sup: &Supervisor, cause: &str, message: &str) {
         .await;
 }
 
-/// "200ms", "1.5s", "2m", or a bare number of milliseconds.
-pub fn parse_duration_ms(text: &str, flag: &str) -> Result<u32> {
-    let t = text.trim();
-    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1000.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60_000.0)
+/// A fault's length (a link delay, a slow fsync) in whole milliseconds, at most an hour.
+pub fn fault_ms(d: Duration, flag: &str) -> Result<u32> {
+    if d <= Duration::from_secs(3600) {
+        Ok(d.as_millis() as u32)
     } else {
-        (t, 1.0)
-    };
-    match num.trim().parse::<f64>() {
-        Ok(v) if v >= 0.0 && v * mult <= 3_600_000.0 => Ok((v * mult).round() as u32),
-        _ => Err(Error::usage(format!(
-            "{flag} `{text}`: give a duration such as 200ms, 1.5s or 2m (at most an hour)"
-        ))),
+        Err(Error::usage(format!(
+            "{flag} {}: give at most an hour (1h)",
+            crate::model::span::format(d)
+        )))
     }
 }
 
@@ -460,18 +452,8 @@ pub async fn link(ctx: &Ctx, args: LinkArgs) -> Result<()> {
     let fault = Fault {
         cut: args.cut,
         stall: args.stall,
-        delay_ms: args
-            .delay
-            .as_deref()
-            .map(|d| parse_duration_ms(d, "--delay"))
-            .transpose()?
-            .unwrap_or(0),
-        jitter_ms: args
-            .jitter
-            .as_deref()
-            .map(|d| parse_duration_ms(d, "--jitter"))
-            .transpose()?
-            .unwrap_or(0),
+        delay_ms: args.delay.map(|d| fault_ms(d, "--delay")).transpose()?.unwrap_or(0),
+        jitter_ms: args.jitter.map(|d| fault_ms(d, "--jitter")).transpose()?.unwrap_or(0),
         loss_pct: args.loss.as_deref().map(parse_percent).transpose()?.unwrap_or(0),
         bandwidth: args.bandwidth.as_deref().map(parse_rate).transpose()?,
     };
@@ -561,7 +543,7 @@ struct HealReport {
 }
 
 pub async fn heal(ctx: &Ctx, args: HealArgs) -> Result<()> {
-    let timeout = seconds(args.timeout, "--timeout")?;
+    let timeout = args.timeout;
     let (paths, spec) = proxied(ctx)?;
     let pair = match args.ends.as_slice() {
         [] => None,
@@ -791,10 +773,10 @@ mod tests {
 
     #[test]
     fn durations_rates_and_percentages() {
-        assert_eq!(parse_duration_ms("200ms", "--delay").unwrap(), 200);
-        assert_eq!(parse_duration_ms("1.5s", "--delay").unwrap(), 1500);
-        assert_eq!(parse_duration_ms("300", "--delay").unwrap(), 300);
-        assert!(parse_duration_ms("fast", "--delay").is_err());
+        assert_eq!(fault_ms(Duration::from_millis(200), "--delay").unwrap(), 200);
+        assert_eq!(fault_ms(Duration::from_secs(3600), "--delay").unwrap(), 3_600_000);
+        let e = fault_ms(Duration::from_secs(3601), "--delay").unwrap_err();
+        assert!(e.to_string().contains("--delay 1h1s"), "{e}");
         assert_eq!(parse_rate("64KiB/s").unwrap(), 65536);
         assert_eq!(parse_rate("1MB/s").unwrap(), 1_000_000);
         assert_eq!(parse_rate("5000").unwrap(), 5000);

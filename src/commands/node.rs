@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{seconds, Ctx};
+use super::Ctx;
 use crate::cli::NodeArgs;
 use crate::error::{Error, Result};
 use crate::model::fault;
@@ -82,7 +82,7 @@ struct QuorumView {
 pub const QUORUM_LOCK_WAIT: Duration = Duration::from_secs(60);
 
 pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
-    let timeout = seconds(args.timeout, "--timeout")?;
+    let timeout = args.timeout;
     let (paths, spec) = ctx.existing()?;
     let sup = ctx.supervisor().await?;
     // A take-down decides under the quorum guard's lock, on a look taken under it, and keeps the lock until

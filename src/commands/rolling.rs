@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{seconds, Ctx};
+use super::Ctx;
 use crate::cli::RollingArgs;
 use crate::dist;
 use crate::error::{Error, Result};
@@ -47,7 +47,7 @@ struct Window {
 }
 
 pub async fn run(ctx: &Ctx, args: RollingArgs) -> Result<()> {
-    let timeout = seconds(args.timeout, "--timeout")?;
+    let timeout = args.timeout;
     let (paths, mut spec) = ctx.existing()?;
     let sup = ctx.supervisor().await?;
     let before = observe::gather(&spec, &paths, &paths.load_state()?).await;

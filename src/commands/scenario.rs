@@ -127,9 +127,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 fn duration(word: &str, what: &str) -> std::result::Result<Duration, String> {
-    super::net::parse_duration_ms(word, what)
-        .map(|ms| Duration::from_millis(u64::from(ms)))
-        .map_err(|e| e.to_string())
+    crate::model::span::parse(word, crate::model::span::Bare::Refused).map_err(|e| format!("`{what} {word}`: {e}"))
 }
 
 /// One step's text -> the step, or what is wrong with it.
@@ -611,6 +609,27 @@ mod tests {
         std::fs::write(&path, "name = \"x\"\nsteps = [\"heal\"]\nsurprise = 1\n").unwrap();
         let err = load(&path).unwrap_err().to_string();
         assert!(err.contains("s.toml:3") && err.contains("surprise"), "{err}");
+    }
+
+    #[test]
+    fn a_bare_number_of_milliseconds_is_refused_with_the_fix() {
+        // `wait 5` once waited 5 ms and `within 10` allowed 10 ms: a unit is required now, never guessed.
+        let e = parse_step("wait 5").unwrap_err();
+        assert!(
+            e.contains("`wait 5`") && e.contains("`5ms`") && e.contains("`5s`"),
+            "{e}"
+        );
+        let e = parse_step("expect healthy within 10").unwrap_err();
+        assert!(e.contains("`within 10`") && e.contains("`10s`"), "{e}");
+        assert_eq!(parse_step("wait 5s").unwrap(), Step::Wait(Duration::from_secs(5)));
+        assert_eq!(parse_step("wait 1m30s").unwrap(), Step::Wait(Duration::from_secs(90)));
+        // The same flags inside a command step follow the command line's rule.
+        let e = parse_step("link 1 2 --delay 200").unwrap_err();
+        assert!(e.contains("--delay") && e.contains("`200ms`"), "{e}");
+        assert!(
+            parse_step("kill-leader --timeout 20").is_ok(),
+            "a bare --timeout is seconds, as before"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::future::join_all;
 use serde::Serialize;
 
-use super::{seconds, Ctx};
+use super::Ctx;
 use crate::cli::SmokeArgs;
 use crate::error::{Error, Result};
 use crate::model::server::Mode;
@@ -38,7 +38,7 @@ struct SmokeReport {
 }
 
 pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
-    let timeout = seconds(args.timeout, "--timeout")?;
+    let timeout = args.timeout;
     let (paths, spec) = ctx.existing()?;
     let status = observe::gather(&spec, &paths, &paths.load_state()?).await;
     let session = Duration::from_secs(10);

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{new_spec, seconds, Ctx, NewCluster};
+use super::{new_spec, Ctx, NewCluster};
 use crate::cli::UpArgs;
 use crate::error::{Error, Result};
 use crate::model::spec::ClusterSpec;
@@ -24,7 +24,7 @@ struct UpReport<'a> {
 }
 
 pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
-    let timeout = seconds(args.timeout, "--timeout")?;
+    let timeout = args.timeout;
     let paths = ctx.paths();
     // A new cluster's flags and profile are checked before anything is written, even the lock file.
     let candidate = if paths.exists() {

@@ -13,7 +13,7 @@ use zookeeper_client as zkc;
 
 use super::kill_leader::{self, KillReport};
 use super::nemesis::{self as faults, Injected};
-use super::{seconds, Ctx};
+use super::Ctx;
 use crate::cli::{SignalArg, VerifyArgs};
 use crate::error::{Error, Result};
 use crate::model::nemesis::{self, Kind, Planned};
@@ -144,9 +144,7 @@ fn nemesis_plan(
         None => nemesis::default_count(duration.as_millis() as u64),
     };
     // A new seed each run unless given: the clock, mixed with the pid.
-    let seed = args
-        .seed
-        .unwrap_or_else(|| crate::model::timeline::now_ms() ^ (u64::from(std::process::id()) << 40));
+    let seed = args.seed.unwrap_or_else(crate::os::random::u64);
     let plan = nemesis::plan(seed, &kinds, count, duration.as_millis() as u64, &spec.ids());
     Ok(Some(Nemesis { seed, kinds, plan }))
 }
@@ -175,7 +173,7 @@ struct VerifyReport {
 }
 
 pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
-    let duration = seconds(args.duration, "--duration")?;
+    let duration = args.duration;
     if args.writes_per_sec == 0 || args.writes_per_sec > 5000 {
         return Err(Error::usage(format!(
             "--writes-per-sec {}: give 1 to 5000",
@@ -800,7 +798,7 @@ mod tests {
             out: crate::cli::JsonArg { json: false },
             kills: 3,
             writes_per_sec: 50,
-            duration: 10.0,
+            duration: Duration::from_secs(10),
             nemesis: Some(kinds.into()),
             seed: Some(7),
             faults: None,

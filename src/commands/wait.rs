@@ -2,14 +2,14 @@
 
 use std::time::Instant;
 
-use super::{seconds, Ctx};
+use super::Ctx;
 use crate::cli::WaitArgs;
 use crate::error::{Error, Result};
 use crate::output;
 use crate::zk::observe::{ProcessState, WaitFailure};
 
 pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<()> {
-    let timeout = seconds(args.timeout, "--timeout")?;
+    let timeout = args.timeout;
     let (paths, spec) = ctx.existing()?;
     let t0 = Instant::now();
     let r = super::wait_healthy(ctx, &spec, &paths, timeout, t0).await;

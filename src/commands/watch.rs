@@ -17,15 +17,14 @@ use crate::supervisor::journal::{self, Tail};
 
 pub async fn run(ctx: &Ctx, args: WatchArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
-    let duration = args.duration.map(|d| super::seconds(d, "--duration")).transpose()?;
-    if args.interval < 10 {
+    if args.interval < Duration::from_millis(10) {
         return Err(Error::usage(format!(
-            "--interval {}: give at least 10 ms",
-            args.interval
+            "--interval {}: give at least 10ms",
+            crate::model::span::format(args.interval)
         )));
     }
     interrupt::install();
-    follow(ctx, &spec, &paths, Duration::from_millis(args.interval), duration).await
+    follow(ctx, &spec, &paths, args.interval, args.duration).await
 }
 
 /// Watch until Ctrl-C (or `duration`): the status view plus the journal as it grows. Shared with `up

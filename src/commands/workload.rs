@@ -18,7 +18,7 @@ use zookeeper_client as zkc;
 
 use crate::error::{Error, Result};
 use crate::model::linearize::{self, Call, Reg, Ret};
-use crate::model::nemesis::Rng;
+use crate::model::rng::Rng;
 use crate::model::spec::ClusterSpec;
 use crate::zk::client as zk;
 
@@ -238,7 +238,7 @@ struct Worker {
 impl Worker {
     async fn run(self) -> ClientLog {
         let mut log = ClientLog::default();
-        let mut rng = Rng::new(u64::from(self.id) * 7919 + crate::model::timeline::now_ms());
+        let mut rng = Rng::new(crate::os::random::u64());
         let mut session: Option<zkc::Client> = None;
         // The version this client last saw of each register (-1: unknown, read it first).
         let mut seen = [0i32; KEYS];

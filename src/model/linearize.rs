@@ -284,7 +284,7 @@ fn shrink(part: &[&Op], initial: Reg) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::nemesis::Rng;
+    use crate::model::rng::Rng;
 
     const ZERO: Reg = Reg { value: 0, version: 0 };
 

@@ -373,21 +373,9 @@ impl ClusterSpec {
         Ok(())
     }
 
-    /// A new random cluster uid (16 hex digits from the kernel's random source).
-    pub fn new_uid() -> String {
-        use std::io::Read;
-        let mut b = [0u8; 8];
-        if std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(&mut b))
-            .is_err()
-        {
-            let t = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            b = ((t as u64) ^ u64::from(std::process::id()).rotate_left(32)).to_be_bytes();
-        }
-        b.iter().map(|x| format!("{x:02x}")).collect()
+    /// A cluster uid from 64 random bits (16 hex digits); the caller draws them (`os::random::u64`).
+    pub fn uid_from(random: u64) -> String {
+        format!("{random:016x}")
     }
 
     pub fn ids(&self) -> Vec<u32> {

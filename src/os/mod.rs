@@ -7,6 +7,7 @@ pub mod interrupt;
 pub mod launch;
 pub mod ports;
 pub mod process;
+pub mod random;
 pub mod state;
 pub mod super_user;
 pub mod tls;

@@ -28,8 +28,8 @@ pub fn digest(user: &str, password: &str) -> String {
 pub fn create(paths: &ClusterPaths) -> Result<String> {
     let password = format!(
         "{}{}",
-        crate::model::spec::ClusterSpec::new_uid(),
-        crate::model::spec::ClusterSpec::new_uid()
+        crate::model::spec::ClusterSpec::uid_from(crate::os::random::u64()),
+        crate::model::spec::ClusterSpec::uid_from(crate::os::random::u64())
     );
     // write_atomic's temporary file is created owner-only, and keeps that mode when it is renamed.
     crate::os::state::write_atomic(&password_file(paths), format!("{password}\n").as_bytes())?;

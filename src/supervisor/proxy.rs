@@ -21,7 +21,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::model::rng::Rng;
 
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -436,27 +438,6 @@ async fn flowing(rx: &mut watch::Receiver<Arc<Shared>>, flow: Flow) {
     }
 }
 
-/// A small xorshift generator: jitter and loss need no more.
-struct Rng(u64);
-
-impl Rng {
-    fn new(salt: u64) -> Rng {
-        let t = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1);
-        Rng((t ^ salt.rotate_left(17)) | 1)
-    }
-    fn next(&mut self) -> u32 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        (x >> 32) as u32
-    }
-}
-
 /// Copy one direction: a reader that stamps each chunk with the time it may leave (delay, jitter, loss),
 /// and a writer that waits for that time, for the flow to move, and for the bandwidth budget.
 async fn pump(
@@ -469,7 +450,7 @@ async fn pump(
     let (tx, mut chan) = mpsc::channel::<(Instant, Vec<u8>)>(256);
     let mut rrx = rx.clone();
     let reader = async move {
-        let mut rng = Rng::new(rd.as_ref().as_raw_fd() as u64);
+        let mut rng = Rng::new(crate::os::random::u64());
         let mut buf = vec![0u8; 16 * 1024];
         let mut initial: Option<Vec<u8>> = advertise.as_ref().map(|_| Vec::new());
         let mut last = Instant::now();
@@ -494,7 +475,7 @@ async fn pump(
                 initial = None;
             }
             let fault = rrx.borrow().table.fault(flow);
-            let hold = fault.hold_ms(rng.next(), rng.next());
+            let hold = fault.hold_ms((rng.next_u64() >> 32) as u32, (rng.next_u64() >> 32) as u32);
             let at = (Instant::now() + Duration::from_millis(hold)).max(last);
             last = at;
             if tx.send((at, data)).await.is_err() {
