@@ -263,8 +263,10 @@ fn dashboard_in_a_browser_kill_leader_and_explain() {
     let port = DASHBOARD_PORT.to_string();
     let out = c.zkdev(&["dashboard", "--port", &port, "--json"]);
     assert_ok(&out, "zkdev dashboard");
-    let url = json_of(&out)["url"].as_str().unwrap().to_string();
-    assert_eq!(url, format!("http://127.0.0.1:{DASHBOARD_PORT}/"));
+    // The address printed carries the actions' token in its fragment; the page and `status` do not.
+    let printed = json_of(&out)["url"].as_str().unwrap().to_string();
+    let url = format!("http://127.0.0.1:{DASHBOARD_PORT}/");
+    assert!(printed.starts_with(&format!("{url}#token=")), "{printed}");
     assert!(stdout(&c.zkdev(&["status"])).contains(&format!("dashboard: {url}")));
     // Only on 127.0.0.1: the supervisor listens on no other address for it.
     let sup = c.supervisor_pid().expect("a supervisor");
@@ -293,7 +295,7 @@ fn dashboard_in_a_browser_kill_leader_and_explain() {
 
     // The page, in Chromium: the leader's id, then "kill leader", then the new one and a leaderless window.
     let b = Browser::start();
-    b.go(&url);
+    b.go(&printed);
     b.resize(1280, 800);
     poll(Duration::from_secs(10), "the page shows the leader", || {
         (b.js("return document.getElementById('leader').dataset.id") == json!(leader.to_string())).then_some(())
@@ -613,4 +615,194 @@ fn explain_election_when_the_zxid_decides() {
             .unwrap_or_else(|| panic!("{word}: {actions:?}"))
     };
     assert!(at("isolate") < at("kill") && at("kill") < at("heal"), "{actions:?}");
+}
+
+/// A process of ours running as another local user (`nobody`), killed when dropped.
+struct OtherUser(Child);
+
+impl OtherUser {
+    /// `script` in bash as uid/gid 65534; its stdout is read line by line.
+    fn bash(script: &str) -> OtherUser {
+        let child = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "bash", "-c", script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("setpriv runs (the test runs as root to act as another user)");
+        OtherUser(child)
+    }
+}
+
+impl Drop for OtherUser {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One GET on a fresh connection: the status line's code, or None when the server closed without answering.
+fn raw_get(port: u16, path: &str, within: Duration) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(within)).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).ok()?;
+    String::from_utf8_lossy(&head[9..12]).parse().ok()
+}
+
+const OWN_SLOT: u16 = 34;
+const OWN_PORT: u16 = 19_500 + OWN_SLOT;
+
+/// A 3-node cluster on slot 34 with its dashboard on 19534; the address `zkdev dashboard` printed.
+fn cluster_with_dashboard() -> (TestCluster, String) {
+    let c = TestCluster::new(OWN_SLOT);
+    c.up(&["--nodes", "3"]);
+    let out = c.zkdev(&["dashboard", "--port", &OWN_PORT.to_string(), "--json"]);
+    assert_ok(&out, "zkdev dashboard");
+    let url = json_of(&out)["url"].as_str().unwrap().to_string();
+    (c, url)
+}
+
+/// The page carries no action token: another local user who can reach 127.0.0.1 (and so GET the page) cannot
+/// act; only the address `zkdev dashboard` prints to the cluster's owner can.
+#[test]
+fn the_page_carries_no_token_only_the_printed_address_does() {
+    const PORT: u16 = OWN_PORT;
+    let (_c, url) = cluster_with_dashboard();
+    let base = format!("http://127.0.0.1:{PORT}/");
+    let token = url
+        .strip_prefix(&format!("{base}#token="))
+        .unwrap_or_else(|| panic!("`zkdev dashboard` prints the page with its token: {url}"))
+        .to_string();
+    assert!(
+        token.len() >= 32 && token.chars().all(|c| c.is_ascii_hexdigit()),
+        "{token}"
+    );
+    let (code, page) = http("GET", &base, &[], None);
+    assert_eq!(code, 200);
+    let page = page.as_str().unwrap().to_string();
+    assert!(!page.contains(&token), "GET / hands out the action token");
+    let hex_run = page
+        .as_bytes()
+        .windows(32)
+        .any(|w| w.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)));
+    assert!(!hex_run, "the page carries something that looks like a token");
+    // Actions: none without the token, none with an old one, one with the token of the printed address.
+    let api = format!("{base}api/action");
+    let resume = json!({ "action": "resume", "node": 1 });
+    let (code, v) = http("POST", &api, &[], Some(&resume));
+    assert_eq!(code, 403, "{v}");
+    let (code, v) = http(
+        "POST",
+        &api,
+        &[("x-zkdev-token", "0123456789abcdef0123456789abcdef")],
+        Some(&resume),
+    );
+    assert_eq!(code, 403, "{v}");
+    let (code, v) = http("POST", &api, &[("x-zkdev-token", &token)], Some(&resume));
+    assert_eq!(code, 200, "{v}");
+}
+
+/// One local user's many event streams and silent connections do not lock the page out for another.
+#[test]
+fn one_user_s_connections_do_not_lock_out_another() {
+    const PORT: u16 = OWN_PORT;
+    let (c, _url) = cluster_with_dashboard();
+    // Another user holds 40 event streams and 40 silent connections; the owner still gets the page and a stream.
+    let script = format!(
+        "for i in $(seq 40); do exec {{fd}}<>/dev/tcp/127.0.0.1/{PORT} || exit 1; \
+         printf 'GET /events HTTP/1.1\\r\\nHost: 127.0.0.1:{PORT}\\r\\n\\r\\n' >&$fd; done; \
+         for i in $(seq 40); do exec {{fd}}<>/dev/tcp/127.0.0.1/{PORT} || exit 1; done; echo ready; exec sleep 300"
+    );
+    let mut other = OtherUser::bash(&script);
+    let mut lines = Lines::of(&mut other.0);
+    lines.wait_for("ready", Duration::from_secs(20));
+    // Every one of them connected (the kernel completes the handshake; the supervisor accepts at once).
+    poll(Duration::from_secs(10), "the other user's 80 connections", || {
+        let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+        let to_us = format!("0100007F:{PORT:04X}");
+        let n = table
+            .lines()
+            .filter(|l| l.split_whitespace().nth(2) == Some(to_us.as_str()))
+            .count();
+        (n >= 80).then_some(())
+    });
+    let t = Instant::now();
+    assert_eq!(
+        raw_get(PORT, "/", Duration::from_secs(5)),
+        Some(200),
+        "the page, while another user holds 80 connections"
+    );
+    assert_eq!(
+        raw_get(PORT, "/events", Duration::from_secs(5)),
+        Some(200),
+        "an event stream for the owner too"
+    );
+    eprintln!(
+        "dashboard: page and stream served in {} ms beside 80 connections of another user",
+        t.elapsed().as_millis()
+    );
+    drop(lines);
+    drop(other);
+    let _ = c;
+}
+
+/// The owner-only control socket cuts a 300 MB request line off early and drops an idle request; the
+/// supervisor stays small and answering.
+#[test]
+fn the_control_socket_bounds_a_request_s_size_and_idle_time() {
+    let c = TestCluster::new(OWN_SLOT);
+    c.up(&["--nodes", "1"]);
+    let socket = c.cluster_dir().join("supervisor.sock");
+    let sup = c.supervisor_pid().expect("a supervisor");
+    let rss_kb = |pid: i32| -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let before = rss_kb(sup);
+    let sent = {
+        use std::io::Write;
+        let mut s = std::os::unix::net::UnixStream::connect(&socket).expect("control socket");
+        s.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+        let chunk = vec![b'x'; 1 << 20];
+        let mut sent = 0usize;
+        while sent < 300 << 20 {
+            match s.write(&chunk) {
+                Ok(n) => sent += n,
+                Err(_) => break,
+            }
+        }
+        sent
+    };
+    let after = rss_kb(sup);
+    eprintln!(
+        "control socket: the server took {} MB of a 300 MB line; supervisor RSS {before} kB -> {after} kB",
+        sent >> 20
+    );
+    assert!(
+        sent < 64 << 20,
+        "the supervisor read {} MB of one request line",
+        sent >> 20
+    );
+    assert!(after < before + 32 * 1024, "supervisor RSS {before} kB -> {after} kB");
+    let t = Instant::now();
+    let dropped = {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&socket).expect("control socket");
+        s.write_all(b"{\"op\":").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(40))).unwrap();
+        let mut buf = [0u8; 64];
+        matches!(s.read(&mut buf), Ok(0) | Err(_)) && t.elapsed() < Duration::from_secs(30)
+    };
+    assert!(dropped, "an idle request was held for {} ms", t.elapsed().as_millis());
+    eprintln!(
+        "control socket: an idle request dropped after {} ms",
+        t.elapsed().as_millis()
+    );
+    assert_ok(&c.zkdev(&["status"]), "status after the oversized and idle requests");
+    assert_eq!(c.supervisor_pid(), Some(sup), "the same supervisor answers");
 }

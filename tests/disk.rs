@@ -213,3 +213,126 @@ fn a_missing_library_is_named_before_anything_is_made() {
     );
     assert!(!c.cluster_dir().exists(), "nothing is made");
 }
+
+/// `--heal` during a long slow fsync: the fsync already sleeping ends at once, so writes resume within about a
+/// second of the heal, not when the 8 s delay would have run out.
+#[test]
+fn heal_interrupts_an_fsync_already_sleeping() {
+    ensure_faultfs_built();
+    let c = TestCluster::new(37);
+    c.up(&["--nodes", "3", "--disk-faults"]);
+    let ports: Vec<u16> = (1..=3).map(|id| c.client_port(id)).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = rt.block_on(connect(&ports));
+    rt.block_on(timed_writes(&client, "/heal", 1));
+    let control = |id: u64| c.cluster_dir().join(format!("node{id}")).join("disk-fault");
+    let mut setting = c.spawn(&["disk", "all", "--slow-fsync", "8s", "--timeout", "1"]);
+    poll(Duration::from_secs(10), "every node's disk slow", || {
+        (1..=3)
+            .all(|id| std::fs::read_to_string(control(id)).is_ok_and(|t| t.starts_with("slow-fsync 8000")))
+            .then_some(())
+    });
+    // A write now meets the slow fsync (the library looks at its control file every 25 ms). Its client may lose
+    // the connection meanwhile (the server answers its pings after the write): only what comes after counts.
+    let t_write = Instant::now();
+    let stuck = rt.spawn(async move { client.set_data("/heal", b"y", None).await.is_ok() });
+    poll(Duration::from_secs(5), "the write pending for 1.5 s", || {
+        (t_write.elapsed() >= Duration::from_millis(1500)).then_some(())
+    });
+    if stuck.is_finished() {
+        assert!(
+            !rt.block_on(stuck).unwrap(),
+            "the write was acknowledged within 1.5 s: it did not wait for the slow fsync"
+        );
+    }
+    let mut healing = c.spawn(&["disk", "all", "--heal", "--timeout", "1"]);
+    let healed_at = poll(Duration::from_secs(10), "every node's disk healed", || {
+        (1..=3)
+            .all(|id| std::fs::read_to_string(control(id)).is_ok_and(|t| t.starts_with("none")))
+            .then(Instant::now)
+    });
+    // A new write queues behind the fsync under way (ZooKeeper syncs its log on one thread): it is
+    // acknowledged once that fsync ends.
+    let done = rt.block_on(async {
+        let client = connect(&ports).await;
+        client.set_data("/heal", b"z", None).await.expect("write acknowledged");
+        Instant::now()
+    });
+    let resumed = done.saturating_duration_since(healed_at);
+    eprintln!(
+        "disk: a write acknowledged {} ms after --heal took effect ({} ms after a write went into an 8 s fsync)",
+        resumed.as_millis(),
+        done.duration_since(t_write).as_millis()
+    );
+    assert!(
+        resumed < Duration::from_millis(1500),
+        "writes resumed {resumed:?} after --heal: the sleeping fsync was not interrupted"
+    );
+    assert!(wait_exit(&mut healing, Duration::from_secs(60)).success());
+    let _ = wait_exit(&mut setting, Duration::from_secs(60));
+}
+
+/// A node already stopped is reported as stopped, not as stopped "by" the fault; a disk fault set before
+/// `down` is cleared by it and does not haunt the next `up`; the advice after `disk all --full` names
+/// `--heal` for a node whose JVM runs and `start` only for one that is stopped.
+#[test]
+fn disk_faults_on_stopped_nodes_down_and_advice() {
+    ensure_faultfs_built();
+    let c = TestCluster::new(37);
+    c.up(&["--nodes", "3", "--disk-faults"]);
+    let mut problems = Vec::new();
+    assert_ok(&c.zkdev(&["stop", "3"]), "stop 3");
+    let out = c.zkdev(&["disk", "3", "--full", "--timeout", "3"]);
+    assert_ok(&out, "disk 3 --full on a stopped node");
+    let text = stdout(&out);
+    if text.contains("stopped serving") || text.contains("exited") || !text.contains("was not running") {
+        problems.push(format!("disk on a stopped node claims the fault stopped it:\n{text}"));
+    }
+    assert_ok(&c.zkdev(&["down"]), "down");
+    let offset = c.offset.to_string();
+    let out = c.zkdev(&["up", "--profile", "fast", "--port-offset", &offset, "--timeout", "8"]);
+    if !out.status.success() {
+        problems.push(format!(
+            "up after down with a disk fault set before it failed:\n{}",
+            stderr(&out)
+        ));
+        let _ = c.zkdev(&["disk", "all", "--heal", "--timeout", "1"]);
+        assert_ok(&c.zkdev(&["start", "all"]), "start all");
+    }
+    poll(Duration::from_secs(30), "three nodes serving", || {
+        (1..=3).all(|id| srvr(c.client_port(id)).is_some()).then_some(())
+    });
+    let s = c.status();
+    if !s["disk_faults"].as_object().is_some_and(|m| m.is_empty()) {
+        problems.push(format!("a disk fault outlived `down`: {}", s["disk_faults"]));
+    }
+
+    let r = json(
+        &c.zkdev(&["disk", "all", "--full", "--timeout", "8", "--json"]),
+        "disk all --full",
+    );
+    let hint = r["hint"].as_str().unwrap_or_default().to_string();
+    let s = c.status();
+    for n in s["nodes"].as_array().unwrap() {
+        let id = n["id"].as_u64().unwrap();
+        let alive = n["pid"].as_i64().is_some_and(|p| pid_alive(p as i32));
+        let says_start = hint.contains(&format!("zkdev start {id}"));
+        if alive && says_start {
+            problems.push(format!(
+                "node {id}'s JVM runs ({}), yet the advice says start it: {hint}",
+                n["process"]
+            ));
+        }
+        if !alive && !says_start {
+            problems.push(format!(
+                "node {id} is stopped, yet the advice does not say `zkdev start {id}`: {hint}"
+            ));
+        }
+    }
+    eprintln!("disk all --full advice: {hint}");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -252,3 +252,63 @@ fn install_through_a_mirror_run_it_and_upgrade_rolling() {
     assert_ok(&c.zkdev(&["dist", "remove", "3.9.5"]), "dist remove");
     assert!(!c.home_path().join("dists/3.9.5").exists());
 }
+
+/// An upstream-style installation (`lib/*.jar`) with Jetty but without the servlet API: the AdminServer cannot
+/// start (a WARN with `NoClassDefFoundError: javax/servlet/Servlet`), yet ZooKeeper serves. `up` succeeds and
+/// shows the warning instead of stopping a serving ensemble. The jars are links to Debian's, in a temporary
+/// directory: the system's installation is not touched.
+#[test]
+fn an_installation_without_the_servlet_api_serves_and_up_shows_the_warning() {
+    let system = Path::new("/usr/share/java");
+    let zk_home = tempfile::tempdir().unwrap();
+    let lib = zk_home.path().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    for (name, jar) in [
+        ("zookeeper-3.8.0.jar", "zookeeper.jar"),
+        ("zookeeper-jute-3.8.0.jar", "zookeeper-jute.jar"),
+        ("slf4j-log4j12.jar", "slf4j-log4j12.jar"),
+        ("log4j-1.2.jar", "log4j-1.2.jar"),
+        ("netty-codec.jar", "netty-codec.jar"),
+        ("netty-resolver.jar", "netty-resolver.jar"),
+        (
+            "netty-transport-native-unix-common.jar",
+            "netty-transport-native-unix-common.jar",
+        ),
+        ("jetty-servlet.jar", "jetty9-servlet.jar"),
+    ] {
+        std::os::unix::fs::symlink(system.join(jar), lib.join(name)).unwrap();
+    }
+    // The fast profile turns the AdminServer off; this one brings it back.
+    let profile = zk_home.path().join("admin.toml");
+    std::fs::write(&profile, "extends = \"fast\"\n[zookeeper]\nadmin_server = true\n").unwrap();
+    let c = TestCluster::new(38);
+    let offset = c.offset.to_string();
+    let home = zk_home.path().to_str().unwrap();
+    let out = c.zkdev(&[
+        "up",
+        "--profile",
+        profile.to_str().unwrap(),
+        "--port-offset",
+        &offset,
+        "--nodes",
+        "3",
+        "--zk-home",
+        home,
+        "--timeout",
+        "60",
+    ]);
+    assert_ok(&out, "zkdev up on an installation without the servlet API");
+    for id in 1..=3 {
+        assert!(srvr(c.client_port(id)).is_some(), "node {id} serves");
+    }
+    let log = std::fs::read_to_string(c.cluster_dir().join("node2/logs/zookeeper.log")).unwrap();
+    assert!(
+        log.contains("javax/servlet/Servlet"),
+        "the installation lacks the servlet API as meant"
+    );
+    assert!(
+        stderr(&out).contains("javax/servlet/Servlet") && stderr(&out).contains("warning"),
+        "up shows the warning: {}",
+        stderr(&out)
+    );
+}

@@ -235,7 +235,7 @@ fn write_fault(fd: c_int) -> Option<ssize_t> {
 fn sync_fault(fd: c_int) -> Option<c_int> {
     match fault_for(fd, &[SLOW_FSYNC, EIO]) {
         SLOW_FSYNC => {
-            std::thread::sleep(std::time::Duration::from_millis(SLOW_MS.load(Ordering::Relaxed) as u64));
+            slow_sync();
             None
         }
         EIO => {
@@ -243,6 +243,22 @@ fn sync_fault(fd: c_int) -> Option<c_int> {
             Some(-1)
         }
         _ => None,
+    }
+}
+
+/// The delay of a slow disk, slept in slices of at most `CHECK_EVERY_MS`: a heal (or a shorter delay) set
+/// meanwhile ends it within a slice, instead of a sync already under way sleeping out the old delay.
+fn slow_sync() {
+    let start = now_ms();
+    loop {
+        if mode() != SLOW_FSYNC {
+            return;
+        }
+        let left = i64::from(SLOW_MS.load(Ordering::Relaxed)) - (now_ms() - start);
+        if left <= 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(left.min(CHECK_EVERY_MS) as u64));
     }
 }
 

@@ -67,6 +67,11 @@ pub struct NodeOutcome {
     /// `serving`, `not serving`, `exited`...: the node's process and server when the watch ended.
     pub process: String,
     pub serving: bool,
+    /// Its JVM was running when the fault was set: what happened next was the fault's doing. A node not running
+    /// then meets the fault when it starts; nothing is measured for it.
+    pub was_running: bool,
+    /// Its JVM runs when the watch ended (serving or not, paused or unresponsive): it needs no `start`.
+    pub jvm_up: bool,
     /// Fault applied -> the node stopped serving (or its process ended), if it did.
     pub stopped_serving_ms: Option<u64>,
     /// Fault applied -> its process had exited, if it did while zkdev watched.
@@ -116,6 +121,11 @@ pub async fn run(ctx: &Ctx, args: DiskArgs) -> Result<()> {
     };
     let others = connect_string(&spec, &planned);
     let writes_before = time_writes(&others, PROBE_WRITES, timeout).await;
+    let not_running: Vec<u32> = planned
+        .iter()
+        .copied()
+        .filter(|id| status.node(*id).is_none_or(|n| !jvm_up(n.process())))
+        .collect();
     let log_marks: Vec<(u32, u64)> = planned.iter().map(|id| (*id, log_len(&paths, *id))).collect();
 
     let t0 = Instant::now();
@@ -127,8 +137,10 @@ pub async fn run(ctx: &Ctx, args: DiskArgs) -> Result<()> {
     // Give the library its 25 ms to notice, then drive writes through the ensemble.
     tokio::time::sleep(Duration::from_millis(60)).await;
     let writes_after = time_writes(&others, PROBE_WRITES, timeout).await;
-    let mut stopped: Vec<(u32, Option<u64>)> = ids.iter().map(|id| (*id, None)).collect();
-    let mut exited: Vec<(u32, Option<u64>)> = ids.iter().map(|id| (*id, None)).collect();
+    // Only nodes that were running when the fault came can stop serving or exit because of it.
+    let watched: Vec<u32> = ids.iter().copied().filter(|id| !not_running.contains(id)).collect();
+    let mut stopped: Vec<(u32, Option<u64>)> = watched.iter().map(|id| (*id, None)).collect();
+    let mut exited: Vec<(u32, Option<u64>)> = watched.iter().map(|id| (*id, None)).collect();
     if matches!(fault, DiskFault::Full | DiskFault::Eio) {
         // ZooKeeper stops a server whose transaction log cannot be written: wait (within the timeout) for it.
         let deadline = t0 + timeout;
@@ -169,7 +181,9 @@ pub async fn run(ctx: &Ctx, args: DiskArgs) -> Result<()> {
     progress.finish();
     let after = observe::gather(&spec, &paths, &paths.load_state()?).await;
     let mut outcome = Vec::new();
-    for (id, stopped_ms) in stopped {
+    for id in &ids {
+        let id = *id;
+        let stopped_ms = stopped.iter().find(|(i, _)| *i == id).and_then(|(_, s)| *s);
         let n = after.node(id);
         let mntr = crate::zk::probe::mntr(
             spec.node(id).expect("resolved ids exist").client_addr(),
@@ -181,6 +195,8 @@ pub async fn run(ctx: &Ctx, args: DiskArgs) -> Result<()> {
             id,
             process: n.map_or("unknown".into(), |n| describe_process(n.process(), n.serving())),
             serving: n.is_some_and(|n| n.serving()),
+            was_running: !not_running.contains(&id),
+            jvm_up: n.is_some_and(|n| jvm_up(n.process())),
             stopped_serving_ms: stopped_ms,
             exited_ms: exited.iter().find(|(i, _)| *i == id).and_then(|(_, e)| *e),
             max_fsync_ms: mntr.get("zk_max_fsynctime").and_then(|v| v.parse().ok()),
@@ -190,27 +206,8 @@ pub async fn run(ctx: &Ctx, args: DiskArgs) -> Result<()> {
     }
     let hint = outcome
         .iter()
-        .filter(|o| !o.serving && fault == DiskFault::Healthy)
-        .map(|o| format!("node {} is not serving: `zkdev start {}` brings it back", o.id, o.id))
-        .chain(
-            outcome
-                .iter()
-                .filter(|o| !o.serving && fault != DiskFault::Healthy)
-                .map(|o| {
-                    if o.process.starts_with("running") {
-                        format!(
-                            "node {}: its JVM is still up and keeps trying to rejoin the leader; `zkdev disk {} \
-                             --heal` lets it catch up",
-                            o.id, o.id
-                        )
-                    } else {
-                        format!(
-                            "node {}: `zkdev disk {} --heal`, then `zkdev start {}`",
-                            o.id, o.id, o.id
-                        )
-                    }
-                }),
-        )
+        .filter(|o| !o.serving)
+        .map(|o| advice(o, fault))
         .collect::<Vec<_>>();
     let report = Report {
         nodes: ids,
@@ -226,6 +223,30 @@ pub async fn run(ctx: &Ctx, args: DiskArgs) -> Result<()> {
         print_report(&report);
     }
     Ok(())
+}
+
+/// A JVM that is there (serving or not): `start` is not what it needs.
+fn jvm_up(p: ProcessState) -> bool {
+    matches!(
+        p,
+        ProcessState::Running | ProcessState::Paused | ProcessState::Unresponsive
+    )
+}
+
+/// What to do next about node `o`, which is not serving, after `fault` was set (or healed).
+fn advice(o: &NodeOutcome, fault: DiskFault) -> String {
+    let id = o.id;
+    match (fault, o.jvm_up) {
+        (DiskFault::Healthy, true) => {
+            format!("node {id}: its JVM is up and rejoins the leader by itself (`zkdev wait` waits for it)")
+        }
+        (DiskFault::Healthy, false) => format!("node {id} is not running: `zkdev start {id}` brings it back"),
+        (_, true) => format!(
+            "node {id}: its JVM is still up and keeps trying to rejoin the leader; `zkdev disk {id} --heal` lets it \
+             catch up"
+        ),
+        (_, false) => format!("node {id}: `zkdev disk {id} --heal`, then `zkdev start {id}`"),
+    }
 }
 
 fn describe_process(p: ProcessState, serving: bool) -> String {
@@ -252,6 +273,9 @@ fn print_report(r: &Report) {
     );
     for o in &r.outcome {
         let mut line = format!("node {}: {}", o.id, o.process);
+        if !o.was_running {
+            line.push_str(" (it was not running when the fault was set; it meets the fault when it starts)");
+        }
         if let Some(ms) = o.stopped_serving_ms {
             line.push_str(&format!(", stopped serving {ms} ms after the fault"));
         }

@@ -18,6 +18,8 @@ struct DownReport {
     stopped: Vec<u32>,
     needed_sigkill: Vec<u32>,
     purged: bool,
+    /// Nodes whose disk fault `down` cleared (faults last while the cluster runs).
+    disk_faults_cleared: Vec<u32>,
     elapsed_ms: u64,
 }
 
@@ -69,6 +71,12 @@ pub async fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
     needed_sigkill.extend(more_killed);
     stopped.sort_unstable();
     stopped.dedup();
+    // A disk fault is part of the session it was set in: the next `up` starts on healthy disks.
+    let cleared = if args.purge {
+        Vec::new()
+    } else {
+        clear_disk_faults(&paths)
+    };
 
     if args.purge {
         let _lock = paths.lock(Duration::from_secs(60)).await?;
@@ -94,6 +102,7 @@ pub async fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
             stopped,
             needed_sigkill,
             purged: args.purge,
+            disk_faults_cleared: cleared,
             elapsed_ms: t0.elapsed().as_millis() as u64,
         });
         return Ok(());
@@ -116,6 +125,9 @@ pub async fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
             crate::output::secs(grace)
         );
     }
+    if !cleared.is_empty() {
+        crate::outln!("  disk fault(s) of node(s) {} cleared", list(&cleared));
+    }
     if args.purge {
         crate::outln!("removed {}", paths.root.display());
     } else {
@@ -125,6 +137,22 @@ pub async fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Heal every node's disk once the nodes are stopped; the ids that had a fault.
+fn clear_disk_faults(paths: &ClusterPaths) -> Vec<u32> {
+    use crate::model::disk::DiskFault;
+    let Ok(spec) = paths.load_spec() else {
+        return Vec::new();
+    };
+    if !spec.settings.disk_faults {
+        return Vec::new();
+    }
+    spec.ids()
+        .into_iter()
+        .filter(|id| crate::os::faultfs::get(paths, *id) != DiskFault::Healthy)
+        .filter(|id| crate::os::faultfs::set(paths, *id, DiskFault::Healthy).is_ok())
+        .collect()
 }
 
 /// The cluster's uid: from cluster.toml, else from the marker file (a damaged cluster.toml must not stop

@@ -101,6 +101,16 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
         }
     };
 
+    // A disk fault set on a stopped node (`zkdev disk`, after `down`, which clears them) waits for it: say so.
+    if !ctx.quiet {
+        for (id, fault) in disk_faults_on(&spec, &paths, &spec.ids()) {
+            eprintln!(
+                "warning: node {id}'s disk is set to {} (`zkdev disk`); it starts with that fault. `zkdev disk {id} \
+                 --heal` removes it",
+                fault.describe()
+            );
+        }
+    }
     // Ctrl-C while starting: stop what this run started instead of leaving half an ensemble.
     interrupt::install();
     let sup = ctx.supervisor().await?;
@@ -154,6 +164,15 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
     match result {
         Ok(status) => {
             report(ctx, &spec, &started, t0.elapsed(), &status, true);
+            // A missing class did not keep a node from serving: an optional part of ZooKeeper is off. Say so.
+            if !ctx.quiet {
+                for (id, line) in crate::zk::startup::missing_classes(&paths, &started, &log_lengths) {
+                    eprintln!(
+                        "warning: node {id} serves, but its log says `{line}`: {}",
+                        crate::model::diagnose::optional_part_missing(&line)
+                    );
+                }
+            }
             if args.foreground {
                 return foreground(ctx, &spec, &paths).await;
             }
@@ -195,9 +214,10 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                     )
                 }
                 _ => format!(
-                    "the ensemble did not serve with one leader within {}; not serving: {}",
+                    "the ensemble did not serve with one leader within {}; not serving: {}{}",
                     output::secs(timeout),
-                    describe_nodes(&status, &bad)
+                    describe_nodes(&status, &bad),
+                    likely_causes(&spec, &paths, &bad, &log_lengths)
                 ),
             };
             let aftermath = if args.keep_on_failure {
@@ -213,6 +233,38 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
             Err(Error::failed_with(format!("{what}; {aftermath}"), detail))
         }
     }
+}
+
+/// What zkdev knows that keeps the nodes `bad` from serving, as `; ...` clauses: a disk fault left on them
+/// (`zkdev disk`), a missing class in their logs.
+fn likely_causes(
+    spec: &ClusterSpec,
+    paths: &ClusterPaths,
+    bad: &[u32],
+    since: &std::collections::BTreeMap<u32, u64>,
+) -> String {
+    let mut out = String::new();
+    for (id, fault) in disk_faults_on(spec, paths, bad) {
+        out.push_str(&format!(
+            "; node {id}'s disk is set to {} (`zkdev disk`): `zkdev disk {id} --heal` removes it",
+            fault.describe()
+        ));
+    }
+    for (id, line) in crate::zk::startup::missing_classes(paths, bad, since) {
+        out.push_str(&format!("; node {id}'s log says `{line}`"));
+    }
+    out
+}
+
+/// The disk faults on the nodes `ids` (none when the cluster has no disk faults).
+fn disk_faults_on(spec: &ClusterSpec, paths: &ClusterPaths, ids: &[u32]) -> Vec<(u32, crate::model::disk::DiskFault)> {
+    if !spec.settings.disk_faults {
+        return Vec::new();
+    }
+    ids.iter()
+        .map(|id| (*id, crate::os::faultfs::get(paths, *id)))
+        .filter(|(_, f)| *f != crate::model::disk::DiskFault::Healthy)
+        .collect()
 }
 
 /// How the supervisor recorded node `id`'s crash, once it has (it reaps the JVM a moment after this

@@ -79,22 +79,49 @@ fn first_exception(lines: &[&str]) -> Option<usize> {
     })
 }
 
-/// A fatal sign in a node's log while it starts, as the line to quote: a missing class (an incomplete
-/// installation: the node may run but fail every connection), a port it could not bind, ZooKeeper giving up.
+/// A fatal sign in a node's log while it starts, as the line to quote: a port it could not bind, ZooKeeper
+/// giving up. A missing class is not one by itself (see `missing_class`): ZooKeeper serves without the
+/// classes of its optional parts, such as the AdminServer's servlet API.
 pub fn fatal_at_start(log_text: &str) -> Option<String> {
     let lines = last_run(log_text);
-    let fatal = |l: &str| {
-        l.contains("ClassNotFoundException")
-            || l.contains("NoClassDefFoundError")
-            || l.contains("java.net.BindException")
-            || l.contains("Unexpected exception, exiting abnormally")
-    };
+    let fatal =
+        |l: &str| l.contains("java.net.BindException") || l.contains("Unexpected exception, exiting abnormally");
     let at = lines.iter().position(|l| fatal(l))?;
-    // Quote the exception itself where the line found is ZooKeeper's message about it.
+    Some(quote_exception(&lines, at))
+}
+
+/// A missing class in a node's log (an incomplete installation), as the line to quote. Fatal only when the
+/// node cannot serve: a node whose client port closes every connection (Netty's codec missing), or one that
+/// never serves; one that serves anyway lacks an optional part (`optional_part_missing` says which).
+pub fn missing_class(log_text: &str) -> Option<String> {
+    let lines = last_run(log_text);
+    let at = lines
+        .iter()
+        .position(|l| l.contains("ClassNotFoundException") || l.contains("NoClassDefFoundError"))?;
+    Some(quote_exception(&lines, at))
+}
+
+/// What a serving node lacks when its log names the missing class `line` (from `missing_class`), and what to
+/// do about it.
+pub fn optional_part_missing(line: &str) -> String {
+    if line.contains("javax/servlet") || line.contains("javax.servlet") {
+        "its AdminServer did not start (the installation lacks the servlet API; on Debian `sudo apt-get install \
+         libservlet-api-java`, or `admin_server = false` under [zookeeper] in a profile), so its admin port does not \
+         answer; ZooKeeper serves without it"
+            .to_string()
+    } else {
+        "a part of ZooKeeper that needs this class does not work; it serves without it (`zkdev logs` shows where)"
+            .to_string()
+    }
+}
+
+/// The exception to quote for the line at `at`: the exception itself where that line is ZooKeeper's message
+/// about it.
+fn quote_exception(lines: &[&str], at: usize) -> String {
     let exception = first_exception(&lines[at..])
         .map(|i| lines[at + i])
         .unwrap_or(lines[at]);
-    Some(exception.trim().to_string())
+    exception.trim().to_string()
 }
 
 /// Lines of a node's log for an error message: the first exception of its last run with the line before it and
@@ -269,14 +296,32 @@ java.net.BindException: Address already in use
                      java.lang.NoClassDefFoundError: io/netty/handler/codec/ByteToMessageDecoder\n\
                      \tat java.base/java.lang.ClassLoader.defineClass1(Native Method)\n\
                      Caused by: java.lang.ClassNotFoundException: io.netty.handler.codec.ByteToMessageDecoder\n";
+        // A missing class is not fatal by itself: the node may serve without it.
+        assert_eq!(fatal_at_start(netty), None);
         assert_eq!(
-            fatal_at_start(netty).as_deref(),
+            missing_class(netty).as_deref(),
             Some("java.lang.NoClassDefFoundError: io/netty/handler/codec/ByteToMessageDecoder")
         );
         assert_eq!(
             fatal_at_start("2026-11-30 22:31:47,154 [myid:1] INFO  [main] X - fine\n"),
             None
         );
+    }
+
+    /// Debian 3.8.0 from a `lib/` with Jetty but without the servlet API: a WARN, and the node serves.
+    #[test]
+    fn a_missing_servlet_api_is_a_warning_not_a_fatal_sign() {
+        let log = "\
+2026-12-02 16:00:00,000 [myid:2] INFO  [main] QuorumPeerConfig - Reading configuration from: /x/zoo.cfg
+2026-12-02 16:00:01,000 [myid:2] WARN  [main] QuorumPeer - Problem starting AdminServer
+java.lang.NoClassDefFoundError: javax/servlet/Servlet
+\tat org.apache.zookeeper.server.admin.AdminServerFactory.createAdminServer(AdminServerFactory.java:43)
+2026-12-02 16:00:02,000 [myid:2] INFO  [QuorumPeer[myid=2]] QuorumPeer - Peer state changed: following - broadcast
+";
+        assert_eq!(fatal_at_start(log), None);
+        let line = missing_class(log).unwrap();
+        assert_eq!(line, "java.lang.NoClassDefFoundError: javax/servlet/Servlet");
+        assert!(optional_part_missing(&line).contains("AdminServer"));
     }
 
     #[test]

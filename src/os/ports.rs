@@ -581,3 +581,36 @@ mod tests {
         assert!(is_free(LO, port));
     }
 }
+
+/// The user owning the other end of a loopback TCP connection that this machine's process opened from
+/// 127.0.0.1:`peer_port` to our port `our_port`, from /proc/net/tcp (both ends of a loopback connection are
+/// listed there, each with its owner's uid). None when the row is not found (gone already, another network
+/// namespace).
+pub fn loopback_peer_uid(peer_port: u16, our_port: u16) -> Option<u32> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    peer_uid_in(&table, peer_port, our_port)
+}
+
+/// `loopback_peer_uid` on a /proc/net/tcp table given as text.
+fn peer_uid_in(table: &str, peer_port: u16, our_port: u16) -> Option<u32> {
+    let local = format!("0100007F:{peer_port:04X}");
+    let remote_port = format!(":{our_port:04X}");
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        (f.len() > 7 && f[1] == local && f[2].ends_with(&remote_port)).then(|| f[7].parse().ok())?
+    })
+}
+
+#[cfg(test)]
+mod peer_tests {
+    #[test]
+    fn the_peer_of_a_loopback_connection_is_found_with_its_uid() {
+        let table =
+            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+   0: 0100007F:4C56 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n\
+   1: 0100007F:4C56 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1\n\
+   2: 0100007F:9C40 0100007F:4C56 01 00000000:00000000 00:00000000 00000000 65534        0 3 1 0 20 4 30 10 -1\n";
+        assert_eq!(super::peer_uid_in(table, 0x9C40, 0x4C56), Some(65534));
+        assert_eq!(super::peer_uid_in(table, 0x9C41, 0x4C56), None);
+    }
+}

@@ -8,9 +8,18 @@
 //!
 //! The fault buttons change the ensemble, so only the dashboard's own page may press them: the `Host`
 //! header must name this listener (a DNS-rebound name cannot), an `Origin` header, when sent, must be this
-//! listener's, and every action carries the per-run token the page got when it was served (a page of
-//! another site can neither read it nor send the custom header without a CORS preflight we never grant).
+//! listener's, and every action carries the dashboard's token (a page of another site can neither read it nor
+//! send the custom header without a CORS preflight we never grant). The page itself is served without it:
+//! anyone on the machine can fetch the page, so the token travels only in the address `zkdev dashboard` prints
+//! to the cluster's owner (in its fragment, `#token=...`, which a browser never sends), and the page's script
+//! keeps it for the tab. It lives in the owner-only `dashboard.json` while the dashboard listens, so a
+//! supervisor that replaces a dead one keeps it and an open page goes on working.
+//!
+//! Every local user can connect to 127.0.0.1, so no user may use up the connections: each user (the uid of
+//! the connecting socket, from /proc/net/tcp) holds at most `MAX_PER_USER` at once, the listener at most
+//! `MAX_CONNECTIONS`, and a request must arrive whole within `REQUEST_WITHIN`.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,6 +49,9 @@ pub struct DashboardRecord {
     pub port: u16,
     /// The supervisor serving it: the record is stale once that process is gone.
     pub pid: i32,
+    /// The actions' token (the file is the owner's only); absent in a record of an older zkdev.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 impl DashboardRecord {
@@ -58,12 +70,18 @@ impl DashboardRecord {
 /// The listener of this supervisor, once started.
 struct Listening {
     port: u16,
+    token: String,
 }
 
 static LISTENING: Mutex<Option<Listening>> = Mutex::new(None);
 
 fn url(port: u16) -> String {
     format!("http://127.0.0.1:{port}/")
+}
+
+/// The address `zkdev dashboard` prints: the page, with the token in the fragment its script reads.
+fn url_with_token(port: u16, token: &str) -> String {
+    format!("{}#token={token}", url(port))
 }
 
 /// 128 random bits as hex, from the kernel.
@@ -86,7 +104,7 @@ impl Sup {
                     url(l.port)
                 )));
             }
-            return Ok(json!({ "url": url(l.port), "port": l.port, "already": true }));
+            return Ok(json!({ "url": url_with_token(l.port, &l.token), "port": l.port, "already": true }));
         }
         // Bound without an await between the check above and the claim below: two `zkdev dashboard` at once
         // cannot both pass the check (the supervisor's runtime has one thread).
@@ -102,25 +120,40 @@ impl Sup {
                 Error::env(format!("cannot listen on 127.0.0.1:{port}: {e}"))
             }
         })?;
-        let token = token()?;
+        // A supervisor that replaces a dead one keeps its token, so the pages open on it keep working.
+        let kept = std::fs::read_to_string(DashboardRecord::file(&self.paths))
+            .ok()
+            .and_then(|t| serde_json::from_str::<DashboardRecord>(&t).ok())
+            .filter(|r| r.port == port)
+            .and_then(|r| r.token)
+            .filter(|t| t.len() == 32 && t.chars().all(|c| c.is_ascii_hexdigit()));
+        let token = match kept {
+            Some(t) => t,
+            None => token()?,
+        };
         let record = DashboardRecord {
             url: url(port),
             port,
             pid: std::process::id() as i32,
+            token: Some(token.clone()),
         };
         crate::os::state::write_atomic(
             &DashboardRecord::file(&self.paths),
             serde_json::to_string(&record).expect("serialises").as_bytes(),
         )?;
-        *LISTENING.lock().expect("dashboard") = Some(Listening { port });
+        *LISTENING.lock().expect("dashboard") = Some(Listening {
+            port,
+            token: token.clone(),
+        });
         let mut ev = crate::model::timeline::Event::new(
             crate::model::timeline::Kind::Note,
             format!("dashboard listening on {}", url(port)),
         );
         ev.action = Some("dashboard".into());
         self.record(ev);
+        let printed = url_with_token(port, &token);
         tokio::spawn(self.clone().accept(listener, port, token));
-        Ok(json!({ "url": url(port), "port": port, "already": false }))
+        Ok(json!({ "url": printed, "port": port, "already": false }))
     }
 
     /// The accept loop, type-erased: its requests call `handle`, which is what started it.
@@ -131,12 +164,17 @@ impl Sup {
         token: String,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
         Box::pin(async move {
-            // Every page keeps one event stream open; more than this many connections at once is not a
-            // person looking, and each costs the supervisor a file descriptor its probes need too.
+            // Every page keeps one event stream open; more than this many connections at once is not people
+            // looking, and each costs the supervisor a file descriptor its probes need too.
             let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+            let held: Arc<Mutex<HashMap<Option<u32>, usize>>> = Arc::default();
             loop {
                 match listener.accept().await {
-                    Ok((stream, _)) => {
+                    Ok((stream, peer)) => {
+                        let user = crate::os::ports::loopback_peer_uid(peer.port(), port);
+                        let Some(claim) = Claim::take(&held, user) else {
+                            continue; // this user holds its share already: closed at once
+                        };
                         let Ok(slot) = slots.clone().try_acquire_owned() else {
                             continue; // dropped: closed at once
                         };
@@ -145,6 +183,7 @@ impl Sup {
                         tokio::spawn(async move {
                             let _ = sup.http(stream, port, &token).await;
                             drop(slot);
+                            drop(claim);
                         });
                     }
                     // Out of file descriptors, say: wait instead of spinning on the same error.
@@ -155,8 +194,8 @@ impl Sup {
     }
 
     async fn http(self: Arc<Self>, mut stream: TcpStream, port: u16, token: &str) -> std::io::Result<()> {
-        // The whole request within 10 s: a client that trickles bytes does not hold a connection for long.
-        let read = tokio::time::timeout(Duration::from_secs(10), read_request(&mut stream)).await;
+        // The whole request within REQUEST_WITHIN: a client that trickles bytes does not hold a connection long.
+        let read = tokio::time::timeout(REQUEST_WITHIN, read_request(&mut stream)).await;
         let Ok(Some(req)) = read.unwrap_or(Ok(None)) else {
             return Ok(());
         };
@@ -171,9 +210,8 @@ impl Sup {
         }
         match (req.method.as_str(), req.path()) {
             ("GET", "/") => {
-                let page = PAGE
-                    .replace("{{TOKEN}}", token)
-                    .replace("{{CLUSTER}}", &html_escape(&self.spec().name));
+                // No token in it: anyone on the machine may fetch the page.
+                let page = PAGE.replace("{{CLUSTER}}", &html_escape(&self.spec().name));
                 respond(&mut stream, 200, "text/html; charset=utf-8", page.as_bytes()).await
             }
             ("GET", "/api/status") => {
@@ -457,7 +495,10 @@ impl HttpRequest {
             return Err("refused: a page of another site (Origin) may not act on this ensemble");
         }
         if self.header("x-zkdev-token") != Some(token) {
-            return Err("refused: missing or wrong dashboard token (reload the page)");
+            return Err(
+                "refused: missing or wrong dashboard token; open the address `zkdev dashboard` prints (it carries \
+                 the token)",
+            );
         }
         Ok(())
     }
@@ -484,7 +525,46 @@ fn parse_head(head: &str) -> HttpRequest {
 }
 
 /// Connections served at once (each open page holds one for its event stream).
-const MAX_CONNECTIONS: usize = 32;
+const MAX_CONNECTIONS: usize = 64;
+/// Connections one local user holds at once: a few pages' streams and their requests. A user's further
+/// connections are closed at once, so no user can take the others' share.
+const MAX_PER_USER: usize = 8;
+/// How long a request (head and body) may take to arrive.
+const REQUEST_WITHIN: Duration = Duration::from_secs(5);
+
+/// One connection counted against its user's share; given back when dropped.
+struct Claim {
+    held: Arc<Mutex<HashMap<Option<u32>, usize>>>,
+    user: Option<u32>,
+}
+
+impl Claim {
+    /// A share of `user`'s connections (None: the user could not be told, and those share one), if any is left.
+    fn take(held: &Arc<Mutex<HashMap<Option<u32>, usize>>>, user: Option<u32>) -> Option<Claim> {
+        let mut h = held.lock().expect("connections");
+        let n = h.entry(user).or_default();
+        if *n >= MAX_PER_USER {
+            return None;
+        }
+        *n += 1;
+        Some(Claim {
+            held: held.clone(),
+            user,
+        })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut h = self.held.lock().expect("connections");
+        if let Some(n) = h.get_mut(&self.user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                h.remove(&self.user);
+            }
+        }
+    }
+}
 const MAX_HEAD: usize = 16 * 1024;
 const MAX_BODY: usize = 16 * 1024;
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 use super::cluster::Sup;
@@ -14,12 +14,22 @@ use crate::error::{Error, Result};
 use crate::model::timeline::{Event, Kind};
 use crate::os::state::StopReason;
 
+/// The largest request line read (the largest real one, a `set_links` of many rules, is a few kB): a longer
+/// one is dropped unread rather than held in memory.
+const MAX_REQUEST: u64 = 1 << 20;
+/// How long a request line may take to arrive: a client that connects and says nothing is dropped.
+const REQUEST_WITHIN: Duration = Duration::from_secs(10);
+
 impl Sup {
     pub(super) async fn serve(self: Arc<Self>, stream: UnixStream) {
         let (read, mut write) = stream.into_split();
         let mut line = String::new();
-        if BufReader::new(read).read_line(&mut line).await.is_err() {
-            return;
+        // At most MAX_REQUEST bytes, within REQUEST_WITHIN; a line cut off at the limit is dropped (one that
+        // ends at the client's end of stream without a newline is still a request).
+        let mut reader = BufReader::new(read.take(MAX_REQUEST));
+        match tokio::time::timeout(REQUEST_WITHIN, reader.read_line(&mut line)).await {
+            Ok(Ok(n)) if (n as u64) < MAX_REQUEST || line.ends_with('\n') => {}
+            _ => return,
         }
         let mut shutdown = false;
         let result = match serde_json::from_str::<Request>(&line) {
