@@ -97,7 +97,10 @@ fn the_reference_matches_help_for_every_command() {
     while let Some(path) = todo.pop() {
         let args: Vec<&str> = path.iter().map(String::as_str).collect();
         let text = help(&args);
-        let name = std::iter::once("zkdev").chain(args.iter().copied()).collect::<Vec<_>>().join(" ");
+        let name = std::iter::once("zkdev")
+            .chain(args.iter().copied())
+            .collect::<Vec<_>>()
+            .join(" ");
         let section = format!("## `{name}`");
         assert!(
             path.is_empty() || reference.contains(&section),
@@ -131,7 +134,10 @@ fn the_reference_matches_help_for_every_command() {
         }
         seen += 1;
     }
-    assert!(seen > 30, "walked only {seen} commands: did the `Commands:` format of --help change?");
+    assert!(
+        seen > 30,
+        "walked only {seen} commands: did the `Commands:` format of --help change?"
+    );
 }
 
 /// mdBook's id for a heading: its text lower-cased, spaces to `-`, anything but letters, digits, `-` and `_`
@@ -255,7 +261,11 @@ fn every_chapter_is_in_the_summary() {
     let mut files = Vec::new();
     markdown_files(&src, &mut files);
     for file in files {
-        let rel = file.strip_prefix(&src).expect("under src").to_string_lossy().replace('\\', "/");
+        let rel = file
+            .strip_prefix(&src)
+            .expect("under src")
+            .to_string_lossy()
+            .replace('\\', "/");
         if rel != "SUMMARY.md" {
             assert!(listed.contains(&rel), "docs/src/{rel} is not in docs/src/SUMMARY.md");
         }
