@@ -282,7 +282,7 @@ fn heal_interrupts_an_fsync_already_sleeping() {
 #[test]
 fn disk_faults_on_stopped_nodes_down_and_advice() {
     ensure_faultfs_built();
-    let c = TestCluster::new(37);
+    let c = TestCluster::new(25);
     c.up(&["--nodes", "3", "--disk-faults"]);
     let mut problems = Vec::new();
     assert_ok(&c.zkdev(&["stop", "3"]), "stop 3");
