@@ -504,24 +504,34 @@ impl HttpRequest {
     }
 }
 
-/// The request line and headers (names lower-cased) of a head without its blank line.
-fn parse_head(head: &str) -> HttpRequest {
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next().unwrap_or("").split(' ');
-    let (method, target) = (
-        first.next().unwrap_or("").to_string(),
-        first.next().unwrap_or("").to_string(),
-    );
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+/// Headers a request may carry; one with more is refused (a browser sends about a dozen).
+const MAX_HEADERS: usize = 48;
+
+/// The request line and headers (names lower-cased) at the start of `buf`, with the length of the head
+/// (through its blank line); `Ok(None)` while the head is still incomplete, `Err` for a malformed one.
+fn parse_head(buf: &[u8]) -> std::result::Result<Option<(HttpRequest, usize)>, httparse::Error> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut slots);
+    let httparse::Status::Complete(len) = parsed.parse(buf)? else {
+        return Ok(None);
+    };
+    let headers = parsed
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(h.value).trim().to_string(),
+            )
+        })
         .collect();
-    HttpRequest {
-        method,
-        target,
+    let req = HttpRequest {
+        method: parsed.method.unwrap_or("").to_string(),
+        target: parsed.path.unwrap_or("").to_string(),
         headers,
         body: Vec::new(),
-    }
+    };
+    Ok(Some((req, len)))
 }
 
 /// Connections served at once (each open page holds one for its event stream).
@@ -572,12 +582,12 @@ const MAX_BODY: usize = 16 * 1024;
 async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<HttpRequest>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        if buf.len() > MAX_HEAD {
-            return Ok(None);
+    let (mut req, head_len) = loop {
+        match parse_head(&buf) {
+            Ok(Some(done)) => break done,
+            Ok(None) if buf.len() <= MAX_HEAD => {}
+            // Too long a head, or not HTTP: nothing to answer.
+            _ => return Ok(None),
         }
         let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
             .await
@@ -587,12 +597,11 @@ async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<HttpRequ
         }
         buf.extend_from_slice(&chunk[..n]);
     };
-    let mut req = parse_head(&String::from_utf8_lossy(&buf[..head_end]));
     let length: usize = req.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
     if length > MAX_BODY {
         return Ok(None);
     }
-    let mut body = buf[head_end + 4..].to_vec();
+    let mut body = buf[head_len..].to_vec();
     while body.len() < length {
         let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
             .await
@@ -654,28 +663,55 @@ fn html_escape(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A whole head (with its blank line) parsed, or a panic naming what was wrong.
+    fn head(text: &str) -> HttpRequest {
+        let (req, len) = parse_head(format!("{text}\r\n\r\n").as_bytes())
+            .expect("well-formed")
+            .expect("complete");
+        assert_eq!(len, text.len() + 4);
+        req
+    }
+
+    #[test]
+    fn a_head_is_parsed_only_when_whole_and_well_formed() {
+        let text = b"GET /events HTTP/1.1\r\nHOST: 127.0.0.1:8900\r\n\r\nbody";
+        for cut in 0..text.len() - 4 {
+            assert!(parse_head(&text[..cut]).unwrap().is_none(), "complete at {cut} bytes");
+        }
+        let (req, len) = parse_head(text).unwrap().unwrap();
+        assert_eq!(
+            (req.method.as_str(), req.path(), len),
+            ("GET", "/events", text.len() - 4)
+        );
+        assert_eq!(req.header("host"), Some("127.0.0.1:8900"), "names are lower-cased");
+        assert!(parse_head(b"GET / HTTP/1.1\r\nno colon here\r\n\r\n").is_err());
+        assert!(parse_head(b"\x16\x03\x01 a TLS hello\r\n\r\n").is_err());
+        let many: String = (0..MAX_HEADERS + 1).map(|i| format!("X-{i}: 1\r\n")).collect();
+        assert!(parse_head(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()).is_err());
+    }
+
     #[test]
     fn only_the_page_itself_may_act() {
-        let head = |extra: &str| {
-            parse_head(&format!(
+        let req = |extra: &str| {
+            head(&format!(
                 "POST /api/action?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8900\r\nContent-Length: 2{extra}"
             ))
         };
-        let own = head("\r\nOrigin: http://127.0.0.1:8900\r\nX-Zkdev-Token: abc");
+        let own = req("\r\nOrigin: http://127.0.0.1:8900\r\nX-Zkdev-Token: abc");
         assert_eq!((own.method.as_str(), own.path()), ("POST", "/api/action"));
         assert!(own.host_is_ours(8900) && !own.host_is_ours(8901));
         assert_eq!(own.may_act(8900, "abc"), Ok(()));
         assert!(own.may_act(8900, "abd").is_err(), "a wrong token");
         assert!(
-            head("\r\nX-Zkdev-Token: abc").may_act(8900, "abc").is_ok(),
+            req("\r\nX-Zkdev-Token: abc").may_act(8900, "abc").is_ok(),
             "no Origin: a script, with the token"
         );
-        let foreign = head("\r\nOrigin: http://evil.example\r\nX-Zkdev-Token: abc");
+        let foreign = req("\r\nOrigin: http://evil.example\r\nX-Zkdev-Token: abc");
         assert!(foreign.may_act(8900, "abc").unwrap_err().contains("Origin"));
-        assert!(head("").may_act(8900, "abc").is_err(), "no token");
-        let rebound = parse_head("GET / HTTP/1.1\r\nHost: evil.example:8900");
+        assert!(req("").may_act(8900, "abc").is_err(), "no token");
+        let rebound = head("GET / HTTP/1.1\r\nHost: evil.example:8900");
         assert!(!rebound.host_is_ours(8900));
-        assert!(!parse_head("GET / HTTP/1.1").host_is_ours(8900), "no Host at all");
+        assert!(!head("GET / HTTP/1.1").host_is_ours(8900), "no Host at all");
         assert_eq!(html_escape("<a href=\"x\">&"), "&lt;a href=&quot;x&quot;&gt;&amp;");
     }
 }
