@@ -169,7 +169,14 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
             eprintln!("  {}. at {:.1} s: {}", f.n, f.at_ms as f64 / 1000.0, f.describe());
         }
     }
-    let running = workload::start(&spec, args.workload, args.clients, args.rate).await?;
+    let running = workload::start(
+        &spec,
+        args.workload,
+        args.clients,
+        args.rate,
+        Some(&out_dir.join("history.ndjson")),
+    )
+    .await?;
     if talk {
         eprintln!(
             "{} client(s) run the {} workload under {}...",
@@ -220,6 +227,15 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let history = running.stop().await;
+    // On disk before the check, which may take long or be killed: history.ndjson grew as the run went,
+    // history.json is the same, whole.
+    if let Some(e) = &history.journal_error {
+        return Err(Error::failed(format!(
+            "{e}; the workload's znodes are left under {}",
+            history.base
+        )));
+    }
+    write_json(&out_dir.join("history.json"), &history)?;
     if interrupt::interrupted() {
         let restarted = verify::restore(ctx, &sup, &spec, &paths).await;
         return Err(Error::failed(format!(
@@ -250,6 +266,12 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
     print_report(ctx, &report);
     if report.ok {
         Ok(())
+    } else if let Some(why) = &report.verdict.inconclusive {
+        Err(Error::Inconclusive(format!(
+            "chaos could not decide: {why}; the history is in {}, the workload's znodes kept under {}",
+            out_dir.display(),
+            history.base
+        )))
     } else {
         Err(Error::failed(format!(
             "chaos FAILED: {}; the history and the timeline are in {}, the workload's znodes kept under {}; \
@@ -340,11 +362,7 @@ fn report(
     out: &Path,
 ) -> ChaosReport {
     let (ops, latency_ms) = counts(h);
-    let excerpt = verdict
-        .excerpt
-        .iter()
-        .filter_map(|id| h.records.get(*id).cloned())
-        .collect();
+    let excerpt = verdict.excerpt.iter().filter_map(|id| h.record(*id).cloned()).collect();
     ChaosReport {
         seed,
         replay,
@@ -369,9 +387,9 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     std::fs::write(path, text + "\n").map_err(|e| Error::io("cannot write", path, e))
 }
 
-/// history.json, faults.json, verdict.json (the whole report), events.ndjson (the journal), timeline.svg.
+/// faults.json, verdict.json (the whole report), events.ndjson (the journal), timeline.svg. (history.json
+/// and history.ndjson are written before the check.)
 fn write_run(paths: &ClusterPaths, dir: &Path, r: &ChaosReport, h: &History) -> Result<()> {
-    write_json(&dir.join("history.json"), h)?;
     write_json(&dir.join("faults.json"), &r.faults)?;
     write_json(&dir.join("verdict.json"), r)?;
     let journal = paths.journal();
