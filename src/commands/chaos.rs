@@ -239,13 +239,14 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
     if interrupt::interrupted() {
         let restarted = verify::restore(ctx, &sup, &spec, &paths).await;
         return Err(Error::failed(format!(
-            "interrupted after {} fault(s){}; the check was not run and the workload's znodes are left under {}",
+            "interrupted after {} fault(s){}; the check was not run; the history is in {}, the workload's znodes are left under {}",
             injected.len(),
             if restarted.is_empty() {
                 String::new()
             } else {
                 format!("; restarted node(s) {restarted:?} that this run had killed")
             },
+            out_dir.display(),
             history.base
         )));
     }
@@ -520,7 +521,7 @@ fn print_report(ctx: &Ctx, r: &ChaosReport) {
         }
     }
     crate::outln!(
-        "run directory: {} (timeline.svg, history.json, verdict.json)",
+        "run directory: {} (timeline.svg, history.ndjson, history.json, verdict.json)",
         r.out.display()
     );
     crate::outln!("replay: {}", r.replay);

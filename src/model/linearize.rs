@@ -258,13 +258,15 @@ fn by_versions(ops: &[&Op], initial: Reg) -> Found {
             .filter(|&j| matches!(ops[j].ret, Ret::Ok | Ret::Read(_)) && end(ops[j]) < o.call_us)
             .max_by_key(|&j| end(ops[j]));
         at.extend(before);
-        let what = if o.call == Call::Read { "a read" } else { "a CAS" };
+        let what = match o.call {
+            Call::Read => format!("the read #{}", o.id),
+            Call::Cas { expect, value } => format!("the CAS #{} of {value} on version {expect}", o.id),
+        };
         return violation(
             ops,
             at,
             format!(
-                "it vanished: {what} {} was answered \"no znode\" at {:.3} s, but no client of the workload deletes it",
-                shown(o),
+                "it vanished: {what} was answered \"no znode\" at {:.3} s, but no client of the workload deletes it",
                 end(o) as f64 / 1e6
             ),
         );
