@@ -17,6 +17,9 @@ Measures, over ROUNDS rounds (median and spread):
   9. (group chaos) the register workload of `zkdev chaos` on a healthy 3+1 (fast, no faults, 5 clients as
      fast as each can): successful operations per second, and the linearizability checker's time on that
      run's history;
+ 10. (group chaos64) `zkdev chaos --clients 64 --duration 30s --rate 0 --nemesis none` on a healthy fast 3+1:
+     the whole command's wall time and peak RSS (targets: a verdict within 60 s, under 500 MB), and the
+     checker's time on that history;
 and a scale table: up time and total memory for 3, 5, 7 and 9 voters (+1 observer), fast profile.
 Some measures have a target (TARGETS); the table says whether the median meets it.
 `--only status,supervisor` runs only those groups (GROUPS), starting only the ensembles they need.
@@ -69,6 +72,7 @@ GROUPS = {
     "net": ["net_write_direct_ms", "net_write_proxied_ms", "net_write_ratio", "net_kill_direct_s",
             "net_kill_proxied_s", "net_kill_ratio", "net_supervisor_cpu_pct"],
     "chaos": ["chaos_ok_ops_per_s", "chaos_check_ms", "chaos_ops"],
+    "chaos64": ["chaos64_wall_s", "chaos64_rss_mb", "chaos64_check_ms", "chaos64_ops"],
     "scale": [],
 }
 
@@ -82,6 +86,8 @@ TARGETS = {
     "kill_fast": ("<=", 0.40, "<= 0.40 s (no slower than the previous median)"),
     "net_write_ratio": ("<", 1.10, "< 1.10 (proxies cost < 10 %)"),
     "net_kill_ratio": ("<", 1.10, "< 1.10 (proxies cost < 10 %)"),
+    "chaos64_wall_s": ("<", 60.0, "< 60 s (30 s of workload, then the verdict)"),
+    "chaos64_rss_mb": ("<", 500.0, "< 500 MB"),
 }
 
 SUPERVISOR_SETTLE_S = 2.0  # after up, before the idle window
@@ -91,6 +97,8 @@ NET_PORT_BASE = 24500  # the proxies of the --net cluster (21 ports for 3 nodes)
 NET_VERIFY_S = 5  # seconds of writes per verify run
 CHAOS_S = 10  # seconds of the chaos workload per round
 CHAOS_CLIENTS = 5
+CHAOS64_S = 30  # the many-clients chaos run: 64 clients as fast as each can
+CHAOS64_CLIENTS = 64
 NET_WRITES_PER_S = 50
 
 
@@ -144,8 +152,9 @@ def supervisors_under(path):
     return pids
 
 
-def run_timed(cmd, env=None):
-    """Run cmd; return (wall seconds, own CPU seconds of the process, CompletedProcess-like)."""
+def run_timed(cmd, env=None, usage=None):
+    """Run cmd; return (wall seconds, own CPU seconds of the process, CompletedProcess-like). With a dict as
+    `usage`, its "maxrss_mb" is set to the process's peak resident memory."""
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     _, status, ru = os.wait4(p.pid, 0)
@@ -153,6 +162,8 @@ def run_timed(cmd, env=None):
     out = p.stdout.read()
     err = p.stderr.read()
     p.returncode = os.waitstatus_to_exitcode(status)
+    if usage is not None:
+        usage["maxrss_mb"] = ru.ru_maxrss / 1024  # Linux: kilobytes
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({p.returncode}):\n{out}\n{err}")
     return wall, ru.ru_utime + ru.ru_stime, out
@@ -164,8 +175,8 @@ class Zkdev:
         self.env = dict(os.environ, ZKDEV_HOME=str(home), ZKDEV_CLUSTER="bench")
         self.env.pop("ZOOKEEPER_HOME", None)
 
-    def __call__(self, *args):
-        return run_timed([str(ZKDEV), *args], env=self.env)
+    def __call__(self, *args, usage=None):
+        return run_timed([str(ZKDEV), *args], env=self.env, usage=usage)
 
     def status(self):
         return json.loads(self("status", "--json")[2])
@@ -313,7 +324,7 @@ def main():
     zk = Zkdev(work / "home")
     try:
         profiles = [p for p in ("default", "fast") if any(needs_zkdev(sel, p, k) for k in ("up31", "up52"))]
-        if sel & {"scale", "net", "chaos"} and "fast" not in profiles:
+        if sel & {"scale", "net", "chaos", "chaos64"} and "fast" not in profiles:
             profiles.append("fast")
         for profile in profiles:
             zk("up", "--profile", profile, "--port-offset", str(OFFSET), "--nodes", "3", "--observers", "1", "-q")
@@ -367,6 +378,10 @@ def main():
             for r in range(rounds):
                 print(f"chaos round {r + 1}/{rounds}", file=sys.stderr)
                 measure_chaos(zk, res, extra, work / f"chaos-{r}")
+        if "chaos64" in sel:
+            for r in range(rounds):
+                print(f"chaos64 round {r + 1}/{rounds}", file=sys.stderr)
+                measure_chaos64(zk, res, extra, work / f"chaos64-{r}")
         if "scale" in sel:
             scale = measure_scale(zk, extra)
     finally:
@@ -529,6 +544,25 @@ def measure_chaos(zk, res, extra, out):
     assert not zk.pids(), "zkdev down left JVMs"
 
 
+def measure_chaos64(zk, res, extra, out):
+    """Many clients on one healthy fast 3+1: `zkdev chaos --clients 64 --duration 30s --rate 0 --nemesis none`,
+    timed from outside (workload, check and report: the whole command) with the command's peak resident
+    memory (ru_maxrss from wait4), and the checker's own time on that history."""
+    zk("up", "--profile", "fast", "--port-offset", str(OFFSET), "--nodes", "3", "--observers", "1", "-q")
+    usage = {}
+    wall, _, text = zk("chaos", "--duration", f"{CHAOS64_S}s", "--nemesis", "none", "--rate", "0", "--clients",
+                       str(CHAOS64_CLIENTS), "--json", "--out", str(out), usage=usage)
+    r = json.loads(text)
+    if not r["ok"]:
+        raise RuntimeError(f"chaos with {CHAOS64_CLIENTS} clients on a healthy ensemble did not pass: {r['verdict']}")
+    res["chaos64_wall_s"].append(wall)
+    res["chaos64_rss_mb"].append(usage["maxrss_mb"])
+    res["chaos64_check_ms"].append(r["verdict"]["check_ms"])
+    res["chaos64_ops"].append(r["ops"]["total"])
+    down_purge(zk, extra)
+    assert not zk.pids(), "zkdev down left JVMs"
+
+
 def measure_scale(zk, extra):
     rows = []
     for voters in (3, 5, 7, 9):
@@ -609,6 +643,13 @@ def report(res, scale, rounds, sel, extra):
         ("chaos", "linearizability check of that history" + (f" ({s['chaos_ops']['median']:.0f} ops)"
                                                              if s["chaos_ops"] else ""),
          "chaos_check_ms", fmt(s["chaos_check_ms"], "ms", 1, 1), "-"),
+        ("chaos64", f"chaos {CHAOS64_CLIENTS} clients, {CHAOS64_S} s, rate 0, healthy 3+1 fast: whole command",
+         "chaos64_wall_s", fmt(s["chaos64_wall_s"]), "-"),
+        ("chaos64", "  its peak RSS (the zkdev chaos process)", "chaos64_rss_mb", fmt(s["chaos64_rss_mb"], "MB", 1, 0),
+         "-"),
+        ("chaos64", "  linearizability check of that history" + (f" ({s['chaos64_ops']['median']:.0f} ops)"
+                                                               if s["chaos64_ops"] else ""),
+         "chaos64_check_ms", fmt(s["chaos64_check_ms"], "ms", 1, 1), "-"),
     ]
 
     def target_cell(key):

@@ -10,7 +10,8 @@ Exit codes:
   0  ok
   1  the operation failed (no quorum in time, a node died while starting, a guard refused)
   2  bad usage or bad input (flags, profile files, cluster names)
-  3  environment problem (no java, no ZooKeeper, a port in use, an unwritable home)";
+  3  environment problem (no java, no ZooKeeper, a port in use, an unwritable home)
+  4  a check could not decide (chaos: the history is too large to check within the checker's budget)";
 
 /// Run a real Apache ZooKeeper ensemble on this machine: one command to start it, see it, break it, remove it.
 #[derive(Debug, Parser)]

@@ -9,6 +9,8 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code: the environment is not fit (no java, no ZooKeeper, port in use, unwritable home).
 pub const EXIT_ENV: i32 = 3;
+/// Exit code: a check could not decide (the history is too large to check within its budget).
+pub const EXIT_INCONCLUSIVE: i32 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -27,6 +29,10 @@ pub enum Error {
     /// The operation itself failed; `detail` is shown after the message (log tails and the like).
     #[error("{message}{}", detail_suffix(.detail))]
     Failed { message: String, detail: String },
+
+    /// A check that could not decide within its budget: neither a pass nor a violation.
+    #[error("{0}")]
+    Inconclusive(String),
 
     #[error("{what} {}: {source}", .path.display())]
     Io {
@@ -76,6 +82,7 @@ impl Error {
         match self {
             Error::Usage(_) | Error::Profile { .. } => EXIT_USAGE,
             Error::Env(_) => EXIT_ENV,
+            Error::Inconclusive(_) => EXIT_INCONCLUSIVE,
             Error::Io { source, .. }
                 if matches!(
                     source.kind(),

@@ -320,3 +320,97 @@ fn a_30_second_run_with_every_fault_finds_no_violation() {
         .collect();
     assert!(kinds.len() >= 2, "{kinds:?}");
 }
+
+/// The register znodes deleted from another client in the middle of a register run: every later read finds
+/// no znode, and the checker must call that a violation naming the lost register (exit 1), not count the
+/// reads as failures and pass. The history is on disk while the run goes (history.ndjson grows with it), so
+/// a check that is killed or runs out of memory loses nothing.
+#[test]
+fn registers_deleted_mid_run_are_a_violation() {
+    let slot = 20;
+    let c = TestCluster::new(slot);
+    c.up(&["--nodes", "3", "--observers", "1"]);
+    let dir = c.home_path().join("deleted");
+    let mut child = c.spawn(&[
+        "chaos",
+        "--json",
+        "--duration",
+        "6s",
+        "--nemesis",
+        "none",
+        "--clients",
+        "3",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let connect = connect_string(&c);
+    let deleted = with_client(&connect, async |z: zk::Client| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // The workload's registers, once the clients have written each a few times.
+        let (base, keys) = loop {
+            assert!(Instant::now() < deadline, "the workload never wrote its registers");
+            if let Some(b) = z
+                .list_children("/zkdev-chaos")
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .next()
+            {
+                let base = format!("/zkdev-chaos/{b}");
+                let keys = z.list_children(&base).await.unwrap_or_default();
+                let mut written = !keys.is_empty();
+                for k in &keys {
+                    let version = z
+                        .check_stat(&format!("{base}/{k}"))
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|s| s.version);
+                    written &= version.is_some_and(|v| v >= 3);
+                }
+                if written {
+                    break (base, keys);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        for k in &keys {
+            z.delete(&format!("{base}/{k}"), None).await.expect("delete a register");
+        }
+        keys
+    });
+    // Still running, and its operations so far are already on disk, one JSON object a line.
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before the registers were deleted"
+    );
+    let so_far = std::fs::read_to_string(dir.join("history.ndjson")).expect("history.ndjson exists during the run");
+    let lines: Vec<Value> = so_far
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines.iter().filter(|r| r["f"] == "cas" && r["outcome"] == "ok").count() >= 3,
+        "{so_far}"
+    );
+    let status = wait_exit(&mut child, Duration::from_secs(120));
+    let mut text = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
+    assert_eq!(status.code(), Some(1), "{text}");
+    let r: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(r["ok"], false, "{r}");
+    let problem = r["verdict"]["problems"][0].as_str().unwrap();
+    assert!(
+        deleted
+            .iter()
+            .any(|k| problem.contains(&format!("register {k}:")) && problem.contains("no znode")),
+        "{r}"
+    );
+    let excerpt = r["excerpt"].as_array().unwrap();
+    assert!(!excerpt.is_empty() && excerpt.len() <= 2, "{r}");
+    // The whole history: every line of history.ndjson, the same operations as history.json.
+    let all = std::fs::read_to_string(dir.join("history.ndjson")).unwrap();
+    let history: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("history.json")).unwrap()).unwrap();
+    assert_eq!(all.lines().count(), history["records"].as_array().unwrap().len());
+    assert_eq!(all.lines().count() as u64, r["ops"]["total"].as_u64().unwrap());
+}

@@ -170,7 +170,14 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
             eprintln!("  {}. at {:.1} s: {}", f.n, f.at_ms as f64 / 1000.0, f.describe());
         }
     }
-    let running = workload::start(&spec, args.workload, args.clients, args.rate).await?;
+    let running = workload::start(
+        &spec,
+        args.workload,
+        args.clients,
+        args.rate,
+        Some(&out_dir.join("history.ndjson")),
+    )
+    .await?;
     if talk {
         eprintln!(
             "{} client(s) run the {} workload under {}...",
@@ -221,16 +228,26 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let history = running.stop().await;
+    // On disk before the check, which may take long or be killed: history.ndjson grew as the run went,
+    // history.json is the same, whole.
+    if let Some(e) = &history.journal_error {
+        return Err(Error::failed(format!(
+            "{e}; the workload's znodes are left under {}",
+            history.base
+        )));
+    }
+    write_json(&out_dir.join("history.json"), &history)?;
     if interrupt::interrupted() {
         let restarted = verify::restore(ctx, &sup, &spec, &paths).await;
         return Err(Error::failed(format!(
-            "interrupted after {} fault(s){}; the check was not run and the workload's znodes are left under {}",
+            "interrupted after {} fault(s){}; the check was not run; the history is in {}, the workload's znodes are left under {}",
             injected.len(),
             if restarted.is_empty() {
                 String::new()
             } else {
                 format!("; restarted node(s) {restarted:?} that this run had killed")
             },
+            out_dir.display(),
             history.base
         )));
     }
@@ -251,6 +268,12 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
     print_report(ctx, &report);
     if report.ok {
         Ok(())
+    } else if let Some(why) = &report.verdict.inconclusive {
+        Err(Error::Inconclusive(format!(
+            "chaos could not decide: {why}; the history is in {}, the workload's znodes kept under {}",
+            out_dir.display(),
+            history.base
+        )))
     } else {
         Err(Error::failed(format!(
             "chaos FAILED: {}; the history and the timeline are in {}, the workload's znodes kept under {}; \
@@ -341,11 +364,7 @@ fn report(
     out: &Path,
 ) -> ChaosReport {
     let (ops, latency_ms) = counts(h);
-    let excerpt = verdict
-        .excerpt
-        .iter()
-        .filter_map(|id| h.records.get(*id).cloned())
-        .collect();
+    let excerpt = verdict.excerpt.iter().filter_map(|id| h.record(*id).cloned()).collect();
     ChaosReport {
         seed,
         replay,
@@ -370,9 +389,9 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     std::fs::write(path, text + "\n").map_err(|e| Error::io("cannot write", path, e))
 }
 
-/// history.json, faults.json, verdict.json (the whole report), events.ndjson (the journal), timeline.svg.
+/// faults.json, verdict.json (the whole report), events.ndjson (the journal), timeline.svg. (history.json
+/// and history.ndjson are written before the check.)
 fn write_run(paths: &ClusterPaths, dir: &Path, r: &ChaosReport, h: &History) -> Result<()> {
-    write_json(&dir.join("history.json"), h)?;
     write_json(&dir.join("faults.json"), &r.faults)?;
     write_json(&dir.join("verdict.json"), r)?;
     let journal = paths.journal();
@@ -503,7 +522,7 @@ fn print_report(ctx: &Ctx, r: &ChaosReport) {
         }
     }
     crate::outln!(
-        "run directory: {} (timeline.svg, history.json, verdict.json)",
+        "run directory: {} (timeline.svg, history.ndjson, history.json, verdict.json)",
         r.out.display()
     );
     crate::outln!("replay: {}", r.replay);

@@ -385,7 +385,7 @@ impl Runner<'_> {
                         "a workload already runs: `expect no_lost_writes` checks and stops it before another starts",
                     ));
                 }
-                let w = workload::start(self.spec, *kind, *clients, *rate).await?;
+                let w = workload::start(self.spec, *kind, *clients, *rate, None).await?;
                 let said = format!(
                     "{clients} client(s) run the {} workload under {}",
                     kind.as_str(),
@@ -414,7 +414,7 @@ impl Runner<'_> {
                     let excerpt: Vec<String> = v
                         .excerpt
                         .iter()
-                        .filter_map(|id| h.records.get(*id))
+                        .filter_map(|id| h.record(*id))
                         .map(chaos::describe)
                         .collect();
                     Err(Error::failed(format!(

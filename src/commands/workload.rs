@@ -2,29 +2,37 @@
 //! connect string until told to stop, and every operation is recorded with its invocation and completion
 //! time and its outcome (ok, failed, or unknown when no answer came). Then the history is checked:
 //! - register: versioned `setData` (compare-and-set) and `sync`+`getData` on a few znodes, checked for
-//!   linearizability (`model::linearize`);
+//!   linearizability (`model::linearize`); one register per 4 clients, at least 3;
 //! - sequential: sequential creates, checked on every node as `verify` checks them (present once, with their
 //!   data), plus each client's acknowledged creates in its issue order;
 //! - queue: producers enqueue sequential znodes, consumers take the lowest and delete it; no acknowledged item
 //!   may be lost or delivered twice.
+//!
+//! Each operation is appended to the run's `history.ndjson` as it completes (a thread writes them), so a run
+//! whose check is killed or runs out of memory still leaves its history on disk.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use zookeeper_client as zkc;
 
 use crate::error::{Error, Result};
-use crate::model::linearize::{self, Call, Reg, Ret};
+use crate::model::linearize::{self, Call, Decision, Reg, Ret};
 use crate::model::rng::Rng;
 use crate::model::spec::ClusterSpec;
 use crate::zk::client as zk;
 
 pub const ROOT: &str = "/zkdev-chaos";
-/// The registers of the register workload.
-pub const KEYS: usize = 3;
+/// The registers of the register workload: one per 4 clients, at least 3. Few clients per register keep
+/// each register's history easy to check.
+pub fn keys_for(clients: u32) -> usize {
+    (clients as usize).div_ceil(4).max(3)
+}
 /// No answer within this long: the outcome is unknown.
 const OP_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -109,6 +117,38 @@ pub struct Running {
     t0: Instant,
     stop: Arc<AtomicBool>,
     tasks: Vec<tokio::task::JoinHandle<ClientLog>>,
+    journal: Option<Journal>,
+}
+
+/// The thread that appends each completed operation to `history.ndjson`, one JSON object a line.
+struct Journal {
+    tx: mpsc::Sender<Record>,
+    thread: std::thread::JoinHandle<std::result::Result<(), String>>,
+}
+
+impl Journal {
+    fn open(path: &Path) -> Result<Journal> {
+        let file = std::fs::File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
+        let (tx, rx) = mpsc::channel::<Record>();
+        let shown = path.display().to_string();
+        let thread = std::thread::spawn(move || {
+            let mut w = std::io::BufWriter::new(file);
+            let put = |r: &Record, w: &mut std::io::BufWriter<std::fs::File>| -> std::io::Result<()> {
+                serde_json::to_writer(&mut *w, r)?;
+                w.write_all(b"\n")
+            };
+            let fail = |e: std::io::Error| format!("cannot append to {shown}: {e}");
+            while let Ok(r) = rx.recv() {
+                put(&r, &mut w).map_err(fail)?;
+                while let Ok(r) = rx.try_recv() {
+                    put(&r, &mut w).map_err(fail)?;
+                }
+                w.flush().map_err(fail)?;
+            }
+            w.flush().map_err(fail)
+        });
+        Ok(Journal { tx, thread })
+    }
 }
 
 /// The history of a stopped workload.
@@ -118,9 +158,23 @@ pub struct History {
     pub base: String,
     pub clients: u32,
     pub duration_ms: u64,
+    /// In the order the operations completed (`id`).
     pub records: Vec<Record>,
     #[serde(skip)]
     pub register: Vec<linearize::Op>,
+    /// Why `history.ndjson` could not be written to the end, if it could not.
+    #[serde(skip)]
+    pub journal_error: Option<String>,
+}
+
+impl History {
+    /// The record with this id.
+    pub fn record(&self, id: usize) -> Option<&Record> {
+        self.records
+            .binary_search_by_key(&id, |r| r.id)
+            .ok()
+            .map(|i| &self.records[i])
+    }
 }
 
 fn us(t0: Instant) -> u64 {
@@ -138,8 +192,10 @@ async fn timed<T>(
 }
 
 /// Make the workload's znodes and start `clients` clients, `rate` operations per second each (0: as fast as
-/// each can).
-pub async fn start(spec: &ClusterSpec, kind: Kind, clients: u32, rate: u32) -> Result<Running> {
+/// each can). With `history`, every operation is appended to that file as it completes.
+pub async fn start(spec: &ClusterSpec, kind: Kind, clients: u32, rate: u32, history: Option<&Path>) -> Result<Running> {
+    let journal = history.map(Journal::open).transpose()?;
+    let keys = keys_for(clients);
     let connect_to = spec.connect_string();
     let setup = connect(&connect_to).await?;
     zk::ensure(&setup, ROOT).await?;
@@ -147,7 +203,7 @@ pub async fn start(spec: &ClusterSpec, kind: Kind, clients: u32, rate: u32) -> R
     zk::ensure(&setup, &base).await?;
     match kind {
         Kind::Register => {
-            for k in 0..KEYS {
+            for k in 0..keys {
                 setup
                     .create(&format!("{base}/r{k}"), b"0", &zk::open_acl())
                     .await
@@ -161,6 +217,7 @@ pub async fn start(spec: &ClusterSpec, kind: Kind, clients: u32, rate: u32) -> R
     let stop = Arc::new(AtomicBool::new(false));
     let t0 = Instant::now();
     let every = (rate > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(rate)));
+    let ids = Arc::new(AtomicUsize::new(0));
     let tasks = (0..clients)
         .map(|c| {
             let client = Worker {
@@ -172,6 +229,9 @@ pub async fn start(spec: &ClusterSpec, kind: Kind, clients: u32, rate: u32) -> R
                 t0,
                 stop: stop.clone(),
                 every,
+                keys,
+                ids: ids.clone(),
+                journal: journal.as_ref().map(|j| j.tx.clone()),
             };
             tokio::spawn(client.run())
         })
@@ -183,6 +243,7 @@ pub async fn start(spec: &ClusterSpec, kind: Kind, clients: u32, rate: u32) -> R
         t0,
         stop,
         tasks,
+        journal,
     })
 }
 
@@ -203,16 +264,20 @@ impl Running {
                 register.extend(log.register);
             }
         }
-        records.sort_by_key(|r| (r.call_us, r.client));
-        // Ids in time order, the same in the records and the checker's operations.
-        let mut new_id = HashMap::new();
-        for (i, r) in records.iter_mut().enumerate() {
-            new_id.insert((r.client, r.id), i);
-            r.id = i;
-        }
-        for op in &mut register {
-            op.id = new_id[&(op.client, op.id)];
-        }
+        // Ids were given in completion order, across clients: the same in the records, history.ndjson and
+        // the checker's operations.
+        records.sort_by_key(|r| r.id);
+        let journal_error = match self.journal {
+            Some(Journal { tx, thread }) => {
+                drop(tx);
+                match tokio::task::spawn_blocking(move || thread.join()).await {
+                    Ok(Ok(Ok(()))) => None,
+                    Ok(Ok(Err(e))) => Some(e),
+                    _ => Some("the thread writing history.ndjson died".into()),
+                }
+            }
+            None => None,
+        };
         History {
             kind: self.kind,
             base: self.base,
@@ -220,6 +285,7 @@ impl Running {
             duration_ms,
             records,
             register,
+            journal_error,
         }
     }
 }
@@ -233,6 +299,10 @@ struct Worker {
     t0: Instant,
     stop: Arc<AtomicBool>,
     every: Option<Duration>,
+    keys: usize,
+    /// The next operation's id, shared by every client.
+    ids: Arc<AtomicUsize>,
+    journal: Option<mpsc::Sender<Record>>,
 }
 
 impl Worker {
@@ -241,7 +311,7 @@ impl Worker {
         let mut rng = Rng::new(crate::os::random::u64());
         let mut session: Option<zkc::Client> = None;
         // The version this client last saw of each register (-1: unknown, read it first).
-        let mut seen = [0i32; KEYS];
+        let mut seen = vec![0i32; self.keys];
         let mut n: u64 = 0;
         let mut tick = self.every.map(tokio::time::interval);
         if let Some(t) = tick.as_mut() {
@@ -262,6 +332,7 @@ impl Worker {
             }
             let c = session.as_ref().expect("connected above");
             n += 1;
+            let before = log.records.len();
             let lost = match self.kind {
                 Kind::Register => self.register_op(c, &mut rng, &mut seen, n, &mut log).await,
                 Kind::Sequential => {
@@ -277,6 +348,11 @@ impl Worker {
             if let Some(r) = log.records.last_mut().filter(|r| r.outcome == Outcome::Unknown) {
                 r.gave_up_us.get_or_insert(us(self.t0));
             }
+            if let Some(tx) = &self.journal {
+                for r in &log.records[before..] {
+                    let _ = tx.send(r.clone()); // the writer reports its own failure
+                }
+            }
             if lost {
                 session = None;
             }
@@ -284,8 +360,10 @@ impl Worker {
         log
     }
 
+    /// A new record; its index in this client's log (its `id` is the run's).
     fn record(&self, log: &mut ClientLog, f: &'static str, key: &str, call_us: u64) -> usize {
-        let id = log.records.len();
+        let at = log.records.len();
+        let id = self.ids.fetch_add(1, Ordering::SeqCst);
         log.records.push(Record {
             id,
             client: self.id,
@@ -299,20 +377,13 @@ impl Worker {
             expect: None,
             error: None,
         });
-        id
+        at
     }
 
     /// Half reads (sync + getData), half CASes on the version this client saw last. True when the session
     /// is gone.
-    async fn register_op(
-        &self,
-        c: &zkc::Client,
-        rng: &mut Rng,
-        seen: &mut [i32; KEYS],
-        n: u64,
-        log: &mut ClientLog,
-    ) -> bool {
-        let k = rng.range(0, KEYS as u64 - 1) as usize;
+    async fn register_op(&self, c: &zkc::Client, rng: &mut Rng, seen: &mut [i32], n: u64, log: &mut ClientLog) -> bool {
+        let k = rng.range(0, self.keys as u64 - 1) as usize;
         let key = format!("r{k}");
         let path = format!("{}/{key}", self.base);
         // A client whose CAS was refused reads before it tries that register again.
@@ -325,8 +396,9 @@ impl Worker {
             })
             .await;
             let ret_us = us(self.t0);
-            let id = self.record(log, "read", &key, call_us);
-            let r = &mut log.records[id];
+            let at = self.record(log, "read", &key, call_us);
+            let r = &mut log.records[at];
+            let id = r.id;
             match answer {
                 Some(Ok((data, stat))) => {
                     let value = String::from_utf8_lossy(&data).parse::<u64>().unwrap_or(u64::MAX);
@@ -348,6 +420,24 @@ impl Worker {
                     });
                     false
                 }
+                // "No node" is an answer: the register is not there.
+                Some(Err(zkc::Error::NoNode)) => {
+                    seen[k] = -1;
+                    r.ret_us = Some(ret_us);
+                    r.outcome = Outcome::Fail;
+                    r.value = "absent".into();
+                    r.error = Some(zkc::Error::NoNode.to_string());
+                    log.register.push(linearize::Op {
+                        id,
+                        client: self.id,
+                        key,
+                        call_us,
+                        ret_us: Some(ret_us),
+                        call: Call::Read,
+                        ret: Ret::Absent,
+                    });
+                    false
+                }
                 // A read without an answer constrains nothing: recorded, not checked.
                 Some(Err(e)) => {
                     r.ret_us = Some(ret_us);
@@ -366,8 +456,9 @@ impl Worker {
             let expect = seen[k];
             let answer = timed(c.set_data(&path, value.to_string().as_bytes(), Some(expect))).await;
             let ret_us = us(self.t0);
-            let id = self.record(log, "cas", &key, call_us);
-            let r = &mut log.records[id];
+            let at = self.record(log, "cas", &key, call_us);
+            let r = &mut log.records[at];
+            let id = r.id;
             r.value = value.to_string();
             r.expect = Some(expect);
             let (ret, lost) = match answer {
@@ -383,6 +474,14 @@ impl Worker {
                     r.ret_us = Some(ret_us);
                     r.error = Some(zkc::Error::BadVersion.to_string());
                     (Ret::Failed, false)
+                }
+                // A definite answer too: it did not apply, and the register is not there.
+                Some(Err(zkc::Error::NoNode)) => {
+                    seen[k] = -1;
+                    r.outcome = Outcome::Fail;
+                    r.ret_us = Some(ret_us);
+                    r.error = Some(zkc::Error::NoNode.to_string());
+                    (Ret::Absent, false)
                 }
                 // Connection loss, expiry, no answer: the request may have been applied.
                 other => (Ret::Unknown, left_unknown(r, other.and_then(Result::err))),
@@ -407,8 +506,8 @@ impl Worker {
         let mode = zkc::CreateMode::PersistentSequential.with_acls(zkc::Acls::anyone_all());
         let answer = timed(c.create(prefix, data.as_bytes(), &mode)).await;
         let ret_us = us(self.t0);
-        let id = self.record(log, f, &data, call_us);
-        let r = &mut log.records[id];
+        let at = self.record(log, f, &data, call_us);
+        let r = &mut log.records[at];
         match answer {
             Some(Ok((_, seq))) => {
                 r.outcome = Outcome::Ok;
@@ -439,8 +538,8 @@ impl Worker {
         let call_us = us(self.t0);
         let answer = timed(c.delete(&path, None)).await;
         let ret_us = us(self.t0);
-        let id = self.record(log, "dequeue", &data, call_us);
-        let r = &mut log.records[id];
+        let at = self.record(log, "dequeue", &data, call_us);
+        let r = &mut log.records[at];
         r.value = item;
         match answer {
             Some(Ok(())) => {
@@ -493,6 +592,9 @@ pub struct Verdict {
     pub excerpt: Vec<usize>,
     /// How long the check took.
     pub check_ms: f64,
+    /// Set when the check could not decide: why (the history was too large for the checker's budget).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inconclusive: Option<String>,
 }
 
 /// Check a history as its workload promises.
@@ -508,28 +610,36 @@ pub async fn check(spec: &ClusterSpec, h: &History) -> Result<Verdict> {
 }
 
 fn check_register(h: &History) -> Verdict {
-    let r = linearize::check(&h.register, Reg { value: 0, version: 0 });
+    let r = linearize::check(&h.register, Reg { value: 0, version: 0 }, linearize::Budget::default());
     let unknown = h.register.iter().filter(|o| o.ret == Ret::Unknown).count();
+    let key = r.key.clone().unwrap_or_default();
+    let too_large = format!("inconclusive: too large to check within {}", r.budget);
     let summary = format!(
         "{} operations on {} registers ({unknown} with unknown outcome): {}",
         r.ops,
         r.keys,
-        if r.linearizable {
-            "linearizable"
-        } else {
-            "NOT linearizable"
+        match r.decision {
+            Decision::Linearizable => "linearizable",
+            Decision::NotLinearizable => "NOT linearizable",
+            Decision::TooLarge => &too_large,
         }
     );
-    let problems = match &r.key {
-        Some(key) => vec![format!(
+    let problems = match (r.decision, &r.reason) {
+        (Decision::Linearizable, _) => Vec::new(),
+        (Decision::NotLinearizable, Some(reason)) => vec![format!("register {key}: {reason}")],
+        (Decision::NotLinearizable, None) => vec![format!(
             "register {key}: no order of its operations consistent with real time explains every answer; \
              the {} operation(s) below cannot be linearized together",
             r.excerpt.len()
         )],
-        None => Vec::new(),
+        (Decision::TooLarge, _) => vec![format!(
+            "register {key}: its history is too large to check within {}; no violation was found, none was ruled out",
+            r.budget
+        )],
     };
     Verdict {
-        ok: r.linearizable,
+        ok: r.linearizable(),
+        inconclusive: (r.decision == Decision::TooLarge).then_some(too_large),
         summary,
         problems,
         excerpt: r.excerpt,
@@ -621,6 +731,7 @@ async fn check_sequential(spec: &ClusterSpec, h: &History) -> Result<Verdict> {
         problems: first_few(problems),
         excerpt,
         check_ms: 0.0,
+        inconclusive: None,
     })
 }
 
@@ -670,6 +781,7 @@ async fn check_queue(spec: &ClusterSpec, h: &History) -> Result<Verdict> {
         problems: first_few(problems),
         excerpt,
         check_ms: 0.0,
+        inconclusive: None,
     })
 }
 

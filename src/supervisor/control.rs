@@ -145,6 +145,7 @@ impl From<WireError> for Error {
         match w.code {
             crate::error::EXIT_USAGE => Error::Usage(w.message),
             crate::error::EXIT_ENV => Error::Env(w.message),
+            crate::error::EXIT_INCONCLUSIVE => Error::Inconclusive(w.message),
             _ => Error::failed_with(w.message, w.detail),
         }
     }
