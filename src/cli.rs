@@ -230,7 +230,8 @@ pub enum Cmd {
     /// The same ensemble for several machines: Kubernetes manifests, a Compose file, or per-host bundles
     #[command(subcommand)]
     Export(ExportCmd),
-    /// Show the files and commands `up` would use, without starting anything
+    /// Show a cluster's files and node commands without starting anything: an existing cluster's own files
+    /// (no flags), or what `up` with the given flags would write
     Render(RenderArgs),
     /// List the built-in profiles and what they set
     Profiles(JsonArg),
@@ -850,10 +851,12 @@ pub struct DownArgs {
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    #[arg(short, long, default_value_t = 3, value_name = "N")]
-    pub nodes: u32,
-    #[arg(short, long, default_value_t = 0, value_name = "M")]
-    pub observers: u32,
+    /// Voters (default 3). Without any of these flags on an existing cluster, its own files are shown
+    #[arg(short, long, value_name = "N")]
+    pub nodes: Option<u32>,
+    /// Observers (default 0)
+    #[arg(short, long, value_name = "M")]
+    pub observers: Option<u32>,
     #[arg(short, long, value_name = "NAME|FILE")]
     pub profile: Option<String>,
     #[arg(long, value_name = "K")]

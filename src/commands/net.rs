@@ -15,6 +15,7 @@ use crate::model::fault::{self, Target};
 use crate::model::links::{self, Endpoint, Fault, Flow, Port, Rule};
 use crate::model::spec::{ClusterSpec, Role};
 use crate::model::timeline::{mono_ms, now_ms, Event, Kind};
+use crate::model::words;
 use crate::os::state::ClusterPaths;
 use crate::output;
 use crate::supervisor::control::{Request, Supervisor};
@@ -557,7 +558,11 @@ struct HealReport {
     leader: Option<u32>,
     epoch: Option<u32>,
     zxid: Option<String>,
+    /// Something the user should look at: the ensemble did not serve again, or not on one zxid in time.
     warning: Option<String>,
+    /// Ordinary facts worth a line: followers still on their last zxid (they catch up at the next write).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
 }
 
 pub async fn heal(ctx: &Ctx, args: HealArgs) -> Result<()> {
@@ -603,6 +608,7 @@ pub async fn heal(ctx: &Ctx, args: HealArgs) -> Result<()> {
         epoch: None,
         zxid: None,
         warning: None,
+        note: None,
     };
     if !args.no_wait {
         let elapsed = |t: Instant| t.elapsed().as_millis() as u64;
@@ -639,11 +645,18 @@ pub async fn heal(ctx: &Ctx, args: HealArgs) -> Result<()> {
                     let zxids: Vec<String> = s
                         .nodes
                         .iter()
-                        .map(|n| format!("{}={}", n.id, n.zxid().map_or("-".to_string(), |z| z.to_string())))
+                        .map(|n| {
+                            format!(
+                                "node {} {}",
+                                n.id,
+                                n.zxid().map_or("unknown".to_string(), |z| z.to_string())
+                            )
+                        })
                         .collect();
-                    report.warning = Some(format!(
-                        "every node serves, on zxids {}: a follower shows its last zxid until the leader's next write",
-                        zxids.join(" ")
+                    report.note = Some(format!(
+                        "every node serves; zxids {} differ only because a follower shows its last zxid until the \
+                         leader's next write (normal)",
+                        words::and_list(&zxids)
                     ));
                 }
             }
@@ -683,17 +696,21 @@ pub async fn heal(ctx: &Ctx, args: HealArgs) -> Result<()> {
     } else {
         crate::outln!("healed {}", report.healed);
         if let Some(m) = report.all_serving_ms {
-            crate::outln!(
-                "  every node serving after {m} ms (leader {}, epoch {})",
-                report.leader.map_or("-".into(), |l| l.to_string()),
-                report.epoch.map_or("-".into(), |e| e.to_string())
-            );
+            let leader = match (report.leader, report.epoch) {
+                (Some(l), Some(e)) => format!(" (leader {l}, epoch {e})"),
+                (Some(l), None) => format!(" (leader {l})"),
+                _ => String::new(),
+            };
+            crate::outln!("  every node serving after {m} ms{leader}");
         }
         if let Some(m) = report.one_zxid_ms {
             crate::outln!(
                 "  every node on zxid {} after {m} ms",
                 report.zxid.clone().unwrap_or_default()
             );
+        }
+        if let Some(n) = &report.note {
+            crate::outln!("  {n}");
         }
         if let Some(w) = &report.warning {
             crate::outln!("warning: {w}");

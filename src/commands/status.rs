@@ -40,7 +40,7 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
     } else {
         crate::out!("{}", output::status_table(&status));
         crate::out!("{}", more_ports(&spec));
-        crate::out!("{}", config_files(&paths, &spec));
+        crate::out!("{}", said_once(&paths, config_files(&paths, &spec)));
         crate::out!("{}", describe_versions(&versions));
         if let Some(l) = &status.links {
             let rules = l["rules"].as_array().map_or(0, Vec::len);
@@ -120,6 +120,18 @@ fn add_ports(v: &mut serde_json::Value, spec: &ClusterSpec) {
             n["other_ports"] = other.into();
         }
     }
+}
+
+/// `notice` the first time it is this text: the last one shown is kept in the cluster directory, so the
+/// same lines do not come back on every `status` (`status --json` always carries them).
+fn said_once(paths: &ClusterPaths, notice: String) -> String {
+    let file = paths.root.join("status-notice.txt");
+    if std::fs::read_to_string(&file).ok().as_deref() == Some(notice.as_str()) {
+        return String::new();
+    }
+    // Not remembered (read-only home): it is shown again next time, which is harmless.
+    let _ = crate::os::state::write_atomic(&file, notice.as_bytes());
+    notice
 }
 
 /// Nodes whose zoo.cfg ZooKeeper rewrote (reconfigEnabled), or whose membership is in ZooKeeper's dynamic

@@ -17,3 +17,4 @@ pub mod server;
 pub mod spec;
 pub mod svg;
 pub mod timeline;
+pub mod words;

@@ -406,6 +406,61 @@ impl ClusterSpec {
         self.nodes.len() - self.voter_count()
     }
 
+    /// The `up` flags that make this cluster again as it is (shape, profile, offset or addresses, the
+    /// installation, TLS, proxied links, reconfiguration, disk faults), plus `add` where it lacks them:
+    /// `--nodes 3 --observers 1 --profile fast --port-offset 11000 --disk-faults`. Advice built from it keeps
+    /// what the user made; flags the cluster already has are not repeated.
+    pub fn up_flags(&self, add: &[&str]) -> String {
+        let s = &self.settings;
+        let mut f = vec![format!("--nodes {}", self.voter_count())];
+        if self.observer_count() > 0 {
+            f.push(format!("--observers {}", self.observer_count()));
+        }
+        match self.profile.strip_prefix("built-in profile `").and_then(|p| p.strip_suffix('`')) {
+            Some("default") => {}
+            Some(name) => f.push(format!("--profile {name}")),
+            None if self.profile.is_empty() => {}
+            None => f.push(format!("--profile {}", self.profile)),
+        }
+        if s.addresses == AddressMode::Loopback {
+            f.push("--addresses loopback".into());
+            if s.address_base != crate::model::profile::DEFAULT_ADDRESS_BASE {
+                f.push(format!("--address-base {}", s.address_base));
+            }
+        } else if s.offset != 0 {
+            f.push(format!("--port-offset {}", s.offset));
+        }
+        if let Some(home) = &s.zk_home {
+            f.push(format!("--zk-home {home}"));
+        } else if s.version.is_some() {
+            f.push(format!("--dist {}", self.dist.version));
+        }
+        let has = [
+            ("--tls", s.tls),
+            ("--net", self.net.is_some()),
+            ("--reconfig", s.reconfig),
+            ("--disk-faults", s.disk_faults),
+        ];
+        for (flag, on) in has {
+            if on || add.contains(&flag) {
+                f.push(flag.to_string());
+            }
+        }
+        f.extend(add.iter().filter(|a| !has.iter().any(|(flag, _)| flag == *a)).map(ToString::to_string));
+        f.join(" ")
+    }
+
+    /// The command line that replaces this cluster with one made the same way plus `add` (see `up_flags`):
+    /// `zkdev down --purge && zkdev up ...`, with `--cluster NAME` unless it is the default cluster.
+    pub fn remake_command(&self, add: &[&str]) -> String {
+        let c = if self.name == "default" {
+            String::new()
+        } else {
+            format!(" --cluster {}", self.name)
+        };
+        format!("zkdev{c} down --purge && zkdev{c} up {}", self.up_flags(add))
+    }
+
     /// Votes needed for a quorum: a strict majority of voters.
     pub fn quorum_needed(&self) -> usize {
         self.voter_count() / 2 + 1
