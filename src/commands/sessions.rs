@@ -350,7 +350,7 @@ pub async fn expire_one(spec: &ClusterSpec, now: &Sessions, s: &SessionView, wit
             )));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
     Ok(Expired {
         id: s.id.clone(),
         created_by: s.created_by,
@@ -449,7 +449,11 @@ mod tests {
     #[test]
     fn an_unasked_node_is_named_not_counted_as_confirmed() {
         let all = expired(vec![1, 2, 3], vec![]);
-        assert!(expired_line(&all).contains("gone from every node in 40 ms"), "{}", expired_line(&all));
+        assert!(
+            expired_line(&all).contains("gone from every node in 40 ms"),
+            "{}",
+            expired_line(&all)
+        );
         let cut = expired(vec![1, 2], vec![3]);
         let line = expired_line(&cut);
         assert!(!line.contains("every node"), "{line}");

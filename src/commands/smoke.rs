@@ -46,15 +46,15 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
     let status = observe::gather(&spec, &paths, &paths.load_state()?).await;
     let session = Duration::from_secs(10);
-    let stopped = |id: u32| status.node(id).is_some_and(|n| n.process() == observe::ProcessState::Stopped);
+    let stopped = |id: u32| {
+        status
+            .node(id)
+            .is_some_and(|n| n.process() == observe::ProcessState::Stopped)
+    };
     // Written through node 1, or the first node not stopped on purpose.
-    let via = args.via.unwrap_or_else(|| {
-        spec.nodes
-            .iter()
-            .map(|n| n.id)
-            .find(|id| !stopped(*id))
-            .unwrap_or(1)
-    });
+    let via = args
+        .via
+        .unwrap_or_else(|| spec.nodes.iter().map(|n| n.id).find(|id| !stopped(*id)).unwrap_or(1));
     if args.tls && !spec.settings.tls {
         return Err(Error::usage(format!(
             "--tls: cluster `{}` was made without TLS (make one with `zkdev up --tls` or `[tls] enabled = true`)",
@@ -159,7 +159,10 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
     let mzxid = zk::zxid(stat.mzxid).to_string();
     let mut nodes = reads;
     for n in &mut nodes {
-        if n.ok && !n.skipped && (n.data.as_deref() != Some(data.as_str()) || n.mzxid.as_deref() != Some(mzxid.as_str())) {
+        if n.ok
+            && !n.skipped
+            && (n.data.as_deref() != Some(data.as_str()) || n.mzxid.as_deref() != Some(mzxid.as_str()))
+        {
             n.ok = false;
             n.error = Some("disagrees with what was written".into());
         }

@@ -36,7 +36,11 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<()> {
                     format!(
                         " ({} stopped on purpose; `zkdev start {}` brings {} back)",
                         words::nodes(&stopped),
-                        if stopped.len() == 1 { stopped[0].to_string() } else { "all".into() },
+                        if stopped.len() == 1 {
+                            stopped[0].to_string()
+                        } else {
+                            "all".into()
+                        },
                         if stopped.len() == 1 { "it" } else { "them" }
                     )
                 };

@@ -416,7 +416,11 @@ impl ClusterSpec {
         if self.observer_count() > 0 {
             f.push(format!("--observers {}", self.observer_count()));
         }
-        match self.profile.strip_prefix("built-in profile `").and_then(|p| p.strip_suffix('`')) {
+        match self
+            .profile
+            .strip_prefix("built-in profile `")
+            .and_then(|p| p.strip_suffix('`'))
+        {
             Some("default") => {}
             Some(name) => f.push(format!("--profile {name}")),
             None if self.profile.is_empty() => {}
@@ -446,7 +450,11 @@ impl ClusterSpec {
                 f.push(flag.to_string());
             }
         }
-        f.extend(add.iter().filter(|a| !has.iter().any(|(flag, _)| flag == *a)).map(ToString::to_string));
+        f.extend(
+            add.iter()
+                .filter(|a| !has.iter().any(|(flag, _)| flag == *a))
+                .map(ToString::to_string),
+        );
         f.join(" ")
     }
 
