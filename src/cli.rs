@@ -326,10 +326,10 @@ pub struct EventsArgs {
 pub struct UpArgs {
     #[command(flatten)]
     pub out: JsonArg,
-    /// Voting participants (ids 1..=N) [default: 3 for a new cluster]
+    /// Voting participants (ids 1 to N) [default: 3 for a new cluster]
     #[arg(short, long, value_name = "N")]
     pub nodes: Option<u32>,
-    /// Observers (ids N+1..=N+M) [default: 0 for a new cluster]
+    /// Observers (ids N+1 to N+M) [default: 0 for a new cluster]
     #[arg(short, long, value_name = "M")]
     pub observers: Option<u32>,
     /// A built-in profile name (see `zkdev profiles`) or a TOML file

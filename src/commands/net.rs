@@ -50,8 +50,8 @@ fn endpoint(text: &str, status: &ClusterStatus) -> Result<Endpoint> {
     match fault::resolve(target, status)?.as_slice() {
         [id] => Ok(Endpoint::Node(*id)),
         more => Err(Error::usage(format!(
-            "`{text}` names {} nodes; a link has one node at each end",
-            more.len()
+            "`{text}` names {}; a link has one node at each end",
+            words::count(more.len(), "node")
         ))),
     }
 }
@@ -284,8 +284,8 @@ async fn split(
         if majority_side.is_none() {
             report.warning.get_or_insert_with(|| {
                 format!(
-                    "no side holds a quorum ({needed} of {} voters): every voter stays LOOKING until `zkdev heal`",
-                    before.quorum.voters
+                    "no side holds a quorum ({needed} of {}): every voter stays LOOKING until `zkdev heal`",
+                    words::count(before.quorum.voters, "voter")
                 )
             });
         }
@@ -302,10 +302,6 @@ fn nodes_word(ids: &[u32]) -> String {
     } else {
         format!("nodes {}", list(ids))
     }
-}
-
-fn ms(v: Option<u64>) -> String {
-    v.map_or("-".into(), |m| format!("{m} ms"))
 }
 
 fn split_note(r: &SplitReport) -> String {
@@ -339,27 +335,26 @@ fn print_split(ctx: &Ctx, r: &SplitReport) {
     );
     if let Some(old) = r.old_leader {
         crate::outln!(
-            "  old leader: {old} (epoch {})",
-            r.old_epoch.map_or("-".into(), |e| e.to_string())
+            "  old leader: {old}{}",
+            r.old_epoch.map_or(String::new(), |e| format!(" (epoch {e})"))
         );
     }
     match (&r.majority_side, r.new_leader) {
         (Some(side), Some(l)) => {
             crate::outln!(
-                "  side {{{}}} holds a quorum: leader {l} (epoch {}) serving after {}",
+                "  side {{{}}} holds a quorum: leader {l}{} serving{}",
                 list(side),
-                r.new_epoch.map_or("-".into(), |e| e.to_string()),
-                ms(r.new_leader_ms)
+                r.new_epoch.map_or(String::new(), |e| format!(" (epoch {e})")),
+                r.new_leader_ms.map_or(String::new(), |m| format!(" after {m} ms"))
             );
         }
         (Some(side), None) => crate::outln!("  side {{{}}} holds a quorum but no leader was seen", list(side)),
         (None, _) => crate::outln!("  no side holds a quorum"),
     }
     if let Some(old) = r.old_leader {
-        if r.old_leader_stopped_ms.is_some() {
+        if let Some(stopped) = r.old_leader_stopped_ms {
             crate::outln!(
-                "  old leader {old} stopped leading after {} (ZooKeeper lets it go on for up to syncLimit x tickTime = {} ms)",
-                ms(r.old_leader_stopped_ms),
+                "  old leader {old} stopped leading after {stopped} ms (ZooKeeper lets it go on for up to syncLimit x tickTime = {} ms)",
                 r.sync_limit_ms
             );
         }
@@ -790,8 +785,8 @@ pub async fn show(ctx: &Ctx) -> Result<()> {
     );
     let faults = table.rules.len();
     crate::outln!(
-        "{} fault rule(s); {}",
-        faults,
+        "{}; {}",
+        words::count(faults, "fault rule"),
         if faults == 0 {
             "every link healthy"
         } else {

@@ -79,7 +79,11 @@ pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
             render::write(n)?;
         }
         crate::os::state::write_atomic(&paths.spec_file(), spec.to_toml().as_bytes())?;
-        crate::outln!("wrote {} node(s) under {}", nodes.len(), paths.root.display());
+        crate::outln!(
+            "wrote the files of {} under {}",
+            crate::model::words::count(nodes.len(), "node"),
+            paths.root.display()
+        );
         return Ok(());
     }
     if existing {

@@ -286,7 +286,7 @@ fn check_needs(file: &File, spec: &ClusterSpec, path: &Path) -> Result<()> {
             words::count(file.needs.voters, "voter"),
             spec.voter_count()
         ));
-        voters = Some(file.needs.voters.to_string());
+        voters = Some(file.needs.voters);
     }
     if lacks.is_empty() {
         return Ok(());
@@ -303,10 +303,7 @@ fn check_needs(file: &File, spec: &ClusterSpec, path: &Path) -> Result<()> {
             add.join(" ")
         )));
     }
-    let mut cmd = spec.remake_command(&add);
-    if let Some(v) = voters {
-        cmd = cmd.replacen(&format!("--nodes {}", spec.voter_count()), &format!("--nodes {v}"), 1);
-    }
+    let cmd = spec.remake_command_with(voters.unwrap_or(spec.voter_count()), &add);
     Err(Error::usage(format!(
         "{}: scenario `{}` needs {}, which cluster `{}` lacks; nothing was run. Make it again with them (this \
          removes its data): `{cmd}`",
@@ -326,9 +323,9 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<()> {
     let talk = !ctx.quiet && !ctx.json;
     if talk {
         eprintln!(
-            "scenario `{}` ({} steps): {}",
+            "scenario `{}` ({}): {}",
             file.name,
-            steps.len(),
+            words::count(steps.len(), "step"),
             file.description.trim()
         );
     }
@@ -391,7 +388,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<()> {
         // Leave the cluster as a person would want it: links healed, nodes running.
         let restarted = verify::restore(ctx, &sup, &spec, &paths).await;
         if talk && !restarted.is_empty() {
-            eprintln!("restarted node(s) {restarted:?} the scenario had left down");
+            eprintln!("restarted {} the scenario had left down", words::nodes(&restarted));
         }
     }
     let report = ScenarioReport {
@@ -467,7 +464,9 @@ impl Runner<'_> {
                 }
                 let w = workload::start(self.spec, *kind, *clients, *rate).await?;
                 let said = format!(
-                    "{clients} client(s) run the {} workload under {}",
+                    "{} {} the {} workload under {}",
+                    words::count(*clients as usize, "client"),
+                    if *clients == 1 { "runs" } else { "run" },
                     kind.as_str(),
                     w.base
                 );
@@ -551,7 +550,7 @@ impl Runner<'_> {
                 Expectation::LeaderChanged => format!(
                     "leader {} -> {} after {} ms",
                     before.map_or("none".into(), |l| l.to_string()),
-                    s.leader.map_or("-".into(), |l| l.to_string()),
+                    s.leader.map_or("none".into(), |l| l.to_string()),
                     start.elapsed().as_millis()
                 ),
                 _ => format!("{} after {} ms", output::summary_line(&s), start.elapsed().as_millis()),

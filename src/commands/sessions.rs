@@ -181,8 +181,8 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
     }
     if !s.unreachable.is_empty() {
         crate::outln!(
-            "not asked: node(s) {} (not serving); their clients are not listed",
-            s.unreachable.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+            "not asked: {} (not serving); their clients are not listed",
+            words::nodes(&s.unreachable)
         );
     }
     Ok(())

@@ -181,7 +181,7 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
         output::print_json(&report);
     } else {
         crate::outln!(
-            "wrote {} = {:?} through node {via}{} (mzxid {})",
+            "wrote {} = \"{}\" through node {via}{} (mzxid {})",
             report.path,
             report.data,
             if report.tls { " over TLS" } else { "" },

@@ -49,7 +49,10 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
             } else {
                 "; the proxies are down with the supervisor (the next zkdev command restores them)".into()
             };
-            crate::outln!("links: proxied, {} fault rule(s){up} (`zkdev links` shows them)", rules);
+            crate::outln!(
+                "links: proxied, {}{up} (`zkdev links` shows them)",
+                crate::model::words::count(rules, "fault rule")
+            );
         }
         for (id, fault) in disk_faults(&paths, &spec) {
             crate::outln!(
@@ -212,10 +215,10 @@ fn describe_versions(versions: &[(u32, Option<Membership>)]) -> String {
         .map(|(id, _)| *id)
         .collect();
     let mut out = format!(
-        "configuration {} ({}) on node(s) {}\n",
+        "configuration {} ({}) on {}\n",
         Version(common.version),
         common.describe(),
-        agree.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+        crate::model::words::nodes(&agree)
     );
     for (id, m) in seen.iter().filter(|(_, m)| m.version != common.version) {
         out.push_str(&format!(
@@ -367,7 +370,7 @@ mod tests {
         let versions = vec![(1, m(new)), (2, m(new)), (3, m(old)), (4, None)];
         let text = describe_versions(&versions);
         assert!(
-            text.starts_with("configuration 100000005 (voters 1,2, observers 3) on node(s) 1,2\n"),
+            text.starts_with("configuration 100000005 (voters 1,2, observers 3) on nodes 1 and 2\n"),
             "{text}"
         );
         assert!(

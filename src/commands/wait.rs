@@ -98,8 +98,11 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<()> {
                     "resume or start voters"
                 };
                 why.push_str(&format!(
-                    "; only {} of {} voters are up and a quorum needs {}: {fix}",
-                    q.voters_up, q.voters, q.needed
+                    "; only {} of {} {} up and a quorum needs {}: {fix}",
+                    q.voters_up,
+                    words::count(q.voters, "voter"),
+                    if q.voters_up == 1 { "is" } else { "are" },
+                    q.needed
                 ));
             } else if matches!(failure, WaitFailure::Crashed(_)) {
                 why.push_str("; `zkdev up` starts it again");

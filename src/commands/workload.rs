@@ -523,8 +523,8 @@ fn check_register(h: &History) -> Verdict {
     let problems = match &r.key {
         Some(key) => vec![format!(
             "register {key}: no order of its operations consistent with real time explains every answer; \
-             the {} operation(s) below cannot be linearized together",
-            r.excerpt.len()
+             the {} below cannot be linearized together",
+            crate::model::words::count(r.excerpt.len(), "operation")
         )],
         None => Vec::new(),
     };
@@ -583,9 +583,9 @@ async fn check_sequential(spec: &ClusterSpec, h: &History) -> Result<Verdict> {
         let (check, missing) = super::verify::check_node(&reach, n.id, reach.node_addr(n), &h.base, &as_verify).await?;
         if check.missing + check.wrong_data + check.duplicated > 0 {
             problems.push(format!(
-                "node {}: {} acknowledged create(s) missing ({}), {} with other data, {} created twice",
+                "node {}: {} missing ({}), {} with other data, {} created twice",
                 n.id,
-                check.missing,
+                crate::model::words::count(check.missing as usize, "acknowledged create"),
                 missing.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
                 check.wrong_data,
                 check.duplicated
@@ -602,10 +602,10 @@ async fn check_sequential(spec: &ClusterSpec, h: &History) -> Result<Verdict> {
     problems.extend(fifo);
     excerpt.extend(ids);
     let summary = format!(
-        "{} acknowledged creates of {} attempted, checked on {} nodes and in each client's order: {}",
-        acked.len(),
+        "{} acknowledged of {} attempted, checked on {} and in each client's order: {}",
+        crate::model::words::count(acked.len(), "create"),
         h.records.len(),
-        spec.nodes.len(),
+        crate::model::words::count(spec.nodes.len(), "node"),
         if problems.is_empty() {
             "all present once, in order"
         } else {
@@ -711,8 +711,8 @@ fn judge_queue(records: &[Record], left: &HashSet<String>) -> (Vec<String>, Vec<
         if ids.len() > 1 || left.contains(*item) {
             twice += 1;
             problems.push(format!(
-                "item {item} was delivered {} time(s){}",
-                ids.len(),
+                "item {item} was delivered {}{}",
+                crate::model::words::count(ids.len(), "time"),
                 if left.contains(*item) {
                     " and is still in the queue"
                 } else {
@@ -821,7 +821,7 @@ mod tests {
         assert!(problems
             .iter()
             .any(|p| p.contains("item c0-3 was acknowledged but never delivered")));
-        assert!(problems.iter().any(|p| p.contains("item c0-1 was delivered 2 time(s)")));
+        assert!(problems.iter().any(|p| p.contains("item c0-1 was delivered 2 times")));
         assert_eq!(excerpt, vec![2, 3, 5]);
     }
 }

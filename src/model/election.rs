@@ -489,13 +489,16 @@ fn story(e: &Explanation) -> Vec<String> {
         .map(|c| format!("node {} proposed {c}", c.id))
         .collect();
     s.push(format!(
-        "Candidates ({} of {} voters took part{}): {}.",
+        "Candidates ({} of {} took part{}): {}.",
         e.candidates.len(),
-        e.voters,
+        crate::model::words::count(e.voters as usize, "voter"),
         if absent.is_empty() {
             String::new()
         } else {
-            format!("; node(s) {} did not: not running or cut off", ids(&absent))
+            format!(
+                "; {} did not: not running or cut off",
+                crate::model::words::nodes(&absent)
+            )
         },
         proposals.join("; ")
     ));

@@ -110,7 +110,7 @@ fn node_spec(settings: &Settings, admin_on: bool, id: u32, role: Role) -> Result
         u16::try_from(p).ok().filter(|p| *p >= 1024).ok_or_else(|| {
             Error::usage(format!(
                 "node {id}'s {what} port would be {p} ({what} base {base} + id {id} + offset {}): ports must be \
-                 1024..=65535; choose a smaller --port-offset or port base",
+                 1024 to 65535; choose a smaller --port-offset or port base",
                 settings.offset
             ))
         })
@@ -289,7 +289,7 @@ impl ClusterSpec {
             let last = base + n - 1;
             if base < 1024 || last > 65535 {
                 return Err(Error::usage(format!(
-                    "the proxies of {n} nodes would need ports {base}..={last}: ports must be 1024..=65535; choose \
+                    "the proxies of {n} nodes would need ports {base} to {last}: ports must be 1024 to 65535; choose \
                      another [network] port_base (--net-port-base) or --port-offset"
                 )));
             }
@@ -319,7 +319,7 @@ impl ClusterSpec {
             return Err(Error::usage(format!("cluster `{}` already has a node {id}", self.name)));
         }
         if !(1..=255).contains(&id) {
-            return Err(Error::usage(format!("node id {id}: ZooKeeper's myid is 1..=255")));
+            return Err(Error::usage(format!("node id {id}: ZooKeeper's myid is 1 to 255")));
         }
         if let Some(net) = self.net {
             if u32::from(net.port_base) + id - 1 > 65535 {
@@ -365,8 +365,8 @@ impl ClusterSpec {
                     )
                 };
                 return Err(Error::usage(format!(
-                    "port {p} would be both {other} and {label}: the port bases are too close for {} nodes; {advice}",
-                    self.nodes.len(),
+                    "port {p} would be both {other} and {label}: the port bases are too close for {}; {advice}",
+                    crate::model::words::count(self.nodes.len(), "node"),
                 )));
             }
         }
@@ -411,8 +411,13 @@ impl ClusterSpec {
     /// `--nodes 3 --observers 1 --profile fast --port-offset 11000 --disk-faults`. Advice built from it keeps
     /// what the user made; flags the cluster already has are not repeated.
     pub fn up_flags(&self, add: &[&str]) -> String {
+        self.up_flags_with(self.voter_count(), add)
+    }
+
+    /// `up_flags` with another voter count.
+    pub fn up_flags_with(&self, voters: usize, add: &[&str]) -> String {
         let s = &self.settings;
-        let mut f = vec![format!("--nodes {}", self.voter_count())];
+        let mut f = vec![format!("--nodes {voters}")];
         if self.observer_count() > 0 {
             f.push(format!("--observers {}", self.observer_count()));
         }
@@ -461,12 +466,30 @@ impl ClusterSpec {
     /// The command line that replaces this cluster with one made the same way plus `add` (see `up_flags`):
     /// `zkdev down --purge && zkdev up ...`, with `--cluster NAME` unless it is the default cluster.
     pub fn remake_command(&self, add: &[&str]) -> String {
+        self.remake_command_with(self.voter_count(), add)
+    }
+
+    /// `remake_command` with another voter count.
+    pub fn remake_command_with(&self, voters: usize, add: &[&str]) -> String {
         let c = if self.name == "default" {
             String::new()
         } else {
             format!(" --cluster {}", self.name)
         };
-        format!("zkdev{c} down --purge && zkdev{c} up {}", self.up_flags(add))
+        format!(
+            "zkdev{c} down --purge && zkdev{c} up {}",
+            self.up_flags_with(voters, add)
+        )
+    }
+
+    /// The flags that put a second cluster beside this one without sharing a port: another offset, or,
+    /// for nodes on their own loopback addresses (where an offset is refused), another address base.
+    pub fn beside_flags(&self) -> &'static str {
+        if self.settings.addresses == AddressMode::Loopback {
+            "--cluster NAME --addresses loopback --address-base IP (a free base, e.g. 127.0.0.50)"
+        } else {
+            "--cluster NAME --port-offset K (e.g. 10000)"
+        }
     }
 
     /// Votes needed for a quorum: a strict majority of voters.

@@ -218,9 +218,9 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
         let mut ev = Event::new(
             Kind::Note,
             format!(
-                "link proxies listening ({} proxies: client proxies from port {}, each peer link at its own \
+                "link proxies listening ({}: client proxies from port {}, each peer link at its own \
                  address 127.1.<from>.<to>); {restored}",
-                p.count(),
+                crate::model::words::count(p.count(), "proxy|proxies"),
                 spec.net.map(|n| n.port_base).unwrap_or(0)
             ),
         );

@@ -164,7 +164,7 @@ impl TryFrom<NodeRecord> for NodeStatus {
     fn try_from(r: NodeRecord) -> Result<NodeStatus, String> {
         let pid = || {
             r.pid
-                .ok_or_else(|| format!("node {}: {:?} without a pid", r.id, r.process))
+                .ok_or_else(|| format!("node {}: {} without a pid", r.id, r.process.as_str()))
         };
         let detail = r.detail.clone().unwrap_or_default();
         let health = match r.process {
