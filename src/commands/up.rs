@@ -429,7 +429,7 @@ fn report(ctx: &Ctx, spec: &ClusterSpec, started: &[u32], elapsed: Duration, sta
         crate::outln!(
             "cluster `{}` ({shape}) is serving: started {} in {}",
             spec.name,
-            crate::model::words::nodes(&started),
+            crate::model::words::nodes(started),
             output::secs(elapsed)
         );
     } else {

@@ -585,7 +585,7 @@ async fn check_sequential(spec: &ClusterSpec, h: &History) -> Result<Verdict> {
             problems.push(format!(
                 "node {}: {} missing ({}), {} with other data, {} created twice",
                 n.id,
-                crate::model::words::count(check.missing as usize, "acknowledged create"),
+                crate::model::words::count(check.missing, "acknowledged create"),
                 missing.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
                 check.wrong_data,
                 check.duplicated

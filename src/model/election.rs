@@ -491,7 +491,7 @@ fn story(e: &Explanation) -> Vec<String> {
     s.push(format!(
         "Candidates ({} of {} took part{}): {}.",
         e.candidates.len(),
-        crate::model::words::count(e.voters as usize, "voter"),
+        crate::model::words::count(e.voters, "voter"),
         if absent.is_empty() {
             String::new()
         } else {
