@@ -457,7 +457,14 @@ fn nemesis_network_faults_need_a_net_cluster() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("--nemesis stall needs proxied links"), "{err}");
-    assert!(err.contains("zkdev up --net"), "{err}");
+    // The remedy keeps the cluster's shape, profile and offset.
+    assert!(
+        err.contains(&format!(
+            "up --nodes 3 --profile fast --port-offset {} --net`",
+            c.offset
+        )),
+        "{err}"
+    );
     // Nothing was done: no action in the journal from verify.
     assert!(c
         .events()

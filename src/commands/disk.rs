@@ -102,9 +102,9 @@ pub async fn run(ctx: &Ctx, args: DiskArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
     if !spec.settings.disk_faults {
         return Err(Error::usage(format!(
-            "cluster `{}` was made without disk faults, so its JVMs do not load the disk-fault library; make one \
-             with `zkdev up --disk-faults` (or `--profile chaos`, or `[faults] disk = true` in a profile)",
-            spec.name
+            "cluster `{}` was made without disk faults, so its JVMs do not load the disk-fault library; {}",
+            spec.name,
+            spec.remake_advice(&["--disk-faults"])
         )));
     }
     let progress = output::Progress::new(ctx.quiet || ctx.json);

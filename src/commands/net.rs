@@ -25,7 +25,7 @@ use crate::zk::observe::{self, ClusterStatus};
 fn proxied(ctx: &Ctx) -> Result<(ClusterPaths, ClusterSpec)> {
     let (paths, spec) = ctx.existing()?;
     if spec.net.is_none() {
-        return Err(crate::supervisor::links::not_proxied(&spec.name));
+        return Err(crate::supervisor::links::not_proxied(&spec));
     }
     Ok((paths, spec))
 }

@@ -57,8 +57,9 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
         .unwrap_or_else(|| spec.nodes.iter().map(|n| n.id).find(|id| !stopped(*id)).unwrap_or(1));
     if args.tls && !spec.settings.tls {
         return Err(Error::usage(format!(
-            "--tls: cluster `{}` was made without TLS (make one with `zkdev up --tls` or `[tls] enabled = true`)",
-            spec.name
+            "--tls: cluster `{}` was made without TLS; {}",
+            spec.name,
+            spec.remake_advice(&["--tls"])
         )));
     }
     let tls = args.tls.then(|| TlsFiles::of(&paths));

@@ -185,9 +185,10 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
     if args.tls && !spec.settings.tls {
         return Err(Error::usage(format!(
-            "--tls: cluster `{}` was made without TLS, so no node has a secure client port (make one with \
-             `zkdev up --tls` or `[tls] enabled = true`, or run verify without --tls)",
-            spec.name
+            "--tls: cluster `{}` was made without TLS, so no node has a secure client port; {}, or run verify \
+             without --tls",
+            spec.name,
+            spec.remake_advice(&["--tls"])
         )));
     }
     let reach = Reach {

@@ -482,6 +482,24 @@ impl ClusterSpec {
         )
     }
 
+    /// What to do to get `add` (`--net`, `--disk-faults`, `--tls`, `--reconfig`), which a cluster only gets when
+    /// it is made: the command that makes this one again with its shape and settings plus `add`, or, where the
+    /// two cannot combine (proxied links with nodes on their own loopback addresses), a second cluster.
+    pub fn remake_advice(&self, add: &[&str]) -> String {
+        if add.contains(&"--net") && self.settings.addresses == AddressMode::Loopback {
+            return format!(
+                "proxied links do not combine with --addresses loopback, so make a second cluster on 127.0.0.1: \
+                 `zkdev --cluster NAME up --nodes {} {} --port-offset K`",
+                self.voter_count(),
+                add.join(" ")
+            );
+        }
+        format!(
+            "make it again with them (this removes its data): `{}`",
+            self.remake_command(add)
+        )
+    }
+
     /// The flags that put a second cluster beside this one without sharing a port: another offset, or,
     /// for nodes on their own loopback addresses (where an offset is refused), another address base.
     pub fn beside_flags(&self) -> &'static str {
@@ -615,6 +633,40 @@ pub(crate) mod tests {
     pub fn settings(name: &str) -> Settings {
         let (o, p) = profile::load(name).unwrap();
         p.settings(&o).unwrap()
+    }
+
+    #[test]
+    fn remake_advice_keeps_the_clusters_shape_offset_and_flags() {
+        let mut st = settings("fast");
+        st.offset = 11_000;
+        st.tls = true;
+        let spec = ClusterSpec::build("ci", "built-in profile `fast`", st, Dist::fixture(), 3, 1).unwrap();
+        assert_eq!(
+            spec.remake_command(&["--disk-faults"]),
+            "zkdev --cluster ci down --purge && zkdev --cluster ci up --nodes 3 --observers 1 --profile fast \
+             --port-offset 11000 --tls --disk-faults"
+        );
+        assert_eq!(
+            spec.remake_command_with(5, &["--tls"]),
+            "zkdev --cluster ci down --purge && zkdev --cluster ci up --nodes 5 --observers 1 --profile fast \
+             --port-offset 11000 --tls"
+        );
+        // Nodes on their own loopback addresses: no --port-offset (refused there), and --net cannot be added.
+        let mut st = settings("default");
+        st.addresses = AddressMode::Loopback;
+        let lo = ClusterSpec::build("default", "built-in profile `default`", st, Dist::fixture(), 3, 0).unwrap();
+        assert_eq!(
+            lo.remake_command(&["--reconfig"]),
+            "zkdev down --purge && zkdev up --nodes 3 --addresses loopback --reconfig"
+        );
+        let net = lo.remake_advice(&["--net"]);
+        assert!(!net.contains("--addresses loopback --net"), "{net}");
+        assert!(
+            net.contains("`zkdev --cluster NAME up --nodes 3 --net --port-offset K`"),
+            "{net}"
+        );
+        assert!(lo.beside_flags().contains("--address-base"));
+        assert!(!lo.beside_flags().contains("--port-offset"));
     }
 
     #[test]
