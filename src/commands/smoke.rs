@@ -227,7 +227,14 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
                 ""
             };
             if skipped.is_empty() {
-                crate::outln!("all {asked} nodes returned the same data and mzxid{tls}");
+                crate::outln!(
+                    "{} returned the same data and mzxid{tls}",
+                    if asked == 1 {
+                        "the one node".to_string()
+                    } else {
+                        format!("all {asked} nodes")
+                    }
+                );
             } else {
                 crate::outln!(
                     "all {} asked returned the same data and mzxid{tls}; {} skipped (stopped)",

@@ -511,9 +511,9 @@ fn check_register(h: &History) -> Verdict {
     let r = linearize::check(&h.register, Reg { value: 0, version: 0 });
     let unknown = h.register.iter().filter(|o| o.ret == Ret::Unknown).count();
     let summary = format!(
-        "{} operations on {} registers ({unknown} with unknown outcome): {}",
-        r.ops,
-        r.keys,
+        "{} on {} ({unknown} with unknown outcome): {}",
+        crate::model::words::count(r.ops, "operation"),
+        crate::model::words::count(r.keys, "register"),
         if r.linearizable {
             "linearizable"
         } else {
@@ -723,8 +723,8 @@ fn judge_queue(records: &[Record], left: &HashSet<String>) -> (Vec<String>, Vec<
         }
     }
     let summary = format!(
-        "{} items acknowledged, {} delivered, {} left in the queue: {lost} lost, {twice} delivered twice",
-        enqueued.len(),
+        "{} acknowledged, {} delivered, {} left in the queue: {lost} lost, {twice} delivered twice",
+        crate::model::words::count(enqueued.len(), "item"),
         delivered.len(),
         left.len()
     );
