@@ -154,7 +154,7 @@ pub enum Cmd {
     Pause(NodeArgs),
     /// SIGCONT paused nodes and wait until they serve again
     Resume(NodeArgs),
-    /// Add node(s) to a running ensemble (`up --reconfig` clusters): start them, then `reconfig -add`
+    /// Add nodes to a running ensemble (`up --reconfig` clusters): start them, then `reconfig -add`
     #[command(after_help = "Examples:\n  zkdev add\n  zkdev add --count 2\n  zkdev add --observer")]
     Add(AddArgs),
     /// Remove a node from the ensemble with `reconfig -remove` (the leader too), then stop it and drop it

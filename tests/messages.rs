@@ -102,11 +102,29 @@ fn wait_and_smoke_accept_a_node_stopped_on_purpose() {
     assert!(stderr(&out).contains("node 4 crashed"), "{}", stderr(&out));
 }
 
-/// A node paused while no supervisor ran is journalled as paused when the next supervisor adopts it.
+/// A node paused while no supervisor ran is journalled as paused when the next supervisor adopts it. On
+/// this reconfiguration cluster, `status` says once that ZooKeeper rewrote the nodes' zoo.cfg, not on
+/// every call.
 #[test]
 fn a_paused_node_is_journalled_as_paused_on_adoption() {
     let c = TestCluster::new(60);
-    c.up(&["--nodes", "3"]);
+    c.up(&["--nodes", "3", "--reconfig"]);
+    poll(Duration::from_secs(20), "every zoo.cfg rewritten by ZooKeeper", || {
+        let s = c.status();
+        s["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["config_rewritten_by_zookeeper"] == true)
+            .then_some(())
+    });
+    let first = stdout(&c.zkdev(&["status"]));
+    assert!(first.contains("node 2: zoo.cfg was rewritten by ZooKeeper"), "{first}");
+    let second = stdout(&c.zkdev(&["status"]));
+    assert!(
+        !second.contains("zoo.cfg was rewritten"),
+        "said on every call: {second}"
+    );
     assert_ok(&c.zkdev(&["pause", "2"]), "pause 2");
     let sup = c.supervisor_pid().expect("a supervisor");
     signal(sup, nix::sys::signal::Signal::SIGKILL);

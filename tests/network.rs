@@ -137,6 +137,12 @@ fn isolate_leader_then_heal() {
 
     let h = ok_json(&c, &["heal", "--json"]);
     eprintln!("heal report: {h}");
+    // Followers still on their last zxid after the heal is ordinary: a note, never a warning.
+    assert!(h["warning"].is_null(), "heal warned: {h}");
+    assert!(
+        !h["one_zxid_ms"].is_null() || h["note"].as_str().is_some_and(|n| n.contains("(normal)")),
+        "{h}"
+    );
     let rejoined = poll(
         Duration::from_secs(30),
         "every node on one zxid, old leader following",
