@@ -76,7 +76,7 @@ pub fn check_kinds(kinds: &[Kind], spec: &ClusterSpec, cmd: &str, force: bool) -
     if kinds.contains(&Kind::Disk) && !spec.settings.disk_faults {
         return Err(Error::usage(format!(
             "--nemesis disk needs the disk-fault library in the nodes, but cluster `{}` was made without it; make \
-             it again with it (this removes its data): `{}`, or leave disk out of --nemesis",
+             it again with --disk-faults (this removes its data): `{}`, or leave disk out of --nemesis",
             spec.name,
             spec.remake_command(&["--disk-faults"])
         )));
@@ -94,7 +94,7 @@ pub fn check_kinds(kinds: &[Kind], spec: &ClusterSpec, cmd: &str, force: bool) -
                     .to_string()
             } else {
                 format!(
-                    "make it again with them (this removes its data): `{}`",
+                    "make it again with --net (this removes its data): `{}`",
                     spec.remake_command(&["--net"])
                 )
             },

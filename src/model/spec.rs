@@ -495,7 +495,8 @@ impl ClusterSpec {
             );
         }
         format!(
-            "make it again with them (this removes its data): `{}`",
+            "make it again with {} (this removes its data): `{}`",
+            add.join(" "),
             self.remake_command(add)
         )
     }
