@@ -247,7 +247,7 @@ impl ClusterSpec {
         }
         if voters + observers > 255 {
             return Err(Error::usage(format!(
-                "--nodes {voters} --observers {observers}: at most 255 nodes in all (myid is 1..255)"
+                "--nodes {voters} --observers {observers}: at most 255 nodes in all (myid is 1 to 255)"
             )));
         }
         let admin_on = settings.admin_server && dist.admin_server_available;
