@@ -125,6 +125,17 @@ fn a_paused_node_is_journalled_as_paused_on_adoption() {
         !second.contains("zoo.cfg was rewritten"),
         "said on every call: {second}"
     );
+    // render shows the files as they are: ZooKeeper's zoo.cfg and the dynamic file with the servers.
+    let render = stdout(&c.zkdev(&["render"]));
+    let zoo_cfg = std::fs::read_to_string(c.cluster_dir().join("node2/conf/zoo.cfg")).unwrap();
+    assert!(
+        render.contains(&zoo_cfg),
+        "node 2's zoo.cfg as on disk is not in render:\n{render}"
+    );
+    assert!(
+        render.contains("zoo.cfg.dynamic.") && render.contains(&format!("server.3=127.0.0.1:{}", c.offset + 2883)),
+        "{render}"
+    );
     assert_ok(&c.zkdev(&["pause", "2"]), "pause 2");
     let sup = c.supervisor_pid().expect("a supervisor");
     signal(sup, nix::sys::signal::Signal::SIGKILL);
