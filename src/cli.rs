@@ -156,7 +156,7 @@ pub enum Cmd {
     Pause(NodeArgs),
     /// SIGCONT paused nodes and wait until they serve again
     Resume(NodeArgs),
-    /// Add node(s) to a running ensemble (`up --reconfig` clusters): start them, then `reconfig -add`
+    /// Add nodes to a running ensemble (`up --reconfig` clusters): start them, then `reconfig -add`
     #[command(after_help = "Examples:\n  zkdev add\n  zkdev add --count 2\n  zkdev add --observer")]
     Add(AddArgs),
     /// Remove a node from the ensemble with `reconfig -remove` (the leader too), then stop it and drop it
@@ -232,7 +232,8 @@ pub enum Cmd {
     /// The same ensemble for several machines: Kubernetes manifests, a Compose file, or per-host bundles
     #[command(subcommand)]
     Export(ExportCmd),
-    /// Show the files and commands `up` would use, without starting anything
+    /// Show a cluster's files and node commands without starting anything: an existing cluster's own files
+    /// (no flags), or what `up` with the given flags would write
     Render(RenderArgs),
     /// List the built-in profiles and what they set
     Profiles(JsonArg),
@@ -327,10 +328,10 @@ pub struct EventsArgs {
 pub struct UpArgs {
     #[command(flatten)]
     pub out: JsonArg,
-    /// Voting participants (ids 1..=N) [default: 3 for a new cluster]
+    /// Voting participants (ids 1 to N) [default: 3 for a new cluster]
     #[arg(short, long, value_name = "N")]
     pub nodes: Option<u32>,
-    /// Observers (ids N+1..=N+M) [default: 0 for a new cluster]
+    /// Observers (ids N+1 to N+M) [default: 0 for a new cluster]
     #[arg(short, long, value_name = "M")]
     pub observers: Option<u32>,
     /// A built-in profile name (see `zkdev profiles`) or a TOML file
@@ -853,10 +854,12 @@ pub struct DownArgs {
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    #[arg(short, long, default_value_t = 3, value_name = "N")]
-    pub nodes: u32,
-    #[arg(short, long, default_value_t = 0, value_name = "M")]
-    pub observers: u32,
+    /// Voters (default 3). Without any of these flags on an existing cluster, its own files are shown
+    #[arg(short, long, value_name = "N")]
+    pub nodes: Option<u32>,
+    /// Observers (default 0)
+    #[arg(short, long, value_name = "M")]
+    pub observers: Option<u32>,
     #[arg(short, long, value_name = "NAME|FILE")]
     pub profile: Option<String>,
     #[arg(long, value_name = "K")]

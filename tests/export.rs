@@ -302,7 +302,7 @@ fn host_bundles_describe_the_same_ensemble() {
     // One host per node, named once each.
     let out = c.zkdev(&["export", "hosts", "a,b", "--nodes", "3"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("2 host(s) given for 3 nodes"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("2 hosts given for 3 nodes"), "{}", stderr(&out));
     let out = c.zkdev(&["export", "hosts", "a,a,b", "--nodes", "3"]);
     assert!(stderr(&out).contains("named twice"), "{}", stderr(&out));
 }

@@ -227,7 +227,7 @@ fn an_even_number_of_voters_warns_what_it_costs() {
     let c = TestCluster::new(41);
     let out = c.up(&["--nodes", "2"]);
     assert!(
-        stderr(&out).contains("2 voters survive 0 failed voter(s), as 1 would"),
+        stderr(&out).contains("2 voters survive 0 failed voters, as 1 would"),
         "{}",
         stderr(&out)
     );
@@ -313,7 +313,7 @@ fn a_node_dying_at_start_leaves_nothing_half_up() {
     let err = stderr(&out);
     assert!(err.contains("node 3 exited while starting"), "{err}");
     assert!(err.contains("node3/logs/zookeeper.log"), "{err}");
-    assert!(err.contains("stopped the 4 node(s) this run started"), "{err}");
+    assert!(err.contains("stopped the 4 nodes this run started"), "{err}");
     assert!(c.jvms().is_empty(), "left running: {:?}", c.jvms());
     assert!(c.supervisors().is_empty(), "a failed up leaves no supervisor");
     // The three healthy nodes were stopped; node 3 crashed, and status says how (its exit status, seen by
@@ -1085,11 +1085,15 @@ fn verify_on_one_voter_says_it_needs_three() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("has 1 voter(s): after a kill 0 would remain where a quorum needs 1"),
+        err.contains("has 1 voter: after a kill 0 would remain where a quorum needs 1"),
         "{err}"
     );
     assert!(
-        err.contains("at least 3 voters") && err.contains("`zkdev up --nodes 3`"),
+        err.contains("at least 3 voters")
+            && err.contains(&format!(
+                "zkdev --cluster t57 up --nodes 3 --profile fast --port-offset {}`",
+                c.offset
+            )),
         "{err}"
     );
     assert!(!err.contains("--force"), "{err}");

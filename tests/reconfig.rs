@@ -92,6 +92,12 @@ fn a_zoo_cfg_zookeeper_rewrote_is_reported_and_its_membership_survives_restarts(
     }
     let text = stdout(&c.zkdev(&["status"]));
     assert!(text.contains("node 2: zoo.cfg was rewritten by ZooKeeper"), "{text}");
+    // Said once: the next status does not repeat it (the JSON above always carries it).
+    let again = stdout(&c.zkdev(&["status"]));
+    assert!(
+        !again.contains("zoo.cfg was rewritten by ZooKeeper"),
+        "said again: {again}"
+    );
 
     // render names the file on disk as different; export renders from cluster.toml, servers included.
     let out = c.zkdev(&["render", "--profile", &profile, "--port-offset", &offset]);

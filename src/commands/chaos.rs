@@ -157,8 +157,8 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
             "no faults (--nemesis none)".to_string()
         } else {
             format!(
-                "{} fault(s) from {}",
-                plan.len(),
+                "{} from {}",
+                crate::model::words::count(plan.len(), "fault"),
                 kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",")
             )
         };
@@ -180,8 +180,9 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
     .await?;
     if talk {
         eprintln!(
-            "{} client(s) run the {} workload under {}...",
-            args.clients,
+            "{} {} the {} workload under {}...",
+            crate::model::words::count(args.clients as usize, "client"),
+            if args.clients == 1 { "runs" } else { "run" },
             args.workload.as_str(),
             running.base
         );
@@ -240,12 +241,15 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
     if interrupt::interrupted() {
         let restarted = verify::restore(ctx, &sup, &spec, &paths).await;
         return Err(Error::failed(format!(
-            "interrupted after {} fault(s){}; the check was not run; the history is in {}, the workload's znodes are left under {}",
-            injected.len(),
+            "interrupted after {}{}; the check was not run; the history is in {}, the workload's znodes are left under {}",
+            crate::model::words::count(injected.len(), "fault"),
             if restarted.is_empty() {
                 String::new()
             } else {
-                format!("; restarted node(s) {restarted:?} that this run had killed")
+                format!(
+                    "; restarted {} that this run had killed",
+                    crate::model::words::nodes(&restarted)
+                )
             },
             out_dir.display(),
             history.base
@@ -425,9 +429,9 @@ fn write_run(paths: &ClusterPaths, dir: &Path, r: &ChaosReport, h: &History) -> 
         .collect();
     let gaps: Vec<(u64, u64)> = r.unavailable.iter().map(|w| (w.from_ms, w.to_ms)).collect();
     let title = format!(
-        "zkdev chaos: {} workload, {} clients, seed {}: {}",
+        "zkdev chaos: {} workload, {}, seed {}: {}",
         r.workload.as_str(),
-        r.clients,
+        crate::model::words::count(r.clients as usize, "client"),
         r.seed,
         if r.ok { "OK" } else { "VIOLATION" }
     );
@@ -471,12 +475,12 @@ fn print_report(ctx: &Ctx, r: &ChaosReport) {
         return;
     }
     crate::outln!(
-        "operations: {} ({} ok, {} failed, {} unknown) by {} clients in {:.1} s: {} ok/s",
+        "operations: {} ({} ok, {} failed, {} unknown) by {} in {:.1} s: {} ok/s",
         r.ops.total,
         r.ops.ok,
         r.ops.failed,
         r.ops.unknown,
-        r.clients,
+        crate::model::words::count(r.clients as usize, "client"),
         r.duration_ms as f64 / 1000.0,
         r.ops.ok_per_sec
     );

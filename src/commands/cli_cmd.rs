@@ -25,9 +25,10 @@ pub async fn run(ctx: &Ctx, args: CliArgs) -> Result<()> {
         Some(id) => {
             spec.node(id).ok_or_else(|| {
                 Error::usage(format!(
-                    "cluster `{}` has no node {id}; its nodes are 1..={}",
+                    "cluster `{}` has no node {id}; its {} {}",
                     spec.name,
-                    spec.nodes.len()
+                    crate::model::words::noun_for(spec.nodes.len(), "node is|nodes are"),
+                    crate::model::words::and_list(&spec.ids())
                 ))
             })?;
             id

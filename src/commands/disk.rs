@@ -107,9 +107,9 @@ pub async fn run(ctx: &Ctx, args: DiskArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
     if !spec.settings.disk_faults {
         return Err(Error::usage(format!(
-            "cluster `{}` was made without disk faults, so its JVMs do not load the disk-fault library; make one \
-             with `zkdev up --disk-faults` (or `--profile chaos`, or `[faults] disk = true` in a profile)",
-            spec.name
+            "cluster `{}` was made without disk faults, so its JVMs do not load the disk-fault library; {}",
+            spec.name,
+            spec.remake_advice(&["--disk-faults"])
         )));
     }
     let progress = output::Progress::new(ctx.quiet || ctx.json);
@@ -131,8 +131,9 @@ pub async fn run(ctx: &Ctx, args: DiskArgs) -> Result<()> {
     let t0 = Instant::now();
     let ids = apply(ctx, args.target, fault).await?;
     progress.message(format!(
-        "{} on node(s) {ids:?}: watching what ZooKeeper does",
-        fault.describe()
+        "{} on {}: watching what ZooKeeper does",
+        fault.describe(),
+        crate::model::words::nodes(&ids)
     ));
     // Give the library its 25 ms to notice, then drive writes through the ensemble.
     tokio::time::sleep(Duration::from_millis(60)).await;
@@ -258,10 +259,10 @@ fn describe_process(p: ProcessState, serving: bool) -> String {
 }
 
 fn print_report(r: &Report) {
-    let nodes = r.nodes.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+    let nodes = crate::model::words::nodes(&r.nodes);
     match r.fault {
-        DiskFault::Healthy => crate::outln!("disk of node(s) {nodes} healed"),
-        f => crate::outln!("disk of node(s) {nodes}: {}", f.describe()),
+        DiskFault::Healthy => crate::outln!("disk of {nodes} healed"),
+        f => crate::outln!("disk of {nodes}: {}", f.describe()),
     }
     crate::outln!(
         "writes through the ensemble before: {}",
@@ -295,7 +296,8 @@ fn print_report(r: &Report) {
             .count();
         if warnings > 0 {
             crate::outln!(
-                "  its log: {warnings} fsync warning(s) (ZooKeeper warns past fsync.warningthresholdms, 1000 ms by default)"
+                "  its log: {} (ZooKeeper warns past fsync.warningthresholdms, 1000 ms by default)",
+                crate::model::words::count(warnings, "fsync warning")
             );
         }
         for l in o.log.iter().take(3) {
@@ -303,8 +305,9 @@ fn print_report(r: &Report) {
         }
         if o.log.len() > 3 {
             crate::outln!(
-                "  log: ... {} more such line(s) (`zkdev logs {}`)",
+                "  log: ... {} more such {} (`zkdev logs {}`)",
                 o.log.len() - 3,
+                crate::model::words::noun_for(o.log.len() - 3, "line"),
                 o.id
             );
         }

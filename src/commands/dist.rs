@@ -38,7 +38,7 @@ pub fn run(ctx: &Ctx, cmd: DistCmd) -> Result<()> {
                         vec![
                             r.version.clone(),
                             format!("{:?}", r.source).to_lowercase(),
-                            format!("{:?}", r.layout).to_lowercase(),
+                            r.layout.words().to_string(),
                             r.path.clone(),
                         ]
                     })
@@ -58,9 +58,9 @@ pub fn run(ctx: &Ctx, cmd: DistCmd) -> Result<()> {
                 crate::os::state::write_atomic(&dist::added_file(home), text.as_bytes())?;
             }
             crate::outln!(
-                "ZooKeeper {} ({:?} layout) at {}",
+                "ZooKeeper {} ({} layout) at {}",
                 d.version,
-                d.layout,
+                d.layout.words(),
                 d.zk_home.display()
             );
             Ok(())
@@ -90,8 +90,8 @@ pub fn run(ctx: &Ctx, cmd: DistCmd) -> Result<()> {
             match dist::known(home, &java).into_iter().find(|k| k.dist.zk_home == dest) {
                 Some(k) if k.dist.version == version => {
                     crate::outln!(
-                        "installed ZooKeeper {version} ({:?} layout, checksum verified) in {} at {}",
-                        k.dist.layout,
+                        "installed ZooKeeper {version} ({} layout, checksum verified) in {} at {}",
+                        k.dist.layout.words(),
                         output::secs(t0.elapsed()),
                         dest.display()
                     );

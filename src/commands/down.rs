@@ -85,10 +85,11 @@ pub async fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
         if !users.is_empty() {
             let who: Vec<String> = users.iter().map(|(p, n)| format!("pid {p} ({n})")).collect();
             return Err(Error::failed(format!(
-                "refusing to purge {}: {} still use(s) files in it; stop them (they are not provably zkdev's \
+                "refusing to purge {}: {} still {} files in it; stop them (they are not provably zkdev's \
                  nodes, so zkdev does not signal them), then run `zkdev down --purge` again",
                 paths.root.display(),
-                who.join(", ")
+                crate::model::words::and_list(&who),
+                if who.len() == 1 { "uses" } else { "use" }
             )));
         }
         // Links inside are removed as links (remove_dir_all does not follow them); nothing outside is touched.
@@ -107,26 +108,30 @@ pub async fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
         });
         return Ok(());
     }
-    let list = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
     if stopped.is_empty() {
         crate::outln!("cluster `{}`: no node was running", ctx.cluster);
     } else {
         crate::outln!(
-            "cluster `{}`: stopped node(s) {} in {}",
+            "cluster `{}`: stopped {} in {}",
             ctx.cluster,
-            list(&stopped),
+            crate::model::words::nodes(&stopped),
             crate::output::secs(t0.elapsed())
         );
     }
     if !needed_sigkill.is_empty() {
         crate::outln!(
-            "  node(s) {} ignored SIGTERM for {} and were killed",
-            list(&needed_sigkill),
-            crate::output::secs(grace)
+            "  {} ignored SIGTERM for {} and {} killed",
+            crate::model::words::nodes(&needed_sigkill),
+            crate::output::secs(grace),
+            if needed_sigkill.len() == 1 { "was" } else { "were" }
         );
     }
     if !cleared.is_empty() {
-        crate::outln!("  disk fault(s) of node(s) {} cleared", list(&cleared));
+        crate::outln!(
+            "  the disk {} of {} cleared",
+            crate::model::words::noun_for(cleared.len(), "fault"),
+            crate::model::words::nodes(&cleared)
+        );
     }
     if args.purge {
         crate::outln!("removed {}", paths.root.display());

@@ -303,8 +303,8 @@ async fn session(ctx: &Ctx, spec: &ClusterSpec, text: &str) -> Result<()> {
     match &ephemerals {
         Some(e) if e.is_empty() => story.push("It owns no ephemeral znodes (`dump`).".into()),
         Some(e) => story.push(format!(
-            "It owns {} ephemeral znode(s), deleted when it ends: {} (`dump`).",
-            e.len(),
+            "It owns {}, deleted when it ends: {} (`dump`).",
+            crate::model::words::count(e.len(), "ephemeral znode"),
             e.join(", ")
         )),
         None => story.push(format!(

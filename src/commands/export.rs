@@ -34,7 +34,11 @@ pub fn run(ctx: &Ctx, cmd: ExportCmd) -> Result<()> {
                         .map_err(|e| Error::io("cannot make executable", &path, e))?;
                 }
             }
-            crate::outln!("wrote {} file(s) under {}", files.len(), dir.display());
+            crate::outln!(
+                "wrote {} under {}",
+                crate::model::words::count(files.len(), "file"),
+                dir.display()
+            );
         }
         None if files.len() == 1 => crate::out!("{}", files[0].1),
         None => {

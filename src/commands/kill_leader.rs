@@ -55,9 +55,12 @@ pub async fn run(ctx: &Ctx, args: KillLeaderArgs) -> Result<()> {
     print_report(ctx, &report, &after);
     if !report.quorum_left {
         eprintln!(
-            "warning: {} of {} voters are up and a quorum needs {}: no leader can be elected until voters return \
+            "warning: {} of {} {} up and a quorum needs {}: no leader can be elected until voters return \
              (`zkdev up`)",
-            after.quorum.voters_up, after.quorum.voters, after.quorum.needed
+            after.quorum.voters_up,
+            crate::model::words::count(after.quorum.voters, "voter"),
+            if after.quorum.voters_up == 1 { "is" } else { "are" },
+            after.quorum.needed
         );
     }
     Ok(())
@@ -87,9 +90,12 @@ pub async fn execute(
             "several nodes claim to lead".to_string()
         } else if q.voters_up < q.needed {
             format!(
-                "no node leads right now: {} of {} voters are up and a quorum needs {}, so none can be elected; \
+                "no node leads right now: {} of {} {} up and a quorum needs {}, so none can be elected; \
                  start voters again with `zkdev up`",
-                q.voters_up, q.voters, q.needed
+                q.voters_up,
+                crate::model::words::count(q.voters, "voter"),
+                if q.voters_up == 1 { "is" } else { "are" },
+                q.needed
             )
         } else {
             "no node leads right now (an election may be under way; `zkdev wait` waits for one)".to_string()
@@ -212,10 +218,8 @@ pub async fn execute(
         }
     }
     let mut note = format!(
-        "kill-leader: leader {old} (epoch {old_epoch}) killed with {sig_name}; new leader {} (epoch {}) serving after {} ms",
-        report.new_leader.map_or("-".into(), |l| l.to_string()),
-        report.new_epoch.map_or("-".into(), |e| e.to_string()),
-        report.new_leader_ms.map_or("-".into(), |m| m.to_string()),
+        "kill-leader: leader {old} (epoch {old_epoch}) killed with {sig_name}; {}",
+        new_leader_phrase(report.new_leader, report.new_epoch, report.new_leader_ms)
     );
     if let Some(ms) = report.rejoin_ms {
         note.push_str(&format!("; node {old} rejoined after {ms} ms"));
@@ -245,7 +249,7 @@ fn print_report(ctx: &Ctx, r: &KillReport, after: &ClusterStatus) {
         r.old_epoch,
         r.signal
     );
-    let t = |v: Option<u64>| v.map_or("-".to_string(), |ms| format!("{ms} ms"));
+    let t = |v: Option<u64>| v.map_or("not seen".to_string(), |ms| format!("{ms} ms"));
     if let (Some(l), Some(e)) = (r.new_leader, r.new_epoch) {
         crate::outln!("new leader: {l} (epoch {e})");
         crate::outln!("  followers noticed:      {}", t(r.noticed_ms));
@@ -266,5 +270,28 @@ fn print_report(ctx: &Ctx, r: &KillReport, after: &ClusterStatus) {
         .collect();
     if !down.is_empty() {
         crate::outln!("not running: {} — `zkdev up` starts it again", down.join(", "));
+    }
+}
+
+/// "new leader 2 (epoch 3) serving after 412 ms", with what is known: "no new leader seen" when none.
+pub(super) fn new_leader_phrase(leader: Option<u32>, epoch: Option<u32>, ms: Option<u64>) -> String {
+    let Some(l) = leader else {
+        return "no new leader seen".to_string();
+    };
+    let epoch = epoch.map_or(String::new(), |e| format!(" (epoch {e})"));
+    let after = ms.map_or(String::new(), |m| format!(" serving after {m} ms"));
+    format!("new leader {l}{epoch}{after}")
+}
+
+#[cfg(test)]
+mod phrase_tests {
+    #[test]
+    fn a_missing_leader_is_said_in_words() {
+        assert_eq!(
+            super::new_leader_phrase(Some(2), Some(3), Some(412)),
+            "new leader 2 (epoch 3) serving after 412 ms"
+        );
+        assert_eq!(super::new_leader_phrase(None, None, None), "no new leader seen");
+        assert!(!super::new_leader_phrase(Some(2), None, None).contains('-'));
     }
 }

@@ -74,9 +74,10 @@ pub async fn run(ctx: &Ctx, args: LogsArgs) -> Result<()> {
     let ids: Vec<u32> = match args.id {
         Some(id) if spec.node(id).is_none() => {
             return Err(Error::usage(format!(
-                "cluster `{}` has no node {id}; its nodes are 1..={}",
+                "cluster `{}` has no node {id}; its {} {}",
                 spec.name,
-                spec.nodes.len()
+                crate::model::words::noun_for(spec.nodes.len(), "node is|nodes are"),
+                crate::model::words::and_list(&spec.ids())
             )))
         }
         Some(id) => vec![id],

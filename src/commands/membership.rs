@@ -420,9 +420,9 @@ fn require_reconfig(spec: &ClusterSpec) -> Result<()> {
         return Ok(());
     }
     Err(Error::usage(format!(
-        "cluster `{}` was made without dynamic reconfiguration, so its membership is fixed; make it with \
-         `zkdev up --reconfig` (or `[zookeeper] reconfig = true` in the profile) after `zkdev down --purge`",
-        spec.name
+        "cluster `{}` was made without dynamic reconfiguration, so its membership is fixed; {}",
+        spec.name,
+        spec.remake_advice(&["--reconfig"])
     )))
 }
 

@@ -16,6 +16,7 @@ use crate::model::links::{self, Endpoint, Fault, Port};
 use crate::model::nemesis::{Kind, Planned, Who};
 use crate::model::spec::ClusterSpec;
 use crate::model::timeline::now_ms;
+use crate::model::words;
 use crate::os::interrupt;
 use crate::os::state::ClusterPaths;
 use crate::output;
@@ -75,20 +76,29 @@ pub fn check_kinds(kinds: &[Kind], spec: &ClusterSpec, cmd: &str, force: bool) -
     if kinds.contains(&Kind::Disk) && !spec.settings.disk_faults {
         return Err(Error::usage(format!(
             "--nemesis disk needs the disk-fault library in the nodes, but cluster `{}` was made without it; make \
-             one with `zkdev up --disk-faults` (or `--profile chaos`), e.g. `zkdev down --purge && zkdev up --net \
-             --disk-faults`, or leave disk out of --nemesis",
-            spec.name
+             it again with --disk-faults (this removes its data): `{}`, or leave disk out of --nemesis",
+            spec.name,
+            spec.remake_command(&["--disk-faults"])
         )));
     }
     let net: Vec<&str> = kinds.iter().filter(|k| k.needs_net()).map(|k| k.as_str()).collect();
     if !net.is_empty() && spec.net.is_none() {
         return Err(Error::usage(format!(
             "--nemesis {} needs proxied links, but cluster `{}` was made without them (its nodes dial each other \
-             directly); make one with `zkdev up --net` (or `--profile chaos`), e.g. `zkdev down --purge && zkdev up \
-             --net`, or leave {} out of --nemesis (kill and pause work on any cluster)",
+             directly); {}, or leave {} out of --nemesis (kill and pause work on any cluster)",
             net.join(","),
             spec.name,
-            net.join(", ")
+            if spec.settings.addresses == crate::model::profile::AddressMode::Loopback {
+                "proxied links do not combine with --addresses loopback, so that needs a cluster on 127.0.0.1: \
+                 `zkdev --cluster NAME up --net --port-offset K`"
+                    .to_string()
+            } else {
+                format!(
+                    "make it again with --net (this removes its data): `{}`",
+                    spec.remake_command(&["--net"])
+                )
+            },
+            words::and_list(&net)
         )));
     }
     if !force && kinds.iter().any(|k| k.takes_a_voter()) {
@@ -96,9 +106,11 @@ pub fn check_kinds(kinds: &[Kind], spec: &ClusterSpec, cmd: &str, force: bool) -
         if voters <= needed {
             return Err(Error::failed(format!(
                 "--nemesis takes one voter out at a time and needs the others to keep a quorum, but cluster `{}` \
-                 has {voters} voter(s) and a quorum needs {needed}; {cmd} needs at least 3 voters (`zkdev up --nodes \
-                 3`), or give --nemesis delay alone",
-                spec.name
+                 has {} and a quorum needs {needed}; {cmd} needs at least 3 voters (`{}`, which removes its data), \
+                 or give --nemesis delay alone",
+                spec.name,
+                crate::model::words::count(voters, "voter"),
+                spec.remake_command_with(3, &[])
             )));
         }
     }
@@ -270,9 +282,9 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
                 }
             }
             let what = format!(
-                "expired {} of {} client session(s): {}",
+                "expired {} of {}: {}",
                 ended.len(),
-                now.sessions.len(),
+                crate::model::words::count(now.sessions.len(), "client session"),
                 if ended.is_empty() {
                     "none".to_string()
                 } else {
@@ -301,13 +313,12 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
             )
             .await?;
             let what = format!(
-                "killed leader {} (epoch {}); leader {} (epoch {}) serving after {}; restarted, rejoined as {}",
+                "killed leader {} (epoch {}); {}; restarted, {}",
                 r.old_leader,
                 r.old_epoch,
-                r.new_leader.map_or("-".into(), |l| l.to_string()),
-                r.new_epoch.map_or("-".into(), |e| e.to_string()),
-                r.new_leader_ms.map_or("-".into(), |m| format!("{m} ms")),
-                r.rejoined_as.map_or("-".to_string(), |m| m.to_string())
+                kill_leader::new_leader_phrase(r.new_leader, r.new_epoch, r.new_leader_ms),
+                r.rejoined_as
+                    .map_or("not seen rejoining".to_string(), |m| format!("rejoined as {m}"))
             );
             let nodes = vec![r.old_leader];
             kill = Some(r);

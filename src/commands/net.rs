@@ -15,6 +15,7 @@ use crate::model::fault::{self, Target};
 use crate::model::links::{self, Endpoint, Fault, Flow, Port, Rule};
 use crate::model::spec::{ClusterSpec, Role};
 use crate::model::timeline::{mono_ms, now_ms, Event, Kind};
+use crate::model::words;
 use crate::os::state::ClusterPaths;
 use crate::output;
 use crate::supervisor::control::{Request, Supervisor};
@@ -24,7 +25,7 @@ use crate::zk::observe::{self, ClusterStatus};
 fn proxied(ctx: &Ctx) -> Result<(ClusterPaths, ClusterSpec)> {
     let (paths, spec) = ctx.existing()?;
     if spec.net.is_none() {
-        return Err(crate::supervisor::links::not_proxied(&spec.name));
+        return Err(crate::supervisor::links::not_proxied(&spec));
     }
     Ok((paths, spec))
 }
@@ -49,8 +50,8 @@ fn endpoint(text: &str, status: &ClusterStatus) -> Result<Endpoint> {
     match fault::resolve(target, status)?.as_slice() {
         [id] => Ok(Endpoint::Node(*id)),
         more => Err(Error::usage(format!(
-            "`{text}` names {} nodes; a link has one node at each end",
-            more.len()
+            "`{text}` names {}; a link has one node at each end",
+            words::count(more.len(), "node")
         ))),
     }
 }
@@ -283,8 +284,8 @@ async fn split(
         if majority_side.is_none() {
             report.warning.get_or_insert_with(|| {
                 format!(
-                    "no side holds a quorum ({needed} of {} voters): every voter stays LOOKING until `zkdev heal`",
-                    before.quorum.voters
+                    "no side holds a quorum ({needed} of {}): every voter stays LOOKING until `zkdev heal`",
+                    words::count(before.quorum.voters, "voter")
                 )
             });
         }
@@ -301,10 +302,6 @@ fn nodes_word(ids: &[u32]) -> String {
     } else {
         format!("nodes {}", list(ids))
     }
-}
-
-fn ms(v: Option<u64>) -> String {
-    v.map_or("-".into(), |m| format!("{m} ms"))
 }
 
 fn split_note(r: &SplitReport) -> String {
@@ -338,27 +335,26 @@ fn print_split(ctx: &Ctx, r: &SplitReport) {
     );
     if let Some(old) = r.old_leader {
         crate::outln!(
-            "  old leader: {old} (epoch {})",
-            r.old_epoch.map_or("-".into(), |e| e.to_string())
+            "  old leader: {old}{}",
+            r.old_epoch.map_or(String::new(), |e| format!(" (epoch {e})"))
         );
     }
     match (&r.majority_side, r.new_leader) {
         (Some(side), Some(l)) => {
             crate::outln!(
-                "  side {{{}}} holds a quorum: leader {l} (epoch {}) serving after {}",
+                "  side {{{}}} holds a quorum: leader {l}{} serving{}",
                 list(side),
-                r.new_epoch.map_or("-".into(), |e| e.to_string()),
-                ms(r.new_leader_ms)
+                r.new_epoch.map_or(String::new(), |e| format!(" (epoch {e})")),
+                r.new_leader_ms.map_or(String::new(), |m| format!(" after {m} ms"))
             );
         }
         (Some(side), None) => crate::outln!("  side {{{}}} holds a quorum but no leader was seen", list(side)),
         (None, _) => crate::outln!("  no side holds a quorum"),
     }
     if let Some(old) = r.old_leader {
-        if r.old_leader_stopped_ms.is_some() {
+        if let Some(stopped) = r.old_leader_stopped_ms {
             crate::outln!(
-                "  old leader {old} stopped leading after {} (ZooKeeper lets it go on for up to syncLimit x tickTime = {} ms)",
-                ms(r.old_leader_stopped_ms),
+                "  old leader {old} stopped leading after {stopped} ms (ZooKeeper lets it go on for up to syncLimit x tickTime = {} ms)",
                 r.sync_limit_ms
             );
         }
@@ -539,7 +535,11 @@ struct HealReport {
     leader: Option<u32>,
     epoch: Option<u32>,
     zxid: Option<String>,
+    /// Something the user should look at: the ensemble did not serve again, or not on one zxid in time.
     warning: Option<String>,
+    /// Ordinary facts worth a line: followers still on their last zxid (they catch up at the next write).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
 }
 
 pub async fn heal(ctx: &Ctx, args: HealArgs) -> Result<()> {
@@ -585,6 +585,7 @@ pub async fn heal(ctx: &Ctx, args: HealArgs) -> Result<()> {
         epoch: None,
         zxid: None,
         warning: None,
+        note: None,
     };
     if !args.no_wait {
         let elapsed = |t: Instant| t.elapsed().as_millis() as u64;
@@ -621,11 +622,18 @@ pub async fn heal(ctx: &Ctx, args: HealArgs) -> Result<()> {
                     let zxids: Vec<String> = s
                         .nodes
                         .iter()
-                        .map(|n| format!("{}={}", n.id, n.zxid().map_or("-".to_string(), |z| z.to_string())))
+                        .map(|n| {
+                            format!(
+                                "node {} {}",
+                                n.id,
+                                n.zxid().map_or("unknown".to_string(), |z| z.to_string())
+                            )
+                        })
                         .collect();
-                    report.warning = Some(format!(
-                        "every node serves, on zxids {}: a follower shows its last zxid until the leader's next write",
-                        zxids.join(" ")
+                    report.note = Some(format!(
+                        "every node serves; zxids {} differ only because a follower shows its last zxid until the \
+                         leader's next write (normal)",
+                        words::and_list(&zxids)
                     ));
                 }
             }
@@ -665,17 +673,21 @@ pub async fn heal(ctx: &Ctx, args: HealArgs) -> Result<()> {
     } else {
         crate::outln!("healed {}", report.healed);
         if let Some(m) = report.all_serving_ms {
-            crate::outln!(
-                "  every node serving after {m} ms (leader {}, epoch {})",
-                report.leader.map_or("-".into(), |l| l.to_string()),
-                report.epoch.map_or("-".into(), |e| e.to_string())
-            );
+            let leader = match (report.leader, report.epoch) {
+                (Some(l), Some(e)) => format!(" (leader {l}, epoch {e})"),
+                (Some(l), None) => format!(" (leader {l})"),
+                _ => String::new(),
+            };
+            crate::outln!("  every node serving after {m} ms{leader}");
         }
         if let Some(m) = report.one_zxid_ms {
             crate::outln!(
                 "  every node on zxid {} after {m} ms",
                 report.zxid.clone().unwrap_or_default()
             );
+        }
+        if let Some(n) = &report.note {
+            crate::outln!("  {n}");
         }
         if let Some(w) = &report.warning {
             crate::outln!("warning: {w}");
@@ -755,8 +767,8 @@ pub async fn show(ctx: &Ctx) -> Result<()> {
     );
     let faults = table.rules.len();
     crate::outln!(
-        "{} fault rule(s); {}",
-        faults,
+        "{}; {}",
+        words::count(faults, "fault rule"),
         if faults == 0 {
             "every link healthy"
         } else {

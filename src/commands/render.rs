@@ -6,23 +6,53 @@ use crate::error::{Error, Result};
 use crate::model::render;
 
 pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
-    let spec = new_spec(
-        ctx,
-        NewCluster {
-            profile: args.profile.as_deref(),
-            port_offset: args.port_offset,
-            addresses: args.addresses,
-            address_base: args.address_base,
-            zk_home: args.zk_home.as_deref(),
-            dist: args.dist.as_deref(),
-            voters: args.nodes,
-            observers: args.observers,
-            tls: args.tls,
-            net: false,
-            net_port_base: None,
-            reconfig: false,
-        },
-    )?;
+    // No shape flags on an existing cluster: show that cluster, as its files on disk say.
+    let asked_new = args.nodes.is_some()
+        || args.observers.is_some()
+        || args.profile.is_some()
+        || args.port_offset.is_some()
+        || args.addresses.is_some()
+        || args.address_base.is_some()
+        || args.zk_home.is_some()
+        || args.dist.is_some()
+        || args.tls;
+    let existing = ctx.paths().exists() && !asked_new;
+    let spec = if existing {
+        ctx.existing()?.1
+    } else {
+        new_spec(
+            ctx,
+            NewCluster {
+                profile: args.profile.as_deref(),
+                port_offset: args.port_offset,
+                addresses: args.addresses,
+                address_base: args.address_base,
+                zk_home: args.zk_home.as_deref(),
+                dist: args.dist.as_deref(),
+                voters: args.nodes.unwrap_or(3),
+                observers: args.observers.unwrap_or(0),
+                tls: args.tls,
+                net: false,
+                net_port_base: None,
+                reconfig: false,
+            },
+        )?
+    };
+    if !ctx.quiet {
+        if existing {
+            eprintln!(
+                "cluster `{}` exists: these are its files as they are on disk and the commands its nodes start with \
+                 (with flags such as --nodes, render shows what a new cluster would get instead)",
+                spec.name
+            );
+        } else if ctx.paths().exists() {
+            eprintln!(
+                "cluster `{}` exists, but this shows what `zkdev up` with these flags would write for a new cluster, \
+                 not its files (`zkdev render` without flags shows those)",
+                spec.name
+            );
+        }
+    }
     super::warn_about(ctx, &spec, true);
     let paths = match &args.out {
         // Rendered under DIR as DIR/node<i>/...: pretend DIR is the cluster directory.
@@ -49,8 +79,15 @@ pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
             render::write(n)?;
         }
         crate::os::state::write_atomic(&paths.spec_file(), spec.to_toml().as_bytes())?;
-        crate::outln!("wrote {} node(s) under {}", nodes.len(), paths.root.display());
+        crate::outln!(
+            "wrote the files of {} under {}",
+            crate::model::words::count(nodes.len(), "node"),
+            paths.root.display()
+        );
         return Ok(());
+    }
+    if existing {
+        return show_on_disk(&paths, &nodes);
     }
     rewritten_note(&paths, &nodes);
     for n in &nodes {
@@ -59,6 +96,37 @@ pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
             crate::out!("{contents}");
             if !contents.ends_with('\n') {
                 crate::outln!();
+            }
+            crate::outln!();
+        }
+        crate::outln!("==> node {} command <==", n.id);
+        crate::outln!("{}\n", n.argv.join(" \\\n    "));
+    }
+    Ok(())
+}
+
+/// An existing cluster's files as they are on disk (ZooKeeper's dynamic membership file too, where it
+/// keeps one), then each node's command as zkdev starts it.
+fn show_on_disk(paths: &crate::os::state::ClusterPaths, nodes: &[render::NodeFiles]) -> Result<()> {
+    for n in nodes {
+        let mut shown: Vec<std::path::PathBuf> = n.files.iter().map(|(p, _)| p.clone()).collect();
+        if let Some(dynamic) = crate::os::zoo_cfg::inspect(paths, n.id).dynamic() {
+            shown.push(dynamic.to_path_buf());
+        }
+        for path in &shown {
+            match std::fs::read_to_string(path) {
+                Ok(contents) => {
+                    crate::outln!("==> {} <==", path.display());
+                    crate::out!("{contents}");
+                    if !contents.ends_with('\n') {
+                        crate::outln!();
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    crate::outln!("==> {} <==", path.display());
+                    crate::outln!("(not on disk: written when the node starts)");
+                }
+                Err(e) => return Err(Error::io("cannot read", path, e)),
             }
             crate::outln!();
         }

@@ -93,7 +93,7 @@ pub async fn run(ctx: &Ctx, args: RollingArgs) -> Result<()> {
         if !ctx.quiet && !ctx.json {
             eprintln!(
                 "restarting node {id} ({})...",
-                was.map_or("-".to_string(), |m| m.to_string())
+                was.map_or("not serving".to_string(), |m| m.to_string())
             );
         }
         let ask = |req| sup.ask(req, Duration::from_secs(90));

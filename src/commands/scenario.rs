@@ -19,6 +19,7 @@ use super::{chaos, verify, Ctx};
 use crate::cli::RunArgs;
 use crate::error::{Error, Result};
 use crate::model::spec::ClusterSpec;
+use crate::model::words;
 use crate::os::state::ClusterPaths;
 use crate::output;
 use crate::zk::observe;
@@ -55,16 +56,67 @@ struct File {
     steps: Vec<toml::Spanned<String>>,
 }
 
-/// What the cluster must have for the scenario to make sense.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// What the cluster must have for the scenario to make sense: a table (`needs = { net = true, disk = true,
+/// voters = 3 }`) or a list of words (`needs = ["disk", "net"]`).
+#[derive(Debug, Default)]
 struct Needs {
     /// Proxied links (`zkdev up --net`).
-    #[serde(default)]
     net: bool,
+    /// The disk-fault library in the nodes (`zkdev up --disk-faults`).
+    disk: bool,
     /// At least this many voters.
-    #[serde(default)]
     voters: usize,
+}
+
+impl<'de> Deserialize<'de> for Needs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            #[serde(default)]
+            net: bool,
+            #[serde(default)]
+            disk: bool,
+            #[serde(default)]
+            voters: usize,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Table(Table),
+            Words(Vec<String>),
+        }
+        let form = Form::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "`needs` is a list of what the cluster must have, `[\"disk\", \"net\"]`, or a table, \
+                 `{ net = true, disk = true, voters = 3 }`",
+            )
+        })?;
+        match form {
+            Form::Table(t) => Ok(Needs {
+                net: t.net,
+                disk: t.disk,
+                voters: t.voters,
+            }),
+            Form::Words(words) => {
+                let mut n = Needs::default();
+                for w in words {
+                    match w.as_str() {
+                        "net" => n.net = true,
+                        "disk" => n.disk = true,
+                        other => {
+                            return Err(serde::de::Error::custom(format!(
+                                "`needs` names `{other}`, which zkdev does not know: the words are `net` (proxied \
+                                 links) and `disk` (disk faults); voters are a number in the table form, \
+                                 `{{ voters = 3 }}`"
+                            )))
+                        }
+                    }
+                }
+                Ok(n)
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -215,26 +267,49 @@ fn load(path: &Path) -> Result<(File, Vec<Written>)> {
 }
 
 fn check_needs(file: &File, spec: &ClusterSpec, path: &Path) -> Result<()> {
+    let mut lacks = Vec::new();
+    let mut add = Vec::new();
     if file.needs.net && spec.net.is_none() {
-        return Err(Error::usage(format!(
-            "{}: scenario `{}` needs proxied links, but cluster `{}` was made without them; make one with `zkdev up --net`",
-            path.display(),
-            file.name,
-            spec.name
-        )));
+        lacks.push("proxied links".to_string());
+        add.push("--net");
     }
+    if file.needs.disk && !spec.settings.disk_faults {
+        lacks.push("disk faults (the disk-fault library in the nodes)".to_string());
+        add.push("--disk-faults");
+    }
+    let mut voters = None;
     if spec.voter_count() < file.needs.voters {
+        lacks.push(format!(
+            "at least {} (it has {})",
+            words::count(file.needs.voters, "voter"),
+            spec.voter_count()
+        ));
+        voters = Some(file.needs.voters);
+    }
+    if lacks.is_empty() {
+        return Ok(());
+    }
+    if add.contains(&"--net") && spec.settings.addresses == crate::model::profile::AddressMode::Loopback {
         return Err(Error::usage(format!(
-            "{}: scenario `{}` needs at least {} voters, but cluster `{}` has {}; make one with `zkdev up --nodes {}`",
+            "{}: scenario `{}` needs {}, which cluster `{}` lacks; nothing was run. Proxied links do not combine \
+             with --addresses loopback, so this scenario needs another cluster: `zkdev --cluster NAME up {}` \
+             without --addresses loopback",
             path.display(),
             file.name,
-            file.needs.voters,
+            words::and_list(&lacks),
             spec.name,
-            spec.voter_count(),
-            file.needs.voters
+            add.join(" ")
         )));
     }
-    Ok(())
+    let cmd = spec.remake_command_with(voters.unwrap_or(spec.voter_count()), &add);
+    Err(Error::usage(format!(
+        "{}: scenario `{}` needs {}, which cluster `{}` lacks; nothing was run. Make it again with them (this \
+         removes its data): `{cmd}`",
+        path.display(),
+        file.name,
+        words::and_list(&lacks),
+        spec.name,
+    )))
 }
 
 pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<()> {
@@ -246,9 +321,9 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<()> {
     let talk = !ctx.quiet && !ctx.json;
     if talk {
         eprintln!(
-            "scenario `{}` ({} steps): {}",
+            "scenario `{}` ({}): {}",
             file.name,
-            steps.len(),
+            words::count(steps.len(), "step"),
             file.description.trim()
         );
     }
@@ -311,7 +386,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<()> {
         // Leave the cluster as a person would want it: links healed, nodes running.
         let restarted = verify::restore(ctx, &sup, &spec, &paths).await;
         if talk && !restarted.is_empty() {
-            eprintln!("restarted node(s) {restarted:?} the scenario had left down");
+            eprintln!("restarted {} the scenario had left down", words::nodes(&restarted));
         }
     }
     let report = ScenarioReport {
@@ -387,7 +462,9 @@ impl Runner<'_> {
                 }
                 let w = workload::start(self.spec, *kind, *clients, *rate, None).await?;
                 let said = format!(
-                    "{clients} client(s) run the {} workload under {}",
+                    "{} {} the {} workload under {}",
+                    words::count(*clients as usize, "client"),
+                    if *clients == 1 { "runs" } else { "run" },
                     kind.as_str(),
                     w.base
                 );
@@ -471,7 +548,7 @@ impl Runner<'_> {
                 Expectation::LeaderChanged => format!(
                     "leader {} -> {} after {} ms",
                     before.map_or("none".into(), |l| l.to_string()),
-                    s.leader.map_or("-".into(), |l| l.to_string()),
+                    s.leader.map_or("none".into(), |l| l.to_string()),
                     start.elapsed().as_millis()
                 ),
                 _ => format!("{} after {} ms", output::summary_line(&s), start.elapsed().as_millis()),

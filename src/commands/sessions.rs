@@ -11,6 +11,7 @@ use super::Ctx;
 use crate::cli::ExpireSessionArgs;
 use crate::error::{Error, Result};
 use crate::model::spec::ClusterSpec;
+use crate::model::words;
 use crate::output;
 use crate::supervisor::control::Request;
 use crate::zk::probe::four_letter;
@@ -180,8 +181,8 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
     }
     if !s.unreachable.is_empty() {
         crate::outln!(
-            "not asked: node(s) {} (not serving); their clients are not listed",
-            s.unreachable.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+            "not asked: {} (not serving); their clients are not listed",
+            words::nodes(&s.unreachable)
         );
     }
     Ok(())
@@ -211,8 +212,12 @@ pub struct Expired {
     pub zxid: String,
     /// Ephemeral znodes the session owned, deleted by the ensemble.
     pub ephemerals_deleted: Vec<String>,
-    /// closeSession sent -> no node lists the session or its ephemerals.
+    /// closeSession sent -> no node that answered lists the session or its ephemerals.
     pub gone_everywhere_ms: u64,
+    /// The nodes that answered and no longer list the session.
+    pub confirmed_by: Vec<u32>,
+    /// The nodes that could not be asked (not running, not serving, cut off): unconfirmed there.
+    pub not_asked: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -331,10 +336,10 @@ pub async fn expire_one(spec: &ClusterSpec, now: &Sessions, s: &SessionView, wit
     })?;
     // Gone everywhere: no node has the connection, and no node's data tree has its ephemerals.
     let deadline = t0 + within;
-    loop {
+    let after = loop {
         let after = list(spec).await;
         if after.find(s.raw_id).is_none() {
-            break;
+            break after;
         }
         if Instant::now() >= deadline {
             return Err(Error::failed(format!(
@@ -345,7 +350,7 @@ pub async fn expire_one(spec: &ClusterSpec, now: &Sessions, s: &SessionView, wit
             )));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
     Ok(Expired {
         id: s.id.clone(),
         created_by: s.created_by,
@@ -355,7 +360,37 @@ pub async fn expire_one(spec: &ClusterSpec, now: &Sessions, s: &SessionView, wit
         zxid: hex(closed.zxid),
         ephemerals_deleted: s.ephemerals.clone(),
         gone_everywhere_ms: t0.elapsed().as_millis() as u64,
+        confirmed_by: after.asked,
+        not_asked: after.unreachable,
     })
+}
+
+/// Where the session's end was seen: "every node" only when every node was asked.
+fn confirmed_where(e: &Expired) -> String {
+    if e.not_asked.is_empty() {
+        "every node".to_string()
+    } else {
+        format!(
+            "{}; {} could not be asked, so there it is not confirmed",
+            words::nodes(&e.confirmed_by),
+            words::nodes(&e.not_asked)
+        )
+    }
+}
+
+fn expired_line(e: &Expired) -> String {
+    format!(
+        "session {} expired: created by node {}, connected to {}{}; closed through node {} at zxid {}, gone from {} \
+         in {} ms",
+        e.id,
+        e.created_by,
+        e.connected_to.map_or("no node".into(), |n| format!("node {n}")),
+        e.client.as_deref().map_or(String::new(), |c| format!(" from {c}")),
+        e.via,
+        e.zxid,
+        confirmed_where(e),
+        e.gone_everywhere_ms
+    )
 }
 
 pub async fn run_expire(ctx: &Ctx, args: ExpireSessionArgs) -> Result<()> {
@@ -377,21 +412,12 @@ pub async fn run_expire(ctx: &Ctx, args: ExpireSessionArgs) -> Result<()> {
         crate::outln!("no client sessions to expire");
     }
     for e in &report.expired {
-        crate::outln!(
-            "session {} expired: created by node {}, connected to {}{}; closed through node {} at zxid {}, gone from \
-             every node in {} ms",
-            e.id,
-            e.created_by,
-            e.connected_to.map_or("no node".into(), |n| format!("node {n}")),
-            e.client.as_deref().map_or(String::new(), |c| format!(" from {c}")),
-            e.via,
-            e.zxid,
-            e.gone_everywhere_ms
-        );
+        crate::outln!("{}", expired_line(e));
         if !e.ephemerals_deleted.is_empty() {
             crate::outln!(
-                "  ephemeral znodes deleted on every node: {}",
-                e.ephemerals_deleted.join(" ")
+                "  ephemeral znodes deleted: {} (gone on {})",
+                e.ephemerals_deleted.join(" "),
+                confirmed_where(e)
             );
         }
     }
@@ -399,4 +425,41 @@ pub async fn run_expire(ctx: &Ctx, args: ExpireSessionArgs) -> Result<()> {
         crate::outln!("(the clients are told SESSION_EXPIRED when they reconnect; their connections were dropped)");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expired(confirmed_by: Vec<u32>, not_asked: Vec<u32>) -> Expired {
+        Expired {
+            id: "0x100000000000000".into(),
+            created_by: 1,
+            connected_to: Some(1),
+            client: None,
+            via: 2,
+            zxid: "0x100000005".into(),
+            ephemerals_deleted: vec!["/victim".into()],
+            gone_everywhere_ms: 40,
+            confirmed_by,
+            not_asked,
+        }
+    }
+
+    #[test]
+    fn an_unasked_node_is_named_not_counted_as_confirmed() {
+        let all = expired(vec![1, 2, 3], vec![]);
+        assert!(
+            expired_line(&all).contains("gone from every node in 40 ms"),
+            "{}",
+            expired_line(&all)
+        );
+        let cut = expired(vec![1, 2], vec![3]);
+        let line = expired_line(&cut);
+        assert!(!line.contains("every node"), "{line}");
+        assert!(
+            line.contains("gone from nodes 1 and 2; node 3 could not be asked, so there it is not confirmed"),
+            "{line}"
+        );
+    }
 }

@@ -10,6 +10,7 @@ use super::Ctx;
 use crate::cli::SmokeArgs;
 use crate::error::{Error, Result};
 use crate::model::server::Mode;
+use crate::model::words;
 use crate::os::tls::TlsFiles;
 use crate::output;
 use crate::zk::client as zk;
@@ -23,6 +24,9 @@ struct NodeRead {
     data: Option<String>,
     mzxid: Option<String>,
     error: Option<String>,
+    /// Not asked: the node was stopped on purpose (`zkdev stop`), so there is nothing to read from.
+    #[serde(default)]
+    skipped: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -42,11 +46,20 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
     let status = observe::gather(&spec, &paths, &paths.load_state()?).await;
     let session = Duration::from_secs(10);
-    let via = args.via.unwrap_or(1);
+    let stopped = |id: u32| {
+        status
+            .node(id)
+            .is_some_and(|n| n.process() == observe::ProcessState::Stopped)
+    };
+    // Written through node 1, or the first node not stopped on purpose.
+    let via = args
+        .via
+        .unwrap_or_else(|| spec.nodes.iter().map(|n| n.id).find(|id| !stopped(*id)).unwrap_or(1));
     if args.tls && !spec.settings.tls {
         return Err(Error::usage(format!(
-            "--tls: cluster `{}` was made without TLS (make one with `zkdev up --tls` or `[tls] enabled = true`)",
-            spec.name
+            "--tls: cluster `{}` was made without TLS; {}",
+            spec.name,
+            spec.remake_advice(&["--tls"])
         )));
     }
     let tls = args.tls.then(|| TlsFiles::of(&paths));
@@ -89,7 +102,19 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
         let path = path.clone();
         let mode = status.node(n.id).and_then(|s| s.mode());
         let connect = &connect;
+        let skipped = stopped(n.id);
         async move {
+            if skipped {
+                return NodeRead {
+                    id: n.id,
+                    mode,
+                    ok: true,
+                    data: None,
+                    mzxid: None,
+                    error: None,
+                    skipped: true,
+                };
+            }
             let read = async {
                 let c = connect(port_of(n)).await?;
                 c.sync(&path).await.map_err(|e| Error::failed(format!("sync: {e}")))?;
@@ -104,6 +129,7 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
                     data: Some(String::from_utf8_lossy(&d).into_owned()),
                     mzxid: Some(zk::zxid(st.mzxid).to_string()),
                     error: None,
+                    skipped: false,
                 },
                 Ok(Err(e)) => NodeRead {
                     id: n.id,
@@ -112,6 +138,7 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
                     data: None,
                     mzxid: None,
                     error: Some(e.to_string()),
+                    skipped: false,
                 },
                 Err(_) => NodeRead {
                     id: n.id,
@@ -120,6 +147,7 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
                     data: None,
                     mzxid: None,
                     error: Some(format!("no answer within {}", output::secs(timeout))),
+                    skipped: false,
                 },
             }
         }
@@ -132,7 +160,10 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
     let mzxid = zk::zxid(stat.mzxid).to_string();
     let mut nodes = reads;
     for n in &mut nodes {
-        if n.ok && (n.data.as_deref() != Some(data.as_str()) || n.mzxid.as_deref() != Some(mzxid.as_str())) {
+        if n.ok
+            && !n.skipped
+            && (n.data.as_deref() != Some(data.as_str()) || n.mzxid.as_deref() != Some(mzxid.as_str()))
+        {
             n.ok = false;
             n.error = Some("disagrees with what was written".into());
         }
@@ -151,7 +182,7 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
         output::print_json(&report);
     } else {
         crate::outln!(
-            "wrote {} = {:?} through node {via}{} (mzxid {})",
+            "wrote {} = \"{}\" through node {via}{} (mzxid {})",
             report.path,
             report.data,
             if report.tls { " over TLS" } else { "" },
@@ -164,10 +195,20 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
                 vec![
                     n.id.to_string(),
                     n.mode.map_or("-".to_string(), |m| m.to_string()),
-                    if n.ok { "ok".into() } else { "FAIL".into() },
+                    if n.skipped {
+                        "skipped".into()
+                    } else if n.ok {
+                        "ok".into()
+                    } else {
+                        "FAIL".into()
+                    },
                     n.data.clone().unwrap_or_else(|| "-".into()),
                     n.mzxid.clone().unwrap_or_else(|| "-".into()),
-                    n.error.clone().unwrap_or_default(),
+                    if n.skipped {
+                        "stopped on purpose: not asked".into()
+                    } else {
+                        n.error.clone().unwrap_or_default()
+                    },
                 ]
             })
             .collect();
@@ -178,15 +219,29 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
     }
     if report.agree {
         if !ctx.json {
-            crate::outln!(
-                "all {} nodes returned the same data and mzxid{}",
-                report.nodes.len(),
-                if report.tls {
-                    ", each over TLS on its secure client port"
-                } else {
-                    ""
-                }
-            );
+            let skipped: Vec<u32> = report.nodes.iter().filter(|n| n.skipped).map(|n| n.id).collect();
+            let asked = report.nodes.len() - skipped.len();
+            let tls = if report.tls {
+                ", each over TLS on its secure client port"
+            } else {
+                ""
+            };
+            if skipped.is_empty() {
+                crate::outln!(
+                    "{} returned the same data and mzxid{tls}",
+                    if asked == 1 {
+                        "the one node".to_string()
+                    } else {
+                        format!("all {asked} nodes")
+                    }
+                );
+            } else {
+                crate::outln!(
+                    "all {} asked returned the same data and mzxid{tls}; {} skipped (stopped)",
+                    words::count(asked, "node"),
+                    words::nodes(&skipped)
+                );
+            }
         }
         Ok(())
     } else {

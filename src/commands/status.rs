@@ -40,7 +40,7 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
     } else {
         crate::out!("{}", output::status_table(&status));
         crate::out!("{}", more_ports(&spec));
-        crate::out!("{}", config_files(&paths, &spec));
+        crate::out!("{}", said_once(&paths, config_files(&paths, &spec)));
         crate::out!("{}", describe_versions(&versions));
         if let Some(l) = &status.links {
             let rules = l["rules"].as_array().map_or(0, Vec::len);
@@ -49,7 +49,10 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
             } else {
                 "; the proxies are down with the supervisor (the next zkdev command restores them)".into()
             };
-            crate::outln!("links: proxied, {} fault rule(s){up} (`zkdev links` shows them)", rules);
+            crate::outln!(
+                "links: proxied, {}{up} (`zkdev links` shows them)",
+                crate::model::words::count(rules, "fault rule")
+            );
         }
         for (id, fault) in disk_faults(&paths, &spec) {
             crate::outln!(
@@ -120,6 +123,18 @@ fn add_ports(v: &mut serde_json::Value, spec: &ClusterSpec) {
             n["other_ports"] = other.into();
         }
     }
+}
+
+/// `notice` the first time it is this text: the last one shown is kept in the cluster directory, so the
+/// same lines do not come back on every `status` (`status --json` always carries them).
+fn said_once(paths: &ClusterPaths, notice: String) -> String {
+    let file = paths.root.join("status-notice.txt");
+    if std::fs::read_to_string(&file).ok().as_deref() == Some(notice.as_str()) {
+        return String::new();
+    }
+    // Not remembered (read-only home): it is shown again next time, which is harmless.
+    let _ = crate::os::state::write_atomic(&file, notice.as_bytes());
+    notice
 }
 
 /// Nodes whose zoo.cfg ZooKeeper rewrote (reconfigEnabled), or whose membership is in ZooKeeper's dynamic
@@ -200,10 +215,10 @@ fn describe_versions(versions: &[(u32, Option<Membership>)]) -> String {
         .map(|(id, _)| *id)
         .collect();
     let mut out = format!(
-        "configuration {} ({}) on node(s) {}\n",
+        "configuration {} ({}) on {}\n",
         Version(common.version),
         common.describe(),
-        agree.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+        crate::model::words::nodes(&agree)
     );
     for (id, m) in seen.iter().filter(|(_, m)| m.version != common.version) {
         out.push_str(&format!(
@@ -355,7 +370,7 @@ mod tests {
         let versions = vec![(1, m(new)), (2, m(new)), (3, m(old)), (4, None)];
         let text = describe_versions(&versions);
         assert!(
-            text.starts_with("configuration 100000005 (voters 1,2, observers 3) on node(s) 1,2\n"),
+            text.starts_with("configuration 100000005 (voters 1,2, observers 3) on nodes 1 and 2\n"),
             "{text}"
         );
         assert!(

@@ -70,9 +70,9 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                 if spec.voter_count() % 2 == 0 && !ctx.quiet {
                     let n = spec.voter_count();
                     eprintln!(
-                        "warning: {n} voters survive {} failed voter(s), as {} would: an even count makes every \
+                        "warning: {n} voters survive {}, as {} would: an even count makes every \
                          quorum one vote larger without surviving more failures (use {} or {})",
-                        (n - 1) / 2,
+                        crate::model::words::count((n - 1) / 2, "failed voter"),
                         n - 1,
                         n - 1,
                         n + 1
@@ -183,8 +183,8 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
             if failure == WaitFailure::Interrupted {
                 stop_started(ctx, &sup, &started, &status).await;
                 return Err(Error::failed(format!(
-                    "interrupted: stopped the {} node(s) this run had started; data kept",
-                    started.len()
+                    "interrupted: stopped the {} this run had started; data kept",
+                    crate::model::words::count(started.len(), "node")
                 )));
             }
             let bad: Vec<u32> = match failure {
@@ -226,8 +226,9 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
             } else {
                 stop_started(ctx, &sup, &started, &status).await;
                 format!(
-                    "stopped the {} node(s) this run started (pass --keep-on-failure to inspect them running)",
-                    started.len()
+                    "stopped the {} this run started (pass --keep-on-failure to inspect {} running)",
+                    crate::model::words::count(started.len(), "node"),
+                    if started.len() == 1 { "it" } else { "them" }
                 )
             };
             Err(Error::failed_with(format!("{what}; {aftermath}"), detail))
@@ -390,7 +391,15 @@ fn check_same_shape(ctx: &Ctx, spec: &ClusterSpec, args: &UpArgs) -> Result<()> 
         diffs.push(format!("--port-offset {k} (it has {})", spec.settings.offset));
     }
     if let Some(a) = args.addresses.filter(|a| *a != spec.settings.addresses) {
-        diffs.push(format!("--addresses {a:?} (it has {:?})", spec.settings.addresses).to_lowercase());
+        let word = |m: crate::model::profile::AddressMode| match m {
+            crate::model::profile::AddressMode::Shared => "shared",
+            crate::model::profile::AddressMode::Loopback => "loopback",
+        };
+        diffs.push(format!(
+            "--addresses {} (it has {})",
+            word(a),
+            word(spec.settings.addresses)
+        ));
     }
     if let Some(b) = args.address_base.filter(|b| *b != spec.settings.address_base) {
         diffs.push(format!("--address-base {b} (it has {})", spec.settings.address_base));
@@ -419,9 +428,15 @@ fn check_same_shape(ctx: &Ctx, spec: &ClusterSpec, args: &UpArgs) -> Result<()> 
     Err(Error::usage(format!(
         "cluster `{}` already exists with another shape: {}. A cluster keeps the shape and settings its data was made with: run `zkdev up` without \
          those flags to start it as it is, remove it first with `zkdev down --purge`, or make a second one with \
-         `--cluster NAME --port-offset K`",
+         `{}`",
         ctx.cluster,
-        diffs.join(", ")
+        diffs.join(", "),
+        if args.addresses.unwrap_or(spec.settings.addresses) == crate::model::profile::AddressMode::Loopback {
+            "--cluster NAME --address-base IP` (a free loopback base, e.g. 127.0.0.50; an offset is refused with \
+             --addresses loopback"
+        } else {
+            "--cluster NAME --port-offset K"
+        }
     )))
 }
 
@@ -464,9 +479,9 @@ fn report(ctx: &Ctx, spec: &ClusterSpec, started: &[u32], elapsed: Duration, sta
         crate::outln!("cluster `{}` ({shape}) was already running", spec.name);
     } else if waited {
         crate::outln!(
-            "cluster `{}` ({shape}) is serving: started node(s) {} in {}",
+            "cluster `{}` ({shape}) is serving: started {} in {}",
             spec.name,
-            started.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+            crate::model::words::nodes(started),
             output::secs(elapsed)
         );
     } else {

@@ -183,9 +183,10 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
     if args.tls && !spec.settings.tls {
         return Err(Error::usage(format!(
-            "--tls: cluster `{}` was made without TLS, so no node has a secure client port (make one with \
-             `zkdev up --tls` or `[tls] enabled = true`, or run verify without --tls)",
-            spec.name
+            "--tls: cluster `{}` was made without TLS, so no node has a secure client port; {}, or run verify \
+             without --tls",
+            spec.name,
+            spec.remake_advice(&["--tls"])
         )));
     }
     let reach = Reach {
@@ -222,17 +223,17 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     if !ctx.quiet && !ctx.json {
         match &nemesis {
             None => eprintln!(
-                "writing {} znodes/s{} under {base} for at least {} while killing the leader {} time(s)...",
+                "writing {} znodes/s{} under {base} for at least {} while killing the leader {}...",
                 args.writes_per_sec,
                 if args.tls { " over TLS" } else { "" },
                 output::secs(duration),
-                args.kills
+                crate::model::words::count(args.kills as usize, "time")
             ),
             Some(n) => {
                 eprintln!(
-                    "nemesis: seed {}, {} fault(s) from {} over {} (the same seed replays them: --seed {})",
+                    "nemesis: seed {}, {} from {} over {} (the same seed replays them: --seed {})",
                     n.seed,
-                    n.plan.len(),
+                    crate::model::words::count(n.plan.len(), "fault"),
                     n.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(","),
                     output::secs(duration),
                     n.seed
@@ -343,13 +344,12 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
             Ok((r, _)) => {
                 if !ctx.quiet && !ctx.json {
                     eprintln!(
-                        "  kill {k}: leader {} -> {} (epoch {} -> {}), new leader serving after {} ms, rejoined as {}",
+                        "  kill {k}: leader {} (epoch {}) killed; {}; {}",
                         r.old_leader,
-                        r.new_leader.map_or("-".into(), |l| l.to_string()),
                         r.old_epoch,
-                        r.new_epoch.map_or("-".into(), |e| e.to_string()),
-                        r.new_leader_ms.unwrap_or(0),
-                        r.rejoined_as.map_or("-".to_string(), |m| m.to_string())
+                        super::kill_leader::new_leader_phrase(r.new_leader, r.new_epoch, r.new_leader_ms),
+                        r.rejoined_as
+                            .map_or("not seen rejoining".to_string(), |m| format!("rejoined as {m}"))
                     );
                 }
                 kills.push(r);
@@ -372,14 +372,14 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
             "every node is running as before".to_string()
         } else {
             format!(
-                "restarted node(s) {} that this run had killed",
-                restarted.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+                "restarted {} that this run had killed",
+                crate::model::words::nodes(&restarted)
             )
         };
         let done = if nemesis.is_some() {
-            format!("{} fault(s)", injected.len())
+            crate::model::words::count(injected.len(), "fault")
         } else {
-            format!("{} leader kill(s)", kills.len())
+            crate::model::words::count(kills.len(), "leader kill")
         };
         return Err(Error::failed(format!(
             "interrupted after {done}; {what}; the check was not run and the writes are left under {base}"
@@ -473,8 +473,10 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
         Ok(())
     } else {
         Err(Error::failed(format!(
-            "verify FAILED: {} acknowledged write(s) lost, {} duplicated, {} out of order; the writes are kept under {base}",
-            report.lost, report.duplicated, report.out_of_order
+            "verify FAILED: {} lost, {} duplicated, {} out of order; the writes are kept under {base}",
+            crate::model::words::count(report.lost as usize, "acknowledged write"),
+            report.duplicated,
+            report.out_of_order
         )))
     }
 }
@@ -522,11 +524,11 @@ pub(super) async fn restore(
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            eprintln!("warning: restarted node(s) after the interruption, but the ensemble did not serve within 30 s");
+            eprintln!("warning: restarted the nodes this run had stopped, but the ensemble did not serve within 30 s");
             down
         }
         Err(e) => {
-            eprintln!("warning: could not restart node(s) after the interruption: {e}");
+            eprintln!("warning: could not restart the nodes this run had stopped: {e}");
             Vec::new()
         }
     }
@@ -539,12 +541,15 @@ fn survives_leader_kills(spec: &crate::model::spec::ClusterSpec) -> Result<()> {
         return Ok(());
     }
     Err(Error::failed(format!(
-        "verify kills the leader and needs the other voters to elect a new one, but cluster `{}` has {voters} \
-         voter(s): after a kill {} would remain where a quorum needs {needed}. Verify needs at least 3 voters; for a \
-         new cluster, `zkdev up --nodes 3` (with `--cluster NAME --port-offset K` to keep this one), or pass \
-         --kills 0 to only write and check",
+        "verify kills the leader and needs the other voters to elect a new one, but cluster `{}` has {}: after \
+         a kill {} would remain where a quorum needs {needed}. Verify needs at least 3 voters: `{}` (this removes \
+         its data; to keep it, make a second cluster with `zkdev up --nodes 3 {}`), or pass --kills 0 to only \
+         write and check",
         spec.name,
-        voters - 1
+        crate::model::words::count(voters, "voter"),
+        voters - 1,
+        spec.remake_command_with(3, &[]),
+        spec.beside_flags()
     )))
 }
 
@@ -783,9 +788,14 @@ mod tests {
         for voters in [1, 2] {
             let spec = ClusterSpec::build("one", "p", settings("fast"), Dist::fixture(), voters, 1).unwrap();
             let err = survives_leader_kills(&spec).unwrap_err().to_string();
-            assert!(err.contains(&format!("has {voters} voter(s)")), "{err}");
+            let has = crate::model::words::count(voters as usize, "voter");
+            assert!(err.contains(&format!("has {has}:")), "{err}");
             assert!(err.contains("at least 3 voters"), "{err}");
-            assert!(err.contains("`zkdev up --nodes 3`"), "{err}");
+            assert!(
+                err.contains("`zkdev --cluster one down --purge && zkdev --cluster one up --nodes 3 --observers 1"),
+                "{err}"
+            );
+            assert!(!err.contains("(s)"), "{err}");
             assert!(!err.contains("--force"), "{err}");
         }
         let spec = ClusterSpec::build("three", "p", settings("fast"), Dist::fixture(), 3, 0).unwrap();
@@ -811,7 +821,11 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("--nemesis stall,delay needs proxied links"), "{err}");
-        assert!(err.contains("`zkdev up --net`"), "{err}");
+        assert!(
+            err.contains("`zkdev --cluster plain down --purge && zkdev --cluster plain up --nodes 3 ")
+                && err.contains(" --net`"),
+            "{err}"
+        );
         let n = nemesis_plan(&args("kill,pause"), &plain, ten).unwrap().unwrap();
         assert_eq!((n.seed, n.plan.len()), (7, 2));
         assert_eq!(
@@ -824,7 +838,11 @@ mod tests {
         // Disk faults need the library in the nodes: a cluster made without it is told how to get one.
         let err = nemesis_plan(&args("kill,disk"), &plain, ten).err().unwrap().to_string();
         assert!(err.contains("--nemesis disk needs the disk-fault library"), "{err}");
-        assert!(err.contains("`zkdev up --disk-faults`"), "{err}");
+        assert!(
+            err.contains("`zkdev --cluster plain down --purge && zkdev --cluster plain up --nodes 3 ")
+                && err.contains(" --disk-faults`"),
+            "{err}"
+        );
         let n = nemesis_plan(&args("expire"), &plain, ten).unwrap().unwrap();
         assert_eq!(n.plan.len(), 2);
     }

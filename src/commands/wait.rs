@@ -1,10 +1,12 @@
-//! `zkdev wait`: exit 0 once every node serves with one leader; otherwise exit 1 and say why.
+//! `zkdev wait`: exit 0 once every node serves with one leader, or every node but those stopped on purpose
+//! (the leader's quorum serves); otherwise exit 1 and say why.
 
 use std::time::Instant;
 
 use super::Ctx;
 use crate::cli::WaitArgs;
 use crate::error::{Error, Result};
+use crate::model::words;
 use crate::output;
 use crate::zk::observe::{ProcessState, WaitFailure};
 
@@ -12,14 +14,38 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<()> {
     let timeout = args.timeout;
     let (paths, spec) = ctx.existing()?;
     let t0 = Instant::now();
-    let r = super::wait_healthy(ctx, &spec, &paths, timeout, t0).await;
+    let progress = output::Progress::new(ctx.quiet || ctx.json);
+    let r = crate::zk::observe::wait_until(
+        &spec,
+        &paths,
+        timeout,
+        |s| s.serving_except_stopped().is_some(),
+        |s| progress.show(s, t0.elapsed()),
+    )
+    .await;
+    progress.finish();
     match r {
         Ok(s) => {
             if ctx.json {
                 output::print_json(&s);
             } else if !ctx.quiet {
+                let stopped = s.serving_except_stopped().unwrap_or_default();
+                let note = if stopped.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " ({} stopped on purpose; `zkdev start {}` brings {} back)",
+                        words::nodes(&stopped),
+                        if stopped.len() == 1 {
+                            stopped[0].to_string()
+                        } else {
+                            "all".into()
+                        },
+                        if stopped.len() == 1 { "it" } else { "them" }
+                    )
+                };
                 crate::outln!(
-                    "serving after {}: {}",
+                    "serving after {}: {}{note}",
                     output::secs(t0.elapsed()),
                     output::summary_line(&s)
                 );
@@ -37,7 +63,7 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<()> {
                 .iter()
                 .map(|n| {
                     format!(
-                        "{} {}",
+                        "node {} ({})",
                         n.id,
                         n.mode()
                             .map_or_else(|| n.process().as_str().to_string(), |m| m.to_string())
@@ -45,24 +71,24 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<()> {
                 })
                 .collect();
             if !stuck.is_empty() {
-                why.push_str(&format!("; not serving: {}", stuck.join(", ")));
+                why.push_str(&format!("; not serving: {}", words::and_list(&stuck)));
             }
             // A paused node never comes back by waiting: name the command that brings it back.
-            let paused: Vec<String> = s
+            let paused: Vec<u32> = s
                 .nodes
                 .iter()
                 .filter(|n| n.process() == ProcessState::Paused)
-                .map(|n| n.id.to_string())
+                .map(|n| n.id)
                 .collect();
             if !paused.is_empty() {
                 let target = if paused.len() == 1 {
-                    paused[0].clone()
+                    paused[0].to_string()
                 } else {
                     "all".to_string()
                 };
                 why.push_str(&format!(
-                    "; node(s) {} paused (SIGSTOP) and will not serve until resumed: `zkdev resume {target}`",
-                    paused.join(",")
+                    "; {} paused (SIGSTOP) and will not serve until resumed: `zkdev resume {target}`",
+                    words::nodes(&paused)
                 ));
             }
             if q.voters_up < q.needed {
@@ -72,8 +98,11 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<()> {
                     "resume or start voters"
                 };
                 why.push_str(&format!(
-                    "; only {} of {} voters are up and a quorum needs {}: {fix}",
-                    q.voters_up, q.voters, q.needed
+                    "; only {} of {} {} up and a quorum needs {}: {fix}",
+                    q.voters_up,
+                    words::count(q.voters, "voter"),
+                    if q.voters_up == 1 { "is" } else { "are" },
+                    q.needed
                 ));
             } else if matches!(failure, WaitFailure::Crashed(_)) {
                 why.push_str("; `zkdev up` starts it again");

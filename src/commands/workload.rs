@@ -615,9 +615,9 @@ fn check_register(h: &History) -> Verdict {
     let key = r.key.clone().unwrap_or_default();
     let too_large = format!("inconclusive: too large to check within {}", r.budget);
     let summary = format!(
-        "{} operations on {} registers ({unknown} with unknown outcome): {}",
-        r.ops,
-        r.keys,
+        "{} on {} ({unknown} with unknown outcome): {}",
+        crate::model::words::count(r.ops, "operation"),
+        crate::model::words::count(r.keys, "register"),
         match r.decision {
             Decision::Linearizable => "linearizable",
             Decision::NotLinearizable => "NOT linearizable",
@@ -629,8 +629,8 @@ fn check_register(h: &History) -> Verdict {
         (Decision::NotLinearizable, Some(reason)) => vec![format!("register {key}: {reason}")],
         (Decision::NotLinearizable, None) => vec![format!(
             "register {key}: no order of its operations consistent with real time explains every answer; \
-             the {} operation(s) below cannot be linearized together",
-            r.excerpt.len()
+             the {} below cannot be linearized together",
+            crate::model::words::count(r.excerpt.len(), "operation")
         )],
         (Decision::TooLarge, _) => vec![format!(
             "register {key}: its history is too large to check within {}; no violation was found, none was ruled out",
@@ -693,9 +693,9 @@ async fn check_sequential(spec: &ClusterSpec, h: &History) -> Result<Verdict> {
         let (check, missing) = super::verify::check_node(&reach, n.id, reach.node_addr(n), &h.base, &as_verify).await?;
         if check.missing + check.wrong_data + check.duplicated > 0 {
             problems.push(format!(
-                "node {}: {} acknowledged create(s) missing ({}), {} with other data, {} created twice",
+                "node {}: {} missing ({}), {} with other data, {} created twice",
                 n.id,
-                check.missing,
+                crate::model::words::count(check.missing, "acknowledged create"),
                 missing.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
                 check.wrong_data,
                 check.duplicated
@@ -712,10 +712,10 @@ async fn check_sequential(spec: &ClusterSpec, h: &History) -> Result<Verdict> {
     problems.extend(fifo);
     excerpt.extend(ids);
     let summary = format!(
-        "{} acknowledged creates of {} attempted, checked on {} nodes and in each client's order: {}",
-        acked.len(),
+        "{} acknowledged of {} attempted, checked on {} and in each client's order: {}",
+        crate::model::words::count(acked.len(), "create"),
         h.records.len(),
-        spec.nodes.len(),
+        crate::model::words::count(spec.nodes.len(), "node"),
         if problems.is_empty() {
             "all present once, in order"
         } else {
@@ -823,8 +823,8 @@ fn judge_queue(records: &[Record], left: &HashSet<String>) -> (Vec<String>, Vec<
         if ids.len() > 1 || left.contains(*item) {
             twice += 1;
             problems.push(format!(
-                "item {item} was delivered {} time(s){}",
-                ids.len(),
+                "item {item} was delivered {}{}",
+                crate::model::words::count(ids.len(), "time"),
                 if left.contains(*item) {
                     " and is still in the queue"
                 } else {
@@ -835,8 +835,8 @@ fn judge_queue(records: &[Record], left: &HashSet<String>) -> (Vec<String>, Vec<
         }
     }
     let summary = format!(
-        "{} items acknowledged, {} delivered, {} left in the queue: {lost} lost, {twice} delivered twice",
-        enqueued.len(),
+        "{} acknowledged, {} delivered, {} left in the queue: {lost} lost, {twice} delivered twice",
+        crate::model::words::count(enqueued.len(), "item"),
         delivered.len(),
         left.len()
     );
@@ -933,7 +933,7 @@ mod tests {
         assert!(problems
             .iter()
             .any(|p| p.contains("item c0-3 was acknowledged but never delivered")));
-        assert!(problems.iter().any(|p| p.contains("item c0-1 was delivered 2 time(s)")));
+        assert!(problems.iter().any(|p| p.contains("item c0-1 was delivered 2 times")));
         assert_eq!(excerpt, vec![2, 3, 5]);
     }
 }

@@ -45,6 +45,17 @@ pub enum Layout {
     LegacyTarball,
 }
 
+impl Layout {
+    /// In words, for messages and tables (`--json` keeps the serde names).
+    pub fn words(self) -> &'static str {
+        match self {
+            Layout::Debian => "Debian",
+            Layout::Tarball => "tarball",
+            Layout::LegacyTarball => "legacy tarball",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogConfig {

@@ -54,7 +54,8 @@ pub fn diagnose(log_text: &str) -> Option<String> {
             let port = binding.map(|a| format!(" ({a})")).unwrap_or_default();
             return Some(format!(
                 "a port of this node{port} was taken by another process after zkdev checked it: `{}`; find it with \
-                 `ss -ltnp`, or move the cluster with --port-offset",
+                 `ss -ltnp` and stop it (a cluster keeps its ports; a new one can go elsewhere with --port-offset, \
+                 or with --address-base under --addresses loopback)",
                 line.trim()
             ));
         }

@@ -422,13 +422,10 @@ fn from_journal(journal: &[Event], epoch: u32) -> Option<FromJournal> {
     })
 }
 
-fn ids(v: &[u32]) -> String {
-    let words: Vec<String> = v.iter().map(u32::to_string).collect();
-    match words.len() {
-        0 => "none".into(),
-        1 => words[0].clone(),
-        n => format!("{} and {}", words[..n - 1].join(", "), words[n - 1]),
-    }
+/// "nodes 1 and 2" -> "Nodes 1 and 2", to start a sentence.
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
 }
 
 fn clock(at: &str) -> &str {
@@ -489,13 +486,16 @@ fn story(e: &Explanation) -> Vec<String> {
         .map(|c| format!("node {} proposed {c}", c.id))
         .collect();
     s.push(format!(
-        "Candidates ({} of {} voters took part{}): {}.",
+        "Candidates ({} of {} took part{}): {}.",
         e.candidates.len(),
-        e.voters,
+        crate::model::words::count(e.voters, "voter"),
         if absent.is_empty() {
             String::new()
         } else {
-            format!("; node(s) {} did not: not running or cut off", ids(&absent))
+            format!(
+                "; {} did not: not running or cut off",
+                crate::model::words::nodes(&absent)
+            )
         },
         proposals.join("; ")
     ));
@@ -525,16 +525,16 @@ fn story(e: &Explanation) -> Vec<String> {
             .collect();
         if g.id == e.leader {
             s.push(format!(
-                "Node {} won because its {g} is the greatest{}. Nodes {} voted for it: a quorum ({} of {} voters).",
+                "Node {} won because its {g} is the greatest{}. {} voted for it: a quorum ({} of {}).",
                 g.id,
                 if others.is_empty() {
                     String::new()
                 } else {
                     format!(" ({})", others.join("; "))
                 },
-                ids(&e.supporters),
+                capitalised(&crate::model::words::nodes(&e.supporters)),
                 e.quorum,
-                e.voters
+                crate::model::words::count(e.voters, "voter")
             ));
         } else {
             s.push(format!(

@@ -248,11 +248,11 @@ fn validate_host(h: &str) -> Result<()> {
 pub fn hosts(spec: &ClusterSpec, hosts: &[String]) -> Result<Files> {
     if hosts.len() != spec.nodes.len() {
         return Err(Error::usage(format!(
-            "{} host(s) given for {} nodes ({} voters + {} observers): name one host per node, voters first",
-            hosts.len(),
-            spec.nodes.len(),
-            spec.voter_count(),
-            spec.observer_count()
+            "{} given for {} ({} + {}): name one host per node, voters first",
+            crate::model::words::count(hosts.len(), "host"),
+            crate::model::words::count(spec.nodes.len(), "node"),
+            crate::model::words::count(spec.voter_count(), "voter"),
+            crate::model::words::count(spec.observer_count(), "observer")
         )));
     }
     for h in hosts {

@@ -127,9 +127,10 @@ fn resolve_running(target: Target, status: &ClusterStatus) -> Result<Vec<u32>> {
         Target::Id(id) => {
             if status.node(id).is_none() {
                 return Err(Error::usage(format!(
-                    "cluster `{}` has no node {id}; its nodes are 1..={}",
+                    "cluster `{}` has no node {id}; its {} {}",
                     status.cluster,
-                    status.nodes.len()
+                    crate::model::words::noun_for(status.nodes.len(), "node is|nodes are"),
+                    crate::model::words::and_list(&status.nodes.iter().map(|n| n.id).collect::<Vec<_>>())
                 )));
             }
             Ok(vec![id])
@@ -168,8 +169,10 @@ impl QuorumAfter {
     }
     pub fn describe(&self) -> String {
         format!(
-            "{} of {} voters would remain up; a quorum needs {}",
-            self.remaining, self.voters, self.needed
+            "{} of {} would remain up; a quorum needs {}",
+            self.remaining,
+            crate::model::words::count(self.voters, "voter"),
+            self.needed
         )
     }
 }

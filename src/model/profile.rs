@@ -911,7 +911,7 @@ impl Settings {
                     let port = u16::try_from(port).ok().filter(|p| *p >= 1024).ok_or_else(|| {
                         format!(
                             "node {id}'s `{k}` port would be {port} ({{port:{base}}} + id {id} + offset {}): ports \
-                             must be 1024..=65535",
+                             must be 1024 to 65535",
                             self.offset
                         )
                     })?;

@@ -110,7 +110,7 @@ fn node_spec(settings: &Settings, admin_on: bool, id: u32, role: Role) -> Result
         u16::try_from(p).ok().filter(|p| *p >= 1024).ok_or_else(|| {
             Error::usage(format!(
                 "node {id}'s {what} port would be {p} ({what} base {base} + id {id} + offset {}): ports must be \
-                 1024..=65535; choose a smaller --port-offset or port base",
+                 1024 to 65535; choose a smaller --port-offset or port base",
                 settings.offset
             ))
         })
@@ -247,7 +247,7 @@ impl ClusterSpec {
         }
         if voters + observers > 255 {
             return Err(Error::usage(format!(
-                "--nodes {voters} --observers {observers}: at most 255 nodes in all (myid is 1..255)"
+                "--nodes {voters} --observers {observers}: at most 255 nodes in all (myid is 1 to 255)"
             )));
         }
         let admin_on = settings.admin_server && dist.admin_server_available;
@@ -289,7 +289,7 @@ impl ClusterSpec {
             let last = base + n - 1;
             if base < 1024 || last > 65535 {
                 return Err(Error::usage(format!(
-                    "the proxies of {n} nodes would need ports {base}..={last}: ports must be 1024..=65535; choose \
+                    "the proxies of {n} nodes would need ports {base} to {last}: ports must be 1024 to 65535; choose \
                      another [network] port_base (--net-port-base) or --port-offset"
                 )));
             }
@@ -319,7 +319,7 @@ impl ClusterSpec {
             return Err(Error::usage(format!("cluster `{}` already has a node {id}", self.name)));
         }
         if !(1..=255).contains(&id) {
-            return Err(Error::usage(format!("node id {id}: ZooKeeper's myid is 1..=255")));
+            return Err(Error::usage(format!("node id {id}: ZooKeeper's myid is 1 to 255")));
         }
         if let Some(net) = self.net {
             if u32::from(net.port_base) + id - 1 > 65535 {
@@ -365,8 +365,8 @@ impl ClusterSpec {
                     )
                 };
                 return Err(Error::usage(format!(
-                    "port {p} would be both {other} and {label}: the port bases are too close for {} nodes; {advice}",
-                    self.nodes.len(),
+                    "port {p} would be both {other} and {label}: the port bases are too close for {}; {advice}",
+                    crate::model::words::count(self.nodes.len(), "node"),
                 )));
             }
         }
@@ -392,6 +392,111 @@ impl ClusterSpec {
 
     pub fn observer_count(&self) -> usize {
         self.nodes.len() - self.voter_count()
+    }
+
+    /// The `up` flags that make this cluster again as it is (shape, profile, offset or addresses, the
+    /// installation, TLS, proxied links, reconfiguration, disk faults), plus `add` where it lacks them:
+    /// `--nodes 3 --observers 1 --profile fast --port-offset 11000 --disk-faults`. Advice built from it keeps
+    /// what the user made; flags the cluster already has are not repeated.
+    pub fn up_flags(&self, add: &[&str]) -> String {
+        self.up_flags_with(self.voter_count(), add)
+    }
+
+    /// `up_flags` with another voter count.
+    pub fn up_flags_with(&self, voters: usize, add: &[&str]) -> String {
+        let s = &self.settings;
+        let mut f = vec![format!("--nodes {voters}")];
+        if self.observer_count() > 0 {
+            f.push(format!("--observers {}", self.observer_count()));
+        }
+        match self
+            .profile
+            .strip_prefix("built-in profile `")
+            .and_then(|p| p.strip_suffix('`'))
+        {
+            Some("default") => {}
+            Some(name) => f.push(format!("--profile {name}")),
+            None if self.profile.is_empty() => {}
+            None => f.push(format!("--profile {}", self.profile)),
+        }
+        if s.addresses == AddressMode::Loopback {
+            f.push("--addresses loopback".into());
+            if s.address_base != crate::model::profile::DEFAULT_ADDRESS_BASE {
+                f.push(format!("--address-base {}", s.address_base));
+            }
+        } else if s.offset != 0 {
+            f.push(format!("--port-offset {}", s.offset));
+        }
+        if let Some(home) = &s.zk_home {
+            f.push(format!("--zk-home {home}"));
+        } else if s.version.is_some() {
+            f.push(format!("--dist {}", self.dist.version));
+        }
+        let has = [
+            ("--tls", s.tls),
+            ("--net", self.net.is_some()),
+            ("--reconfig", s.reconfig),
+            ("--disk-faults", s.disk_faults),
+        ];
+        for (flag, on) in has {
+            if on || add.contains(&flag) {
+                f.push(flag.to_string());
+            }
+        }
+        f.extend(
+            add.iter()
+                .filter(|a| !has.iter().any(|(flag, _)| flag == *a))
+                .map(ToString::to_string),
+        );
+        f.join(" ")
+    }
+
+    /// The command line that replaces this cluster with one made the same way plus `add` (see `up_flags`):
+    /// `zkdev down --purge && zkdev up ...`, with `--cluster NAME` unless it is the default cluster.
+    pub fn remake_command(&self, add: &[&str]) -> String {
+        self.remake_command_with(self.voter_count(), add)
+    }
+
+    /// `remake_command` with another voter count.
+    pub fn remake_command_with(&self, voters: usize, add: &[&str]) -> String {
+        let c = if self.name == "default" {
+            String::new()
+        } else {
+            format!(" --cluster {}", self.name)
+        };
+        format!(
+            "zkdev{c} down --purge && zkdev{c} up {}",
+            self.up_flags_with(voters, add)
+        )
+    }
+
+    /// What to do to get `add` (`--net`, `--disk-faults`, `--tls`, `--reconfig`), which a cluster only gets when
+    /// it is made: the command that makes this one again with its shape and settings plus `add`, or, where the
+    /// two cannot combine (proxied links with nodes on their own loopback addresses), a second cluster.
+    pub fn remake_advice(&self, add: &[&str]) -> String {
+        if add.contains(&"--net") && self.settings.addresses == AddressMode::Loopback {
+            return format!(
+                "proxied links do not combine with --addresses loopback, so make a second cluster on 127.0.0.1: \
+                 `zkdev --cluster NAME up --nodes {} {} --port-offset K`",
+                self.voter_count(),
+                add.join(" ")
+            );
+        }
+        format!(
+            "make it again with {} (this removes its data): `{}`",
+            add.join(" "),
+            self.remake_command(add)
+        )
+    }
+
+    /// The flags that put a second cluster beside this one without sharing a port: another offset, or,
+    /// for nodes on their own loopback addresses (where an offset is refused), another address base.
+    pub fn beside_flags(&self) -> &'static str {
+        if self.settings.addresses == AddressMode::Loopback {
+            "--cluster NAME --addresses loopback --address-base IP (a free base, e.g. 127.0.0.50)"
+        } else {
+            "--cluster NAME --port-offset K (e.g. 10000)"
+        }
     }
 
     /// Votes needed for a quorum: a strict majority of voters.
@@ -517,6 +622,40 @@ pub(crate) mod tests {
     pub fn settings(name: &str) -> Settings {
         let (o, p) = profile::load(name).unwrap();
         p.settings(&o).unwrap()
+    }
+
+    #[test]
+    fn remake_advice_keeps_the_clusters_shape_offset_and_flags() {
+        let mut st = settings("fast");
+        st.offset = 11_000;
+        st.tls = true;
+        let spec = ClusterSpec::build("ci", "built-in profile `fast`", st, Dist::fixture(), 3, 1).unwrap();
+        assert_eq!(
+            spec.remake_command(&["--disk-faults"]),
+            "zkdev --cluster ci down --purge && zkdev --cluster ci up --nodes 3 --observers 1 --profile fast \
+             --port-offset 11000 --tls --disk-faults"
+        );
+        assert_eq!(
+            spec.remake_command_with(5, &["--tls"]),
+            "zkdev --cluster ci down --purge && zkdev --cluster ci up --nodes 5 --observers 1 --profile fast \
+             --port-offset 11000 --tls"
+        );
+        // Nodes on their own loopback addresses: no --port-offset (refused there), and --net cannot be added.
+        let mut st = settings("default");
+        st.addresses = AddressMode::Loopback;
+        let lo = ClusterSpec::build("default", "built-in profile `default`", st, Dist::fixture(), 3, 0).unwrap();
+        assert_eq!(
+            lo.remake_command(&["--reconfig"]),
+            "zkdev down --purge && zkdev up --nodes 3 --addresses loopback --reconfig"
+        );
+        let net = lo.remake_advice(&["--net"]);
+        assert!(!net.contains("--addresses loopback --net"), "{net}");
+        assert!(
+            net.contains("`zkdev --cluster NAME up --nodes 3 --net --port-offset K`"),
+            "{net}"
+        );
+        assert!(lo.beside_flags().contains("--address-base"));
+        assert!(!lo.beside_flags().contains("--port-offset"));
     }
 
     #[test]

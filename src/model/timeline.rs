@@ -192,12 +192,13 @@ impl Tracker {
                     ));
                 }
                 if *mode_before != n.mode() && (n.mode().is_some() || mode_before.is_some()) {
-                    // No mode: "-" for a node that does not run, "(no answer)" for one that runs but is silent.
+                    // No mode: "(not running)" for a node that does not run, "(no answer)" for one that runs but
+                    // is silent.
                     let running = n.process() == ProcessState::Running;
                     let show = |m: &Option<Mode>| match m {
                         Some(m) => m.to_string(),
                         None if running => "(no answer)".into(),
-                        None => "-".into(),
+                        None => "(not running)".into(),
                     };
                     out.push(ev(
                         Kind::Mode,

@@ -106,7 +106,7 @@ pub async fn check_ports_free(spec: &ClusterSpec, ids: &[u32]) -> Result<()> {
             return Err(Error::env(format!(
                 "port {port} on {address} (node {id} {what} port) is in use{who}; with --addresses loopback every \
                  node has the standard ports on its own address, so two such clusters need different address \
-                 bases: this one uses base {base} ({}..{}); stop that process, or make this cluster with another \
+                 bases: this one uses base {base} ({} to {}); stop that process, or make this cluster with another \
                  base, e.g. --address-base {}",
                 spec.nodes.first().map_or(address, |n| n.address),
                 spec.nodes.last().map_or(address, |n| n.address),

@@ -95,8 +95,9 @@ pub fn ensure_node(spec: &ClusterSpec, paths: &ClusterPaths, id: u32) -> Result<
             Error::failed(format!(
                 "cannot give node {id} a TLS certificate: {} is missing or unreadable ({e}); this cluster's CA key \
                  was not kept (a cluster made by an older zkdev), so no node can be added to it. Make the cluster \
-                 anew (`zkdev down --purge && zkdev up ...`) to add nodes to a TLS ensemble",
-                p.display()
+                 anew to add nodes to a TLS ensemble (this removes its data): `{}`",
+                p.display(),
+                spec.remake_command(&[])
             ))
         })
     };

@@ -134,7 +134,10 @@ impl Sup {
                 p.update(table, Vec::new());
                 let mut ev = Event::new(
                     Kind::Note,
-                    format!("{dropped} link fault rule(s) of nodes no longer in the ensemble dropped"),
+                    format!(
+                        "{} of nodes no longer in the ensemble dropped",
+                        crate::model::words::count(dropped, "link fault rule")
+                    ),
                 );
                 ev.action = Some("links".into());
                 self.record(ev);

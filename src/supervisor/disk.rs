@@ -24,9 +24,9 @@ impl Sup {
         let spec = self.spec();
         if !spec.settings.disk_faults {
             return Err(Error::usage(format!(
-                "cluster `{}` was made without disk faults, so its JVMs do not load the disk-fault library; make \
-                 one with `zkdev up --disk-faults` (or `--profile chaos`, or `[faults] disk = true` in a profile)",
-                spec.name
+                "cluster `{}` was made without disk faults, so its JVMs do not load the disk-fault library; {}",
+                spec.name,
+                spec.remake_advice(&["--disk-faults"])
             )));
         }
         if let Some(id) = ids.iter().find(|id| spec.node(**id).is_none()) {

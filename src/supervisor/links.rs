@@ -46,10 +46,11 @@ pub fn describe_rules(rules: &[Rule]) -> String {
         .join("; ")
 }
 
-pub fn not_proxied(cluster: &str) -> Error {
+pub fn not_proxied(spec: &crate::model::spec::ClusterSpec) -> Error {
     Error::usage(format!(
-        "cluster `{cluster}` was made without proxied links: its nodes dial each other directly, so there is no \
-         link to break; make one with `zkdev up --net` (or `--profile chaos`), e.g. `zkdev down --purge && zkdev \
-         up --net`"
+        "cluster `{}` was made without proxied links: its nodes dial each other directly, so there is no link to \
+         break; {}",
+        spec.name,
+        spec.remake_advice(&["--net"])
     ))
 }

@@ -61,9 +61,7 @@ impl Sup {
     }
 
     pub(super) fn proxies_or_refuse(&self) -> Result<&proxy::Proxies> {
-        self.proxies
-            .as_ref()
-            .ok_or_else(|| links::not_proxied(&self.spec().name))
+        self.proxies.as_ref().ok_or_else(|| links::not_proxied(&self.spec()))
     }
 
     pub(super) async fn handle(self: &Arc<Self>, req: Request) -> Result<Value> {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::net::UnixListener;
 
-use super::cluster::{list, Loaded, Sup};
+use super::cluster::{Loaded, Sup};
 use super::journal::{self, Journal};
 use super::{links, proxy};
 use crate::error::{Error, Result};
@@ -160,7 +160,7 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
     for (id, ident) in paths.idents(&spec) {
         let s = sup.state.lock().expect("state").node(id);
         match process::identify(&s, &ident) {
-            Liveness::Ours { pid, .. } => adopted.push((id, pid)),
+            Liveness::Ours { pid, paused } => adopted.push((id, pid, paused)),
             Liveness::Gone => ended.extend(s.process().map(|(pid, _)| (id, pid))),
         }
     }
@@ -191,13 +191,13 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
             format!("supervisor started (pid {me}); {how_last_ended}")
         } else {
             format!(
-                "supervisor started (pid {me}); {how_last_ended}; adopted running node(s) {}",
-                list(&adopted.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+                "supervisor started (pid {me}); {how_last_ended}; adopted {}",
+                crate::model::words::nodes(&adopted.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
             )
         },
     );
     ev.pid = Some(me);
-    ev.nodes = adopted.iter().map(|(id, _)| *id).collect();
+    ev.nodes = adopted.iter().map(|(id, _, _)| *id).collect();
     ev.detail = Some(how_last_ended);
     sup.record(ev);
     // Journalled after the start, in the order things are learnt.
@@ -218,9 +218,9 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
         let mut ev = Event::new(
             Kind::Note,
             format!(
-                "link proxies listening ({} proxies: client proxies from port {}, each peer link at its own \
+                "link proxies listening ({}: client proxies from port {}, each peer link at its own \
                  address 127.1.<from>.<to>); {restored}",
-                p.count(),
+                crate::model::words::count(p.count(), "proxy|proxies"),
                 spec.net.map(|n| n.port_base).unwrap_or(0)
             ),
         );
@@ -230,10 +230,15 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
     for n in notes {
         sup.record(Event::new(Kind::Note, n));
     }
-    for (id, pid) in &adopted {
+    for (id, pid, paused) in &adopted {
+        let how = if *paused {
+            "paused (SIGSTOP; `zkdev resume` continues it)"
+        } else {
+            "running"
+        };
         let mut ev = Event::new(
             Kind::NodeAdopted,
-            format!("node {id} (pid {pid}) adopted: running, started before this supervisor; its exit will be seen by polling"),
+            format!("node {id} (pid {pid}) adopted: {how}, started before this supervisor; its exit will be seen by polling"),
         );
         ev.node = Some(*id);
         ev.pid = Some(*pid);

@@ -164,7 +164,7 @@ impl TryFrom<NodeRecord> for NodeStatus {
     fn try_from(r: NodeRecord) -> Result<NodeStatus, String> {
         let pid = || {
             r.pid
-                .ok_or_else(|| format!("node {}: {:?} without a pid", r.id, r.process))
+                .ok_or_else(|| format!("node {}: {} without a pid", r.id, r.process.as_str()))
         };
         let detail = r.detail.clone().unwrap_or_default();
         let health = match r.process {
@@ -388,6 +388,26 @@ impl ClusterStatus {
     pub fn healthy(&self) -> bool {
         let leaders = self.leaders();
         self.nodes.iter().all(NodeStatus::serving) && leaders.len() == 1 && leaders[0].role == Role::Participant
+    }
+
+    /// One participant leader, and every node that does not serve was stopped by zkdev on purpose (not
+    /// crashed, paused or stuck): the ids of those stopped nodes (empty when every node serves), or None.
+    pub fn serving_except_stopped(&self) -> Option<Vec<u32>> {
+        let leaders = self.leaders();
+        if leaders.len() != 1 || leaders[0].role != Role::Participant {
+            return None;
+        }
+        let mut stopped = Vec::new();
+        for n in &self.nodes {
+            if n.serving() {
+                continue;
+            }
+            if n.process() != ProcessState::Stopped {
+                return None;
+            }
+            stopped.push(n.id);
+        }
+        Some(stopped)
     }
 
     pub fn node(&self, id: u32) -> Option<&NodeStatus> {
