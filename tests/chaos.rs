@@ -320,3 +320,119 @@ fn a_30_second_run_with_every_fault_finds_no_violation() {
         .collect();
     assert!(kinds.len() >= 2, "{kinds:?}");
 }
+
+/// This cluster's JVMs stopped by a signal (state T in /proc): paused.
+fn paused_jvms(c: &TestCluster) -> Vec<i32> {
+    c.jvms()
+        .into_iter()
+        .filter(|p| process_state(*p) == Some('T'))
+        .collect()
+}
+
+/// The link rules in force as links.json keeps them for the next supervisor.
+fn link_rules(c: &TestCluster) -> Vec<Value> {
+    std::fs::read_to_string(c.cluster_dir().join("links.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| v["rules"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// SIGKILL of the supervisor while chaos holds a node paused (SIGSTOP): chaos brings a new supervisor
+/// back, resumes the node, checks the history and removes its znodes, and says that the supervisor was
+/// replaced. No JVM is left stopped and no link rule is left in links.json.
+#[test]
+fn a_supervisor_killed_while_a_pause_is_held_is_replaced_and_the_node_resumed() {
+    let slot = 26;
+    let c = TestCluster::new(slot);
+    up_net(&c, slot);
+    let dir = c.home_path().join("run");
+    let mut cmd = c.cmd();
+    cmd.args([
+        "chaos",
+        "--json",
+        "--out",
+        dir.to_str().unwrap(),
+        "--duration",
+        "8s",
+        "--seed",
+        "5",
+        "--nemesis",
+        "pause",
+        "--faults",
+        "1",
+    ])
+    .timeout(Duration::from_secs(180));
+    let run = std::thread::spawn(move || cmd.output().expect("zkdev runs"));
+    let paused = poll(Duration::from_secs(30), "a node paused by chaos", || {
+        paused_jvms(&c).first().copied()
+    });
+    let sup = c.supervisor_pid().expect("a supervisor runs during chaos");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(sup), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let killed_at = Instant::now();
+    let out = run.join().expect("the chaos thread");
+    let err = stderr(&out);
+    assert!(
+        paused_jvms(&c).is_empty(),
+        "JVM {paused} (and others: {:?}) left paused after chaos ended ({:?}):\n{err}",
+        paused_jvms(&c),
+        out.status.code()
+    );
+    assert!(link_rules(&c).is_empty(), "link rules left: {:?}", link_rules(&c));
+    assert_ok(&out, "chaos after its supervisor was killed");
+    let r = json_of(&out);
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(
+        r["verdict"]["summary"].as_str().unwrap().ends_with(": linearizable"),
+        "{r}"
+    );
+    let restarts = r["supervisor_restarts"].as_array().cloned().unwrap_or_default();
+    assert_eq!(restarts.len(), 1, "the report does not say the supervisor was replaced: {r}");
+    assert!(
+        err.contains(&format!("supervisor (pid {sup})")) && err.contains("started a new one"),
+        "chaos did not say what happened to its supervisor:\n{err}"
+    );
+    let now = c.supervisor_pid().expect("a supervisor runs after chaos");
+    assert_ne!(now, sup);
+    assert!(chaos_children(&c).is_empty(), "the workload's znodes are left");
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(60),
+        "chaos took {:?} after the supervisor was killed",
+        killed_at.elapsed()
+    );
+}
+
+/// With every client link cut (`zkdev link client ID --cut`), chaos's clients go through the client proxies
+/// as an application does: not one operation succeeds. With --direct they go around the proxies and do.
+#[test]
+fn cut_client_links_reach_chaos_and_direct_goes_around_them() {
+    let slot = 33;
+    let c = TestCluster::new(slot);
+    up_net(&c, slot);
+    for id in ["1", "2", "3", "4"] {
+        assert_ok(&c.zkdev(&["link", "client", id, "--cut"]), "zkdev link client --cut");
+    }
+    let dir = c.home_path().join("cut");
+    let out = chaos(&c, &dir, &["--duration", "3s", "--nemesis", "none"]);
+    let ok_ops = serde_json::from_str::<Value>(&stdout(&out))
+        .ok()
+        .and_then(|r| r["ops"]["ok"].as_u64());
+    assert_eq!(
+        ok_ops.unwrap_or(0),
+        0,
+        "operations succeeded through cut client links:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(!out.status.success(), "a run with no operation through passed:\n{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("--direct"),
+        "the error does not say how to go around the proxies:\n{}",
+        stderr(&out)
+    );
+    let dir = c.home_path().join("direct");
+    let out = chaos(&c, &dir, &["--duration", "3s", "--nemesis", "none", "--direct"]);
+    assert_ok(&out, "chaos --direct");
+    let r = json_of(&out);
+    assert!(r["ops"]["ok"].as_u64().unwrap() > 10, "{r}");
+}

@@ -50,6 +50,9 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
                 "; the proxies are down with the supervisor (the next zkdev command restores them)".into()
             };
             crate::outln!("links: proxied, {} fault rule(s){up} (`zkdev links` shows them)", rules);
+            for why in l["unbound"].as_array().into_iter().flatten().filter_map(|u| u.as_str()) {
+                crate::outln!("links: proxy {why}");
+            }
         }
         for (id, fault) in disk_faults(&paths, &spec) {
             crate::outln!(

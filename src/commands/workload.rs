@@ -138,9 +138,9 @@ async fn timed<T>(
 }
 
 /// Make the workload's znodes and start `clients` clients, `rate` operations per second each (0: as fast as
-/// each can).
-pub async fn start(spec: &ClusterSpec, kind: Kind, clients: u32, rate: u32) -> Result<Running> {
-    let connect_to = spec.connect_string();
+/// each can), connected as `ClusterSpec::workload_connect_string` says (`direct`: around the client proxies).
+pub async fn start(spec: &ClusterSpec, kind: Kind, clients: u32, rate: u32, direct: bool) -> Result<Running> {
+    let connect_to = spec.workload_connect_string(direct);
     let setup = connect(&connect_to).await?;
     zk::ensure(&setup, ROOT).await?;
     let base = format!("{ROOT}/{}-{}", kind.as_str(), crate::model::timeline::now_ms());
