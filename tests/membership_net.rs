@@ -149,12 +149,16 @@ fn an_added_node_talks_through_the_proxies_and_a_cut_is_real() {
 
 fn sigkill(pid: i32) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
-    poll(Duration::from_secs(5), "the killed process gone", || (!pid_alive(pid)).then_some(()));
+    poll(Duration::from_secs(5), "the killed process gone", || {
+        (!pid_alive(pid)).then_some(())
+    });
 }
 
 /// Every node answers `srvr` as leader or follower, with one leader.
 fn serving(c: &TestCluster, n: u64) -> Option<()> {
-    let modes: Vec<String> = (1..=n).map(|id| srvr(c.client_port(id)).map(|s| s.mode)).collect::<Option<_>>()?;
+    let modes: Vec<String> = (1..=n)
+        .map(|id| srvr(c.client_port(id)).map(|s| s.mode))
+        .collect::<Option<_>>()?;
     let ok = modes.iter().all(|m| m == "leader" || m == "follower");
     (ok && modes.iter().filter(|m| *m == "leader").count() == 1).then_some(())
 }
@@ -169,7 +173,14 @@ fn a_supervisor_killed_during_add_comes_back_and_a_taken_proxy_port_does_not_sto
     let slot = 27;
     let c = TestCluster::new(slot);
     let base = 20_000 + slot * 100;
-    c.up(&["--nodes", "3", "--net", "--net-port-base", &base.to_string(), "--reconfig"]);
+    c.up(&[
+        "--nodes",
+        "3",
+        "--net",
+        "--net-port-base",
+        &base.to_string(),
+        "--reconfig",
+    ]);
     let sup = c.supervisor_pid().expect("a supervisor after up");
 
     let mut cmd = c.cmd();
@@ -201,12 +212,18 @@ fn a_supervisor_killed_during_add_comes_back_and_a_taken_proxy_port_does_not_sto
         std::net::TcpListener::bind(("127.0.0.1", port)).ok()
     });
     let status = c.zkdev(&["status", "--json"]);
-    poll(Duration::from_secs(30), "4 nodes serving through the peer links", || serving(&c, 4));
+    poll(
+        Duration::from_secs(30),
+        "4 nodes serving through the peer links",
+        || serving(&c, 4),
+    );
     assert!(c.supervisor_pid().is_some(), "no supervisor runs:\n{}", stderr(&status));
     let v = json(&c.zkdev(&["status", "--json"]), "zkdev status --json");
     let unbound = v["links"]["unbound"].as_array().cloned().unwrap_or_default();
     assert!(
-        unbound.iter().any(|u| u.to_string().contains(&format!("127.0.0.1:{port}"))),
+        unbound
+            .iter()
+            .any(|u| u.to_string().contains(&format!("127.0.0.1:{port}"))),
         "status does not name the proxy that could not listen: {}",
         v["links"]
     );
@@ -214,9 +231,15 @@ fn a_supervisor_killed_during_add_comes_back_and_a_taken_proxy_port_does_not_sto
     assert!(text.contains("could not listen"), "{text}");
     let journal = c.events();
     assert!(
-        journal.iter().any(|e| e["message"].as_str().is_some_and(|m| m.contains(&format!("127.0.0.1:{port}")) && m.contains("could not listen"))),
+        journal.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("127.0.0.1:{port}")) && m.contains("could not listen"))),
         "the journal does not name the proxy that could not listen"
     );
     drop(squatter);
-    poll(Duration::from_secs(10), "node 2 serving through its client proxy", || srvr(port));
+    poll(
+        Duration::from_secs(10),
+        "node 2 serving through its client proxy",
+        || srvr(port),
+    );
 }

@@ -212,9 +212,7 @@ fn heal_request(env: &Env<'_>, pairs: Vec<(Endpoint, Endpoint)>, message: String
 
 /// A heal that did not happen: the error, the fault still in force and the command that ends it.
 fn left_in_force(e: Error, what: &str, undo: &str) -> Error {
-    Error::failed(format!(
-        "{e}; the fault is still in force ({what}): `{undo}` ends it"
-    ))
+    Error::failed(format!("{e}; the fault is still in force ({what}): `{undo}` ends it"))
 }
 
 /// The command that heals node `id`'s links to each of `others`: `zkdev heal 3 1` for one, `zkdev heal`
@@ -230,7 +228,15 @@ fn heal_command(id: u32, others: &[u32]) -> String {
 /// new one could be started (on a `--net` cluster no link works without one).
 pub async fn wait_healthy(env: &Env<'_>, timeout: Duration, after: &str) -> Result<()> {
     let lost = || env.sup.lost();
-    match observe::wait_until(env.spec, env.paths, timeout, |s| s.healthy() || lost().is_some(), |_| {}).await {
+    match observe::wait_until(
+        env.spec,
+        env.paths,
+        timeout,
+        |s| s.healthy() || lost().is_some(),
+        |_| {},
+    )
+    .await
+    {
         Ok(_) if lost().is_some() => Err(Error::failed(format!(
             "{}; the ensemble cannot serve {after} without it: `zkdev status` starts one",
             lost().unwrap_or_default()
@@ -269,9 +275,13 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
             set_disk(env, id, fault).await?;
             sleep_until(start + hold).await;
             // Healed whatever happens, also when interrupted.
-            set_disk(env, id, DiskFault::Healthy)
-                .await
-                .map_err(|e| left_in_force(e, &format!("{} on node {id}", fault.describe()), &format!("zkdev disk {id} --heal")))?;
+            set_disk(env, id, DiskFault::Healthy).await.map_err(|e| {
+                left_in_force(
+                    e,
+                    &format!("{} on node {id}", fault.describe()),
+                    &format!("zkdev disk {id} --heal"),
+                )
+            })?;
             // A leader whose disk filled may exit, also a moment after the heal (it cannot write the snapshot
             // it takes when it starts to lead again: exit code 10). Start it, as a person would after freeing the
             // disk, until the ensemble serves again.

@@ -813,6 +813,7 @@ mod tests {
             seed: Some(7),
             faults: None,
             tls: false,
+            direct: false,
         };
         let plain = ClusterSpec::build("plain", "p", settings("fast"), Dist::fixture(), 3, 0).unwrap();
         let ten = Duration::from_secs(10);

@@ -90,7 +90,10 @@ pub enum Request {
 impl Request {
     /// The request's name on the wire (`set_links`), for messages.
     pub fn op(&self) -> String {
-        serde_json::to_value(self).ok().and_then(|v| v["op"].as_str().map(str::to_string)).unwrap_or_default()
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v["op"].as_str().map(str::to_string))
+            .unwrap_or_default()
     }
 
     /// Asking twice does what asking once does: safe to ask a new supervisor again when the one asked died
@@ -235,6 +238,9 @@ impl Restart {
     }
 }
 
+/// Told of each restart as it happens.
+type OnRestart = Box<dyn Fn(&Restart) + Send + Sync>;
+
 /// What the handles of one command share about its supervisor.
 struct Shared {
     home: Home,
@@ -245,7 +251,7 @@ struct Shared {
     /// Why no new supervisor could be started, once that happened.
     lost: std::sync::Mutex<Option<String>>,
     /// Told of each restart as it happens (the command says it on stderr).
-    on_restart: std::sync::Mutex<Option<Box<dyn Fn(&Restart) + Send + Sync>>>,
+    on_restart: std::sync::Mutex<Option<OnRestart>>,
 }
 
 /// A supervisor that answers; one that dies while a command uses it is replaced (see `ask` and `watch`).
@@ -377,7 +383,9 @@ impl Supervisor {
         };
         match recorded(&self.paths) {
             // Alive and the same: slow, not dead.
-            Some((pid, true)) if Some(pid) == before => return Err(gone(format!(" within {}", crate::output::secs(timeout)))),
+            Some((pid, true)) if Some(pid) == before => {
+                return Err(gone(format!(" within {}", crate::output::secs(timeout))))
+            }
             // No record: it was stopped on purpose (`zkdev down`).
             None => return Err(gone(" (it was stopped)".into())),
             _ => {}
@@ -404,7 +412,10 @@ impl Supervisor {
 /// on failure the reason is kept as `lost`.
 async fn revive(shared: &Shared, paths: &ClusterPaths, old_pid: Option<i32>, noticed_by: &str) -> Result<()> {
     let _one = shared.reviving.lock().await;
-    if call(&paths.socket(), &Request::Ping, Duration::from_millis(200)).await.is_some() {
+    if call(&paths.socket(), &Request::Ping, Duration::from_millis(200))
+        .await
+        .is_some()
+    {
         return Ok(());
     }
     if let Err(e) = start_detached(&shared.home, &shared.cluster).await {
@@ -461,7 +472,10 @@ async fn start_detached(home: &Home, cluster: &str) -> Result<()> {
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if call(&paths.socket(), &Request::Ping, Duration::from_millis(200)).await.is_some() {
+        if call(&paths.socket(), &Request::Ping, Duration::from_millis(200))
+            .await
+            .is_some()
+        {
             return Ok(());
         }
         if Instant::now() >= deadline {

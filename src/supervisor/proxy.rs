@@ -201,7 +201,10 @@ impl Proxies {
             match bind(r) {
                 Ok(l) => listeners.push(Some(l)),
                 Err(e) => {
-                    unbound.lock().expect("unbound").insert(proxy_addr(r), unbound_reason(r, &e));
+                    unbound
+                        .lock()
+                        .expect("unbound")
+                        .insert(proxy_addr(r), unbound_reason(r, &e));
                     listeners.push(None);
                 }
             }
@@ -233,8 +236,9 @@ impl Proxies {
                 l.set_nonblocking(true)
                     .map_err(|e| Error::env(format!("cannot use the proxy listener on port {}: {e}", route.listen)))?;
                 Some(
-                    TcpListener::from_std(l)
-                        .map_err(|e| Error::env(format!("cannot use the proxy listener on port {}: {e}", route.listen)))?,
+                    TcpListener::from_std(l).map_err(|e| {
+                        Error::env(format!("cannot use the proxy listener on port {}: {e}", route.listen))
+                    })?,
                 )
             }
             None => None,
