@@ -455,6 +455,57 @@ fn a_supervisor_killed_while_a_pause_is_held_is_replaced_and_the_node_resumed() 
             left => Err(format!("disk fault(s) left in force: {left:?}")),
         },
     );
+
+    // No new supervisor can start (a plain file where its control socket goes): chaos fails within seconds,
+    // and its error names the fault left in force and the command that ends it, which does.
+    let dir = c.home_path().join("stuck");
+    let mut cmd = c.cmd();
+    cmd.args([
+        "chaos",
+        "--json",
+        "--out",
+        dir.to_str().unwrap(),
+        "--duration",
+        "8s",
+        "--seed",
+        "5",
+    ])
+    .args(["--nemesis", "pause", "--faults", "1"])
+    .timeout(Duration::from_secs(180));
+    let run = std::thread::spawn(move || cmd.output().expect("zkdev runs"));
+    poll(Duration::from_secs(30), "a node paused by chaos", || {
+        paused_jvms(&c).first().copied()
+    });
+    let sup = c.supervisor_pid().expect("a supervisor runs during chaos");
+    let socket = c.cluster_dir().join("supervisor.sock");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(sup), nix::sys::signal::Signal::SIGKILL).unwrap();
+    std::fs::remove_file(&socket).unwrap();
+    std::fs::write(&socket, "not a socket").unwrap();
+    let killed_at = Instant::now();
+    let out = run.join().expect("the chaos thread");
+    let took = killed_at.elapsed();
+    let err = stderr(&out);
+    eprintln!("chaos gave up {took:?} after the supervisor was killed:\n{err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(took < Duration::from_secs(45), "chaos took {took:?} to give up:\n{err}");
+    assert!(
+        err.contains(&format!("supervisor (pid {sup})")) && err.contains("a new one did not start"),
+        "{err}"
+    );
+    assert!(err.contains("the fault is still in force"), "{err}");
+    let undo = err
+        .split('`')
+        .find(|w| w.starts_with("zkdev resume "))
+        .unwrap_or_else(|| panic!("no undo command in:\n{err}"))
+        .to_string();
+    assert!(
+        !paused_jvms(&c).is_empty(),
+        "nothing was left paused, yet chaos said so:\n{err}"
+    );
+    std::fs::remove_file(&socket).unwrap();
+    let words: Vec<&str> = undo.split_whitespace().skip(1).collect();
+    assert_ok(&c.zkdev(&words), &undo);
+    assert!(paused_jvms(&c).is_empty(), "`{undo}` left a JVM paused");
 }
 
 /// With every client link cut (`zkdev link client ID --cut`), chaos's clients go through the client proxies

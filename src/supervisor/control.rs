@@ -412,6 +412,10 @@ impl Supervisor {
 /// on failure the reason is kept as `lost`.
 async fn revive(shared: &Shared, paths: &ClusterPaths, old_pid: Option<i32>, noticed_by: &str) -> Result<()> {
     let _one = shared.reviving.lock().await;
+    // Tried already in this command, and no new one started: say so at once rather than wait again.
+    if let Some(why) = shared.lost.lock().expect("lost").clone() {
+        return Err(Error::failed(why));
+    }
     if call(&paths.socket(), &Request::Ping, Duration::from_millis(200))
         .await
         .is_some()
