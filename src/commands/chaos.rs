@@ -220,7 +220,7 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
             }
             Err(_) if interrupt::interrupted() => break,
             Err(e) => {
-                fault_error = Some(Error::failed(format!("fault {} ({}): {e}", f.n, f.describe())));
+                fault_error = Some(e.reword(|m| format!("fault {} ({}): {m}", f.n, f.describe())));
                 break;
             }
         }
@@ -277,7 +277,7 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
                 }
             },
         };
-        return Err(Error::failed(format!("{e}; {checked}")));
+        return Err(e.reword(|m| format!("{m}; {checked}")));
     }
     if talk {
         eprintln!("checking {} operations...", history.records.len());

@@ -212,7 +212,7 @@ fn heal_request(env: &Env<'_>, pairs: Vec<(Endpoint, Endpoint)>, message: String
 
 /// A heal that did not happen: the error, the fault still in force and the command that ends it.
 fn left_in_force(e: Error, what: &str, undo: &str) -> Error {
-    Error::failed(format!("{e}; the fault is still in force ({what}): `{undo}` ends it"))
+    e.reword(|m| format!("{m}; the fault is still in force ({what}): `{undo}` ends it"))
 }
 
 /// The command that heals node `id`'s links to each of `others`: `zkdev heal 3 1` for one, `zkdev heal`

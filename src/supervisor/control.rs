@@ -423,13 +423,17 @@ async fn revive(shared: &Shared, paths: &ClusterPaths, old_pid: Option<i32>, not
         return Ok(());
     }
     if let Err(e) = start_detached(&shared.home, &shared.cluster).await {
-        let why = format!(
-            "the supervisor{} of cluster `{}` died and a new one did not start: {e}",
-            old_pid.map_or(String::new(), |p| format!(" (pid {p})")),
-            shared.cluster
-        );
-        *shared.lost.lock().expect("lost") = Some(why.clone());
-        return Err(Error::failed(why));
+        let mut why = String::new();
+        let e = e.reword(|m| {
+            why = format!(
+                "the supervisor{} of cluster `{}` died and a new one did not start: {m}",
+                old_pid.map_or(String::new(), |p| format!(" (pid {p})")),
+                shared.cluster
+            );
+            why.clone()
+        });
+        *shared.lost.lock().expect("lost") = Some(why);
+        return Err(e);
     }
     let restart = Restart {
         old_pid,
@@ -503,4 +507,47 @@ fn log_tail(path: &Path) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_requests_that_may_be_asked_twice_are_asked_again() {
+        let signal = |signal| Request::Signal {
+            ids: vec![3],
+            signal,
+            cause: "zkdev chaos".into(),
+        };
+        assert!(signal(Sig::Stop).repeatable() && signal(Sig::Cont).repeatable());
+        assert!(!signal(Sig::Kill).repeatable() && !signal(Sig::Term).repeatable());
+        let shutdown = Request::Shutdown {
+            grace_ms: 1,
+            cause: String::new(),
+        };
+        assert!(!shutdown.repeatable());
+        assert_eq!(shutdown.op(), "shutdown");
+        assert_eq!(signal(Sig::Kill).op(), "signal");
+    }
+
+    #[test]
+    fn a_restart_names_both_supervisors() {
+        let r = Restart {
+            old_pid: Some(812),
+            new_pid: Some(950),
+            at_ms: 0,
+            noticed_by: "zkdev's watch over it".into(),
+        };
+        let text = r.describe();
+        assert!(text.starts_with("the supervisor (pid 812) died"), "{text}");
+        assert!(text.contains("started a new one (pid 950)"), "{text}");
+    }
+
+    #[test]
+    fn a_supervisor_dir_gives_its_home_and_name() {
+        let paths = Home { root: "/h".into() }.cluster("c1");
+        let (home, cluster) = home_of(&paths);
+        assert_eq!((home.root, cluster.as_str()), (std::path::PathBuf::from("/h"), "c1"));
+    }
 }
