@@ -147,15 +147,15 @@ fn key(r: &Route) -> Key {
     (r.dialler, r.target, r.port)
 }
 
-/// `127.0.0.1:20001 (client proxy of node 2) could not listen: ...; retried while node 2 runs`
+/// `127.0.0.1:20001 (client proxy of node 2) could not listen: Address in use ...; ... tried again every 100 ms`
 fn unbound_reason(r: &Route, e: &Error) -> String {
     let why = match e {
         Error::Env(m) => m.rsplit(": ").next().unwrap_or(m).to_string(),
         other => other.to_string(),
     };
     format!(
-        "{} ({}) could not listen: {why}; another program holds the port; the other links are up, and this one is \
-         tried again every 100 ms",
+        "{} ({}) could not listen: {why} (another program may hold the port); the other links are up, and this one \
+         is tried again every 100 ms",
         proxy_addr(r),
         describe_route(r)
     )
