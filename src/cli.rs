@@ -609,6 +609,10 @@ pub struct VerifyArgs {
     /// How many faults the nemesis injects (default: one per 4 s of --duration)
     #[arg(long, value_name = "N", requires = "nemesis")]
     pub faults: Option<usize>,
+    /// Connect the workload's clients to the nodes' own client ports, around the client proxies of a `--net`
+    /// cluster (by default they go through them, as an application does, so `link client` faults reach them)
+    #[arg(long)]
+    pub direct: bool,
 }
 
 #[derive(Debug, Args)]
@@ -648,6 +652,10 @@ pub struct ChaosArgs {
     /// Take a voter out even where the others would not keep a quorum
     #[arg(long)]
     pub force: bool,
+    /// Connect the workload's clients to the nodes' own client ports, around the client proxies of a `--net`
+    /// cluster (by default they go through them, as an application does, so `link client` faults reach them)
+    #[arg(long)]
+    pub direct: bool,
 }
 
 #[derive(Debug, Args)]
@@ -660,6 +668,10 @@ pub struct RunArgs {
     /// Also write the result as JUnit XML (one test case per `expect` step) for CI systems
     #[arg(long, value_name = "FILE")]
     pub junit: Option<std::path::PathBuf>,
+    /// Connect the workload's clients to the nodes' own client ports, around the client proxies of a `--net`
+    /// cluster (by default they go through them, as an application does, so `link client` faults reach them)
+    #[arg(long)]
+    pub direct: bool,
 }
 
 #[derive(Debug, Args)]

@@ -78,6 +78,17 @@ impl Error {
         }
     }
 
+    /// The same failure said in other words (`f` gets the message), its detail (a log tail) still last.
+    pub fn reword(self, f: impl FnOnce(&str) -> String) -> Error {
+        match self {
+            Error::Failed { message, detail } => Error::Failed {
+                message: f(&message),
+                detail,
+            },
+            other => Error::failed(f(&other.to_string())),
+        }
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::Profile { .. } => EXIT_USAGE,

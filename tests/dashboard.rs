@@ -651,14 +651,17 @@ fn raw_get(port: u16, path: &str, within: Duration) -> Option<u16> {
     String::from_utf8_lossy(&head[9..12]).parse().ok()
 }
 
-const OWN_SLOT: u16 = 34;
-const OWN_PORT: u16 = 19_500 + OWN_SLOT;
+/// The dashboard port of a test on `slot` (each test of this binary has a slot of its own: they run at once).
+const fn dashboard_port(slot: u16) -> u16 {
+    19_500 + slot
+}
 
-/// A 3-node cluster on slot 34 with its dashboard on 19534; the address `zkdev dashboard` printed.
-fn cluster_with_dashboard() -> (TestCluster, String) {
-    let c = TestCluster::new(OWN_SLOT);
+/// A 3-node cluster on `slot` with its dashboard on `dashboard_port(slot)`; the address `zkdev dashboard`
+/// printed.
+fn cluster_with_dashboard(slot: u16) -> (TestCluster, String) {
+    let c = TestCluster::new(slot);
     c.up(&["--nodes", "3"]);
-    let out = c.zkdev(&["dashboard", "--port", &OWN_PORT.to_string(), "--json"]);
+    let out = c.zkdev(&["dashboard", "--port", &dashboard_port(slot).to_string(), "--json"]);
     assert_ok(&out, "zkdev dashboard");
     let url = json_of(&out)["url"].as_str().unwrap().to_string();
     (c, url)
@@ -668,8 +671,8 @@ fn cluster_with_dashboard() -> (TestCluster, String) {
 /// act; only the address `zkdev dashboard` prints to the cluster's owner can.
 #[test]
 fn the_page_carries_no_token_only_the_printed_address_does() {
-    const PORT: u16 = OWN_PORT;
-    let (_c, url) = cluster_with_dashboard();
+    const PORT: u16 = dashboard_port(35);
+    let (_c, url) = cluster_with_dashboard(35);
     let base = format!("http://127.0.0.1:{PORT}/");
     let token = url
         .strip_prefix(&format!("{base}#token="))
@@ -707,8 +710,8 @@ fn the_page_carries_no_token_only_the_printed_address_does() {
 /// One local user's many event streams and silent connections do not lock the page out for another.
 #[test]
 fn one_user_s_connections_do_not_lock_out_another() {
-    const PORT: u16 = OWN_PORT;
-    let (c, _url) = cluster_with_dashboard();
+    const PORT: u16 = dashboard_port(36);
+    let (c, _url) = cluster_with_dashboard(36);
     // Another user holds 40 event streams and 40 silent connections; the owner still gets the page and a stream.
     let script = format!(
         "for i in $(seq 40); do exec {{fd}}<>/dev/tcp/127.0.0.1/{PORT} || exit 1; \
@@ -752,7 +755,7 @@ fn one_user_s_connections_do_not_lock_out_another() {
 /// supervisor stays small and answering.
 #[test]
 fn the_control_socket_bounds_a_request_s_size_and_idle_time() {
-    let c = TestCluster::new(OWN_SLOT);
+    let c = TestCluster::new(68);
     c.up(&["--nodes", "1"]);
     let socket = c.cluster_dir().join("supervisor.sock");
     let sup = c.supervisor_pid().expect("a supervisor");

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -144,5 +144,102 @@ fn an_added_node_talks_through_the_proxies_and_a_cut_is_real() {
     assert!(
         links.iter().all(|(d, t, _, _)| d != "4" && t != "4") && links.len() == 3 * 2 * 2 + 3,
         "{links:?}"
+    );
+}
+
+fn sigkill(pid: i32) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    poll(Duration::from_secs(5), "the killed process gone", || {
+        (!pid_alive(pid)).then_some(())
+    });
+}
+
+/// Every node answers `srvr` as leader or follower, with one leader.
+fn serving(c: &TestCluster, n: u64) -> Option<()> {
+    let modes: Vec<String> = (1..=n)
+        .map(|id| srvr(c.client_port(id)).map(|s| s.mode))
+        .collect::<Option<_>>()?;
+    let ok = modes.iter().all(|m| m == "leader" || m == "follower");
+    (ok && modes.iter().filter(|m| *m == "leader").count() == 1).then_some(())
+}
+
+/// SIGKILL of the supervisor while `add` runs (the new node's JVM just started): every peer link goes down
+/// with it, and `add` brings a supervisor back (which restores the links) instead of waiting out its timeout,
+/// so the new node syncs and `add` finishes. Then a supervisor restarted while node 2's client-proxy port is
+/// taken by another program still starts: the peer links come up, the ensemble serves, `status` names the
+/// proxy that could not listen, and that proxy listens once the port is free.
+#[test]
+fn a_supervisor_killed_during_add_comes_back_and_a_taken_proxy_port_does_not_stop_the_next() {
+    let slot = 27;
+    let c = TestCluster::new(slot);
+    let base = 20_000 + slot * 100;
+    c.up(&[
+        "--nodes",
+        "3",
+        "--net",
+        "--net-port-base",
+        &base.to_string(),
+        "--reconfig",
+    ]);
+    let sup = c.supervisor_pid().expect("a supervisor after up");
+
+    let mut cmd = c.cmd();
+    cmd.args(["add", "--json"]).timeout(Duration::from_secs(120));
+    let started = Instant::now();
+    let run = std::thread::spawn(move || cmd.output().expect("zkdev runs"));
+    poll(Duration::from_secs(30), "node 4's JVM started by add", || {
+        (c.jvms().len() == 4).then_some(())
+    });
+    sigkill(sup);
+    let out = run.join().expect("the add thread");
+    let took = started.elapsed();
+    let added = json(&out, "zkdev add after its supervisor was killed");
+    assert_eq!(added["nodes"], serde_json::json!([4]), "{added}");
+    assert!(took < Duration::from_secs(40), "add took {took:?}:\n{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("supervisor (pid {sup})")),
+        "add did not say its supervisor was replaced:\n{}",
+        stderr(&out)
+    );
+    let sup2 = c.supervisor_pid().expect("a supervisor runs again");
+    assert_ne!(sup2, sup);
+    poll(Duration::from_secs(20), "4 nodes serving", || serving(&c, 4));
+
+    // Node 2's client-proxy port taken while no supervisor runs.
+    sigkill(sup2);
+    let port = base + 1;
+    let squatter = poll(Duration::from_secs(10), "the client-proxy port free to take", || {
+        std::net::TcpListener::bind(("127.0.0.1", port)).ok()
+    });
+    let status = c.zkdev(&["status", "--json"]);
+    poll(
+        Duration::from_secs(30),
+        "4 nodes serving through the peer links",
+        || serving(&c, 4),
+    );
+    assert!(c.supervisor_pid().is_some(), "no supervisor runs:\n{}", stderr(&status));
+    let v = json(&c.zkdev(&["status", "--json"]), "zkdev status --json");
+    let unbound = v["links"]["unbound"].as_array().cloned().unwrap_or_default();
+    assert!(
+        unbound
+            .iter()
+            .any(|u| u.to_string().contains(&format!("127.0.0.1:{port}"))),
+        "status does not name the proxy that could not listen: {}",
+        v["links"]
+    );
+    let text = stdout(&c.zkdev(&["status"]));
+    assert!(text.contains("could not listen"), "{text}");
+    let journal = c.events();
+    assert!(
+        journal.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("127.0.0.1:{port}")) && m.contains("could not listen"))),
+        "the journal does not name the proxy that could not listen"
+    );
+    drop(squatter);
+    poll(
+        Duration::from_secs(10),
+        "node 2 serving through its client proxy",
+        || srvr(port),
     );
 }

@@ -22,6 +22,7 @@ use crate::model::svg;
 use crate::os::interrupt;
 use crate::os::state::ClusterPaths;
 use crate::output;
+use crate::supervisor::control::Restart;
 use crate::zk::observe;
 
 /// A stretch of the run in which no operation completed successfully (longer than `GAP_MS`).
@@ -59,6 +60,9 @@ struct ChaosReport {
     ops: Counts,
     latency_ms: Option<Latency>,
     unavailable: Vec<Window>,
+    /// Supervisors that died during the run and were replaced (the faults they held were healed through
+    /// the new one).
+    supervisor_restarts: Vec<Restart>,
     verdict: Verdict,
     /// The records the verdict's excerpt names.
     excerpt: Vec<Record>,
@@ -105,6 +109,9 @@ fn replay_command(ctx: &Ctx, args: &ChaosArgs, seed: u64, kinds: &[Kind], durati
     ));
     if args.force {
         words.push("--force".into());
+    }
+    if args.direct {
+        words.push("--direct".into());
     }
     words.join(" ")
 }
@@ -175,9 +182,11 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
         args.workload,
         args.clients,
         args.rate,
+        args.direct,
         Some(&out_dir.join("history.ndjson")),
     )
-    .await?;
+    .await
+    .map_err(|e| unreachable_through_proxies(e, &spec, args.direct))?;
     if talk {
         eprintln!(
             "{} {} the {} workload under {}...",
@@ -220,7 +229,7 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
             }
             Err(_) if interrupt::interrupted() => break,
             Err(e) => {
-                fault_error = Some(Error::failed(format!("fault {} ({}): {e}", f.n, f.describe())));
+                fault_error = Some(e.reword(|m| format!("fault {} ({}): {m}", f.n, f.describe())));
                 break;
             }
         }
@@ -256,7 +265,41 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
         )));
     }
     if let Some(e) = fault_error {
-        return Err(e);
+        // The run ends at the fault that failed; the history so far is still checked if the ensemble serves.
+        let checked = match faults::wait_healthy(&env, Duration::from_secs(30), "after the run").await {
+            Err(w) => format!(
+                "the history was not checked ({w}); the workload's znodes are left under {}",
+                history.base
+            ),
+            Ok(()) => match workload::check(&spec, &history).await {
+                Err(c) => format!(
+                    "the history could not be checked ({c}); the workload's znodes are left under {}",
+                    history.base
+                ),
+                Ok(verdict) => {
+                    let mut r = report(&args, seed, replay, &kinds, plan, injected, &history, verdict, &out_dir);
+                    r.supervisor_restarts = sup.restarts();
+                    write_run(&paths, &out_dir, &r, &history)?;
+                    if r.ok {
+                        workload::clean_up(&spec, &history.base).await;
+                        format!(
+                            "the history up to it was checked ({}) and the workload's znodes removed; the run is in {}",
+                            r.verdict.summary,
+                            out_dir.display()
+                        )
+                    } else {
+                        format!(
+                            "the history up to it shows a violation: {}; the run is in {}, the workload's znodes \
+                             kept under {}",
+                            r.verdict.problems.first().cloned().unwrap_or_default(),
+                            out_dir.display(),
+                            history.base
+                        )
+                    }
+                }
+            },
+        };
+        return Err(e.reword(|m| format!("{m}; {checked}")));
     }
     if talk {
         eprintln!("checking {} operations...", history.records.len());
@@ -264,7 +307,8 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
     // The check asks every node; an election a late fault caused may still be settling.
     faults::wait_healthy(&env, Duration::from_secs(60), "after the run").await?;
     let verdict = workload::check(&spec, &history).await?;
-    let report = report(&args, seed, replay, &kinds, plan, injected, &history, verdict, &out_dir);
+    let mut report = report(&args, seed, replay, &kinds, plan, injected, &history, verdict, &out_dir);
+    report.supervisor_restarts = sup.restarts();
     write_run(&paths, &out_dir, &report, &history)?;
     if report.ok {
         workload::clean_up(&spec, &history.base).await;
@@ -288,6 +332,20 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
             report.replay
         )))
     }
+}
+
+/// The workload could not start: through a `--net` cluster's client proxies, a `link client` fault may be
+/// what keeps it out, and `--direct` goes around them.
+pub fn unreachable_through_proxies(e: Error, spec: &ClusterSpec, direct: bool) -> Error {
+    if direct || spec.net.is_none() {
+        return e;
+    }
+    Error::failed(format!(
+        "{e}; the workload's clients connect through the client proxies ({}) as an application does, so a \
+         `link client` fault keeps them out (`zkdev links` shows the rules, `zkdev heal` ends them); --direct \
+         connects to the nodes' own client ports instead",
+        spec.workload_connect_string(false)
+    ))
 }
 
 /// Every node serving with one leader (within 30 s), or an error that says what keeps it from serving.
@@ -381,6 +439,7 @@ fn report(
         ops,
         latency_ms,
         unavailable: unavailable(h),
+        supervisor_restarts: Vec::new(),
         ok: verdict.ok,
         verdict,
         excerpt,

@@ -112,7 +112,7 @@ pub async fn add(ctx: &Ctx, args: AddArgs) -> Result<()> {
         )
         .await;
     let synced = match started {
-        Ok(_) => wait_synced(&grown, &ids, timeout).await,
+        Ok(_) => wait_synced(&sup, &grown, &ids, timeout).await,
         Err(e) => Err(e),
     };
     if let Err(e) = synced {
@@ -506,8 +506,9 @@ async fn ask(
     }
 }
 
-/// Wait until every node of `ids` serves (a follower or observer in sync with the leader).
-async fn wait_synced(spec: &ClusterSpec, ids: &[u32], timeout: Duration) -> Result<()> {
+/// Wait until every node of `ids` serves (a follower or observer in sync with the leader); at once an error
+/// when the supervisor died and no new one started (on a `--net` cluster no link works without it).
+async fn wait_synced(sup: &Supervisor, spec: &ClusterSpec, ids: &[u32], timeout: Duration) -> Result<()> {
     let t0 = Instant::now();
     loop {
         let mut behind = Vec::new();
@@ -520,6 +521,13 @@ async fn wait_synced(spec: &ClusterSpec, ids: &[u32], timeout: Duration) -> Resu
         }
         if behind.is_empty() {
             return Ok(());
+        }
+        if let Some(lost) = sup.lost() {
+            return Err(Error::failed(format!(
+                "{lost}; {} cannot sync with the leader without it, so ZooKeeper was not asked: `zkdev status` \
+                 starts a supervisor, then `zkdev add` again",
+                nodes_word(&behind)
+            )));
         }
         if t0.elapsed() >= timeout {
             return Err(Error::failed(format!(

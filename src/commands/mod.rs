@@ -48,8 +48,17 @@ pub struct Ctx {
 
 impl Ctx {
     /// The cluster's supervisor, started (adopting whatever runs) when none answers.
+    /// On a `--net` cluster (whose links all live in the supervisor) it is watched while the command runs: one
+    /// that dies is replaced at once, and the command says so on stderr.
     pub async fn supervisor(&self) -> Result<crate::supervisor::control::Supervisor> {
-        crate::supervisor::control::Supervisor::ensure(&self.home, &self.cluster).await
+        let mut sup = crate::supervisor::control::Supervisor::ensure(&self.home, &self.cluster).await?;
+        if !self.quiet {
+            sup.on_restart(|r| eprintln!("warning: {}", r.describe()));
+        }
+        if self.paths().load_spec().is_ok_and(|s| s.net.is_some()) {
+            sup.watch();
+        }
+        Ok(sup)
     }
 
     /// The command line that asked, for the journal: `zkdev kill-leader --restart` (no --home/--cluster).

@@ -222,9 +222,37 @@ fn heal_request(env: &Env<'_>, pairs: Vec<(Endpoint, Endpoint)>, message: String
     }
 }
 
-/// Every node serving with one leader, within `timeout`.
+/// A heal that did not happen: the error, the fault still in force and the command that ends it.
+fn left_in_force(e: Error, what: &str, undo: &str) -> Error {
+    e.reword(|m| format!("{m}; the fault is still in force ({what}): `{undo}` ends it"))
+}
+
+/// The command that heals node `id`'s links to each of `others`: `zkdev heal 3 1` for one, `zkdev heal`
+/// (every link) for more.
+fn heal_command(id: u32, others: &[u32]) -> String {
+    match others {
+        [one] => format!("zkdev heal {id} {one}"),
+        _ => "zkdev heal".to_string(),
+    }
+}
+
+/// Every node serving with one leader, within `timeout`; at once an error when the supervisor died and no
+/// new one could be started (on a `--net` cluster no link works without one).
 pub async fn wait_healthy(env: &Env<'_>, timeout: Duration, after: &str) -> Result<()> {
-    match observe::wait_until(env.spec, env.paths, timeout, |s| s.healthy(), |_| {}).await {
+    let lost = || env.sup.lost();
+    match observe::wait_until(
+        env.spec,
+        env.paths,
+        timeout,
+        |s| s.healthy() || lost().is_some(),
+        |_| {},
+    )
+    .await
+    {
+        Ok(_) if lost().is_some() => Err(Error::failed(format!(
+            "{}; the ensemble cannot serve {after} without it: `zkdev status` starts one",
+            lost().unwrap_or_default()
+        ))),
         Ok(_) => Ok(()),
         Err((_, s)) => Err(Error::failed(format!(
             "the ensemble did not serve again within {} {after}: {}",
@@ -259,7 +287,13 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
             set_disk(env, id, fault).await?;
             sleep_until(start + hold).await;
             // Healed whatever happens, also when interrupted.
-            set_disk(env, id, DiskFault::Healthy).await?;
+            set_disk(env, id, DiskFault::Healthy).await.map_err(|e| {
+                left_in_force(
+                    e,
+                    &format!("{} on node {id}", fault.describe()),
+                    &format!("zkdev disk {id} --heal"),
+                )
+            })?;
             // A leader whose disk filled may exit, also a moment after the heal (it cannot write the snapshot
             // it takes when it starts to lead again: exit code 10). Start it, as a person would after freeing the
             // disk, until the ensemble serves again.
@@ -335,7 +369,8 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
             env.sup.ask(signal(Sig::Stop), Duration::from_secs(30)).await?;
             sleep_until(start + hold).await;
             // Resumed whatever happens, also when interrupted.
-            env.sup.ask(signal(Sig::Cont), Duration::from_secs(30)).await?;
+            (env.sup.ask(signal(Sig::Cont), Duration::from_secs(30)).await)
+                .map_err(|e| left_in_force(e, &format!("node {id} paused (SIGSTOP)"), &format!("zkdev resume {id}")))?;
             (vec![id], format!("paused {name}, resumed"), start.elapsed())
         }
         Kind::Partition => {
@@ -362,7 +397,8 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
                 env,
                 heal_request(env, pairs, format!("verify nemesis fault {}: heal node {id}", f.n)),
             )
-            .await?;
+            .await
+            .map_err(|e| left_in_force(e, &what, &heal_command(id, &others)))?;
             (vec![id], what, start.elapsed())
         }
         Kind::Stall | Kind::Delay => {
@@ -427,7 +463,8 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
                     format!("verify nemesis fault {}: heal link {a}<->{b}", f.n),
                 ),
             )
-            .await?;
+            .await
+            .map_err(|e| left_in_force(e, &what, &format!("zkdev heal {a} {b}")))?;
             (vec![a, b], what, start.elapsed())
         }
     };

@@ -709,6 +709,8 @@ pub async fn links_view(paths: &ClusterPaths, spec: &ClusterSpec) -> Option<Valu
             "port_base": spec.net.map(|n| n.port_base),
             "rules": v["rules"],
             "links": v["links"],
+            // Proxies whose port another program holds: each down (and retried), the others up.
+            "unbound": v["unbound"].as_array().cloned().unwrap_or_default(),
         }),
         None => serde_json::json!({
             "proxied": true,
@@ -717,6 +719,7 @@ pub async fn links_view(paths: &ClusterPaths, spec: &ClusterSpec) -> Option<Valu
             "port_base": spec.net.map(|n| n.port_base),
             "rules": crate::supervisor::links::read(paths).rules,
             "links": Value::Null,
+            "unbound": [],
         }),
     })
 }

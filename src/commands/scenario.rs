@@ -334,6 +334,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<()> {
         paths: &paths,
         workload: None,
         leader_before: None,
+        direct: args.direct,
     };
     state.leader_before = state.status().await?.leader;
     let mut reports = Vec::new();
@@ -441,6 +442,8 @@ struct Runner<'a> {
     workload: Option<Running>,
     /// The leader before the last command step (at first: at the start), for `expect leader_changed`.
     leader_before: Option<u32>,
+    /// The workload goes to the nodes' own client ports, around a `--net` cluster's client proxies.
+    direct: bool,
 }
 
 impl Runner<'_> {
@@ -460,7 +463,9 @@ impl Runner<'_> {
                         "a workload already runs: `expect no_lost_writes` checks and stops it before another starts",
                     ));
                 }
-                let w = workload::start(self.spec, *kind, *clients, *rate, None).await?;
+                let w = workload::start(self.spec, *kind, *clients, *rate, self.direct, None)
+                    .await
+                    .map_err(|e| chaos::unreachable_through_proxies(e, self.spec, self.direct))?;
                 let said = format!(
                     "{} {} the {} workload under {}",
                     words::count(*clients as usize, "client"),

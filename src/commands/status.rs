@@ -53,6 +53,9 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
                 "links: proxied, {}{up} (`zkdev links` shows them)",
                 crate::model::words::count(rules, "fault rule")
             );
+            for why in l["unbound"].as_array().into_iter().flatten().filter_map(|u| u.as_str()) {
+                crate::outln!("links: proxy {why}");
+            }
         }
         for (id, fault) in disk_faults(&paths, &spec) {
             crate::outln!(

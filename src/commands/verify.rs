@@ -30,12 +30,18 @@ const ROOT: &str = "/zkdev-verify";
 #[derive(Debug, Clone)]
 pub(super) struct Reach {
     tls: Option<TlsFiles>,
+    /// Plain connections go to the nodes' own client ports rather than through a `--net` cluster's client
+    /// proxies (`--direct`).
+    direct: bool,
 }
 
 impl Reach {
-    /// The plain client ports (chaos's workloads).
+    /// The nodes' own plain client ports (the checks ask each node there).
     pub(super) fn plain() -> Reach {
-        Reach { tls: None }
+        Reach {
+            tls: None,
+            direct: true,
+        }
     }
 
     async fn connect(&self, to: &str, session: Duration, timeout: Duration) -> Result<zkc::Client> {
@@ -45,11 +51,12 @@ impl Reach {
         }
     }
 
-    /// The connect string: every node's client port, or its secure client port.
+    /// The connect string: every node's secure client port (TLS is not proxied), or the workloads' connect
+    /// string (through the client proxies of a `--net` cluster unless `--direct`).
     fn connect_string(&self, spec: &crate::model::spec::ClusterSpec) -> String {
         match &self.tls {
             Some(_) => spec.secure_connect_string().unwrap_or_else(|| spec.connect_string()),
-            None => spec.connect_string(),
+            None => spec.workload_connect_string(self.direct),
         }
     }
 
@@ -191,6 +198,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     }
     let reach = Reach {
         tls: args.tls.then(|| TlsFiles::of(&paths)),
+        direct: args.direct,
     };
     let nemesis = nemesis_plan(&args, &spec, duration)?;
     if args.kills > 0 && nemesis.is_none() {
@@ -813,6 +821,7 @@ mod tests {
             seed: Some(7),
             faults: None,
             tls: false,
+            direct: false,
         };
         let plain = ClusterSpec::build("plain", "p", settings("fast"), Dist::fixture(), 3, 0).unwrap();
         let ten = Duration::from_secs(10);

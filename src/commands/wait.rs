@@ -14,6 +14,18 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<()> {
     let timeout = args.timeout;
     let (paths, spec) = ctx.existing()?;
     let t0 = Instant::now();
+    // A --net cluster's links live in its supervisor: one that died is brought back (and watched while this
+    // waits), or the ensemble could not serve again however long this waited.
+    let _sup = match spec.net {
+        Some(_) => match ctx.supervisor().await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("warning: every link is down with the supervisor, and a new one did not start: {e}");
+                None
+            }
+        },
+        None => None,
+    };
     let progress = output::Progress::new(ctx.quiet || ctx.json);
     let r = crate::zk::observe::wait_until(
         &spec,

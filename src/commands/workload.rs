@@ -192,11 +192,19 @@ async fn timed<T>(
 }
 
 /// Make the workload's znodes and start `clients` clients, `rate` operations per second each (0: as fast as
-/// each can). With `history`, every operation is appended to that file as it completes.
-pub async fn start(spec: &ClusterSpec, kind: Kind, clients: u32, rate: u32, history: Option<&Path>) -> Result<Running> {
+/// each can), connected as `ClusterSpec::workload_connect_string` says (`direct`: around the client proxies).
+/// With `history`, every operation is appended to that file as it completes.
+pub async fn start(
+    spec: &ClusterSpec,
+    kind: Kind,
+    clients: u32,
+    rate: u32,
+    direct: bool,
+    history: Option<&Path>,
+) -> Result<Running> {
     let journal = history.map(Journal::open).transpose()?;
     let keys = keys_for(clients);
-    let connect_to = spec.connect_string();
+    let connect_to = spec.workload_connect_string(direct);
     let setup = connect(&connect_to).await?;
     zk::ensure(&setup, ROOT).await?;
     let base = format!("{ROOT}/{}-{}", kind.as_str(), crate::model::timeline::now_ms());

@@ -592,6 +592,17 @@ impl ClusterSpec {
             .join(",")
     }
 
+    /// How zkdev's own clients (the workloads of chaos, verify and scenarios) reach the ensemble: as an
+    /// application does, through the client proxies on a `--net` cluster, so a `link client` fault reaches
+    /// them too; `direct`: the nodes' own client ports, around the proxies.
+    pub fn workload_connect_string(&self, direct: bool) -> String {
+        if direct {
+            self.connect_string()
+        } else {
+            self.client_connect_string()
+        }
+    }
+
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a spec always serialises")
     }

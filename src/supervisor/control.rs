@@ -87,6 +87,35 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// The request's name on the wire (`set_links`), for messages.
+    pub fn op(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v["op"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    /// Asking twice does what asking once does: safe to ask a new supervisor again when the one asked died
+    /// before answering. Not a KILL or TERM (the node may have gone since), not a shutdown.
+    pub fn repeatable(&self) -> bool {
+        match self {
+            Request::Signal { signal, .. } => matches!(signal, Sig::Stop | Sig::Cont),
+            Request::Shutdown { .. } => false,
+            Request::Ping
+            | Request::Status
+            | Request::Start { .. }
+            | Request::Stop { .. }
+            | Request::Record { .. }
+            | Request::Links
+            | Request::SetLinks { .. }
+            | Request::Dashboard { .. }
+            | Request::Disk { .. }
+            | Request::Reload { .. } => true,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Sig {
@@ -182,22 +211,110 @@ pub async fn call(socket: &Path, req: &Request, timeout: Duration) -> Option<Res
     tokio::time::timeout(timeout, work).await.ok().flatten()
 }
 
-/// A supervisor that answers.
+/// A supervisor that died and was replaced while a command used it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Restart {
+    /// The dead one's pid, as its record named it.
+    pub old_pid: Option<i32>,
+    /// The new one's pid.
+    pub new_pid: Option<i32>,
+    /// Wall clock (ms since the epoch) when the new one answered.
+    pub at_ms: u64,
+    /// What noticed: a request it did not answer, or the watch over it.
+    pub noticed_by: String,
+}
+
+impl Restart {
+    /// `the supervisor (pid 812) died; started a new one (pid 950), which adopted the running nodes and
+    /// restored the links and their faults`
+    pub fn describe(&self) -> String {
+        let pid = |p: Option<i32>| p.map_or(String::new(), |p| format!(" (pid {p})"));
+        format!(
+            "the supervisor{} died (noticed by {}); started a new one{}, which adopted the running nodes and \
+             restored the links and their faults",
+            pid(self.old_pid),
+            self.noticed_by,
+            pid(self.new_pid)
+        )
+    }
+}
+
+/// Told of each restart as it happens.
+type OnRestart = Box<dyn Fn(&Restart) + Send + Sync>;
+
+/// What the handles of one command share about its supervisor.
+struct Shared {
+    home: Home,
+    cluster: String,
+    /// One revival at a time (a request and the watch may both find it dead).
+    reviving: tokio::sync::Mutex<()>,
+    restarts: std::sync::Mutex<Vec<Restart>>,
+    /// Why no new supervisor could be started, once that happened.
+    lost: std::sync::Mutex<Option<String>>,
+    /// Told of each restart as it happens (the command says it on stderr).
+    on_restart: std::sync::Mutex<Option<OnRestart>>,
+}
+
+/// A supervisor that answers; one that dies while a command uses it is replaced (see `ask` and `watch`).
 pub struct Supervisor {
     socket: std::path::PathBuf,
+    paths: ClusterPaths,
     /// Did this command start it (so a failed `up` knows to stop it again)?
     pub started_here: bool,
+    shared: std::sync::Arc<Shared>,
+    watch: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        if let Some(w) = self.watch.take() {
+            w.abort();
+        }
+    }
+}
+
+/// The pid of the cluster's supervisor as its record names it, and whether that process still runs.
+/// None: no record (none started, or the last one stopped cleanly and removed it).
+fn recorded(paths: &ClusterPaths) -> Option<(i32, bool)> {
+    let r = super::start::Record::read(paths)?;
+    Some((r.pid, r.alive(paths)))
+}
+
+/// `home` and `cluster` of a cluster directory `HOME/clusters/NAME`.
+fn home_of(paths: &ClusterPaths) -> (Home, String) {
+    let cluster = (paths.root.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let root = (paths.root.parent())
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    (Home { root }, cluster)
 }
 
 impl Supervisor {
+    fn new(paths: &ClusterPaths, started_here: bool) -> Supervisor {
+        let (home, cluster) = home_of(paths);
+        Supervisor {
+            socket: paths.socket(),
+            paths: paths.clone(),
+            started_here,
+            shared: std::sync::Arc::new(Shared {
+                home,
+                cluster,
+                reviving: tokio::sync::Mutex::new(()),
+                restarts: std::sync::Mutex::default(),
+                lost: std::sync::Mutex::default(),
+                on_restart: std::sync::Mutex::default(),
+            }),
+            watch: None,
+        }
+    }
+
     /// The running supervisor, if one answers within 200 ms.
     pub async fn find(paths: &ClusterPaths) -> Option<Supervisor> {
-        let socket = paths.socket();
-        match call(&socket, &Request::Ping, Duration::from_millis(200)).await {
-            Some(Ok(_)) => Some(Supervisor {
-                socket,
-                started_here: false,
-            }),
+        match call(&paths.socket(), &Request::Ping, Duration::from_millis(200)).await {
+            Some(Ok(_)) => Some(Supervisor::new(paths, false)),
             _ => None,
         }
     }
@@ -209,59 +326,174 @@ impl Supervisor {
         if let Some(s) = Supervisor::find(&paths).await {
             return Ok(s);
         }
-        let exe = std::env::current_exe().map_err(|e| Error::env(format!("cannot find zkdev's own binary: {e}")))?;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(paths.supervisor_log())
-            .map_err(|e| Error::io("cannot open", paths.supervisor_log(), e))?;
-        let log2 = log
-            .try_clone()
-            .map_err(|e| Error::io("cannot open", paths.supervisor_log(), e))?;
-        // `supervise --detach` forks: the process started here exits at once, its child carries on.
-        let status = std::process::Command::new(exe)
-            .arg("--home")
-            .arg(&home.root)
-            .arg("--cluster")
-            .arg(cluster)
-            .args(["supervise", "--detach"])
-            .stdin(std::process::Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            .status()
-            .map_err(|e| Error::env(format!("cannot start the supervisor: {e}")))?;
-        if !status.success() {
+        start_detached(home, cluster).await?;
+        Ok(Supervisor::new(&paths, true))
+    }
+
+    /// Call `f` with each restart as it happens (a command says it on stderr).
+    pub fn on_restart(&self, f: impl Fn(&Restart) + Send + Sync + 'static) {
+        *self.shared.on_restart.lock().expect("on_restart") = Some(Box::new(f));
+    }
+
+    /// Keep the supervisor alive while this handle lives: every 200 ms, a recorded supervisor that no longer
+    /// runs (killed, crashed; not one that stopped cleanly, which removes its record) is replaced at once. On
+    /// a `--net` cluster every link lives in the supervisor, so a wait for the ensemble to serve needs this.
+    pub fn watch(&mut self) {
+        if self.watch.is_some() {
+            return;
+        }
+        let shared = self.shared.clone();
+        let paths = self.paths.clone();
+        self.watch = Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if shared.lost.lock().expect("lost").is_some() {
+                    return;
+                }
+                if let Some((pid, false)) = recorded(&paths) {
+                    let _ = revive(&shared, &paths, Some(pid), "zkdev's watch over it").await;
+                }
+            }
+        }));
+    }
+
+    /// The supervisors that died and were replaced while this handle lived.
+    pub fn restarts(&self) -> Vec<Restart> {
+        self.shared.restarts.lock().expect("restarts").clone()
+    }
+
+    /// Why the supervisor is gone for good (it died and a new one did not start), if so.
+    pub fn lost(&self) -> Option<String> {
+        self.shared.lost.lock().expect("lost").clone()
+    }
+
+    /// Ask, and wait up to `timeout` for the answer. A supervisor that died meanwhile (killed, crashed) is
+    /// replaced by a new one, which adopts the nodes and restores the links, and a request that may be
+    /// repeated (see `Request::repeatable`) is asked of it again.
+    pub async fn ask(&self, req: Request, timeout: Duration) -> Result<Value> {
+        let before = recorded(&self.paths).map(|(pid, _)| pid);
+        if let Some(r) = call(&self.socket, &req, timeout).await {
+            return r;
+        }
+        let gone = |why: String| {
+            Error::failed(format!(
+                "the supervisor stopped answering (socket {}){why}; `zkdev status` shows what runs, and the next \
+                 command starts a new supervisor",
+                self.socket.display()
+            ))
+        };
+        match recorded(&self.paths) {
+            // Alive and the same: slow, not dead.
+            Some((pid, true)) if Some(pid) == before => {
+                return Err(gone(format!(" within {}", crate::output::secs(timeout))))
+            }
+            // No record: it was stopped on purpose (`zkdev down`).
+            None => return Err(gone(" (it was stopped)".into())),
+            _ => {}
+        }
+        if !matches!(req, Request::Shutdown { .. }) {
+            revive(&self.shared, &self.paths, before, "a request it did not answer").await?;
+        }
+        if !req.repeatable() {
+            return Err(Error::failed(format!(
+                "the supervisor{} died while asked to {}; a new one runs now, but whether it was done is not known; \
+                 `zkdev status` shows what runs",
+                before.map_or(String::new(), |p| format!(" (pid {p})")),
+                req.op()
+            )));
+        }
+        match call(&self.socket, &req, timeout).await {
+            Some(r) => r,
+            None => Err(gone(" (a new one was started, and it did not answer either)".into())),
+        }
+    }
+}
+
+/// Replace a supervisor that died (unless another answers already), recording and announcing the restart;
+/// on failure the reason is kept as `lost`.
+async fn revive(shared: &Shared, paths: &ClusterPaths, old_pid: Option<i32>, noticed_by: &str) -> Result<()> {
+    let _one = shared.reviving.lock().await;
+    // Tried already in this command, and no new one started: say so at once rather than wait again.
+    if let Some(why) = shared.lost.lock().expect("lost").clone() {
+        return Err(Error::failed(why));
+    }
+    if call(&paths.socket(), &Request::Ping, Duration::from_millis(200))
+        .await
+        .is_some()
+    {
+        return Ok(());
+    }
+    if let Err(e) = start_detached(&shared.home, &shared.cluster).await {
+        let mut why = String::new();
+        let e = e.reword(|m| {
+            why = format!(
+                "the supervisor{} of cluster `{}` died and a new one did not start: {m}",
+                old_pid.map_or(String::new(), |p| format!(" (pid {p})")),
+                shared.cluster
+            );
+            why.clone()
+        });
+        *shared.lost.lock().expect("lost") = Some(why);
+        return Err(e);
+    }
+    let restart = Restart {
+        old_pid,
+        new_pid: recorded(paths).map(|(pid, _)| pid),
+        at_ms: crate::model::timeline::now_ms(),
+        noticed_by: noticed_by.to_string(),
+    };
+    if let Some(f) = shared.on_restart.lock().expect("on_restart").as_ref() {
+        f(&restart);
+    }
+    shared.restarts.lock().expect("restarts").push(restart);
+    Ok(())
+}
+
+/// Start a supervisor detached (`supervise --detach` forks: the process started here exits at once, its
+/// child carries on) and wait until it answers.
+async fn start_detached(home: &Home, cluster: &str) -> Result<()> {
+    let paths = home.cluster(cluster);
+    let exe = std::env::current_exe().map_err(|e| Error::env(format!("cannot find zkdev's own binary: {e}")))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(paths.supervisor_log())
+        .map_err(|e| Error::io("cannot open", paths.supervisor_log(), e))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| Error::io("cannot open", paths.supervisor_log(), e))?;
+    let status = std::process::Command::new(exe)
+        .arg("--home")
+        .arg(&home.root)
+        .arg("--cluster")
+        .arg(cluster)
+        .args(["supervise", "--detach"])
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .status()
+        .map_err(|e| Error::env(format!("cannot start the supervisor: {e}")))?;
+    if !status.success() {
+        return Err(Error::failed_with(
+            format!("the supervisor of cluster `{cluster}` did not start ({status})"),
+            log_tail(&paths.supervisor_log()),
+        ));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if call(&paths.socket(), &Request::Ping, Duration::from_millis(200))
+            .await
+            .is_some()
+        {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
             return Err(Error::failed_with(
-                format!("the supervisor of cluster `{cluster}` did not start ({status})"),
+                format!("the supervisor of cluster `{cluster}` did not answer within 10 s"),
                 log_tail(&paths.supervisor_log()),
             ));
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(mut s) = Supervisor::find(&paths).await {
-                s.started_here = true;
-                return Ok(s);
-            }
-            if Instant::now() >= deadline {
-                return Err(Error::failed_with(
-                    format!("the supervisor of cluster `{cluster}` did not answer within 10 s"),
-                    log_tail(&paths.supervisor_log()),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    /// Ask, and wait up to `timeout` for the answer.
-    pub async fn ask(&self, req: Request, timeout: Duration) -> Result<Value> {
-        match call(&self.socket, &req, timeout).await {
-            Some(r) => r,
-            None => Err(Error::failed(format!(
-                "the supervisor stopped answering (socket {}); `zkdev status` shows what runs, and the next \
-                 command starts a new supervisor",
-                self.socket.display()
-            ))),
-        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -276,4 +508,47 @@ fn log_tail(path: &Path) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_requests_that_may_be_asked_twice_are_asked_again() {
+        let signal = |signal| Request::Signal {
+            ids: vec![3],
+            signal,
+            cause: "zkdev chaos".into(),
+        };
+        assert!(signal(Sig::Stop).repeatable() && signal(Sig::Cont).repeatable());
+        assert!(!signal(Sig::Kill).repeatable() && !signal(Sig::Term).repeatable());
+        let shutdown = Request::Shutdown {
+            grace_ms: 1,
+            cause: String::new(),
+        };
+        assert!(!shutdown.repeatable());
+        assert_eq!(shutdown.op(), "shutdown");
+        assert_eq!(signal(Sig::Kill).op(), "signal");
+    }
+
+    #[test]
+    fn a_restart_names_both_supervisors() {
+        let r = Restart {
+            old_pid: Some(812),
+            new_pid: Some(950),
+            at_ms: 0,
+            noticed_by: "zkdev's watch over it".into(),
+        };
+        let text = r.describe();
+        assert!(text.starts_with("the supervisor (pid 812) died"), "{text}");
+        assert!(text.contains("started a new one (pid 950)"), "{text}");
+    }
+
+    #[test]
+    fn a_supervisor_dir_gives_its_home_and_name() {
+        let paths = Home { root: "/h".into() }.cluster("c1");
+        let (home, cluster) = home_of(&paths);
+        assert_eq!((home.root, cluster.as_str()), (std::path::PathBuf::from("/h"), "c1"));
+    }
 }

@@ -80,6 +80,24 @@ pub struct Proxies {
     /// The upstream ports whose listening `watch_listening` reports (the routes' upstreams).
     upstreams: Arc<Mutex<BTreeSet<u16>>>,
     up_rx: watch::Receiver<Arc<BTreeSet<u16>>>,
+    /// Proxies whose port could not be bound (another program holds it): `127.0.0.1:20001` -> what it is and
+    /// why. Each is retried while its upstream listens, and leaves this list once it listens.
+    unbound: Unbound,
+}
+
+type Unbound = Arc<Mutex<BTreeMap<String, String>>>;
+
+/// `127.0.0.1:20001`
+fn proxy_addr(r: &Route) -> String {
+    format!("{}:{}", r.address, r.listen)
+}
+
+/// `client proxy of node 2` / `proxy of node 3's quorum port for node 1`
+fn describe_route(r: &Route) -> String {
+    match r.dialler {
+        Endpoint::Clients => format!("client proxy of {}", r.target),
+        d => format!("proxy of {}'s {} port for {d}", r.target, r.port.as_str()),
+    }
 }
 
 fn routes(spec: &ClusterSpec) -> Vec<Route> {
@@ -131,6 +149,20 @@ fn key(r: &Route) -> Key {
     (r.dialler, r.target, r.port)
 }
 
+/// `127.0.0.1:20001 (client proxy of node 2) could not listen: Address in use ...; ... tried again every 100 ms`
+fn unbound_reason(r: &Route, e: &Error) -> String {
+    let why = match e {
+        Error::Env(m) => m.rsplit(": ").next().unwrap_or(m).to_string(),
+        other => other.to_string(),
+    };
+    format!(
+        "{} ({}) could not listen: {why} (another program may hold the port); the other links are up, and this one \
+         is tried again every 100 ms",
+        proxy_addr(r),
+        describe_route(r)
+    )
+}
+
 fn bind(r: &Route) -> Result<std::net::TcpListener> {
     let bound = socket2_free_bind(r.address, r.listen);
     bound.map_err(|e| {
@@ -163,9 +195,21 @@ impl Proxies {
             ..Shared::default()
         }));
         let routes = routes(spec);
+        let unbound = Unbound::default();
+        // A port another program took (while no supervisor ran) leaves that one proxy down, not every link:
+        // it is said (`unbound`) and retried.
         let mut listeners = Vec::new();
         for r in &routes {
-            listeners.push(bind(r)?);
+            match bind(r) {
+                Ok(l) => listeners.push(Some(l)),
+                Err(e) => {
+                    unbound
+                        .lock()
+                        .expect("unbound")
+                        .insert(proxy_addr(r), unbound_reason(r, &e));
+                    listeners.push(None);
+                }
+            }
         }
         let upstreams: BTreeSet<u16> = routes.iter().map(|r| r.upstream).collect();
         let first: BTreeSet<u16> = listening_upstreams().intersection(&upstreams).copied().collect();
@@ -178,6 +222,7 @@ impl Proxies {
             routes: Mutex::new(Vec::new()),
             upstreams,
             up_rx,
+            unbound,
         };
         for (l, r) in listeners.into_iter().zip(routes) {
             proxies.serve(l, r)?;
@@ -185,12 +230,21 @@ impl Proxies {
         Ok(proxies)
     }
 
-    fn serve(&self, listener: std::net::TcpListener, route: Route) -> Result<()> {
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| Error::env(format!("cannot use the proxy listener on port {}: {e}", route.listen)))?;
-        let listener = TcpListener::from_std(listener)
-            .map_err(|e| Error::env(format!("cannot use the proxy listener on port {}: {e}", route.listen)))?;
+    /// Serve `route` on `listener`; without one (its port could not be bound), bind it once its upstream
+    /// listens and the port is free.
+    fn serve(&self, listener: Option<std::net::TcpListener>, route: Route) -> Result<()> {
+        let listener = match listener {
+            Some(l) => {
+                l.set_nonblocking(true)
+                    .map_err(|e| Error::env(format!("cannot use the proxy listener on port {}: {e}", route.listen)))?;
+                Some(
+                    TcpListener::from_std(l).map_err(|e| {
+                        Error::env(format!("cannot use the proxy listener on port {}: {e}", route.listen))
+                    })?,
+                )
+            }
+            None => None,
+        };
         self.upstreams.lock().expect("upstreams").insert(route.upstream);
         let task = tokio::spawn(accept_loop(
             listener,
@@ -198,6 +252,7 @@ impl Proxies {
             self.tx.clone(),
             self.live.clone(),
             self.up_rx.clone(),
+            self.unbound.clone(),
         ));
         self.routes.lock().expect("routes").push((route, task));
         Ok(())
@@ -225,7 +280,7 @@ impl Proxies {
             .map(|(r, _)| (key(r), r.listen))
             .collect();
         for r in wanted.into_iter().filter(|w| !have.contains(&(key(w), w.listen))) {
-            match bind(&r).and_then(|l| self.serve(l, r)) {
+            match bind(&r).and_then(|l| self.serve(Some(l), r)) {
                 Ok(()) => started += 1,
                 Err(e) => said.push(e.to_string()),
             }
@@ -271,6 +326,12 @@ impl Proxies {
         links
     }
 
+    /// The proxies that could not listen, each with what it is and why (`127.0.0.1:20001 (client proxy of
+    /// node 2) could not listen: ...`).
+    pub fn unbound(&self) -> Vec<String> {
+        self.unbound.lock().expect("unbound").values().cloned().collect()
+    }
+
     pub fn count(&self) -> usize {
         self.routes.lock().expect("routes").len()
     }
@@ -282,18 +343,25 @@ impl Proxies {
 /// same to ZooKeeper: a follower that cannot reach a new leader retries a refused connect every 100 ms,
 /// but gives up on a connection that was accepted and then reset, and starts a whole new election (seconds).
 async fn accept_loop(
-    listener: TcpListener,
+    mut listener: Option<TcpListener>,
     route: Arc<Route>,
     tx: watch::Sender<Arc<Shared>>,
     live: Arc<Mutex<BTreeMap<Key, usize>>>,
     mut up: watch::Receiver<Arc<BTreeSet<u16>>>,
+    unbound: Unbound,
 ) {
-    let mut listener = Some(listener);
     loop {
         let upstream_listens = up.borrow_and_update().contains(&route.upstream);
         match (upstream_listens, listener.is_some()) {
             (true, false) => {
-                listener = bind(&route)
+                let bound = bind(&route);
+                let mut said = unbound.lock().expect("unbound");
+                match &bound {
+                    Ok(_) => said.remove(&proxy_addr(&route)),
+                    Err(e) => said.insert(proxy_addr(&route), unbound_reason(&route, e)),
+                };
+                drop(said);
+                listener = bound
                     .ok()
                     .and_then(|l| l.set_nonblocking(true).ok().map(|_| l))
                     .and_then(|l| TcpListener::from_std(l).ok())

@@ -101,7 +101,7 @@ impl Sup {
             }
             Request::Links => {
                 let p = self.proxies_or_refuse()?;
-                Ok(json!({ "rules": p.table().rules, "links": p.live() }))
+                Ok(json!({ "rules": p.table().rules, "links": p.live(), "unbound": p.unbound() }))
             }
             Request::SetLinks {
                 heal_all,

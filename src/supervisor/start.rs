@@ -226,6 +226,11 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
         );
         ev.action = Some("links".into());
         sup.record(ev);
+        for why in p.unbound() {
+            let mut ev = Event::new(Kind::Note, format!("link proxy {why}"));
+            ev.action = Some("links".into());
+            sup.record(ev);
+        }
     }
     for n in notes {
         sup.record(Event::new(Kind::Note, n));
