@@ -98,7 +98,7 @@ fn node_faults_by_role_with_quorum_guards() {
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("1 of 3 voters are up and a quorum needs 2")
+        err.contains("1 of 3 voters is up and a quorum needs 2")
             || err.contains("0 of 3 voters would remain up; a quorum needs 2"),
         "{err}"
     );

@@ -146,7 +146,7 @@ fn status_watch_wait_smoke_and_logs_under_faults() {
     assert_eq!(out.status.code(), Some(1));
     assert!(t.elapsed() < Duration::from_secs(10));
     assert!(
-        stderr(&out).contains("1 of 3 voters are up and a quorum needs 2"),
+        stderr(&out).contains("1 of 3 voters is up and a quorum needs 2"),
         "{}",
         stderr(&out)
     );
