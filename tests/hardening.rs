@@ -21,8 +21,7 @@ fn write_profile(c: &TestCluster, name: &str, text: &str) -> String {
 fn bad_profiles_and_flags_write_nothing() {
     let c = TestCluster::new(40);
     let offset = c.offset.to_string();
-    let cases: Vec<(Vec<String>, &str)> =
-        vec![
+    let cases: Vec<(Vec<String>, &str)> = vec![
         (
             vec!["--profile".into(), write_profile(&c, "syntax.toml", "[zookeeper\n")],
             "syntax.toml: line 1, column",
@@ -91,7 +90,11 @@ fn bad_profiles_and_flags_write_nothing() {
         (
             vec![
                 "--profile".into(),
-                write_profile(&c, "newline-value.toml", "[zookeeper.extra]\nx = \"1\\nclientPortAddress=0.0.0.0\"\n"),
+                write_profile(
+                    &c,
+                    "newline-value.toml",
+                    "[zookeeper.extra]\nx = \"1\\nclientPortAddress=0.0.0.0\"\n",
+                ),
             ],
             "newline-value.toml: line 2",
         ),
@@ -106,14 +109,22 @@ fn bad_profiles_and_flags_write_nothing() {
         (
             vec![
                 "--profile".into(),
-                write_profile(&c, "case-key.toml", "[zookeeper.extra]\nCLIENTPORTADDRESS = \"0.0.0.0\"\n"),
+                write_profile(
+                    &c,
+                    "case-key.toml",
+                    "[zookeeper.extra]\nCLIENTPORTADDRESS = \"0.0.0.0\"\n",
+                ),
             ],
             "(it is `clientPortAddress` spelled another way) is written by zkdev itself",
         ),
         (
             vec![
                 "--profile".into(),
-                write_profile(&c, "all-ips.toml", "[zookeeper.extra]\nquorumListenOnAllIPs = \"true\"\n"),
+                write_profile(
+                    &c,
+                    "all-ips.toml",
+                    "[zookeeper.extra]\nquorumListenOnAllIPs = \"true\"\n",
+                ),
             ],
             "all-ips.toml: zkdev keeps every listening port of a node on 127.0.0.1, and this profile would open one \
              beyond it: [zookeeper.extra] `quorumListenOnAllIPs = true`",
@@ -182,7 +193,10 @@ fn bad_profiles_and_flags_write_nothing() {
             "ports must be 1024 to 65535",
         ),
         (vec!["--port-offset".into(), "70000".into()], "70000"),
-        (vec!["--timeout".into(), "0".into()], "--timeout 0"),
+        (
+            vec!["--timeout".into(), "0".into()],
+            "invalid value '0' for '--timeout <DURATION>': give a duration greater than 0",
+        ),
     ];
     for (args, needle) in cases {
         let mut all = vec!["up".to_string()];
