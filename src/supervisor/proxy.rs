@@ -95,8 +95,8 @@ fn proxy_addr(r: &Route) -> String {
 /// `client proxy of node 2` / `proxy of node 3's quorum port for node 1`
 fn describe_route(r: &Route) -> String {
     match r.dialler {
-        Endpoint::Clients => format!("client proxy of {}", r.target),
-        d => format!("proxy of {}'s {} port for {d}", r.target, r.port.as_str()),
+        Endpoint::Clients => format!("client proxy of node {}", r.target),
+        d => format!("proxy of node {}'s {} port for node {d}", r.target, r.port.as_str()),
     }
 }
 
@@ -572,4 +572,165 @@ async fn pump(
         let _ = wr.shutdown().await;
     };
     tokio::join!(reader, writer);
+}
+
+/// The proxies on a loopback echo server: no JVM, the real listeners and pumps, the real fault table.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::links::{Fault, Rule};
+
+    /// A loopback echo server on a port of the kernel's choosing: every byte it reads goes back.
+    async fn echo() -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let (mut r, mut w) = s.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                });
+            }
+        });
+        port
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// A one-node `--net` cluster whose node listens at `client` (the echo server) and whose client proxy
+    /// listens at `proxy`.
+    fn one_node(client: u16, proxy: u16) -> ClusterSpec {
+        let (origin, profile) = crate::model::profile::load("fast").unwrap();
+        let mut st = profile.settings(&origin).unwrap();
+        st.offset = client - st.client_base - 1;
+        st.proxied = true;
+        st.net_port_base = Some(proxy);
+        let spec = ClusterSpec::build("t", "p", st, crate::dist::Dist::fixture(), 1, 0).unwrap();
+        assert_eq!(
+            (spec.nodes[0].ports.client, spec.client_proxy(1)),
+            (client, Some(proxy))
+        );
+        spec
+    }
+
+    fn client_flow() -> Flow {
+        Flow::new(Endpoint::Clients, Endpoint::Node(1), Port::Client)
+    }
+
+    fn table(fault: Fault) -> LinkTable {
+        let mut t = LinkTable::default();
+        for flow in [client_flow(), client_flow().reverse()] {
+            t.rules.push(Rule {
+                flow,
+                fault,
+                since_ms: 0,
+                cause: "test".into(),
+            });
+        }
+        t
+    }
+
+    /// Send `bytes` through the proxy and read them back; how long the round trip took, or None if no
+    /// answer came within `within`.
+    async fn round_trip(proxy: u16, bytes: &[u8], within: Duration) -> Option<Duration> {
+        let t0 = Instant::now();
+        let mut s = tokio::time::timeout(within, TcpStream::connect(("127.0.0.1", proxy)))
+            .await
+            .ok()?
+            .ok()?;
+        s.write_all(bytes).await.ok()?;
+        let mut back = vec![0u8; bytes.len()];
+        tokio::time::timeout(within, s.read_exact(&mut back)).await.ok()?.ok()?;
+        assert_eq!(back, bytes, "the proxy changed the bytes");
+        Some(t0.elapsed())
+    }
+
+    /// Connect as soon as the proxy has seen its upstream listening (it polls /proc for that).
+    async fn first_round_trip(proxy: u16) -> Duration {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(d) = round_trip(proxy, b"hello", Duration::from_secs(2)).await {
+                return d;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the proxy never carried bytes to its upstream"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_healthy_proxy_carries_bytes_both_ways_unchanged() {
+        let (client, proxy) = (echo().await, free_port());
+        let p = Proxies::start(&one_node(client, proxy), LinkTable::default())
+            .await
+            .unwrap();
+        first_round_trip(proxy).await;
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        round_trip(proxy, &big, Duration::from_secs(10))
+            .await
+            .expect("200 kB go through and back");
+        assert!(p.live().iter().any(|l| l.listen == proxy), "the client proxy is listed");
+    }
+
+    #[tokio::test]
+    async fn a_delay_holds_every_chunk_and_a_cut_lets_nothing_through() {
+        let (client, proxy) = (echo().await, free_port());
+        let p = Proxies::start(&one_node(client, proxy), LinkTable::default())
+            .await
+            .unwrap();
+        let healthy = first_round_trip(proxy).await;
+        // 150 ms each way: a round trip takes at least 300 ms.
+        p.update(
+            table(Fault {
+                delay_ms: 150,
+                ..Fault::default()
+            }),
+            Vec::new(),
+        );
+        let slow = round_trip(proxy, b"slow", Duration::from_secs(5))
+            .await
+            .expect("a delayed answer");
+        assert!(slow >= Duration::from_millis(300), "{slow:?} (healthy: {healthy:?})");
+        // Cut both ways: no byte comes back.
+        p.update(
+            table(Fault {
+                cut: true,
+                ..Fault::default()
+            }),
+            Vec::new(),
+        );
+        assert_eq!(round_trip(proxy, b"cut", Duration::from_millis(700)).await, None);
+        // Healed: bytes flow again, quickly.
+        p.update(LinkTable::default(), Vec::new());
+        let again = round_trip(proxy, b"healed", Duration::from_secs(5))
+            .await
+            .expect("healed");
+        assert!(again < Duration::from_millis(300), "{again:?}");
+    }
+
+    #[tokio::test]
+    async fn a_taken_proxy_port_is_named_and_the_proxy_comes_up_once_it_is_free() {
+        let (client, proxy) = (echo().await, free_port());
+        let squatter = std::net::TcpListener::bind(("127.0.0.1", proxy)).unwrap();
+        let p = Proxies::start(&one_node(client, proxy), LinkTable::default())
+            .await
+            .unwrap();
+        let unbound = p.unbound.lock().unwrap().clone();
+        assert!(
+            unbound
+                .get(&format!("127.0.0.1:{proxy}"))
+                .is_some_and(|why| why.contains("client proxy of node 1")),
+            "{unbound:?}"
+        );
+        drop(squatter);
+        first_round_trip(proxy).await;
+    }
 }
