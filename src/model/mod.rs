@@ -17,5 +17,6 @@ pub mod rng;
 pub mod server;
 pub mod span;
 pub mod spec;
+pub mod status;
 pub mod svg;
 pub mod timeline;

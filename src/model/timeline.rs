@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::model::server::Mode;
-use crate::zk::observe::{ClusterStatus, ProcessState};
+use crate::model::status::{ClusterStatus, ProcessState};
 
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -268,7 +268,7 @@ impl Tracker {
 mod tests {
     use super::*;
     use crate::model::spec::Role;
-    use crate::zk::observe::{NodeStatus, Quorum};
+    use crate::model::status::{NodeStatus, Quorum};
 
     fn status(nodes: &[(u32, ProcessState, Option<&str>, u32)]) -> ClusterStatus {
         let nodes: Vec<NodeStatus> = nodes
