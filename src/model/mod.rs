@@ -4,9 +4,11 @@
 
 pub mod diagnose;
 pub mod disk;
+pub mod dist;
 pub mod election;
 pub mod export;
 pub mod fault;
+pub mod layout;
 pub mod linearize;
 pub mod links;
 pub mod membership;

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use serde::{Deserialize, Serialize};
 
-use crate::dist::Dist;
+use crate::model::dist::Dist;
 use crate::error::{Error, Result};
 use crate::model::profile::{AddressMode, Settings};
 
