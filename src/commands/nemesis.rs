@@ -15,7 +15,7 @@ use crate::model::disk::DiskFault;
 use crate::model::links::{self, Endpoint, Fault, Port};
 use crate::model::nemesis::{Kind, Planned, Who};
 use crate::model::spec::ClusterSpec;
-use crate::model::timeline::now_ms;
+use crate::os::clock::now_ms;
 use crate::os::interrupt;
 use crate::os::state::ClusterPaths;
 use crate::output;

@@ -143,7 +143,7 @@ pub async fn start(spec: &ClusterSpec, kind: Kind, clients: u32, rate: u32) -> R
     let connect_to = spec.connect_string();
     let setup = connect(&connect_to).await?;
     zk::ensure(&setup, ROOT).await?;
-    let base = format!("{ROOT}/{}-{}", kind.as_str(), crate::model::timeline::now_ms());
+    let base = format!("{ROOT}/{}-{}", kind.as_str(), crate::os::clock::now_ms());
     zk::ensure(&setup, &base).await?;
     match kind {
         Kind::Register => {

@@ -2,6 +2,7 @@
 //! files of a cluster on disk and their lock, a node's zoo.cfg (which ZooKeeper may rewrite), the checks
 //! before a start, and Ctrl-C.
 
+pub mod clock;
 pub mod faultfs;
 pub mod interrupt;
 pub mod launch;

@@ -33,7 +33,7 @@ use super::control::{Request, Sig};
 use super::journal::{self, Tail};
 use crate::error::{Error, Result};
 use crate::model::links;
-use crate::model::timeline::now_ms;
+use crate::os::clock::now_ms;
 use crate::os::state::ClusterPaths;
 
 const PAGE: &str = include_str!("dashboard.html");

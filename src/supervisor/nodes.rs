@@ -11,7 +11,8 @@ use super::control::Sig;
 use crate::dist::cds;
 use crate::error::{Error, Result};
 use crate::model::render;
-use crate::model::timeline::{now_ms, Event, Kind};
+use crate::model::timeline::{Event, Kind};
+use crate::os::clock::now_ms;
 use crate::os::launch;
 use crate::os::process::{self, Liveness};
 use crate::os::state::{NodeState, StopReason};
@@ -296,7 +297,10 @@ impl Sup {
         ev.by_zkdev = Some(by_zkdev);
         ev.cause = intent;
         ev.detail = detail;
-        let at = ev.at_ms;
+        let at = crate::model::timeline::Stamp {
+            at_ms: ev.at_ms,
+            mono_ms: ev.mono_ms,
+        };
         self.record(ev);
         let lost = self.tracker.lock().expect("tracker").node_gone(id, at);
         if let Some(lost) = lost {

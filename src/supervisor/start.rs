@@ -11,7 +11,8 @@ use super::cluster::{list, Loaded, Sup};
 use super::journal::{self, Journal};
 use super::{links, proxy};
 use crate::error::{Error, Result};
-use crate::model::timeline::{now_ms, Event, Kind};
+use crate::model::timeline::{Event, Kind};
+use crate::os::clock::now_ms;
 use crate::os::process::{self, Liveness};
 use crate::os::state::{ClusterPaths, Home, State, StateRead};
 
