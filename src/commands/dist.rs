@@ -77,7 +77,7 @@ pub fn run(ctx: &Ctx, cmd: DistCmd) -> Result<()> {
                 return Ok(());
             }
             let from_profile = match &profile {
-                Some(p) => crate::model::profile::load(p)?.1.dist.mirror,
+                Some(p) => crate::os::profile::load(p)?.1.dist.mirror,
                 None => None,
             };
             let mirror = mirror

@@ -183,7 +183,7 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
         reconfig,
     } = flags;
     let (zkdev_home, cluster) = (&ctx.home.root, ctx.cluster.as_str());
-    let (origin, profile) = crate::model::profile::load(profile.unwrap_or("default"))?;
+    let (origin, profile) = crate::os::profile::load(profile.unwrap_or("default"))?;
     let mut settings = profile.settings(&origin)?;
     if let Some(k) = port_offset {
         settings.offset = k;

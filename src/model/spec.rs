@@ -515,7 +515,7 @@ pub(crate) mod tests {
     use crate::model::profile;
 
     pub fn settings(name: &str) -> Settings {
-        let (o, p) = profile::load(name).unwrap();
+        let (o, p) = profile::resolve(name, &|p| std::fs::read_to_string(p)).unwrap();
         p.settings(&o).unwrap()
     }
 

@@ -8,6 +8,7 @@ pub mod interrupt;
 pub mod launch;
 pub mod ports;
 pub mod process;
+pub mod profile;
 pub mod random;
 pub mod state;
 pub mod super_user;

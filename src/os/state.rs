@@ -90,6 +90,20 @@ impl ClusterPaths {
         crate::os::process::Ident::new(&spec.uid, id, self.zoo_cfg(id), Some(&spec.dist.java))
     }
 
+    /// Each node's log, for `model::election::explain`. Lossy: one odd byte in a log (a znode's binary
+    /// data, say) must not hide the node's votes; a missing log reads as empty.
+    pub fn log_texts(&self, spec: &ClusterSpec) -> BTreeMap<u32, String> {
+        spec.ids()
+            .into_iter()
+            .map(|id| {
+                let text = fs::read(self.log_file(id))
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                (id, text)
+            })
+            .collect()
+    }
+
     pub fn idents(&self, spec: &ClusterSpec) -> Vec<(u32, crate::os::process::Ident)> {
         spec.ids().into_iter().map(|id| (id, self.ident(spec, id))).collect()
     }

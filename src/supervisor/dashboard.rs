@@ -223,7 +223,7 @@ impl Sup {
                 let paths = self.paths.clone();
                 let body = tokio::task::spawn_blocking(move || {
                     let journal = journal::read_all(&paths);
-                    match crate::model::election::explain(&spec, &paths, &journal, None) {
+                    match crate::model::election::explain(&spec, &paths.log_texts(&spec), &journal, None) {
                         Ok(e) => serde_json::to_vec(&e).expect("serialises"),
                         Err(e) => serde_json::to_vec(&json!({ "error": e.to_string() })).expect("serialises"),
                     }

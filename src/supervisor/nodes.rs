@@ -254,8 +254,9 @@ impl Sup {
             // Why, as far as the exit status and the log tell: a java that exited at once, out of heap,
             // refused JVM options... else the log's last error line.
             let java = self.spec().dist.java.display().to_string();
+            let log_text = std::fs::read_to_string(self.paths.log_file(id)).unwrap_or_default();
             let cause = crate::model::diagnose::node_died(
-                &self.paths.log_file(id),
+                &log_text,
                 &java,
                 status.map(|_| how.replace("exit code", "exit status")),
             );
