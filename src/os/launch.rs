@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::dist;
+use crate::model::dist;
 use crate::error::{Error, Result};
 use crate::model::profile::AddressMode;
 use crate::model::spec::ClusterSpec;
