@@ -139,8 +139,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Dashboard(a) => dashboard::run(&ctx, a).await,
         Cmd::Explain(e) => explain::run(&ctx, e).await,
         Cmd::Completions { shell } => {
-            use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "zkdev", &mut std::io::stdout());
+            crate::cli::completions(shell, &mut std::io::stdout());
             Ok(())
         }
         Cmd::Supervise { .. } => crate::supervisor::run(ctx.home, ctx.cluster).await,

@@ -22,3 +22,4 @@ pub mod spec;
 pub mod status;
 pub mod svg;
 pub mod timeline;
+pub mod workload;

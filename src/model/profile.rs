@@ -53,7 +53,6 @@ pub struct Profile {
 /// Where the nodes listen: all on 127.0.0.1 with ports per node, or each on its own loopback address.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
-#[derive(clap::ValueEnum)]
 pub enum AddressMode {
     /// Every node on 127.0.0.1, ports per node (client 2180+id, quorum 2880+id, ...).
     #[default]
