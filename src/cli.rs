@@ -957,7 +957,13 @@ pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
 pub fn usage_error<'a>(argv: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let e = Cli::try_parse_from(argv).err()?;
     let text = e.render().to_string();
-    Some(text.lines().next().unwrap_or("").trim_start_matches("error: ").to_string())
+    Some(
+        text.lines()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("error: ")
+            .to_string(),
+    )
 }
 
 // The library's choices as the command line spells them: clap's derives stay here, the library never names

@@ -88,6 +88,8 @@ impl Ctx {
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
+    // The layers below print nothing; their warnings come here (in the supervisor, stderr is its log file).
+    crate::os::warn::set_sink(|line| eprintln!("{line}"));
     // Every coloured output asks anstream, which adds NO_COLOR, CLICOLOR_FORCE and terminal detection.
     anstream::ColorChoice::write_global(cli.global.color.into());
     let ctx = Ctx {

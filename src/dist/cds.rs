@@ -12,8 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 
 pub use crate::model::dist::Plan;
-use crate::model::spec::ClusterSpec;
 use crate::model::layout::ClusterPaths;
+use crate::model::spec::ClusterSpec;
 
 /// The archive fits one java binary (and its size and time, so an upgrade makes a new one), one classpath
 /// and one set of JVM flags.

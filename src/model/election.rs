@@ -249,7 +249,13 @@ pub fn explain(
     let logs: Vec<(u32, Role, Vec<Line>)> = spec
         .nodes
         .iter()
-        .map(|n| (n.id, n.role, parse_log(n.id, log_texts.get(&n.id).map_or("", String::as_str))))
+        .map(|n| {
+            (
+                n.id,
+                n.role,
+                parse_log(n.id, log_texts.get(&n.id).map_or("", String::as_str)),
+            )
+        })
         .collect();
     analyse(&logs, journal, epoch)
 }

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use minijinja::{context, Environment};
 
-use crate::model::dist::{LogConfig, Plan};
 use crate::error::{Error, Result};
-use crate::model::spec::{ClusterSpec, NodeSpec, Role};
+use crate::model::dist::{LogConfig, Plan};
 use crate::model::layout::{ClusterPaths, TlsFiles};
+use crate::model::spec::{ClusterSpec, NodeSpec, Role};
 
 const ZOO_CFG: &str = include_str!("../../templates/zoo.cfg.j2");
 const LOG4J: &str = include_str!("../../templates/log4j.properties.j2");
@@ -357,8 +357,8 @@ pub fn token_arg(uid: &str, id: u32) -> String {
 mod tests {
     use super::*;
     use crate::model::dist::Dist;
-    use crate::model::spec::tests::settings;
     use crate::model::layout::Home;
+    use crate::model::spec::tests::settings;
 
     fn fixture(profile: &str, voters: u32, observers: u32) -> (ClusterSpec, ClusterPaths) {
         let mut spec =

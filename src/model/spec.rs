@@ -6,8 +6,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::dist::Dist;
 use crate::error::{Error, Result};
+use crate::model::dist::Dist;
 use crate::model::profile::{AddressMode, Settings};
 
 /// Version of the on-disk `cluster.toml` format.

@@ -317,13 +317,19 @@ mod tests {
         assert_eq!(kinds, vec![Kind::Mode, Kind::Process, Kind::Mode, Kind::LeaderLost]);
         assert_eq!(e[0].message, "node 1 follower -> looking");
         assert_eq!(e[3].message, "no serving leader (was 2, epoch 1)");
-        let e = t.observe(&status(&[(1, Running, Some("leader"), 2), (2, Crashed, None, 1)]), Stamp::at(1512));
+        let e = t.observe(
+            &status(&[(1, Running, Some("leader"), 2), (2, Crashed, None, 1)]),
+            Stamp::at(1512),
+        );
         let last = e.last().unwrap();
         assert_eq!(last.kind, Kind::LeaderElected);
         assert_eq!(last.message, "new leader 1 (epoch 2) after 412 ms without a leader");
         assert_eq!(last.leaderless_ms, Some(412));
         assert!(t
-            .observe(&status(&[(1, Running, Some("leader"), 2), (2, Crashed, None, 1)]), Stamp::at(1600))
+            .observe(
+                &status(&[(1, Running, Some("leader"), 2), (2, Crashed, None, 1)]),
+                Stamp::at(1600)
+            )
             .is_empty());
     }
 
@@ -350,7 +356,10 @@ mod tests {
             &status(&[(1, Running, Some("looking"), 1), (2, Crashed, None, 1)]),
             Stamp::at(4000),
         );
-        let e = t.observe(&status(&[(1, Running, Some("leader"), 2), (2, Crashed, None, 1)]), Stamp::at(4300));
+        let e = t.observe(
+            &status(&[(1, Running, Some("leader"), 2), (2, Crashed, None, 1)]),
+            Stamp::at(4300),
+        );
         assert_eq!(
             e.last().unwrap().message,
             "new leader 1 (epoch 2) after 300 ms without a leader"

@@ -13,4 +13,5 @@ pub mod random;
 pub mod state;
 pub mod super_user;
 pub mod tls;
+pub mod warn;
 pub mod zoo_cfg;

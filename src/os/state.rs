@@ -120,17 +120,17 @@ impl ClusterPaths {
 
     /// What `state.json` records. A damaged one (truncated, not JSON, a symbolic link, another format) is
     /// treated like a missing one: the processes themselves are the truth, and `adopt_orphans` finds the
-    /// cluster's JVMs by their tokens. Says so on stderr once per process; see `state_damage`.
+    /// cluster's JVMs by their tokens. Says so once per process (`os::warn`); see `state_damage`.
     pub fn load_state(&self) -> Result<State> {
         match self.read_state() {
             Ok(s) => Ok(s),
             Err(StateRead::Damaged(why)) => {
                 static WARNED: std::sync::Once = std::sync::Once::new();
                 WARNED.call_once(|| {
-                    eprintln!(
+                    crate::os::warn::warn(&format!(
                         "warning: {} {why}; ignoring it and finding the cluster's JVMs by their command lines",
                         self.state_file().display()
-                    )
+                    ))
                 });
                 Ok(State::default())
             }

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
 
 use crate::error::{Error, Result};
-use crate::model::spec::ClusterSpec;
 pub use crate::model::layout::TlsFiles;
+use crate::model::spec::ClusterSpec;
 use crate::os::state::ClusterPaths;
 
 impl TlsFiles {

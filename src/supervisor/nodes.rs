@@ -73,7 +73,7 @@ impl Sup {
                         .stop_locked(&started, Duration::from_secs(5), cause, StopReason::Stopped)
                         .await
                     {
-                        eprintln!("warning: {e2}");
+                        super::start::log(format_args!("warning: {e2}"));
                     }
                     return Err(e);
                 }

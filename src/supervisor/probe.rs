@@ -109,7 +109,7 @@ impl Sup {
             *self.view.lock().expect("view") = Some((status, taken));
             rounds += 1;
             if rounds % 10 == 0 && !self.paths.root.exists() {
-                eprintln!("the cluster directory is gone; the supervisor stops");
+                super::start::log("the cluster directory is gone; the supervisor stops");
                 self.shutdown.notify_one();
                 return;
             }

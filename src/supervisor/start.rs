@@ -31,6 +31,12 @@ pub fn detach() -> Result<()> {
     }
 }
 
+/// A line in the supervisor's own log: its stderr is `supervisor.log` (`control::Supervisor::ensure` opens it
+/// so). The one place the supervisor writes there; the journal is for events, this for its own troubles.
+pub(crate) fn log(line: impl std::fmt::Display) {
+    eprintln!("{line}");
+}
+
 /// What `supervisor.json` records: enough for `down` to find (and, if it hangs, stop) the supervisor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
@@ -103,7 +109,9 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
     let _held = match nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
         Ok(h) => h,
         Err(_) => {
-            eprintln!("another supervisor already runs cluster `{cluster}`; leaving it in charge");
+            log(format_args!(
+                "another supervisor already runs cluster `{cluster}`; leaving it in charge"
+            ));
             return Ok(());
         }
     };

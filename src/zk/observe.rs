@@ -20,7 +20,9 @@ fn startup_grace(spec: &ClusterSpec) -> Duration {
         .max(Duration::from_secs(3))
 }
 
-pub use crate::model::status::{ClusterStatus, Health, NodeStatus, ProcessState, Quorum, Server, Serving, SupervisorView};
+pub use crate::model::status::{
+    ClusterStatus, Health, NodeStatus, ProcessState, Quorum, Server, Serving, SupervisorView,
+};
 
 /// How much to ask each server.
 #[derive(Debug, Clone, Copy)]
