@@ -3,7 +3,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::{EnumValueParser, MapValueParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::model::profile::AddressMode;
+use crate::model::workload::Kind as WorkloadKind;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -342,8 +346,8 @@ pub struct UpArgs {
     pub port_offset: Option<u16>,
     /// `loopback`: node i listens on its own address (base + i: 127.0.0.11, 127.0.0.12, ...) with the standard
     /// ports 2181/2888/3888/8080 on every node; `shared`: every node on 127.0.0.1, ports per node
-    #[arg(long, value_enum, value_name = "MODE")]
-    pub addresses: Option<crate::model::profile::AddressMode>,
+    #[arg(long, value_parser = AddressModeArg::parser(), value_name = "MODE")]
+    pub addresses: Option<AddressMode>,
     /// With --addresses loopback: node i listens on this address + i [default: 127.0.0.10]; two such
     /// clusters side by side need different bases
     #[arg(long, value_name = "IP")]
@@ -637,8 +641,8 @@ pub struct ChaosArgs {
     /// register: compare-and-set and sync+read on a few znodes, checked for linearizability; sequential:
     /// sequential creates, checked on every node and in each client's order; queue: no item lost or
     /// delivered twice
-    #[arg(long, value_enum, default_value_t = crate::commands::workload::Kind::Register)]
-    pub workload: crate::commands::workload::Kind,
+    #[arg(long, value_parser = WorkloadArg::parser(), default_value = "register")]
+    pub workload: WorkloadKind,
     /// How many clients, each with its own session
     #[arg(long, default_value_t = 5, value_name = "C")]
     pub clients: u32,
@@ -876,8 +880,8 @@ pub struct RenderArgs {
     pub profile: Option<String>,
     #[arg(long, value_name = "K")]
     pub port_offset: Option<u16>,
-    #[arg(long, value_enum, value_name = "MODE")]
-    pub addresses: Option<crate::model::profile::AddressMode>,
+    #[arg(long, value_parser = AddressModeArg::parser(), value_name = "MODE")]
+    pub addresses: Option<AddressMode>,
     #[arg(long, value_name = "IP")]
     pub address_base: Option<std::net::Ipv4Addr>,
     #[arg(long, value_name = "DIR", conflicts_with = "dist")]
@@ -954,6 +958,77 @@ mod tests {
         ] {
             let e = parse(refused).unwrap_err();
             assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument, "{refused:?}");
+        }
+    }
+}
+
+/// Write `zkdev completions SHELL`'s script to `out`.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "zkdev", out);
+}
+
+/// Whether `argv` (program name first) is a zkdev command line: None when it parses, else the first line of
+/// what clap says is wrong (without its `error: `).
+pub fn usage_error<'a>(argv: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let e = Cli::try_parse_from(argv).err()?;
+    let text = e.render().to_string();
+    Some(
+        text.lines()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("error: ")
+            .to_string(),
+    )
+}
+
+// The library's choices as the command line spells them: clap's derives stay here, the library never names
+// clap (each maps onto the model type it stands for).
+
+/// Where the nodes listen: all on 127.0.0.1 with ports per node, or each on its own loopback address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AddressModeArg {
+    /// Every node on 127.0.0.1, ports per node (client 2180+id, quorum 2880+id, ...).
+    Shared,
+    /// Node i on its own address, base + i (127.0.0.11, 127.0.0.12, ... by default), every node on the
+    /// standard ports 2181, 2888, 3888, 8080 (and 7000 for metrics), the way ccm runs Cassandra nodes.
+    Loopback,
+}
+
+impl AddressModeArg {
+    fn parser() -> MapValueParser<EnumValueParser<AddressModeArg>, fn(AddressModeArg) -> AddressMode> {
+        EnumValueParser::<AddressModeArg>::new().map(AddressMode::from)
+    }
+}
+
+impl From<AddressModeArg> for AddressMode {
+    fn from(a: AddressModeArg) -> AddressMode {
+        match a {
+            AddressModeArg::Shared => AddressMode::Shared,
+            AddressModeArg::Loopback => AddressMode::Loopback,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WorkloadArg {
+    Register,
+    Sequential,
+    Queue,
+}
+
+impl WorkloadArg {
+    fn parser() -> MapValueParser<EnumValueParser<WorkloadArg>, fn(WorkloadArg) -> WorkloadKind> {
+        EnumValueParser::<WorkloadArg>::new().map(WorkloadKind::from)
+    }
+}
+
+impl From<WorkloadArg> for WorkloadKind {
+    fn from(w: WorkloadArg) -> WorkloadKind {
+        match w {
+            WorkloadArg::Register => WorkloadKind::Register,
+            WorkloadArg::Sequential => WorkloadKind::Sequential,
+            WorkloadArg::Queue => WorkloadKind::Queue,
         }
     }
 }

@@ -1,10 +1,13 @@
 //! zkdev: a real Apache ZooKeeper ensemble on one machine.
 //!
-//! The folders are the layers. `commands` composes everything below it, one file per subcommand. `model`
-//! is pure (profile -> spec -> rendered files, quorum arithmetic, the event timeline, log diagnosis); `os`
-//! is the only code that touches processes, ports and files on disk; `zk` talks to the servers; `dist`
-//! finds and installs java and ZooKeeper; `supervisor` is the long-lived process that owns a cluster's
-//! nodes and journal. `output` draws tables, `cli` is the command line, `error` the one error type.
+//! The folders are the layers, bottom to top. `model` is pure and imports only `error`: profile -> spec
+//! -> rendered files, the cluster's file layout as paths, installations and status as data, quorum
+//! arithmetic, the event timeline, log diagnosis from texts passed in. `os` (processes, ports, files on
+//! disk, clocks) sits on it; `zk` (talking to the servers) and `dist` (finding and installing java and
+//! ZooKeeper) sit on `os`; `supervisor`, the long-lived process that owns a cluster's nodes and journal, on
+//! those. `commands` composes everything, one file per subcommand, and alone prints; `output` draws its
+//! tables, `cli` is the command line (the only module naming clap), `error` the one error type.
+//! `tests/layers.rs` keeps it so.
 
 pub mod cli;
 pub mod commands;

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
-use crate::zk::observe::ClusterStatus;
+use crate::model::status::ClusterStatus;
 
 /// `println!` that does not panic when stdout is gone (`zkdev status | head -1`): the output is lost, the
 /// command still finishes what it was doing (stopping nodes, saving state).

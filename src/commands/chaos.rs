@@ -151,7 +151,7 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
         None => paths
             .root
             .join("chaos")
-            .join(format!("run-{}", crate::model::timeline::now_ms())),
+            .join(format!("run-{}", crate::os::clock::now_ms())),
     };
     std::fs::create_dir_all(&out_dir).map_err(|e| Error::io("cannot create the run directory", &out_dir, e))?;
 

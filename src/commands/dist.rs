@@ -77,7 +77,7 @@ pub fn run(ctx: &Ctx, cmd: DistCmd) -> Result<()> {
                 return Ok(());
             }
             let from_profile = match &profile {
-                Some(p) => crate::model::profile::load(p)?.1.dist.mirror,
+                Some(p) => crate::os::profile::load(p)?.1.dist.mirror,
                 None => None,
             };
             let mirror = mirror
@@ -86,7 +86,8 @@ pub fn run(ctx: &Ctx, cmd: DistCmd) -> Result<()> {
                 .unwrap_or_else(|| fetch::DEFAULT_MIRROR.to_string());
             interrupt::install();
             let t0 = std::time::Instant::now();
-            fetch::install(&mirror, &version, &dist::dists_dir(home), &dest, !ctx.quiet)?;
+            let mut bar = DownloadBar::new(!ctx.quiet && crate::output::stderr_is_tty());
+            fetch::install(&mirror, &version, &dist::dists_dir(home), &dest, &mut bar)?;
             match dist::known(home, &java).into_iter().find(|k| k.dist.zk_home == dest) {
                 Some(k) if k.dist.version == version => {
                     crate::outln!(
@@ -142,5 +143,44 @@ fn row(k: Known) -> Row {
         source: k.source,
         layout: k.dist.layout,
         path: k.dist.zk_home.display().to_string(),
+    }
+}
+
+/// A download's progress as a bar on stderr (only when it is a terminal and `--quiet` is not given).
+struct DownloadBar {
+    shown: bool,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl DownloadBar {
+    fn new(shown: bool) -> DownloadBar {
+        DownloadBar { shown, bar: None }
+    }
+}
+
+impl fetch::Progress for DownloadBar {
+    fn start(&mut self, file: &str, total: Option<u64>) {
+        self.bar = self.shown.then(|| {
+            let b = indicatif::ProgressBar::new(total.unwrap_or(0));
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            b.set_message(format!("downloading {file}"));
+            b
+        });
+    }
+
+    fn advance(&mut self, got: u64) {
+        if let Some(b) = &self.bar {
+            b.set_position(got);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
     }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 use super::Ctx;
 use crate::cli::EventsArgs;
 use crate::error::{Error, Result};
-use crate::model::timeline::{now_ms, Event};
+use crate::model::timeline::Event;
+use crate::os::clock::now_ms;
 use crate::os::interrupt;
 use crate::supervisor::journal::{self, Tail};
 

@@ -35,7 +35,7 @@ fn election(ctx: &Ctx, paths: &ClusterPaths, spec: &ClusterSpec, node: Option<u3
             )));
         }
     }
-    let mut e = election::explain(spec, paths, &journal::read_all(paths), epoch)?;
+    let mut e = election::explain(spec, &paths.log_texts(spec), &journal::read_all(paths), epoch)?;
     if let Some(id) = node {
         e.nodes.retain(|n| n.node == id);
     }

@@ -88,7 +88,7 @@ fn spec_for(ctx: &Ctx, shape: &ExportShape) -> Result<ClusterSpec> {
 }
 
 fn placeholder(ctx: &Ctx, shape: &ExportShape) -> Result<ClusterSpec> {
-    let (origin, profile) = crate::model::profile::load(shape.profile.as_deref().unwrap_or("default"))?;
+    let (origin, profile) = crate::os::profile::load(shape.profile.as_deref().unwrap_or("default"))?;
     ClusterSpec::build(
         &ctx.cluster,
         &origin,

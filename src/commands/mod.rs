@@ -97,6 +97,8 @@ impl Ctx {
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
+    // The layers below print nothing; their warnings come here (in the supervisor, stderr is its log file).
+    crate::os::warn::set_sink(|line| eprintln!("{line}"));
     // Every coloured output asks anstream, which adds NO_COLOR, CLICOLOR_FORCE and terminal detection.
     anstream::ColorChoice::write_global(cli.global.color.into());
     let ctx = Ctx {
@@ -148,8 +150,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Dashboard(a) => dashboard::run(&ctx, a).await,
         Cmd::Explain(e) => explain::run(&ctx, e).await,
         Cmd::Completions { shell } => {
-            use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "zkdev", &mut std::io::stdout());
+            crate::cli::completions(shell, &mut std::io::stdout());
             Ok(())
         }
         Cmd::Supervise { .. } => crate::supervisor::run(ctx.home, ctx.cluster).await,
@@ -192,7 +193,7 @@ pub fn new_spec(ctx: &Ctx, flags: NewCluster) -> Result<ClusterSpec> {
         reconfig,
     } = flags;
     let (zkdev_home, cluster) = (&ctx.home.root, ctx.cluster.as_str());
-    let (origin, profile) = crate::model::profile::load(profile.unwrap_or("default"))?;
+    let (origin, profile) = crate::os::profile::load(profile.unwrap_or("default"))?;
     let mut settings = profile.settings(&origin)?;
     if let Some(k) = port_offset {
         settings.offset = k;

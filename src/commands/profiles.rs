@@ -8,7 +8,7 @@ use crate::output;
 pub fn run(ctx: &Ctx) -> Result<()> {
     let mut all = Vec::new();
     for name in profile::builtin_names() {
-        let (origin, p) = profile::load(name)?;
+        let (origin, p) = crate::os::profile::load(name)?;
         all.push((name, p.description.clone().unwrap_or_default(), p.settings(&origin)?));
     }
     if ctx.json {

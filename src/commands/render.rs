@@ -76,7 +76,7 @@ pub fn run(ctx: &Ctx, args: RenderArgs) -> Result<()> {
     let nodes = render::render(&spec, &paths, &crate::dist::cds::plan(&spec, &paths, &ids))?;
     if args.out.is_some() {
         for n in &nodes {
-            render::write(n)?;
+            crate::os::zoo_cfg::write_files(n)?;
         }
         crate::os::state::write_atomic(&paths.spec_file(), spec.to_toml().as_bytes())?;
         crate::outln!(

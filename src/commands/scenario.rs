@@ -222,13 +222,10 @@ fn parse_step(text: &str) -> std::result::Result<Step, String> {
             Ok(Step::Workload { kind, clients, rate })
         }
         [cmd, ..] if COMMANDS.contains(cmd) => {
-            use clap::Parser;
             let argv = std::iter::once("zkdev").chain(words.iter().copied());
-            crate::cli::Cli::try_parse_from(argv).map_err(|e| {
-                let text = e.render().to_string();
-                let first = text.lines().next().unwrap_or("").trim_start_matches("error: ");
-                format!("`{}`: {first}", words.join(" "))
-            })?;
+            if let Some(first) = crate::cli::usage_error(argv) {
+                return Err(format!("`{}`: {first}", words.join(" ")));
+            }
             Ok(Step::Command(words.iter().map(|w| w.to_string()).collect()))
         }
         [cmd, ..] => Err(format!(

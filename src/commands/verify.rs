@@ -225,7 +225,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     let session = Duration::from_secs(30);
     let setup = reach.connect(&connect, session, Duration::from_secs(10)).await?;
     zk::ensure(&setup, ROOT).await?;
-    let base = format!("{ROOT}/{}", crate::model::timeline::now_ms());
+    let base = format!("{ROOT}/{}", crate::os::clock::now_ms());
     zk::ensure(&setup, &base).await?;
     drop(setup);
     if !ctx.quiet && !ctx.json {

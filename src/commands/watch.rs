@@ -8,7 +8,8 @@ use super::Ctx;
 use crate::cli::WatchArgs;
 use crate::error::{Error, Result};
 use crate::model::spec::ClusterSpec;
-use crate::model::timeline::{now_ms, Event, Tracker};
+use crate::model::timeline::{Event, Tracker};
+use crate::os::clock;
 use crate::os::interrupt;
 use crate::os::state::ClusterPaths;
 use crate::output;
@@ -63,10 +64,10 @@ pub async fn follow(
         let status = super::status::current(paths, spec).await?;
         let mut events = Vec::new();
         if let Some(tracker) = local.as_mut() {
-            events = tracker.observe(&status, now_ms());
+            events = tracker.observe(&status, clock::now());
         } else {
             if first {
-                events.extend(Tracker::default().observe(&status, now_ms()));
+                events.extend(Tracker::default().observe(&status, clock::now()));
             }
             events.extend(tail.poll());
         }

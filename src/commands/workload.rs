@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::model::linearize::{self, Call, Decision, Reg, Ret};
 use crate::model::rng::Rng;
 use crate::model::spec::ClusterSpec;
+pub use crate::model::workload::Kind;
 use crate::zk::client as zk;
 
 pub const ROOT: &str = "/zkdev-chaos";
@@ -35,35 +36,6 @@ pub fn keys_for(clients: u32) -> usize {
 }
 /// No answer within this long: the outcome is unknown.
 const OP_TIMEOUT: Duration = Duration::from_secs(2);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Register,
-    Sequential,
-    Queue,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Register => "register",
-            Kind::Sequential => "sequential",
-            Kind::Queue => "queue",
-        }
-    }
-
-    pub fn parse(text: &str) -> std::result::Result<Kind, String> {
-        match text.trim() {
-            "register" => Ok(Kind::Register),
-            "sequential" => Ok(Kind::Sequential),
-            "queue" => Ok(Kind::Queue),
-            other => Err(format!(
-                "`{other}` is not a workload: give register, sequential or queue"
-            )),
-        }
-    }
-}
 
 /// How an operation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -207,7 +179,7 @@ pub async fn start(
     let connect_to = spec.workload_connect_string(direct);
     let setup = connect(&connect_to).await?;
     zk::ensure(&setup, ROOT).await?;
-    let base = format!("{ROOT}/{}-{}", kind.as_str(), crate::model::timeline::now_ms());
+    let base = format!("{ROOT}/{}-{}", kind.as_str(), crate::os::clock::now_ms());
     zk::ensure(&setup, &base).await?;
     match kind {
         Kind::Register => {

@@ -11,17 +11,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
+pub use crate::model::dist::Plan;
+use crate::model::layout::ClusterPaths;
 use crate::model::spec::ClusterSpec;
-use crate::os::state::ClusterPaths;
-
-/// What `render` adds to the nodes' command lines.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Plan {
-    /// Map this archive.
-    pub use_archive: Option<PathBuf>,
-    /// This node records an archive at exit, at this path.
-    pub record: Option<(u32, PathBuf)>,
-}
 
 /// The archive fits one java binary (and its size and time, so an upgrade makes a new one), one classpath
 /// and one set of JVM flags.

@@ -101,10 +101,25 @@ fn interrupted_error() -> Error {
     Error::failed("interrupted: nothing was installed")
 }
 
+/// What a download reports as it goes; the caller shows it (a progress bar) or not. `dist` draws nothing.
+pub trait Progress {
+    /// The download of `file` starts: `total` bytes, when the server says.
+    fn start(&mut self, _file: &str, _total: Option<u64>) {}
+    /// `got` bytes so far.
+    fn advance(&mut self, _got: u64) {}
+    /// All of it is there.
+    fn finish(&mut self) {}
+}
+
+/// Progress nobody watches.
+pub struct Unwatched;
+
+impl Progress for Unwatched {}
+
 /// Download `version` from `mirror`, verify it, unpack it to `dest` (which must not exist yet), unless
 /// Ctrl-C is pressed first. `work` is a directory on the same file system for temporary files.
-pub fn install(mirror: &str, version: &str, work: &Path, dest: &Path, show_progress: bool) -> Result<()> {
-    install_unless(mirror, version, work, dest, show_progress, |_| interrupt::interrupted())
+pub fn install(mirror: &str, version: &str, work: &Path, dest: &Path, progress: &mut dyn Progress) -> Result<()> {
+    install_unless(mirror, version, work, dest, progress, |_| interrupt::interrupted())
 }
 
 /// `install`, asking `interrupted` at each [`Step`]: once it says yes, nothing more happens and
@@ -114,7 +129,7 @@ fn install_unless(
     version: &str,
     work: &Path,
     dest: &Path,
-    show_progress: bool,
+    progress: &mut dyn Progress,
     interrupted: impl Fn(Step) -> bool,
 ) -> Result<()> {
     let url = release_url(mirror, version);
@@ -134,7 +149,7 @@ fn install_unless(
         .tempdir_in(work)
         .map_err(|e| Error::io("cannot create a temporary directory in", work, e))?;
     let archive = tmp.path().join(release_file(version));
-    let actual = download(&url, &archive, show_progress, || interrupted(Step::Downloading))?;
+    let actual = download(&url, &archive, progress, || interrupted(Step::Downloading))?;
     if actual != expected {
         return Err(Error::failed(format!(
             "checksum mismatch for {url}: expected sha512 {expected}, got {actual}; nothing was installed \
@@ -168,7 +183,7 @@ fn install_unless(
 }
 
 /// Stream `url` into `to`, hashing as it goes, until `interrupted`; returns the hex SHA-512.
-fn download(url: &str, to: &Path, show_progress: bool, interrupted: impl Fn() -> bool) -> Result<String> {
+fn download(url: &str, to: &Path, progress: &mut dyn Progress, interrupted: impl Fn() -> bool) -> Result<String> {
     let resp = agent().get(url).call().map_err(|e| match e {
         ureq::Error::StatusCode(404) => Error::env(format!(
             "{url} does not exist (404): is the version right, and does the mirror carry it?"
@@ -180,16 +195,7 @@ fn download(url: &str, to: &Path, show_progress: bool, interrupted: impl Fn() ->
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let bar = (show_progress && crate::output::stderr_is_tty()).then(|| {
-        let b = indicatif::ProgressBar::new(total.unwrap_or(0));
-        b.set_style(
-            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        b.set_message(format!("downloading {}", url.rsplit('/').next().unwrap_or(url)));
-        b
-    });
+    progress.start(url.rsplit('/').next().unwrap_or(url), total);
     let mut reader = resp.into_body().into_reader();
     let mut file = std::fs::File::create(to).map_err(|e| Error::io("cannot write", to, e))?;
     let mut hasher = Sha512::new();
@@ -211,13 +217,9 @@ fn download(url: &str, to: &Path, show_progress: bool, interrupted: impl Fn() ->
         file.write_all(&buf[..n])
             .map_err(|e| Error::io("cannot write", to, e))?;
         got += n as u64;
-        if let Some(b) = &bar {
-            b.set_position(got);
-        }
+        progress.advance(got);
     }
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
+    progress.finish();
     if let Some(t) = total.filter(|t| *t != got) {
         return Err(Error::env(format!(
             "download of {url} broke off: {got} of {t} bytes; nothing was installed"
@@ -339,7 +341,7 @@ mod tests {
         for step in [Step::ChecksumFetched, Step::Downloading, Step::Verified, Step::Unpacked] {
             let work = tempfile::tempdir().unwrap();
             let dest = work.path().join(version);
-            let err = install_unless(&mirror, version, work.path(), &dest, false, |s| s == step)
+            let err = install_unless(&mirror, version, work.path(), &dest, &mut Unwatched, |s| s == step)
                 .expect_err("an interrupted install fails");
             assert_eq!(err.to_string(), "interrupted: nothing was installed", "at {step:?}");
             let left: Vec<_> = std::fs::read_dir(work.path())
@@ -352,7 +354,7 @@ mod tests {
         // Not interrupted: installed.
         let work = tempfile::tempdir().unwrap();
         let dest = work.path().join(version);
-        install_unless(&mirror, version, work.path(), &dest, false, |_| false).unwrap();
+        install_unless(&mirror, version, work.path(), &dest, &mut Unwatched, |_| false).unwrap();
         assert!(dest.join("conf/zoo_sample.cfg").is_file());
         let left: Vec<_> = std::fs::read_dir(work.path())
             .unwrap()

@@ -1,15 +1,12 @@
 //! Why a node died, read from its log (which also gets the JVM's own stdout and stderr): the line that says
-//! so, and what to do about it. Pure but for `node_died`, which reads the log file, so it is tested on real
+//! so, and what to do about it. Pure (the caller reads the log), so it is tested on real
 //! log excerpts; a crashed node's status hint and `up`'s report of a node that died while starting use it.
 
-use std::path::Path;
-
-/// Why the node whose log is `log_file` died: `exited_at_once` when zkdev knows how its java ended (`exit`,
+/// Why the node whose log text is `log_text` died: `exited_at_once` when zkdev knows how its java ended (`exit`,
 /// from `process::reap`), else `diagnose`.
-pub fn node_died(log_file: &Path, java: &str, exit: Option<String>) -> Option<String> {
-    let text = std::fs::read_to_string(log_file).unwrap_or_default();
-    exit.and_then(|status| exited_at_once(java, &status, &text))
-        .or_else(|| diagnose(&text))
+pub fn node_died(log_text: &str, java: &str, exit: Option<String>) -> Option<String> {
+    exit.and_then(|status| exited_at_once(java, &status, log_text))
+        .or_else(|| diagnose(log_text))
 }
 
 /// The known cause of death in a node's log, as one sentence: what happened (quoting the telling line) and

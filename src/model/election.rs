@@ -16,7 +16,6 @@ use crate::error::{Error, Result};
 use crate::model::server::Zxid;
 use crate::model::spec::{ClusterSpec, Role};
 use crate::model::timeline::{Event, Kind};
-use crate::os::state::ClusterPaths;
 
 /// A candidate as votes name it: (epoch, zxid, id), compared in that order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -239,17 +238,23 @@ pub struct Explanation {
     pub story: Vec<String>,
 }
 
-/// Explain the election that started epoch `epoch` (the last one when None).
-pub fn explain(spec: &ClusterSpec, paths: &ClusterPaths, journal: &[Event], epoch: Option<u32>) -> Result<Explanation> {
+/// Explain the election that started epoch `epoch` (the last one when None), from each node's log text
+/// (`os::state::ClusterPaths::log_texts` reads them; a node without one counts as an empty log).
+pub fn explain(
+    spec: &ClusterSpec,
+    log_texts: &BTreeMap<u32, String>,
+    journal: &[Event],
+    epoch: Option<u32>,
+) -> Result<Explanation> {
     let logs: Vec<(u32, Role, Vec<Line>)> = spec
         .nodes
         .iter()
         .map(|n| {
-            // Lossy: one odd byte in a log (a znode's binary data, say) must not hide the node's votes.
-            let text = std::fs::read(paths.log_file(n.id))
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
-            (n.id, n.role, parse_log(n.id, &text))
+            (
+                n.id,
+                n.role,
+                parse_log(n.id, log_texts.get(&n.id).map_or("", String::as_str)),
+            )
         })
         .collect();
     analyse(&logs, journal, epoch)

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 use crate::model::server::Mode;
 use crate::model::spec::Role;
-use crate::zk::observe::{ClusterStatus, ProcessState, Quorum};
+use crate::model::status::{ClusterStatus, ProcessState, Quorum};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -224,7 +224,7 @@ pub fn committed_quorum(status: &ClusterStatus, committed: &crate::model::member
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zk::observe::NodeStatus;
+    use crate::model::status::NodeStatus;
 
     fn node(id: u32, role: Role, process: ProcessState, mode: Option<&str>) -> NodeStatus {
         let mode = mode.map(|m| m.parse::<Mode>().unwrap());

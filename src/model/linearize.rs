@@ -996,15 +996,11 @@ mod tests {
     }
 
     #[test]
-    fn sixty_four_clients_on_sixteen_keys_are_decided_by_versions_fast() {
+    fn sixty_four_clients_on_sixteen_keys_are_decided_by_versions() {
+        // Decided, not "too large": the versions order it without the search (its speed is the benchmark's
+        // `chaos64` figure, not a timed test).
         let h = simulated(7, 200_000, 64, 16);
-        let t = std::time::Instant::now();
         let v = check(&h, ZERO, Budget::default());
         assert!(v.linearizable(), "{v:?}");
-        assert!(
-            t.elapsed() < std::time::Duration::from_secs(5),
-            "took {:?}",
-            t.elapsed()
-        );
     }
 }

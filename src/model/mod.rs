@@ -1,12 +1,16 @@
-//! The pure core: profiles -> a cluster's spec -> rendered files and exports, the quorum arithmetic behind
-//! fault guards, verify's seeded fault plans, the event timeline, and reading why a node died from its log. Nothing here touches a
-//! process, a socket or (except reading a profile file) the disk.
+//! The pure core: profiles -> a cluster's spec -> rendered files and exports, the cluster's file layout as
+//! path arithmetic, what an installation is, the status types, the quorum arithmetic behind fault guards,
+//! verify's seeded fault plans, the event timeline, and elections and deaths explained from log texts.
+//! Nothing here touches a process, a socket, a file or a clock, and nothing imports a layer above
+//! (`tests/layers.rs` checks it): callers read files and clocks and pass the values in.
 
 pub mod diagnose;
 pub mod disk;
+pub mod dist;
 pub mod election;
 pub mod export;
 pub mod fault;
+pub mod layout;
 pub mod linearize;
 pub mod links;
 pub mod membership;
@@ -17,6 +21,8 @@ pub mod rng;
 pub mod server;
 pub mod span;
 pub mod spec;
+pub mod status;
 pub mod svg;
 pub mod timeline;
 pub mod words;
+pub mod workload;

@@ -53,7 +53,6 @@ pub struct Profile {
 /// Where the nodes listen: all on 127.0.0.1 with ports per node, or each on its own loopback address.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
-#[derive(clap::ValueEnum)]
 pub enum AddressMode {
     /// Every node on 127.0.0.1, ports per node (client 2180+id, quorum 2880+id, ...).
     #[default]
@@ -590,9 +589,10 @@ fn line_col(source: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// Where a profile comes from: a built-in name or a file.
-pub fn load(name_or_path: &str) -> Result<(String, Profile)> {
-    let (origin, profile) = load_one(name_or_path)?;
+/// Where a profile comes from: a built-in name or a file, which `read` reads (`os::profile::load` passes
+/// the file system's; model reads no file).
+pub fn resolve(name_or_path: &str, read: &dyn Fn(&Path) -> std::io::Result<String>) -> Result<(String, Profile)> {
+    let (origin, profile) = load_one(name_or_path, read)?;
     let mut chain = vec![origin.clone()];
     let mut resolved = profile;
     while let Some(parent) = resolved.extends.clone() {
@@ -615,27 +615,32 @@ pub fn load(name_or_path: &str) -> Result<(String, Profile)> {
     Ok((origin, resolved))
 }
 
-fn load_one(name_or_path: &str) -> Result<(String, Profile)> {
+fn load_one(name_or_path: &str, read: &dyn Fn(&Path) -> std::io::Result<String>) -> Result<(String, Profile)> {
     if let Some(found) = builtin(name_or_path) {
         return Ok(found);
     }
     let path = Path::new(name_or_path);
-    if name_or_path.contains('/') || name_or_path.ends_with(".toml") || path.exists() {
-        let source = std::fs::read_to_string(path).map_err(|e| {
-            Error::usage(format!(
+    let looks_like_file = name_or_path.contains('/') || name_or_path.ends_with(".toml");
+    let source = match read(path) {
+        Ok(source) => source,
+        // A bare name that is no file here: an unknown profile name.
+        Err(e) if !looks_like_file && e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::usage(format!(
+                "no profile named `{name_or_path}`; built-in profiles are: {} (or pass a path to a TOML file)",
+                builtin_names().join(", ")
+            )))
+        }
+        Err(e) => {
+            return Err(Error::usage(format!(
                 "cannot read profile file `{}`: {e}; pass a readable TOML file or one of: {}",
                 path.display(),
                 builtin_names().join(", ")
-            ))
-        })?;
-        let origin = path.display().to_string();
-        let profile = Profile::parse(&source, &origin)?;
-        return Ok((origin, profile));
-    }
-    Err(Error::usage(format!(
-        "no profile named `{name_or_path}`; built-in profiles are: {} (or pass a path to a TOML file)",
-        builtin_names().join(", ")
-    )))
+            )))
+        }
+    };
+    let origin = path.display().to_string();
+    let profile = Profile::parse(&source, &origin)?;
+    Ok((origin, profile))
 }
 
 fn builtin(name: &str) -> Option<(String, Profile)> {
@@ -1075,6 +1080,10 @@ fn jdwp_listens_beyond_loopback(options: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn load(name_or_path: &str) -> Result<(String, Profile)> {
+        resolve(name_or_path, &|p| std::fs::read_to_string(p))
+    }
 
     #[test]
     fn builtins_parse_and_resolve() {

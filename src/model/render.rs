@@ -1,15 +1,14 @@
-//! Spec -> the files and the command line of every node. Pure: no file is written here (see `write`),
-//! so `zkdev render` and the snapshot tests see exactly what `up` uses.
+//! Spec -> the files and the command line of every node. Pure: no file is written here (see
+//! `os::zoo_cfg::write_files`), so `zkdev render` and the snapshot tests see exactly what `up` uses.
 
 use std::path::{Path, PathBuf};
 
 use minijinja::{context, Environment};
 
-use crate::dist::cds::Plan;
-use crate::dist::LogConfig;
 use crate::error::{Error, Result};
+use crate::model::dist::{LogConfig, Plan};
+use crate::model::layout::{ClusterPaths, TlsFiles};
 use crate::model::spec::{ClusterSpec, NodeSpec, Role};
-use crate::os::state::ClusterPaths;
 
 const ZOO_CFG: &str = include_str!("../../templates/zoo.cfg.j2");
 const LOG4J: &str = include_str!("../../templates/log4j.properties.j2");
@@ -55,7 +54,7 @@ fn render_node(
     let zoo_cfg_path = paths.zoo_cfg(node.id);
     let render_err = |e: minijinja::Error| Error::failed(format!("internal template error: {e:#}"));
 
-    let tls = crate::os::tls::TlsFiles::of(paths);
+    let tls = TlsFiles::of(paths);
     let place = Place {
         bind: Some(node.address.to_string()),
         managed: true,
@@ -228,7 +227,7 @@ fn command(spec: &ClusterSpec, node: &NodeSpec, paths: &ClusterPaths, log_cfg: &
     let s = &spec.settings;
     let mut argv = vec![spec.dist.java.display().to_string()];
     if !spec.uid.is_empty() {
-        argv.push(crate::os::process::token_arg(&spec.uid, node.id));
+        argv.push(token_arg(&spec.uid, node.id));
     }
     argv.push(format!("-Dzookeeper.log.dir={}", paths.logs_dir(node.id).display()));
     argv.push("-Dzookeeper.log.file=zookeeper.log".into());
@@ -349,22 +348,17 @@ pub fn as_joiner(rendered: &str, members: &str, id: u32) -> String {
     out
 }
 
-/// Write one node's files (directories created as needed), each atomically.
-pub fn write(files: &NodeFiles) -> Result<()> {
-    for (path, contents) in &files.files {
-        let dir = path.parent().expect("file has a parent");
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
-        crate::os::state::write_atomic(path, contents.as_bytes())?;
-    }
-    Ok(())
+/// The JVM system property that marks a node's command line.
+pub fn token_arg(uid: &str, id: u32) -> String {
+    format!("-Dzkdev.node={uid}/{id}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dist::Dist;
+    use crate::model::dist::Dist;
+    use crate::model::layout::Home;
     use crate::model::spec::tests::settings;
-    use crate::os::state::Home;
 
     fn fixture(profile: &str, voters: u32, observers: u32) -> (ClusterSpec, ClusterPaths) {
         let mut spec =
@@ -485,9 +479,9 @@ mod tests {
             let mut dist = Dist::fixture();
             dist.version = version.into();
             dist.layout = if version == "3.4.14" {
-                crate::dist::Layout::LegacyTarball
+                crate::model::dist::Layout::LegacyTarball
             } else {
-                crate::dist::Layout::Tarball
+                crate::model::dist::Layout::Tarball
             };
             dist.log_config = if version >= "3.8" {
                 LogConfig::Logback

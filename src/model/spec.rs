@@ -6,8 +6,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use serde::{Deserialize, Serialize};
 
-use crate::dist::Dist;
 use crate::error::{Error, Result};
+use crate::model::dist::Dist;
 use crate::model::profile::{AddressMode, Settings};
 
 /// Version of the on-disk `cluster.toml` format.
@@ -631,7 +631,7 @@ pub(crate) mod tests {
     use crate::model::profile;
 
     pub fn settings(name: &str) -> Settings {
-        let (o, p) = profile::load(name).unwrap();
+        let (o, p) = profile::resolve(name, &|p| std::fs::read_to_string(p)).unwrap();
         p.settings(&o).unwrap()
     }
 

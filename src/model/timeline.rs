@@ -4,12 +4,11 @@
 //! `Tracker` is pure: fed `ClusterStatus`es with their times. The journal stores these events.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use crate::model::server::Mode;
-use crate::zk::observe::{ClusterStatus, ProcessState};
+use crate::model::status::{ClusterStatus, ProcessState};
 
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -85,14 +84,14 @@ pub struct Event {
 }
 
 impl Event {
-    /// An event of `kind` now, with only its message; callers fill in what applies.
-    pub fn new(kind: Kind, message: impl Into<String>) -> Event {
-        let at_ms = now_ms();
+    /// An event of `kind` at `now`, with only its message; callers fill in what applies. (`Event::new`, in
+    /// `os::clock`, reads the clocks for it.)
+    pub fn at(kind: Kind, message: impl Into<String>, now: Stamp) -> Event {
         Event {
             seq: 0,
-            at_ms,
-            mono_ms: mono_ms(),
-            time: clock(at_ms),
+            at_ms: now.at_ms,
+            mono_ms: now.mono_ms,
+            time: clock(now.at_ms),
             kind,
             node: None,
             from: None,
@@ -113,18 +112,19 @@ impl Event {
     }
 }
 
-/// Milliseconds on CLOCK_MONOTONIC: the same clock in every process of this boot.
-pub fn mono_ms() -> u64 {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-        .map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
-        .unwrap_or(0)
+/// A moment on both clocks: Unix time in milliseconds and CLOCK_MONOTONIC milliseconds (the same clock in
+/// every process of this boot). The caller reads them (`os::clock::now`); nothing in model reads a clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub at_ms: u64,
+    pub mono_ms: u64,
 }
 
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+impl Stamp {
+    /// Unix time `at_ms`, no monotonic reading (0): for tests and replays.
+    pub fn at(at_ms: u64) -> Stamp {
+        Stamp { at_ms, mono_ms: 0 }
+    }
 }
 
 /// `HH:MM:SS.mmm` (UTC) of a Unix time in milliseconds.
@@ -150,13 +150,10 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    pub fn observe(&mut self, s: &ClusterStatus, at_ms: u64) -> Vec<Event> {
-        let mono = mono_ms();
+    pub fn observe(&mut self, s: &ClusterStatus, now: Stamp) -> Vec<Event> {
+        let at_ms = now.at_ms;
         let ev = |kind, node, from: Option<String>, to: Option<String>, message: String| {
-            let mut e = Event::new(kind, message);
-            e.at_ms = at_ms;
-            e.mono_ms = mono;
-            e.time = clock(at_ms);
+            let mut e = Event::at(kind, message, now);
             e.node = node;
             e.from = from;
             e.to = to;
@@ -250,15 +247,16 @@ impl Tracker {
         out
     }
 
-    /// The supervisor reaped node `id` at `at_ms`: if it was the leader, the ensemble is leaderless from
+    /// The supervisor reaped node `id` at `now`: if it was the leader, the ensemble is leaderless from
     /// that moment (not from the next look, up to one probe interval later).
-    pub fn node_gone(&mut self, id: u32, at_ms: u64) -> Option<Event> {
+    pub fn node_gone(&mut self, id: u32, now: Stamp) -> Option<Event> {
+        let at_ms = now.at_ms;
         let (old, old_epoch) = self.leader.filter(|(l, _)| *l == id)?;
         self.leader = None;
         self.leaderless_since = Some(at_ms);
         self.leaderless_from_first_look = false;
         let e = old_epoch.map(|e| format!(", epoch {e}")).unwrap_or_default();
-        let mut ev = Event::new(Kind::LeaderLost, format!("no serving leader (was {old}{e})"));
+        let mut ev = Event::at(Kind::LeaderLost, format!("no serving leader (was {old}{e})"), now);
         ev.node = Some(old);
         ev.epoch = old_epoch;
         Some(ev)
@@ -269,7 +267,7 @@ impl Tracker {
 mod tests {
     use super::*;
     use crate::model::spec::Role;
-    use crate::zk::observe::{NodeStatus, Quorum};
+    use crate::model::status::{NodeStatus, Quorum};
 
     fn status(nodes: &[(u32, ProcessState, Option<&str>, u32)]) -> ClusterStatus {
         let nodes: Vec<NodeStatus> = nodes
@@ -308,25 +306,31 @@ mod tests {
         let mut t = Tracker::default();
         let e = t.observe(
             &status(&[(1, Running, Some("follower"), 1), (2, Running, Some("leader"), 1)]),
-            1000,
+            Stamp::at(1000),
         );
         assert_eq!(e[0].kind, Kind::Initial);
         assert!(e[0].message.contains("leader 2 (epoch 1)"));
         let e = t.observe(
             &status(&[(1, Running, Some("looking"), 1), (2, Crashed, None, 1)]),
-            1100,
+            Stamp::at(1100),
         );
         let kinds: Vec<_> = e.iter().map(|e| e.kind.clone()).collect();
         assert_eq!(kinds, vec![Kind::Mode, Kind::Process, Kind::Mode, Kind::LeaderLost]);
         assert_eq!(e[0].message, "node 1 follower -> looking");
         assert_eq!(e[3].message, "no serving leader (was 2, epoch 1)");
-        let e = t.observe(&status(&[(1, Running, Some("leader"), 2), (2, Crashed, None, 1)]), 1512);
+        let e = t.observe(
+            &status(&[(1, Running, Some("leader"), 2), (2, Crashed, None, 1)]),
+            Stamp::at(1512),
+        );
         let last = e.last().unwrap();
         assert_eq!(last.kind, Kind::LeaderElected);
         assert_eq!(last.message, "new leader 1 (epoch 2) after 412 ms without a leader");
         assert_eq!(last.leaderless_ms, Some(412));
         assert!(t
-            .observe(&status(&[(1, Running, Some("leader"), 2), (2, Crashed, None, 1)]), 1600)
+            .observe(
+                &status(&[(1, Running, Some("leader"), 2), (2, Crashed, None, 1)]),
+                Stamp::at(1600)
+            )
             .is_empty());
     }
 
@@ -336,11 +340,11 @@ mod tests {
         let mut t = Tracker::default();
         t.observe(
             &status(&[(1, Running, Some("looking"), 0), (2, Running, Some("looking"), 0)]),
-            1000,
+            Stamp::at(1000),
         );
         let e = t.observe(
             &status(&[(1, Running, Some("follower"), 1), (2, Running, Some("leader"), 1)]),
-            3000,
+            Stamp::at(3000),
         );
         let last = e.last().unwrap();
         assert_eq!(last.kind, Kind::LeaderElected);
@@ -351,9 +355,12 @@ mod tests {
         // A later loss is an outage again.
         t.observe(
             &status(&[(1, Running, Some("looking"), 1), (2, Crashed, None, 1)]),
-            4000,
+            Stamp::at(4000),
         );
-        let e = t.observe(&status(&[(1, Running, Some("leader"), 2), (2, Crashed, None, 1)]), 4300);
+        let e = t.observe(
+            &status(&[(1, Running, Some("leader"), 2), (2, Crashed, None, 1)]),
+            Stamp::at(4300),
+        );
         assert_eq!(
             e.last().unwrap().message,
             "new leader 1 (epoch 2) after 300 ms without a leader"

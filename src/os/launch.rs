@@ -4,8 +4,8 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::dist;
 use crate::error::{Error, Result};
+use crate::model::dist;
 use crate::model::profile::AddressMode;
 use crate::model::spec::ClusterSpec;
 use crate::os::ports;

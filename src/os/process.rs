@@ -144,10 +144,7 @@ fn canonical_java(java: &Path) -> PathBuf {
 /// read the command line and executable again every probe. `signal` never trusts this: it proves afresh.
 static PROVEN: Mutex<BTreeMap<(i32, u64), String>> = Mutex::new(BTreeMap::new());
 
-/// The JVM system property that marks a node's command line.
-pub fn token_arg(uid: &str, id: u32) -> String {
-    format!("-Dzkdev.node={uid}/{id}")
-}
+pub use crate::model::render::token_arg;
 
 /// The class a `java` command line runs: the first argument that is neither an option nor an option's value.
 pub fn main_class(argv: &[String]) -> Option<&str> {

@@ -1,16 +1,6 @@
-//! The cluster directory on disk: where every file lives, the advisory lock, atomic writes, and
-//! `state.json` (what zkdev started: pid, start time, how each node was last left).
-//!
-//! ```text
-//! $ZKDEV_HOME/clusters/<name>/cluster.toml     the resolved spec
-//! $ZKDEV_HOME/clusters/<name>/state.json       per node process state
-//! $ZKDEV_HOME/clusters/<name>/node<i>/conf/    zoo.cfg + log configuration
-//! $ZKDEV_HOME/clusters/<name>/node<i>/data/    myid, version-2/
-//! $ZKDEV_HOME/clusters/<name>/node<i>/logs/    zookeeper.log
-//! $ZKDEV_HOME/clusters/<name>/quorum.lock      held from a quorum guard's decision until its take-down is done
-//! $ZKDEV_HOME/locks/<name>.lock                held by every command that changes the cluster
-//! $ZKDEV_HOME/cds/<key>.jsa                     class-data-sharing archives (profiles that ask for them)
-//! ```
+//! The cluster directory on disk: resolving the home, the advisory lock, atomic writes, and `state.json`
+//! (what zkdev started: pid, start time, how each node was last left). Where every file lives is path
+//! arithmetic in `model::layout`.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -22,16 +12,10 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use crate::model::layout::{ClusterPaths, Home, MARKER_FILE};
 use crate::model::spec::ClusterSpec;
 
 pub const STATE_FORMAT: u32 = 1;
-/// Written into every cluster directory zkdev creates; purge refuses a directory without it.
-pub const MARKER_FILE: &str = ".zkdev-cluster";
-
-#[derive(Debug, Clone)]
-pub struct Home {
-    pub root: PathBuf,
-}
 
 impl Home {
     /// `--home`, else `$ZKDEV_HOME` (clap fills that in), else `$XDG_DATA_HOME/zkdev`, else `~/.local/share/zkdev`.
@@ -57,14 +41,6 @@ impl Home {
                 .join(root)
         };
         Ok(Home { root: canonical(&root) })
-    }
-
-    pub fn cluster(&self, name: &str) -> ClusterPaths {
-        ClusterPaths {
-            root: self.root.join("clusters").join(name),
-            lock: self.root.join("locks").join(format!("{name}.lock")),
-            cds_dir: self.root.join("cds"),
-        }
     }
 }
 
@@ -108,80 +84,28 @@ pub fn canonical(path: &Path) -> PathBuf {
     out
 }
 
-#[derive(Debug, Clone)]
-pub struct ClusterPaths {
-    pub root: PathBuf,
-    pub lock: PathBuf,
-    /// The class-data-sharing archive cache, shared by every cluster of this home.
-    pub cds_dir: PathBuf,
-}
-
 impl ClusterPaths {
-    pub fn spec_file(&self) -> PathBuf {
-        self.root.join("cluster.toml")
-    }
-    pub fn state_file(&self) -> PathBuf {
-        self.root.join("state.json")
-    }
-    pub fn marker(&self) -> PathBuf {
-        self.root.join(MARKER_FILE)
-    }
-    pub fn node_dir(&self, id: u32) -> PathBuf {
-        self.root.join(format!("node{id}"))
-    }
-    pub fn conf_dir(&self, id: u32) -> PathBuf {
-        self.node_dir(id).join("conf")
-    }
-    pub fn zoo_cfg(&self, id: u32) -> PathBuf {
-        self.conf_dir(id).join("zoo.cfg")
-    }
-    pub fn data_dir(&self, id: u32) -> PathBuf {
-        self.node_dir(id).join("data")
-    }
-    pub fn logs_dir(&self, id: u32) -> PathBuf {
-        self.node_dir(id).join("logs")
-    }
-    pub fn log_file(&self, id: u32) -> PathBuf {
-        self.logs_dir(id).join("zookeeper.log")
-    }
-    /// Where a node records a class-data-sharing archive at exit, before zkdev adopts it into the cache.
-    pub fn cds_partial(&self, id: u32) -> PathBuf {
-        self.node_dir(id).join("cds-recording.jsa")
-    }
-
     /// What identifies node `id`'s JVM (see `process::Ident`).
     pub fn ident(&self, spec: &ClusterSpec, id: u32) -> crate::os::process::Ident {
         crate::os::process::Ident::new(&spec.uid, id, self.zoo_cfg(id), Some(&spec.dist.java))
     }
 
-    pub fn idents(&self, spec: &ClusterSpec) -> Vec<(u32, crate::os::process::Ident)> {
-        spec.ids().into_iter().map(|id| (id, self.ident(spec, id))).collect()
+    /// Each node's log, for `model::election::explain`. Lossy: one odd byte in a log (a znode's binary
+    /// data, say) must not hide the node's votes; a missing log reads as empty.
+    pub fn log_texts(&self, spec: &ClusterSpec) -> BTreeMap<u32, String> {
+        spec.ids()
+            .into_iter()
+            .map(|id| {
+                let text = fs::read(self.log_file(id))
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                (id, text)
+            })
+            .collect()
     }
 
-    /// The journal, and its previous rotation.
-    pub fn journal(&self) -> PathBuf {
-        self.root.join("events.ndjson")
-    }
-    pub fn journal_old(&self) -> PathBuf {
-        self.root.join("events.1.ndjson")
-    }
-    /// The supervisor's control socket (owner-only), log, single-instance lock and record (pid, start time).
-    pub fn socket(&self) -> PathBuf {
-        self.root.join("supervisor.sock")
-    }
-    pub fn supervisor_log(&self) -> PathBuf {
-        self.root.join("supervisor.log")
-    }
-    pub fn supervisor_lock(&self) -> PathBuf {
-        self.root.join("supervisor.lock")
-    }
-    /// The quorum guard's lock: every take-down of a node (stop, kill, pause, restart, kill-leader, from the
-    /// command line or the dashboard) decides and acts under it, so concurrent ones count each other.
-    pub fn quorum_lock_file(&self) -> PathBuf {
-        self.root.join("quorum.lock")
-    }
-    pub fn supervisor_record(&self) -> PathBuf {
-        self.root.join("supervisor.json")
+    pub fn idents(&self, spec: &ClusterSpec) -> Vec<(u32, crate::os::process::Ident)> {
+        spec.ids().into_iter().map(|id| (id, self.ident(spec, id))).collect()
     }
 
     pub fn exists(&self) -> bool {
@@ -196,17 +120,17 @@ impl ClusterPaths {
 
     /// What `state.json` records. A damaged one (truncated, not JSON, a symbolic link, another format) is
     /// treated like a missing one: the processes themselves are the truth, and `adopt_orphans` finds the
-    /// cluster's JVMs by their tokens. Says so on stderr once per process; see `state_damage`.
+    /// cluster's JVMs by their tokens. Says so once per process (`os::warn`); see `state_damage`.
     pub fn load_state(&self) -> Result<State> {
         match self.read_state() {
             Ok(s) => Ok(s),
             Err(StateRead::Damaged(why)) => {
                 static WARNED: std::sync::Once = std::sync::Once::new();
                 WARNED.call_once(|| {
-                    eprintln!(
+                    crate::os::warn::warn(&format!(
                         "warning: {} {why}; ignoring it and finding the cluster's JVMs by their command lines",
                         self.state_file().display()
-                    )
+                    ))
                 });
                 Ok(State::default())
             }

@@ -10,52 +10,11 @@ use std::path::{Path, PathBuf};
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
 
 use crate::error::{Error, Result};
+pub use crate::model::layout::TlsFiles;
 use crate::model::spec::ClusterSpec;
 use crate::os::state::ClusterPaths;
 
-/// Where a cluster's TLS files are.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct TlsFiles {
-    pub dir: PathBuf,
-}
-
 impl TlsFiles {
-    pub fn of(paths: &ClusterPaths) -> TlsFiles {
-        TlsFiles {
-            dir: paths.root.join("tls"),
-        }
-    }
-
-    /// The CA certificate: every node's and the client's trust store.
-    pub fn ca(&self) -> PathBuf {
-        self.dir.join("ca.pem")
-    }
-
-    /// The CA's private key, to sign the certificate of a node added later.
-    pub fn ca_key(&self) -> PathBuf {
-        self.dir.join("ca-key.pem")
-    }
-
-    /// Node `id`'s key store: its certificate and private key in one PEM file.
-    pub fn node(&self, id: u32) -> PathBuf {
-        self.dir.join(format!("node{id}.pem"))
-    }
-
-    /// The client's key store (certificate and key in one file), for Java clients (`PEM` store type).
-    pub fn client(&self) -> PathBuf {
-        self.dir.join("client.pem")
-    }
-
-    /// The client's certificate alone, for clients that take certificate and key apart.
-    pub fn client_cert(&self) -> PathBuf {
-        self.dir.join("client-cert.pem")
-    }
-
-    /// The client's private key alone (PKCS#8).
-    pub fn client_key(&self) -> PathBuf {
-        self.dir.join("client-key.pem")
-    }
-
     fn all(&self, spec: &ClusterSpec) -> Vec<PathBuf> {
         let mut v = vec![self.ca(), self.client(), self.client_cert(), self.client_key()];
         v.extend(spec.ids().into_iter().map(|id| self.node(id)));

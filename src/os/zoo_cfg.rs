@@ -107,6 +107,16 @@ pub fn contents_for_start(paths: &ClusterPaths, id: u32, rendered: &str) -> Stri
     }
 }
 
+/// Write one node's files (directories created as needed), each atomically.
+pub fn write_files(files: &NodeFiles) -> Result<()> {
+    for (path, contents) in &files.files {
+        let dir = path.parent().expect("file has a parent");
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+        crate::os::state::write_atomic(path, contents.as_bytes())?;
+    }
+    Ok(())
+}
+
 /// Write a node's files for a start, each atomically: zoo.cfg as `contents_for_start` says (and zkdev's copy
 /// of it), the rest as rendered.
 pub fn write_node(paths: &ClusterPaths, files: &NodeFiles) -> Result<()> {

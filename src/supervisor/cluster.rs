@@ -92,7 +92,7 @@ impl Sup {
     pub(super) fn save_state(&self) {
         let state = self.state.lock().expect("state").clone();
         if let Err(e) = self.paths.save_state(&state) {
-            eprintln!("warning: {e}");
+            super::start::log(format_args!("warning: {e}"));
         }
     }
 

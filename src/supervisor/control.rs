@@ -385,7 +385,7 @@ impl Supervisor {
         match recorded(&self.paths) {
             // Alive and the same: slow, not dead.
             Some((pid, true)) if Some(pid) == before => {
-                return Err(gone(format!(" within {}", crate::output::secs(timeout))))
+                return Err(gone(format!(" within {}", crate::model::span::format(timeout))))
             }
             // No record: it was stopped on purpose (`zkdev down`).
             None => return Err(gone(" (it was stopped)".into())),
@@ -439,7 +439,7 @@ async fn revive(shared: &Shared, paths: &ClusterPaths, old_pid: Option<i32>, not
     let restart = Restart {
         old_pid,
         new_pid: recorded(paths).map(|(pid, _)| pid),
-        at_ms: crate::model::timeline::now_ms(),
+        at_ms: crate::os::clock::now_ms(),
         noticed_by: noticed_by.to_string(),
     };
     if let Some(f) = shared.on_restart.lock().expect("on_restart").as_ref() {

@@ -33,7 +33,7 @@ use super::control::{Request, Sig};
 use super::journal::{self, Tail};
 use crate::error::{Error, Result};
 use crate::model::links;
-use crate::model::timeline::now_ms;
+use crate::os::clock::now_ms;
 use crate::os::state::ClusterPaths;
 
 const PAGE: &str = include_str!("dashboard.html");
@@ -223,7 +223,7 @@ impl Sup {
                 let paths = self.paths.clone();
                 let body = tokio::task::spawn_blocking(move || {
                     let journal = journal::read_all(&paths);
-                    match crate::model::election::explain(&spec, &paths, &journal, None) {
+                    match crate::model::election::explain(&spec, &paths.log_texts(&spec), &journal, None) {
                         Ok(e) => serde_json::to_vec(&e).expect("serialises"),
                         Err(e) => serde_json::to_vec(&json!({ "error": e.to_string() })).expect("serialises"),
                     }

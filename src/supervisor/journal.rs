@@ -79,14 +79,20 @@ impl Journal {
         }
         match self.file.write_all(&line) {
             Ok(()) => self.size += line.len() as u64,
-            Err(e) => eprintln!("warning: cannot write the journal {}: {e}", self.path.display()),
+            Err(e) => super::start::log(format_args!(
+                "warning: cannot write the journal {}: {e}",
+                self.path.display()
+            )),
         }
         event
     }
 
     fn rotate(&mut self) {
         if let Err(e) = std::fs::rename(&self.path, &self.old) {
-            eprintln!("warning: cannot rotate the journal {}: {e}", self.path.display());
+            super::start::log(format_args!(
+                "warning: cannot rotate the journal {}: {e}",
+                self.path.display()
+            ));
             return;
         }
         match OpenOptions::new().create(true).append(true).read(true).open(&self.path) {
@@ -94,7 +100,10 @@ impl Journal {
                 self.file = f;
                 self.size = 0;
             }
-            Err(e) => eprintln!("warning: cannot open a new journal {}: {e}", self.path.display()),
+            Err(e) => super::start::log(format_args!(
+                "warning: cannot open a new journal {}: {e}",
+                self.path.display()
+            )),
         }
     }
 }

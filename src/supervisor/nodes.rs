@@ -11,7 +11,8 @@ use super::control::Sig;
 use crate::dist::cds;
 use crate::error::{Error, Result};
 use crate::model::render;
-use crate::model::timeline::{now_ms, Event, Kind};
+use crate::model::timeline::{Event, Kind};
+use crate::os::clock::now_ms;
 use crate::os::launch;
 use crate::os::process::{self, Liveness};
 use crate::os::state::{NodeState, StopReason};
@@ -72,7 +73,7 @@ impl Sup {
                         .stop_locked(&started, Duration::from_secs(5), cause, StopReason::Stopped)
                         .await
                     {
-                        eprintln!("warning: {e2}");
+                        super::start::log(format_args!("warning: {e2}"));
                     }
                     return Err(e);
                 }
@@ -253,8 +254,9 @@ impl Sup {
             // Why, as far as the exit status and the log tell: a java that exited at once, out of heap,
             // refused JVM options... else the log's last error line.
             let java = self.spec().dist.java.display().to_string();
+            let log_text = std::fs::read_to_string(self.paths.log_file(id)).unwrap_or_default();
             let cause = crate::model::diagnose::node_died(
-                &self.paths.log_file(id),
+                &log_text,
                 &java,
                 status.map(|_| how.replace("exit code", "exit status")),
             );
@@ -296,7 +298,10 @@ impl Sup {
         ev.by_zkdev = Some(by_zkdev);
         ev.cause = intent;
         ev.detail = detail;
-        let at = ev.at_ms;
+        let at = crate::model::timeline::Stamp {
+            at_ms: ev.at_ms,
+            mono_ms: ev.mono_ms,
+        };
         self.record(ev);
         let lost = self.tracker.lock().expect("tracker").node_gone(id, at);
         if let Some(lost) = lost {

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::cluster::Sup;
-use crate::model::timeline::{now_ms, Kind};
+use crate::model::timeline::Kind;
+use crate::os::clock::now_ms;
 use crate::os::process;
 use crate::os::state::NodeState;
 use crate::zk::observe::{self, NodeStatus, Probing, ProcessState};
@@ -81,7 +82,7 @@ impl Sup {
             }
             let mut status = observe::assemble(spec, nodes);
             observe::count_committed_voters(&mut status, spec, &self.paths);
-            let events = tracker.observe(&status, now_ms());
+            let events = tracker.observe(&status, crate::os::clock::now());
             drop(tracker);
             for (id, pid) in adopted_exits {
                 self.on_exit(id, pid, None, "");
@@ -108,7 +109,7 @@ impl Sup {
             *self.view.lock().expect("view") = Some((status, taken));
             rounds += 1;
             if rounds % 10 == 0 && !self.paths.root.exists() {
-                eprintln!("the cluster directory is gone; the supervisor stops");
+                super::start::log("the cluster directory is gone; the supervisor stops");
                 self.shutdown.notify_one();
                 return;
             }

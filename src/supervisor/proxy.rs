@@ -606,7 +606,7 @@ mod tests {
     /// A one-node `--net` cluster whose node listens at `client` (the echo server) and whose client proxy
     /// listens at `proxy`.
     fn one_node(client: u16, proxy: u16) -> ClusterSpec {
-        let (origin, profile) = crate::model::profile::load("fast").unwrap();
+        let (origin, profile) = crate::os::profile::load("fast").unwrap();
         let mut st = profile.settings(&origin).unwrap();
         st.offset = client - st.client_base - 1;
         st.proxied = true;

@@ -11,7 +11,8 @@ use super::cluster::{Loaded, Sup};
 use super::journal::{self, Journal};
 use super::{links, proxy};
 use crate::error::{Error, Result};
-use crate::model::timeline::{now_ms, Event, Kind};
+use crate::model::timeline::{Event, Kind};
+use crate::os::clock::now_ms;
 use crate::os::process::{self, Liveness};
 use crate::os::state::{ClusterPaths, Home, State, StateRead};
 
@@ -28,6 +29,12 @@ pub fn detach() -> Result<()> {
         }
         Err(e) => Err(Error::failed(format!("cannot fork the supervisor: {e}"))),
     }
+}
+
+/// A line in the supervisor's own log: its stderr is `supervisor.log` (`control::Supervisor::ensure` opens it
+/// so). The one place the supervisor writes there; the journal is for events, this for its own troubles.
+pub(crate) fn log(line: impl std::fmt::Display) {
+    eprintln!("{line}");
 }
 
 /// What `supervisor.json` records: enough for `down` to find (and, if it hangs, stop) the supervisor.
@@ -102,7 +109,9 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
     let _held = match nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
         Ok(h) => h,
         Err(_) => {
-            eprintln!("another supervisor already runs cluster `{cluster}`; leaving it in charge");
+            log(format_args!(
+                "another supervisor already runs cluster `{cluster}`; leaving it in charge"
+            ));
             return Ok(());
         }
     };

@@ -1,0 +1,33 @@
+//! The kinds of workload `chaos` and `run` drive: register, sequential, queue.
+
+use serde::Serialize;
+
+/// Which workload `chaos` and `run` drive (`commands::workload` runs them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Register,
+    Sequential,
+    Queue,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Register => "register",
+            Kind::Sequential => "sequential",
+            Kind::Queue => "queue",
+        }
+    }
+
+    pub fn parse(text: &str) -> std::result::Result<Kind, String> {
+        match text.trim() {
+            "register" => Ok(Kind::Register),
+            "sequential" => Ok(Kind::Sequential),
+            "queue" => Ok(Kind::Queue),
+            other => Err(format!(
+                "`{other}` is not a workload: give register, sequential or queue"
+            )),
+        }
+    }
+}
