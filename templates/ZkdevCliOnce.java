@@ -1,0 +1,18 @@
+// zkdev's one-shot zkCli. ZooKeeper's own ZooKeeperMain parses the arguments, connects and runs the one
+// command given on the command line (zkdev uses this class only when there is one), exactly as
+// `zkCli.sh -server H:P CMD...` does; then, unlike ZooKeeperMain (whose run() exits the JVM without closing
+// the session), it closes the session, so an ephemeral znode the command created goes away when the command
+// returns instead of when the session times out.
+public class ZkdevCliOnce extends org.apache.zookeeper.ZooKeeperMain {
+    private ZkdevCliOnce(String[] args) throws java.io.IOException, InterruptedException {
+        super(args);
+    }
+
+    public static void main(String[] args) throws java.io.IOException, InterruptedException {
+        ZkdevCliOnce main = new ZkdevCliOnce(args);
+        main.processCmd(main.cl);
+        // Sends closeSession and waits for its answer; gives up at once when the connection is gone.
+        main.zk.close();
+        System.exit(main.exitCode);
+    }
+}
