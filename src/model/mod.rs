@@ -19,3 +19,4 @@ pub mod span;
 pub mod spec;
 pub mod svg;
 pub mod timeline;
+pub mod wire;
