@@ -142,7 +142,8 @@ impl<D: Decode> Tap<D> {
 
     fn drain(&mut self, out: &mut Vec<Event<D::Message>>) {
         let mut start = 0;
-        while !self.stopped {
+        // No message is ever made of no bytes.
+        while !self.stopped && start < self.buf.len() {
             match self.decoder.parse(&self.buf[start..]) {
                 Parse::Message(message, n) => {
                     out.push(Event::Message { offset: self.offset + start as u64, message });
