@@ -1,5 +1,6 @@
 //! The pure core: profiles -> a cluster's spec -> rendered files and exports, the quorum arithmetic behind
-//! fault guards, verify's seeded fault plans, the event timeline, and reading why a node died from its log. Nothing here touches a
+//! fault guards, verify's seeded fault plans, the event timeline, reading why a node died from its log, and
+//! decoding ZooKeeper's wire traffic handed in as bytes (`wire`). Nothing here touches a
 //! process, a socket or (except reading a profile file) the disk.
 
 pub mod diagnose;

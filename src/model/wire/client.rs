@@ -8,7 +8,8 @@
 //! ClientCnxnSocket.readConnectResult). Then a request is `RequestHeader { int xid; int type }` and its body,
 //! which starts with `ustring path` for the path-carrying ops ([`Op::request_has_path`]); a reply is
 //! `ReplyHeader { int xid; long zxid; int err }` and its body. Special xids (ClientCnxn): -1 a watch event
-//! (`WatcherEvent { int type; int state; ustring path }`), -2 a ping, -4 auth, -8 setWatches.
+//! (`WatcherEvent { int type; int state; ustring path }`, its header's zxid -1 from a 3.8 server), -2 a ping,
+//! -4 auth, -8 setWatches.
 //!
 //! A connection whose first four bytes are letters is a four-letter word (`srvr`, `mntr`...;
 //! NIOServerCnxn.checkFourLetterWord reads them as the length); the server answers it in text and closes.
@@ -39,10 +40,24 @@ pub enum ClientMessage {
         session: i64,
         read_only: Option<bool>,
     },
-    Request { xid: i32, op: Op, path: Option<String> },
-    Reply { xid: i32, zxid: Zxid, err: i32 },
-    /// A watch event (xid -1).
-    Watch { zxid: Zxid, event: i32, state: i32, path: Option<String> },
+    Request {
+        xid: i32,
+        op: Op,
+        path: Option<String>,
+    },
+    Reply {
+        xid: i32,
+        zxid: Zxid,
+        err: i32,
+    },
+    /// A watch event (xid -1). 3.8 servers put zxid -1 in its header (NIOServerCnxn.process,
+    /// NettyServerCnxn.process): None then.
+    Watch {
+        zxid: Option<Zxid>,
+        event: i32,
+        state: i32,
+        path: Option<String>,
+    },
     /// The first bytes of a four-letter-word connection (e.g. "srvr").
     FourLetterWord(String),
 }
@@ -125,7 +140,10 @@ pub struct ClientDecoder {
 
 impl ClientDecoder {
     pub fn new(from: From) -> ClientDecoder {
-        ClientDecoder { from, phase: Phase::Connect }
+        ClientDecoder {
+            from,
+            phase: Phase::Connect,
+        }
     }
 }
 
@@ -141,10 +159,15 @@ impl Decode for ClientDecoder {
                 "bytes after a four-letter word (the server answers it in text and closes)".into(),
             ));
         }
-        let Some(head) = bytes.get(..4) else { return Parse::Need(Some(4)) };
+        let Some(head) = bytes.get(..4) else {
+            return Parse::Need(Some(4));
+        };
         if head.iter().all(u8::is_ascii_lowercase) && self.phase == Phase::Connect && self.from == From::Client {
             self.phase = Phase::Done;
-            return Parse::Message(ClientMessage::FourLetterWord(String::from_utf8_lossy(head).into_owned()), 4);
+            return Parse::Message(
+                ClientMessage::FourLetterWord(String::from_utf8_lossy(head).into_owned()),
+                4,
+            );
         }
         let len = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
         if len < 0 || len as usize > FRAME_LIMIT {
@@ -159,7 +182,9 @@ impl Decode for ClientDecoder {
             )));
         }
         let total = 4 + len as usize;
-        let Some(body) = bytes.get(4..total) else { return Parse::Need(Some(total)) };
+        let Some(body) = bytes.get(4..total) else {
+            return Parse::Need(Some(total));
+        };
         let whole = |s: Short| match s {
             Short::Need(_) => Short::Bad(format!("a frame of {len} bytes ends inside a field")),
             bad => bad,
@@ -197,7 +222,13 @@ fn connect_request(body: &[u8]) -> Result<ClientMessage, Short> {
     let session = r.long()?;
     r.buffer("ConnectRequest.passwd", body.len())?;
     let read_only = read_only(&mut r)?;
-    Ok(ClientMessage::ConnectRequest { protocol_version, last_zxid_seen, timeout_ms, session, read_only })
+    Ok(ClientMessage::ConnectRequest {
+        protocol_version,
+        last_zxid_seen,
+        timeout_ms,
+        session,
+        read_only,
+    })
 }
 
 fn connect_response(body: &[u8]) -> Result<ClientMessage, Short> {
@@ -207,14 +238,23 @@ fn connect_response(body: &[u8]) -> Result<ClientMessage, Short> {
     let session = r.long()?;
     r.buffer("ConnectResponse.passwd", body.len())?;
     let read_only = read_only(&mut r)?;
-    Ok(ClientMessage::ConnectResponse { protocol_version, timeout_ms, session, read_only })
+    Ok(ClientMessage::ConnectResponse {
+        protocol_version,
+        timeout_ms,
+        session,
+        read_only,
+    })
 }
 
 fn request(body: &[u8]) -> Result<ClientMessage, Short> {
     let mut r = Reader::new(body);
     let xid = r.int()?;
     let op = Op(r.int()?);
-    let path = if op.request_has_path() { r.ustring("the request's path", PATH_LIMIT)? } else { None };
+    let path = if op.request_has_path() {
+        r.ustring("the request's path", PATH_LIMIT)?
+    } else {
+        None
+    };
     Ok(ClientMessage::Request { xid, op, path })
 }
 
@@ -227,7 +267,13 @@ fn reply(body: &[u8]) -> Result<ClientMessage, Short> {
         let event = r.int()?;
         let state = r.int()?;
         let path = r.ustring("the watch event's path", PATH_LIMIT)?;
-        return Ok(ClientMessage::Watch { zxid, event, state, path });
+        let zxid = (zxid != Zxid(u64::MAX)).then_some(zxid);
+        return Ok(ClientMessage::Watch {
+            zxid,
+            event,
+            state,
+            path,
+        });
     }
     Ok(ClientMessage::Reply { xid, zxid, err })
 }
@@ -240,17 +286,41 @@ mod tests {
     use super::*;
 
     fn client(bytes: &[u8]) -> Vec<ClientMessage> {
-        messages(split_everywhere(|| ClientDecoder::new(From::Client), bytes, DEFAULT_CAP))
+        messages(split_everywhere(
+            || ClientDecoder::new(From::Client),
+            bytes,
+            DEFAULT_CAP,
+        ))
     }
 
     fn server(bytes: &[u8]) -> Vec<ClientMessage> {
-        messages(split_everywhere(|| ClientDecoder::new(From::Server), bytes, DEFAULT_CAP))
+        messages(split_everywhere(
+            || ClientDecoder::new(From::Server),
+            bytes,
+            DEFAULT_CAP,
+        ))
     }
 
     #[test]
     fn a_client_connects_creates_pings_and_closes() {
-        let mut s = Out::default().int(0).long(0).int(30_000).long(0).buffer(&[0; 16]).boolean(false).framed();
-        s.extend(Out::default().int(1).int(1).ustring("/x").buffer(b"hello").int(1).int(0).framed());
+        let mut s = Out::default()
+            .int(0)
+            .long(0)
+            .int(30_000)
+            .long(0)
+            .buffer(&[0; 16])
+            .boolean(false)
+            .framed();
+        s.extend(
+            Out::default()
+                .int(1)
+                .int(1)
+                .ustring("/x")
+                .buffer(b"hello")
+                .int(1)
+                .int(0)
+                .framed(),
+        );
         s.extend(Out::default().int(PING_XID).int(11).framed());
         s.extend(Out::default().int(2).int(4).ustring("/x").boolean(true).framed());
         s.extend(Out::default().int(3).int(-11).framed());
@@ -265,18 +335,64 @@ mod tests {
                 read_only: Some(false)
             }
         );
-        assert_eq!(m[1], ClientMessage::Request { xid: 1, op: Op(1), path: Some("/x".into()) });
-        assert_eq!(m[2], ClientMessage::Request { xid: PING_XID, op: Op(11), path: None });
-        assert_eq!(m[3], ClientMessage::Request { xid: 2, op: Op(4), path: Some("/x".into()) });
+        assert_eq!(
+            m[1],
+            ClientMessage::Request {
+                xid: 1,
+                op: Op(1),
+                path: Some("/x".into())
+            }
+        );
+        assert_eq!(
+            m[2],
+            ClientMessage::Request {
+                xid: PING_XID,
+                op: Op(11),
+                path: None
+            }
+        );
+        assert_eq!(
+            m[3],
+            ClientMessage::Request {
+                xid: 2,
+                op: Op(4),
+                path: Some("/x".into())
+            }
+        );
         assert!(matches!(&m[4], ClientMessage::Request { op, path: None, .. } if op.to_string() == "closeSession"));
     }
 
     #[test]
     fn a_server_accepts_replies_and_fires_a_watch() {
-        let mut s = Out::default().int(0).int(30_000).long(0x1000_0a5e_0000).buffer(&[1; 16]).boolean(false).framed();
+        let mut s = Out::default()
+            .int(0)
+            .int(30_000)
+            .long(0x1000_0a5e_0000)
+            .buffer(&[1; 16])
+            .boolean(false)
+            .framed();
         s.extend(Out::default().int(1).long(0x1_0000_0002).int(0).ustring("/x").framed());
         s.extend(Out::default().int(2).long(0x1_0000_0002).int(-101).framed());
-        s.extend(Out::default().int(NOTIFICATION_XID).long(0x1_0000_0003).int(0).int(2).int(3).ustring("/x").framed());
+        s.extend(
+            Out::default()
+                .int(NOTIFICATION_XID)
+                .long(0x1_0000_0003)
+                .int(0)
+                .int(2)
+                .int(3)
+                .ustring("/x")
+                .framed(),
+        );
+        s.extend(
+            Out::default()
+                .int(NOTIFICATION_XID)
+                .long(-1)
+                .int(0)
+                .int(4)
+                .int(3)
+                .ustring("/")
+                .framed(),
+        );
         let m = server(&s);
         assert_eq!(
             m[0],
@@ -287,22 +403,52 @@ mod tests {
                 read_only: Some(false)
             }
         );
-        assert_eq!(m[1], ClientMessage::Reply { xid: 1, zxid: Zxid(0x1_0000_0002), err: 0 });
+        assert_eq!(
+            m[1],
+            ClientMessage::Reply {
+                xid: 1,
+                zxid: Zxid(0x1_0000_0002),
+                err: 0
+            }
+        );
         assert!(matches!(m[2], ClientMessage::Reply { err, .. } if err_name(err) == Some("NONODE")));
         assert_eq!(
             m[3],
-            ClientMessage::Watch { zxid: Zxid(0x1_0000_0003), event: 2, state: 3, path: Some("/x".into()) }
+            ClientMessage::Watch {
+                zxid: Some(Zxid(0x1_0000_0003)),
+                event: 2,
+                state: 3,
+                path: Some("/x".into())
+            }
+        );
+        assert_eq!(
+            m[4],
+            ClientMessage::Watch {
+                zxid: None,
+                event: 4,
+                state: 3,
+                path: Some("/".into())
+            }
         );
         assert_eq!(event_name(2), Some("NodeDeleted"));
         // An older server's ConnectResponse has no readOnly.
         let old = Out::default().int(0).int(4000).long(5).buffer(&[0; 16]).framed();
-        assert!(matches!(server(&old)[0], ClientMessage::ConnectResponse { read_only: None, .. }));
+        assert!(matches!(
+            server(&old)[0],
+            ClientMessage::ConnectResponse { read_only: None, .. }
+        ));
     }
 
     #[test]
     fn a_four_letter_word_is_named_and_its_text_answer_is_not_read_as_frames() {
         let events = split_everywhere(|| ClientDecoder::new(From::Client), b"srvr", DEFAULT_CAP);
-        assert_eq!(events, vec![Event::Message { offset: 0, message: ClientMessage::FourLetterWord("srvr".into()) }]);
+        assert_eq!(
+            events,
+            vec![Event::Message {
+                offset: 0,
+                message: ClientMessage::FourLetterWord("srvr".into())
+            }]
+        );
         let answer = b"Zookeeper version: 3.8.0\nMode: follower\n";
         let events = split_everywhere(|| ClientDecoder::new(From::Server), answer, DEFAULT_CAP);
         assert!(
@@ -313,9 +459,23 @@ mod tests {
 
     #[test]
     fn oversize_frames_negative_lengths_and_short_bodies_stop_the_tap() {
-        let connect = Out::default().int(0).long(0).int(30_000).long(0).buffer(&[0; 16]).framed();
+        let connect = Out::default()
+            .int(0)
+            .long(0)
+            .int(30_000)
+            .long(0)
+            .buffer(&[0; 16])
+            .framed();
         let mut s = connect.clone();
-        s.extend(Out::default().int(1).int(5).ustring("/big").buffer(&vec![7; 5000]).int(-1).framed());
+        s.extend(
+            Out::default()
+                .int(1)
+                .int(5)
+                .ustring("/big")
+                .buffer(&vec![7; 5000])
+                .int(-1)
+                .framed(),
+        );
         let events = split_everywhere(|| ClientDecoder::new(From::Client), &s, 1024);
         assert_eq!(events.len(), 2);
         assert!(matches!(
@@ -329,7 +489,16 @@ mod tests {
             Out::default().int(0).int(30_000).long(0).int(-9).framed(),
         ] {
             let events = Tap::new(ClientDecoder::new(From::Server), DEFAULT_CAP).feed(&bad);
-            assert!(matches!(&events[..], [Event::Stopped { why: Stop::Garbage(_), .. }]), "{bad:?}: {events:?}");
+            assert!(
+                matches!(
+                    &events[..],
+                    [Event::Stopped {
+                        why: Stop::Garbage(_),
+                        ..
+                    }]
+                ),
+                "{bad:?}: {events:?}"
+            );
         }
     }
 }

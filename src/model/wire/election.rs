@@ -66,10 +66,17 @@ pub struct Notification {
 pub enum ElectionMessage {
     /// The dialler's header: its protocol version (None for a 3.4 server, which sends only its sid), sid
     /// and advertised election address(es).
-    Header { protocol: Option<i64>, sid: i64, addresses: Vec<String> },
+    Header {
+        protocol: Option<i64>,
+        sid: i64,
+        addresses: Vec<String>,
+    },
     Notification(Notification),
     /// A frame whose body fits no notification layout (its length, why); the stream is still in step.
-    Unreadable { bytes: usize, why: String },
+    Unreadable {
+        bytes: usize,
+        why: String,
+    },
 }
 
 /// One direction of an election connection.
@@ -94,7 +101,11 @@ impl Decode for ElectionDecoder {
     type Message = ElectionMessage;
 
     fn parse(&mut self, bytes: &[u8]) -> Parse<ElectionMessage> {
-        let r = if self.expect_header { header(bytes) } else { notification_frame(bytes) };
+        let r = if self.expect_header {
+            header(bytes)
+        } else {
+            notification_frame(bytes)
+        };
         match r {
             Ok((m, n)) => {
                 self.expect_header = false;
@@ -121,7 +132,14 @@ fn header(bytes: &[u8]) -> Result<(ElectionMessage, usize), Bad> {
     let mut r = Reader::new(bytes);
     let first = r.long()?;
     if first >= 0 {
-        return Ok((ElectionMessage::Header { protocol: None, sid: first, addresses: vec![] }, r.pos()));
+        return Ok((
+            ElectionMessage::Header {
+                protocol: None,
+                sid: first,
+                addresses: vec![],
+            },
+            r.pos(),
+        ));
     }
     if first != PROTOCOL_VERSION_V1 && first != PROTOCOL_VERSION_V2 {
         return Err(Bad::Version(format!(
@@ -140,7 +158,14 @@ fn header(bytes: &[u8]) -> Result<(ElectionMessage, usize), Bad> {
     let text = std::str::from_utf8(r.take(len as usize)?)
         .map_err(|_| Short::Bad(format!("the election address of server {sid} is not UTF-8 text")))?;
     let addresses = text.split('|').map(str::to_string).collect();
-    Ok((ElectionMessage::Header { protocol: Some(first), sid, addresses }, r.pos()))
+    Ok((
+        ElectionMessage::Header {
+            protocol: Some(first),
+            sid,
+            addresses,
+        },
+        r.pos(),
+    ))
 }
 
 fn notification_frame(bytes: &[u8]) -> Result<(ElectionMessage, usize), Bad> {
@@ -165,7 +190,10 @@ fn notification_frame(bytes: &[u8]) -> Result<(ElectionMessage, usize), Bad> {
 fn notification(body: &[u8]) -> Result<Notification, Bad> {
     let cap = body.len();
     if cap < 28 {
-        return Err(Short::Bad(format!("a notification of {cap} bytes (FastLeaderElection reads at least 28)")).into());
+        return Err(Short::Bad(format!(
+            "a notification of {cap} bytes (FastLeaderElection reads at least 28)"
+        ))
+        .into());
     }
     let mut r = Reader::new(body);
     let inside = |s: Short| match s {
@@ -177,7 +205,12 @@ fn notification(body: &[u8]) -> Result<Notification, Bad> {
         1 => PeerState::Following,
         2 => PeerState::Leading,
         3 => PeerState::Observing,
-        s => return Err(Short::Bad(format!("a notification with state {s} (QuorumPeer.ServerState has 0 to 3)")).into()),
+        s => {
+            return Err(Short::Bad(format!(
+                "a notification with state {s} (QuorumPeer.ServerState has 0 to 3)"
+            ))
+            .into())
+        }
     };
     let leader = r.long().map_err(inside)?;
     let zxid = Zxid(r.long().map_err(inside)? as u64);
@@ -247,7 +280,14 @@ mod tests {
     #[test]
     fn a_dialler_sends_its_header_then_votes() {
         let mut s = header_v1(1, "127.0.0.1:13881");
-        s.extend(note(0, 3, 0x1_0000_0004, 2, 1, "server.1=127.0.0.1:12881:13881:participant\nversion=0"));
+        s.extend(note(
+            0,
+            3,
+            0x1_0000_0004,
+            2,
+            1,
+            "server.1=127.0.0.1:12881:13881:participant\nversion=0",
+        ));
         s.extend(note(1, 3, 0x2_0000_0000, 2, 2, ""));
         let m = messages(split_everywhere(ElectionDecoder::from_dialler, &s, DEFAULT_CAP));
         assert_eq!(
@@ -258,13 +298,17 @@ mod tests {
                 addresses: vec!["127.0.0.1:13881".into()]
             }
         );
-        let ElectionMessage::Notification(n) = &m[1] else { panic!("{m:?}") };
+        let ElectionMessage::Notification(n) = &m[1] else {
+            panic!("{m:?}")
+        };
         assert_eq!(
             (n.state, n.leader, n.zxid, n.election_epoch, n.peer_epoch, n.version),
             (PeerState::Looking, 3, Zxid(0x1_0000_0004), 2, 1, 2)
         );
         assert!(n.config.as_deref().unwrap().starts_with("server.1="));
-        let ElectionMessage::Notification(n) = &m[2] else { panic!("{m:?}") };
+        let ElectionMessage::Notification(n) = &m[2] else {
+            panic!("{m:?}")
+        };
         assert_eq!((n.state.name(), n.config.as_deref()), ("FOLLOWING", Some("")));
     }
 
@@ -273,14 +317,38 @@ mod tests {
         // V2: several addresses; 3.4: the sid alone.
         let v2 = Out::default().long(PROTOCOL_VERSION_V2).long(2).ustring("a:1|b:2").0;
         let m = messages(split_everywhere(ElectionDecoder::from_dialler, &v2, DEFAULT_CAP));
-        assert!(matches!(&m[0], ElectionMessage::Header { protocol: Some(-65535), sid: 2, addresses } if addresses.len() == 2));
+        assert!(
+            matches!(&m[0], ElectionMessage::Header { protocol: Some(-65535), sid: 2, addresses } if addresses.len() == 2)
+        );
         let old = Out::default().long(5).0;
         let m = messages(split_everywhere(ElectionDecoder::from_dialler, &old, DEFAULT_CAP));
-        assert_eq!(m[0], ElectionMessage::Header { protocol: None, sid: 5, addresses: vec![] });
+        assert_eq!(
+            m[0],
+            ElectionMessage::Header {
+                protocol: None,
+                sid: 5,
+                addresses: vec![]
+            }
+        );
         // From the acceptor: 28-, 40-byte and version-1 notifications.
         let n28 = Out::default().int(2).long(3).long(0x5_0000_0001).long(7).framed();
-        let n40 = Out::default().int(2).long(3).long(0x5_0000_0001).long(7).long(4).int(1).framed();
-        let v1 = Out::default().int(3).long(3).long(0x5_0000_0001).long(7).long(4).int(1).int(0).framed();
+        let n40 = Out::default()
+            .int(2)
+            .long(3)
+            .long(0x5_0000_0001)
+            .long(7)
+            .long(4)
+            .int(1)
+            .framed();
+        let v1 = Out::default()
+            .int(3)
+            .long(3)
+            .long(0x5_0000_0001)
+            .long(7)
+            .long(4)
+            .int(1)
+            .int(0)
+            .framed();
         let s = [n28, n40, v1].concat();
         let m = messages(split_everywhere(ElectionDecoder::from_acceptor, &s, DEFAULT_CAP));
         let got: Vec<(i64, i32, Option<String>)> = m
@@ -295,12 +363,24 @@ mod tests {
 
     #[test]
     fn an_unknown_protocol_or_notification_version_is_named() {
-        let events = split_everywhere(ElectionDecoder::from_dialler, &Out::default().long(-65534).0, DEFAULT_CAP);
+        let events = split_everywhere(
+            ElectionDecoder::from_dialler,
+            &Out::default().long(-65534).0,
+            DEFAULT_CAP,
+        );
         assert!(
             matches!(&events[..], [Event::Stopped { offset: 0, why: Stop::Version(w) }] if w.contains("-65534")),
             "{events:?}"
         );
-        let v3 = Out::default().int(0).long(1).long(1).long(1).long(1).int(3).int(0).framed();
+        let v3 = Out::default()
+            .int(0)
+            .long(1)
+            .long(1)
+            .long(1)
+            .long(1)
+            .int(3)
+            .int(0)
+            .framed();
         let mut s = note(0, 1, 1, 1, 1, "");
         let first = s.len() as u64;
         s.extend(v3);
@@ -321,23 +401,60 @@ mod tests {
             Out::default().int(600 * 1024).0,
         ] {
             let events = Tap::new(ElectionDecoder::from_acceptor(), DEFAULT_CAP).feed(&bad);
-            assert!(matches!(&events[..], [Event::Stopped { why: Stop::Garbage(_), .. }]), "{events:?}");
+            assert!(
+                matches!(
+                    &events[..],
+                    [Event::Stopped {
+                        why: Stop::Garbage(_),
+                        ..
+                    }]
+                ),
+                "{events:?}"
+            );
         }
         // A whole frame whose body fits no notification: reported, and the next one is still read.
         let mut s = Out::default().int(1).long(1).long(1).framed();
         s.extend(Out::default().int(9).long(1).long(1).long(1).long(1).framed());
-        s.extend(Out::default().int(0).long(1).long(1).long(1).long(1).int(2).int(1).framed());
+        s.extend(
+            Out::default()
+                .int(0)
+                .long(1)
+                .long(1)
+                .long(1)
+                .long(1)
+                .int(2)
+                .int(1)
+                .framed(),
+        );
         s.extend(note(0, 1, 1, 1, 1, ""));
         let m = messages(split_everywhere(ElectionDecoder::from_acceptor, &s, DEFAULT_CAP));
-        assert!(matches!(&m[0], ElectionMessage::Unreadable { bytes: 20, why } if why.contains("28")), "{m:?}");
-        assert!(matches!(&m[1], ElectionMessage::Unreadable { why, .. } if why.contains("state 9")), "{m:?}");
-        assert!(matches!(&m[2], ElectionMessage::Unreadable { why, .. } if why.contains("configuration")), "{m:?}");
+        assert!(
+            matches!(&m[0], ElectionMessage::Unreadable { bytes: 20, why } if why.contains("28")),
+            "{m:?}"
+        );
+        assert!(
+            matches!(&m[1], ElectionMessage::Unreadable { why, .. } if why.contains("state 9")),
+            "{m:?}"
+        );
+        assert!(
+            matches!(&m[2], ElectionMessage::Unreadable { why, .. } if why.contains("configuration")),
+            "{m:?}"
+        );
         assert!(matches!(&m[3], ElectionMessage::Notification(_)));
         let bad_header = Out::default().long(PROTOCOL_VERSION_V1).long(1).int(5000).0;
         let events = Tap::new(ElectionDecoder::from_dialler(), DEFAULT_CAP).feed(&bad_header);
         assert!(matches!(&events[..], [Event::Stopped { why: Stop::Garbage(w), .. }] if w.contains("5000")));
         let big = note(0, 1, 1, 1, 1, &"x".repeat(300));
         let events = split_everywhere(ElectionDecoder::from_acceptor, &big, 128);
-        assert!(matches!(&events[..], [Event::Stopped { why: Stop::TooLarge { bytes: Some(_), cap: 128 }, .. }]));
+        assert!(matches!(
+            &events[..],
+            [Event::Stopped {
+                why: Stop::TooLarge {
+                    bytes: Some(_),
+                    cap: 128
+                },
+                ..
+            }]
+        ));
     }
 }

@@ -34,7 +34,10 @@ impl<'a> Reader<'a> {
     }
 
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], Short> {
-        let end = self.pos.checked_add(n).ok_or_else(|| Short::Bad(format!("a length of {n} bytes")))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or_else(|| Short::Bad(format!("a length of {n} bytes")))?;
         if end > self.bytes.len() {
             return Err(Short::Need(end));
         }

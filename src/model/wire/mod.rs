@@ -134,7 +134,13 @@ impl<D: Decode> Tap<D> {
             chunk = &chunk[n..];
             self.drain(&mut out);
             if !self.stopped && self.buf.len() >= self.cap && !chunk.is_empty() {
-                self.stop(&mut out, Stop::TooLarge { bytes: None, cap: self.cap });
+                self.stop(
+                    &mut out,
+                    Stop::TooLarge {
+                        bytes: None,
+                        cap: self.cap,
+                    },
+                );
             }
         }
         out
@@ -146,7 +152,10 @@ impl<D: Decode> Tap<D> {
         while !self.stopped && start < self.buf.len() {
             match self.decoder.parse(&self.buf[start..]) {
                 Parse::Message(message, n) => {
-                    out.push(Event::Message { offset: self.offset + start as u64, message });
+                    out.push(Event::Message {
+                        offset: self.offset + start as u64,
+                        message,
+                    });
                     start += n;
                 }
                 Parse::Skip(n) => start += n,
@@ -154,7 +163,13 @@ impl<D: Decode> Tap<D> {
                     self.offset += start as u64;
                     self.buf.drain(..start);
                     start = 0;
-                    self.stop(out, Stop::TooLarge { bytes: Some(n), cap: self.cap });
+                    self.stop(
+                        out,
+                        Stop::TooLarge {
+                            bytes: Some(n),
+                            cap: self.cap,
+                        },
+                    );
                 }
                 Parse::Need(_) => break,
                 Parse::Stop(why) => {
@@ -170,7 +185,10 @@ impl<D: Decode> Tap<D> {
     }
 
     fn stop(&mut self, out: &mut Vec<Event<D::Message>>, why: Stop) {
-        out.push(Event::Stopped { offset: self.offset, why });
+        out.push(Event::Stopped {
+            offset: self.offset,
+            why,
+        });
         self.stopped = true;
         self.buf = Vec::new();
     }
@@ -286,5 +304,63 @@ pub(crate) mod testing {
                 Event::Stopped { why, offset } => panic!("stopped at {offset}: {why}"),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client::{ClientDecoder, From};
+    use super::election::ElectionDecoder;
+    use super::quorum::QuorumDecoder;
+    use super::*;
+    use crate::model::rng::Rng;
+
+    /// Random bytes in random chunks: never a panic, never more held than the cap, and once stopped, silent.
+    fn garbage<D: Decode>(make: impl Fn() -> D)
+    where
+        D::Message: fmt::Debug,
+    {
+        let mut rng = Rng::new(28);
+        for round in 0..300 {
+            let cap = rng.range(16, 4096) as usize;
+            let mut tap = Tap::new(make(), cap);
+            let mut stops = 0;
+            for _ in 0..rng.range(1, 40) {
+                let chunk: Vec<u8> = (0..rng.range(0, 700)).map(|_| rng.next_u64() as u8).collect();
+                for e in tap.feed(&chunk) {
+                    if let Event::Stopped { why, .. } = e {
+                        stops += 1;
+                        assert!(!why.to_string().is_empty());
+                    }
+                }
+                assert!(tap.held() <= cap, "round {round}: {} held, cap {cap}", tap.held());
+            }
+            assert!(stops <= 1, "round {round}: stopped {stops} times");
+        }
+    }
+
+    #[test]
+    fn garbage_in_random_chunks_never_panics_or_grows_past_the_cap() {
+        garbage(QuorumDecoder::new);
+        garbage(ElectionDecoder::from_dialler);
+        garbage(ElectionDecoder::from_acceptor);
+        garbage(|| ClientDecoder::new(From::Client));
+        garbage(|| ClientDecoder::new(From::Server));
+    }
+
+    #[test]
+    fn stops_say_what_and_that_reading_ends() {
+        let s = Stop::TooLarge {
+            bytes: Some(5000),
+            cap: 1024,
+        }
+        .to_string();
+        assert!(
+            s.contains("5000") && s.contains("1024") && s.contains("stops reading"),
+            "{s}"
+        );
+        assert!(Stop::TooLarge { bytes: None, cap: 1024 }.to_string().contains("1024"));
+        assert_eq!(Op(1).to_string(), "create");
+        assert_eq!(Op(999).to_string(), "op 999");
     }
 }

@@ -24,7 +24,7 @@
 //! - REVALIDATE: `long sessionId; int timeout` to the leader, `long sessionId; boolean valid` back.
 
 use super::jute::{Reader, Short};
-use super::{Decode, Op, Parse, Stop, PATH_LIMIT};
+use super::{Decode, Op, Parse, PATH_LIMIT};
 use crate::model::server::Zxid;
 
 /// Leader.java's packet types (3.8).
@@ -123,11 +123,25 @@ pub enum Detail {
     None,
     Txn(Txn),
     /// INFORMANDACTIVATE: the designated leader and the reconfig transaction.
-    ActivateTxn { leader: i64, txn: Txn },
+    ActivateTxn {
+        leader: i64,
+        txn: Txn,
+    },
     /// COMMITANDACTIVATE: the designated leader.
-    Activate { leader: i64 },
-    Request { session: i64, cxid: i32, op: Op, path: Option<String> },
-    LearnerInfo { sid: i64, protocol_version: Option<i32>, config_version: Option<i64> },
+    Activate {
+        leader: i64,
+    },
+    Request {
+        session: i64,
+        cxid: i32,
+        op: Op,
+        path: Option<String>,
+    },
+    LearnerInfo {
+        sid: i64,
+        protocol_version: Option<i32>,
+        config_version: Option<i64>,
+    },
     /// LEADERINFO
     ProtocolVersion(i32),
     /// ACKEPOCH: the learner's current epoch, None for -1 (it has none).
@@ -136,8 +150,14 @@ pub enum Detail {
     Config(String),
     /// A learner's PING: how many sessions it reports as touched.
     TouchedSessions(usize),
-    RevalidateAsk { session: i64, timeout_ms: i32 },
-    RevalidateAnswer { session: i64, valid: bool },
+    RevalidateAsk {
+        session: i64,
+        timeout_ms: i32,
+    },
+    RevalidateAnswer {
+        session: i64,
+        valid: bool,
+    },
     /// The data does not have the layout its type says (why); the stream itself is still in step.
     Unreadable(String),
 }
@@ -261,7 +281,11 @@ fn snap_step(step: &mut SnapStep, snap: &mut Snapshot, bytes: &[u8]) -> Result<S
     match *step {
         SnapStep::SessionCount => {
             let n = count(r.int()?, "sessions")?;
-            *step = if n == 0 { SnapStep::AclCount } else { SnapStep::Sessions(n) };
+            *step = if n == 0 {
+                SnapStep::AclCount
+            } else {
+                SnapStep::Sessions(n)
+            };
         }
         SnapStep::Sessions(left) => {
             // 12 bytes a session; pass over as many whole ones as are here.
@@ -272,7 +296,11 @@ fn snap_step(step: &mut SnapStep, snap: &mut Snapshot, bytes: &[u8]) -> Result<S
             let k = here.min(left);
             r.take(k as usize * 12)?;
             snap.sessions += k;
-            *step = if k == left { SnapStep::AclCount } else { SnapStep::Sessions(left - k) };
+            *step = if k == left {
+                SnapStep::AclCount
+            } else {
+                SnapStep::Sessions(left - k)
+            };
         }
         SnapStep::AclCount => {
             let n = count(r.int()?, "ACL lists")?;
@@ -306,7 +334,9 @@ fn snap_step(step: &mut SnapStep, snap: &mut Snapshot, bytes: &[u8]) -> Result<S
             } else {
                 let len = r.int()?;
                 if len < -1 {
-                    return Err(Short::Bad(format!("a znode's data in the snapshot has a length of {len} bytes")));
+                    return Err(Short::Bad(format!(
+                        "a znode's data in the snapshot has a length of {len} bytes"
+                    )));
                 }
                 snap.znodes += 1;
                 *step = SnapStep::NodeData(len.max(0) as u64);
@@ -387,9 +417,14 @@ fn detail(kind: PacketType, data: &[u8]) -> Result<Detail, String> {
         Proposal | Inform => Detail::Txn(txn(&mut r).map_err(short)?),
         InformAndActivate => {
             let leader = r.long().map_err(short)?;
-            Detail::ActivateTxn { leader, txn: txn(&mut r).map_err(short)? }
+            Detail::ActivateTxn {
+                leader,
+                txn: txn(&mut r).map_err(short)?,
+            }
         }
-        CommitAndActivate => Detail::Activate { leader: r.long().map_err(short)? },
+        CommitAndActivate => Detail::Activate {
+            leader: r.long().map_err(short)?,
+        },
         Request => {
             let session = r.long().map_err(short)?;
             let cxid = r.int().map_err(short)?;
@@ -399,13 +434,30 @@ fn detail(kind: PacketType, data: &[u8]) -> Result<Detail, String> {
             } else {
                 None
             };
-            Detail::Request { session, cxid, op, path }
+            Detail::Request {
+                session,
+                cxid,
+                op,
+                path,
+            }
         }
         FollowerInfo | ObserverInfo => {
             let sid = r.long().map_err(short)?;
-            let protocol_version = if r.remaining() >= 4 { Some(r.int().map_err(short)?) } else { None };
-            let config_version = if r.remaining() >= 8 { Some(r.long().map_err(short)?) } else { None };
-            Detail::LearnerInfo { sid, protocol_version, config_version }
+            let protocol_version = if r.remaining() >= 4 {
+                Some(r.int().map_err(short)?)
+            } else {
+                None
+            };
+            let config_version = if r.remaining() >= 8 {
+                Some(r.long().map_err(short)?)
+            } else {
+                None
+            };
+            Detail::LearnerInfo {
+                sid,
+                protocol_version,
+                config_version,
+            }
         }
         LeaderInfo => Detail::ProtocolVersion(r.int().map_err(short)?),
         AckEpoch => {
@@ -436,15 +488,26 @@ fn txn(r: &mut Reader) -> Result<Txn, Short> {
     let zxid = Zxid(r.long()? as u64);
     let time = r.long()?;
     let op = Op(r.int()?);
-    let path = if op.txn_has_path() { r.ustring("the transaction's path", PATH_LIMIT)? } else { None };
-    Ok(Txn { session, cxid, zxid, time, op, path })
+    let path = if op.txn_has_path() {
+        r.ustring("the transaction's path", PATH_LIMIT)?
+    } else {
+        None
+    };
+    Ok(Txn {
+        session,
+        cxid,
+        zxid,
+        time,
+        op,
+        path,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::jute::build::Out;
     use super::super::testing::{messages, split_everywhere};
-    use super::super::{Event, Tap, DEFAULT_CAP};
+    use super::super::{Event, Stop, Tap, DEFAULT_CAP};
     use super::*;
 
     fn qp(kind: i32, zxid: i64, data: Option<&[u8]>) -> Vec<u8> {
@@ -500,8 +563,13 @@ mod tests {
         assert_eq!(p.len(), 3);
         assert_eq!(p[0].kind, PacketType::Proposal);
         assert_eq!(p[0].zxid, Zxid(zxid as u64));
-        let Detail::Txn(t) = &p[0].detail else { panic!("{:?}", p[0]) };
-        assert_eq!((t.session, t.cxid, t.zxid, t.op, t.path.as_deref()), (0x1000_0a5e_0000, 7, Zxid(zxid as u64), Op(1), Some("/x")));
+        let Detail::Txn(t) = &p[0].detail else {
+            panic!("{:?}", p[0])
+        };
+        assert_eq!(
+            (t.session, t.cxid, t.zxid, t.op, t.path.as_deref()),
+            (0x1000_0a5e_0000, 7, Zxid(zxid as u64), Op(1), Some("/x"))
+        );
         assert_eq!(t.time, 1_700_000_000_000);
         assert_eq!((p[1].kind, p[2].kind), (PacketType::Ack, PacketType::Commit));
         assert_eq!(p[1].data_len, None);
@@ -533,14 +601,22 @@ mod tests {
         s.extend(qp(18, 0x1_0000_0003, Some(&Out::default().int(1).0)));
         s.extend(qp(18, 0, Some(&Out::default().int(-1).0)));
         s.extend(qp(13, 0x1_0000_0003, None));
-        s.extend(qp(10, 0x2_0000_0000, Some(b"server.1=127.0.0.1:2881:3881:participant\nversion=100000000")));
+        s.extend(qp(
+            10,
+            0x2_0000_0000,
+            Some(b"server.1=127.0.0.1:2881:3881:participant\nversion=100000000"),
+        ));
         s.extend(qp(12, 0, None));
         // An older learner's 12-byte LearnerInfo (no configVersion).
         s.extend(qp(16, 0, Some(&Out::default().long(4).int(0x10000).0)));
         let p = packets(&s);
         assert_eq!(
             p[0].detail,
-            Detail::LearnerInfo { sid: 2, protocol_version: Some(0x10000), config_version: Some(0x1_0000_0000) }
+            Detail::LearnerInfo {
+                sid: 2,
+                protocol_version: Some(0x10000),
+                config_version: Some(0x1_0000_0000)
+            }
         );
         assert_eq!(p[1].detail, Detail::ProtocolVersion(0x10000));
         assert_eq!(p[2].detail, Detail::CurrentEpoch(Some(1)));
@@ -548,7 +624,14 @@ mod tests {
         assert_eq!(p[4].kind, PacketType::Diff);
         assert!(matches!(&p[5].detail, Detail::Config(c) if c.starts_with("server.1=")));
         assert_eq!(p[6].kind, PacketType::UpToDate);
-        assert_eq!(p[7].detail, Detail::LearnerInfo { sid: 4, protocol_version: Some(0x10000), config_version: None });
+        assert_eq!(
+            p[7].detail,
+            Detail::LearnerInfo {
+                sid: 4,
+                protocol_version: Some(0x10000),
+                config_version: None
+            }
+        );
     }
 
     #[test]
@@ -559,7 +642,11 @@ mod tests {
         let close = Out::default().long(0x77).int(4).int(-11).0;
         s.extend(qp(1, -1, Some(&close)));
         s.extend(qp(5, 0x1_0000_0002, None));
-        s.extend(qp(5, 0x1_0000_0002, Some(&Out::default().long(0x77).int(30_000).long(0x78).int(4000).0)));
+        s.extend(qp(
+            5,
+            0x1_0000_0002,
+            Some(&Out::default().long(0x77).int(30_000).long(0x78).int(4000).0),
+        ));
         s.extend(qp(6, -1, Some(&Out::default().long(0x77).int(30_000).0)));
         s.extend(qp(6, -1, Some(&Out::default().long(0x77).boolean(true).0)));
         s.extend(qp(9, 0x1_0000_0009, Some(&Out::default().long(3).0)));
@@ -568,12 +655,40 @@ mod tests {
         s.extend(qp(19, 0x1_0000_0009, Some(&ia)));
         s.extend(qp(7, 0x1_0000_0009, None));
         let p = packets(&s);
-        assert_eq!(p[0].detail, Detail::Request { session: 0x77, cxid: 3, op: Op(1), path: Some("/req".into()) });
-        assert_eq!(p[1].detail, Detail::Request { session: 0x77, cxid: 4, op: Op(-11), path: None });
+        assert_eq!(
+            p[0].detail,
+            Detail::Request {
+                session: 0x77,
+                cxid: 3,
+                op: Op(1),
+                path: Some("/req".into())
+            }
+        );
+        assert_eq!(
+            p[1].detail,
+            Detail::Request {
+                session: 0x77,
+                cxid: 4,
+                op: Op(-11),
+                path: None
+            }
+        );
         assert_eq!(p[2].detail, Detail::None);
         assert_eq!(p[3].detail, Detail::TouchedSessions(2));
-        assert_eq!(p[4].detail, Detail::RevalidateAsk { session: 0x77, timeout_ms: 30_000 });
-        assert_eq!(p[5].detail, Detail::RevalidateAnswer { session: 0x77, valid: true });
+        assert_eq!(
+            p[4].detail,
+            Detail::RevalidateAsk {
+                session: 0x77,
+                timeout_ms: 30_000
+            }
+        );
+        assert_eq!(
+            p[5].detail,
+            Detail::RevalidateAnswer {
+                session: 0x77,
+                valid: true
+            }
+        );
         assert_eq!(p[6].detail, Detail::Activate { leader: 3 });
         assert!(matches!(&p[7].detail, Detail::ActivateTxn { leader: 3, txn } if txn.op.to_string() == "reconfig"));
         assert_eq!(p[8].kind, PacketType::Sync);
@@ -581,12 +696,23 @@ mod tests {
 
     #[test]
     fn authinfo_is_read_and_a_short_data_is_unreadable_not_fatal() {
-        let mut s = Out::default().int(3).long(1).int(-1).int(1).ustring("digest").ustring("u:p").0;
+        let mut s = Out::default()
+            .int(3)
+            .long(1)
+            .int(-1)
+            .int(1)
+            .ustring("digest")
+            .ustring("u:p")
+            .0;
         s.extend(qp(2, 2, Some(&[0, 1, 2])));
         s.extend(qp(4, 2, None));
         let p = packets(&s);
         assert_eq!(p[0].auth, vec![("digest".to_string(), "u:p".to_string())]);
-        assert!(matches!(&p[1].detail, Detail::Unreadable(w) if w.starts_with("PROPOSAL")), "{:?}", p[1]);
+        assert!(
+            matches!(&p[1].detail, Detail::Unreadable(w) if w.starts_with("PROPOSAL")),
+            "{:?}",
+            p[1]
+        );
         assert_eq!(p[2].kind, PacketType::Commit);
     }
 
@@ -634,9 +760,14 @@ mod tests {
         let m = messages(split_everywhere(QuorumDecoder::new, &s, 4096));
         assert_eq!(m.len(), 3, "{m:?}");
         assert!(matches!(&m[0], QuorumMessage::Packet(p) if p.kind == PacketType::Snap));
-        let QuorumMessage::Snapshot(snap) = &m[1] else { panic!("{m:?}") };
+        let QuorumMessage::Snapshot(snap) = &m[1] else {
+            panic!("{m:?}")
+        };
         assert_eq!((snap.sessions, snap.acl_lists, snap.znodes), (2, 1, 3));
-        assert_eq!(snap.bytes as usize, s.len() - qp(15, 0, None).len() - qp(10, 0, Some(b"version=0")).len());
+        assert_eq!(
+            snap.bytes as usize,
+            s.len() - qp(15, 0, None).len() - qp(10, 0, Some(b"version=0")).len()
+        );
         assert!(matches!(&m[2], QuorumMessage::Packet(p) if p.kind == PacketType::NewLeader));
     }
 
@@ -676,19 +807,34 @@ mod tests {
         assert_eq!(events.len(), 2, "{events:?}");
         assert_eq!(
             events[1],
-            Event::Stopped { offset: first as u64, why: Stop::TooLarge { bytes: Some(16 + 10_000), cap: 1024 } }
+            Event::Stopped {
+                offset: first as u64,
+                why: Stop::TooLarge {
+                    bytes: Some(16 + 10_000),
+                    cap: 1024
+                }
+            }
         );
     }
 
     #[test]
     fn garbage_stops_the_tap_with_what_it_found() {
         let events = split_everywhere(QuorumDecoder::new, b"GET / HTTP/1.1\r\n\r\n", DEFAULT_CAP);
-        let [Event::Stopped { offset: 0, why: Stop::Garbage(w) }] = events.as_slice() else { panic!("{events:?}") };
+        let [Event::Stopped {
+            offset: 0,
+            why: Stop::Garbage(w),
+        }] = events.as_slice()
+        else {
+            panic!("{events:?}")
+        };
         assert!(w.contains("Leader.java"), "{w}");
         // A negative data length.
         let bad = Out::default().int(2).long(1).int(-5).0;
         let events = Tap::new(QuorumDecoder::new(), DEFAULT_CAP).feed(&bad);
-        assert!(matches!(&events[..], [Event::Stopped { why: Stop::Garbage(w), .. }] if w.contains("-5")), "{events:?}");
+        assert!(
+            matches!(&events[..], [Event::Stopped { why: Stop::Garbage(w), .. }] if w.contains("-5")),
+            "{events:?}"
+        );
         // Nothing after a stop.
         let mut tap = Tap::new(QuorumDecoder::new(), DEFAULT_CAP);
         tap.feed(&bad);
