@@ -10,9 +10,13 @@ public class ZkdevCliOnce extends org.apache.zookeeper.ZooKeeperMain {
 
     public static void main(String[] args) throws java.io.IOException, InterruptedException {
         ZkdevCliOnce main = new ZkdevCliOnce(args);
-        main.processCmd(main.cl);
-        // Sends closeSession and waits for its answer; gives up at once when the connection is gone.
-        main.zk.close();
+        try {
+            main.processCmd(main.cl);
+        } finally {
+            // Sends closeSession and waits for its answer; gives up at once when the connection is gone. Also
+            // when the command threw (the exception then ends the JVM as it would end ZooKeeperMain).
+            main.zk.close();
+        }
         System.exit(main.exitCode);
     }
 }
