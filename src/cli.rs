@@ -294,7 +294,7 @@ pub enum ExplainCmd {
     Zxid {
         #[command(flatten)]
         out: JsonArg,
-        /// e.g. 0x500000204
+        /// 0x and hex (e.g. 0x500000204) or a decimal number (e.g. 21474836996, the same zxid)
         zxid: String,
     },
     /// A session: the node that created it (the id's top byte), its timeout, its ephemeral znodes

@@ -1,5 +1,7 @@
 //! `zkdev cli [ID] [-- ARGS]`: the installation's own zkCli (org.apache.zookeeper.ZooKeeperMain) against one
-//! node. zkdev execs java in its place, so the terminal, Ctrl-C and the exit code are zkCli's own.
+//! node. zkdev execs java in its place, so the terminal, Ctrl-C and the exit code are zkCli's own. With a
+//! command after `--` the session is closed when the command returns (see `zk::cli_once`); an interactive
+//! session behaves as ZooKeeper's own zkCli.
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -8,7 +10,7 @@ use super::Ctx;
 use crate::cli::CliArgs;
 use crate::dist::LogConfig;
 use crate::error::{Error, Result};
-use crate::zk::observe;
+use crate::zk::{cli_once, observe};
 
 /// zkCli logs to the console at WARN, so its prompt is not buried in INFO lines.
 const LOG4J: &str = "log4j.rootLogger=WARN, CONSOLE\nlog4j.appender.CONSOLE=org.apache.log4j.ConsoleAppender\n\
@@ -48,11 +50,25 @@ pub async fn run(ctx: &Ctx, args: CliArgs) -> Result<()> {
     };
     let log_cfg = paths.root.join(file);
     crate::os::state::write_atomic(&log_cfg, text.as_bytes())?;
+    let mut classpath = spec.dist.classpath_string();
+    let mut main = "org.apache.zookeeper.ZooKeeperMain";
+    if cli_once::names_a_command(&args.args) {
+        match cli_once::prepare(&spec.dist, &paths.root.join("cli")) {
+            Ok(dir) => {
+                classpath = format!("{}:{classpath}", dir.display());
+                main = cli_once::MAIN_CLASS;
+            }
+            Err(why) => eprintln!(
+                "note: {why}; running ZooKeeper's zkCli as it is, whose session stays open (with any ephemeral \
+                 znode the command created) until it times out"
+            ),
+        }
+    }
     let mut cmd = Command::new(&spec.dist.java);
     cmd.arg(format!("{prop}{}", log_cfg.display()))
         .arg("-cp")
-        .arg(spec.dist.classpath_string())
-        .arg("org.apache.zookeeper.ZooKeeperMain")
+        .arg(classpath)
+        .arg(main)
         .arg("-server")
         .arg(addr.to_string())
         .args(&args.args);

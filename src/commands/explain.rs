@@ -118,9 +118,11 @@ struct ZxidExplained {
 }
 
 async fn zxid_cmd(ctx: &Ctx, paths: &ClusterPaths, spec: &ClusterSpec, text: &str) -> Result<()> {
-    let zxid: Zxid = text
-        .parse()
-        .map_err(|e: String| Error::usage(format!("{e}, e.g. `zkdev explain zxid 0x500000204`")))?;
+    let zxid = Zxid::from_typed(text).map_err(|e| {
+        Error::usage(format!(
+            "{e}, e.g. `zkdev explain zxid 0x500000204` or `... 21474836996`"
+        ))
+    })?;
     let (epoch, counter) = (zxid.epoch(), zxid.counter());
     let events = journal::read_all(paths);
     let led = |e: &&crate::model::timeline::Event| matches!(e.kind, Kind::LeaderElected | Kind::Initial);

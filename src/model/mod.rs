@@ -1,8 +1,9 @@
 //! The pure core: profiles -> a cluster's spec -> rendered files and exports, the cluster's file layout as
 //! path arithmetic, what an installation is, the status types, the quorum arithmetic behind fault guards,
-//! verify's seeded fault plans, the event timeline, and elections and deaths explained from log texts.
-//! Nothing here touches a process, a socket, a file or a clock, and nothing imports a layer above
-//! (`tests/layers.rs` checks it): callers read files and clocks and pass the values in.
+//! verify's seeded fault plans, the event timeline, elections and deaths explained from log texts, and
+//! ZooKeeper's wire traffic decoded from bytes handed in (`wire`). Nothing here touches a process, a socket,
+//! a file or a clock, and nothing imports a layer above (`tests/layers.rs` checks it): callers read files and
+//! clocks and pass the values in.
 
 pub mod diagnose;
 pub mod disk;
@@ -24,5 +25,6 @@ pub mod spec;
 pub mod status;
 pub mod svg;
 pub mod timeline;
+pub mod wire;
 pub mod words;
 pub mod workload;

@@ -65,6 +65,32 @@ impl Zxid {
     pub fn counter(self) -> u32 {
         (self.0 & 0xffff_ffff) as u32
     }
+
+    /// A zxid typed by a person: `0x...` is hex, plain digits are decimal (4294967323 = 0x10000001b). Hex
+    /// digits without `0x` are refused with the fix, since `100` would mean two different zxids. (Parsing a
+    /// zxid as ZooKeeper prints it, always hex, is `FromStr`.)
+    pub fn from_typed(s: &str) -> Result<Zxid, String> {
+        let t = s.trim();
+        if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+            return u64::from_str_radix(hex, 16)
+                .map(Zxid)
+                .map_err(|_| format!("`{s}` is not a zxid: after 0x come up to 16 hex digits"));
+        }
+        if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+            return t
+                .parse()
+                .map(Zxid)
+                .map_err(|_| format!("`{s}` is not a zxid: a decimal zxid is at most {}", u64::MAX));
+        }
+        if !t.is_empty() && t.len() <= 16 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "`{s}` is not a zxid: plain digits are decimal; for hex write 0x{t}"
+            ));
+        }
+        Err(format!(
+            "`{s}` is not a zxid: give 0x and hex digits, or a decimal number"
+        ))
+    }
 }
 
 impl fmt::Display for Zxid {
@@ -100,6 +126,24 @@ impl<'de> Deserialize<'de> for Zxid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_typed_zxid_is_hex_with_0x_and_decimal_without() {
+        assert_eq!(Zxid::from_typed("4294967323"), Ok(Zxid(0x1_0000_001b)));
+        assert_eq!(Zxid::from_typed("0x10000001b"), Ok(Zxid(0x1_0000_001b)));
+        assert_eq!(Zxid::from_typed(" 0X10000001B "), Ok(Zxid(0x1_0000_001b)));
+        assert_eq!(Zxid::from_typed("0"), Ok(Zxid(0)));
+        let e = Zxid::from_typed("10000001b").unwrap_err();
+        assert!(e.contains("0x10000001b"), "{e}");
+        assert!(Zxid::from_typed("18446744073709551616")
+            .unwrap_err()
+            .contains("at most"));
+        assert!(Zxid::from_typed("0x").is_err());
+        assert!(Zxid::from_typed("").is_err());
+        assert!(Zxid::from_typed("epoch5").unwrap_err().contains("decimal number"));
+        // ZooKeeper's own printing stays hex, with or without 0x.
+        assert_eq!("10000001b".parse::<Zxid>(), Ok(Zxid(0x1_0000_001b)));
+    }
 
     #[test]
     fn a_zxid_is_an_epoch_and_a_counter_in_hex() {

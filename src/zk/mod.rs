@@ -1,6 +1,7 @@
 //! Talking to ZooKeeper: the four-letter words (`probe`), a real client for reads and writes (`client`),
-//! and the ensemble's status put together from both and from /proc (`observe`).
+//! the one-shot zkCli helper (`cli_once`), and the ensemble's status put together from both and from /proc (`observe`).
 
+pub mod cli_once;
 pub mod client;
 pub mod observe;
 pub mod probe;
