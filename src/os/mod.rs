@@ -6,6 +6,7 @@ pub mod faultfs;
 pub mod interrupt;
 pub mod launch;
 pub mod ports;
+pub mod power;
 pub mod process;
 pub mod random;
 pub mod state;

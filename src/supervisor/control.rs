@@ -73,6 +73,15 @@ pub enum Request {
         fault: crate::model::disk::DiskFault,
         cause: String,
     },
+    /// A power cut (`zkdev disk --power-cut`): SIGKILL the nodes' JVMs, then roll every file of their data
+    /// directories back to its last sync (`torn`: a seeded prefix of each file's last unsynced change stays);
+    /// journalled with what each file lost. Answers once it is done.
+    PowerCut {
+        ids: Vec<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        torn: Option<u64>,
+        cause: String,
+    },
     /// Read cluster.toml again after a membership change (`zkdev add`, `remove`, `promote`, `demote`):
     /// probe the nodes it names, forget the stopped ones it no longer names, journal `message` as `action`.
     Reload {
