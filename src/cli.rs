@@ -759,6 +759,10 @@ pub struct DiskArgs {
     /// With --power-cut: a random (seeded) prefix of each file's last unsynced write reaches the disk
     #[arg(long, requires = "power_cut")]
     pub torn: bool,
+    /// With --power-cut: the kernel had written back by itself every change older than this (Linux does
+    /// after vm.dirty_expire_centisecs, 30s by default); without it every unsynced byte is lost, however old
+    #[arg(long, value_name = "DURATION", value_parser = with_unit, requires = "power_cut")]
+    pub writeback: Option<Duration>,
     /// Flip bytes inside the written records of the newest transaction log or snapshot of a stopped node
     #[arg(long, value_enum, value_name = "FILE")]
     pub corrupt: Option<CorruptFile>,

@@ -7,9 +7,11 @@
 //!
 //! A record is named after the file's path below the data directory, `/` spelled `%`, plus `.undo`. Its
 //! entries (little-endian) are a 40-byte header: magic `UNDO`, kind, then four u64:
-//! - kind 1, a change: offset, length of the change, the file's length before it, 0;
-//! - kind 2, old bytes: offset, length, 0, 0, then that many bytes;
-//! - kind 3, old zeros: offset, length, 0, 0.
+//! - kind 1, a change: offset, length of the change, the file's length before it, when (Unix ms);
+//! - kind 2, old bytes: offset, length, 0, when, then that many bytes;
+//! - kind 3, old zeros: offset, length, 0, when.
+//!
+//! The time lets zkdev model the kernel's own writeback (`--writeback`): changes older than it reached disk.
 //!
 //! Each entry is appended with one `writev`, so a SIGKILL leaves at most a torn last entry, which zkdev drops.
 //!
@@ -155,7 +157,16 @@ fn header(kind: u32, a: u64, b: u64, c: u64) -> [u8; HEADER] {
     h[8..16].copy_from_slice(&a.to_le_bytes());
     h[16..24].copy_from_slice(&b.to_le_bytes());
     h[24..32].copy_from_slice(&c.to_le_bytes());
+    h[32..40].copy_from_slice(&wall_ms().to_le_bytes());
     h
+}
+
+/// Unix time in ms, from the coarse clock (no system call).
+fn wall_ms() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid timespec to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000
 }
 
 fn append(u: c_int, head: &[u8; HEADER], data: &[u8]) {

@@ -450,6 +450,7 @@ async fn power_cut(ctx: &Ctx, args: &DiskArgs) -> Result<()> {
             Request::PowerCut {
                 ids: ids.clone(),
                 torn: seed,
+                writeback_ms: args.writeback.map(|d| d.as_millis() as u64),
                 cause: ctx.cause(),
             },
             Duration::from_secs(60),

@@ -10,7 +10,13 @@ const HEADER: usize = 40;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
     /// A change of `len` bytes at `offset` (a write, a truncate, an allocation); the file was `old_size` long.
-    Change { offset: u64, len: u64, old_size: u64 },
+    Change {
+        offset: u64,
+        len: u64,
+        old_size: u64,
+        /// When (Unix ms; 0 when unknown).
+        at_ms: u64,
+    },
     /// The bytes at `offset` before the change that follows them... saved just after its `Change`.
     Bytes { offset: u64, data: Vec<u8> },
     /// `len` zero bytes at `offset` before the change.
@@ -29,13 +35,14 @@ pub fn parse(bytes: &[u8]) -> Vec<Entry> {
             break;
         }
         let kind = u32::from_le_bytes(h[4..8].try_into().expect("4 bytes"));
-        let (a, b, c) = (u64_at(h, 8), u64_at(h, 16), u64_at(h, 24));
+        let (a, b, c, when) = (u64_at(h, 8), u64_at(h, 16), u64_at(h, 24), u64_at(h, 32));
         at += HEADER;
         match kind {
             1 => out.push(Entry::Change {
                 offset: a,
                 len: b,
                 old_size: c,
+                at_ms: when,
             }),
             2 => {
                 let Some(data) = usize::try_from(b).ok().and_then(|n| bytes.get(at..at.checked_add(n)?)) else {
@@ -58,6 +65,21 @@ pub fn parse(bytes: &[u8]) -> Vec<Entry> {
 pub fn data_file_of(record_name: &str) -> Option<String> {
     let rel = record_name.strip_suffix(".undo")?;
     (!rel.is_empty() && !rel.contains("..")).then(|| rel.replace('%', "/"))
+}
+
+/// The entries a cut at `cut_ms` takes back when the kernel wrote back every change older than
+/// `writeback_ms` by itself (None: it wrote back nothing, every unsynced change is lost): the changes from
+/// the first one made less than `writeback_ms` before the cut.
+pub fn unsynced_at(entries: &[Entry], cut_ms: u64, writeback_ms: Option<u64>) -> &[Entry] {
+    let Some(w) = writeback_ms else {
+        return entries;
+    };
+    let since = cut_ms.saturating_sub(w);
+    let first = entries
+        .iter()
+        .position(|e| matches!(e, Entry::Change { at_ms, .. } if *at_ms >= since))
+        .unwrap_or(entries.len());
+    &entries[first..]
 }
 
 /// The newest change of a record: what `--torn` tears.
@@ -140,7 +162,7 @@ mod tests {
         let mut h = Vec::new();
         h.extend(MAGIC.to_le_bytes());
         h.extend(kind.to_le_bytes());
-        for v in [a, b, c, 0] {
+        for v in [a, b, c, 5_000] {
             h.extend(v.to_le_bytes());
         }
         h
@@ -160,7 +182,8 @@ mod tests {
                 Entry::Change {
                     offset: 10,
                     len: 4,
-                    old_size: 12
+                    old_size: 12,
+                    at_ms: 5_000
                 },
                 Entry::Bytes {
                     offset: 10,
@@ -170,6 +193,16 @@ mod tests {
             ]
         );
         assert_eq!(last_change(&parse(&r)), Some((10, 4)));
+    }
+
+    #[test]
+    fn the_kernel_writeback_keeps_older_changes() {
+        let mut r = header(1, 0, 4, 0);
+        r.extend(header(3, 0, 4, 0));
+        let old = parse(&r);
+        assert_eq!(unsynced_at(&old, 5_500, Some(100)).len(), 0, "older than the writeback: on disk");
+        assert_eq!(unsynced_at(&old, 5_050, Some(100)).len(), 2);
+        assert_eq!(unsynced_at(&old, 99_999, None).len(), 2, "no writeback: all lost");
     }
 
     #[test]

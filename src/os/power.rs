@@ -66,18 +66,26 @@ pub fn pending(paths: &ClusterPaths, id: u32) -> u64 {
 /// After node `id`'s JVM is gone: every file under its data directory goes back to what it was at its last
 /// sync (its undo records played backwards); with `torn`, a seeded prefix of each file's last unsynced
 /// change stays. The records are emptied. Returns what each file lost.
-pub fn roll_back(paths: &ClusterPaths, id: u32, torn: Option<u64>) -> Result<Vec<FileLoss>> {
+/// `writeback_ms`: the kernel wrote back by itself every change older than this (None: nothing).
+pub fn roll_back(
+    paths: &ClusterPaths,
+    id: u32,
+    torn: Option<u64>,
+    cut_ms: u64,
+    writeback_ms: Option<u64>,
+) -> Result<Vec<FileLoss>> {
     let data = paths.data_dir(id);
     let mut out = Vec::new();
     for rec in records(&records_dir(paths, id))? {
         let name = rec.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         let bytes = fs::read(&rec).map_err(|e| Error::io("cannot read", &rec, e))?;
-        let entries = power::parse(&bytes);
+        let all = power::parse(&bytes);
+        let entries = power::unsynced_at(&all, cut_ms, writeback_ms);
         if let Some(rel) = power::data_file_of(&name) {
             let file = data.join(&rel);
             if !entries.is_empty() && file.is_file() {
                 let seed = torn.map(|s| s ^ fnv(&rel));
-                let mut loss = undo_file(&file, &entries, seed)?;
+                let mut loss = undo_file(&file, entries, seed)?;
                 loss.file = format!("data/{rel}");
                 out.push(loss);
             }

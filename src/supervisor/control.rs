@@ -80,6 +80,9 @@ pub enum Request {
         ids: Vec<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         torn: Option<u64>,
+        /// The kernel wrote back by itself every change older than this (None: nothing, the strict cut).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        writeback_ms: Option<u64>,
         cause: String,
     },
     /// Read cluster.toml again after a membership change (`zkdev add`, `remove`, `promote`, `demote`):

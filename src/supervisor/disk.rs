@@ -33,7 +33,13 @@ impl Sup {
     /// A power cut of `ids`: their JVMs SIGKILLed (as `zkdev kill` does, after the identity check), then every
     /// file of their data directories rolled back to its last sync. A node whose JVM is not running loses
     /// nothing: what it wrote before it stopped is taken to have reached the disk (its records are dropped).
-    pub(super) async fn power_cut(&self, ids: &[u32], torn: Option<u64>, cause: &str) -> Result<Value> {
+    pub(super) async fn power_cut(
+        &self,
+        ids: &[u32],
+        torn: Option<u64>,
+        writeback_ms: Option<u64>,
+        cause: &str,
+    ) -> Result<Value> {
         let spec = self.spec();
         if !spec.settings.disk_faults {
             return Err(Error::usage(format!(
@@ -70,7 +76,7 @@ impl Sup {
         for id in ids {
             let was_running = hit.contains(id);
             let files = if was_running {
-                power::roll_back(&self.paths, *id, torn)?
+                power::roll_back(&self.paths, *id, torn, at_ms, writeback_ms)?
             } else {
                 power::prepare(&self.paths, *id)?;
                 Vec::new()
@@ -92,7 +98,10 @@ impl Sup {
                 many.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
             ),
         };
-        let torn_note = if torn.is_some() { " (torn writes)" } else { "" };
+        let mut torn_note = if torn.is_some() { " (torn writes)" } else { "" }.to_string();
+        if let Some(w) = writeback_ms {
+            torn_note.push_str(&format!(" (the kernel had written back changes older than {w} ms)"));
+        }
         let mut ev = Event::new(
             Kind::Action,
             format!("power cut of {nodes}{torn_note}: {lost} unsynced byte(s) lost, asked by `{cause}`"),
