@@ -17,6 +17,8 @@ Measures, over ROUNDS rounds (median and spread):
   9. (group chaos) the register workload of `zkdev chaos` on a healthy 3+1 (fast, no faults, 5 clients as
      fast as each can): successful operations per second, and the linearizability checker's time on that
      run's history;
+  10. (group power) a power cut of one follower (`disk 2 --power-cut`, then `start 2`) to that node serving
+     again, beside a plain `restart 2` to serving (fast, 3 voters, --disk-faults, a writer-free ensemble);
 and a scale table: up time and total memory for 3, 5, 7 and 9 voters (+1 observer), fast profile.
 Some measures have a target (TARGETS); the table says whether the median meets it.
 `--only status,supervisor` runs only those groups (GROUPS), starting only the ensembles they need.
@@ -69,6 +71,7 @@ GROUPS = {
     "net": ["net_write_direct_ms", "net_write_proxied_ms", "net_write_ratio", "net_kill_direct_s",
             "net_kill_proxied_s", "net_kill_ratio", "net_supervisor_cpu_pct"],
     "chaos": ["chaos_ok_ops_per_s", "chaos_check_ms", "chaos_ops"],
+    "power": ["power_cut_restart_s", "plain_restart_s"],
     "scale": [],
 }
 
@@ -367,6 +370,8 @@ def main():
             for r in range(rounds):
                 print(f"chaos round {r + 1}/{rounds}", file=sys.stderr)
                 measure_chaos(zk, res, extra, work / f"chaos-{r}")
+        if "power" in sel:
+            measure_power(zk, res, extra, rounds)
         if "scale" in sel:
             scale = measure_scale(zk, extra)
     finally:
@@ -529,6 +534,35 @@ def measure_chaos(zk, res, extra, out):
     assert not zk.pids(), "zkdev down left JVMs"
 
 
+def serving_again(zk, node, t0, timeout=60.0):
+    """Seconds from t0 until `node` answers as a follower or leader."""
+    while time.monotonic() - t0 < timeout:
+        for n in zk.status()["nodes"]:
+            if n["id"] == node and n["mode"] in ("follower", "leader"):
+                return time.monotonic() - t0
+        time.sleep(0.05)
+    raise RuntimeError(f"node {node} did not serve again within {timeout:.0f} s")
+
+
+def measure_power(zk, res, extra, rounds):
+    """Node 2 of a fast 3-voter --disk-faults ensemble: `disk 2 --power-cut` + `start 2` to serving, and
+    `restart 2` to serving, alternating which goes first."""
+    zk("up", "--profile", "fast", "--port-offset", str(OFFSET), "--nodes", "3", "--disk-faults", "-q")
+    for r in range(rounds):
+        print(f"power round {r + 1}/{rounds}", file=sys.stderr)
+        for which in (("cut", "plain") if r % 2 == 0 else ("plain", "cut")):
+            t0 = time.monotonic()
+            if which == "cut":
+                zk("disk", "2", "--power-cut", "-q")
+                zk("start", "2", "-q")
+                res["power_cut_restart_s"].append(serving_again(zk, 2, t0))
+            else:
+                zk("restart", "2", "-q")
+                res["plain_restart_s"].append(serving_again(zk, 2, t0))
+    down_purge(zk, extra)
+    assert not zk.pids(), "zkdev down left JVMs"
+
+
 def measure_scale(zk, extra):
     rows = []
     for voters in (3, 5, 7, 9):
@@ -609,6 +643,9 @@ def report(res, scale, rounds, sel, extra):
         ("chaos", "linearizability check of that history" + (f" ({s['chaos_ops']['median']:.0f} ops)"
                                                              if s["chaos_ops"] else ""),
          "chaos_check_ms", fmt(s["chaos_check_ms"], "ms", 1, 1), "-"),
+        ("power", "power cut of a follower + start, to serving", "power_cut_restart_s",
+         fmt(s["power_cut_restart_s"]), "-"),
+        ("power", "plain restart of that follower, to serving", "plain_restart_s", fmt(s["plain_restart_s"]), "-"),
     ]
 
     def target_cell(key):

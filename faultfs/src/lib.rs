@@ -392,7 +392,13 @@ fn real_close(fd: c_int) -> c_int {
 /// # Safety
 /// As libc's `writev`.
 unsafe fn real_writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
-    call_real!(c"writev", unsafe extern "C" fn(c_int, *const iovec, c_int) -> ssize_t, fd, iov, n)
+    call_real!(
+        c"writev",
+        unsafe extern "C" fn(c_int, *const iovec, c_int) -> ssize_t,
+        fd,
+        iov,
+        n
+    )
 }
 
 /// # Safety
@@ -480,7 +486,14 @@ pub unsafe extern "C" fn fallocate(fd: c_int, mode: c_int, offset: off_t, len: o
         return r as c_int;
     }
     undo::before_change(fd, Some(offset), len.max(0) as u64);
-    call_real!(c"fallocate", extern "C" fn(c_int, c_int, off_t, off_t) -> c_int, fd, mode, offset, len)
+    call_real!(
+        c"fallocate",
+        extern "C" fn(c_int, c_int, off_t, off_t) -> c_int,
+        fd,
+        mode,
+        offset,
+        len
+    )
 }
 
 /// # Safety
@@ -491,7 +504,14 @@ pub unsafe extern "C" fn fallocate64(fd: c_int, mode: c_int, offset: off_t, len:
         return r as c_int;
     }
     undo::before_change(fd, Some(offset), len.max(0) as u64);
-    call_real!(c"fallocate64", extern "C" fn(c_int, c_int, off_t, off_t) -> c_int, fd, mode, offset, len)
+    call_real!(
+        c"fallocate64",
+        extern "C" fn(c_int, c_int, off_t, off_t) -> c_int,
+        fd,
+        mode,
+        offset,
+        len
+    )
 }
 
 /// # Safety
@@ -499,7 +519,13 @@ pub unsafe extern "C" fn fallocate64(fd: c_int, mode: c_int, offset: off_t, len:
 #[no_mangle]
 pub unsafe extern "C" fn posix_fallocate(fd: c_int, offset: off_t, len: off_t) -> c_int {
     undo::before_change(fd, Some(offset), len.max(0) as u64);
-    call_real!(c"posix_fallocate", extern "C" fn(c_int, off_t, off_t) -> c_int, fd, offset, len)
+    call_real!(
+        c"posix_fallocate",
+        extern "C" fn(c_int, off_t, off_t) -> c_int,
+        fd,
+        offset,
+        len
+    )
 }
 
 /// # Safety
@@ -507,7 +533,13 @@ pub unsafe extern "C" fn posix_fallocate(fd: c_int, offset: off_t, len: off_t) -
 #[no_mangle]
 pub unsafe extern "C" fn posix_fallocate64(fd: c_int, offset: off_t, len: off_t) -> c_int {
     undo::before_change(fd, Some(offset), len.max(0) as u64);
-    call_real!(c"posix_fallocate64", extern "C" fn(c_int, off_t, off_t) -> c_int, fd, offset, len)
+    call_real!(
+        c"posix_fallocate64",
+        extern "C" fn(c_int, off_t, off_t) -> c_int,
+        fd,
+        offset,
+        len
+    )
 }
 
 /// # Safety

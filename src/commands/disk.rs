@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 use crate::model::disk::DiskFault;
 use crate::model::fault::{self, Target};
 use crate::model::power::NodeCut;
-use crate::model::zkfile::{Damage, FileKind};
 use crate::model::spec::ClusterSpec;
+use crate::model::zkfile::{Damage, FileKind};
 use crate::os::state::ClusterPaths;
 use crate::output;
 use crate::supervisor::control::Request;
@@ -456,8 +456,11 @@ async fn power_cut(ctx: &Ctx, args: &DiskArgs) -> Result<()> {
             Duration::from_secs(60),
         )
         .await?;
-    let cuts: Vec<NodeCut> = serde_json::from_value(data["cuts"].clone())
-        .map_err(|e| Error::failed(format!("the supervisor's answer to the power cut was not understood: {e}")))?;
+    let cuts: Vec<NodeCut> = serde_json::from_value(data["cuts"].clone()).map_err(|e| {
+        Error::failed(format!(
+            "the supervisor's answer to the power cut was not understood: {e}"
+        ))
+    })?;
     let report = PowerCutReport {
         bytes_lost: cuts.iter().map(NodeCut::bytes_lost).sum(),
         nodes: ids,
@@ -480,7 +483,10 @@ async fn power_cut(ctx: &Ctx, args: &DiskArgs) -> Result<()> {
     let start = if report.nodes.len() == spec.ids().len() {
         "zkdev up".to_string()
     } else {
-        format!("zkdev start {}", report.nodes.iter().map(u32::to_string).collect::<Vec<_>>().join(" "))
+        format!(
+            "zkdev start {}",
+            report.nodes.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
+        )
     };
     crate::outln!("next: `{start}` brings them back with what reached the disk");
     Ok(())
@@ -492,9 +498,7 @@ async fn damage(ctx: &Ctx, args: &DiskArgs, kind: Option<FileKind>) -> Result<()
     let state = paths.load_state()?;
     for id in &ids {
         let ident = paths.ident(&spec, *id);
-        if let crate::os::process::Liveness::Ours { pid, .. } =
-            crate::os::process::identify(&state.node(*id), &ident)
-        {
+        if let crate::os::process::Liveness::Ours { pid, .. } = crate::os::process::identify(&state.node(*id), &ident) {
             return Err(Error::usage(format!(
                 "node {id} is running (pid {pid}): ZooKeeper holds its files open and would write over the damage; \
                  `zkdev stop {id}` (or `zkdev disk {id} --power-cut`) first"
@@ -554,7 +558,11 @@ fn describe_damage(d: &Damage) -> String {
             d.size_before,
             d.records_after.unwrap_or(0),
             d.records_before.unwrap_or(0),
-            if records.is_empty() { String::new() } else { format!("; record {records} torn") },
+            if records.is_empty() {
+                String::new()
+            } else {
+                format!("; record {records} torn")
+            },
             d.seed
         ),
         _ => format!(

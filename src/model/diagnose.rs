@@ -68,16 +68,12 @@ pub fn diagnose(log_text: &str) -> Option<String> {
 /// ZooKeeper refused the snapshot or transaction log on its disk (`Unable to load database on disk` at line
 /// `at`): the line, and the exception that says why (`CRC check failed`, an EOF in a record...).
 fn refused_its_data(lines: &[&str], at: usize) -> String {
-    let why = lines[at + 1..]
-        .iter()
-        .take(40)
-        .map(|l| l.trim())
-        .find(|l| {
-            l.contains("CRC check failed")
-                || l.contains("Checksum")
-                || ((l.contains("Exception:") || l.contains("Exception ") || l.ends_with("Exception"))
-                    && !l.starts_with("at "))
-        });
+    let why = lines[at + 1..].iter().take(40).map(|l| l.trim()).find(|l| {
+        l.contains("CRC check failed")
+            || l.contains("Checksum")
+            || ((l.contains("Exception:") || l.contains("Exception ") || l.ends_with("Exception"))
+                && !l.starts_with("at "))
+    });
     let why = why.map(|w| format!(" (`{w}`)")).unwrap_or_default();
     format!(
         "ZooKeeper refused the data on its disk: `{}`{why}; its transaction log or snapshot is damaged (a power \

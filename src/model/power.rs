@@ -200,7 +200,11 @@ mod tests {
         let mut r = header(1, 0, 4, 0);
         r.extend(header(3, 0, 4, 0));
         let old = parse(&r);
-        assert_eq!(unsynced_at(&old, 5_500, Some(100)).len(), 0, "older than the writeback: on disk");
+        assert_eq!(
+            unsynced_at(&old, 5_500, Some(100)).len(),
+            0,
+            "older than the writeback: on disk"
+        );
         assert_eq!(unsynced_at(&old, 5_050, Some(100)).len(), 2);
         assert_eq!(unsynced_at(&old, 99_999, None).len(), 2, "no writeback: all lost");
     }

@@ -85,8 +85,10 @@ pub const UNDO_ENV: &str = "ZKDEV_FAULTFS_UNDO";
 
 /// Does process `pid` keep the record of unsynced changes a power cut needs (started with `UNDO_ENV`)?
 pub fn records_in(pid: i32) -> bool {
-    std::fs::read(format!("/proc/{pid}/environ"))
-        .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv.starts_with(format!("{UNDO_ENV}=").as_bytes())))
+    std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+        env.split(|b| *b == 0)
+            .any(|kv| kv.starts_with(format!("{UNDO_ENV}=").as_bytes()))
+    })
 }
 
 /// Has process `pid` loaded the disk-fault library? (A JVM started before the cluster had disk faults, or

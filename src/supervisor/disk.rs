@@ -6,9 +6,9 @@ use serde_json::{json, Value};
 use super::cluster::Sup;
 use crate::error::{Error, Result};
 use crate::model::disk::DiskFault;
-use crate::model::timeline::{Event, Kind};
 use crate::model::power::NodeCut;
 use crate::model::timeline::now_ms;
+use crate::model::timeline::{Event, Kind};
 use crate::os::{faultfs, power};
 
 impl Sup {
