@@ -64,7 +64,7 @@ pub fn record_of(fd: c_int) -> Option<(c_int, libc::stat)> {
     if unsafe { libc::fstat(fd, &mut st) } != 0 {
         return None;
     }
-    if v > 0 && INODES[i].load(Ordering::Relaxed) == st.st_ino as u64 {
+    if v > 0 && INODES[i].load(Ordering::Relaxed) == st.st_ino {
         return Some((v - 1, st));
     }
     if v > 0 {
@@ -106,7 +106,7 @@ fn classify(fd: c_int, i: usize, st: &libc::stat) -> Option<c_int> {
         // No record directory (zkdev makes it before the JVM starts): leave it untracked, try again later.
         return None;
     }
-    INODES[i].store(st.st_ino as u64, Ordering::Relaxed);
+    INODES[i].store(st.st_ino, Ordering::Relaxed);
     match FDS[i].compare_exchange(0, u + 1, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => Some(u),
         Err(other) => {
