@@ -38,6 +38,9 @@ static FDS: [AtomicI32; MAX_FD] = [const { AtomicI32::new(0) }; MAX_FD];
 /// The inode each tracked descriptor was classified with: a descriptor reused behind zkdev's back (closed
 /// by a call this library does not wrap) is classified again instead of writing to another file's record.
 static INODES: [AtomicU64; MAX_FD] = [const { AtomicU64::new(0) }; MAX_FD];
+/// For a tracked descriptor opened write-only (Java's FileOutputStream): a read-only descriptor of the same
+/// file (n + 1), to read what a write is about to overwrite.
+static READERS: [AtomicI32; MAX_FD] = [const { AtomicI32::new(0) }; MAX_FD];
 
 fn slot(fd: c_int) -> Option<usize> {
     (fd >= 0 && (fd as usize) < MAX_FD).then_some(fd as usize)
@@ -108,7 +111,21 @@ fn classify(fd: c_int, i: usize, st: &libc::stat) -> Option<c_int> {
     }
     INODES[i].store(st.st_ino, Ordering::Relaxed);
     match FDS[i].compare_exchange(0, u + 1, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => Some(u),
+        Ok(_) => {
+            // SAFETY: fd is the caller's descriptor; name is NUL-terminated.
+            let wronly = unsafe { libc::fcntl(fd, libc::F_GETFL) } & libc::O_ACCMODE == libc::O_WRONLY;
+            if wronly {
+                // SAFETY: as above.
+                let r = unsafe { libc::open(name.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+                if r >= 0 {
+                    let old = READERS[i].swap(r + 1, Ordering::AcqRel);
+                    if old > 0 {
+                        crate::real_close(old - 1);
+                    }
+                }
+            }
+            Some(u)
+        }
         Err(other) => {
             crate::real_close(u);
             (other > 0).then_some(other - 1)
@@ -147,6 +164,18 @@ pub fn forget(fd: c_int) {
         if v > 0 {
             crate::real_close(v - 1);
         }
+        let r = READERS[i].swap(0, Ordering::AcqRel);
+        if r > 0 {
+            crate::real_close(r - 1);
+        }
+    }
+}
+
+/// The descriptor to read `fd`'s file through: its reader when `fd` is write-only.
+fn readable(fd: c_int) -> c_int {
+    match slot(fd).map(|i| READERS[i].load(Ordering::Acquire)) {
+        Some(r) if r > 0 => r - 1,
+        _ => fd,
     }
 }
 
@@ -205,6 +234,7 @@ pub fn before_change(fd: c_int, offset: Option<off_t>, len: u64) {
 
 /// Save the old bytes of `[from, to)` of `fd` into record `u`, zeros as zeros.
 pub fn save_region(fd: c_int, u: c_int, from: u64, to: u64) {
+    let fd = readable(fd);
     let mut buf = [0u8; CHUNK];
     let mut at = from;
     while at < to {
