@@ -286,6 +286,23 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
                 cause: env.cause.to_string(),
             };
             env.sup.ask(start_req, Duration::from_secs(60)).await?;
+            // ZooKeeper may refuse what the cut left (a snapshot it never fsynced): say so, with its words.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                let now = observe::gather(env.spec, env.paths, &env.paths.load_state()?).await;
+                let Some(n) = now.node(id) else { break };
+                if n.serving() {
+                    break;
+                }
+                if n.process() == observe::ProcessState::Crashed {
+                    return Err(Error::failed(format!(
+                        "after the power cut of {name} ({} unsynced byte(s) lost) node {id} did not start again: {}",
+                        cut["bytes_lost"],
+                        n.detail().unwrap_or("see `zkdev logs`")
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
             let what = format!(
                 "power cut of {name} ({} unsynced byte(s) lost); started again",
                 cut["bytes_lost"]
