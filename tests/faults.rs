@@ -181,9 +181,7 @@ fn dashboard_action(url: &str, action: &str, node: u64) -> (u16, serde_json::Val
         .into();
     // `zkdev dashboard` prints the page's address with the actions' token in its fragment (the page itself
     // carries none).
-    let (url, token) = url
-        .split_once("#token=")
-        .expect("the printed address carries the token");
+    let (url, token) = url.split_once("#token=").expect("the printed address carries the token");
     let body = serde_json::json!({ "action": action, "node": node }).to_string();
     let mut resp = agent
         .post(&format!("{url}api/action"))
