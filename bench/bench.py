@@ -20,6 +20,8 @@ Measures, over ROUNDS rounds (median and spread):
  10. (group chaos64) `zkdev chaos --clients 64 --duration 30s --rate 0 --nemesis none` on a healthy fast 3+1:
      the whole command's wall time and peak RSS (targets: a verdict within 60 s, under 500 MB), and the
      checker's time on that history;
+ 11. (group power) a power cut of one follower (`disk 2 --power-cut`, then `start 2`) to that node serving
+     again, beside a plain `restart 2` to serving (fast, 3 voters, --disk-faults, a writer-free ensemble);
 and a scale table: up time and total memory for 3, 5, 7 and 9 voters (+1 observer), fast profile.
 Some measures have a target (TARGETS); the table says whether the median meets it.
 `--only status,supervisor` runs only those groups (GROUPS), starting only the ensembles they need.
@@ -73,6 +75,7 @@ GROUPS = {
             "net_kill_proxied_s", "net_kill_ratio", "net_supervisor_cpu_pct"],
     "chaos": ["chaos_ok_ops_per_s", "chaos_check_ms", "chaos_ops"],
     "chaos64": ["chaos64_wall_s", "chaos64_rss_mb", "chaos64_check_ms", "chaos64_ops"],
+    "power": ["power_cut_restart_s", "plain_restart_s"],
     "scale": [],
 }
 
@@ -382,6 +385,8 @@ def main():
             for r in range(rounds):
                 print(f"chaos64 round {r + 1}/{rounds}", file=sys.stderr)
                 measure_chaos64(zk, res, extra, work / f"chaos64-{r}")
+        if "power" in sel:
+            measure_power(zk, res, extra, rounds)
         if "scale" in sel:
             scale = measure_scale(zk, extra)
     finally:
@@ -559,6 +564,33 @@ def measure_chaos64(zk, res, extra, out):
     res["chaos64_rss_mb"].append(usage["maxrss_mb"])
     res["chaos64_check_ms"].append(r["verdict"]["check_ms"])
     res["chaos64_ops"].append(r["ops"]["total"])
+
+
+def serving_again(zk, node, t0, timeout=60.0):
+    """Seconds from t0 until `node` answers as a follower or leader."""
+    while time.monotonic() - t0 < timeout:
+        for n in zk.status()["nodes"]:
+            if n["id"] == node and n["mode"] in ("follower", "leader"):
+                return time.monotonic() - t0
+        time.sleep(0.05)
+    raise RuntimeError(f"node {node} did not serve again within {timeout:.0f} s")
+
+
+def measure_power(zk, res, extra, rounds):
+    """Node 2 of a fast 3-voter --disk-faults ensemble: `disk 2 --power-cut` + `start 2` to serving, and
+    `restart 2` to serving, alternating which goes first."""
+    zk("up", "--profile", "fast", "--port-offset", str(OFFSET), "--nodes", "3", "--disk-faults", "-q")
+    for r in range(rounds):
+        print(f"power round {r + 1}/{rounds}", file=sys.stderr)
+        for which in (("cut", "plain") if r % 2 == 0 else ("plain", "cut")):
+            t0 = time.monotonic()
+            if which == "cut":
+                zk("disk", "2", "--power-cut", "-q")
+                zk("start", "2", "-q")
+                res["power_cut_restart_s"].append(serving_again(zk, 2, t0))
+            else:
+                zk("restart", "2", "-q")
+                res["plain_restart_s"].append(serving_again(zk, 2, t0))
     down_purge(zk, extra)
     assert not zk.pids(), "zkdev down left JVMs"
 
@@ -650,6 +682,9 @@ def report(res, scale, rounds, sel, extra):
         ("chaos64", "  linearizability check of that history" + (f" ({s['chaos64_ops']['median']:.0f} ops)"
                                                                if s["chaos64_ops"] else ""),
          "chaos64_check_ms", fmt(s["chaos64_check_ms"], "ms", 1, 1), "-"),
+        ("power", "power cut of a follower + start, to serving", "power_cut_restart_s",
+         fmt(s["power_cut_restart_s"]), "-"),
+        ("power", "plain restart of that follower, to serving", "plain_restart_s", fmt(s["plain_restart_s"]), "-"),
     ]
 
     def target_cell(key):

@@ -748,11 +748,11 @@ pub struct ExpireSessionArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("fault").required(true).args(["slow_fsync", "full", "eio", "heal"])))]
+#[command(group(clap::ArgGroup::new("fault").required(true).args(["slow_fsync", "full", "eio", "heal", "power_cut", "corrupt", "truncate"])))]
 pub struct DiskArgs {
     #[command(flatten)]
     pub out: JsonArg,
-    /// A node id, or leader | follower | observer (one node of that role, as the servers say now)
+    /// A node id, or leader | follower | observer (one node of that role, as the servers say now), or all
     #[arg(value_name = "TARGET")]
     pub target: crate::model::fault::Target,
     /// Every fsync/fdatasync of a file under the node's data directory waits this long first (a duration
@@ -769,9 +769,43 @@ pub struct DiskArgs {
     /// stays stopped: `zkdev start ID`)
     #[arg(long)]
     pub heal: bool,
+    /// Cut the power: the JVM is SIGKILLed at once and every byte written to its data directory since that
+    /// file's last fsync/fdatasync is lost (as a real power loss would); `zkdev start ID` (or `up`) brings it
+    /// back. `all` cuts the whole rack at once
+    #[arg(long)]
+    pub power_cut: bool,
+    /// With --power-cut: a random (seeded) prefix of each file's last unsynced write reaches the disk
+    #[arg(long, requires = "power_cut")]
+    pub torn: bool,
+    /// With --power-cut: the kernel had written back by itself every change older than this (Linux does
+    /// after vm.dirty_expire_centisecs, 30s by default); without it every unsynced byte is lost, however old
+    #[arg(long, value_name = "DURATION", value_parser = with_unit, requires = "power_cut")]
+    pub writeback: Option<Duration>,
+    /// Flip bytes inside the written records of the newest transaction log or snapshot of a stopped node
+    #[arg(long, value_enum, value_name = "FILE")]
+    pub corrupt: Option<CorruptFile>,
+    /// With --corrupt: how many bytes to flip
+    #[arg(long, default_value_t = 1, value_name = "N", requires = "corrupt")]
+    pub bytes: u32,
+    /// Cut the newest transaction log of a stopped node at a seeded offset inside its records
+    #[arg(long)]
+    pub truncate: bool,
+    /// The seed of --torn, --corrupt and --truncate (the same seed picks the same bytes); default: random,
+    /// and printed
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
     /// How long to watch what ZooKeeper does about the fault (a duration: 500ms, 30s, 2m; a bare number is seconds)
     #[arg(long, default_value = "15s", value_name = "DURATION", value_parser = seconds)]
     pub timeout: Duration,
+}
+
+/// Which file `disk --corrupt` damages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CorruptFile {
+    /// The newest transaction log (version-2/log.*)
+    Log,
+    /// The newest snapshot (version-2/snapshot.*)
+    Snapshot,
 }
 
 #[derive(Debug, Args)]

@@ -8,7 +8,13 @@
 //! supervisor replaces atomically. Its one line is `none`, `slow-fsync MS`, `full` or `eio`. The file is
 //! looked at (one `stat`) at most every `CHECK_EVERY_MS`, so a call costs a clock read when no fault is on.
 //!
+//! With `ZKDEV_FAULTFS_UNDO` set, it also keeps, per file, what has not reached "disk" yet (see `undo`), for
+//! a power cut; for that it wraps every call that changes a file's bytes or length (`pwritev`, `ftruncate`,
+//! `fallocate`...), `rename`, and `close`/`dup2`/`dup3` (which end what a descriptor was).
+//!
 //! Nothing here may panic or allocate on the hot path: these functions run inside every JVM thread that writes.
+
+mod undo;
 
 use std::ffi::{c_int, c_void, CStr};
 use std::os::unix::ffi::OsStrExt;
@@ -35,6 +41,8 @@ static RELOAD: Mutex<()> = Mutex::new(());
 struct Config {
     control: Option<std::ffi::CString>,
     prefixes: Vec<Vec<u8>>,
+    /// Where the undo records go (the node's `power` directory); None: no accounting.
+    undo_dir: Option<Vec<u8>>,
 }
 
 fn config() -> &'static Config {
@@ -47,6 +55,10 @@ fn config() -> &'static Config {
             .filter(|p| !p.is_empty())
             .map(|p| p.trim_end_matches('/').as_bytes().to_vec())
             .collect(),
+        undo_dir: std::env::var("ZKDEV_FAULTFS_UNDO")
+            .ok()
+            .map(|d| d.trim_end_matches('/').as_bytes().to_vec())
+            .filter(|d| !d.is_empty()),
     })
 }
 
@@ -269,7 +281,11 @@ pub unsafe extern "C" fn fsync(fd: c_int) -> c_int {
     if let Some(r) = sync_fault(fd) {
         return r;
     }
-    call_real!(c"fsync", extern "C" fn(c_int) -> c_int, fd)
+    let r = call_real!(c"fsync", extern "C" fn(c_int) -> c_int, fd);
+    if r == 0 {
+        undo::synced(fd);
+    }
+    r
 }
 
 /// # Safety
@@ -279,7 +295,11 @@ pub unsafe extern "C" fn fdatasync(fd: c_int) -> c_int {
     if let Some(r) = sync_fault(fd) {
         return r;
     }
-    call_real!(c"fdatasync", extern "C" fn(c_int) -> c_int, fd)
+    let r = call_real!(c"fdatasync", extern "C" fn(c_int) -> c_int, fd);
+    if r == 0 {
+        undo::synced(fd);
+    }
+    r
 }
 
 /// # Safety
@@ -289,6 +309,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
     if let Some(r) = write_fault(fd) {
         return r;
     }
+    undo::before_change(fd, None, count as u64);
     call_real!(
         c"write",
         unsafe extern "C" fn(c_int, *const c_void, size_t) -> ssize_t,
@@ -305,6 +326,7 @@ pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, count: size_t, of
     if let Some(r) = write_fault(fd) {
         return r;
     }
+    undo::before_change(fd, Some(offset), count as u64);
     call_real!(
         c"pwrite",
         unsafe extern "C" fn(c_int, *const c_void, size_t, off_t) -> ssize_t,
@@ -322,6 +344,7 @@ pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, count: size_t, 
     if let Some(r) = write_fault(fd) {
         return r;
     }
+    undo::before_change(fd, Some(offset), count as u64);
     call_real!(
         c"pwrite64",
         unsafe extern "C" fn(c_int, *const c_void, size_t, off_t) -> ssize_t,
@@ -339,12 +362,295 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
     if let Some(r) = write_fault(fd) {
         return r;
     }
+    undo::before_change(fd, None, iov_len(iov, iovcnt));
     call_real!(
         c"writev",
         unsafe extern "C" fn(c_int, *const iovec, c_int) -> ssize_t,
         fd,
         iov,
         iovcnt
+    )
+}
+
+/// The bytes an iovec array carries.
+fn iov_len(iov: *const iovec, n: c_int) -> u64 {
+    if iov.is_null() || n <= 0 {
+        return 0;
+    }
+    // SAFETY: the caller passes `n` iovecs at `iov`, as for the call being wrapped.
+    let all = unsafe { std::slice::from_raw_parts(iov, n as usize) };
+    all.iter().map(|v| v.iov_len as u64).sum()
+}
+
+/// libc's own close (for the records this library opens).
+fn real_close(fd: c_int) -> c_int {
+    call_real!(c"close", extern "C" fn(c_int) -> c_int, fd)
+}
+
+/// libc's own writev (for the records).
+///
+/// # Safety
+/// As libc's `writev`.
+unsafe fn real_writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
+    call_real!(
+        c"writev",
+        unsafe extern "C" fn(c_int, *const iovec, c_int) -> ssize_t,
+        fd,
+        iov,
+        n
+    )
+}
+
+/// # Safety
+/// As libc's `pwritev`.
+#[no_mangle]
+pub unsafe extern "C" fn pwritev(fd: c_int, iov: *const iovec, iovcnt: c_int, offset: off_t) -> ssize_t {
+    if let Some(r) = write_fault(fd) {
+        return r;
+    }
+    undo::before_change(fd, Some(offset), iov_len(iov, iovcnt));
+    call_real!(
+        c"pwritev",
+        unsafe extern "C" fn(c_int, *const iovec, c_int, off_t) -> ssize_t,
+        fd,
+        iov,
+        iovcnt,
+        offset
+    )
+}
+
+/// # Safety
+/// As libc's `pwritev64`.
+#[no_mangle]
+pub unsafe extern "C" fn pwritev64(fd: c_int, iov: *const iovec, iovcnt: c_int, offset: off_t) -> ssize_t {
+    if let Some(r) = write_fault(fd) {
+        return r;
+    }
+    undo::before_change(fd, Some(offset), iov_len(iov, iovcnt));
+    call_real!(
+        c"pwritev64",
+        unsafe extern "C" fn(c_int, *const iovec, c_int, off_t) -> ssize_t,
+        fd,
+        iov,
+        iovcnt,
+        offset
+    )
+}
+
+/// # Safety
+/// As libc's `pwritev2` (offset -1: at the current position).
+#[no_mangle]
+pub unsafe extern "C" fn pwritev2(fd: c_int, iov: *const iovec, iovcnt: c_int, offset: off_t, flags: c_int) -> ssize_t {
+    if let Some(r) = write_fault(fd) {
+        return r;
+    }
+    undo::before_change(fd, (offset >= 0).then_some(offset), iov_len(iov, iovcnt));
+    call_real!(
+        c"pwritev2",
+        unsafe extern "C" fn(c_int, *const iovec, c_int, off_t, c_int) -> ssize_t,
+        fd,
+        iov,
+        iovcnt,
+        offset,
+        flags
+    )
+}
+
+/// # Safety
+/// As libc's `ftruncate`.
+#[no_mangle]
+pub unsafe extern "C" fn ftruncate(fd: c_int, len: off_t) -> c_int {
+    if let Some(r) = write_fault(fd) {
+        return r as c_int;
+    }
+    undo::before_truncate(fd, len);
+    call_real!(c"ftruncate", extern "C" fn(c_int, off_t) -> c_int, fd, len)
+}
+
+/// # Safety
+/// As libc's `ftruncate64`.
+#[no_mangle]
+pub unsafe extern "C" fn ftruncate64(fd: c_int, len: off_t) -> c_int {
+    if let Some(r) = write_fault(fd) {
+        return r as c_int;
+    }
+    undo::before_truncate(fd, len);
+    call_real!(c"ftruncate64", extern "C" fn(c_int, off_t) -> c_int, fd, len)
+}
+
+/// # Safety
+/// As libc's `fallocate`.
+#[no_mangle]
+pub unsafe extern "C" fn fallocate(fd: c_int, mode: c_int, offset: off_t, len: off_t) -> c_int {
+    if let Some(r) = write_fault(fd) {
+        return r as c_int;
+    }
+    undo::before_change(fd, Some(offset), len.max(0) as u64);
+    call_real!(
+        c"fallocate",
+        extern "C" fn(c_int, c_int, off_t, off_t) -> c_int,
+        fd,
+        mode,
+        offset,
+        len
+    )
+}
+
+/// # Safety
+/// As libc's `fallocate64`.
+#[no_mangle]
+pub unsafe extern "C" fn fallocate64(fd: c_int, mode: c_int, offset: off_t, len: off_t) -> c_int {
+    if let Some(r) = write_fault(fd) {
+        return r as c_int;
+    }
+    undo::before_change(fd, Some(offset), len.max(0) as u64);
+    call_real!(
+        c"fallocate64",
+        extern "C" fn(c_int, c_int, off_t, off_t) -> c_int,
+        fd,
+        mode,
+        offset,
+        len
+    )
+}
+
+/// # Safety
+/// As libc's `posix_fallocate` (returns the error number rather than setting errno).
+#[no_mangle]
+pub unsafe extern "C" fn posix_fallocate(fd: c_int, offset: off_t, len: off_t) -> c_int {
+    undo::before_change(fd, Some(offset), len.max(0) as u64);
+    call_real!(
+        c"posix_fallocate",
+        extern "C" fn(c_int, off_t, off_t) -> c_int,
+        fd,
+        offset,
+        len
+    )
+}
+
+/// # Safety
+/// As libc's `posix_fallocate64`.
+#[no_mangle]
+pub unsafe extern "C" fn posix_fallocate64(fd: c_int, offset: off_t, len: off_t) -> c_int {
+    undo::before_change(fd, Some(offset), len.max(0) as u64);
+    call_real!(
+        c"posix_fallocate64",
+        extern "C" fn(c_int, off_t, off_t) -> c_int,
+        fd,
+        offset,
+        len
+    )
+}
+
+/// # Safety
+/// As libc's `rename`.
+#[no_mangle]
+pub unsafe extern "C" fn rename(from: *const libc::c_char, to: *const libc::c_char) -> c_int {
+    let r = call_real!(
+        c"rename",
+        unsafe extern "C" fn(*const libc::c_char, *const libc::c_char) -> c_int,
+        from,
+        to
+    );
+    if r == 0 {
+        undo::renamed(from, to);
+    }
+    r
+}
+
+/// # Safety
+/// As libc's `renameat` (the record follows absolute paths only).
+#[no_mangle]
+pub unsafe extern "C" fn renameat(
+    olddir: c_int,
+    from: *const libc::c_char,
+    newdir: c_int,
+    to: *const libc::c_char,
+) -> c_int {
+    let r = call_real!(
+        c"renameat",
+        unsafe extern "C" fn(c_int, *const libc::c_char, c_int, *const libc::c_char) -> c_int,
+        olddir,
+        from,
+        newdir,
+        to
+    );
+    if r == 0 {
+        undo::renamed(from, to);
+    }
+    r
+}
+
+/// # Safety
+/// As libc's `renameat2` (the record follows absolute paths only).
+#[no_mangle]
+pub unsafe extern "C" fn renameat2(
+    olddir: c_int,
+    from: *const libc::c_char,
+    newdir: c_int,
+    to: *const libc::c_char,
+    flags: libc::c_uint,
+) -> c_int {
+    let r = call_real!(
+        c"renameat2",
+        unsafe extern "C" fn(c_int, *const libc::c_char, c_int, *const libc::c_char, libc::c_uint) -> c_int,
+        olddir,
+        from,
+        newdir,
+        to,
+        flags
+    );
+    if r == 0 {
+        undo::renamed(from, to);
+    }
+    r
+}
+
+/// # Safety
+/// As libc's `close`.
+#[no_mangle]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    if undo::on() {
+        undo::forget(fd);
+    }
+    real_close(fd)
+}
+
+/// # Safety
+/// As libc's `dup2`.
+#[no_mangle]
+pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    if undo::on() && old != new {
+        undo::forget(new);
+    }
+    call_real!(c"dup2", extern "C" fn(c_int, c_int) -> c_int, old, new)
+}
+
+/// # Safety
+/// As libc's `dup3`.
+#[no_mangle]
+pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    if undo::on() && old != new {
+        undo::forget(new);
+    }
+    call_real!(c"dup3", extern "C" fn(c_int, c_int, c_int) -> c_int, old, new, flags)
+}
+
+/// libc's own ftruncate (for the records).
+fn real_ftruncate(fd: c_int, len: off_t) -> c_int {
+    call_real!(c"ftruncate", extern "C" fn(c_int, off_t) -> c_int, fd, len)
+}
+
+/// libc's own rename (for the records).
+///
+/// # Safety
+/// As libc's `rename`.
+unsafe fn real_rename(from: *const libc::c_char, to: *const libc::c_char) -> c_int {
+    call_real!(
+        c"rename",
+        unsafe extern "C" fn(*const libc::c_char, *const libc::c_char) -> c_int,
+        from,
+        to
     )
 }
 

@@ -1,6 +1,8 @@
 //! `zkdev disk TARGET --slow-fsync D | --full | --eio | --heal`: a disk fault on nodes, through the disk-fault
 //! library preloaded into their JVMs, then what ZooKeeper did about it, measured: write latency through the
 //! ensemble, the server's own fsync time and warnings, whether the node stopped serving or exited and why.
+//! `--power-cut [--torn]`: the JVMs SIGKILLed and their unsynced writes lost. `--corrupt log|snapshot`,
+//! `--truncate`: a stopped node's newest file damaged, and where.
 
 use std::time::{Duration, Instant};
 
@@ -8,11 +10,13 @@ use serde::Serialize;
 use zookeeper_client as zk;
 
 use super::Ctx;
-use crate::cli::DiskArgs;
+use crate::cli::{CorruptFile, DiskArgs};
 use crate::error::{Error, Result};
 use crate::model::disk::DiskFault;
 use crate::model::fault::{self, Target};
+use crate::model::power::NodeCut;
 use crate::model::spec::ClusterSpec;
+use crate::model::zkfile::{Damage, FileKind};
 use crate::os::state::ClusterPaths;
 use crate::output;
 use crate::supervisor::control::Request;
@@ -95,6 +99,19 @@ pub struct Report {
 }
 
 pub async fn run(ctx: &Ctx, args: DiskArgs) -> Result<()> {
+    if args.power_cut {
+        return power_cut(ctx, &args).await;
+    }
+    if let Some(what) = args.corrupt {
+        let kind = match what {
+            CorruptFile::Log => FileKind::Log,
+            CorruptFile::Snapshot => FileKind::Snapshot,
+        };
+        return damage(ctx, &args, Some(kind)).await;
+    }
+    if args.truncate {
+        return damage(ctx, &args, None).await;
+    }
     let timeout = args.timeout;
     let fault = match (&args.slow_fsync, args.full, args.eio) {
         (Some(d), _, _) => DiskFault::SlowFsync {
@@ -396,4 +413,172 @@ fn log_lines_since(paths: &ClusterPaths, id: u32, since: u64) -> Vec<String> {
         })
         .map(|l| l.trim().to_string())
         .collect()
+}
+
+/// The nodes `target` names now (every node for `all`).
+async fn targets(ctx: &Ctx, target: Target) -> Result<(ClusterPaths, ClusterSpec, Vec<u32>)> {
+    let (paths, spec) = ctx.existing()?;
+    let status = observe::gather(&spec, &paths, &paths.load_state()?).await;
+    let ids = match target {
+        Target::All => spec.ids(),
+        t => fault::resolve(t, &status)?,
+    };
+    Ok((paths, spec, ids))
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+struct PowerCutReport {
+    nodes: Vec<u32>,
+    /// With --torn: the seed that chose the prefixes kept.
+    seed: Option<u64>,
+    bytes_lost: u64,
+    cuts: Vec<NodeCut>,
+}
+
+/// `--power-cut [--torn]`: through the supervisor (SIGKILL after the identity check, then the rollback).
+async fn power_cut(ctx: &Ctx, args: &DiskArgs) -> Result<()> {
+    let (_, spec, ids) = targets(ctx, args.target).await?;
+    if !spec.settings.disk_faults {
+        return Err(Error::usage(format!(
+            "cluster `{}` was made without disk faults, so nothing records what its nodes have not synced; make \
+             one with `zkdev up --disk-faults` (or `--profile chaos`, or `[faults] disk = true` in a profile)",
+            spec.name
+        )));
+    }
+    let seed = args.torn.then(|| args.seed.unwrap_or_else(crate::os::random::u64));
+    let data = ctx
+        .supervisor()
+        .await?
+        .ask(
+            Request::PowerCut {
+                ids: ids.clone(),
+                torn: seed,
+                writeback_ms: args.writeback.map(|d| d.as_millis() as u64),
+                cause: ctx.cause(),
+            },
+            Duration::from_secs(60),
+        )
+        .await?;
+    let cuts: Vec<NodeCut> = serde_json::from_value(data["cuts"].clone()).map_err(|e| {
+        Error::failed(format!(
+            "the supervisor's answer to the power cut was not understood: {e}"
+        ))
+    })?;
+    let report = PowerCutReport {
+        bytes_lost: cuts.iter().map(NodeCut::bytes_lost).sum(),
+        nodes: ids,
+        seed,
+        cuts,
+    };
+    if ctx.json {
+        output::print_json(&report);
+        return Ok(());
+    }
+    let nodes = report.nodes.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+    crate::outln!(
+        "power cut of node(s) {nodes}: {} unsynced byte(s) lost{}",
+        report.bytes_lost,
+        seed.map(|s| format!(" (torn writes, seed {s})")).unwrap_or_default()
+    );
+    for c in &report.cuts {
+        crate::outln!("  {}", c.describe());
+    }
+    let start = if report.nodes.len() == spec.ids().len() {
+        "zkdev up".to_string()
+    } else {
+        format!(
+            "zkdev start {}",
+            report.nodes.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
+        )
+    };
+    crate::outln!("next: `{start}` brings them back with what reached the disk");
+    Ok(())
+}
+
+/// `--corrupt log|snapshot` (kind given) or `--truncate` (none): on stopped nodes only.
+async fn damage(ctx: &Ctx, args: &DiskArgs, kind: Option<FileKind>) -> Result<()> {
+    let (paths, spec, ids) = targets(ctx, args.target).await?;
+    let state = paths.load_state()?;
+    for id in &ids {
+        let ident = paths.ident(&spec, *id);
+        if let crate::os::process::Liveness::Ours { pid, .. } = crate::os::process::identify(&state.node(*id), &ident) {
+            return Err(Error::usage(format!(
+                "node {id} is running (pid {pid}): ZooKeeper holds its files open and would write over the damage; \
+                 `zkdev stop {id}` (or `zkdev disk {id} --power-cut`) first"
+            )));
+        }
+    }
+    let seed = args.seed.unwrap_or_else(crate::os::random::u64);
+    let mut done: Vec<Damage> = Vec::new();
+    for id in &ids {
+        done.push(match kind {
+            Some(k) => crate::os::power::corrupt(&paths, *id, k, args.bytes, seed)?,
+            None => crate::os::power::truncate_log(&paths, *id, seed)?,
+        });
+    }
+    let lines: Vec<String> = done.iter().map(describe_damage).collect();
+    let action = if kind.is_some() { "corrupt" } else { "truncate" };
+    // Journalled when a supervisor answers (a stopped cluster may have none: the damage stands anyway).
+    if let Ok(sup) = ctx.supervisor().await {
+        let _ = sup
+            .ask(
+                Request::Record {
+                    message: lines.join("; "),
+                    cause: ctx.cause(),
+                    action: Some(action.to_string()),
+                },
+                Duration::from_secs(5),
+            )
+            .await;
+    }
+    if ctx.json {
+        output::print_json(&done);
+    } else {
+        for l in &lines {
+            crate::outln!("{l}");
+        }
+        crate::outln!(
+            "next: `zkdev start {}` shows what ZooKeeper does with it (`zkdev logs ID` for its words)",
+            ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
+        );
+    }
+    Ok(())
+}
+
+fn describe_damage(d: &Damage) -> String {
+    let records = d
+        .records
+        .iter()
+        .map(|r| format!("#{} (zxid {})", r.index, r.zxid))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let offsets = d.offsets.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+    match d.how.as_str() {
+        "truncate" => format!(
+            "node {}: {} cut at byte {offsets} (was {} bytes; {} of {} record(s) left whole{}), seed {}",
+            d.node,
+            d.file,
+            d.size_before,
+            d.records_after.unwrap_or(0),
+            d.records_before.unwrap_or(0),
+            if records.is_empty() {
+                String::new()
+            } else {
+                format!("; record {records} torn")
+            },
+            d.seed
+        ),
+        _ => format!(
+            "node {}: {} byte(s) flipped in {} at offset(s) {offsets}{}, seed {}",
+            d.node,
+            d.offsets.len(),
+            d.file,
+            if records.is_empty() {
+                String::new()
+            } else {
+                format!(" (record(s) {records} of {})", d.records_before.unwrap_or(0))
+            },
+            d.seed
+        ),
+    }
 }

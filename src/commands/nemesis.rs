@@ -73,13 +73,15 @@ pub fn table(faults: &[Injected], with_target: bool) -> String {
 /// Can `cmd` (verify, chaos) inject `kinds` into this cluster? Refuses disk faults on a cluster without the
 /// disk-fault library, network faults on a cluster without proxied links, and (unless `force`) voter faults where one voter out loses the quorum.
 pub fn check_kinds(kinds: &[Kind], spec: &ClusterSpec, cmd: &str, force: bool) -> Result<()> {
-    if kinds.contains(&Kind::Disk) && !spec.settings.disk_faults {
-        return Err(Error::usage(format!(
-            "--nemesis disk needs the disk-fault library in the nodes, but cluster `{}` was made without it; make \
-             it again with --disk-faults (this removes its data): `{}`, or leave disk out of --nemesis",
-            spec.name,
-            spec.remake_command(&["--disk-faults"])
-        )));
+    if let Some(k) = kinds.iter().find(|k| k.needs_disk_faults()) {
+        if !spec.settings.disk_faults {
+            return Err(Error::usage(format!(
+                "--nemesis {k} needs the disk-fault library in the nodes, but cluster `{}` was made without it; \
+                 make it again with --disk-faults (this removes its data): `{}`, or leave {k} out of --nemesis",
+                spec.name,
+                spec.remake_command(&["--disk-faults"])
+            )));
+        }
     }
     let net: Vec<&str> = kinds.iter().filter(|k| k.needs_net()).map(|k| k.as_str()).collect();
     if !net.is_empty() && spec.net.is_none() {
@@ -182,6 +184,10 @@ async fn restart_if_exited(env: &Env<'_>, id: u32) -> Result<bool> {
     }
     Ok(restarted)
 }
+
+/// A nemesis power cut keeps what the kernel would have written back by itself before it (older than this):
+/// the run looks at what fsync protects, not at the snapshot ZooKeeper writes unsynced when it starts.
+const POWER_CUT_WRITEBACK_MS: u64 = 5_000;
 
 /// Put `fault` on node `id`'s disk through the supervisor (journalled).
 async fn set_disk(env: &Env<'_>, id: u32, fault: DiskFault) -> Result<()> {
@@ -303,6 +309,50 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
             } else {
                 format!("{what}; healed")
             };
+            (vec![id], what, start.elapsed())
+        }
+        Kind::PowerCut => {
+            let (id, name) = resolve(f.target, &status)?;
+            let start = Instant::now();
+            let cut = env
+                .sup
+                .ask(
+                    Request::PowerCut {
+                        ids: vec![id],
+                        torn: None,
+                        writeback_ms: Some(POWER_CUT_WRITEBACK_MS),
+                        cause: env.cause.to_string(),
+                    },
+                    Duration::from_secs(60),
+                )
+                .await?;
+            sleep_until(start + hold).await;
+            let start_req = Request::Start {
+                ids: vec![id],
+                cause: env.cause.to_string(),
+            };
+            env.sup.ask(start_req, Duration::from_secs(60)).await?;
+            // ZooKeeper may refuse what the cut left (a snapshot it never fsynced): say so, with its words.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                let now = observe::gather(env.spec, env.paths, &env.paths.load_state()?).await;
+                let Some(n) = now.node(id) else { break };
+                if n.serving() {
+                    break;
+                }
+                if n.process() == observe::ProcessState::Crashed {
+                    return Err(Error::failed(format!(
+                        "after the power cut of {name} ({} unsynced byte(s) lost) node {id} did not start again: {}",
+                        cut["bytes_lost"],
+                        n.detail().unwrap_or("see `zkdev logs`")
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let what = format!(
+                "power cut of {name} ({} unsynced byte(s) lost); started again",
+                cut["bytes_lost"]
+            );
             (vec![id], what, start.elapsed())
         }
         Kind::Expire => {

@@ -338,7 +338,18 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
                         }
                     }
                     let why = match failure {
-                        observe::WaitFailure::Crashed(id) => format!("node {id} exited while starting"),
+                        observe::WaitFailure::Crashed(id) => {
+                            // Why, as the supervisor recorded it or the log tells (ZooKeeper refusing its
+                            // data, a port taken...).
+                            let cause = s.node(id).and_then(|n| n.detail().map(String::from)).or_else(|| {
+                                let log = std::fs::read_to_string(paths.log_file(id)).unwrap_or_default();
+                                crate::model::diagnose::diagnose(&log)
+                            });
+                            format!(
+                                "node {id} exited while starting{}",
+                                cause.map(|c| format!(": {c}")).unwrap_or_default()
+                            )
+                        }
                         _ => format!("{} did not serve within {}", describe(&ids), output::secs(timeout)),
                     };
                     return Err(Error::failed_with(

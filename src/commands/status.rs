@@ -35,6 +35,7 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
         add_config_files(&mut v, &paths);
         v["dashboard"] = DashboardRecord::read(&paths).map(|d| d.url).into();
         add_disk_faults(&mut v, &paths, &spec);
+        add_power_cuts(&mut v, &paths, &spec);
         add_config_versions(&mut v, &versions);
         output::print_json(&v);
     } else {
@@ -63,9 +64,39 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
                 fault.describe()
             );
         }
+        for cut in power_cuts(&paths, &spec).iter().filter(|c| c.bytes_lost() > 0) {
+            crate::outln!(
+                "power cut at {}: {}",
+                crate::model::timeline::clock(cut.at_ms),
+                cut.describe()
+            );
+        }
         crate::out!("{}", dashboard_hint(&paths));
     }
     Ok(())
+}
+
+/// The last power cut of each node that had one (`zkdev disk --power-cut`).
+fn power_cuts(paths: &ClusterPaths, spec: &ClusterSpec) -> Vec<crate::model::power::NodeCut> {
+    if !spec.settings.disk_faults {
+        return Vec::new();
+    }
+    spec.ids()
+        .into_iter()
+        .filter_map(|id| crate::os::power::read_note(paths, id))
+        .collect()
+}
+
+/// `power_cuts`: node id -> its last power cut (what each file lost), on a cluster with disk faults.
+fn add_power_cuts(v: &mut serde_json::Value, paths: &ClusterPaths, spec: &ClusterSpec) {
+    if !spec.settings.disk_faults {
+        return;
+    }
+    let cuts: serde_json::Map<String, serde_json::Value> = power_cuts(paths, spec)
+        .into_iter()
+        .map(|c| (c.node.to_string(), serde_json::to_value(&c).expect("a cut serialises")))
+        .collect();
+    v["power_cuts"] = serde_json::Value::Object(cuts);
 }
 
 /// `dashboard: http://127.0.0.1:8900/ ...` when the supervisor serves one; empty otherwise.

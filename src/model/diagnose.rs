@@ -42,6 +42,9 @@ pub fn diagnose(log_text: &str) -> Option<String> {
                 line.trim()
             ));
         }
+        if line.contains("Unable to load database on disk") {
+            return Some(refused_its_data(&lines, i));
+        }
         if line.contains("java.net.BindException") {
             let binding = lines[..i]
                 .iter()
@@ -58,6 +61,24 @@ pub fn diagnose(log_text: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// ZooKeeper refused the snapshot or transaction log on its disk (`Unable to load database on disk` at line
+/// `at`): the line, and the exception that says why (`CRC check failed`, an EOF in a record...).
+fn refused_its_data(lines: &[&str], at: usize) -> String {
+    let why = lines[at + 1..].iter().take(40).map(|l| l.trim()).find(|l| {
+        l.contains("CRC check failed")
+            || l.contains("Checksum")
+            || ((l.contains("Exception:") || l.contains("Exception ") || l.ends_with("Exception"))
+                && !l.starts_with("at "))
+    });
+    let why = why.map(|w| format!(" (`{w}`)")).unwrap_or_default();
+    format!(
+        "ZooKeeper refused the data on its disk: `{}`{why}; its transaction log or snapshot is damaged (a power \
+         cut, `zkdev disk --corrupt`/`--truncate`). A follower can resync from the leader if its \
+         data/version-2 directory is moved aside; then `zkdev start ID`",
+        lines[at].trim()
+    )
 }
 
 /// The first line of the first exception in the node's last run (`java.net.BindException: Address already in

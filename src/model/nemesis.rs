@@ -29,6 +29,9 @@ pub enum Kind {
     /// Expire every client session the ensemble has (`zkdev expire-session --all`): the workload's clients
     /// are told Expired and start new sessions.
     Expire,
+    /// Cut a node's power (`zkdev disk --power-cut`: SIGKILL, its unsynced writes lost), hold, start it;
+    /// needs a cluster made with disk faults. Only when asked for (`--nemesis power-cut`).
+    PowerCut,
 }
 
 impl Kind {
@@ -51,7 +54,16 @@ impl Kind {
             Kind::Delay => "delay",
             Kind::Disk => "disk",
             Kind::Expire => "expire",
+            Kind::PowerCut => "power-cut",
         }
+    }
+
+    /// Kinds a run injects only when `--nemesis` names them (not in the default set).
+    pub const OPT_IN: [Kind; 1] = [Kind::PowerCut];
+
+    /// Needs the disk-fault library in the nodes (`up --disk-faults`).
+    pub fn needs_disk_faults(self) -> bool {
+        matches!(self, Kind::Disk | Kind::PowerCut)
     }
 
     /// Needs proxied links (`up --net`).
@@ -74,12 +86,16 @@ impl fmt::Display for Kind {
 impl FromStr for Kind {
     type Err = String;
     fn from_str(s: &str) -> Result<Kind, String> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == s.trim()).ok_or_else(|| {
-            format!(
-                "`{}` is not a fault kind: give kill, pause, partition, stall, delay, disk or expire",
-                s.trim()
-            )
-        })
+        Kind::ALL
+            .into_iter()
+            .chain(Kind::OPT_IN)
+            .find(|k| k.as_str() == s.trim())
+            .ok_or_else(|| {
+                format!(
+                    "`{}` is not a fault kind: give kill, pause, partition, stall, delay, disk, expire or power-cut",
+                    s.trim()
+                )
+            })
     }
 }
 
@@ -94,7 +110,8 @@ pub fn parse_kinds(text: &str) -> Result<Vec<Kind>, String> {
     }
     if kinds.is_empty() {
         return Err(
-            "--nemesis needs at least one fault kind: kill, pause, partition, stall, delay, disk or expire".into(),
+            "--nemesis needs at least one fault kind: kill, pause, partition, stall, delay, disk, expire or power-cut"
+                .into(),
         );
     }
     Ok(kinds)
@@ -167,6 +184,7 @@ impl Planned {
                 None => format!("fill the disk of {who} for {hold}"),
             },
             Kind::Expire => "expire the clients' sessions".to_string(),
+            Kind::PowerCut => format!("cut the power of {who}, start it again after {hold}"),
         }
     }
 }
@@ -252,6 +270,8 @@ mod tests {
         assert!(Kind::Stall.needs_net() && !Kind::Pause.needs_net());
         // Known, so the message can say what the build lacks rather than "not a fault kind".
         assert_eq!(parse_kinds("disk,expire").unwrap(), vec![Kind::Disk, Kind::Expire]);
+        assert_eq!(parse_kinds("power-cut").unwrap(), vec![Kind::PowerCut]);
+        assert!(!Kind::ALL.contains(&Kind::PowerCut), "power cuts are opt-in");
     }
 
     #[test]

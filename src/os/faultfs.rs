@@ -73,7 +73,22 @@ pub fn env(paths: &ClusterPaths, id: u32) -> Result<Vec<(String, String)>> {
             control_file(paths, id).display().to_string(),
         ),
         ("ZKDEV_FAULTFS_PATHS".into(), data),
+        (
+            UNDO_ENV.into(),
+            crate::os::power::records_dir(paths, id).display().to_string(),
+        ),
     ])
+}
+
+/// The variable that turns on the library's record of unsynced changes (for `disk --power-cut`).
+pub const UNDO_ENV: &str = "ZKDEV_FAULTFS_UNDO";
+
+/// Does process `pid` keep the record of unsynced changes a power cut needs (started with `UNDO_ENV`)?
+pub fn records_in(pid: i32) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+        env.split(|b| *b == 0)
+            .any(|kv| kv.starts_with(format!("{UNDO_ENV}=").as_bytes()))
+    })
 }
 
 /// Has process `pid` loaded the disk-fault library? (A JVM started before the cluster had disk faults, or

@@ -7,6 +7,7 @@ pub mod faultfs;
 pub mod interrupt;
 pub mod launch;
 pub mod ports;
+pub mod power;
 pub mod process;
 pub mod profile;
 pub mod random;

@@ -73,6 +73,18 @@ pub enum Request {
         fault: crate::model::disk::DiskFault,
         cause: String,
     },
+    /// A power cut (`zkdev disk --power-cut`): SIGKILL the nodes' JVMs, then roll every file of their data
+    /// directories back to its last sync (`torn`: a seeded prefix of each file's last unsynced change stays);
+    /// journalled with what each file lost. Answers once it is done.
+    PowerCut {
+        ids: Vec<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        torn: Option<u64>,
+        /// The kernel wrote back by itself every change older than this (None: nothing, the strict cut).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        writeback_ms: Option<u64>,
+        cause: String,
+    },
     /// Read cluster.toml again after a membership change (`zkdev add`, `remove`, `promote`, `demote`):
     /// probe the nodes it names, forget the stopped ones it no longer names, journal `message` as `action`.
     Reload {
@@ -101,7 +113,8 @@ impl Request {
     pub fn repeatable(&self) -> bool {
         match self {
             Request::Signal { signal, .. } => matches!(signal, Sig::Stop | Sig::Cont),
-            Request::Shutdown { .. } => false,
+            // A power cut SIGKILLs and drops unsynced bytes: a second cut would drop what the restart wrote.
+            Request::Shutdown { .. } | Request::PowerCut { .. } => false,
             Request::Ping
             | Request::Status
             | Request::Start { .. }

@@ -47,6 +47,7 @@ impl Sup {
             // zoo.cfg keeps the membership ZooKeeper committed when it rewrote the file (reconfigEnabled).
             let spawned = match crate::os::zoo_cfg::write_node(&self.paths, files)
                 .and_then(|_| std::fs::create_dir_all(&logs).map_err(|e| Error::io("cannot create", &logs, e)))
+                .and_then(|_| self.prepare_disk(*id))
                 .and_then(|_| self.node_env(*id))
             {
                 Ok(env) => {
@@ -152,6 +153,11 @@ impl Sup {
 
     pub(super) async fn signal(&self, ids: &[u32], sig: Sig, cause: &str) -> Result<Value> {
         let _g = self.lock_nodes(ids).await?;
+        self.signal_locked(ids, sig, cause).await
+    }
+
+    /// `signal`, the caller holding the nodes' locks.
+    pub(super) async fn signal_locked(&self, ids: &[u32], sig: Sig, cause: &str) -> Result<Value> {
         let spec = self.spec();
         let name = format!("SIG{:?}", sig).to_uppercase();
         let action = match sig {

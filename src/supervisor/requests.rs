@@ -136,6 +136,12 @@ impl Sup {
             }
             Request::Dashboard { port } => self.open_dashboard(port).await,
             Request::Disk { ids, fault, cause } => self.set_disk(&ids, fault, &cause),
+            Request::PowerCut {
+                ids,
+                torn,
+                writeback_ms,
+                cause,
+            } => self.power_cut(&ids, torn, writeback_ms, &cause).await,
             Request::Reload { action, message, cause } => {
                 let spec = self.reload_spec();
                 let forgotten = self.forget_nodes_not_in(&spec);
