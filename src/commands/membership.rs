@@ -530,7 +530,7 @@ async fn wait_synced(sup: &Supervisor, spec: &ClusterSpec, ids: &[u32], timeout:
             )));
         }
         if t0.elapsed() >= timeout {
-            return Err(Error::failed(format!(
+            return Err(Error::timeout(format!(
                 "{} did not sync with the leader within {} s, so ZooKeeper was not asked and the ensemble is as it \
                  was; see `zkdev logs {}`",
                 nodes_word(&behind),

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::cli::NodeArgs;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::fault;
 use crate::model::server::Mode;
 use crate::output;
@@ -341,7 +341,12 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
                         observe::WaitFailure::Crashed(id) => format!("node {id} exited while starting"),
                         _ => format!("{} did not serve within {}", describe(&ids), output::secs(timeout)),
                     };
-                    return Err(Error::failed_with(
+                    let kind = match failure {
+                        observe::WaitFailure::Crashed(_) => ErrorKind::Failed,
+                        _ => ErrorKind::Timeout,
+                    };
+                    return Err(Error::from_parts(
+                        kind,
                         format!("{why}; {}", output::summary_line(&s)),
                         detail,
                     ));

@@ -117,7 +117,7 @@ pub async fn run(ctx: &Ctx, args: RollingArgs) -> Result<()> {
                 ms: t.elapsed().as_millis() as u64,
             }),
             Err((_, s)) => {
-                failure = Some(Error::failed_with(
+                failure = Some(Error::timeout_with(
                     format!(
                         "node {id} did not serve again within {}; stopped the rolling restart there: {}",
                         output::secs(timeout),

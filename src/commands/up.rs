@@ -231,7 +231,11 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                     if started.len() == 1 { "it" } else { "them" }
                 )
             };
-            Err(Error::failed_with(format!("{what}; {aftermath}"), detail))
+            let kind = match failure {
+                WaitFailure::Timeout => crate::error::ErrorKind::Timeout,
+                _ => crate::error::ErrorKind::Failed,
+            };
+            Err(Error::from_parts(kind, format!("{what}; {aftermath}"), detail))
         }
     }
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::links::{Endpoint, Flow, Rule};
 use crate::os::state::{ClusterPaths, Home};
 
@@ -146,10 +146,13 @@ pub struct Reply {
     pub error: Option<WireError>,
 }
 
-/// An `Error` across the socket, keeping its exit code.
+/// An `Error` across the socket, keeping its kind (and its exit code, for a client older than `kind`).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct WireError {
     pub code: i32,
+    /// Absent from an older supervisor's answer: the kind is then guessed from `code`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ErrorKind>,
     pub message: String,
     #[serde(default)]
     pub detail: String,
@@ -157,12 +160,10 @@ pub struct WireError {
 
 impl From<&Error> for WireError {
     fn from(e: &Error) -> WireError {
-        let (message, detail) = match e {
-            Error::Failed { message, detail } => (message.clone(), detail.clone()),
-            other => (other.to_string(), String::new()),
-        };
+        let (message, detail) = e.parts();
         WireError {
             code: e.exit_code(),
+            kind: Some(e.kind()),
             message,
             detail,
         }
@@ -171,12 +172,13 @@ impl From<&Error> for WireError {
 
 impl From<WireError> for Error {
     fn from(w: WireError) -> Error {
-        match w.code {
-            crate::error::EXIT_USAGE => Error::Usage(w.message),
-            crate::error::EXIT_ENV => Error::Env(w.message),
-            crate::error::EXIT_INCONCLUSIVE => Error::Inconclusive(w.message),
-            _ => Error::failed_with(w.message, w.detail),
-        }
+        let kind = w.kind.unwrap_or(match w.code {
+            crate::error::EXIT_USAGE => ErrorKind::Usage,
+            crate::error::EXIT_ENV => ErrorKind::Environment,
+            crate::error::EXIT_INCONCLUSIVE => ErrorKind::Inconclusive,
+            _ => ErrorKind::Failed,
+        });
+        Error::from_parts(kind, w.message, w.detail)
     }
 }
 
@@ -376,7 +378,7 @@ impl Supervisor {
             return r;
         }
         let gone = |why: String| {
-            Error::failed(format!(
+            Error::supervisor_gone(format!(
                 "the supervisor stopped answering (socket {}){why}; `zkdev status` shows what runs, and the next \
                  command starts a new supervisor",
                 self.socket.display()
@@ -395,7 +397,7 @@ impl Supervisor {
             revive(&self.shared, &self.paths, before, "a request it did not answer").await?;
         }
         if !req.repeatable() {
-            return Err(Error::failed(format!(
+            return Err(Error::supervisor_gone(format!(
                 "the supervisor{} died while asked to {}; a new one runs now, but whether it was done is not known; \
                  `zkdev status` shows what runs",
                 before.map_or(String::new(), |p| format!(" (pid {p})")),
@@ -415,7 +417,7 @@ async fn revive(shared: &Shared, paths: &ClusterPaths, old_pid: Option<i32>, not
     let _one = shared.reviving.lock().await;
     // Tried already in this command, and no new one started: say so at once rather than wait again.
     if let Some(why) = shared.lost.lock().expect("lost").clone() {
-        return Err(Error::failed(why));
+        return Err(Error::supervisor_gone(why));
     }
     if call(&paths.socket(), &Request::Ping, Duration::from_millis(200))
         .await
@@ -433,8 +435,9 @@ async fn revive(shared: &Shared, paths: &ClusterPaths, old_pid: Option<i32>, not
             );
             why.clone()
         });
-        *shared.lost.lock().expect("lost") = Some(why);
-        return Err(e);
+        *shared.lost.lock().expect("lost") = Some(why.clone());
+        let (_, detail) = e.parts();
+        return Err(Error::from_parts(ErrorKind::SupervisorGone, why, detail));
     }
     let restart = Restart {
         old_pid,
