@@ -16,6 +16,7 @@ use crate::model::spec::ClusterSpec;
 use crate::os::state::ClusterPaths;
 use crate::output;
 use crate::supervisor::control::Request;
+use crate::supervisor::replies::DiskReply;
 use crate::zk::observe::{self, ProcessState};
 
 /// Where the probe writes go.
@@ -36,7 +37,7 @@ pub async fn apply(ctx: &Ctx, target: Target, fault: DiskFault) -> Result<Vec<u3
     };
     ctx.supervisor()
         .await?
-        .ask(
+        .ask_for::<DiskReply>(
             Request::Disk {
                 ids: ids.clone(),
                 fault,

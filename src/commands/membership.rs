@@ -14,6 +14,7 @@ use crate::model::membership::{self, ChangeQuorum, Membership, Version};
 use crate::model::spec::{ClusterSpec, Role};
 use crate::os::state::ClusterPaths;
 use crate::supervisor::control::{Request, Supervisor};
+use crate::supervisor::replies::{RecordReply, ReloadReply, StartReply, StopReply};
 use crate::zk::observe::{self, ClusterStatus};
 use crate::zk::reconfig;
 
@@ -103,7 +104,7 @@ pub async fn add(ctx: &Ctx, args: AddArgs) -> Result<()> {
         &format!("starting {} with the current members plus themselves", nodes_word(&ids)),
     );
     let started = sup
-        .ask(
+        .ask_for::<StartReply>(
             Request::Start {
                 ids: ids.clone(),
                 cause: ctx.cause(),
@@ -317,7 +318,7 @@ async fn journal_lagging<T>(ctx: &Ctx, sup: &Supervisor, spec: &ClusterSpec, res
             message: e.to_string(),
             cause: ctx.cause(),
         };
-        let _ = sup.ask(reload, Duration::from_secs(5)).await;
+        let _ = sup.ask_for::<ReloadReply>(reload, Duration::from_secs(5)).await;
     }
     result
 }
@@ -330,7 +331,7 @@ async fn journal_refusal<T>(ctx: &Ctx, sup: &Supervisor, result: Result<T>) -> R
             cause: ctx.cause(),
             action: None,
         };
-        let _ = sup.ask(record, Duration::from_secs(5)).await;
+        let _ = sup.ask_for::<RecordReply>(record, Duration::from_secs(5)).await;
     }
     result
 }
@@ -349,7 +350,7 @@ async fn stop_and_drop(
         grace_ms: 5000,
         cause: ctx.cause(),
     };
-    sup.ask(stop, Duration::from_secs(30)).await?;
+    sup.ask_for::<StopReply>(stop, Duration::from_secs(30)).await?;
     // Its data goes only once nothing uses it: the supervisor stops only a process it proves is the node.
     if let Some(who) = users_of_node_dir(paths, id) {
         return Err(Error::failed(format!(
@@ -405,7 +406,7 @@ async fn drop_outsider(
         message: message.clone(),
         cause: ctx.cause(),
     };
-    sup.ask(reload, Duration::from_secs(10)).await?;
+    sup.ask_for::<ReloadReply>(reload, Duration::from_secs(10)).await?;
     if ctx.json {
         crate::output::print_json(&serde_json::json!({ "change": "drop", "nodes": [id], "message": message }));
     } else {
@@ -550,7 +551,7 @@ async fn undo_add(ctx: &Ctx, sup: &Supervisor, paths: &ClusterPaths, spec: &Clus
         grace_ms: 3000,
         cause: ctx.cause(),
     };
-    if let Err(e) = sup.ask(stop, Duration::from_secs(30)).await {
+    if let Err(e) = sup.ask_for::<StopReply>(stop, Duration::from_secs(30)).await {
         eprintln!("warning: could not stop {}: {e}", nodes_word(ids));
     }
     // A new node something still uses (its JVM, not proven ours and so not stopped) keeps its directory and
@@ -585,7 +586,7 @@ async fn undo_add(ctx: &Ctx, sup: &Supervisor, paths: &ClusterPaths, spec: &Clus
         message: format!("{} taken back: the membership is unchanged", nodes_word(ids)),
         cause: ctx.cause(),
     };
-    if let Err(e) = sup.ask(reload, Duration::from_secs(10)).await {
+    if let Err(e) = sup.ask_for::<ReloadReply>(reload, Duration::from_secs(10)).await {
         eprintln!("warning: {e}");
     }
 }
@@ -617,7 +618,7 @@ async fn finish(ctx: &Ctx, sup: &Supervisor, spec: &ClusterSpec, r: Report) -> R
         r.members_after,
         r.commit_ms
     );
-    sup.ask(
+    sup.ask_for::<ReloadReply>(
         Request::Reload {
             action: "reconfig".into(),
             message,

@@ -6,7 +6,6 @@
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::Ctx;
 use crate::cli::{HealArgs, IsolateArgs, LinkArgs, LinkPort, PartitionArgs};
@@ -14,11 +13,13 @@ use crate::error::{Error, Result};
 use crate::model::fault::{self, Target};
 use crate::model::links::{self, Endpoint, Fault, Flow, Port, Rule};
 use crate::model::spec::{ClusterSpec, Role};
-use crate::model::timeline::{mono_ms, now_ms, Event, Kind};
+use crate::model::timeline::{now_ms, Event, Kind};
 use crate::model::words;
 use crate::os::state::ClusterPaths;
 use crate::output;
-use crate::supervisor::control::{Request, Supervisor};
+use crate::supervisor::control::{call_for, Request, Supervisor};
+use crate::supervisor::proxy::LiveLink;
+use crate::supervisor::replies::{LinksReply, RecordReply, SetLinksReply};
 use crate::zk::observe::{self, ClusterStatus};
 
 /// The cluster, refusing one made without proxied links.
@@ -60,12 +61,10 @@ fn list(ids: &[u32]) -> String {
     ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
 }
 
+/// The journal position and monotonic time of the change.
 async fn set_links(sup: &Supervisor, req: Request) -> Result<(u64, u64)> {
-    let v = sup.ask(req, Duration::from_secs(10)).await?;
-    Ok((
-        v["seq"].as_u64().unwrap_or(0),
-        v["mono_ms"].as_u64().unwrap_or_else(mono_ms),
-    ))
+    let r = sup.ask_for::<SetLinksReply>(req, Duration::from_secs(10)).await?;
+    Ok((r.seq, r.mono_ms))
 }
 
 /// What a partition did, measured.
@@ -378,7 +377,7 @@ async fn journal_after(paths: &ClusterPaths, seq: u64, settle: Duration) -> Vec<
 
 async fn record(sup: &Supervisor, cause: &str, message: &str) {
     let _ = sup
-        .ask(
+        .ask_for::<RecordReply>(
             Request::Record {
                 message: message.to_string(),
                 cause: cause.to_string(),
@@ -696,31 +695,44 @@ pub async fn heal(ctx: &Ctx, args: HealArgs) -> Result<()> {
     Ok(())
 }
 
+/// The links section of `status --json` and `zkdev links --json`. The fields are in the order the JSON
+/// has always printed them (alphabetical).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct LinksView {
+    /// Live proxied connections per link; null when no supervisor answers (its proxies are down with it).
+    pub links: Option<Vec<LiveLink>>,
+    pub port_base: Option<u16>,
+    pub proxied: bool,
+    /// The proxies live in the supervisor: without one every link is down until a command starts one.
+    pub proxies_up: bool,
+    pub rules: Vec<Rule>,
+    /// Proxies whose port another program holds: each down (and retried), the others up.
+    pub unbound: Vec<String>,
+}
+
 /// The links section: rules and live connections from the supervisor, or the saved rules when none runs.
-pub async fn links_view(paths: &ClusterPaths, spec: &ClusterSpec) -> Option<Value> {
-    spec.net?;
-    let answer = crate::supervisor::control::call(&paths.socket(), &Request::Links, Duration::from_millis(500))
+pub async fn links_view(paths: &ClusterPaths, spec: &ClusterSpec) -> Option<LinksView> {
+    let net = spec.net?;
+    let answer = call_for::<LinksReply>(&paths.socket(), &Request::Links, Duration::from_millis(500))
         .await
         .and_then(|r| r.ok());
     Some(match answer {
-        Some(v) => serde_json::json!({
-            "proxied": true,
-            "proxies_up": true,
-            "port_base": spec.net.map(|n| n.port_base),
-            "rules": v["rules"],
-            "links": v["links"],
-            // Proxies whose port another program holds: each down (and retried), the others up.
-            "unbound": v["unbound"].as_array().cloned().unwrap_or_default(),
-        }),
-        None => serde_json::json!({
-            "proxied": true,
-            // The proxies live in the supervisor: without one every link is down until a command starts one.
-            "proxies_up": false,
-            "port_base": spec.net.map(|n| n.port_base),
-            "rules": crate::supervisor::links::read(paths).rules,
-            "links": Value::Null,
-            "unbound": [],
-        }),
+        Some(r) => LinksView {
+            links: Some(r.links),
+            port_base: Some(net.port_base),
+            proxied: true,
+            proxies_up: true,
+            rules: r.rules,
+            unbound: r.unbound,
+        },
+        None => LinksView {
+            links: None,
+            port_base: Some(net.port_base),
+            proxied: true,
+            proxies_up: false,
+            rules: crate::supervisor::links::read(paths).rules,
+            unbound: Vec::new(),
+        },
     })
 }
 
@@ -733,33 +745,25 @@ pub async fn show(ctx: &Ctx) -> Result<()> {
         output::print_json(&view);
         return Ok(());
     }
-    let rules: Vec<Rule> = serde_json::from_value(view["rules"].clone()).unwrap_or_default();
     let table = links::LinkTable {
-        rules,
+        rules: view.rules.clone(),
         ..Default::default()
     };
     let mut rows = Vec::new();
-    for l in view["links"].as_array().into_iter().flatten() {
-        let (Ok(d), Ok(t)) = (
-            serde_json::from_value::<Endpoint>(l["dialler"].clone()),
-            serde_json::from_value::<Endpoint>(l["target"].clone()),
-        ) else {
-            continue;
-        };
-        let Ok(port) = serde_json::from_value::<Port>(l["port"].clone()) else {
-            continue;
-        };
+    for l in view.links.iter().flatten() {
+        let (d, t, port) = (l.dialler, l.target, l.port);
         let out = table.fault(Flow::new(d, t, port));
         let back = table.fault(Flow::new(t, d, port));
         rows.push(vec![
             format!("{d} -> {t}"),
             port.as_str().to_string(),
             // The port, on 127.0.0.1; a peer link of a cluster with reconfig has an address of its own.
-            match l["proxy"].as_str() {
-                Some(p) if !p.starts_with("127.0.0.1:") => p.to_string(),
-                _ => l["listen"].to_string(),
+            if l.proxy.starts_with("127.0.0.1:") {
+                l.listen.to_string()
+            } else {
+                l.proxy.clone()
             },
-            l["connections"].to_string(),
+            l.connections.to_string(),
             out.describe(),
             back.describe(),
         ]);

@@ -14,6 +14,7 @@ use crate::model::spec::ClusterSpec;
 use crate::model::words;
 use crate::output;
 use crate::supervisor::control::Request;
+use crate::supervisor::replies::RecordReply;
 use crate::zk::probe::four_letter;
 use crate::zk::session::{self, hex, CloseError};
 
@@ -296,7 +297,7 @@ pub async fn expire(ctx: &Ctx, which: &Which, within: Duration) -> Result<Expire
             e.gone_everywhere_ms,
             if e.ephemerals_deleted.is_empty() { "none".into() } else { e.ephemerals_deleted.join(" ") }
         );
-        sup.ask(
+        sup.ask_for::<RecordReply>(
             Request::Record {
                 message,
                 cause: ctx.cause(),

@@ -10,6 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 use crate::error::{Error, ErrorKind, Result};
+use super::replies::Answer;
 use crate::model::links::{Endpoint, Flow, Rule};
 use crate::os::state::{ClusterPaths, Home};
 
@@ -182,7 +183,8 @@ impl From<WireError> for Error {
     }
 }
 
-/// A list of node ids in a reply (`"started": [1, 3]`); empty when absent.
+/// A list of node ids in an untyped reply (`"started": [1, 3]`); empty when absent. The typed replies
+/// (`replies`, read with `Supervisor::ask_for`) name a missing field instead.
 pub fn ids(v: &Value) -> Vec<u32> {
     v.as_array()
         .map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect())
@@ -211,6 +213,12 @@ pub async fn call(socket: &Path, req: &Request, timeout: Duration) -> Option<Res
         })
     };
     tokio::time::timeout(timeout, work).await.ok().flatten()
+}
+
+/// `call`, with the reply read as `A` (the answer to `req`).
+pub async fn call_for<A: Answer>(socket: &Path, req: &Request, timeout: Duration) -> Option<Result<A>> {
+    debug_assert_eq!(req.op(), A::OP, "a `{}` reply is read for a `{}` request", A::OP, req.op());
+    Some(call(socket, req, timeout).await?.and_then(A::decode))
 }
 
 /// A supervisor that died and was replaced while a command used it.
@@ -369,7 +377,15 @@ impl Supervisor {
         self.shared.lost.lock().expect("lost").clone()
     }
 
-    /// Ask, and wait up to `timeout` for the answer. A supervisor that died meanwhile (killed, crashed) is
+    /// Ask, and read the answer as `A`, the reply type of `req` (`StartReply` for `Request::Start`...): a field
+    /// the answer lacks is an error naming it.
+    pub async fn ask_for<A: Answer>(&self, req: Request, timeout: Duration) -> Result<A> {
+        debug_assert_eq!(req.op(), A::OP, "a `{}` reply is read for a `{}` request", A::OP, req.op());
+        self.ask(req, timeout).await.and_then(A::decode)
+    }
+
+    /// Ask, and wait up to `timeout` for the answer, as the untyped data of the reply (`ask_for` reads it as
+    /// its reply type). A supervisor that died meanwhile (killed, crashed) is
     /// replaced by a new one, which adopts the nodes and restores the links, and a request that may be
     /// repeated (see `Request::repeatable`) is asked of it again.
     pub async fn ask(&self, req: Request, timeout: Duration) -> Result<Value> {

@@ -1,8 +1,7 @@
 //! Disk faults: the preload environment of a node's JVM, and switching a node's fault (`Request::Disk`).
 
-use serde_json::{json, Value};
-
 use super::cluster::Sup;
+use super::replies::DiskReply;
 use crate::error::{Error, Result};
 use crate::model::disk::DiskFault;
 use crate::model::timeline::{Event, Kind};
@@ -20,7 +19,7 @@ impl Sup {
 
     /// Set `fault` on the disks of `ids` and journal it. The library in each JVM sees it within 25 ms; a node
     /// that is not running finds it when it starts.
-    pub(super) fn set_disk(&self, ids: &[u32], fault: DiskFault, cause: &str) -> Result<Value> {
+    pub(super) fn set_disk(&self, ids: &[u32], fault: DiskFault, cause: &str) -> Result<DiskReply> {
         let spec = self.spec();
         if !spec.settings.disk_faults {
             return Err(Error::usage(format!(
@@ -76,6 +75,11 @@ impl Sup {
                 .join("; "),
         );
         let ev = self.record(ev);
-        Ok(json!({ "seq": ev.seq, "mono_ms": ev.mono_ms, "nodes": ids, "fault": fault }))
+        Ok(DiskReply {
+            seq: ev.seq,
+            mono_ms: ev.mono_ms,
+            nodes: ids.to_vec(),
+            fault,
+        })
     }
 }

@@ -4,10 +4,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-
 use super::cluster::Sup;
 use super::control::Sig;
+use super::replies::{SignalReply, StartReply};
 use crate::dist::cds;
 use crate::error::{Error, Result};
 use crate::model::render;
@@ -19,7 +18,7 @@ use crate::zk::observe::{self};
 
 impl Sup {
     /// Start the nodes of `ids` that are not running: render, check ports, spawn, record, journal.
-    pub(super) async fn start(self: &Arc<Self>, ids: &[u32], cause: &str) -> Result<Value> {
+    pub(super) async fn start(self: &Arc<Self>, ids: &[u32], cause: &str) -> Result<StartReply> {
         let _g = self.lock_nodes(ids).await?;
         let spec = self.reload_spec();
         launch::check_dist_present(&spec)?;
@@ -34,7 +33,10 @@ impl Sup {
             }
         }
         if to_start.is_empty() {
-            return Ok(json!({ "started": [], "running": running }));
+            return Ok(StartReply {
+                started: Vec::new(),
+                running,
+            });
         }
         launch::check_ports_free(&spec, &to_start).await?;
         self.action("start", &to_start, None, cause);
@@ -78,7 +80,7 @@ impl Sup {
                 }
             }
         }
-        Ok(json!({ "started": started, "running": running }))
+        Ok(StartReply { started, running })
     }
 
     /// Wait for a child's exit and record it.
@@ -149,7 +151,7 @@ impl Sup {
         }
     }
 
-    pub(super) async fn signal(&self, ids: &[u32], sig: Sig, cause: &str) -> Result<Value> {
+    pub(super) async fn signal(&self, ids: &[u32], sig: Sig, cause: &str) -> Result<SignalReply> {
         let _g = self.lock_nodes(ids).await?;
         let spec = self.spec();
         let name = format!("SIG{:?}", sig).to_uppercase();
@@ -211,7 +213,7 @@ impl Sup {
             }
             self.settle(&targets).await;
         }
-        Ok(json!({ "hit": hit }))
+        Ok(SignalReply { hit })
     }
 
     /// A node's process ended: record how (stopped by zkdev, or crashed with its status) and journal it.
