@@ -14,6 +14,7 @@ use crate::model::membership::{self, ChangeQuorum, Membership, Version};
 use crate::model::spec::{ClusterSpec, Role};
 use crate::os::state::ClusterPaths;
 use crate::supervisor::control::{Request, Supervisor};
+use crate::model::timeline::Action;
 use crate::supervisor::replies::{RecordReply, ReloadReply, StartReply, StopReply};
 use crate::zk::observe::{self, ClusterStatus};
 use crate::zk::reconfig;
@@ -314,7 +315,7 @@ async fn journal_lagging<T>(ctx: &Ctx, sup: &Supervisor, spec: &ClusterSpec, res
             eprintln!("warning: {e2}");
         }
         let reload = Request::Reload {
-            action: "reconfig".into(),
+            action: Action::Reconfig,
             message: e.to_string(),
             cause: ctx.cause(),
         };
@@ -402,7 +403,7 @@ async fn drop_outsider(
         Version(committed.version)
     );
     let reload = Request::Reload {
-        action: "reconfig".into(),
+        action: Action::Reconfig,
         message: message.clone(),
         cause: ctx.cause(),
     };
@@ -582,7 +583,7 @@ async fn undo_add(ctx: &Ctx, sup: &Supervisor, paths: &ClusterPaths, spec: &Clus
         eprintln!("warning: {e}");
     }
     let reload = Request::Reload {
-        action: "reconfig".into(),
+        action: Action::Reconfig,
         message: format!("{} taken back: the membership is unchanged", nodes_word(ids)),
         cause: ctx.cause(),
     };
@@ -620,7 +621,7 @@ async fn finish(ctx: &Ctx, sup: &Supervisor, spec: &ClusterSpec, r: Report) -> R
     );
     sup.ask_for::<ReloadReply>(
         Request::Reload {
-            action: "reconfig".into(),
+            action: Action::Reconfig,
             message,
             cause: ctx.cause(),
         },

@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 use crate::model::fault::{self, Target};
 use crate::model::links::{self, Endpoint, Fault, Flow, Port, Rule};
 use crate::model::spec::{ClusterSpec, Role};
-use crate::model::timeline::{now_ms, Event, Kind};
+use crate::model::server::Mode;
+use crate::model::timeline::{now_ms, Action, Event, Kind, NodeState};
 use crate::model::words;
 use crate::os::state::ClusterPaths;
 use crate::output;
@@ -181,7 +182,7 @@ async fn split(
             heal_pairs: Vec::new(),
             rules,
             reset: Vec::new(),
-            action: action.to_string(),
+            action: action.into(),
             message: message.clone(),
             cause: cause.clone(),
         },
@@ -271,13 +272,13 @@ async fn split(
         if let Some(new) = report.new_leader.filter(|n| Some(*n) != old_leader) {
             report.new_leader_ms = events
                 .iter()
-                .find(|e| e.kind == Kind::Mode && e.node == Some(new) && e.to.as_deref() == Some("leader"))
+                .find(|e| e.kind == Kind::Mode && e.node == Some(new) && e.to == Some(NodeState::Mode(Mode::Leader)))
                 .map(since);
         }
         if let Some(old) = old_leader {
             report.old_leader_stopped_ms = events
                 .iter()
-                .find(|e| e.kind == Kind::Mode && e.node == Some(old) && e.from.as_deref() == Some("leader"))
+                .find(|e| e.kind == Kind::Mode && e.node == Some(old) && e.from == Some(NodeState::Mode(Mode::Leader)))
                 .map(since);
         }
         if majority_side.is_none() {
@@ -504,7 +505,7 @@ pub async fn link(ctx: &Ctx, args: LinkArgs) -> Result<()> {
             heal_pairs: Vec::new(),
             rules,
             reset,
-            action: "link".into(),
+            action: Action::Link,
             message: message.clone(),
             cause,
         },
@@ -570,7 +571,7 @@ pub async fn heal(ctx: &Ctx, args: HealArgs) -> Result<()> {
             heal_pairs: pair.into_iter().collect(),
             rules: Vec::new(),
             reset: Vec::new(),
-            action: "heal".into(),
+            action: Action::Heal,
             message: format!("heal {healed}"),
             cause: cause.clone(),
         },

@@ -301,7 +301,7 @@ pub async fn expire(ctx: &Ctx, which: &Which, within: Duration) -> Result<Expire
             Request::Record {
                 message,
                 cause: ctx.cause(),
-                action: Some("expire-session".into()),
+                action: Some(crate::model::timeline::Action::ExpireSession),
             },
             Duration::from_secs(10),
         )

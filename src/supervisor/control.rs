@@ -12,6 +12,7 @@ use tokio::net::UnixStream;
 use crate::error::{Error, ErrorKind, Result};
 use super::replies::Answer;
 use crate::model::links::{Endpoint, Flow, Rule};
+use crate::model::timeline::Action;
 use crate::os::state::{ClusterPaths, Home};
 
 /// What a command asks of the supervisor. `cause` names the command (`zkdev kill-leader`), for the journal.
@@ -45,7 +46,7 @@ pub enum Request {
         cause: String,
         /// Journal it as this `action` (a fault zkdev made, e.g. `expire-session`) rather than as a note.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        action: Option<String>,
+        action: Option<Action>,
     },
     /// The link rules and live proxied connections (`--net` clusters).
     Links,
@@ -60,7 +61,7 @@ pub enum Request {
         rules: Vec<Rule>,
         #[serde(default)]
         reset: Vec<Flow>,
-        action: String,
+        action: Action,
         message: String,
         cause: String,
     },
@@ -77,7 +78,7 @@ pub enum Request {
     /// Read cluster.toml again after a membership change (`zkdev add`, `remove`, `promote`, `demote`):
     /// probe the nodes it names, forget the stopped ones it no longer names, journal `message` as `action`.
     Reload {
-        action: String,
+        action: Action,
         message: String,
         cause: String,
     },

@@ -34,7 +34,7 @@ use super::replies::DashboardReply;
 use super::journal::{self, Tail};
 use crate::error::{Error, Result};
 use crate::model::links;
-use crate::model::timeline::now_ms;
+use crate::model::timeline::{self, now_ms};
 use crate::os::state::ClusterPaths;
 
 const PAGE: &str = include_str!("dashboard.html");
@@ -154,7 +154,7 @@ impl Sup {
             crate::model::timeline::Kind::Note,
             format!("dashboard listening on {}", url(port)),
         );
-        ev.action = Some("dashboard".into());
+        ev.action = Some(timeline::Action::Dashboard);
         self.record(ev);
         let printed = url_with_token(port, &token);
         tokio::spawn(self.clone().accept(listener, port, token));
@@ -415,7 +415,7 @@ impl Sup {
                     heal_pairs: Vec::new(),
                     rules: links::partition(&[id], &others, false, CAUSE, now_ms()),
                     reset: Vec::new(),
-                    action: "isolate".into(),
+                    action: timeline::Action::Isolate,
                     message: format!(
                         "isolate: node {id} cut off from every other node on quorum and election links (both ways)"
                     ),
@@ -430,7 +430,7 @@ impl Sup {
                     heal_pairs: Vec::new(),
                     rules: Vec::new(),
                     reset: Vec::new(),
-                    action: "heal".into(),
+                    action: timeline::Action::Heal,
                     message: "heal every link".into(),
                     cause: CAUSE.into(),
                 })

@@ -4,7 +4,7 @@ use super::cluster::Sup;
 use super::replies::DiskReply;
 use crate::error::{Error, Result};
 use crate::model::disk::DiskFault;
-use crate::model::timeline::{Event, Kind};
+use crate::model::timeline::{Action, Event, Kind};
 use crate::os::faultfs;
 
 impl Sup {
@@ -63,7 +63,7 @@ impl Sup {
             f => format!("disk of {nodes} now {}, asked by `{cause}`", f.describe()),
         };
         let mut ev = Event::new(Kind::Action, message);
-        ev.action = Some("disk".to_string());
+        ev.action = Some(Action::Disk);
         ev.nodes = ids.to_vec();
         ev.node = (ids.len() == 1).then(|| ids[0]);
         ev.cause = Some(cause.to_string());

@@ -10,7 +10,7 @@ use super::replies::{SignalReply, StartReply};
 use crate::dist::cds;
 use crate::error::{Error, Result};
 use crate::model::render;
-use crate::model::timeline::{now_ms, Event, Kind};
+use crate::model::timeline::{now_ms, Action, Event, Kind};
 use crate::os::launch;
 use crate::os::process::{self, Liveness};
 use crate::os::state::{NodeState, StopReason};
@@ -39,7 +39,7 @@ impl Sup {
             });
         }
         launch::check_ports_free(&spec, &to_start).await?;
-        self.action("start", &to_start, None, cause);
+        self.action(Action::Start, &to_start, None, cause);
         let rendered = render::render(&spec, &self.paths, &cds::plan(&spec, &self.paths, &to_start))?;
         let mut started = Vec::new();
         for id in &to_start {
@@ -122,7 +122,7 @@ impl Sup {
         }
         self.save_state();
         let stopped: Vec<u32> = targets.iter().map(|t| t.0).collect();
-        self.action("stop", &stopped, Some("SIGTERM"), cause);
+        self.action(Action::Stop, &stopped, Some("SIGTERM"), cause);
         let killed = process::stop_all(&targets, grace).await?;
         self.settle(&targets).await;
         let clean: Vec<u32> = stopped.iter().copied().filter(|id| !killed.contains(id)).collect();
@@ -156,10 +156,10 @@ impl Sup {
         let spec = self.spec();
         let name = format!("SIG{:?}", sig).to_uppercase();
         let action = match sig {
-            Sig::Kill => "kill",
-            Sig::Term => "terminate",
-            Sig::Stop => "pause",
-            Sig::Cont => "resume",
+            Sig::Kill => Action::Kill,
+            Sig::Term => Action::Terminate,
+            Sig::Stop => Action::Pause,
+            Sig::Cont => Action::Resume,
         };
         let ends = matches!(sig, Sig::Kill | Sig::Term);
         let mut hit = Vec::new();
