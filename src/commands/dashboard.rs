@@ -55,11 +55,7 @@ pub async fn run(ctx: &Ctx, args: DashboardArgs) -> Result<()> {
         }));
         return Ok(());
     }
-    let how = if reply.already {
-        "already served"
-    } else {
-        "now served"
-    };
+    let how = if reply.already { "already served" } else { "now served" };
     println!("dashboard of cluster `{}`: {url}", spec.name);
     println!("  {how} by the cluster's supervisor on 127.0.0.1 only; it stops with `zkdev down`");
     if opened == Some(false) {

@@ -329,7 +329,7 @@ pub async fn expire_one(spec: &ClusterSpec, now: &Sessions, s: &SessionView, wit
     let timeout = s.timeout_ms.unwrap_or(30_000).min(i32::MAX as u64) as u32;
     let t0 = Instant::now();
     let closed = session::close(addr, s.raw_id, timeout, within).await.map_err(|e| match e {
-        CloseError::Unknown => Error::failed(format!(
+        CloseError::Unknown => Error::zookeeper_refused(format!(
             "session {} is not one the ensemble knows (expired or closed already?); `zkdev sessions` lists the live ones",
             s.id
         )),
@@ -343,7 +343,7 @@ pub async fn expire_one(spec: &ClusterSpec, now: &Sessions, s: &SessionView, wit
             break after;
         }
         if Instant::now() >= deadline {
-            return Err(Error::failed(format!(
+            return Err(Error::timeout(format!(
                 "session {} was closed (zxid {}), but a node still lists it after {} ms; see `zkdev sessions`",
                 s.id,
                 hex(closed.zxid),

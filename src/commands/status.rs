@@ -13,8 +13,8 @@ use crate::os::state::{ClusterPaths, State};
 use crate::os::zoo_cfg;
 use crate::output;
 use crate::supervisor::control::{call_for, Request};
-use crate::supervisor::replies::StatusReply;
 use crate::supervisor::dashboard::DashboardRecord;
+use crate::supervisor::replies::StatusReply;
 use crate::zk::observe::{self, ClusterStatus, ProcessState, SupervisorView};
 
 pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {

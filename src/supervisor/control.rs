@@ -9,8 +9,8 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use crate::error::{Error, ErrorKind, Result};
 use super::replies::Answer;
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::links::{Endpoint, Flow, Rule};
 use crate::model::timeline::Action;
 use crate::os::state::{ClusterPaths, Home};
@@ -218,7 +218,13 @@ pub async fn call(socket: &Path, req: &Request, timeout: Duration) -> Option<Res
 
 /// `call`, with the reply read as `A` (the answer to `req`).
 pub async fn call_for<A: Answer>(socket: &Path, req: &Request, timeout: Duration) -> Option<Result<A>> {
-    debug_assert_eq!(req.op(), A::OP, "a `{}` reply is read for a `{}` request", A::OP, req.op());
+    debug_assert_eq!(
+        req.op(),
+        A::OP,
+        "a `{}` reply is read for a `{}` request",
+        A::OP,
+        req.op()
+    );
     Some(call(socket, req, timeout).await?.and_then(A::decode))
 }
 
@@ -381,7 +387,13 @@ impl Supervisor {
     /// Ask, and read the answer as `A`, the reply type of `req` (`StartReply` for `Request::Start`...): a field
     /// the answer lacks is an error naming it.
     pub async fn ask_for<A: Answer>(&self, req: Request, timeout: Duration) -> Result<A> {
-        debug_assert_eq!(req.op(), A::OP, "a `{}` reply is read for a `{}` request", A::OP, req.op());
+        debug_assert_eq!(
+            req.op(),
+            A::OP,
+            "a `{}` reply is read for a `{}` request",
+            A::OP,
+            req.op()
+        );
         self.ask(req, timeout).await.and_then(A::decode)
     }
 

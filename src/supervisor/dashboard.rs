@@ -30,8 +30,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::cluster::Sup;
 use super::control::{Request, Sig};
-use super::replies::DashboardReply;
 use super::journal::{self, Tail};
+use super::replies::DashboardReply;
 use crate::error::{Error, Result};
 use crate::model::links;
 use crate::model::timeline::{self, now_ms};

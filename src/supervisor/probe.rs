@@ -90,12 +90,9 @@ impl Sup {
             for mut e in events {
                 // Starts and exits are journalled by whoever saw them first-hand (spawn, reaper).
                 let exit_or_start = e.kind == Kind::Process
-                    && [e.from, e.to].iter().any(|s| {
-                        matches!(
-                            s,
-                            Some(Seen::Process(ProcessState::Stopped | ProcessState::Crashed))
-                        )
-                    });
+                    && [e.from, e.to]
+                        .iter()
+                        .any(|s| matches!(s, Some(Seen::Process(ProcessState::Stopped | ProcessState::Crashed))));
                 // A JVM that is still starting is slow to answer on two busy cores: not worth a line.
                 let starting = e.kind == Kind::Process
                     && e.node.is_some_and(|id| {

@@ -240,7 +240,9 @@ mod tests {
 
     #[test]
     fn a_reply_of_the_wrong_shape_says_which_request() {
-        let e = StartReply::decode(Value::Null).expect_err("null is no start reply").to_string();
+        let e = StartReply::decode(Value::Null)
+            .expect_err("null is no start reply")
+            .to_string();
         assert!(e.contains("`start`"), "{e}");
     }
 }
