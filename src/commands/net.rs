@@ -743,7 +743,8 @@ pub async fn show(ctx: &Ctx) -> Result<()> {
     let _ = ctx.supervisor().await?;
     let view = links_view(&paths, &spec).await.expect("a --net cluster");
     if ctx.json {
-        output::print_json(&view);
+        // As a JSON value: every object's keys in order, nested ones too, as this output has always had them.
+        output::print_json(&serde_json::to_value(&view).expect("the links view serialises"));
         return Ok(());
     }
     let table = links::LinkTable {
@@ -803,5 +804,40 @@ mod tests {
         assert!(parse_rate("lots").is_err());
         assert_eq!(parse_percent("10%").unwrap(), 10);
         assert!(parse_percent("120%").is_err());
+    }
+
+    #[test]
+    fn the_links_view_prints_as_it_always_has() {
+        let rules = links::partition(&[1], &[2], false, "zkdev isolate", 5);
+        let live = LiveLink {
+            dialler: Endpoint::Node(1),
+            target: Endpoint::Node(2),
+            port: Port::Quorum,
+            listen: 12882,
+            proxy: "127.0.0.1:12882".into(),
+            connections: 2,
+        };
+        let view = LinksView {
+            links: Some(vec![live.clone()]),
+            port_base: Some(12881),
+            proxied: true,
+            proxies_up: true,
+            rules: rules.clone(),
+            unbound: vec!["port 12181 is held".into()],
+        };
+        // What the untyped code printed: a JSON value made of the supervisor's answer.
+        let before = serde_json::json!({
+            "proxied": true,
+            "proxies_up": true,
+            "port_base": Some(12881),
+            "rules": serde_json::to_value(&rules).unwrap(),
+            "links": serde_json::to_value(vec![live]).unwrap(),
+            "unbound": ["port 12181 is held"],
+        });
+        let now = serde_json::to_value(&view).unwrap();
+        assert_eq!(
+            serde_json::to_string_pretty(&now).unwrap(),
+            serde_json::to_string_pretty(&before).unwrap()
+        );
     }
 }

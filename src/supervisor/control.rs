@@ -565,6 +565,19 @@ mod tests {
     }
 
     #[test]
+    fn an_error_keeps_its_kind_across_the_socket() {
+        for kind in ErrorKind::ALL {
+            let e = Error::from_parts(kind, "refused".into(), "detail".into());
+            let wire = serde_json::to_string(&WireError::from(&e)).expect("serialises");
+            let back = Error::from(serde_json::from_str::<WireError>(&wire).expect("reads back"));
+            assert_eq!((back.kind(), back.parts()), (kind, e.parts()), "{wire}");
+        }
+        // An older supervisor sends no kind: the code says what it can.
+        let old: WireError = serde_json::from_str(r#"{"code":2,"message":"m","detail":""}"#).expect("reads");
+        assert_eq!(Error::from(old).kind(), ErrorKind::Usage);
+    }
+
+    #[test]
     fn a_restart_names_both_supervisors() {
         let r = Restart {
             old_pid: Some(812),
