@@ -10,6 +10,7 @@ use crate::cli::DashboardArgs;
 use crate::error::{Error, Result};
 use crate::output;
 use crate::supervisor::control::Request;
+use crate::supervisor::replies::DashboardReply;
 
 pub async fn run(ctx: &Ctx, args: DashboardArgs) -> Result<()> {
     let (_paths, spec) = ctx.existing()?;
@@ -17,8 +18,8 @@ pub async fn run(ctx: &Ctx, args: DashboardArgs) -> Result<()> {
         return Err(Error::usage("--port 0: give a port number from 1 to 65535"));
     }
     let sup = ctx.supervisor().await?;
-    let v = sup
-        .ask(Request::Dashboard { port: args.port }, Duration::from_secs(10))
+    let reply = sup
+        .ask_for::<DashboardReply>(Request::Dashboard { port: args.port }, Duration::from_secs(10))
         .await
         .map_err(|e| {
             // A supervisor started by an older zkdev does not know the request.
@@ -32,7 +33,7 @@ pub async fn run(ctx: &Ctx, args: DashboardArgs) -> Result<()> {
                 e
             }
         })?;
-    let url = v["url"].as_str().unwrap_or_default().to_string();
+    let url = reply.url;
     let mut opened = None;
     if args.open {
         opened = Some(
@@ -48,17 +49,13 @@ pub async fn run(ctx: &Ctx, args: DashboardArgs) -> Result<()> {
         output::print_json(&json!({
             "cluster": spec.name,
             "url": url,
-            "port": v["port"],
-            "already_running": v["already"],
+            "port": reply.port,
+            "already_running": reply.already,
             "opened": opened,
         }));
         return Ok(());
     }
-    let how = if v["already"].as_bool() == Some(true) {
-        "already served"
-    } else {
-        "now served"
-    };
+    let how = if reply.already { "already served" } else { "now served" };
     println!("dashboard of cluster `{}`: {url}", spec.name);
     println!("  {how} by the cluster's supervisor on 127.0.0.1 only; it stops with `zkdev down`");
     if opened == Some(false) {

@@ -20,6 +20,7 @@ use crate::model::zkfile::{Damage, FileKind};
 use crate::os::state::ClusterPaths;
 use crate::output;
 use crate::supervisor::control::Request;
+use crate::supervisor::replies::DiskReply;
 use crate::zk::observe::{self, ProcessState};
 
 /// Where the probe writes go.
@@ -40,7 +41,7 @@ pub async fn apply(ctx: &Ctx, target: Target, fault: DiskFault) -> Result<Vec<u3
     };
     ctx.supervisor()
         .await?
-        .ask(
+        .ask_for::<DiskReply>(
             Request::Disk {
                 ids: ids.clone(),
                 fault,
@@ -446,10 +447,10 @@ async fn power_cut(ctx: &Ctx, args: &DiskArgs) -> Result<()> {
         )));
     }
     let seed = args.torn.then(|| args.seed.unwrap_or_else(crate::os::random::u64));
-    let data = ctx
+    let reply: crate::supervisor::replies::PowerCutReply = ctx
         .supervisor()
         .await?
-        .ask(
+        .ask_for(
             Request::PowerCut {
                 ids: ids.clone(),
                 torn: seed,
@@ -459,11 +460,7 @@ async fn power_cut(ctx: &Ctx, args: &DiskArgs) -> Result<()> {
             Duration::from_secs(60),
         )
         .await?;
-    let cuts: Vec<NodeCut> = serde_json::from_value(data["cuts"].clone()).map_err(|e| {
-        Error::failed(format!(
-            "the supervisor's answer to the power cut was not understood: {e}"
-        ))
-    })?;
+    let cuts = reply.cuts;
     let report = PowerCutReport {
         bytes_lost: cuts.iter().map(NodeCut::bytes_lost).sum(),
         nodes: ids,
@@ -474,10 +471,10 @@ async fn power_cut(ctx: &Ctx, args: &DiskArgs) -> Result<()> {
         output::print_json(&report);
         return Ok(());
     }
-    let nodes = report.nodes.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
     crate::outln!(
-        "power cut of node(s) {nodes}: {} unsynced byte(s) lost{}",
-        report.bytes_lost,
+        "power cut of {}: {} lost{}",
+        crate::model::words::nodes(&report.nodes),
+        crate::model::words::count(report.bytes_lost as usize, "unsynced byte"),
         seed.map(|s| format!(" (torn writes, seed {s})")).unwrap_or_default()
     );
     for c in &report.cuts {
@@ -517,7 +514,11 @@ async fn damage(ctx: &Ctx, args: &DiskArgs, kind: Option<FileKind>) -> Result<()
         });
     }
     let lines: Vec<String> = done.iter().map(describe_damage).collect();
-    let action = if kind.is_some() { "corrupt" } else { "truncate" };
+    let action = if kind.is_some() {
+        crate::model::timeline::Action::Corrupt
+    } else {
+        crate::model::timeline::Action::Truncate
+    };
     // Journalled when a supervisor answers (a stopped cluster may have none: the damage stands anyway).
     if let Ok(sup) = ctx.supervisor().await {
         let _ = sup
@@ -525,7 +526,7 @@ async fn damage(ctx: &Ctx, args: &DiskArgs, kind: Option<FileKind>) -> Result<()
                 Request::Record {
                     message: lines.join("; "),
                     cause: ctx.cause(),
-                    action: Some(action.to_string()),
+                    action: Some(action),
                 },
                 Duration::from_secs(5),
             )
@@ -569,10 +570,11 @@ fn describe_damage(d: &Damage) -> String {
             d.seed
         ),
         _ => format!(
-            "node {}: {} byte(s) flipped in {} at offset(s) {offsets}{}, seed {}",
+            "node {}: {} flipped in {} at {} {offsets}{}, seed {}",
             d.node,
-            d.offsets.len(),
+            crate::model::words::count(d.offsets.len(), "byte"),
             d.file,
+            crate::model::words::noun_for(d.offsets.len(), "offset"),
             if records.is_empty() {
                 String::new()
             } else {

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::os::process::{self, Ident, Liveness};
 use crate::os::state::{ClusterPaths, NodeState, StopReason, MARKER_FILE};
 use crate::supervisor::control::{Request, Supervisor};
+use crate::supervisor::replies::ShutdownReply;
 
 #[derive(Serialize)]
 struct DownReport {
@@ -51,8 +52,8 @@ pub async fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
     if let Some(sup) = Supervisor::find(&paths).await {
         // Its record goes before the process does: keep it to wait for the process itself.
         let record = crate::supervisor::Record::read(&paths);
-        let v = sup
-            .ask(
+        let r = sup
+            .ask_for::<ShutdownReply>(
                 Request::Shutdown {
                     grace_ms: grace.as_millis() as u64,
                     cause: ctx.cause(),
@@ -60,8 +61,8 @@ pub async fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
                 grace + Duration::from_secs(30),
             )
             .await?;
-        stopped = crate::supervisor::control::ids(&v["stopped"]);
-        needed_sigkill = crate::supervisor::control::ids(&v["needed_sigkill"]);
+        stopped = r.stopped;
+        needed_sigkill = r.needed_sigkill;
         wait_supervisor_gone(&paths, record, Duration::from_secs(5)).await;
     } else {
         stop_hung_supervisor(&paths);

@@ -12,8 +12,10 @@ use crate::error::{Error, Result};
 use crate::model::fault::Target;
 use crate::model::membership::{self, ChangeQuorum, Membership, Version};
 use crate::model::spec::{ClusterSpec, Role};
+use crate::model::timeline::Action;
 use crate::os::state::ClusterPaths;
 use crate::supervisor::control::{Request, Supervisor};
+use crate::supervisor::replies::{RecordReply, ReloadReply, StartReply, StopReply};
 use crate::zk::observe::{self, ClusterStatus};
 use crate::zk::reconfig;
 
@@ -103,7 +105,7 @@ pub async fn add(ctx: &Ctx, args: AddArgs) -> Result<()> {
         &format!("starting {} with the current members plus themselves", nodes_word(&ids)),
     );
     let started = sup
-        .ask(
+        .ask_for::<StartReply>(
             Request::Start {
                 ids: ids.clone(),
                 cause: ctx.cause(),
@@ -313,11 +315,11 @@ async fn journal_lagging<T>(ctx: &Ctx, sup: &Supervisor, spec: &ClusterSpec, res
             eprintln!("warning: {e2}");
         }
         let reload = Request::Reload {
-            action: "reconfig".into(),
+            action: Action::Reconfig,
             message: e.to_string(),
             cause: ctx.cause(),
         };
-        let _ = sup.ask(reload, Duration::from_secs(5)).await;
+        let _ = sup.ask_for::<ReloadReply>(reload, Duration::from_secs(5)).await;
     }
     result
 }
@@ -330,7 +332,7 @@ async fn journal_refusal<T>(ctx: &Ctx, sup: &Supervisor, result: Result<T>) -> R
             cause: ctx.cause(),
             action: None,
         };
-        let _ = sup.ask(record, Duration::from_secs(5)).await;
+        let _ = sup.ask_for::<RecordReply>(record, Duration::from_secs(5)).await;
     }
     result
 }
@@ -349,7 +351,7 @@ async fn stop_and_drop(
         grace_ms: 5000,
         cause: ctx.cause(),
     };
-    sup.ask(stop, Duration::from_secs(30)).await?;
+    sup.ask_for::<StopReply>(stop, Duration::from_secs(30)).await?;
     // Its data goes only once nothing uses it: the supervisor stops only a process it proves is the node.
     if let Some(who) = users_of_node_dir(paths, id) {
         return Err(Error::failed(format!(
@@ -401,11 +403,11 @@ async fn drop_outsider(
         Version(committed.version)
     );
     let reload = Request::Reload {
-        action: "reconfig".into(),
+        action: Action::Reconfig,
         message: message.clone(),
         cause: ctx.cause(),
     };
-    sup.ask(reload, Duration::from_secs(10)).await?;
+    sup.ask_for::<ReloadReply>(reload, Duration::from_secs(10)).await?;
     if ctx.json {
         crate::output::print_json(&serde_json::json!({ "change": "drop", "nodes": [id], "message": message }));
     } else {
@@ -530,7 +532,7 @@ async fn wait_synced(sup: &Supervisor, spec: &ClusterSpec, ids: &[u32], timeout:
             )));
         }
         if t0.elapsed() >= timeout {
-            return Err(Error::failed(format!(
+            return Err(Error::timeout(format!(
                 "{} did not sync with the leader within {} s, so ZooKeeper was not asked and the ensemble is as it \
                  was; see `zkdev logs {}`",
                 nodes_word(&behind),
@@ -550,7 +552,7 @@ async fn undo_add(ctx: &Ctx, sup: &Supervisor, paths: &ClusterPaths, spec: &Clus
         grace_ms: 3000,
         cause: ctx.cause(),
     };
-    if let Err(e) = sup.ask(stop, Duration::from_secs(30)).await {
+    if let Err(e) = sup.ask_for::<StopReply>(stop, Duration::from_secs(30)).await {
         eprintln!("warning: could not stop {}: {e}", nodes_word(ids));
     }
     // A new node something still uses (its JVM, not proven ours and so not stopped) keeps its directory and
@@ -581,11 +583,11 @@ async fn undo_add(ctx: &Ctx, sup: &Supervisor, paths: &ClusterPaths, spec: &Clus
         eprintln!("warning: {e}");
     }
     let reload = Request::Reload {
-        action: "reconfig".into(),
+        action: Action::Reconfig,
         message: format!("{} taken back: the membership is unchanged", nodes_word(ids)),
         cause: ctx.cause(),
     };
-    if let Err(e) = sup.ask(reload, Duration::from_secs(10)).await {
+    if let Err(e) = sup.ask_for::<ReloadReply>(reload, Duration::from_secs(10)).await {
         eprintln!("warning: {e}");
     }
 }
@@ -617,9 +619,9 @@ async fn finish(ctx: &Ctx, sup: &Supervisor, spec: &ClusterSpec, r: Report) -> R
         r.members_after,
         r.commit_ms
     );
-    sup.ask(
+    sup.ask_for::<ReloadReply>(
         Request::Reload {
-            action: "reconfig".into(),
+            action: Action::Reconfig,
             message,
             cause: ctx.cause(),
         },

@@ -342,16 +342,16 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
                 }
                 if n.process() == observe::ProcessState::Crashed {
                     return Err(Error::failed(format!(
-                        "after the power cut of {name} ({} unsynced byte(s) lost) node {id} did not start again: {}",
-                        cut["bytes_lost"],
+                        "after the power cut of {name} ({} lost) node {id} did not start again: {}",
+                        crate::model::words::count(cut["bytes_lost"].as_u64().unwrap_or(0) as usize, "unsynced byte"),
                         n.detail().unwrap_or("see `zkdev logs`")
                     )));
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             let what = format!(
-                "power cut of {name} ({} unsynced byte(s) lost); started again",
-                cut["bytes_lost"]
+                "power cut of {name} ({} lost); started again",
+                crate::model::words::count(cut["bytes_lost"].as_u64().unwrap_or(0) as usize, "unsynced byte")
             );
             (vec![id], what, start.elapsed())
         }

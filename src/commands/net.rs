@@ -6,20 +6,22 @@
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::Ctx;
 use crate::cli::{HealArgs, IsolateArgs, LinkArgs, LinkPort, PartitionArgs};
 use crate::error::{Error, Result};
 use crate::model::fault::{self, Target};
 use crate::model::links::{self, Endpoint, Fault, Flow, Port, Rule};
+use crate::model::server::Mode;
 use crate::model::spec::{ClusterSpec, Role};
-use crate::model::timeline::{Event, Kind};
+use crate::model::timeline::{Action, Event, Kind, NodeState};
 use crate::model::words;
-use crate::os::clock::{mono_ms, now_ms};
+use crate::os::clock::now_ms;
 use crate::os::state::ClusterPaths;
 use crate::output;
-use crate::supervisor::control::{Request, Supervisor};
+use crate::supervisor::control::{call_for, Request, Supervisor};
+use crate::supervisor::proxy::LiveLink;
+use crate::supervisor::replies::{LinksReply, RecordReply, SetLinksReply};
 use crate::zk::observe::{self, ClusterStatus};
 
 /// The cluster, refusing one made without proxied links.
@@ -61,12 +63,10 @@ fn list(ids: &[u32]) -> String {
     ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
 }
 
+/// The journal position and monotonic time of the change.
 async fn set_links(sup: &Supervisor, req: Request) -> Result<(u64, u64)> {
-    let v = sup.ask(req, Duration::from_secs(10)).await?;
-    Ok((
-        v["seq"].as_u64().unwrap_or(0),
-        v["mono_ms"].as_u64().unwrap_or_else(mono_ms),
-    ))
+    let r = sup.ask_for::<SetLinksReply>(req, Duration::from_secs(10)).await?;
+    Ok((r.seq, r.mono_ms))
 }
 
 /// What a partition did, measured.
@@ -183,7 +183,7 @@ async fn split(
             heal_pairs: Vec::new(),
             rules,
             reset: Vec::new(),
-            action: action.to_string(),
+            action: action.into(),
             message: message.clone(),
             cause: cause.clone(),
         },
@@ -273,13 +273,13 @@ async fn split(
         if let Some(new) = report.new_leader.filter(|n| Some(*n) != old_leader) {
             report.new_leader_ms = events
                 .iter()
-                .find(|e| e.kind == Kind::Mode && e.node == Some(new) && e.to.as_deref() == Some("leader"))
+                .find(|e| e.kind == Kind::Mode && e.node == Some(new) && e.to == Some(NodeState::Mode(Mode::Leader)))
                 .map(since);
         }
         if let Some(old) = old_leader {
             report.old_leader_stopped_ms = events
                 .iter()
-                .find(|e| e.kind == Kind::Mode && e.node == Some(old) && e.from.as_deref() == Some("leader"))
+                .find(|e| e.kind == Kind::Mode && e.node == Some(old) && e.from == Some(NodeState::Mode(Mode::Leader)))
                 .map(since);
         }
         if majority_side.is_none() {
@@ -379,7 +379,7 @@ async fn journal_after(paths: &ClusterPaths, seq: u64, settle: Duration) -> Vec<
 
 async fn record(sup: &Supervisor, cause: &str, message: &str) {
     let _ = sup
-        .ask(
+        .ask_for::<RecordReply>(
             Request::Record {
                 message: message.to_string(),
                 cause: cause.to_string(),
@@ -506,7 +506,7 @@ pub async fn link(ctx: &Ctx, args: LinkArgs) -> Result<()> {
             heal_pairs: Vec::new(),
             rules,
             reset,
-            action: "link".into(),
+            action: Action::Link,
             message: message.clone(),
             cause,
         },
@@ -572,7 +572,7 @@ pub async fn heal(ctx: &Ctx, args: HealArgs) -> Result<()> {
             heal_pairs: pair.into_iter().collect(),
             rules: Vec::new(),
             reset: Vec::new(),
-            action: "heal".into(),
+            action: Action::Heal,
             message: format!("heal {healed}"),
             cause: cause.clone(),
         },
@@ -697,31 +697,44 @@ pub async fn heal(ctx: &Ctx, args: HealArgs) -> Result<()> {
     Ok(())
 }
 
+/// The links section of `status --json` and `zkdev links --json`. The fields are in the order the JSON
+/// has always printed them (alphabetical).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct LinksView {
+    /// Live proxied connections per link; null when no supervisor answers (its proxies are down with it).
+    pub links: Option<Vec<LiveLink>>,
+    pub port_base: Option<u16>,
+    pub proxied: bool,
+    /// The proxies live in the supervisor: without one every link is down until a command starts one.
+    pub proxies_up: bool,
+    pub rules: Vec<Rule>,
+    /// Proxies whose port another program holds: each down (and retried), the others up.
+    pub unbound: Vec<String>,
+}
+
 /// The links section: rules and live connections from the supervisor, or the saved rules when none runs.
-pub async fn links_view(paths: &ClusterPaths, spec: &ClusterSpec) -> Option<Value> {
-    spec.net?;
-    let answer = crate::supervisor::control::call(&paths.socket(), &Request::Links, Duration::from_millis(500))
+pub async fn links_view(paths: &ClusterPaths, spec: &ClusterSpec) -> Option<LinksView> {
+    let net = spec.net?;
+    let answer = call_for::<LinksReply>(&paths.socket(), &Request::Links, Duration::from_millis(500))
         .await
         .and_then(|r| r.ok());
     Some(match answer {
-        Some(v) => serde_json::json!({
-            "proxied": true,
-            "proxies_up": true,
-            "port_base": spec.net.map(|n| n.port_base),
-            "rules": v["rules"],
-            "links": v["links"],
-            // Proxies whose port another program holds: each down (and retried), the others up.
-            "unbound": v["unbound"].as_array().cloned().unwrap_or_default(),
-        }),
-        None => serde_json::json!({
-            "proxied": true,
-            // The proxies live in the supervisor: without one every link is down until a command starts one.
-            "proxies_up": false,
-            "port_base": spec.net.map(|n| n.port_base),
-            "rules": crate::supervisor::links::read(paths).rules,
-            "links": Value::Null,
-            "unbound": [],
-        }),
+        Some(r) => LinksView {
+            links: Some(r.links),
+            port_base: Some(net.port_base),
+            proxied: true,
+            proxies_up: true,
+            rules: r.rules,
+            unbound: r.unbound,
+        },
+        None => LinksView {
+            links: None,
+            port_base: Some(net.port_base),
+            proxied: true,
+            proxies_up: false,
+            rules: crate::supervisor::links::read(paths).rules,
+            unbound: Vec::new(),
+        },
     })
 }
 
@@ -731,36 +744,29 @@ pub async fn show(ctx: &Ctx) -> Result<()> {
     let _ = ctx.supervisor().await?;
     let view = links_view(&paths, &spec).await.expect("a --net cluster");
     if ctx.json {
-        output::print_json(&view);
+        // As a JSON value: every object's keys in order, nested ones too, as this output has always had them.
+        output::print_json(&serde_json::to_value(&view).expect("the links view serialises"));
         return Ok(());
     }
-    let rules: Vec<Rule> = serde_json::from_value(view["rules"].clone()).unwrap_or_default();
     let table = links::LinkTable {
-        rules,
+        rules: view.rules.clone(),
         ..Default::default()
     };
     let mut rows = Vec::new();
-    for l in view["links"].as_array().into_iter().flatten() {
-        let (Ok(d), Ok(t)) = (
-            serde_json::from_value::<Endpoint>(l["dialler"].clone()),
-            serde_json::from_value::<Endpoint>(l["target"].clone()),
-        ) else {
-            continue;
-        };
-        let Ok(port) = serde_json::from_value::<Port>(l["port"].clone()) else {
-            continue;
-        };
+    for l in view.links.iter().flatten() {
+        let (d, t, port) = (l.dialler, l.target, l.port);
         let out = table.fault(Flow::new(d, t, port));
         let back = table.fault(Flow::new(t, d, port));
         rows.push(vec![
             format!("{d} -> {t}"),
             port.as_str().to_string(),
             // The port, on 127.0.0.1; a peer link of a cluster with reconfig has an address of its own.
-            match l["proxy"].as_str() {
-                Some(p) if !p.starts_with("127.0.0.1:") => p.to_string(),
-                _ => l["listen"].to_string(),
+            if l.proxy.starts_with("127.0.0.1:") {
+                l.listen.to_string()
+            } else {
+                l.proxy.clone()
             },
-            l["connections"].to_string(),
+            l.connections.to_string(),
             out.describe(),
             back.describe(),
         ]);
@@ -799,5 +805,40 @@ mod tests {
         assert!(parse_rate("lots").is_err());
         assert_eq!(parse_percent("10%").unwrap(), 10);
         assert!(parse_percent("120%").is_err());
+    }
+
+    #[test]
+    fn the_links_view_prints_as_it_always_has() {
+        let rules = links::partition(&[1], &[2], false, "zkdev isolate", 5);
+        let live = LiveLink {
+            dialler: Endpoint::Node(1),
+            target: Endpoint::Node(2),
+            port: Port::Quorum,
+            listen: 12882,
+            proxy: "127.0.0.1:12882".into(),
+            connections: 2,
+        };
+        let view = LinksView {
+            links: Some(vec![live.clone()]),
+            port_base: Some(12881),
+            proxied: true,
+            proxies_up: true,
+            rules: rules.clone(),
+            unbound: vec!["port 12181 is held".into()],
+        };
+        // What the untyped code printed: a JSON value made of the supervisor's answer.
+        let before = serde_json::json!({
+            "proxied": true,
+            "proxies_up": true,
+            "port_base": Some(12881),
+            "rules": serde_json::to_value(&rules).unwrap(),
+            "links": serde_json::to_value(vec![live]).unwrap(),
+            "unbound": ["port 12181 is held"],
+        });
+        let now = serde_json::to_value(&view).unwrap();
+        assert_eq!(
+            serde_json::to_string_pretty(&now).unwrap(),
+            serde_json::to_string_pretty(&before).unwrap()
+        );
     }
 }

@@ -7,11 +7,12 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::cli::NodeArgs;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::fault;
 use crate::model::server::Mode;
 use crate::output;
 use crate::supervisor::control::{Request, Sig};
+use crate::supervisor::replies::{SignalReply, StartReply, StopReply};
 use crate::zk::observe::{self, ClusterStatus, ProcessState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -130,17 +131,17 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
     let was = |id: u32| before.node(id).and_then(|n| n.mode());
     let ms = |d: Duration| Some(d.as_millis() as u64);
 
-    let ask = |req: Request| sup.ask(req, Duration::from_secs(90));
+    let within = Duration::from_secs(90);
     match action {
         Action::Stop | Action::Restart => {
             let running: Vec<u32> = ids.iter().copied().filter(|id| is_up(&before, *id)).collect();
             if !running.is_empty() {
-                ask(Request::Stop {
+                let stop = Request::Stop {
                     ids: running.clone(),
                     grace_ms: 10_000,
                     cause: ctx.cause(),
-                })
-                .await?;
+                };
+                sup.ask_for::<StopReply>(stop, within).await?;
             }
             for id in &ids {
                 let outcome = match (action, running.contains(id)) {
@@ -159,14 +160,12 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
             }
         }
         Action::Kill => {
-            let hit = crate::supervisor::control::ids(
-                &ask(Request::Signal {
-                    ids: ids.clone(),
-                    signal: Sig::Kill,
-                    cause: ctx.cause(),
-                })
-                .await?["hit"],
-            );
+            let kill = Request::Signal {
+                ids: ids.clone(),
+                signal: Sig::Kill,
+                cause: ctx.cause(),
+            };
+            let hit = sup.ask_for::<SignalReply>(kill, within).await?.hit;
             for id in &ids {
                 results.push(NodeResult {
                     id: *id,
@@ -203,14 +202,12 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
                 Vec::new()
             } else {
                 let signal = if action == Action::Pause { Sig::Stop } else { Sig::Cont };
-                crate::supervisor::control::ids(
-                    &ask(Request::Signal {
-                        ids: apply,
-                        signal,
-                        cause: ctx.cause(),
-                    })
-                    .await?["hit"],
-                )
+                let req = Request::Signal {
+                    ids: apply,
+                    signal,
+                    cause: ctx.cause(),
+                };
+                sup.ask_for::<SignalReply>(req, within).await?.hit
             };
             for (id, applies, not) in outcomes {
                 let outcome = if applies && hit.contains(&id) {
@@ -240,12 +237,11 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
 
     // Start (and the second half of restart): the supervisor starts those that do not run.
     if matches!(action, Action::Start | Action::Restart) {
-        let v = ask(Request::Start {
+        let start = Request::Start {
             ids: ids.clone(),
             cause: ctx.cause(),
-        })
-        .await?;
-        let started = crate::supervisor::control::ids(&v["started"]);
+        };
+        let started = sup.ask_for::<StartReply>(start, within).await?.started;
         if action == Action::Start {
             for id in &ids {
                 let outcome = if started.contains(id) {
@@ -352,7 +348,12 @@ pub async fn run(ctx: &Ctx, action: Action, args: NodeArgs) -> Result<()> {
                         }
                         _ => format!("{} did not serve within {}", describe(&ids), output::secs(timeout)),
                     };
-                    return Err(Error::failed_with(
+                    let kind = match failure {
+                        observe::WaitFailure::Crashed(_) => ErrorKind::Failed,
+                        _ => ErrorKind::Timeout,
+                    };
+                    return Err(Error::from_parts(
+                        kind,
                         format!("{why}; {}", output::summary_line(&s)),
                         detail,
                     ));

@@ -18,6 +18,7 @@ use crate::model::spec::ClusterSpec;
 use crate::os::state::ClusterPaths;
 use crate::output;
 use crate::supervisor::control::Request;
+use crate::supervisor::replies::{StartReply, StopReply};
 use crate::zk::observe::{self, Probing};
 
 #[derive(Debug, Serialize)]
@@ -96,18 +97,18 @@ pub async fn run(ctx: &Ctx, args: RollingArgs) -> Result<()> {
                 was.map_or("not serving".to_string(), |m| m.to_string())
             );
         }
-        let ask = |req| sup.ask(req, Duration::from_secs(90));
-        ask(Request::Stop {
+        let within = Duration::from_secs(90);
+        let stop = Request::Stop {
             ids: vec![*id],
             grace_ms: 10_000,
             cause: ctx.cause(),
-        })
-        .await?;
-        ask(Request::Start {
+        };
+        sup.ask_for::<StopReply>(stop, within).await?;
+        let start = Request::Start {
             ids: vec![*id],
             cause: ctx.cause(),
-        })
-        .await?;
+        };
+        sup.ask_for::<StartReply>(start, within).await?;
         let r = observe::wait_until(&spec, &paths, timeout, |s| s.healthy(), |_| {}).await;
         match r {
             Ok(s) => steps.push(Step {
@@ -117,7 +118,7 @@ pub async fn run(ctx: &Ctx, args: RollingArgs) -> Result<()> {
                 ms: t.elapsed().as_millis() as u64,
             }),
             Err((_, s)) => {
-                failure = Some(Error::failed_with(
+                failure = Some(Error::timeout_with(
                     format!(
                         "node {id} did not serve again within {}; stopped the rolling restart there: {}",
                         output::secs(timeout),

@@ -14,6 +14,7 @@ use crate::model::spec::ClusterSpec;
 use crate::model::words;
 use crate::output;
 use crate::supervisor::control::Request;
+use crate::supervisor::replies::RecordReply;
 use crate::zk::probe::four_letter;
 use crate::zk::session::{self, hex, CloseError};
 
@@ -296,11 +297,11 @@ pub async fn expire(ctx: &Ctx, which: &Which, within: Duration) -> Result<Expire
             e.gone_everywhere_ms,
             if e.ephemerals_deleted.is_empty() { "none".into() } else { e.ephemerals_deleted.join(" ") }
         );
-        sup.ask(
+        sup.ask_for::<RecordReply>(
             Request::Record {
                 message,
                 cause: ctx.cause(),
-                action: Some("expire-session".into()),
+                action: Some(crate::model::timeline::Action::ExpireSession),
             },
             Duration::from_secs(10),
         )
@@ -328,7 +329,7 @@ pub async fn expire_one(spec: &ClusterSpec, now: &Sessions, s: &SessionView, wit
     let timeout = s.timeout_ms.unwrap_or(30_000).min(i32::MAX as u64) as u32;
     let t0 = Instant::now();
     let closed = session::close(addr, s.raw_id, timeout, within).await.map_err(|e| match e {
-        CloseError::Unknown => Error::failed(format!(
+        CloseError::Unknown => Error::zookeeper_refused(format!(
             "session {} is not one the ensemble knows (expired or closed already?); `zkdev sessions` lists the live ones",
             s.id
         )),
@@ -342,7 +343,7 @@ pub async fn expire_one(spec: &ClusterSpec, now: &Sessions, s: &SessionView, wit
             break after;
         }
         if Instant::now() >= deadline {
-            return Err(Error::failed(format!(
+            return Err(Error::timeout(format!(
                 "session {} was closed (zxid {}), but a node still lists it after {} ms; see `zkdev sessions`",
                 s.id,
                 hex(closed.zxid),

@@ -251,6 +251,6 @@ pub async fn run(ctx: &Ctx, args: SmokeArgs) -> Result<()> {
             .filter(|n| !n.ok)
             .map(|n| format!("node {} ({})", n.id, n.error.clone().unwrap_or_default()))
             .collect();
-        Err(Error::failed(format!("smoke failed: {}", bad.join("; "))))
+        Err(Error::check_failed(format!("smoke failed: {}", bad.join("; "))))
     }
 }

@@ -12,8 +12,9 @@ use crate::os::process::{identify, Liveness};
 use crate::os::state::{ClusterPaths, State};
 use crate::os::zoo_cfg;
 use crate::output;
-use crate::supervisor::control::{call, Request};
+use crate::supervisor::control::{call_for, Request};
 use crate::supervisor::dashboard::DashboardRecord;
+use crate::supervisor::replies::StatusReply;
 use crate::zk::observe::{self, ClusterStatus, ProcessState, SupervisorView};
 
 pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
@@ -27,7 +28,10 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
         }
     }
     let mut status = current(&paths, &spec).await?;
-    status.links = super::net::links_view(&paths, &spec).await;
+    let links = super::net::links_view(&paths, &spec).await;
+    status.links = links
+        .as_ref()
+        .map(|l| serde_json::to_value(l).expect("the links view serialises"));
     let versions = config_versions(&spec, &status).await;
     if ctx.json {
         let mut v = serde_json::to_value(&status).expect("status serialises");
@@ -43,9 +47,9 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
         crate::out!("{}", more_ports(&spec));
         crate::out!("{}", said_once(&paths, config_files(&paths, &spec)));
         crate::out!("{}", describe_versions(&versions));
-        if let Some(l) = &status.links {
-            let rules = l["rules"].as_array().map_or(0, Vec::len);
-            let up = if l["proxies_up"] == true {
+        if let Some(l) = &links {
+            let rules = l.rules.len();
+            let up = if l.proxies_up {
                 String::new()
             } else {
                 "; the proxies are down with the supervisor (the next zkdev command restores them)".into()
@@ -54,7 +58,7 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
                 "links: proxied, {}{up} (`zkdev links` shows them)",
                 crate::model::words::count(rules, "fault rule")
             );
-            for why in l["unbound"].as_array().into_iter().flatten().filter_map(|u| u.as_str()) {
+            for why in &l.unbound {
                 crate::outln!("links: proxy {why}");
             }
         }
@@ -303,11 +307,11 @@ pub async fn current(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<Cluster
     // A node zkdev started but could not record (zkdev killed mid-start, a damaged state file) is shown
     // as what it is; status writes nothing.
     state.adopt_orphans(&paths.idents(spec));
-    let answer = call(&paths.socket(), &Request::Status, Duration::from_millis(250))
+    let answer = call_for::<StatusReply>(&paths.socket(), &Request::Status, Duration::from_millis(250))
         .await
         .and_then(|r| r.ok());
-    let pid = answer.as_ref().and_then(|v| v["pid"].as_i64()).map(|p| p as i32);
-    if let Some(s) = answer.and_then(|v| from_supervisor(v, paths, spec, &state)) {
+    let pid = answer.as_ref().map(|r| r.pid as i32);
+    if let Some(s) = answer.and_then(|r| from_supervisor(r, paths, spec, &state)) {
         return Ok(s);
     }
     let mut status = observe::gather_with(spec, paths, &state, observe::Probing::FULL).await;
@@ -324,20 +328,23 @@ pub async fn current(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<Cluster
 /// a node starting, a node killed since the last look) is asked of the servers now instead: that is when
 /// a view up to one interval old would mislead.
 fn from_supervisor(
-    v: serde_json::Value,
+    reply: StatusReply,
     paths: &ClusterPaths,
     spec: &ClusterSpec,
     state: &State,
 ) -> Option<ClusterStatus> {
-    let age = v["age_ms"].as_u64()?;
+    let StatusReply {
+        mut status,
+        age_ms: age,
+        interval_ms: interval,
+        idle_interval_ms: idle,
+        pid,
+    } = reply;
     // Quiet ensembles are asked less often (idle_interval_ms): a view is fresh within one idle interval
     // and two probe intervals of slack.
-    let interval = v["interval_ms"].as_u64().unwrap_or(100);
-    let idle = v["idle_interval_ms"].as_u64().unwrap_or(interval);
     if age > (3 * interval).max(idle + 2 * interval) {
         return None;
     }
-    let mut status: ClusterStatus = serde_json::from_value(v["status"].clone()).ok()?;
     if !status.healthy() {
         return None;
     }
@@ -362,7 +369,7 @@ fn from_supervisor(
     status.age_ms = Some(age);
     status.supervisor = Some(SupervisorView {
         running: true,
-        pid: v["pid"].as_i64().map(|p| p as i32),
+        pid: Some(pid as i32),
     });
     Some(status)
 }

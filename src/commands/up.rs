@@ -13,6 +13,7 @@ use crate::os::launch;
 use crate::os::state::ClusterPaths;
 use crate::output;
 use crate::supervisor::control::{Request, Supervisor};
+use crate::supervisor::replies::{ShutdownReply, StartReply, StopReply};
 use crate::zk::observe::{self, ClusterStatus, ProcessState, WaitFailure};
 
 #[derive(Serialize)]
@@ -117,7 +118,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
     let t0 = Instant::now();
     let log_lengths = crate::zk::startup::log_lengths(&spec, &paths);
     let answer = sup
-        .ask(
+        .ask_for::<StartReply>(
             Request::Start {
                 ids: spec.ids(),
                 cause: ctx.cause(),
@@ -126,7 +127,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
         )
         .await;
     let started: Vec<u32> = match answer {
-        Ok(v) => crate::supervisor::control::ids(&v["started"]),
+        Ok(r) => r.started,
         Err(e) => {
             // Nothing of this run is left: the supervisor stops what it had started itself.
             if sup.started_here {
@@ -231,7 +232,11 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                     if started.len() == 1 { "it" } else { "them" }
                 )
             };
-            Err(Error::failed_with(format!("{what}; {aftermath}"), detail))
+            let kind = match failure {
+                WaitFailure::Timeout => crate::error::ErrorKind::Timeout,
+                _ => crate::error::ErrorKind::Failed,
+            };
+            Err(Error::from_parts(kind, format!("{what}; {aftermath}"), detail))
         }
     }
 }
@@ -316,7 +321,7 @@ async fn stop_started(ctx: &Ctx, sup: &Supervisor, started: &[u32], status: &Clu
             grace_ms: 5000,
             cause: ctx.cause(),
         };
-        if let Err(e) = sup.ask(req, Duration::from_secs(30)).await {
+        if let Err(e) = sup.ask_for::<StopReply>(req, Duration::from_secs(30)).await {
             eprintln!("warning: {e}");
         }
     } else {
@@ -331,7 +336,7 @@ pub async fn shutdown(ctx: &Ctx, sup: &Supervisor, grace: Duration) {
         grace_ms: grace.as_millis() as u64,
         cause: ctx.cause(),
     };
-    if let Err(e) = sup.ask(req, grace + Duration::from_secs(30)).await {
+    if let Err(e) = sup.ask_for::<ShutdownReply>(req, grace + Duration::from_secs(30)).await {
         eprintln!("warning: {e}");
     }
     super::down::wait_supervisor_gone(&ctx.paths(), record, Duration::from_secs(5)).await;

@@ -119,7 +119,10 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> Result<()> {
             } else if matches!(failure, WaitFailure::Crashed(_)) {
                 why.push_str("; `zkdev up` starts it again");
             }
-            Err(Error::failed(why))
+            Err(match failure {
+                WaitFailure::Crashed(_) => Error::failed(why),
+                _ => Error::timeout(why),
+            })
         }
     }
 }

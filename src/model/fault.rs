@@ -190,7 +190,7 @@ pub fn quorum_after(status: &ClusterStatus, taking_down: &[u32]) -> QuorumAfter 
 pub fn guard(status: &ClusterStatus, taking_down: &[u32], action: &str, force: bool) -> Result<QuorumAfter> {
     let q = quorum_after(status, taking_down);
     if !q.holds() && !force {
-        return Err(Error::failed(format!(
+        return Err(Error::quorum_guard(format!(
             "refusing to {action}: {}, so no leader could be elected. Pass --force to do it anyway",
             q.describe()
         )));

@@ -188,7 +188,7 @@ pub fn guard(q: &ChangeQuorum, what: &str, force: bool) -> Result<()> {
         )));
     }
     if !q.holds() && !force {
-        return Err(Error::failed(format!(
+        return Err(Error::quorum_guard(format!(
             "refusing to {what}: {}, so ZooKeeper could not commit it (it would answer NewConfigNoQuorum) or the \
              ensemble would be left without a quorum. Start the voters that are down first, or pass --force to \
              ask ZooKeeper anyway",

@@ -130,11 +130,18 @@ impl NodeCut {
             .filter(|f| f.bytes_lost > 0 || f.size_before != f.size_after)
             .map(|f| {
                 let mut s = format!(
-                    "{}: {} byte(s) lost, {} unsynced change(s) undone, {} -> {} bytes long",
-                    f.file, f.bytes_lost, f.changes, f.size_before, f.size_after
+                    "{}: {} lost, {} undone, {} -> {} bytes long",
+                    f.file,
+                    crate::model::words::count(f.bytes_lost as usize, "byte"),
+                    crate::model::words::count(f.changes as usize, "unsynced change"),
+                    f.size_before,
+                    f.size_after
                 );
                 if let Some(k) = f.torn_kept {
-                    s.push_str(&format!(", {k} byte(s) of its last write kept (torn)"));
+                    s.push_str(&format!(
+                        ", {} of its last write kept (torn)",
+                        crate::model::words::count(k as usize, "byte")
+                    ));
                 }
                 s
             })
@@ -145,9 +152,9 @@ impl NodeCut {
             format!("node {}: nothing lost (every file was synced)", self.node)
         } else {
             format!(
-                "node {}: lost {} byte(s) ({})",
+                "node {}: lost {} ({})",
                 self.node,
-                self.bytes_lost(),
+                crate::model::words::count(self.bytes_lost() as usize, "byte"),
                 lost.join("; ")
             )
         }

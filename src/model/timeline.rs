@@ -40,6 +40,119 @@ pub enum Kind {
     LeaderElected,
 }
 
+/// What a `process` or `mode` event says a node went from and to: its process state, or its mode. On disk
+/// and in `events --json` it is the bare word (`"stopped"`, `"leader"`, `"read-only"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum NodeState {
+    Process(ProcessState),
+    Mode(Mode),
+}
+
+impl NodeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Process(p) => p.as_str(),
+            NodeState::Mode(m) => m.as_str(),
+        }
+    }
+}
+
+impl std::fmt::Display for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an `action` event did. On disk and in `events --json` it is the word (`"kill"`, `"expire-session"`);
+/// a word this zkdev does not know (a newer one's) is kept as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum Action {
+    Start,
+    Stop,
+    Kill,
+    Terminate,
+    Pause,
+    Resume,
+    /// Link faults: `zkdev isolate`, `partition`, `link`, `heal`, and the supervisor restoring saved rules.
+    Isolate,
+    Partition,
+    Link,
+    Heal,
+    Links,
+    Disk,
+    Dashboard,
+    Reconfig,
+    ExpireSession,
+    /// Disk damage: `zkdev disk --power-cut`, `--corrupt`, `--truncate`.
+    PowerCut,
+    Corrupt,
+    Truncate,
+    /// Any other word (a nemesis fault, a newer zkdev's action).
+    Other(String),
+}
+
+impl Action {
+    const KNOWN: [(Action, &'static str); 18] = [
+        (Action::Start, "start"),
+        (Action::Stop, "stop"),
+        (Action::Kill, "kill"),
+        (Action::Terminate, "terminate"),
+        (Action::Pause, "pause"),
+        (Action::Resume, "resume"),
+        (Action::Isolate, "isolate"),
+        (Action::Partition, "partition"),
+        (Action::Link, "link"),
+        (Action::Heal, "heal"),
+        (Action::Links, "links"),
+        (Action::Disk, "disk"),
+        (Action::Dashboard, "dashboard"),
+        (Action::Reconfig, "reconfig"),
+        (Action::ExpireSession, "expire-session"),
+        (Action::PowerCut, "power-cut"),
+        (Action::Corrupt, "corrupt"),
+        (Action::Truncate, "truncate"),
+    ];
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Action::Other(s) => s,
+            known => Action::KNOWN
+                .iter()
+                .find(|(a, _)| a == known)
+                .map_or("", |(_, word)| word),
+        }
+    }
+}
+
+impl From<&str> for Action {
+    fn from(word: &str) -> Action {
+        Action::KNOWN
+            .iter()
+            .find(|(_, w)| *w == word)
+            .map_or_else(|| Action::Other(word.to_string()), |(a, _)| a.clone())
+    }
+}
+
+impl From<String> for Action {
+    fn from(word: String) -> Action {
+        Action::from(word.as_str())
+    }
+}
+
+impl From<Action> for String {
+    fn from(a: Action) -> String {
+        a.as_str().to_string()
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Event {
     /// Position in the journal, from 1; 0 for an event not journalled (watch without a supervisor).
@@ -54,8 +167,8 @@ pub struct Event {
     pub time: String,
     pub kind: Kind,
     pub node: Option<u32>,
-    pub from: Option<String>,
-    pub to: Option<String>,
+    pub from: Option<NodeState>,
+    pub to: Option<NodeState>,
     pub leader: Option<u32>,
     pub epoch: Option<u32>,
     pub leaderless_ms: Option<u64>,
@@ -73,9 +186,9 @@ pub struct Event {
     /// Which command asked (`zkdev kill-leader`...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
-    /// For an action: stop, start, kill, pause, resume, signal.
+    /// For an action: stop, start, kill, pause, resume, a link or disk fault...
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action: Option<String>,
+    pub action: Option<Action>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -152,7 +265,7 @@ pub struct Tracker {
 impl Tracker {
     pub fn observe(&mut self, s: &ClusterStatus, now: Stamp) -> Vec<Event> {
         let at_ms = now.at_ms;
-        let ev = |kind, node, from: Option<String>, to: Option<String>, message: String| {
+        let ev = |kind, node, from: Option<NodeState>, to: Option<NodeState>, message: String| {
             let mut e = Event::at(kind, message, now);
             e.node = node;
             e.from = from;
@@ -183,8 +296,8 @@ impl Tracker {
                     out.push(ev(
                         Kind::Process,
                         Some(n.id),
-                        Some(proc_before.as_str().into()),
-                        Some(n.process().as_str().into()),
+                        Some(NodeState::Process(*proc_before)),
+                        Some(NodeState::Process(n.process())),
                         format!("node {} {} -> {}", n.id, proc_before.as_str(), n.process().as_str()),
                     ));
                 }
@@ -200,8 +313,8 @@ impl Tracker {
                     out.push(ev(
                         Kind::Mode,
                         Some(n.id),
-                        mode_before.map(|m| m.to_string()),
-                        n.mode().map(|m| m.to_string()),
+                        mode_before.map(NodeState::Mode),
+                        n.mode().map(NodeState::Mode),
                         format!("node {} {} -> {}", n.id, show(mode_before), show(&n.mode())),
                     ));
                 }
@@ -365,6 +478,36 @@ mod tests {
             e.last().unwrap().message,
             "new leader 1 (epoch 2) after 300 ms without a leader"
         );
+    }
+
+    #[test]
+    fn journal_lines_read_typed_and_write_back_byte_for_byte() {
+        // As the journal and `events --json` have always had them: states and actions are bare words.
+        let lines = [
+            r#"{"seq":3,"at_ms":1000,"mono_ms":5,"time":"00:00:01.000","kind":"process","node":2,"from":"running","to":"crashed","leader":1,"epoch":1,"leaderless_ms":null,"message":"node 2 running -> crashed"}"#,
+            r#"{"seq":4,"at_ms":1000,"mono_ms":5,"time":"00:00:01.000","kind":"mode","node":1,"from":"read-only","to":"leader","leader":1,"epoch":2,"leaderless_ms":null,"message":"m"}"#,
+            r#"{"seq":5,"at_ms":1000,"mono_ms":5,"time":"00:00:01.000","kind":"action","node":null,"from":null,"to":null,"leader":null,"epoch":null,"leaderless_ms":null,"cause":"zkdev sessions","action":"expire-session","message":"m"}"#,
+            r#"{"seq":6,"at_ms":1000,"mono_ms":5,"time":"00:00:01.000","kind":"action","node":3,"from":null,"to":null,"leader":null,"epoch":null,"leaderless_ms":null,"signal":"SIGKILL","action":"kill","nodes":[3],"message":"m"}"#,
+            r#"{"seq":7,"at_ms":1000,"mono_ms":5,"time":"00:00:01.000","kind":"action","node":null,"from":null,"to":null,"leader":null,"epoch":null,"leaderless_ms":null,"action":"a-newer-fault","message":"m"}"#,
+        ];
+        let events: Vec<Event> = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect();
+        assert_eq!(events[0].to, Some(NodeState::Process(ProcessState::Crashed)));
+        assert_eq!(events[1].from, Some(NodeState::Mode(Mode::ReadOnly)));
+        assert_eq!(events[1].to, Some(NodeState::Mode(Mode::Leader)));
+        assert_eq!(events[2].action, Some(Action::ExpireSession));
+        assert_eq!(events[3].action, Some(Action::Kill));
+        assert_eq!(events[4].action, Some(Action::Other("a-newer-fault".into())));
+        for (line, e) in lines.iter().zip(&events) {
+            assert_eq!(&serde_json::to_string(e).unwrap(), line);
+        }
+        // Every known action is its own word both ways.
+        for (a, word) in Action::KNOWN {
+            assert_eq!(Action::from(word), a);
+            assert_eq!(a.to_string(), word);
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::journal::Journal;
 use super::proxy;
 use crate::error::{Error, Result};
 use crate::model::spec::ClusterSpec;
-use crate::model::timeline::{Event, Kind, Tracker};
+use crate::model::timeline::{Action, Event, Kind, Tracker};
 use crate::os::process;
 use crate::os::state::{ClusterPaths, State};
 use crate::zk::observe::ClusterStatus;
@@ -114,7 +114,7 @@ impl Sup {
         if let Some(p) = &self.proxies {
             for note in p.sync(&spec) {
                 let mut ev = Event::new(Kind::Note, note);
-                ev.action = Some("links".into());
+                ev.action = Some(Action::Links);
                 self.record(ev);
             }
             // The faults of a node the ensemble no longer has go with it: a node added later with its id
@@ -139,7 +139,7 @@ impl Sup {
                         crate::model::words::count(dropped, "link fault rule")
                     ),
                 );
-                ev.action = Some("links".into());
+                ev.action = Some(Action::Links);
                 self.record(ev);
             }
         }
@@ -186,13 +186,13 @@ impl Sup {
         Ok(guards)
     }
 
-    pub(super) fn action(&self, action: &str, ids: &[u32], signal: Option<&str>, cause: &str) {
+    pub(super) fn action(&self, action: Action, ids: &[u32], signal: Option<&str>, cause: &str) {
         let what = match signal {
             Some(sig) => format!("{action} {} ({sig})", nodes_word(ids)),
             None => format!("{action} {}", nodes_word(ids)),
         };
         let mut ev = Event::new(Kind::Action, format!("{what}, asked by `{cause}`"));
-        ev.action = Some(action.to_string());
+        ev.action = Some(action);
         ev.nodes = ids.to_vec();
         ev.node = (ids.len() == 1).then(|| ids[0]);
         ev.signal = signal.map(String::from);

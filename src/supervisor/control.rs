@@ -9,8 +9,10 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use crate::error::{Error, Result};
+use super::replies::Answer;
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::links::{Endpoint, Flow, Rule};
+use crate::model::timeline::Action;
 use crate::os::state::{ClusterPaths, Home};
 
 /// What a command asks of the supervisor. `cause` names the command (`zkdev kill-leader`), for the journal.
@@ -44,7 +46,7 @@ pub enum Request {
         cause: String,
         /// Journal it as this `action` (a fault zkdev made, e.g. `expire-session`) rather than as a note.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        action: Option<String>,
+        action: Option<Action>,
     },
     /// The link rules and live proxied connections (`--net` clusters).
     Links,
@@ -59,7 +61,7 @@ pub enum Request {
         rules: Vec<Rule>,
         #[serde(default)]
         reset: Vec<Flow>,
-        action: String,
+        action: Action,
         message: String,
         cause: String,
     },
@@ -88,7 +90,7 @@ pub enum Request {
     /// Read cluster.toml again after a membership change (`zkdev add`, `remove`, `promote`, `demote`):
     /// probe the nodes it names, forget the stopped ones it no longer names, journal `message` as `action`.
     Reload {
-        action: String,
+        action: Action,
         message: String,
         cause: String,
     },
@@ -159,10 +161,13 @@ pub struct Reply {
     pub error: Option<WireError>,
 }
 
-/// An `Error` across the socket, keeping its exit code.
+/// An `Error` across the socket, keeping its kind (and its exit code, for a client older than `kind`).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct WireError {
     pub code: i32,
+    /// Absent from an older supervisor's answer: the kind is then guessed from `code`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ErrorKind>,
     pub message: String,
     #[serde(default)]
     pub detail: String,
@@ -170,12 +175,10 @@ pub struct WireError {
 
 impl From<&Error> for WireError {
     fn from(e: &Error) -> WireError {
-        let (message, detail) = match e {
-            Error::Failed { message, detail } => (message.clone(), detail.clone()),
-            other => (other.to_string(), String::new()),
-        };
+        let (message, detail) = e.parts();
         WireError {
             code: e.exit_code(),
+            kind: Some(e.kind()),
             message,
             detail,
         }
@@ -184,16 +187,18 @@ impl From<&Error> for WireError {
 
 impl From<WireError> for Error {
     fn from(w: WireError) -> Error {
-        match w.code {
-            crate::error::EXIT_USAGE => Error::Usage(w.message),
-            crate::error::EXIT_ENV => Error::Env(w.message),
-            crate::error::EXIT_INCONCLUSIVE => Error::Inconclusive(w.message),
-            _ => Error::failed_with(w.message, w.detail),
-        }
+        let kind = w.kind.unwrap_or(match w.code {
+            crate::error::EXIT_USAGE => ErrorKind::Usage,
+            crate::error::EXIT_ENV => ErrorKind::Environment,
+            crate::error::EXIT_INCONCLUSIVE => ErrorKind::Inconclusive,
+            _ => ErrorKind::Failed,
+        });
+        Error::from_parts(kind, w.message, w.detail)
     }
 }
 
-/// A list of node ids in a reply (`"started": [1, 3]`); empty when absent.
+/// A list of node ids in an untyped reply (`"started": [1, 3]`); empty when absent. The typed replies
+/// (`replies`, read with `Supervisor::ask_for`) name a missing field instead.
 pub fn ids(v: &Value) -> Vec<u32> {
     v.as_array()
         .map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect())
@@ -222,6 +227,18 @@ pub async fn call(socket: &Path, req: &Request, timeout: Duration) -> Option<Res
         })
     };
     tokio::time::timeout(timeout, work).await.ok().flatten()
+}
+
+/// `call`, with the reply read as `A` (the answer to `req`).
+pub async fn call_for<A: Answer>(socket: &Path, req: &Request, timeout: Duration) -> Option<Result<A>> {
+    debug_assert_eq!(
+        req.op(),
+        A::OP,
+        "a `{}` reply is read for a `{}` request",
+        A::OP,
+        req.op()
+    );
+    Some(call(socket, req, timeout).await?.and_then(A::decode))
 }
 
 /// A supervisor that died and was replaced while a command used it.
@@ -380,7 +397,21 @@ impl Supervisor {
         self.shared.lost.lock().expect("lost").clone()
     }
 
-    /// Ask, and wait up to `timeout` for the answer. A supervisor that died meanwhile (killed, crashed) is
+    /// Ask, and read the answer as `A`, the reply type of `req` (`StartReply` for `Request::Start`...): a field
+    /// the answer lacks is an error naming it.
+    pub async fn ask_for<A: Answer>(&self, req: Request, timeout: Duration) -> Result<A> {
+        debug_assert_eq!(
+            req.op(),
+            A::OP,
+            "a `{}` reply is read for a `{}` request",
+            A::OP,
+            req.op()
+        );
+        self.ask(req, timeout).await.and_then(A::decode)
+    }
+
+    /// Ask, and wait up to `timeout` for the answer, as the untyped data of the reply (`ask_for` reads it as
+    /// its reply type). A supervisor that died meanwhile (killed, crashed) is
     /// replaced by a new one, which adopts the nodes and restores the links, and a request that may be
     /// repeated (see `Request::repeatable`) is asked of it again.
     pub async fn ask(&self, req: Request, timeout: Duration) -> Result<Value> {
@@ -389,7 +420,7 @@ impl Supervisor {
             return r;
         }
         let gone = |why: String| {
-            Error::failed(format!(
+            Error::supervisor_gone(format!(
                 "the supervisor stopped answering (socket {}){why}; `zkdev status` shows what runs, and the next \
                  command starts a new supervisor",
                 self.socket.display()
@@ -408,7 +439,7 @@ impl Supervisor {
             revive(&self.shared, &self.paths, before, "a request it did not answer").await?;
         }
         if !req.repeatable() {
-            return Err(Error::failed(format!(
+            return Err(Error::supervisor_gone(format!(
                 "the supervisor{} died while asked to {}; a new one runs now, but whether it was done is not known; \
                  `zkdev status` shows what runs",
                 before.map_or(String::new(), |p| format!(" (pid {p})")),
@@ -428,7 +459,7 @@ async fn revive(shared: &Shared, paths: &ClusterPaths, old_pid: Option<i32>, not
     let _one = shared.reviving.lock().await;
     // Tried already in this command, and no new one started: say so at once rather than wait again.
     if let Some(why) = shared.lost.lock().expect("lost").clone() {
-        return Err(Error::failed(why));
+        return Err(Error::supervisor_gone(why));
     }
     if call(&paths.socket(), &Request::Ping, Duration::from_millis(200))
         .await
@@ -446,8 +477,9 @@ async fn revive(shared: &Shared, paths: &ClusterPaths, old_pid: Option<i32>, not
             );
             why.clone()
         });
-        *shared.lost.lock().expect("lost") = Some(why);
-        return Err(e);
+        *shared.lost.lock().expect("lost") = Some(why.clone());
+        let (_, detail) = e.parts();
+        return Err(Error::from_parts(ErrorKind::SupervisorGone, why, detail));
     }
     let restart = Restart {
         old_pid,
@@ -543,6 +575,19 @@ mod tests {
         assert!(!shutdown.repeatable());
         assert_eq!(shutdown.op(), "shutdown");
         assert_eq!(signal(Sig::Kill).op(), "signal");
+    }
+
+    #[test]
+    fn an_error_keeps_its_kind_across_the_socket() {
+        for kind in ErrorKind::ALL {
+            let e = Error::from_parts(kind, "refused".into(), "detail".into());
+            let wire = serde_json::to_string(&WireError::from(&e)).expect("serialises");
+            let back = Error::from(serde_json::from_str::<WireError>(&wire).expect("reads back"));
+            assert_eq!((back.kind(), back.parts()), (kind, e.parts()), "{wire}");
+        }
+        // An older supervisor sends no kind: the code says what it can.
+        let old: WireError = serde_json::from_str(r#"{"code":2,"message":"m","detail":""}"#).expect("reads");
+        assert_eq!(Error::from(old).kind(), ErrorKind::Usage);
     }
 
     #[test]

@@ -31,8 +31,10 @@ use tokio::net::{TcpListener, TcpStream};
 use super::cluster::Sup;
 use super::control::{Request, Sig};
 use super::journal::{self, Tail};
+use super::replies::DashboardReply;
 use crate::error::{Error, Result};
 use crate::model::links;
+use crate::model::timeline;
 use crate::os::clock::now_ms;
 use crate::os::state::ClusterPaths;
 
@@ -95,7 +97,7 @@ fn token() -> Result<String> {
 
 impl Sup {
     /// Listen on 127.0.0.1:`port` (once per supervisor; asking again answers where it listens).
-    pub(super) async fn open_dashboard(self: &Arc<Self>, port: u16) -> Result<Value> {
+    pub(super) async fn open_dashboard(self: &Arc<Self>, port: u16) -> Result<DashboardReply> {
         if let Some(l) = LISTENING.lock().expect("dashboard").as_ref() {
             if l.port != port {
                 return Err(Error::usage(format!(
@@ -104,7 +106,11 @@ impl Sup {
                     url(l.port)
                 )));
             }
-            return Ok(json!({ "url": url_with_token(l.port, &l.token), "port": l.port, "already": true }));
+            return Ok(DashboardReply {
+                url: url_with_token(l.port, &l.token),
+                port: l.port,
+                already: true,
+            });
         }
         // Bound without an await between the check above and the claim below: two `zkdev dashboard` at once
         // cannot both pass the check (the supervisor's runtime has one thread).
@@ -149,11 +155,15 @@ impl Sup {
             crate::model::timeline::Kind::Note,
             format!("dashboard listening on {}", url(port)),
         );
-        ev.action = Some("dashboard".into());
+        ev.action = Some(timeline::Action::Dashboard);
         self.record(ev);
         let printed = url_with_token(port, &token);
         tokio::spawn(self.clone().accept(listener, port, token));
-        Ok(json!({ "url": printed, "port": port, "already": false }))
+        Ok(DashboardReply {
+            url: printed,
+            port,
+            already: false,
+        })
     }
 
     /// The accept loop, type-erased: its requests call `handle`, which is what started it.
@@ -357,8 +367,8 @@ impl Sup {
                 };
                 let id = leader.id;
                 crate::model::fault::guard(&status, &[id], &format!("kill leader {id}"), false)?;
-                let answer = self.handle(signal(vec![id], Sig::Kill)).await?;
-                if super::control::ids(&answer["hit"]).is_empty() {
+                let answer = self.signal(&[id], Sig::Kill, CAUSE).await?;
+                if answer.hit.is_empty() {
                     return Err(Error::failed(format!(
                         "leader {id} is no longer the JVM zkdev started; nothing was signalled"
                     )));
@@ -406,7 +416,7 @@ impl Sup {
                     heal_pairs: Vec::new(),
                     rules: links::partition(&[id], &others, false, CAUSE, now_ms()),
                     reset: Vec::new(),
-                    action: "isolate".into(),
+                    action: timeline::Action::Isolate,
                     message: format!(
                         "isolate: node {id} cut off from every other node on quorum and election links (both ways)"
                     ),
@@ -421,7 +431,7 @@ impl Sup {
                     heal_pairs: Vec::new(),
                     rules: Vec::new(),
                     reset: Vec::new(),
-                    action: "heal".into(),
+                    action: timeline::Action::Heal,
                     message: "heal every link".into(),
                     cause: CAUSE.into(),
                 })

@@ -1,13 +1,12 @@
 //! Disk faults: the preload environment of a node's JVM, switching a node's fault (`Request::Disk`), and power
 //! cuts (`Request::PowerCut`).
 
-use serde_json::{json, Value};
-
 use super::cluster::Sup;
+use super::replies::{DiskReply, PowerCutReply};
 use crate::error::{Error, Result};
 use crate::model::disk::DiskFault;
 use crate::model::power::NodeCut;
-use crate::model::timeline::{Event, Kind};
+use crate::model::timeline::{Action, Event, Kind};
 use crate::os::clock::now_ms;
 use crate::os::{faultfs, power};
 
@@ -39,7 +38,7 @@ impl Sup {
         torn: Option<u64>,
         writeback_ms: Option<u64>,
         cause: &str,
-    ) -> Result<Value> {
+    ) -> Result<PowerCutReply> {
         let spec = self.spec();
         if !spec.settings.disk_faults {
             return Err(Error::usage(format!(
@@ -72,7 +71,7 @@ impl Sup {
         let killed = self.signal_locked(ids, super::control::Sig::Kill, cause).await?;
         let at_ms = now_ms();
         let mut cuts = Vec::new();
-        let hit = crate::supervisor::control::ids(&killed["hit"]);
+        let hit = killed.hit.clone();
         for id in ids {
             let was_running = hit.contains(id);
             let files = if was_running {
@@ -104,20 +103,28 @@ impl Sup {
         }
         let mut ev = Event::new(
             Kind::Action,
-            format!("power cut of {nodes}{torn_note}: {lost} unsynced byte(s) lost, asked by `{cause}`"),
+            format!(
+                "power cut of {nodes}{torn_note}: {} lost, asked by `{cause}`",
+                crate::model::words::count(lost as usize, "unsynced byte")
+            ),
         );
-        ev.action = Some("power-cut".to_string());
+        ev.action = Some(Action::PowerCut);
         ev.nodes = ids.to_vec();
         ev.node = (ids.len() == 1).then(|| ids[0]);
         ev.cause = Some(cause.to_string());
         ev.detail = Some(cuts.iter().map(NodeCut::describe).collect::<Vec<_>>().join("; "));
         let ev = self.record(ev);
-        Ok(json!({ "seq": ev.seq, "killed": killed["hit"], "cuts": cuts, "bytes_lost": lost }))
+        Ok(PowerCutReply {
+            seq: ev.seq,
+            killed: killed.hit,
+            cuts,
+            bytes_lost: lost,
+        })
     }
 
     /// Set `fault` on the disks of `ids` and journal it. The library in each JVM sees it within 25 ms; a node
     /// that is not running finds it when it starts.
-    pub(super) fn set_disk(&self, ids: &[u32], fault: DiskFault, cause: &str) -> Result<Value> {
+    pub(super) fn set_disk(&self, ids: &[u32], fault: DiskFault, cause: &str) -> Result<DiskReply> {
         let spec = self.spec();
         if !spec.settings.disk_faults {
             return Err(Error::usage(format!(
@@ -161,7 +168,7 @@ impl Sup {
             f => format!("disk of {nodes} now {}, asked by `{cause}`", f.describe()),
         };
         let mut ev = Event::new(Kind::Action, message);
-        ev.action = Some("disk".to_string());
+        ev.action = Some(Action::Disk);
         ev.nodes = ids.to_vec();
         ev.node = (ids.len() == 1).then(|| ids[0]);
         ev.cause = Some(cause.to_string());
@@ -173,6 +180,11 @@ impl Sup {
                 .join("; "),
         );
         let ev = self.record(ev);
-        Ok(json!({ "seq": ev.seq, "mono_ms": ev.mono_ms, "nodes": ids, "fault": fault }))
+        Ok(DiskReply {
+            seq: ev.seq,
+            mono_ms: ev.mono_ms,
+            nodes: ids.to_vec(),
+            fault,
+        })
     }
 }

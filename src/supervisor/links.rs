@@ -47,7 +47,7 @@ pub fn describe_rules(rules: &[Rule]) -> String {
 }
 
 pub fn not_proxied(spec: &crate::model::spec::ClusterSpec) -> Error {
-    Error::usage(format!(
+    Error::not_proxied(format!(
         "cluster `{}` was made without proxied links: its nodes dial each other directly, so there is no link to \
          break; {}",
         spec.name,

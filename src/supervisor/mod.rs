@@ -11,7 +11,7 @@
 //!
 //! `start` runs it (detach, lock, adopt, bind, serve), `cluster` holds its state of the cluster, `requests`
 //! answers the control socket, `nodes` starts, stops, signals and reaps the JVMs, `probe` looks at the
-//! ensemble; `journal`, `control`, `links` and `proxy` are its files, protocol and network links; `dashboard`
+//! ensemble; `journal`, `control` (with `replies`), `links` and `proxy` are its files, protocol and network links; `dashboard`
 //! is the live web page it serves on demand.
 
 mod cluster;
@@ -23,6 +23,7 @@ pub mod links;
 mod nodes;
 mod probe;
 pub mod proxy;
+pub mod replies;
 mod requests;
 mod start;
 

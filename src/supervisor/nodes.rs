@@ -4,14 +4,13 @@ use std::os::unix::process::ExitStatusExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-
 use super::cluster::Sup;
 use super::control::Sig;
+use super::replies::{SignalReply, StartReply};
 use crate::dist::cds;
 use crate::error::{Error, Result};
 use crate::model::render;
-use crate::model::timeline::{Event, Kind};
+use crate::model::timeline::{Action, Event, Kind};
 use crate::os::clock::now_ms;
 use crate::os::launch;
 use crate::os::process::{self, Liveness};
@@ -20,7 +19,7 @@ use crate::zk::observe::{self};
 
 impl Sup {
     /// Start the nodes of `ids` that are not running: render, check ports, spawn, record, journal.
-    pub(super) async fn start(self: &Arc<Self>, ids: &[u32], cause: &str) -> Result<Value> {
+    pub(super) async fn start(self: &Arc<Self>, ids: &[u32], cause: &str) -> Result<StartReply> {
         let _g = self.lock_nodes(ids).await?;
         let spec = self.reload_spec();
         launch::check_dist_present(&spec)?;
@@ -35,10 +34,13 @@ impl Sup {
             }
         }
         if to_start.is_empty() {
-            return Ok(json!({ "started": [], "running": running }));
+            return Ok(StartReply {
+                started: Vec::new(),
+                running,
+            });
         }
         launch::check_ports_free(&spec, &to_start).await?;
-        self.action("start", &to_start, None, cause);
+        self.action(Action::Start, &to_start, None, cause);
         let rendered = render::render(&spec, &self.paths, &cds::plan(&spec, &self.paths, &to_start))?;
         let mut started = Vec::new();
         for id in &to_start {
@@ -80,7 +82,7 @@ impl Sup {
                 }
             }
         }
-        Ok(json!({ "started": started, "running": running }))
+        Ok(StartReply { started, running })
     }
 
     /// Wait for a child's exit and record it.
@@ -122,7 +124,7 @@ impl Sup {
         }
         self.save_state();
         let stopped: Vec<u32> = targets.iter().map(|t| t.0).collect();
-        self.action("stop", &stopped, Some("SIGTERM"), cause);
+        self.action(Action::Stop, &stopped, Some("SIGTERM"), cause);
         let killed = process::stop_all(&targets, grace).await?;
         self.settle(&targets).await;
         let clean: Vec<u32> = stopped.iter().copied().filter(|id| !killed.contains(id)).collect();
@@ -151,20 +153,20 @@ impl Sup {
         }
     }
 
-    pub(super) async fn signal(&self, ids: &[u32], sig: Sig, cause: &str) -> Result<Value> {
+    pub(super) async fn signal(&self, ids: &[u32], sig: Sig, cause: &str) -> Result<SignalReply> {
         let _g = self.lock_nodes(ids).await?;
         self.signal_locked(ids, sig, cause).await
     }
 
     /// `signal`, the caller holding the nodes' locks.
-    pub(super) async fn signal_locked(&self, ids: &[u32], sig: Sig, cause: &str) -> Result<Value> {
+    pub(super) async fn signal_locked(&self, ids: &[u32], sig: Sig, cause: &str) -> Result<SignalReply> {
         let spec = self.spec();
         let name = format!("SIG{:?}", sig).to_uppercase();
         let action = match sig {
-            Sig::Kill => "kill",
-            Sig::Term => "terminate",
-            Sig::Stop => "pause",
-            Sig::Cont => "resume",
+            Sig::Kill => Action::Kill,
+            Sig::Term => Action::Terminate,
+            Sig::Stop => Action::Pause,
+            Sig::Cont => Action::Resume,
         };
         let ends = matches!(sig, Sig::Kill | Sig::Term);
         let mut hit = Vec::new();
@@ -218,7 +220,7 @@ impl Sup {
             }
             self.settle(&targets).await;
         }
-        Ok(json!({ "hit": hit }))
+        Ok(SignalReply { hit })
     }
 
     /// A node's process ended: record how (stopped by zkdev, or crashed with its status) and journal it.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::cluster::Sup;
-use crate::model::timeline::Kind;
+use crate::model::timeline::{Kind, NodeState as Seen};
 use crate::os::clock::now_ms;
 use crate::os::process;
 use crate::os::state::NodeState;
@@ -91,9 +91,9 @@ impl Sup {
             for mut e in events {
                 // Starts and exits are journalled by whoever saw them first-hand (spawn, reaper).
                 let exit_or_start = e.kind == Kind::Process
-                    && [e.from.as_deref(), e.to.as_deref()]
+                    && [e.from, e.to]
                         .iter()
-                        .any(|s| matches!(s, Some("stopped" | "crashed")));
+                        .any(|s| matches!(s, Some(Seen::Process(ProcessState::Stopped | ProcessState::Crashed))));
                 // A JVM that is still starting is slow to answer on two busy cores: not worth a line.
                 let starting = e.kind == Kind::Process
                     && e.node.is_some_and(|id| {

@@ -61,7 +61,7 @@ struct Route {
 type Key = (Endpoint, Endpoint, Port);
 
 /// Live connections per link, for `zkdev links`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct LiveLink {
     pub dialler: Endpoint,
     pub target: Endpoint,

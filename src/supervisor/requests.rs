@@ -3,12 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 use super::cluster::Sup;
 use super::control::{Reply, Request, WireError};
+use super::replies::{
+    Answer, LinksReply, PingReply, RecordReply, ReloadReply, SetLinksReply, ShutdownReply, StatusReply, StopReply,
+};
 use super::{links, proxy};
 use crate::error::{Error, Result};
 use crate::model::timeline::{Event, Kind};
@@ -69,39 +72,55 @@ impl Sup {
             self.active();
         }
         match req {
-            Request::Ping => Ok(json!({ "pid": std::process::id() })),
+            Request::Ping => Ok(PingReply {
+                pid: std::process::id(),
+            }
+            .encode()),
             Request::Status => {
                 let view = self.view.lock().expect("view").clone();
                 match view {
-                    Some((status, at)) => Ok(json!({
-                        "status": status,
-                        "age_ms": at.elapsed().as_millis() as u64,
-                        "interval_ms": self.interval.as_millis() as u64,
-                        "idle_interval_ms": self.idle_interval.as_millis() as u64,
-                        "pid": std::process::id(),
-                    })),
+                    Some((status, at)) => Ok(StatusReply {
+                        status,
+                        age_ms: at.elapsed().as_millis() as u64,
+                        interval_ms: self.interval.as_millis() as u64,
+                        idle_interval_ms: self.idle_interval.as_millis() as u64,
+                        pid: std::process::id(),
+                    }
+                    .encode()),
                     None => Err(Error::failed("the supervisor has not looked at the ensemble yet")),
                 }
             }
-            Request::Start { ids, cause } => self.start(&ids, &cause).await,
+            Request::Start { ids, cause } => Ok(self.start(&ids, &cause).await?.encode()),
             Request::Stop { ids, grace_ms, cause } => {
                 let _g = self.lock_nodes(&ids).await?;
-                let (stopped, killed) = self
+                let (stopped, needed_sigkill) = self
                     .stop_locked(&ids, Duration::from_millis(grace_ms), &cause, StopReason::Stopped)
                     .await?;
-                Ok(json!({ "stopped": stopped, "needed_sigkill": killed }))
+                Ok(StopReply {
+                    stopped,
+                    needed_sigkill,
+                }
+                .encode())
             }
-            Request::Signal { ids, signal, cause } => self.signal(&ids, signal, &cause).await,
+            Request::Signal { ids, signal, cause } => Ok(self.signal(&ids, signal, &cause).await?.encode()),
             Request::Record { message, cause, action } => {
                 let kind = if action.is_some() { Kind::Action } else { Kind::Note };
                 let mut ev = Event::new(kind, message);
                 ev.action = action;
                 ev.cause = Some(cause);
-                Ok(json!({ "seq": self.record(ev).seq }))
+                Ok(RecordReply {
+                    seq: self.record(ev).seq,
+                }
+                .encode())
             }
             Request::Links => {
                 let p = self.proxies_or_refuse()?;
-                Ok(json!({ "rules": p.table().rules, "links": p.live(), "unbound": p.unbound() }))
+                Ok(LinksReply {
+                    rules: p.table().rules,
+                    links: p.live(),
+                    unbound: p.unbound(),
+                }
+                .encode())
             }
             Request::SetLinks {
                 heal_all,
@@ -132,16 +151,21 @@ impl Sup {
                     format!("links now: {}", links::describe_rules(&table.rules))
                 });
                 let ev = self.record(ev);
-                Ok(json!({ "seq": ev.seq, "mono_ms": ev.mono_ms, "rules": table.rules }))
+                Ok(SetLinksReply {
+                    seq: ev.seq,
+                    mono_ms: ev.mono_ms,
+                    rules: table.rules,
+                }
+                .encode())
             }
-            Request::Dashboard { port } => self.open_dashboard(port).await,
-            Request::Disk { ids, fault, cause } => self.set_disk(&ids, fault, &cause),
+            Request::Dashboard { port } => Ok(self.open_dashboard(port).await?.encode()),
+            Request::Disk { ids, fault, cause } => Ok(self.set_disk(&ids, fault, &cause)?.encode()),
             Request::PowerCut {
                 ids,
                 torn,
                 writeback_ms,
                 cause,
-            } => self.power_cut(&ids, torn, writeback_ms, &cause).await,
+            } => Ok(self.power_cut(&ids, torn, writeback_ms, &cause).await?.encode()),
             Request::Reload { action, message, cause } => {
                 let spec = self.reload_spec();
                 let forgotten = self.forget_nodes_not_in(&spec);
@@ -150,12 +174,17 @@ impl Sup {
                 ev.cause = Some(cause);
                 ev.nodes = spec.ids();
                 let ev = self.record(ev);
-                Ok(json!({ "seq": ev.seq, "nodes": spec.ids(), "forgotten": forgotten }))
+                Ok(ReloadReply {
+                    seq: ev.seq,
+                    nodes: spec.ids(),
+                    forgotten,
+                }
+                .encode())
             }
             Request::Shutdown { grace_ms, cause } => {
                 let ids = self.spec().ids();
                 let _g = self.lock_nodes(&ids).await?;
-                let (stopped, killed) = self
+                let (stopped, needed_sigkill) = self
                     .stop_locked(&ids, Duration::from_millis(grace_ms), &cause, StopReason::Stopped)
                     .await?;
                 let mut ev = Event::new(
@@ -165,7 +194,11 @@ impl Sup {
                 ev.pid = Some(std::process::id() as i32);
                 ev.cause = Some(cause);
                 self.record(ev);
-                Ok(json!({ "stopped": stopped, "needed_sigkill": killed }))
+                Ok(ShutdownReply {
+                    stopped,
+                    needed_sigkill,
+                }
+                .encode())
             }
         }
     }

@@ -11,7 +11,7 @@ use super::cluster::{Loaded, Sup};
 use super::journal::{self, Journal};
 use super::{links, proxy};
 use crate::error::{Error, Result};
-use crate::model::timeline::{Event, Kind};
+use crate::model::timeline::{Action, Event, Kind};
 use crate::os::clock::now_ms;
 use crate::os::process::{self, Liveness};
 use crate::os::state::{ClusterPaths, Home, State, StateRead};
@@ -233,11 +233,11 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
                 spec.net.map(|n| n.port_base).unwrap_or(0)
             ),
         );
-        ev.action = Some("links".into());
+        ev.action = Some(Action::Links);
         sup.record(ev);
         for why in p.unbound() {
             let mut ev = Event::new(Kind::Note, format!("link proxy {why}"));
-            ev.action = Some("links".into());
+            ev.action = Some(Action::Links);
             sup.record(ev);
         }
     }

@@ -53,7 +53,7 @@ async fn connect_with(
     match tokio::time::timeout(timeout, attempt).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(Error::failed(format!("cannot connect to {connect}: {e}"))),
-        Err(_) => Err(Error::failed(format!(
+        Err(_) => Err(Error::timeout(format!(
             "cannot connect to {connect}: no session within {} ms",
             timeout.as_millis()
         ))),

@@ -52,7 +52,7 @@ pub async fn reconfig(client: &zk::Client, joining: &[String], leaving: &[u32], 
         leavings: leaving.iter().map(String::as_str),
     };
     match tokio::time::timeout(Duration::from_secs(30), client.update_ensemble(update, None)).await {
-        Err(_) => Err(Error::failed(format!(
+        Err(_) => Err(Error::timeout(format!(
             "ZooKeeper did not answer the request to {what} within 30 s; `zkdev status` shows whether it was \
              committed"
         ))),
@@ -61,7 +61,7 @@ pub async fn reconfig(client: &zk::Client, joining: &[String], leaving: &[u32], 
                 "ZooKeeper answered the request to {what} with no configuration"
             ))
         }),
-        Ok(Err(e)) => Err(Error::failed(refusal(&e, what))),
+        Ok(Err(e)) => Err(Error::zookeeper_refused(refusal(&e, what))),
     }
 }
 
