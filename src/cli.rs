@@ -637,8 +637,8 @@ pub struct ChaosArgs {
     /// register: compare-and-set and sync+read on a few znodes, checked for linearizability; sequential:
     /// sequential creates, checked on every node and in each client's order; queue: no item lost or
     /// delivered twice
-    #[arg(long, value_enum, default_value_t = crate::commands::workload::Kind::Register)]
-    pub workload: crate::commands::workload::Kind,
+    #[arg(long, value_enum, default_value_t = WorkloadArg::Register)]
+    pub workload: WorkloadArg,
     /// How many clients, each with its own session
     #[arg(long, default_value_t = 5, value_name = "C")]
     pub clients: u32,
@@ -832,6 +832,33 @@ pub enum SignalArg {
     Kill,
     /// SIGTERM: ZooKeeper shuts down
     Term,
+}
+
+impl From<SignalArg> for crate::engine::kill_leader::Signal {
+    fn from(s: SignalArg) -> Self {
+        match s {
+            SignalArg::Kill => Self::Kill,
+            SignalArg::Term => Self::Term,
+        }
+    }
+}
+
+/// `chaos --workload`: the engine's workloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WorkloadArg {
+    Register,
+    Sequential,
+    Queue,
+}
+
+impl From<WorkloadArg> for crate::engine::workload::Kind {
+    fn from(w: WorkloadArg) -> Self {
+        match w {
+            WorkloadArg::Register => Self::Register,
+            WorkloadArg::Sequential => Self::Sequential,
+            WorkloadArg::Queue => Self::Queue,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod commands;
 pub mod dist;
+pub mod engine;
 pub mod error;
 pub mod model;
 pub mod os;

@@ -14,7 +14,6 @@ mod export;
 mod kill_leader;
 mod logs;
 mod membership;
-mod nemesis;
 mod net;
 mod node;
 mod profiles;
@@ -28,7 +27,6 @@ mod up;
 mod verify;
 mod wait;
 mod watch;
-pub mod workload;
 
 use std::time::Duration;
 

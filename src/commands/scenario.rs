@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::workload::{self, Kind as Workload, Running};
-use super::{chaos, verify, Ctx};
+use super::{chaos, Ctx};
 use crate::cli::RunArgs;
+use crate::engine::run;
+use crate::engine::workload::{self, Kind as Workload, Running};
 use crate::error::{Error, Result};
 use crate::model::spec::ClusterSpec;
 use crate::model::words;
@@ -317,7 +318,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
     check_needs(&file, &spec, &args.scenario)?;
     let sup = ctx.supervisor().await?;
-    chaos::wait_ready(&spec, &paths).await?;
+    run::ready(&spec, &paths, "chaos").await?;
     let talk = !ctx.quiet && !ctx.json;
     if talk {
         eprintln!(
@@ -385,7 +386,11 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<()> {
     }
     if failed {
         // Leave the cluster as a person would want it: links healed, nodes running.
-        let restarted = verify::restore(ctx, &sup, &spec, &paths).await;
+        let restored = run::restore(&ctx.cause(), &sup, &spec, &paths).await;
+        if let Some(w) = &restored.warning {
+            eprintln!("warning: {w}");
+        }
+        let restarted = restored.started;
         if talk && !restarted.is_empty() {
             eprintln!("restarted {} the scenario had left down", words::nodes(&restarted));
         }

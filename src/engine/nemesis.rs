@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::kill_leader::{self, KillReport};
-use super::sessions;
-use crate::cli::SignalArg;
+use super::kill_leader::{self, KillLeader, KillReport};
+use crate::commands::sessions;
 use crate::error::{Error, Result};
 use crate::model::disk::DiskFault;
 use crate::model::links::{self, Endpoint, Fault, Port};
@@ -117,7 +116,7 @@ pub fn check_kinds(kinds: &[Kind], spec: &ClusterSpec, cmd: &str, force: bool) -
     Ok(())
 }
 
-/// Everything a fault needs from verify.
+/// Everything a fault needs: the supervisor that injects it, the cause it is journalled with, the cluster.
 pub struct Env<'a> {
     pub sup: &'a Supervisor,
     pub cause: &'a str,
@@ -335,17 +334,13 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
         }
         Kind::Kill => {
             let start = Instant::now();
-            let (r, _) = kill_leader::execute(
-                env.sup,
-                env.cause,
-                env.spec,
-                env.paths,
-                SignalArg::Kill,
-                env.force,
-                true,
-                Duration::from_secs(60),
-            )
-            .await?;
+            let options = KillLeader {
+                force: env.force,
+                restart: true,
+                timeout: Duration::from_secs(60),
+                ..KillLeader::default()
+            };
+            let (r, _) = kill_leader::kill_leader(env.sup, env.cause, env.spec, env.paths, &options).await?;
             let what = format!(
                 "killed leader {} (epoch {}); {}; restarted, {}",
                 r.old_leader,

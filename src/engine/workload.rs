@@ -36,7 +36,7 @@ pub fn keys_for(clients: u32) -> usize {
 /// No answer within this long: the outcome is unknown.
 const OP_TIMEOUT: Duration = Duration::from_secs(2);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Register,
@@ -692,13 +692,13 @@ async fn check_sequential(spec: &ClusterSpec, h: &History) -> Result<Verdict> {
     let mut problems = Vec::new();
     let mut excerpt = Vec::new();
     // Every node, as verify checks its writes: each acknowledged create present once, with its data.
-    let reach = super::verify::Reach::plain();
+    let reach = super::writer::Reach::plain();
     let as_verify: Vec<(u64, String, String)> = acked
         .iter()
         .map(|r| (r.id as u64, format!("w-{}", r.value), r.key.clone()))
         .collect();
     for n in &spec.nodes {
-        let (check, missing) = super::verify::check_node(&reach, n.id, reach.node_addr(n), &h.base, &as_verify).await?;
+        let (check, missing) = super::writer::check_node(&reach, n.id, reach.node_addr(n), &h.base, &as_verify).await?;
         if check.missing + check.wrong_data + check.duplicated > 0 {
             problems.push(format!(
                 "node {}: {} missing ({}), {} with other data, {} created twice",

@@ -1,0 +1,226 @@
+//! verify's writer and its check: sequential creates through the connect string, each acknowledged one
+//! recorded with its latency and every unavailability window; afterwards every node is asked alone for
+//! every acknowledged write.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use zookeeper_client as zkc;
+
+use crate::error::{Error, Result};
+use crate::os::tls::TlsFiles;
+use crate::zk::client as zk;
+
+pub const ROOT: &str = "/zkdev-verify";
+
+/// How verify's clients reach the servers: the plain client ports, or (`--tls`) every node's secure client
+/// port with the cluster's CA and client certificate.
+#[derive(Debug, Clone)]
+pub struct Reach {
+    pub tls: Option<TlsFiles>,
+    /// Plain connections go to the nodes' own client ports rather than through a `--net` cluster's client
+    /// proxies (`--direct`).
+    pub direct: bool,
+}
+
+impl Reach {
+    /// The nodes' own plain client ports (the checks ask each node there).
+    pub fn plain() -> Reach {
+        Reach {
+            tls: None,
+            direct: true,
+        }
+    }
+
+    pub async fn connect(&self, to: &str, session: Duration, timeout: Duration) -> Result<zkc::Client> {
+        match &self.tls {
+            Some(files) => zk::connect_tls(to, session, timeout, files).await,
+            None => zk::connect(to, session, timeout).await,
+        }
+    }
+
+    /// The connect string: every node's secure client port (TLS is not proxied), or the workloads' connect
+    /// string (through the client proxies of a `--net` cluster unless `--direct`).
+    pub fn connect_string(&self, spec: &crate::model::spec::ClusterSpec) -> String {
+        match &self.tls {
+            Some(_) => spec.secure_connect_string().unwrap_or_else(|| spec.connect_string()),
+            None => spec.workload_connect_string(self.direct),
+        }
+    }
+
+    /// Where one node is asked alone.
+    pub fn node_addr(&self, n: &crate::model::spec::NodeSpec) -> std::net::SocketAddrV4 {
+        match (&self.tls, n.ports.secure) {
+            (Some(_), Some(port)) => std::net::SocketAddrV4::new(n.address, port),
+            _ => n.client_addr(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Log {
+    /// (attempt number, znode name, data) of every acknowledged create, in acknowledgement order.
+    pub acked: Vec<(u64, String, String)>,
+    pub failed: u64,
+    /// Unavailability windows: first failed attempt -> next success, in ms.
+    pub windows: Vec<u64>,
+    /// Attempt -> acknowledgement of every acknowledged write, in microseconds.
+    pub latencies_us: Vec<u64>,
+    pub errors: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeCheck {
+    pub id: u32,
+    pub present: usize,
+    pub missing: usize,
+    pub wrong_data: usize,
+    pub duplicated: usize,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Latency {
+    pub fn of(us: &[u64]) -> Option<Latency> {
+        let mut v = us.to_vec();
+        v.sort_unstable();
+        let at = |q: f64| {
+            let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
+            (v[i] as f64 / 1000.0 * 100.0).round() / 100.0
+        };
+        (!v.is_empty()).then(|| Latency {
+            p50: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            max: at(1.0),
+        })
+    }
+}
+
+pub fn seq_of(name: &str) -> u64 {
+    name.rsplit('-').next().and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+pub async fn write_loop(
+    reach: Reach,
+    connect: String,
+    base: String,
+    every: Duration,
+    log: Arc<Mutex<Log>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    attempts: Arc<std::sync::atomic::AtomicU64>,
+) {
+    use std::sync::atomic::Ordering;
+    let mut client: Option<zkc::Client> = None;
+    let mut failing_since: Option<Instant> = None;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let prefix = format!("{base}/w-");
+    while !stop.load(Ordering::SeqCst) {
+        tick.tick().await;
+        let attempt = attempts.fetch_add(1, Ordering::SeqCst);
+        let data = format!("write {attempt}");
+        let started = Instant::now();
+        if client.is_none() {
+            client = reach
+                .connect(&connect, Duration::from_secs(30), Duration::from_secs(2))
+                .await
+                .ok();
+        }
+        let outcome = match &client {
+            None => Err("no session".to_string()),
+            Some(c) => {
+                let create = c.create(
+                    &prefix,
+                    data.as_bytes(),
+                    &zkc::CreateMode::PersistentSequential.with_acls(zkc::Acls::anyone_all()),
+                );
+                match tokio::time::timeout(Duration::from_secs(2), create).await {
+                    Ok(Ok((_, seq))) => Ok(format!("w-{seq}")),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("no answer within 2 s".to_string()),
+                }
+            }
+        };
+        let mut l = log.lock().expect("log lock");
+        match outcome {
+            Ok(name) => {
+                if let Some(since) = failing_since.take() {
+                    l.windows.push(since.elapsed().as_millis() as u64);
+                }
+                l.latencies_us.push(started.elapsed().as_micros() as u64);
+                l.acked.push((attempt, name, data));
+            }
+            Err(e) => {
+                l.failed += 1;
+                *l.errors.entry(e.clone()).or_default() += 1;
+                failing_since.get_or_insert(started);
+                if e.contains("expired") || e.contains("closed") || e == "no session" {
+                    client = None;
+                }
+            }
+        }
+    }
+}
+
+/// Ask one node alone for every znode under `base`: which acknowledged writes it has, with which data.
+pub async fn check_node(
+    reach: &Reach,
+    id: u32,
+    addr: std::net::SocketAddrV4,
+    base: &str,
+    acked: &[(u64, String, String)],
+) -> Result<(NodeCheck, Vec<String>)> {
+    let c = reach
+        .connect(&addr.to_string(), Duration::from_secs(30), Duration::from_secs(10))
+        .await?;
+    c.sync(base)
+        .await
+        .map_err(|e| Error::failed(format!("node {id}: sync: {e}")))?;
+    let children = c
+        .list_children(base)
+        .await
+        .map_err(|e| Error::failed(format!("node {id}: list: {e}")))?;
+    let mut data_of: HashMap<String, String> = HashMap::new();
+    let mut names_by_data: HashMap<String, usize> = HashMap::new();
+    for name in &children {
+        if let Ok((d, _)) = c.get_data(&format!("{base}/{name}")).await {
+            let d = String::from_utf8_lossy(&d).into_owned();
+            *names_by_data.entry(d.clone()).or_default() += 1;
+            data_of.insert(name.clone(), d);
+        }
+    }
+    let mut missing = Vec::new();
+    let mut wrong = 0;
+    let mut dup = 0;
+    for (_, name, data) in acked {
+        match data_of.get(name) {
+            None => missing.push(name.clone()),
+            Some(d) if d != data => wrong += 1,
+            Some(_) => {}
+        }
+        if names_by_data.get(data).copied().unwrap_or(0) > 1 {
+            dup += 1;
+        }
+    }
+    Ok((
+        NodeCheck {
+            id,
+            present: acked.len() - missing.len(),
+            missing: missing.len(),
+            wrong_data: wrong,
+            duplicated: dup,
+            error: None,
+        },
+        missing,
+    ))
+}
