@@ -18,11 +18,16 @@
 //! # }
 //! ```
 
+mod ensemble;
+pub mod faults;
 pub mod kill_leader;
 pub mod nemesis;
 pub mod run;
+pub mod spec;
 pub mod workload;
 pub mod writer;
+
+pub use ensemble::{Ensemble, Options};
 
 /// How long a take-down waits for another one to finish under the quorum guard's lock (a stop's grace is
 /// 10 s).
