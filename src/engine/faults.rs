@@ -83,6 +83,7 @@ impl Default for NodeOptions {
 /// What [`node`] did.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeReport {
+    /// What was done.
     pub action: NodeAction,
     /// The nodes the target named.
     pub ids: Vec<u32>,

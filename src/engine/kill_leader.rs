@@ -29,6 +29,7 @@ pub enum Signal {
 /// How to kill the leader.
 #[derive(Debug, Clone)]
 pub struct KillLeader {
+    /// SIGKILL (a crash) or SIGTERM (a clean shutdown).
     pub signal: Signal,
     /// Kill even when the survivors cannot form a quorum (no leader can then be elected).
     pub force: bool,
@@ -53,11 +54,17 @@ impl Default for KillLeader {
 /// What a leader kill did and how long each phase of the re-election took.
 #[derive(Debug, Clone, Serialize)]
 pub struct KillReport {
+    /// The node that led.
     pub old_leader: u32,
+    /// Its JVM's pid.
     pub old_pid: i32,
+    /// The epoch it led in.
     pub old_epoch: u32,
+    /// The signal sent, by name (`SIGKILL`).
     pub signal: &'static str,
+    /// The node leading afterwards, once seen.
     pub new_leader: Option<u32>,
+    /// Its epoch (higher than `old_epoch`).
     pub new_epoch: Option<u32>,
     /// Signal sent -> first surviving node seen not serving (it noticed the leader was gone).
     pub noticed_ms: Option<u64>,
@@ -67,6 +74,7 @@ pub struct KillReport {
     pub all_serving_ms: Option<u64>,
     /// With --restart: the old leader started again -> serving again (and in which mode).
     pub rejoin_ms: Option<u64>,
+    /// The mode the old leader serves in after the rejoin.
     pub rejoined_as: Option<Mode>,
     /// False when --force killed the last leader a quorum could have: no leader until voters return.
     pub quorum_left: bool,

@@ -9,7 +9,8 @@
 //! # async fn demo() -> zkdev::error::Result<()> {
 //! use zkdev::engine::{Ensemble, Options};
 //!
-//! let ensemble = Ensemble::up(Options::new("/tmp/my-test-home").nodes(3).port_offset(20000)).await?;
+//! let home = std::env::temp_dir().join("zkdev-example");
+//! let ensemble = Ensemble::up(Options::new(home).nodes(3).port_offset(20000)).await?;
 //! let killed = ensemble.kill_leader(&Default::default()).await?;
 //! let status = ensemble.status().await?;
 //! assert_ne!(status.leader, Some(killed.old_leader));

@@ -25,6 +25,7 @@ use crate::zk::observe::{self, ClusterStatus, ProcessState};
 /// One fault as it was injected.
 #[derive(Debug, Serialize)]
 pub struct Injected {
+    /// The fault as planned.
     #[serde(flatten)]
     pub planned: Planned,
     /// The nodes it hit, resolved when it was injected (a partition: the cut-off node; a link: both ends).
@@ -37,6 +38,7 @@ pub struct Injected {
     pub held_ms: u64,
     /// Healed -> every node serving with one leader again.
     pub recovered_ms: Option<u64>,
+    /// A `kill` fault's leader kill, timed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kill: Option<KillReport>,
 }
@@ -118,9 +120,13 @@ pub fn check_kinds(kinds: &[Kind], spec: &ClusterSpec, cmd: &str, force: bool) -
 
 /// Everything a fault needs: the supervisor that injects it, the cause it is journalled with, the cluster.
 pub struct Env<'a> {
+    /// The supervisor that injects and journals the fault.
     pub sup: &'a Supervisor,
+    /// The cause journalled with it (the command line that asked).
     pub cause: &'a str,
+    /// The cluster's spec.
     pub spec: &'a ClusterSpec,
+    /// The cluster's files.
     pub paths: &'a ClusterPaths,
     /// Kill a leader even when the others would not keep a quorum (`chaos --force`).
     pub force: bool,

@@ -25,24 +25,46 @@ pub struct Schedule {
 #[derive(Debug)]
 pub enum Event<'a> {
     /// A planned fault was injected, held and healed, and every node serves again.
-    FaultHealed { fault: &'a Planned, injected: &'a Injected },
+    FaultHealed {
+        /// The fault as planned.
+        fault: &'a Planned,
+        /// What was done, when, and how long it took.
+        injected: &'a Injected,
+    },
     /// Leader kill number `n` (1-based) was made, and the old leader rejoined.
-    LeaderKilled { n: u32, report: &'a KillReport },
+    LeaderKilled {
+        /// Which kill (1-based).
+        n: u32,
+        /// How the re-election went.
+        report: &'a KillReport,
+    },
 }
 
 /// What stopped a run early.
 #[derive(Debug)]
 pub enum Failure {
     /// A planned fault could not be injected, healed, or recovered from.
-    Fault { fault: Planned, error: Error },
+    Fault {
+        /// The fault that failed.
+        fault: Planned,
+        /// Why.
+        error: Error,
+    },
     /// A leader kill could not be made (or the ensemble did not recover from it).
-    LeaderKill { n: u32, error: Error },
+    LeaderKill {
+        /// Which kill (1-based).
+        n: u32,
+        /// Why.
+        error: Error,
+    },
 }
 
 /// How a run went: what was injected, whether it was cut short, and why.
 #[derive(Debug, Default)]
 pub struct Outcome {
+    /// The faults injected (and healed), in order.
     pub injected: Vec<Injected>,
+    /// The leader kills made, in order.
     pub kills: Vec<KillReport>,
     /// Set when a fault failed; the run stopped there.
     pub failure: Option<Failure>,

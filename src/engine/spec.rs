@@ -7,18 +7,27 @@ use crate::model::spec::ClusterSpec;
 /// What the flags say about a cluster that does not exist yet; `None` and `false` leave it to the profile.
 #[derive(Debug, Default, Clone)]
 pub struct NewCluster<'a> {
+    /// A built-in profile's name or a profile file (default: `default`).
     pub profile: Option<&'a str>,
+    /// Added to every port.
     pub port_offset: Option<u16>,
+    /// Every node on 127.0.0.1, or each on an address of its own.
     pub addresses: Option<crate::model::profile::AddressMode>,
+    /// The first of the nodes' own addresses.
     pub address_base: Option<std::net::Ipv4Addr>,
+    /// A ZooKeeper installation to use.
     pub zk_home: Option<&'a str>,
+    /// A ZooKeeper version zkdev installed (`zkdev dist`).
     pub dist: Option<&'a str>,
+    /// Voting participants.
     pub voters: u32,
+    /// Observers.
     pub observers: u32,
     /// `--tls`: TLS on whatever the profile says.
     pub tls: bool,
     /// `--net`: proxied links (the profile may ask for them too).
     pub net: bool,
+    /// The first port of the proxied links.
     pub net_port_base: Option<u16>,
     /// `--reconfig`: dynamic reconfiguration (the profile may ask for it too).
     pub reconfig: bool,

@@ -27,6 +27,7 @@ use crate::model::rng::Rng;
 use crate::model::spec::ClusterSpec;
 use crate::zk::client as zk;
 
+/// Where the workloads' znodes live.
 pub const ROOT: &str = "/zkdev-chaos";
 /// The registers of the register workload: one per 4 clients, at least 3. Few clients per register keep
 /// each register's history easy to check.
@@ -36,15 +37,20 @@ pub fn keys_for(clients: u32) -> usize {
 /// No answer within this long: the outcome is unknown.
 const OP_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// A workload and the promise it is checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
+    /// Compare-and-set and sync+read on a few znodes: linearizable.
     Register,
+    /// Sequential creates: each on every node, once, in each client's order.
     Sequential,
+    /// Enqueue and dequeue: no item lost or delivered twice.
     Queue,
 }
 
 impl Kind {
+    /// Its name (`register`).
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Register => "register",
@@ -53,6 +59,7 @@ impl Kind {
         }
     }
 
+    /// A workload by name, or what to write instead.
     pub fn parse(text: &str) -> std::result::Result<Kind, String> {
         match text.trim() {
             "register" => Ok(Kind::Register),
@@ -69,6 +76,7 @@ impl Kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
+    /// The operation took effect.
     Ok,
     /// Did not take effect (refused, or never sent).
     Fail,
@@ -79,10 +87,13 @@ pub enum Outcome {
 /// One recorded operation, whatever the workload.
 #[derive(Debug, Clone, Serialize)]
 pub struct Record {
+    /// The record's number in the history.
     pub id: usize,
+    /// The client that ran it.
     pub client: u32,
     /// read, cas, create, enqueue, dequeue
     pub f: &'static str,
+    /// The znode (or register) it was about.
     pub key: String,
     /// Microseconds from the start of the workload.
     pub call_us: u64,
@@ -91,6 +102,7 @@ pub struct Record {
     /// Unknown outcomes: when the client stopped waiting (an error, or its timeout).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gave_up_us: Option<u64>,
+    /// How it ended.
     pub outcome: Outcome,
     /// What was written or read: `7@3` (value 7, version 3), a znode name, an item.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -98,6 +110,7 @@ pub struct Record {
     /// Register CASes: the expected version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expect: Option<i32>,
+    /// The client's error, when it failed or its outcome is unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -111,8 +124,11 @@ struct ClientLog {
 
 /// A workload under way.
 pub struct Running {
+    /// The workload running.
     pub kind: Kind,
+    /// The znode under which it works.
     pub base: String,
+    /// How many clients.
     pub clients: u32,
     t0: Instant,
     stop: Arc<AtomicBool>,
@@ -154,12 +170,17 @@ impl Journal {
 /// The history of a stopped workload.
 #[derive(Debug, Serialize)]
 pub struct History {
+    /// The workload that ran.
     pub kind: Kind,
+    /// The znode under which it worked.
     pub base: String,
+    /// How many clients.
     pub clients: u32,
+    /// How long it ran.
     pub duration_ms: u64,
     /// In the order the operations completed (`id`).
     pub records: Vec<Record>,
+    /// The register operations, for the linearizability checker.
     #[serde(skip)]
     pub register: Vec<linearize::Op>,
     /// Why `history.ndjson` could not be written to the end, if it could not.
@@ -256,6 +277,7 @@ pub async fn start(
 }
 
 impl Running {
+    /// Time since the workload started.
     pub fn elapsed(&self) -> Duration {
         self.t0.elapsed()
     }
@@ -591,6 +613,7 @@ fn session_lost(e: &zkc::Error) -> bool {
 /// What the check found.
 #[derive(Debug, Serialize)]
 pub struct Verdict {
+    /// No violation found.
     pub ok: bool,
     /// One line: what was checked and found.
     pub summary: String,

@@ -13,12 +13,14 @@ use crate::error::{Error, Result};
 use crate::os::tls::TlsFiles;
 use crate::zk::client as zk;
 
+/// Where verify's writes go.
 pub const ROOT: &str = "/zkdev-verify";
 
 /// How verify's clients reach the servers: the plain client ports, or (`--tls`) every node's secure client
 /// port with the cluster's CA and client certificate.
 #[derive(Debug, Clone)]
 pub struct Reach {
+    /// Over TLS, with these files (`verify --tls`).
     pub tls: Option<TlsFiles>,
     /// Plain connections go to the nodes' own client ports rather than through a `--net` cluster's client
     /// proxies (`--direct`).
@@ -34,6 +36,7 @@ impl Reach {
         }
     }
 
+    /// A session with `to`, over TLS when asked.
     pub async fn connect(&self, to: &str, session: Duration, timeout: Duration) -> Result<zkc::Client> {
         match &self.tls {
             Some(files) => zk::connect_tls(to, session, timeout, files).await,
@@ -59,37 +62,53 @@ impl Reach {
     }
 }
 
+/// What the writer saw.
 #[derive(Debug, Default)]
 pub struct Log {
     /// (attempt number, znode name, data) of every acknowledged create, in acknowledgement order.
     pub acked: Vec<(u64, String, String)>,
+    /// Attempts that were not acknowledged.
     pub failed: u64,
     /// Unavailability windows: first failed attempt -> next success, in ms.
     pub windows: Vec<u64>,
     /// Attempt -> acknowledgement of every acknowledged write, in microseconds.
     pub latencies_us: Vec<u64>,
+    /// Each error the client saw, with how often.
     pub errors: BTreeMap<String, u64>,
 }
 
+/// What one node has of the acknowledged writes.
 #[derive(Debug, Serialize)]
 pub struct NodeCheck {
+    /// The node.
     pub id: u32,
+    /// Acknowledged writes it has.
     pub present: usize,
+    /// Acknowledged writes it lacks.
     pub missing: usize,
+    /// Writes it has with other data.
     pub wrong_data: usize,
+    /// Writes it has more than once.
     pub duplicated: usize,
+    /// Why it could not be asked.
     pub error: Option<String>,
 }
 
+/// Percentiles of a latency sample, in milliseconds.
 #[derive(Debug, Serialize)]
 pub struct Latency {
+    /// Median.
     pub p50: f64,
+    /// 90th percentile.
     pub p90: f64,
+    /// 99th percentile.
     pub p99: f64,
+    /// Largest.
     pub max: f64,
 }
 
 impl Latency {
+    /// The percentiles of `us` (microseconds), or none of an empty sample.
     pub fn of(us: &[u64]) -> Option<Latency> {
         let mut v = us.to_vec();
         v.sort_unstable();
@@ -106,10 +125,12 @@ impl Latency {
     }
 }
 
+/// The sequence number ZooKeeper appended to a sequential znode's name.
 pub fn seq_of(name: &str) -> u64 {
     name.rsplit('-').next().and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
+/// Create a sequential znode every `every` until `stop`, recording each outcome in `log`.
 pub async fn write_loop(
     reach: Reach,
     connect: String,
