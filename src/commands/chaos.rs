@@ -178,16 +178,17 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
             eprintln!("  {}. at {:.1} s: {}", f.n, f.at_ms as f64 / 1000.0, f.describe());
         }
     }
-    let running = workload::start(
-        &spec,
+    let history_file = out_dir.join("history.ndjson");
+    let load = workload::Load {
         kind,
-        args.clients,
-        args.rate,
-        args.direct,
-        Some(&out_dir.join("history.ndjson")),
-    )
-    .await
-    .map_err(|e| unreachable_through_proxies(e, &spec, args.direct))?;
+        clients: args.clients,
+        rate: args.rate,
+        direct: args.direct,
+        history: Some(&history_file),
+    };
+    let running = workload::start(&spec, &load)
+        .await
+        .map_err(|e| unreachable_through_proxies(e, &spec, args.direct))?;
     if talk {
         eprintln!(
             "{} {} the {} workload under {}...",

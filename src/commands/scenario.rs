@@ -472,7 +472,14 @@ impl Runner<'_> {
                         "a workload already runs: `expect no_lost_writes` checks and stops it before another starts",
                     ));
                 }
-                let w = workload::start(self.spec, *kind, *clients, *rate, self.direct, None)
+                let load = workload::Load {
+                    kind: *kind,
+                    clients: *clients,
+                    rate: *rate,
+                    direct: self.direct,
+                    history: None,
+                };
+                let w = workload::start(self.spec, &load)
                     .await
                     .map_err(|e| chaos::unreachable_through_proxies(e, self.spec, self.direct))?;
                 let said = format!(

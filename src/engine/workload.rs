@@ -212,17 +212,31 @@ async fn timed<T>(
     tokio::time::timeout(OP_TIMEOUT, f).await.ok()
 }
 
-/// Make the workload's znodes and start `clients` clients, `rate` operations per second each (0: as fast as
-/// each can), connected as `ClusterSpec::workload_connect_string` says (`direct`: around the client proxies).
-/// With `history`, every operation is appended to that file as it completes.
-pub async fn start(
-    spec: &ClusterSpec,
-    kind: Kind,
-    clients: u32,
-    rate: u32,
-    direct: bool,
-    history: Option<&Path>,
-) -> Result<Running> {
+/// How to run a workload.
+#[derive(Debug, Clone)]
+pub struct Load<'a> {
+    /// Which workload.
+    pub kind: Kind,
+    /// How many clients, each with its own session.
+    pub clients: u32,
+    /// Operations per second per client (0: as fast as each can).
+    pub rate: u32,
+    /// Connect to the nodes' own client ports, around a `--net` cluster's client proxies.
+    pub direct: bool,
+    /// Append every operation to this file as it completes.
+    pub history: Option<&'a Path>,
+}
+
+/// Make the workload's znodes and start its clients, connected as `ClusterSpec::workload_connect_string`
+/// says.
+pub async fn start(spec: &ClusterSpec, load: &Load<'_>) -> Result<Running> {
+    let Load {
+        kind,
+        clients,
+        rate,
+        direct,
+        history,
+    } = *load;
     let journal = history.map(Journal::open).transpose()?;
     let keys = keys_for(clients);
     let connect_to = spec.workload_connect_string(direct);
