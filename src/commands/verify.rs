@@ -15,7 +15,7 @@ use crate::cli::VerifyArgs;
 use crate::engine::kill_leader::{self, KillReport};
 use crate::engine::nemesis::{self as faults, Injected};
 use crate::engine::run::{self, not_coming_back};
-use crate::engine::writer::{check_node, seq_of, write_loop, Latency, Log, NodeCheck, Reach, ROOT};
+use crate::engine::writer::{check_every_node, write_loop, Checked, Latency, Log, NodeCheck, Reach, ROOT};
 use crate::error::{Error, Result};
 use crate::model::nemesis::{self, Kind, Planned};
 use crate::os::interrupt;
@@ -284,34 +284,13 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     }
 
     let log = std::mem::take(&mut *log.lock().expect("writer finished"));
-    let mut nodes = Vec::new();
-    let mut lost: std::collections::BTreeSet<String> = Default::default();
-    let mut duplicated = 0;
-    for n in &spec.nodes {
-        let check = check_node(&reach, n.id, reach.node_addr(n), &base, &log.acked).await;
-        match check {
-            Ok((c, missing)) => {
-                duplicated += c.duplicated;
-                lost.extend(missing);
-                nodes.push(c);
-            }
-            Err(e) => nodes.push(NodeCheck {
-                id: n.id,
-                present: 0,
-                missing: log.acked.len(),
-                wrong_data: 0,
-                duplicated: 0,
-                error: Some(e.to_string()),
-            }),
-        }
-    }
-    // In order: acknowledged later means a higher sequence number.
-    let seqs: Vec<u64> = log.acked.iter().map(|(_, name, _)| seq_of(name)).collect();
-    let out_of_order = seqs.windows(2).filter(|w| w[1] <= w[0]).count();
-    let ok = lost.is_empty()
-        && duplicated == 0
-        && out_of_order == 0
-        && nodes.iter().all(|n| n.error.is_none() && n.wrong_data == 0);
+    let Checked {
+        nodes,
+        lost,
+        duplicated,
+        out_of_order,
+        ok,
+    } = check_every_node(&reach, &spec, &base, &log.acked).await;
 
     let report = VerifyReport {
         path: base.clone(),
@@ -319,7 +298,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
         attempted: attempts.load(std::sync::atomic::Ordering::SeqCst),
         acknowledged: log.acked.len(),
         failed: log.failed,
-        lost: lost.len(),
+        lost,
         duplicated,
         out_of_order,
         unavailability_ms: log.windows.clone(),

@@ -245,3 +245,61 @@ pub async fn check_node(
         missing,
     ))
 }
+
+/// What every node has of the acknowledged writes.
+#[derive(Debug)]
+pub struct Checked {
+    /// Each node's count.
+    pub nodes: Vec<NodeCheck>,
+    /// Acknowledged writes missing on at least one node.
+    pub lost: usize,
+    /// Writes found more than once, summed over the nodes.
+    pub duplicated: usize,
+    /// Acknowledged writes whose sequence number is not above the one acknowledged before.
+    pub out_of_order: usize,
+    /// Nothing lost, duplicated, out of order or with other data, and every node answered.
+    pub ok: bool,
+}
+
+/// Ask every node of `spec` alone for every acknowledged write under `base`, and put the answers together.
+pub async fn check_every_node(
+    reach: &Reach,
+    spec: &crate::model::spec::ClusterSpec,
+    base: &str,
+    acked: &[(u64, String, String)],
+) -> Checked {
+    let mut nodes = Vec::new();
+    let mut lost: std::collections::BTreeSet<String> = Default::default();
+    let mut duplicated = 0;
+    for n in &spec.nodes {
+        match check_node(reach, n.id, reach.node_addr(n), base, acked).await {
+            Ok((c, missing)) => {
+                duplicated += c.duplicated;
+                lost.extend(missing);
+                nodes.push(c);
+            }
+            Err(e) => nodes.push(NodeCheck {
+                id: n.id,
+                present: 0,
+                missing: acked.len(),
+                wrong_data: 0,
+                duplicated: 0,
+                error: Some(e.to_string()),
+            }),
+        }
+    }
+    // In order: acknowledged later means a higher sequence number.
+    let seqs: Vec<u64> = acked.iter().map(|(_, name, _)| seq_of(name)).collect();
+    let out_of_order = seqs.windows(2).filter(|w| w[1] <= w[0]).count();
+    let ok = lost.is_empty()
+        && duplicated == 0
+        && out_of_order == 0
+        && nodes.iter().all(|n| n.error.is_none() && n.wrong_data == 0);
+    Checked {
+        nodes,
+        lost: lost.len(),
+        duplicated,
+        out_of_order,
+        ok,
+    }
+}
