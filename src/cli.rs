@@ -872,6 +872,15 @@ pub enum SignalArg {
     Term,
 }
 
+impl From<SignalArg> for crate::engine::kill_leader::Signal {
+    fn from(s: SignalArg) -> Self {
+        match s {
+            SignalArg::Kill => Self::Kill,
+            SignalArg::Term => Self::Term,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct KillLeaderArgs {
     #[command(flatten)]
@@ -1000,6 +1009,11 @@ mod tests {
 pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
     use clap::CommandFactory;
     clap_complete::generate(shell, &mut Cli::command(), "zkdev", out);
+}
+
+/// `argv` (program name first) as a zkdev command line, or None when it is not one.
+pub fn parse(argv: impl IntoIterator<Item = String>) -> Option<Cli> {
+    Cli::try_parse_from(argv).ok()
 }
 
 /// Whether `argv` (program name first) is a zkdev command line: None when it parses, else the first line of

@@ -156,25 +156,7 @@ fn status_table_in(s: &ClusterStatus, color: bool) -> String {
 }
 
 pub fn summary_line(s: &ClusterStatus) -> String {
-    let leader = match (s.leader, s.epoch) {
-        (Some(id), Some(e)) => format!("leader {id} (epoch {e})"),
-        (Some(id), None) => format!("leader {id}"),
-        (None, _) if s.leaders().len() > 1 => "several nodes claim to lead".to_string(),
-        (None, _) => "no leader".to_string(),
-    };
-    let q = &s.quorum;
-    let quorum = if q.voters_up >= q.needed {
-        format!("voters up {}/{} (quorum needs {})", q.voters_up, q.voters, q.needed)
-    } else {
-        format!(
-            "voters up {}/{}: NO QUORUM (needs {}; start voters again)",
-            q.voters_up, q.voters, q.needed
-        )
-    };
-    format!(
-        "cluster {}: {leader}, {quorum}, connect {}",
-        s.cluster, s.connect_string
-    )
+    crate::model::status::summary_line(s)
 }
 
 /// Whether stderr is a person's terminal (progress bars only then).
@@ -184,7 +166,7 @@ pub fn stderr_is_tty() -> bool {
 
 /// Seconds with millisecond precision, for people.
 pub fn secs(d: std::time::Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
+    crate::model::span::secs(d)
 }
 
 /// A spinner on stderr while waiting (only on a terminal, and not with --quiet/--json).

@@ -189,8 +189,37 @@ fn chaos_with_every_fault_passes_and_a_write_behind_its_back_is_caught() {
     assert!(chaos_children(&c).contains(&tampered.rsplit('/').next().unwrap().to_string()));
 }
 
-/// The shipped scenarios pass on one cluster, with a JUnit report; the sequential and queue workloads pass a
-/// short run with a session expiry and a disk fault; an expectation that does not hold fails the run.
+/// zkdev processes on `home` other than `except` and supervisors, with their command lines: a scenario's
+/// command steps run inside `zkdev run`, so none should appear while it runs.
+fn other_zkdev_processes(home: &Path, except: u32) -> Vec<String> {
+    let needle = home.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = (cmd.split(|b| *b == 0))
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let is_zkdev = args.first().is_some_and(|a| a.ends_with("/zkdev") || a == "zkdev");
+        if pid != except
+            && is_zkdev
+            && !args.iter().any(|a| a == "supervise")
+            && args.iter().any(|a| a.contains(&needle))
+        {
+            found.push(args.join(" "));
+        }
+    }
+    found
+}
+
+/// The shipped scenarios pass on one cluster, with a JUnit report, and run their command steps (kill-leader,
+/// stop, start, isolate, heal, disk) in process: no zkdev child appears while they run; the sequential and
+/// queue workloads pass a short run with a session expiry and a disk fault; an expectation that does not
+/// hold fails the run.
 #[test]
 fn the_shipped_scenarios_pass() {
     let slot = 60;
@@ -199,13 +228,31 @@ fn the_shipped_scenarios_pass() {
     let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     for name in ["kill-leader", "leader-isolated", "slow-disk-leader"] {
         let junit = c.home_path().join(format!("{name}.xml"));
-        let out = c
-            .cmd()
-            .args(["run", "--json", "--junit", junit.to_str().unwrap()])
-            .arg(scenarios.join(format!("{name}.toml")))
-            .output()
-            .unwrap();
+        let file = scenarios.join(format!("{name}.toml"));
+        let mut run = c.spawn(&[
+            "run",
+            "--json",
+            "--junit",
+            junit.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ]);
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let mut children = Vec::new();
+        while run.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "{name} did not finish within 180 s");
+            for p in other_zkdev_processes(c.home_path(), run.id()) {
+                if !children.contains(&p) {
+                    children.push(p);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let out = run.wait_with_output().unwrap();
         assert_ok(&out, name);
+        assert!(
+            children.is_empty(),
+            "{name}: the scenario started zkdev processes for its steps: {children:?}"
+        );
         let r = json_of(&out);
         assert_eq!(r["ok"], true, "{r}");
         assert!(

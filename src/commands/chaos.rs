@@ -1,7 +1,7 @@
 //! `zkdev chaos`: C real clients run a workload (register, sequential, queue) through the ensemble while
 //! verify's seeded nemesis injects faults one at a time and heals them; every operation is recorded with
 //! its invocation and completion time and outcome, and the history is checked as the workload promises
-//! (`commands::workload`). The history, the faults, the journal, the verdict and an SVG timeline are
+//! (`engine::workload`). The history, the faults, the journal, the verdict and an SVG timeline are
 //! written to a run directory. A violation exits 1 with the smallest excerpt of the history that shows it.
 
 use std::collections::BTreeMap;
@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::nemesis::{self as faults, Injected};
-use super::verify::{self, Latency};
-use super::workload::{self, History, Kind as Workload, Outcome, Record, Verdict};
 use super::Ctx;
 use crate::cli::ChaosArgs;
+use crate::engine::nemesis::{self as faults, Injected};
+use crate::engine::run;
+use crate::engine::workload::{self, History, Kind as Workload, Outcome, Record, Verdict};
+use crate::engine::writer::Latency;
 use crate::error::{Error, Result};
 use crate::model::nemesis::{self, Kind, Planned};
 use crate::model::spec::ClusterSpec;
@@ -23,7 +24,6 @@ use crate::os::interrupt;
 use crate::os::state::ClusterPaths;
 use crate::output;
 use crate::supervisor::control::Restart;
-use crate::zk::observe;
 
 /// A stretch of the run in which no operation completed successfully (longer than `GAP_MS`).
 #[derive(Debug, Clone, Serialize)]
@@ -117,6 +117,7 @@ fn replay_command(ctx: &Ctx, args: &ChaosArgs, seed: u64, kinds: &[Kind], durati
 }
 
 pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
+    let kind = args.workload;
     let duration_ms = args.duration.as_millis() as u64;
     if duration_ms < 1000 {
         return Err(Error::usage(format!(
@@ -156,7 +157,7 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
     std::fs::create_dir_all(&out_dir).map_err(|e| Error::io("cannot create the run directory", &out_dir, e))?;
 
     let sup = ctx.supervisor().await?;
-    wait_ready(&spec, &paths).await?;
+    run::ready(&spec, &paths, "chaos").await?;
     interrupt::install();
     let talk = !ctx.quiet && !ctx.json;
     if talk {
@@ -177,22 +178,23 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
             eprintln!("  {}. at {:.1} s: {}", f.n, f.at_ms as f64 / 1000.0, f.describe());
         }
     }
-    let running = workload::start(
-        &spec,
-        args.workload,
-        args.clients,
-        args.rate,
-        args.direct,
-        Some(&out_dir.join("history.ndjson")),
-    )
-    .await
-    .map_err(|e| unreachable_through_proxies(e, &spec, args.direct))?;
+    let history_file = out_dir.join("history.ndjson");
+    let load = workload::Load {
+        kind,
+        clients: args.clients,
+        rate: args.rate,
+        direct: args.direct,
+        history: Some(&history_file),
+    };
+    let running = workload::start(&spec, &load)
+        .await
+        .map_err(|e| unreachable_through_proxies(e, &spec, args.direct))?;
     if talk {
         eprintln!(
             "{} {} the {} workload under {}...",
             crate::model::words::count(args.clients as usize, "client"),
             if args.clients == 1 { "runs" } else { "run" },
-            args.workload.as_str(),
+            kind.as_str(),
             running.base
         );
     }
@@ -206,37 +208,34 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
         paths: &paths,
         force: args.force,
     };
-    let mut injected = Vec::new();
-    let mut fault_error = None;
-    for f in &plan {
-        if interrupt::interrupted() {
-            break;
+    let schedule = run::Schedule {
+        faults: plan.clone(),
+        leader_kills: 0,
+    };
+    let outcome = run::run(&env, &schedule, Duration::from_millis(duration_ms), t0, |event| {
+        if let (true, run::Event::FaultHealed { fault, injected: i }) = (talk, &event) {
+            eprintln!(
+                "  fault {} at {:.2} s: {}; held {} ms, every node serving {} ms after the heal",
+                fault.n,
+                i.injected_at_ms as f64 / 1000.0,
+                i.what,
+                i.held_ms,
+                i.recovered_ms.unwrap_or(0)
+            );
         }
-        match faults::inject(&env, f, t0).await {
-            Ok(mut i) => {
-                if talk {
-                    eprintln!(
-                        "  fault {} at {:.2} s: {}; held {} ms, every node serving {} ms after the heal",
-                        f.n,
-                        i.injected_at_ms as f64 / 1000.0,
-                        i.what,
-                        i.held_ms,
-                        i.recovered_ms.unwrap_or(0)
-                    );
-                }
-                i.injected_at_ms += offset_ms;
-                injected.push(i);
-            }
-            Err(_) if interrupt::interrupted() => break,
-            Err(e) => {
-                fault_error = Some(e.reword(|m| format!("fault {} ({}): {m}", f.n, f.describe())));
-                break;
-            }
+    })
+    .await?;
+    // The faults' times from the start of the workload, as the history's.
+    let mut injected = outcome.injected;
+    for i in &mut injected {
+        i.injected_at_ms += offset_ms;
+    }
+    let fault_error = outcome.failure.map(|f| match f {
+        run::Failure::Fault { fault, error } => {
+            error.reword(|m| format!("fault {} ({}): {m}", fault.n, fault.describe()))
         }
-    }
-    while t0.elapsed() < Duration::from_millis(duration_ms) && !interrupt::interrupted() && fault_error.is_none() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        run::Failure::LeaderKill { error, .. } => error,
+    });
     let history = running.stop().await;
     // On disk before the check, which may take long or be killed: history.ndjson grew as the run went,
     // history.json is the same, whole.
@@ -248,7 +247,11 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
     }
     write_json(&out_dir.join("history.json"), &history)?;
     if interrupt::interrupted() {
-        let restarted = verify::restore(ctx, &sup, &spec, &paths).await;
+        let restored = run::restore(&cause, &sup, &spec, &paths).await;
+        if let Some(w) = &restored.warning {
+            eprintln!("warning: {w}");
+        }
+        let restarted = restored.started;
         return Err(Error::failed(format!(
             "interrupted after {}{}; the check was not run; the history is in {}, the workload's znodes are left under {}",
             crate::model::words::count(injected.len(), "fault"),
@@ -346,21 +349,6 @@ pub fn unreachable_through_proxies(e: Error, spec: &ClusterSpec, direct: bool) -
          connects to the nodes' own client ports instead",
         spec.workload_connect_string(false)
     ))
-}
-
-/// Every node serving with one leader (within 30 s), or an error that says what keeps it from serving.
-pub async fn wait_ready(spec: &ClusterSpec, paths: &ClusterPaths) -> Result<()> {
-    let now = observe::gather(spec, paths, &paths.load_state()?).await;
-    if let Some(why) = verify::not_coming_back(&now) {
-        return Err(Error::failed(format!("chaos needs every node serving, but {why}")));
-    }
-    match observe::wait_until(spec, paths, Duration::from_secs(30), |s| s.healthy(), |_| {}).await {
-        Ok(_) => Ok(()),
-        Err((_, s)) => Err(Error::failed(format!(
-            "chaos needs a healthy ensemble to start: {}; `zkdev wait` waits for a leader",
-            output::summary_line(&s)
-        ))),
-    }
 }
 
 /// Operation counts, throughput, latency of successful operations.
@@ -562,7 +550,7 @@ fn print_report(ctx: &Ctx, r: &ChaosReport) {
         r.seed
     );
     if !r.faults.is_empty() {
-        crate::out!("{}", faults::table(&r.faults, false));
+        crate::out!("{}", super::fault_table(&r.faults, false));
     }
     if r.unavailable.is_empty() {
         crate::outln!("unavailable: never more than {GAP_MS} ms without a successful operation");

@@ -1,57 +1,23 @@
-//! `zkdev kill-leader`: find the leader by asking the servers, signal it, and time every phase of the
-//! re-election; with --restart bring the old leader back and time its rejoin.
-
-use std::time::{Duration, Instant};
-
-use serde::Serialize;
+//! `zkdev kill-leader`: the engine's leader kill with the command line's options, its report rendered.
 
 use super::Ctx;
-use crate::cli::{KillLeaderArgs, SignalArg};
-use crate::error::{Error, Result};
-use crate::model::fault;
-use crate::model::server::Mode;
-use crate::model::spec::ClusterSpec;
-use crate::os::state::ClusterPaths;
+use crate::cli::KillLeaderArgs;
+use crate::engine::kill_leader::{self, KillLeader, KillReport};
+use crate::error::Result;
 use crate::output;
-use crate::supervisor::control::{Request, Sig, Supervisor};
-use crate::zk::observe::{self, ClusterStatus, ProcessState};
-
-#[derive(Debug, Serialize)]
-pub struct KillReport {
-    pub old_leader: u32,
-    pub old_pid: i32,
-    pub old_epoch: u32,
-    pub signal: &'static str,
-    pub new_leader: Option<u32>,
-    pub new_epoch: Option<u32>,
-    /// Signal sent -> first surviving node seen not serving (it noticed the leader was gone).
-    pub noticed_ms: Option<u64>,
-    /// Signal sent -> a new leader serving. Writes are impossible for this long.
-    pub new_leader_ms: Option<u64>,
-    /// Signal sent -> every surviving node serving.
-    pub all_serving_ms: Option<u64>,
-    /// With --restart: the old leader started again -> serving again (and in which mode).
-    pub rejoin_ms: Option<u64>,
-    pub rejoined_as: Option<Mode>,
-    /// False when --force killed the last leader a quorum could have: no leader until voters return.
-    pub quorum_left: bool,
-}
+use crate::zk::observe::{ClusterStatus, ProcessState};
 
 pub async fn run(ctx: &Ctx, args: KillLeaderArgs) -> Result<()> {
     let timeout = args.timeout;
     let (paths, spec) = ctx.existing()?;
     let sup = ctx.supervisor().await?;
-    let (report, after) = execute(
-        &sup,
-        &ctx.cause(),
-        &spec,
-        &paths,
-        args.signal,
-        args.force,
-        args.restart,
+    let options = KillLeader {
+        signal: args.signal.into(),
+        force: args.force,
+        restart: args.restart,
         timeout,
-    )
-    .await?;
+    };
+    let (report, after) = kill_leader::kill_leader(&sup, &ctx.cause(), &spec, &paths, &options).await?;
     print_report(ctx, &report, &after);
     if !report.quorum_left {
         eprintln!(
@@ -64,177 +30,6 @@ pub async fn run(ctx: &Ctx, args: KillLeaderArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Kill the leader through the supervisor and time the re-election (and, with `restart`, the old leader's
-/// rejoin); the result goes into the journal too. Shared by `kill-leader` and `verify`.
-#[expect(clippy::too_many_arguments, reason = "one call site each in kill-leader and verify")]
-pub async fn execute(
-    sup: &Supervisor,
-    cause: &str,
-    spec: &ClusterSpec,
-    paths: &ClusterPaths,
-    signal: SignalArg,
-    force: bool,
-    restart: bool,
-    timeout: Duration,
-) -> Result<(KillReport, ClusterStatus)> {
-    // The quorum guard's lock, from the look the decision is taken on until the leader has exited (see
-    // `node::run`).
-    let quorum_lock = paths.quorum_lock(super::node::QUORUM_LOCK_WAIT).await?;
-    let before = observe::gather(spec, paths, &paths.load_state()?).await;
-    let leaders = before.leaders();
-    let [leader] = leaders.as_slice() else {
-        let q = &before.quorum;
-        let why = if leaders.len() > 1 {
-            "several nodes claim to lead".to_string()
-        } else if q.voters_up < q.needed {
-            format!(
-                "no node leads right now: {} of {} {} up and a quorum needs {}, so none can be elected; \
-                 start voters again with `zkdev up`",
-                q.voters_up,
-                crate::model::words::count(q.voters, "voter"),
-                if q.voters_up == 1 { "is" } else { "are" },
-                q.needed
-            )
-        } else {
-            "no node leads right now (an election may be under way; `zkdev wait` waits for one)".to_string()
-        };
-        return Err(Error::failed(format!(
-            "cannot kill the leader: {why}; see `zkdev status`"
-        )));
-    };
-    let (old, old_pid, old_epoch) = (
-        leader.id,
-        leader.pid().expect("a serving node has a pid"),
-        leader.zxid().map_or(0, |z| z.epoch()),
-    );
-    // The voters ZooKeeper committed count, also after a `reconfig` made with another client.
-    let committed = observe::with_committed_voters(&before, spec, paths);
-    let quorum = fault::guard(&committed, &[old], &format!("kill leader {old}"), force)?;
-
-    let (sig, sig_name) = match signal {
-        SignalArg::Kill => (Sig::Kill, "SIGKILL"),
-        SignalArg::Term => (Sig::Term, "SIGTERM"),
-    };
-    let t0 = Instant::now();
-    let answer = sup
-        .ask(
-            Request::Signal {
-                ids: vec![old],
-                signal: sig,
-                cause: cause.to_string(),
-            },
-            Duration::from_secs(90),
-        )
-        .await?;
-    if answer["hit"].as_array().is_none_or(|a| a.is_empty()) {
-        return Err(Error::failed(format!(
-            "leader {old} (pid {old_pid}) is no longer the JVM zkdev started; nothing was signalled. See `zkdev status`"
-        )));
-    }
-    drop(quorum_lock);
-
-    let mut report = KillReport {
-        old_leader: old,
-        old_pid,
-        old_epoch,
-        signal: sig_name,
-        new_leader: None,
-        new_epoch: None,
-        noticed_ms: None,
-        new_leader_ms: None,
-        all_serving_ms: None,
-        rejoin_ms: None,
-        rejoined_as: None,
-        quorum_left: quorum.holds(),
-    };
-
-    if !quorum.holds() {
-        let after = observe::gather(spec, paths, &paths.load_state()?).await;
-        return Ok((report, after));
-    }
-
-    let ms = |d: Duration| d.as_millis() as u64;
-    let result = observe::wait_until(
-        spec,
-        paths,
-        timeout,
-        |s| {
-            let elapsed = t0.elapsed();
-            if report.noticed_ms.is_none() && s.nodes.iter().any(|n| n.id != old && !n.serving()) {
-                report.noticed_ms = Some(ms(elapsed));
-            }
-            let new = s.leader.filter(|l| *l != old && s.epoch > Some(old_epoch));
-            if report.new_leader_ms.is_none() && new.is_some() {
-                report.new_leader_ms = Some(ms(elapsed));
-                report.new_leader = new;
-                report.new_epoch = s.epoch;
-            }
-            let survivors_serving = s.nodes.iter().filter(|n| n.id != old).all(|n| n.serving());
-            if new.is_some() && survivors_serving {
-                report.all_serving_ms = Some(ms(elapsed));
-                return true;
-            }
-            false
-        },
-        |_| {},
-    )
-    .await;
-    let mut after = match result {
-        Ok(after) => after,
-        Err((_, after)) => {
-            return Err(Error::failed(format!(
-                "leader {old} was killed but no new leader with a higher epoch served within {}; {}",
-                output::secs(timeout),
-                output::summary_line(&after)
-            )))
-        }
-    };
-
-    if restart {
-        let t1 = Instant::now();
-        sup.ask(
-            Request::Start {
-                ids: vec![old],
-                cause: cause.to_string(),
-            },
-            Duration::from_secs(60),
-        )
-        .await?;
-        match observe::wait_until(spec, paths, timeout, |s| s.healthy(), |_| {}).await {
-            Ok(s) => {
-                report.rejoin_ms = Some(ms(t1.elapsed()));
-                report.rejoined_as = s.node(old).and_then(|n| n.mode());
-                after = s;
-            }
-            Err((_, s)) => {
-                return Err(Error::failed(format!(
-                    "node {old} was started again but the ensemble was not all serving within {}; {}",
-                    output::secs(timeout),
-                    output::summary_line(&s)
-                )))
-            }
-        }
-    }
-    let mut note = format!(
-        "kill-leader: leader {old} (epoch {old_epoch}) killed with {sig_name}; {}",
-        new_leader_phrase(report.new_leader, report.new_epoch, report.new_leader_ms)
-    );
-    if let Some(ms) = report.rejoin_ms {
-        note.push_str(&format!("; node {old} rejoined after {ms} ms"));
-    }
-    let _ = sup
-        .ask(
-            Request::Record {
-                message: note,
-                cause: cause.to_string(),
-                action: None,
-            },
-            Duration::from_secs(5),
-        )
-        .await;
-    Ok((report, after))
 }
 
 fn print_report(ctx: &Ctx, r: &KillReport, after: &ClusterStatus) {
@@ -270,28 +65,5 @@ fn print_report(ctx: &Ctx, r: &KillReport, after: &ClusterStatus) {
         .collect();
     if !down.is_empty() {
         crate::outln!("not running: {} — `zkdev up` starts it again", down.join(", "));
-    }
-}
-
-/// "new leader 2 (epoch 3) serving after 412 ms", with what is known: "no new leader seen" when none.
-pub(super) fn new_leader_phrase(leader: Option<u32>, epoch: Option<u32>, ms: Option<u64>) -> String {
-    let Some(l) = leader else {
-        return "no new leader seen".to_string();
-    };
-    let epoch = epoch.map_or(String::new(), |e| format!(" (epoch {e})"));
-    let after = ms.map_or(String::new(), |m| format!(" serving after {m} ms"));
-    format!("new leader {l}{epoch}{after}")
-}
-
-#[cfg(test)]
-mod phrase_tests {
-    #[test]
-    fn a_missing_leader_is_said_in_words() {
-        assert_eq!(
-            super::new_leader_phrase(Some(2), Some(3), Some(412)),
-            "new leader 2 (epoch 3) serving after 412 ms"
-        );
-        assert_eq!(super::new_leader_phrase(None, None, None), "no new leader seen");
-        assert!(!super::new_leader_phrase(Some(2), None, None).contains('-'));
     }
 }

@@ -1,7 +1,9 @@
 //! `zkdev run SCENARIO.toml`: a fault scenario a team wrote down (often one they saw fail), replayed step
 //! by step against the cluster, with a JSON report and JUnit XML for CI. A step is one of:
 //! - a zkdev command line without `zkdev` (`kill-leader`, `isolate leader`, `pause 2`, `heal`, `start all`):
-//!   run as that very command, so a scenario does exactly what a person typing it does;
+//!   parsed as that very command and run in this process through the engine (kill-leader, the node
+//!   actions, isolate, heal, disk); the others (`wait`, `smoke`, `status`, `verify`, `partition`, `link`,
+//!   `expire-session`, `heal A B`) still run as a `zkdev` child process;
 //! - `workload register|sequential|queue [--clients C] [--rate R]`: start `chaos`'s workload in the background;
 //! - `wait 5s`;
 //! - `expect leader_changed|leader|healthy [within 10s]`, `expect no_lost_writes` (stops the workload and
@@ -14,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::workload::{self, Kind as Workload, Running};
-use super::{chaos, verify, Ctx};
+use super::{chaos, Ctx};
 use crate::cli::RunArgs;
+use crate::engine::run;
+use crate::engine::workload::{self, Kind as Workload, Running};
 use crate::error::{Error, Result};
 use crate::model::spec::ClusterSpec;
 use crate::model::words;
@@ -314,7 +317,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<()> {
     let (paths, spec) = ctx.existing()?;
     check_needs(&file, &spec, &args.scenario)?;
     let sup = ctx.supervisor().await?;
-    chaos::wait_ready(&spec, &paths).await?;
+    run::ready(&spec, &paths, "chaos").await?;
     let talk = !ctx.quiet && !ctx.json;
     if talk {
         eprintln!(
@@ -327,6 +330,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<()> {
     let t0 = Instant::now();
     let mut state = Runner {
         ctx,
+        sup: &sup,
         spec: &spec,
         paths: &paths,
         workload: None,
@@ -382,7 +386,11 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<()> {
     }
     if failed {
         // Leave the cluster as a person would want it: links healed, nodes running.
-        let restarted = verify::restore(ctx, &sup, &spec, &paths).await;
+        let restored = run::restore(&ctx.cause(), &sup, &spec, &paths).await;
+        if let Some(w) = &restored.warning {
+            eprintln!("warning: {w}");
+        }
+        let restarted = restored.started;
         if talk && !restarted.is_empty() {
             eprintln!("restarted {} the scenario had left down", words::nodes(&restarted));
         }
@@ -434,6 +442,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<()> {
 
 struct Runner<'a> {
     ctx: &'a Ctx,
+    sup: &'a crate::supervisor::control::Supervisor,
     spec: &'a ClusterSpec,
     paths: &'a ClusterPaths,
     workload: Option<Running>,
@@ -460,7 +469,14 @@ impl Runner<'_> {
                         "a workload already runs: `expect no_lost_writes` checks and stops it before another starts",
                     ));
                 }
-                let w = workload::start(self.spec, *kind, *clients, *rate, self.direct, None)
+                let load = workload::Load {
+                    kind: *kind,
+                    clients: *clients,
+                    rate: *rate,
+                    direct: self.direct,
+                    history: None,
+                };
+                let w = workload::start(self.spec, &load)
                     .await
                     .map_err(|e| chaos::unreachable_through_proxies(e, self.spec, self.direct))?;
                 let said = format!(
@@ -508,8 +524,91 @@ impl Runner<'_> {
         }
     }
 
-    /// Run `zkdev WORDS` on this cluster, as a person would.
+    /// Run `zkdev WORDS` on this cluster, as a person would: in this process through the engine where it
+    /// maps onto an engine call, else as a child process.
     async fn command(&self, words: &[String]) -> Result<String> {
+        use crate::cli::Cmd;
+        use crate::engine::faults::{self, NodeAction, NodeOptions};
+        use crate::engine::kill_leader::{self, KillLeader};
+        let argv = std::iter::once("zkdev".to_string()).chain(words.iter().cloned());
+        let Some(cli) = crate::cli::parse(argv) else {
+            return self.child(words).await;
+        };
+        // Journalled as the command a person would have typed.
+        let cause = format!("zkdev {}", words.join(" "));
+        let env = crate::engine::nemesis::Env {
+            sup: self.sup,
+            cause: &cause,
+            spec: self.spec,
+            paths: self.paths,
+            force: false,
+        };
+        let node = |action: NodeAction, a: crate::cli::NodeArgs| {
+            let options = NodeOptions {
+                force: a.force,
+                wait: !a.no_wait,
+                timeout: a.timeout,
+            };
+            let env = &env;
+            async move {
+                faults::node(env, action, a.target, &options)
+                    .await
+                    .map(|r| r.describe())
+            }
+        };
+        let failed = |e: crate::error::Error| e.reword(|m| format!("`zkdev {}` failed: {m}", words.join(" ")));
+        let done = match cli.command {
+            Cmd::KillLeader(a) => {
+                let options = KillLeader {
+                    signal: a.signal.into(),
+                    force: a.force,
+                    restart: a.restart,
+                    timeout: a.timeout,
+                };
+                kill_leader::kill_leader(self.sup, &cause, self.spec, self.paths, &options)
+                    .await
+                    .map(|(r, _)| {
+                        format!(
+                            "killed leader {} (pid {}, epoch {}) with {}; {}",
+                            r.old_leader,
+                            r.old_pid,
+                            r.old_epoch,
+                            r.signal,
+                            kill_leader::new_leader_phrase(r.new_leader, r.new_epoch, r.new_leader_ms)
+                        )
+                    })
+            }
+            Cmd::Stop(a) => node(NodeAction::Stop, a).await,
+            Cmd::Start(a) => node(NodeAction::Start, a).await,
+            Cmd::Restart(a) => node(NodeAction::Restart, a).await,
+            Cmd::Kill(a) => node(NodeAction::Kill, a).await,
+            Cmd::Pause(a) => node(NodeAction::Pause, a).await,
+            Cmd::Resume(a) => node(NodeAction::Resume, a).await,
+            Cmd::Isolate(a) => faults::isolate(&env, a.node, a.one_way).await.map(|s| s.describe()),
+            Cmd::Heal(a) if a.ends.is_empty() => faults::heal(&env, (!a.no_wait).then_some(a.timeout))
+                .await
+                .map(|()| "healed every link".to_string()),
+            Cmd::Disk(a) => {
+                use crate::model::disk::DiskFault;
+                let fault = match (&a.slow_fsync, a.full, a.eio) {
+                    (Some(d), _, _) => DiskFault::SlowFsync {
+                        ms: super::net::fault_ms(*d, "--slow-fsync")?,
+                    },
+                    (None, true, _) => DiskFault::Full,
+                    (None, false, true) => DiskFault::Eio,
+                    _ => DiskFault::Healthy,
+                };
+                faults::disk(&env, a.target, fault)
+                    .await
+                    .map(|ids| format!("{} on {}", fault.describe(), words::nodes(&ids)))
+            }
+            _ => return self.child(words).await,
+        };
+        done.map_err(failed)
+    }
+
+    /// Run `zkdev WORDS` on this cluster as a child process (the steps the engine does not run yet).
+    async fn child(&self, words: &[String]) -> Result<String> {
         let exe = std::env::current_exe().map_err(|e| Error::failed(format!("cannot find zkdev itself: {e}")))?;
         let out = tokio::process::Command::new(exe)
             .arg("--home")

@@ -4,17 +4,18 @@
 //! write. An acknowledged write must be on every node, once, in order, with its data. Unacknowledged writes
 //! (the client saw an error) may or may not have landed: that is allowed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use zookeeper_client as zkc;
 
-use super::kill_leader::{self, KillReport};
-use super::nemesis::{self as faults, Injected};
 use super::Ctx;
-use crate::cli::{SignalArg, VerifyArgs};
+use crate::cli::VerifyArgs;
+use crate::engine::kill_leader::{self, KillReport};
+use crate::engine::nemesis::{self as faults, Injected};
+use crate::engine::run::{self, not_coming_back};
+use crate::engine::writer::{check_every_node, write_loop, Checked, Latency, Log, NodeCheck, Reach, ROOT};
 use crate::error::{Error, Result};
 use crate::model::nemesis::{self, Kind, Planned};
 use crate::os::interrupt;
@@ -23,96 +24,25 @@ use crate::output;
 use crate::zk::client as zk;
 use crate::zk::observe;
 
-const ROOT: &str = "/zkdev-verify";
-
-/// How verify's clients reach the servers: the plain client ports, or (`--tls`) every node's secure client
-/// port with the cluster's CA and client certificate.
-#[derive(Debug, Clone)]
-pub(super) struct Reach {
-    tls: Option<TlsFiles>,
-    /// Plain connections go to the nodes' own client ports rather than through a `--net` cluster's client
-    /// proxies (`--direct`).
-    direct: bool,
-}
-
-impl Reach {
-    /// The nodes' own plain client ports (the checks ask each node there).
-    pub(super) fn plain() -> Reach {
-        Reach {
-            tls: None,
-            direct: true,
-        }
-    }
-
-    async fn connect(&self, to: &str, session: Duration, timeout: Duration) -> Result<zkc::Client> {
-        match &self.tls {
-            Some(files) => zk::connect_tls(to, session, timeout, files).await,
-            None => zk::connect(to, session, timeout).await,
-        }
-    }
-
-    /// The connect string: every node's secure client port (TLS is not proxied), or the workloads' connect
-    /// string (through the client proxies of a `--net` cluster unless `--direct`).
-    fn connect_string(&self, spec: &crate::model::spec::ClusterSpec) -> String {
-        match &self.tls {
-            Some(_) => spec.secure_connect_string().unwrap_or_else(|| spec.connect_string()),
-            None => spec.workload_connect_string(self.direct),
-        }
-    }
-
-    /// Where one node is asked alone.
-    pub(super) fn node_addr(&self, n: &crate::model::spec::NodeSpec) -> std::net::SocketAddrV4 {
-        match (&self.tls, n.ports.secure) {
-            (Some(_), Some(port)) => std::net::SocketAddrV4::new(n.address, port),
-            _ => n.client_addr(),
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-struct Log {
-    /// (attempt number, znode name, data) of every acknowledged create, in acknowledgement order.
-    acked: Vec<(u64, String, String)>,
-    failed: u64,
-    /// Unavailability windows: first failed attempt -> next success, in ms.
-    windows: Vec<u64>,
-    /// Attempt -> acknowledgement of every acknowledged write, in microseconds.
-    latencies_us: Vec<u64>,
-    errors: BTreeMap<String, u64>,
-}
-
-#[derive(Debug, Serialize)]
-pub(super) struct NodeCheck {
-    id: u32,
-    pub(super) present: usize,
-    pub(super) missing: usize,
-    pub(super) wrong_data: usize,
-    pub(super) duplicated: usize,
-    error: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub(super) struct Latency {
-    pub(super) p50: f64,
-    pub(super) p90: f64,
-    pub(super) p99: f64,
-    pub(super) max: f64,
-}
-
-impl Latency {
-    pub(super) fn of(us: &[u64]) -> Option<Latency> {
-        let mut v = us.to_vec();
-        v.sort_unstable();
-        let at = |q: f64| {
-            let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
-            (v[i] as f64 / 1000.0 * 100.0).round() / 100.0
-        };
-        (!v.is_empty()).then(|| Latency {
-            p50: at(0.5),
-            p90: at(0.9),
-            p99: at(0.99),
-            max: at(1.0),
-        })
+/// One event of the run loop, on stderr as it happens.
+fn render(event: &run::Event<'_>) {
+    match event {
+        run::Event::FaultHealed { fault, injected: i } => eprintln!(
+            "  fault {} at {:.2} s: {}; held {} ms, every node serving {} ms after the heal",
+            fault.n,
+            i.injected_at_ms as f64 / 1000.0,
+            i.what,
+            i.held_ms,
+            i.recovered_ms.unwrap_or(0)
+        ),
+        run::Event::LeaderKilled { n, report: r } => eprintln!(
+            "  kill {n}: leader {} (epoch {}) killed; {}; {}",
+            r.old_leader,
+            r.old_epoch,
+            kill_leader::new_leader_phrase(r.new_leader, r.new_epoch, r.new_leader_ms),
+            r.rejoined_as
+                .map_or("not seen rejoining".to_string(), |m| format!("rejoined as {m}"))
+        ),
     }
 }
 
@@ -273,109 +203,53 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     ));
 
     let t0 = Instant::now();
-    let mut kills = Vec::new();
-    let mut kill_error = None;
-    let mut injected = Vec::new();
-    let kill_count = if nemesis.is_some() { 0 } else { args.kills };
-    if let Some(n) = &nemesis {
-        let cause = ctx.cause();
-        let env = faults::Env {
-            sup: &sup,
-            cause: &cause,
-            spec: &spec,
-            paths: &paths,
-            force: false,
-        };
-        for f in &n.plan {
-            if interrupt::interrupted() {
-                break;
-            }
-            match faults::inject(&env, f, t0).await {
-                Ok(mut i) => {
-                    if !ctx.quiet && !ctx.json {
-                        eprintln!(
-                            "  fault {} at {:.2} s: {}; held {} ms, every node serving {} ms after the heal",
-                            f.n,
-                            i.injected_at_ms as f64 / 1000.0,
-                            i.what,
-                            i.held_ms,
-                            i.recovered_ms.unwrap_or(0)
-                        );
-                    }
-                    if let Some(k) = i.kill.take() {
-                        kills.push(k);
-                    }
-                    injected.push(i);
-                }
-                Err(_) if interrupt::interrupted() => break,
-                Err(e) => {
-                    kill_error = Some(Error::failed(format!("fault {} ({}): {e}", f.n, f.describe())));
-                    break;
-                }
-            }
+    let cause = ctx.cause();
+    let env = faults::Env {
+        sup: &sup,
+        cause: &cause,
+        spec: &spec,
+        paths: &paths,
+        force: false,
+    };
+    let schedule = run::Schedule {
+        faults: nemesis.as_ref().map(|n| n.plan.clone()).unwrap_or_default(),
+        leader_kills: if nemesis.is_some() { 0 } else { args.kills },
+    };
+    let talk = !ctx.quiet && !ctx.json;
+    let outcome = run::run(&env, &schedule, duration, t0, |event| {
+        if talk {
+            render(&event);
+        }
+    })
+    .await?;
+    let run::Outcome {
+        injected,
+        mut kills,
+        failure,
+        ..
+    } = outcome;
+    let mut injected = injected;
+    // A nemesis kill's report is listed with the kills.
+    for i in &mut injected {
+        if let Some(k) = i.kill.take() {
+            kills.push(k);
         }
     }
-    for k in 1..=kill_count {
-        let at = duration.mul_f64(f64::from(k) / f64::from(kill_count + 1));
-        while t0.elapsed() < at && !interrupt::interrupted() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    let kill_error = failure.map(|f| match f {
+        run::Failure::Fault { fault, error } => {
+            Error::failed(format!("fault {} ({}): {error}", fault.n, fault.describe()))
         }
-        if interrupt::interrupted() {
-            break;
-        }
-        // kill-leader's own guard would suggest --force, which verify does not have.
-        let now = observe::gather(&spec, &paths, &paths.load_state()?).await;
-        if let Some(q) = now
-            .leader
-            .map(|l| crate::model::fault::quorum_after(&now, &[l]))
-            .filter(|q| !q.holds())
-        {
-            let down = not_coming_back(&now).unwrap_or_else(|| "`zkdev status` shows which voters are down".into());
-            kill_error = Some(Error::failed(format!(
-                "kill {k} was not made: {}, so no new leader could be elected; {down}",
-                q.describe()
-            )));
-            break;
-        }
-        match kill_leader::execute(
-            &sup,
-            &ctx.cause(),
-            &spec,
-            &paths,
-            SignalArg::Kill,
-            false,
-            true,
-            Duration::from_secs(60),
-        )
-        .await
-        {
-            Ok((r, _)) => {
-                if !ctx.quiet && !ctx.json {
-                    eprintln!(
-                        "  kill {k}: leader {} (epoch {}) killed; {}; {}",
-                        r.old_leader,
-                        r.old_epoch,
-                        super::kill_leader::new_leader_phrase(r.new_leader, r.new_epoch, r.new_leader_ms),
-                        r.rejoined_as
-                            .map_or("not seen rejoining".to_string(), |m| format!("rejoined as {m}"))
-                    );
-                }
-                kills.push(r);
-            }
-            Err(e) => {
-                kill_error = Some(e);
-                break;
-            }
-        }
-    }
-    while t0.elapsed() < duration && !interrupt::interrupted() && kill_error.is_none() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        run::Failure::LeaderKill { error, .. } => error,
+    });
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = writer.await;
     if interrupt::interrupted() {
         // A kill may have been cut short before its restart: bring back every node verify stopped.
-        let restarted = restore(ctx, &sup, &spec, &paths).await;
+        let restored = run::restore(&cause, &sup, &spec, &paths).await;
+        if let Some(w) = &restored.warning {
+            eprintln!("warning: {w}");
+        }
+        let restarted = restored.started;
         let what = if restarted.is_empty() {
             "every node is running as before".to_string()
         } else {
@@ -410,34 +284,13 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     }
 
     let log = std::mem::take(&mut *log.lock().expect("writer finished"));
-    let mut nodes = Vec::new();
-    let mut lost: std::collections::BTreeSet<String> = Default::default();
-    let mut duplicated = 0;
-    for n in &spec.nodes {
-        let check = check_node(&reach, n.id, reach.node_addr(n), &base, &log.acked).await;
-        match check {
-            Ok((c, missing)) => {
-                duplicated += c.duplicated;
-                lost.extend(missing);
-                nodes.push(c);
-            }
-            Err(e) => nodes.push(NodeCheck {
-                id: n.id,
-                present: 0,
-                missing: log.acked.len(),
-                wrong_data: 0,
-                duplicated: 0,
-                error: Some(e.to_string()),
-            }),
-        }
-    }
-    // In order: acknowledged later means a higher sequence number.
-    let seqs: Vec<u64> = log.acked.iter().map(|(_, name, _)| seq_of(name)).collect();
-    let out_of_order = seqs.windows(2).filter(|w| w[1] <= w[0]).count();
-    let ok = lost.is_empty()
-        && duplicated == 0
-        && out_of_order == 0
-        && nodes.iter().all(|n| n.error.is_none() && n.wrong_data == 0);
+    let Checked {
+        nodes,
+        lost,
+        duplicated,
+        out_of_order,
+        ok,
+    } = check_every_node(&reach, &spec, &base, &log.acked).await;
 
     let report = VerifyReport {
         path: base.clone(),
@@ -445,7 +298,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
         attempted: attempts.load(std::sync::atomic::Ordering::SeqCst),
         acknowledged: log.acked.len(),
         failed: log.failed,
-        lost: lost.len(),
+        lost,
         duplicated,
         out_of_order,
         unavailability_ms: log.windows.clone(),
@@ -489,59 +342,6 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     }
 }
 
-/// Start again the nodes that are down after an interrupted run (verify only ever stops leaders it kills).
-pub(super) async fn restore(
-    ctx: &Ctx,
-    sup: &crate::supervisor::control::Supervisor,
-    spec: &crate::model::spec::ClusterSpec,
-    paths: &crate::os::state::ClusterPaths,
-) -> Vec<u32> {
-    let Ok(state) = paths.load_state() else {
-        return Vec::new();
-    };
-    let now = observe::gather(spec, paths, &state).await;
-    let down: Vec<u32> = now
-        .nodes
-        .iter()
-        .filter(|n| {
-            matches!(
-                n.process(),
-                observe::ProcessState::Stopped | observe::ProcessState::Crashed
-            )
-        })
-        .map(|n| n.id)
-        .collect();
-    if down.is_empty() {
-        return down;
-    }
-    let req = crate::supervisor::control::Request::Start {
-        ids: down.clone(),
-        cause: ctx.cause(),
-    };
-    match sup.ask(req, Duration::from_secs(60)).await {
-        Ok(_) => {
-            // Not observe::wait_until: it ends on the very Ctrl-C being handled here.
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            while std::time::Instant::now() < deadline {
-                let healthy = match paths.load_state() {
-                    Ok(state) => observe::gather(spec, paths, &state).await.healthy(),
-                    Err(_) => false,
-                };
-                if healthy {
-                    return down;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            eprintln!("warning: restarted the nodes this run had stopped, but the ensemble did not serve within 30 s");
-            down
-        }
-        Err(e) => {
-            eprintln!("warning: could not restart the nodes this run had stopped: {e}");
-            Vec::new()
-        }
-    }
-}
-
 /// Verify kills the leader and needs the other voters to elect a new one: at least 3 voters.
 fn survives_leader_kills(spec: &crate::model::spec::ClusterSpec) -> Result<()> {
     let (voters, needed) = (spec.voter_count(), spec.quorum_needed());
@@ -559,162 +359,6 @@ fn survives_leader_kills(spec: &crate::model::spec::ClusterSpec) -> Result<()> {
         spec.remake_command_with(3, &[]),
         spec.beside_flags()
     )))
-}
-
-/// Nodes that waiting will not bring back: paused ones (until `zkdev resume`) and stopped or crashed ones
-/// (until started): which, and what brings them back.
-pub(super) fn not_coming_back(status: &observe::ClusterStatus) -> Option<String> {
-    use observe::ProcessState::{Crashed, Paused, Stopped};
-    let ids = |states: &[observe::ProcessState]| -> Vec<String> {
-        (status.nodes.iter())
-            .filter(|n| states.contains(&n.process()))
-            .map(|n| n.id.to_string())
-            .collect()
-    };
-    // (who, the target that names them, the pronoun)
-    let name = |ids: &[String], what: &str| match ids {
-        [one] => (format!("node {one} is {what}"), one.clone(), "it"),
-        many => (
-            format!("nodes {} are {what}", many.join(",")),
-            "all".to_string(),
-            "them",
-        ),
-    };
-    let mut problems = Vec::new();
-    let paused = ids(&[Paused]);
-    if !paused.is_empty() {
-        let (which, target, _) = name(&paused, "paused (SIGSTOP)");
-        problems.push(format!(
-            "{which} and will not serve until resumed: `zkdev resume {target}`"
-        ));
-    }
-    let down = ids(&[Stopped, Crashed]);
-    if !down.is_empty() {
-        let (which, target, them) = name(&down, "not running");
-        problems.push(format!(
-            "{which}: `zkdev start {target}` (or `zkdev up`) starts {them} again"
-        ));
-    }
-    (!problems.is_empty()).then(|| problems.join("; "))
-}
-
-fn seq_of(name: &str) -> u64 {
-    name.rsplit('-').next().and_then(|s| s.parse().ok()).unwrap_or(0)
-}
-
-async fn write_loop(
-    reach: Reach,
-    connect: String,
-    base: String,
-    every: Duration,
-    log: Arc<Mutex<Log>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    attempts: Arc<std::sync::atomic::AtomicU64>,
-) {
-    use std::sync::atomic::Ordering;
-    let mut client: Option<zkc::Client> = None;
-    let mut failing_since: Option<Instant> = None;
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let prefix = format!("{base}/w-");
-    while !stop.load(Ordering::SeqCst) {
-        tick.tick().await;
-        let attempt = attempts.fetch_add(1, Ordering::SeqCst);
-        let data = format!("write {attempt}");
-        let started = Instant::now();
-        if client.is_none() {
-            client = reach
-                .connect(&connect, Duration::from_secs(30), Duration::from_secs(2))
-                .await
-                .ok();
-        }
-        let outcome = match &client {
-            None => Err("no session".to_string()),
-            Some(c) => {
-                let create = c.create(
-                    &prefix,
-                    data.as_bytes(),
-                    &zkc::CreateMode::PersistentSequential.with_acls(zkc::Acls::anyone_all()),
-                );
-                match tokio::time::timeout(Duration::from_secs(2), create).await {
-                    Ok(Ok((_, seq))) => Ok(format!("w-{seq}")),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err("no answer within 2 s".to_string()),
-                }
-            }
-        };
-        let mut l = log.lock().expect("log lock");
-        match outcome {
-            Ok(name) => {
-                if let Some(since) = failing_since.take() {
-                    l.windows.push(since.elapsed().as_millis() as u64);
-                }
-                l.latencies_us.push(started.elapsed().as_micros() as u64);
-                l.acked.push((attempt, name, data));
-            }
-            Err(e) => {
-                l.failed += 1;
-                *l.errors.entry(e.clone()).or_default() += 1;
-                failing_since.get_or_insert(started);
-                if e.contains("expired") || e.contains("closed") || e == "no session" {
-                    client = None;
-                }
-            }
-        }
-    }
-}
-
-/// Ask one node alone for every znode under `base`: which acknowledged writes it has, with which data.
-pub(super) async fn check_node(
-    reach: &Reach,
-    id: u32,
-    addr: std::net::SocketAddrV4,
-    base: &str,
-    acked: &[(u64, String, String)],
-) -> Result<(NodeCheck, Vec<String>)> {
-    let c = reach
-        .connect(&addr.to_string(), Duration::from_secs(30), Duration::from_secs(10))
-        .await?;
-    c.sync(base)
-        .await
-        .map_err(|e| Error::failed(format!("node {id}: sync: {e}")))?;
-    let children = c
-        .list_children(base)
-        .await
-        .map_err(|e| Error::failed(format!("node {id}: list: {e}")))?;
-    let mut data_of: HashMap<String, String> = HashMap::new();
-    let mut names_by_data: HashMap<String, usize> = HashMap::new();
-    for name in &children {
-        if let Ok((d, _)) = c.get_data(&format!("{base}/{name}")).await {
-            let d = String::from_utf8_lossy(&d).into_owned();
-            *names_by_data.entry(d.clone()).or_default() += 1;
-            data_of.insert(name.clone(), d);
-        }
-    }
-    let mut missing = Vec::new();
-    let mut wrong = 0;
-    let mut dup = 0;
-    for (_, name, data) in acked {
-        match data_of.get(name) {
-            None => missing.push(name.clone()),
-            Some(d) if d != data => wrong += 1,
-            Some(_) => {}
-        }
-        if names_by_data.get(data).copied().unwrap_or(0) > 1 {
-            dup += 1;
-        }
-    }
-    Ok((
-        NodeCheck {
-            id,
-            present: acked.len() - missing.len(),
-            missing: missing.len(),
-            wrong_data: wrong,
-            duplicated: dup,
-            error: None,
-        },
-        missing,
-    ))
 }
 
 fn print_report(ctx: &Ctx, r: &VerifyReport) {
@@ -751,7 +395,7 @@ fn print_report(ctx: &Ctx, r: &VerifyReport) {
             n.seed,
             n.seed
         );
-        crate::out!("{}", super::nemesis::table(&n.faults, true));
+        crate::out!("{}", super::fault_table(&n.faults, true));
     }
     if !r.unavailability_ms.is_empty() {
         let w: Vec<String> = r.unavailability_ms.iter().map(|ms| format!("{ms} ms")).collect();

@@ -121,6 +121,11 @@ pub fn format(d: Duration) -> String {
     out
 }
 
+/// Seconds with two decimals, as measurements are shown (`1.25 s`).
+pub fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -404,3 +404,27 @@ impl ClusterStatus {
         self.nodes.iter().filter(|n| !n.serving()).collect()
     }
 }
+
+/// The one-line summary `status` ends with: the leader and its epoch, voters up against the quorum, the
+/// connect string.
+pub fn summary_line(s: &ClusterStatus) -> String {
+    let leader = match (s.leader, s.epoch) {
+        (Some(id), Some(e)) => format!("leader {id} (epoch {e})"),
+        (Some(id), None) => format!("leader {id}"),
+        (None, _) if s.leaders().len() > 1 => "several nodes claim to lead".to_string(),
+        (None, _) => "no leader".to_string(),
+    };
+    let q = &s.quorum;
+    let quorum = if q.voters_up >= q.needed {
+        format!("voters up {}/{} (quorum needs {})", q.voters_up, q.voters, q.needed)
+    } else {
+        format!(
+            "voters up {}/{}: NO QUORUM (needs {}; start voters again)",
+            q.voters_up, q.voters, q.needed
+        )
+    };
+    format!(
+        "cluster {}: {leader}, {quorum}, connect {}",
+        s.cluster, s.connect_string
+    )
+}

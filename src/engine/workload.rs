@@ -28,6 +28,7 @@ use crate::model::spec::ClusterSpec;
 pub use crate::model::workload::Kind;
 use crate::zk::client as zk;
 
+/// Where the workloads' znodes live.
 pub const ROOT: &str = "/zkdev-chaos";
 /// The registers of the register workload: one per 4 clients, at least 3. Few clients per register keep
 /// each register's history easy to check.
@@ -41,6 +42,7 @@ const OP_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
+    /// The operation took effect.
     Ok,
     /// Did not take effect (refused, or never sent).
     Fail,
@@ -51,10 +53,13 @@ pub enum Outcome {
 /// One recorded operation, whatever the workload.
 #[derive(Debug, Clone, Serialize)]
 pub struct Record {
+    /// The record's number in the history.
     pub id: usize,
+    /// The client that ran it.
     pub client: u32,
     /// read, cas, create, enqueue, dequeue
     pub f: &'static str,
+    /// The znode (or register) it was about.
     pub key: String,
     /// Microseconds from the start of the workload.
     pub call_us: u64,
@@ -63,6 +68,7 @@ pub struct Record {
     /// Unknown outcomes: when the client stopped waiting (an error, or its timeout).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gave_up_us: Option<u64>,
+    /// How it ended.
     pub outcome: Outcome,
     /// What was written or read: `7@3` (value 7, version 3), a znode name, an item.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -70,6 +76,7 @@ pub struct Record {
     /// Register CASes: the expected version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expect: Option<i32>,
+    /// The client's error, when it failed or its outcome is unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -83,8 +90,11 @@ struct ClientLog {
 
 /// A workload under way.
 pub struct Running {
+    /// The workload running.
     pub kind: Kind,
+    /// The znode under which it works.
     pub base: String,
+    /// How many clients.
     pub clients: u32,
     t0: Instant,
     stop: Arc<AtomicBool>,
@@ -126,12 +136,17 @@ impl Journal {
 /// The history of a stopped workload.
 #[derive(Debug, Serialize)]
 pub struct History {
+    /// The workload that ran.
     pub kind: Kind,
+    /// The znode under which it worked.
     pub base: String,
+    /// How many clients.
     pub clients: u32,
+    /// How long it ran.
     pub duration_ms: u64,
     /// In the order the operations completed (`id`).
     pub records: Vec<Record>,
+    /// The register operations, for the linearizability checker.
     #[serde(skip)]
     pub register: Vec<linearize::Op>,
     /// Why `history.ndjson` could not be written to the end, if it could not.
@@ -163,17 +178,31 @@ async fn timed<T>(
     tokio::time::timeout(OP_TIMEOUT, f).await.ok()
 }
 
-/// Make the workload's znodes and start `clients` clients, `rate` operations per second each (0: as fast as
-/// each can), connected as `ClusterSpec::workload_connect_string` says (`direct`: around the client proxies).
-/// With `history`, every operation is appended to that file as it completes.
-pub async fn start(
-    spec: &ClusterSpec,
-    kind: Kind,
-    clients: u32,
-    rate: u32,
-    direct: bool,
-    history: Option<&Path>,
-) -> Result<Running> {
+/// How to run a workload.
+#[derive(Debug, Clone)]
+pub struct Load<'a> {
+    /// Which workload.
+    pub kind: Kind,
+    /// How many clients, each with its own session.
+    pub clients: u32,
+    /// Operations per second per client (0: as fast as each can).
+    pub rate: u32,
+    /// Connect to the nodes' own client ports, around a `--net` cluster's client proxies.
+    pub direct: bool,
+    /// Append every operation to this file as it completes.
+    pub history: Option<&'a Path>,
+}
+
+/// Make the workload's znodes and start its clients, connected as `ClusterSpec::workload_connect_string`
+/// says.
+pub async fn start(spec: &ClusterSpec, load: &Load<'_>) -> Result<Running> {
+    let Load {
+        kind,
+        clients,
+        rate,
+        direct,
+        history,
+    } = *load;
     let journal = history.map(Journal::open).transpose()?;
     let keys = keys_for(clients);
     let connect_to = spec.workload_connect_string(direct);
@@ -228,6 +257,7 @@ pub async fn start(
 }
 
 impl Running {
+    /// Time since the workload started.
     pub fn elapsed(&self) -> Duration {
         self.t0.elapsed()
     }
@@ -563,6 +593,7 @@ fn session_lost(e: &zkc::Error) -> bool {
 /// What the check found.
 #[derive(Debug, Serialize)]
 pub struct Verdict {
+    /// No violation found.
     pub ok: bool,
     /// One line: what was checked and found.
     pub summary: String,
@@ -664,13 +695,13 @@ async fn check_sequential(spec: &ClusterSpec, h: &History) -> Result<Verdict> {
     let mut problems = Vec::new();
     let mut excerpt = Vec::new();
     // Every node, as verify checks its writes: each acknowledged create present once, with its data.
-    let reach = super::verify::Reach::plain();
+    let reach = super::writer::Reach::plain();
     let as_verify: Vec<(u64, String, String)> = acked
         .iter()
         .map(|r| (r.id as u64, format!("w-{}", r.value), r.key.clone()))
         .collect();
     for n in &spec.nodes {
-        let (check, missing) = super::verify::check_node(&reach, n.id, reach.node_addr(n), &h.base, &as_verify).await?;
+        let (check, missing) = super::writer::check_node(&reach, n.id, reach.node_addr(n), &h.base, &as_verify).await?;
         if check.missing + check.wrong_data + check.duplicated > 0 {
             problems.push(format!(
                 "node {}: {} missing ({}), {} with other data, {} created twice",

@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::kill_leader::{self, KillReport};
-use super::sessions;
-use crate::cli::SignalArg;
+use super::kill_leader::{self, KillLeader, KillReport};
+use crate::engine::sessions;
 use crate::error::{Error, Result};
 use crate::model::disk::DiskFault;
 use crate::model::links::{self, Endpoint, Fault, Port};
@@ -19,13 +18,13 @@ use crate::model::words;
 use crate::os::clock::now_ms;
 use crate::os::interrupt;
 use crate::os::state::ClusterPaths;
-use crate::output;
 use crate::supervisor::control::{Request, Sig, Supervisor};
 use crate::zk::observe::{self, ClusterStatus, ProcessState};
 
 /// One fault as it was injected.
 #[derive(Debug, Serialize)]
 pub struct Injected {
+    /// The fault as planned.
     #[serde(flatten)]
     pub planned: Planned,
     /// The nodes it hit, resolved when it was injected (a partition: the cut-off node; a link: both ends).
@@ -38,36 +37,9 @@ pub struct Injected {
     pub held_ms: u64,
     /// Healed -> every node serving with one leader again.
     pub recovered_ms: Option<u64>,
+    /// A `kill` fault's leader kill, timed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kill: Option<KillReport>,
-}
-
-/// The faults as a table (`#  AT  KIND  [TARGET]  HELD  RECOVERED  WHAT`), as verify and chaos print them.
-pub fn table(faults: &[Injected], with_target: bool) -> String {
-    let rows: Vec<Vec<String>> = (faults.iter())
-        .map(|f| {
-            let mut row = vec![
-                f.planned.n.to_string(),
-                format!("{:.2} s", f.injected_at_ms as f64 / 1000.0),
-                f.planned.kind.to_string(),
-            ];
-            if with_target {
-                row.push(f.planned.target.to_string());
-            }
-            row.extend([
-                format!("{} ms", f.held_ms),
-                f.recovered_ms.map_or("-".into(), |m| format!("{m} ms")),
-                f.what.clone(),
-            ]);
-            row
-        })
-        .collect();
-    let head: &[&str] = if with_target {
-        &["#", "AT", "KIND", "TARGET", "HELD", "RECOVERED", "WHAT"]
-    } else {
-        &["#", "AT", "KIND", "HELD", "RECOVERED", "WHAT"]
-    };
-    output::table(head, &rows)
 }
 
 /// Can `cmd` (verify, chaos) inject `kinds` into this cluster? Refuses disk faults on a cluster without the
@@ -119,11 +91,15 @@ pub fn check_kinds(kinds: &[Kind], spec: &ClusterSpec, cmd: &str, force: bool) -
     Ok(())
 }
 
-/// Everything a fault needs from verify.
+/// Everything a fault needs: the supervisor that injects it, the cause it is journalled with, the cluster.
 pub struct Env<'a> {
+    /// The supervisor that injects and journals the fault.
     pub sup: &'a Supervisor,
+    /// The cause journalled with it (the command line that asked).
     pub cause: &'a str,
+    /// The cluster's spec.
     pub spec: &'a ClusterSpec,
+    /// The cluster's files.
     pub paths: &'a ClusterPaths,
     /// Kill a leader even when the others would not keep a quorum (`chaos --force`).
     pub force: bool,
@@ -262,8 +238,8 @@ pub async fn wait_healthy(env: &Env<'_>, timeout: Duration, after: &str) -> Resu
         Ok(_) => Ok(()),
         Err((_, s)) => Err(Error::failed(format!(
             "the ensemble did not serve again within {} {after}: {}",
-            output::secs(timeout),
-            output::summary_line(&s)
+            crate::model::span::secs(timeout),
+            crate::model::status::summary_line(&s)
         ))),
     }
 }
@@ -385,17 +361,13 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
         }
         Kind::Kill => {
             let start = Instant::now();
-            let (r, _) = kill_leader::execute(
-                env.sup,
-                env.cause,
-                env.spec,
-                env.paths,
-                SignalArg::Kill,
-                env.force,
-                true,
-                Duration::from_secs(60),
-            )
-            .await?;
+            let options = KillLeader {
+                force: env.force,
+                restart: true,
+                timeout: Duration::from_secs(60),
+                ..KillLeader::default()
+            };
+            let (r, _) = kill_leader::kill_leader(env.sup, env.cause, env.spec, env.paths, &options).await?;
             let what = format!(
                 "killed leader {} (epoch {}); {}; restarted, {}",
                 r.old_leader,
