@@ -8,6 +8,7 @@ pub mod launch;
 pub mod ports;
 pub mod process;
 pub mod random;
+pub mod slots;
 pub mod state;
 pub mod super_user;
 pub mod tls;
