@@ -183,6 +183,8 @@ class EnsemblePool:
             ens.up(create=False)
 
     def close(self) -> None:
+        if self.reuse:
+            return  # kept running for the next run to adopt
         errors = []
         for ens in list(self.alive.values()):
             try:
