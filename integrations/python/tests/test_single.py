@@ -94,3 +94,19 @@ def test_a_slow_disk_is_measured_and_healed(zk_ensemble):
     healed = zk_ensemble.disk_heal(1)
     assert healed.fault["fault"] == "healthy"
     assert healed.raw["writes_after"]["median_ms"] < 100
+
+
+@pytest.mark.zkdev(voters=1, reconfig=True)
+def test_an_observer_added_and_removed_by_reconfig(zk_ensemble, kazoo):
+    added = zk_ensemble.add(1, observer=True)
+    assert added.change == "add" and added.nodes == [2]
+    assert added.members_before == "voters 1" and added.members_after == "voters 1, observers 2"
+    wait_until(lambda: zk_ensemble.status().node(2).mode == "observer", timeout=10, what="node 2 observing")
+    kazoo().create("/seen-by-all", b"x")
+    kazoo(zk_ensemble.client_address(2)).sync("/seen-by-all")
+    assert kazoo(zk_ensemble.client_address(2)).exists("/seen-by-all") is not None
+
+    removed = zk_ensemble.remove(2)
+    assert removed.change == "remove" and removed.nodes == [2]
+    assert removed.members_after == "voters 1"
+    assert [n.id for n in zk_ensemble.status().nodes] == [1]
