@@ -1,5 +1,6 @@
 """A --tls ensemble: kazoo over TLS with the cluster's CA, client certificate and key."""
 
+import socket
 import ssl
 
 import pytest
@@ -38,8 +39,6 @@ def test_the_secure_port_refuses_a_client_that_does_not_trust_the_cluster_ca(zk_
     context = ssl.create_default_context()
     context.check_hostname = False
     host, port = zk_ensemble.secure_connect_string.split(",")[0].rsplit(":", 1)
-    import socket
-
     with socket.create_connection((host, int(port)), timeout=10) as raw:
         with pytest.raises(ssl.SSLError):
             with context.wrap_socket(raw, server_hostname=host):

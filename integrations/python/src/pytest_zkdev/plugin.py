@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 from collections import OrderedDict
-from typing import Dict, Optional
+from typing import Optional
 
 import pytest
 
