@@ -17,7 +17,9 @@ Measures, over ROUNDS rounds (median and spread):
   9. (group chaos) the register workload of `zkdev chaos` on a healthy 3+1 (fast, no faults, 5 clients as
      fast as each can): successful operations per second, and the linearizability checker's time on that
      run's history;
- 10. (group chaos64) `zkdev chaos --clients 64 --duration 30s --rate 0 --nemesis none` on a healthy fast 3+1:
+ 10. (group reset) `zkdev reset` on a fast 3+1 with proxied links (`up --slot auto --net`): 1,000 znodes, 5 sessions
+     with an ephemeral each and one link fault, reset; its wall time against the fresh `up` of the same cluster;
+ 11. (group chaos64) `zkdev chaos --clients 64 --duration 30s --rate 0 --nemesis none` on a healthy fast 3+1:
      the whole command's wall time and peak RSS (targets: a verdict within 60 s, under 500 MB), and the
      checker's time on that history;
  11. (group power) a power cut of one follower (`disk 2 --power-cut`, then `start 2`) to that node serving
@@ -37,6 +39,7 @@ import shutil
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -74,6 +77,7 @@ GROUPS = {
     "net": ["net_write_direct_ms", "net_write_proxied_ms", "net_write_ratio", "net_kill_direct_s",
             "net_kill_proxied_s", "net_kill_ratio", "net_supervisor_cpu_pct"],
     "chaos": ["chaos_ok_ops_per_s", "chaos_check_ms", "chaos_ops"],
+    "reset": ["reset_s", "reset_took_ms", "reset_up_s"],
     "chaos64": ["chaos64_wall_s", "chaos64_rss_mb", "chaos64_check_ms", "chaos64_ops"],
     "power": ["power_cut_restart_s", "plain_restart_s"],
     "scale": [],
@@ -89,6 +93,7 @@ TARGETS = {
     "kill_fast": ("<=", 0.40, "<= 0.40 s (no slower than the previous median)"),
     "net_write_ratio": ("<", 1.10, "< 1.10 (proxies cost < 10 %)"),
     "net_kill_ratio": ("<", 1.10, "< 1.10 (proxies cost < 10 %)"),
+    "reset_s": ("<=", 0.100, "<= 100 ms"),
     "chaos64_wall_s": ("<", 60.0, "< 60 s (30 s of workload, then the verdict)"),
     "chaos64_rss_mb": ("<", 500.0, "< 500 MB"),
 }
@@ -103,6 +108,8 @@ CHAOS_CLIENTS = 5
 CHAOS64_S = 30  # the many-clients chaos run: 64 clients as fast as each can
 CHAOS64_CLIENTS = 64
 NET_WRITES_PER_S = 50
+RESET_ZNODES = 1000  # persistent znodes before each reset: 10 parents of 99 children each
+RESET_SESSIONS = 5  # sessions with an ephemeral znode each
 
 
 def jvms_under(path):
@@ -381,6 +388,10 @@ def main():
             for r in range(rounds):
                 print(f"chaos round {r + 1}/{rounds}", file=sys.stderr)
                 measure_chaos(zk, res, extra, work / f"chaos-{r}")
+        if "reset" in sel:
+            for r in range(rounds):
+                print(f"reset round {r + 1}/{rounds}", file=sys.stderr)
+                measure_reset(work, res)
         if "chaos64" in sel:
             for r in range(rounds):
                 print(f"chaos64 round {r + 1}/{rounds}", file=sys.stderr)
@@ -549,6 +560,80 @@ def measure_chaos(zk, res, extra, out):
     assert not zk.pids(), "zkdev down left JVMs"
 
 
+class Jute:
+    """A ZooKeeper client of a few lines (jute over TCP), enough to make znodes fast: every create is sent
+    before the first answer is read (one session's requests are applied in order)."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.send(struct.pack(">iqiqi16s?", 0, 0, 30000, 0, 16, b"\0" * 16, False))
+        self.recv()
+
+    def send(self, body):
+        self.sock.sendall(struct.pack(">i", len(body)) + body)
+
+    def recv(self):
+        def exact(n):
+            buf = b""
+            while len(buf) < n:
+                chunk = self.sock.recv(n - len(buf))
+                if not chunk:
+                    raise RuntimeError("ZooKeeper closed the connection")
+                buf += chunk
+            return buf
+        (n,) = struct.unpack(">i", exact(4))
+        return exact(n)
+
+    def create_all(self, paths, ephemeral=False):
+        def s(b):
+            return struct.pack(">i", len(b)) + b
+        acl = struct.pack(">ii", 1, 31) + s(b"world") + s(b"anyone")
+        for xid, path in enumerate(paths, 1):
+            self.send(struct.pack(">ii", xid, 1) + s(path.encode()) + s(b"x") + acl +
+                      struct.pack(">i", 1 if ephemeral else 0))
+        for _ in paths:
+            xid, _zxid, err = struct.unpack(">iqi", self.recv()[:16])
+            if err != 0:
+                raise RuntimeError(f"create #{xid} failed with ZooKeeper error {err}")
+
+    def close(self):
+        self.sock.close()
+
+
+def measure_reset(work, res):
+    """A fresh fast 3+1 with proxied links on a port slot of its own; RESET_ZNODES znodes, RESET_SESSIONS
+    sessions with an ephemeral each, a 20 ms delay on the link 1-2; then `zkdev reset --json`, timed from
+    outside (what a test pays between two tests) and as the command measured itself (took_ms). Checks that
+    the reset did what it says."""
+    zk = Zkdev(work / "reset-home")
+    try:
+        up_wall, _, _ = zk("up", "--slot", "auto", "--net", "--profile", "fast", "--nodes", "3", "--observers", "1",
+                           "-q")
+        res["reset_up_s"].append(up_wall)
+        st = zk.status()
+        ports = [n["client_port"] for n in st["nodes"]]
+        maker = Jute(ports[0])
+        parents = [f"/p{i}" for i in range(10)]
+        maker.create_all(parents + [f"{p}/c{j}" for p in parents for j in range(99)])
+        maker.close()
+        holders = []
+        for i in range(RESET_SESSIONS):
+            h = Jute(ports[i % len(ports)])
+            h.create_all([f"/eph{i}"], ephemeral=True)
+            holders.append(h)
+        zk("link", "1", "2", "--delay", "20ms")
+        wall, _, out = zk("reset", "--json")
+        r = json.loads(out)
+        for h in holders:
+            h.close()
+        if r["znodes_deleted"] < RESET_ZNODES or r["sessions_closed"] < RESET_SESSIONS or not r["faults_healed"]:
+            raise RuntimeError(f"reset did less than asked: {r}")
+        res["reset_s"].append(wall)
+        res["reset_took_ms"].append(r["took_ms"])
+    finally:
+        zk("down", "--purge")
+
+
 def measure_chaos64(zk, res, extra, out):
     """Many clients on one healthy fast 3+1: `zkdev chaos --clients 64 --duration 30s --rate 0 --nemesis none`,
     timed from outside (workload, check and report: the whole command) with the command's peak resident
@@ -675,6 +760,9 @@ def report(res, scale, rounds, sel, extra):
         ("chaos", "linearizability check of that history" + (f" ({s['chaos_ops']['median']:.0f} ops)"
                                                              if s["chaos_ops"] else ""),
          "chaos_check_ms", fmt(s["chaos_check_ms"], "ms", 1, 1), "-"),
+        ("reset", f"reset: {RESET_ZNODES} znodes, {RESET_SESSIONS} sessions, 1 link fault, 3+1 fast --net "
+         "(fresh up)", "reset_s", fmt(s["reset_s"], "ms", 1000, 0), fmt(s["reset_up_s"])),
+        ("reset", "  as reset measured itself (took_ms)", "reset_took_ms", fmt(s["reset_took_ms"], "ms", 1, 0), "-"),
         ("chaos64", f"chaos {CHAOS64_CLIENTS} clients, {CHAOS64_S} s, rate 0, healthy 3+1 fast: whole command",
          "chaos64_wall_s", fmt(s["chaos64_wall_s"]), "-"),
         ("chaos64", "  its peak RSS (the zkdev chaos process)", "chaos64_rss_mb", fmt(s["chaos64_rss_mb"], "MB", 1, 0),

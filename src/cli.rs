@@ -108,6 +108,7 @@ impl Cmd {
             Cmd::Sessions(a) => a.json,
             Cmd::ExpireSession(a) => a.out.json,
             Cmd::Disk(a) => a.out.json,
+            Cmd::Reset(a) => a.out.json,
             Cmd::Logs(_)
             | Cmd::Cli(_)
             | Cmd::Export(_)
@@ -193,6 +194,12 @@ pub enum Cmd {
         after_help = "Examples:\n  zkdev expire-session 0x100012f4b6c0000\n  zkdev expire-session --client 127.0.0.1:41920\n  zkdev expire-session --all --node 2   # every session connected to node 2"
     )]
     ExpireSession(ExpireSessionArgs),
+    /// A clean ensemble without restarting a running JVM: every znode but /zookeeper deleted, every client
+    /// session closed, every fault healed (links, disks, paused and stopped nodes)
+    #[command(
+        after_help = "Examples:\n  zkdev reset\n  zkdev reset --json   # what was deleted, closed and healed, and how long it took"
+    )]
+    Reset(ResetArgs),
     /// Disk faults on one node (clusters made with --disk-faults or the chaos profile): slow fsync, full, EIO
     #[command(
         after_help = "Examples:\n  zkdev disk leader --slow-fsync 300ms   # every fsync of its data directory waits 300 ms\n  zkdev disk 2 --full                    # writes there fail with ENOSPC\n  zkdev disk 2 --heal                    # then `zkdev start 2` if its JVM exited"
@@ -388,6 +395,25 @@ pub struct UpArgs {
     /// `demote` change the membership while it runs (same as `[zookeeper] reconfig = true`)
     #[arg(long)]
     pub reconfig: bool,
+    /// A new cluster's ports: `auto` takes the first free port slot (no other `up --slot` of this user
+    /// takes it, and every port is checked by binding), N takes slot N (0 to 69); `status --json` and
+    /// `env` say which
+    #[arg(long, value_name = "auto|N", conflicts_with_all = ["port_offset", "net_port_base", "addresses"])]
+    pub slot: Option<crate::model::slot::SlotChoice>,
+    /// A new cluster belongs to process PID: when it ends (even killed), the supervisor stops the nodes and
+    /// removes the cluster's directory within a few seconds
+    #[arg(long, value_name = "PID")]
+    pub owner: Option<i32>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
+    /// How long to wait for stopped nodes to serve again and for the ensemble to answer (a duration: 500ms,
+    /// 30s, 2m; a bare number is seconds)
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = seconds)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,10 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         ("ZKDEV_CLUSTER", spec.name.clone()),
         ("ZK_HOST", host),
     ];
+    if let Some(slot) = spec.slot {
+        vars.push(("ZKDEV_SLOT", slot.index.to_string()));
+        vars.push(("ZKDEV_PORT_OFFSET", slot.port_offset.to_string()));
+    }
     if spec.net.is_some() {
         vars.push(("ZK_DIRECT_CONNECT_STRING", spec.connect_string()));
     }
@@ -45,6 +49,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
                 crate::outln!("# through the client proxies, so `zkdev link client ID` reaches these clients")
             }
             "ZK_HOST" => crate::outln!("# first node's client port, for tools that take one host:port"),
+            "ZKDEV_SLOT" => crate::outln!("# the port slot `up --slot` picked, and its port offset"),
             "ZK_SECURE_CONNECT_STRING" => crate::outln!(
                 "# TLS: every node's secure client port; the cluster's CA, the client certificate and key (PEM, no password)"
             ),

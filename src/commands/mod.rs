@@ -18,9 +18,11 @@ mod net;
 mod node;
 mod profiles;
 mod render;
+mod reset;
 mod rolling;
 mod scenario;
 pub mod sessions;
+mod slot;
 mod smoke;
 mod status;
 mod up;
@@ -126,6 +128,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Sessions(_) => sessions::run(&ctx).await,
         Cmd::ExpireSession(a) => sessions::run_expire(&ctx, a).await,
         Cmd::Disk(a) => disk::run(&ctx, a).await,
+        Cmd::Reset(a) => reset::run(&ctx, a).await,
         Cmd::Add(a) => membership::add(&ctx, a).await,
         Cmd::Remove(a) => membership::change(&ctx, membership::Change::Remove, a).await,
         Cmd::Promote(a) => membership::change(&ctx, membership::Change::Promote, a).await,

@@ -41,6 +41,8 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
         add_disk_faults(&mut v, &paths, &spec);
         add_power_cuts(&mut v, &paths, &spec);
         add_config_versions(&mut v, &versions);
+        v["slot"] = serde_json::to_value(spec.slot).expect("a slot serialises");
+        v["owner"] = spec.owner.map(|o| o.pid).into();
         output::print_json(&v);
     } else {
         crate::out!("{}", output::status_table(&status));

@@ -80,13 +80,19 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
                     );
                 }
                 launch::check_dist_present(&spec)?;
+                let mut spec = spec;
+                if let Some(choice) = args.slot {
+                    spec = super::slot::place(&paths, spec, choice).await?;
+                }
+                if let Some(pid) = args.owner {
+                    spec.owner = Some(super::slot::owner(pid)?);
+                }
                 launch::check_ports_free(&spec, &spec.ids()).await?;
                 launch::check_proxy_ports_free(&spec)?;
-                let mut spec = spec;
-                if spec.settings.reconfig {
-                    std::fs::create_dir_all(&paths.root).map_err(|e| Error::io("cannot create", &paths.root, e))?;
-                    spec.super_digest = Some(crate::os::super_user::create(&paths)?);
-                }
+                // Every cluster has a super user: `reconfig` needs it, and `reset` deletes znodes whatever
+                // their ACLs.
+                std::fs::create_dir_all(&paths.root).map_err(|e| Error::io("cannot create", &paths.root, e))?;
+                spec.super_digest = Some(crate::os::super_user::create(&paths)?);
                 create_cluster_dir(&paths, &spec)?;
                 crate::os::tls::ensure(&spec, &paths)?;
                 spec
@@ -94,6 +100,7 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
             _ => {
                 let spec = paths.load_spec()?;
                 check_same_shape(ctx, &spec, &args)?;
+                super::slot::check_same(&spec, args.slot, args.owner)?;
                 super::warn_about(ctx, &spec, false);
                 launch::check_dist_present(&spec)?;
                 crate::os::tls::ensure(&spec, &paths)?;

@@ -21,6 +21,7 @@ pub mod profile;
 pub mod render;
 pub mod rng;
 pub mod server;
+pub mod slot;
 pub mod span;
 pub mod spec;
 pub mod status;

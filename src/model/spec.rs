@@ -100,6 +100,21 @@ pub struct ClusterSpec {
     /// zkdev's own client may `reconfig` without `skipACL`. The password is in the cluster directory (0600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub super_digest: Option<String>,
+    /// The port slot `up --slot` gave the cluster (its ports are that slot's block).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<crate::model::slot::Slot>,
+    /// The process the cluster belongs to (`up --owner PID`): when it ends, the supervisor stops the nodes and
+    /// removes the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+}
+
+/// A cluster's owner process, identified by pid and start time (clock ticks after boot), so a reused pid is
+/// not taken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub pid: i32,
+    pub start_ticks: u64,
 }
 
 /// Node `id` with `role`, its ports from the profile's scheme (base + id + offset, or the standard ports on
@@ -307,6 +322,8 @@ impl ClusterSpec {
             nodes,
             net,
             super_digest: None,
+            slot: None,
+            owner: None,
         };
         spec.check_port_clashes()?;
         Ok(spec)

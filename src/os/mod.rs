@@ -11,6 +11,7 @@ pub mod power;
 pub mod process;
 pub mod profile;
 pub mod random;
+pub mod slots;
 pub mod state;
 pub mod super_user;
 pub mod tls;

@@ -19,6 +19,7 @@ pub mod control;
 pub mod dashboard;
 mod disk;
 pub mod journal;
+mod lease;
 pub mod links;
 mod nodes;
 mod probe;

@@ -260,6 +260,7 @@ pub async fn run(home: Home, cluster: String) -> Result<()> {
     }
 
     tokio::spawn(sup.clone().probe_loop());
+    tokio::spawn(sup.clone().lease_loop());
     super::dashboard::reopen(&sup).await;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::failed(format!("cannot handle SIGTERM: {e}")))?;

@@ -8,3 +8,4 @@ pub mod probe;
 pub mod reconfig;
 pub mod session;
 pub mod startup;
+pub mod wipe;
