@@ -105,7 +105,8 @@ pub async fn run(ctx: &Ctx, args: ResetArgs) -> Result<()> {
         )
         .await?;
     }
-    if !status.healthy() || !nodes_resumed.is_empty() || !nodes_started.is_empty() || !faults_healed.is_empty() {
+    // Healing a link of a healthy ensemble leaves it healthy: wait only when something was not serving.
+    if !status.healthy() || !nodes_resumed.is_empty() || !nodes_started.is_empty() {
         if let Err((_, s)) = super::wait_healthy(ctx, &spec, &paths, args.timeout, t0).await {
             let waiting: Vec<String> = s.not_serving().iter().map(|n| format!("node {}", n.id)).collect();
             return Err(Error::failed(format!(
@@ -117,8 +118,18 @@ pub async fn run(ctx: &Ctx, args: ResetArgs) -> Result<()> {
         }
     }
 
-    let sessions_closed = close_sessions(&spec).await?;
-    let znodes_deleted = delete_znodes(&paths, &spec).await?;
+    // zkdev's own session is made while the others are closed; the znodes are deleted once every close
+    // was committed, while the nodes are asked whether the sessions are gone everywhere.
+    let (listed, client) = tokio::join!(super::sessions::list(&spec), super_client(&paths, &spec));
+    let (client, authenticated) = client?;
+    let own = client.session_id().0;
+    let closed = close_sessions(&spec, listed, own).await?;
+    let (gone, deleted) = tokio::join!(
+        sessions_gone(&spec, &closed),
+        crate::zk::wipe::wipe(&client, authenticated)
+    );
+    drop(client);
+    let (sessions_closed, znodes_deleted) = (gone.map(|_| closed.len())?, deleted?);
 
     let took_ms = t0.elapsed().as_millis() as u64;
     let report = ResetReport {
@@ -129,15 +140,20 @@ pub async fn run(ctx: &Ctx, args: ResetArgs) -> Result<()> {
         nodes_resumed,
         took_ms,
     };
-    sup.ask(
+    // zkdev's own session is ended here, not left to time out, so the next test sees no session of zkdev's.
+    let record = sup.ask(
         Request::Record {
             message: describe(&report),
             cause,
             action: Some("reset".into()),
         },
         ASK,
-    )
-    .await?;
+    );
+    let (recorded, _) = tokio::join!(
+        record,
+        session::close(spec.nodes[0].client_addr(), own, 10_000, Duration::from_secs(5))
+    );
+    recorded?;
     if ctx.json {
         crate::output::print_json(&report);
     } else {
@@ -164,9 +180,9 @@ fn describe(r: &ResetReport) -> String {
     format!("reset in {} ms: {}", r.took_ms, parts.join(", "))
 }
 
-/// Close every session the servers know (all at once), then wait until no node lists any of them.
-async fn close_sessions(spec: &ClusterSpec) -> Result<usize> {
-    let now = super::sessions::list(spec).await;
+/// Close every session `now` lists but zkdev's own (`own`), all at once; the ids of those closed (each
+/// committed).
+async fn close_sessions(spec: &ClusterSpec, now: super::sessions::Sessions, own: i64) -> Result<Vec<i64>> {
     if now.asked.is_empty() {
         return Err(Error::failed(format!(
             "no node of cluster `{}` serves, so none can close its sessions; see `zkdev status`",
@@ -174,7 +190,7 @@ async fn close_sessions(spec: &ClusterSpec) -> Result<usize> {
         )));
     }
     let within = Duration::from_secs(10);
-    let closes = now.sessions.iter().map(|s| {
+    let closes = now.sessions.iter().filter(|s| s.raw_id != own).map(|s| {
         // Through another node than the client's, so the client cannot take its session back first.
         let via = (now.asked.iter().copied())
             .find(|n| Some(*n) != s.connected_to)
@@ -192,15 +208,24 @@ async fn close_sessions(spec: &ClusterSpec) -> Result<usize> {
             Err(e) => return Err(Error::failed(format!("cannot close session {}: {e}", s.id))),
         }
     }
+    Ok(closed)
+}
+
+/// Wait until no node lists any of the `closed` sessions.
+async fn sessions_gone(spec: &ClusterSpec, closed: &[i64]) -> Result<()> {
+    let within = Duration::from_secs(10);
     let deadline = Instant::now() + within;
     loop {
+        if closed.is_empty() {
+            return Ok(());
+        }
         let after = super::sessions::list(spec).await;
         let left: Vec<&str> = (after.sessions.iter())
             .filter(|s| closed.contains(&s.raw_id))
             .map(|s| s.id.as_str())
             .collect();
         if left.is_empty() {
-            return Ok(closed.len());
+            return Ok(());
         }
         if Instant::now() >= deadline {
             return Err(Error::failed(format!(
@@ -213,9 +238,13 @@ async fn close_sessions(spec: &ClusterSpec) -> Result<usize> {
     }
 }
 
-/// Delete every znode but `/zookeeper`'s as the cluster's super user (without one, as nobody: an
-/// ACL-protected znode is then refused with what to do), then close zkdev's own session.
-async fn delete_znodes(paths: &crate::os::state::ClusterPaths, spec: &ClusterSpec) -> Result<usize> {
+/// A session of zkdev's own, authenticated as the cluster's super user when the cluster has one (one made
+/// by an older zkdev has not: then it acts as nobody, and an ACL-protected znode is refused with what to
+/// do); whether it is the super user.
+async fn super_client(
+    paths: &crate::os::state::ClusterPaths,
+    spec: &ClusterSpec,
+) -> Result<(zookeeper_client::Client, bool)> {
     let connect = spec.connect_string();
     let client = crate::zk::client::connect(&connect, Duration::from_secs(10), Duration::from_secs(10)).await?;
     let authenticated = crate::os::super_user::password_file(paths).exists();
@@ -226,11 +255,5 @@ async fn delete_znodes(paths: &crate::os::state::ClusterPaths, spec: &ClusterSpe
             .await
             .map_err(|e| Error::failed(format!("cannot authenticate as the super user on {connect}: {e}")))?;
     }
-    let deleted = crate::zk::wipe::wipe(&client, authenticated).await;
-    // Ended here, not left to time out: the next reset (and the test) sees no session of zkdev's.
-    let id = client.session_id().0;
-    drop(client);
-    let node = &spec.nodes[0];
-    let _ = session::close(node.client_addr(), id, 10_000, Duration::from_secs(5)).await;
-    deleted
+    Ok((client, authenticated))
 }

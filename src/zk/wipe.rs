@@ -1,5 +1,6 @@
-//! Deleting every znode but ZooKeeper's own (`/zookeeper`), fast: the tree is listed one level at a time
-//! with every `getChildren` of a level in flight at once on one session, then deleted deepest first in
+//! Deleting every znode but ZooKeeper's own (`/zookeeper`), fast: the tree is listed one level at a time,
+//! a level's `getChildren` in one `multi` read (ZooKeeper 3.6+; else all in flight at once on one
+//! session), then deleted deepest first in
 //! `multi` transactions of up to `CHUNK` deletes (one commit each). A `multi` that fails (a znode went or
 //! came meanwhile) is redone as single deletes, all in flight at once and in order (one session's requests
 //! are applied in the order sent), and the tree is listed again, until only `/zookeeper` is left.
@@ -33,19 +34,62 @@ fn child(parent: &str, name: &str) -> String {
     }
 }
 
+/// The children of every path of `parents`, in order: one `multi` read per `CHUNK` paths (ZooKeeper 3.6 and
+/// newer), else every `getChildren` in flight at once. `None` for a path gone meanwhile.
+async fn children_of(client: &zk::Client, parents: &[String], authenticated: bool) -> Result<Vec<Option<Vec<String>>>> {
+    let mut out = Vec::with_capacity(parents.len());
+    for chunk in parents.chunks(CHUNK) {
+        let mut reader = client.new_multi_reader();
+        for p in chunk {
+            reader
+                .add_get_children(p)
+                .map_err(|e| Error::failed(format!("cannot list {p}: {e}")))?;
+        }
+        match reader.commit().await {
+            Ok(results) if results.len() == chunk.len() => {
+                for (parent, r) in chunk.iter().zip(results) {
+                    out.push(match r {
+                        zk::MultiReadResult::Children { children } => Some(children),
+                        zk::MultiReadResult::Error { err: zk::Error::NoNode } => None,
+                        zk::MultiReadResult::Error { err } => return Err(refused(parent, &err, authenticated)),
+                        _ => {
+                            return Err(Error::failed(format!(
+                                "ZooKeeper answered something else than children when asked those of {parent}"
+                            )))
+                        }
+                    });
+                }
+            }
+            // An older ZooKeeper (no multi read): one request per path, all in flight.
+            _ => {
+                let answers = futures::future::join_all(chunk.iter().map(|p| client.list_children(p))).await;
+                for (parent, answer) in chunk.iter().zip(answers) {
+                    out.push(match answer {
+                        Ok(children) => Some(children),
+                        Err(zk::Error::NoNode) => None,
+                        Err(e) => return Err(refused(parent, &e, authenticated)),
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Every znode under `/` but `/zookeeper` and its subtree, grouped by depth (index 0: depth 1).
 async fn list_tree(client: &zk::Client, authenticated: bool) -> Result<Vec<Vec<String>>> {
     let mut levels: Vec<Vec<String>> = Vec::new();
     let mut current = vec!["/".to_string()];
     while !current.is_empty() {
-        let answers = futures::future::join_all(current.iter().map(|p| client.list_children(p))).await;
+        let answers = children_of(client, &current, authenticated).await?;
         let mut next = Vec::new();
-        for (parent, answer) in current.iter().zip(answers) {
-            match answer {
-                Ok(children) => next.extend(children.iter().map(|c| child(parent, c)).filter(|p| p != "/zookeeper")),
-                // Gone since its parent was listed (an ephemeral of a session that just ended).
-                Err(zk::Error::NoNode) => {}
-                Err(e) => return Err(refused(parent, &e, authenticated)),
+        for (parent, children) in current.iter().zip(answers) {
+            // None: gone since its parent was listed (an ephemeral of a session that just ended).
+            for c in children.unwrap_or_default() {
+                let path = child(parent, &c);
+                if path != "/zookeeper" {
+                    next.push(path);
+                }
             }
         }
         if !next.is_empty() {
@@ -80,6 +124,7 @@ pub async fn wipe(client: &zk::Client, authenticated: bool) -> Result<usize> {
             return Ok(deleted);
         }
         let deepest_first: Vec<String> = levels.into_iter().rev().flatten().collect();
+        let mut clean = true;
         for chunk in deepest_first.chunks(CHUNK) {
             let mut multi = client.new_multi_writer();
             for p in chunk {
@@ -89,8 +134,15 @@ pub async fn wipe(client: &zk::Client, authenticated: bool) -> Result<usize> {
             }
             match multi.commit().await {
                 Ok(_) => deleted += chunk.len(),
-                Err(_) => deleted += delete_singly(client, chunk, authenticated).await?,
+                Err(_) => {
+                    deleted += delete_singly(client, chunk, authenticated).await?;
+                    clean = false;
+                }
             }
+        }
+        // Every multi went through: what was listed is gone, and nothing was left behind by a fallback.
+        if clean {
+            return Ok(deleted);
         }
     }
     let left = list_tree(client, authenticated).await?;
