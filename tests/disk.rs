@@ -576,7 +576,7 @@ fn a_power_cut_of_every_node_keeps_every_acknowledged_write_only_with_force_sync
 #[test]
 fn a_power_cut_of_the_leader_under_load_loses_no_acknowledged_write() {
     ensure_faultfs_built();
-    let c = TestCluster::new(69);
+    let c = TestCluster::new(26);
     c.up(&["--nodes", "3", "--disk-faults"]);
     let (old, _, _) = c.node_in_mode("leader");
     let old_epoch = srvr(c.client_port(old)).unwrap().epoch();
@@ -627,7 +627,7 @@ fn a_power_cut_of_the_leader_under_load_loses_no_acknowledged_write() {
 #[test]
 fn a_corrupt_log_on_one_follower_and_the_ensemble_keeps_every_write() {
     ensure_faultfs_built();
-    let c = TestCluster::new(68);
+    let c = TestCluster::new(27);
     c.up(&["--nodes", "3", "--disk-faults"]);
     let connect = (1..=3)
         .map(|i| format!("127.0.0.1:{}", c.client_port(i)))
