@@ -82,7 +82,14 @@ pub async fn run(ctx: &Ctx, args: DownArgs) -> Result<()> {
     if args.purge {
         let _lock = paths.lock(Duration::from_secs(60)).await?;
         let uid = cluster_uid(&paths);
-        let users = process::users_of(&paths.root, &uid);
+        // A process on its way out (a supervisor that has answered its shutdown, a zkdev command ending) may
+        // still hold a file here for a moment: give what is leaving 2 s before naming what stays.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut users = process::users_of(&paths.root, &uid);
+        while !users.is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            users = process::users_of(&paths.root, &uid);
+        }
         if !users.is_empty() {
             let who: Vec<String> = users.iter().map(|(p, n)| format!("pid {p} ({n})")).collect();
             return Err(Error::failed(format!(
