@@ -213,15 +213,8 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
         leader_kills: 0,
     };
     let outcome = run::run(&env, &schedule, Duration::from_millis(duration_ms), t0, |event| {
-        if let (true, run::Event::FaultHealed { fault, injected: i }) = (talk, &event) {
-            eprintln!(
-                "  fault {} at {:.2} s: {}; held {} ms, every node serving {} ms after the heal",
-                fault.n,
-                i.injected_at_ms as f64 / 1000.0,
-                i.what,
-                i.held_ms,
-                i.recovered_ms.unwrap_or(0)
-            );
+        if talk {
+            super::verify::render(&event);
         }
     })
     .await?;

@@ -24,8 +24,8 @@ use crate::output;
 use crate::zk::client as zk;
 use crate::zk::observe;
 
-/// One event of the run loop, on stderr as it happens.
-fn render(event: &run::Event<'_>) {
+/// One event of the run loop, on stderr as it happens (chaos's too: the same loop, the same lines).
+pub(super) fn render(event: &run::Event<'_>) {
     match event {
         run::Event::FaultHealed { fault, injected: i } => eprintln!(
             "  fault {} at {:.2} s: {}; held {} ms, every node serving {} ms after the heal",
