@@ -43,7 +43,9 @@ fn connect_string(c: &TestCluster) -> String {
 
 /// The children of /zkdev-chaos, as the servers answer (empty when the node is gone).
 fn chaos_children(c: &TestCluster) -> Vec<String> {
+    // After `sync`: the node this client reached may be one the run had paused, still catching up.
     with_client(&connect_string(c), async |z| {
+        let _ = z.sync("/").await;
         z.list_children("/zkdev-chaos").await.unwrap_or_default()
     })
 }
