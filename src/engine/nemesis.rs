@@ -388,7 +388,9 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
                 cause: env.cause.to_string(),
             };
             let start = Instant::now();
-            env.sup.ask(signal(Sig::Stop), Duration::from_secs(30)).await?;
+            // A supervisor that dies before it answers may have stopped the node already: say how to undo it.
+            (env.sup.ask(signal(Sig::Stop), Duration::from_secs(30)).await)
+                .map_err(|e| left_in_force(e, &format!("node {id} paused (SIGSTOP)"), &format!("zkdev resume {id}")))?;
             sleep_until(start + hold).await;
             // Resumed whatever happens, also when interrupted.
             (env.sup.ask(signal(Sig::Cont), Duration::from_secs(30)).await)
