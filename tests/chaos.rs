@@ -340,6 +340,136 @@ fn the_shipped_scenarios_pass() {
     assert!(xml.contains(r#"failures="1""#) && xml.contains("<skipped"), "{xml}");
 }
 
+/// Processes running the built zkdev binary (by /proc/PID/exe), other than `except` and the cluster's
+/// supervisor (and what it forks on its way to starting a JVM), as `pid: command line`.
+fn zkdev_processes_besides(c: &TestCluster, except: u32) -> Vec<String> {
+    let bin = std::fs::canonicalize(assert_cmd::cargo::cargo_bin("zkdev")).unwrap();
+    let sup = c.supervisor_pid().map(|p| p as u32);
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == except || Some(pid) == sup {
+            continue;
+        }
+        if std::fs::read_link(format!("/proc/{pid}/exe")).ok().as_deref() != Some(bin.as_path()) {
+            continue;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let ppid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .and_then(|v| v.trim().parse::<u32>().ok());
+        if sup.is_some() && ppid == sup {
+            continue; // the supervisor's fork between fork and exec of a JVM
+        }
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let args: Vec<String> = (cmd.split(|b| *b == 0))
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        found.push(format!("{pid}: {}", args.join(" ").trim_end()));
+    }
+    found
+}
+
+/// A scenario with every kind of step (every command a step may run, a workload, a wait, each expectation)
+/// runs in one process: polling /proc while it runs finds no process of the zkdev binary but the scenario's
+/// own and the cluster's supervisor.
+#[test]
+fn a_scenario_with_every_step_kind_starts_no_zkdev_process() {
+    let slot = 61;
+    let c = TestCluster::new(slot);
+    up_net(&c, slot);
+    let file = c.home_path().join("every-step.toml");
+    let steps = [
+        "wait",
+        "status",
+        "smoke",
+        "expire-session --all",
+        "workload register --clients 2",
+        "wait 500ms",
+        "kill-leader",
+        "expect leader_changed within 15s",
+        "start all",
+        "expect healthy within 30s",
+        "stop follower",
+        "start all",
+        "restart follower",
+        "kill follower",
+        "start all",
+        "pause follower",
+        "resume all",
+        "expect healthy within 30s",
+        "partition leader",
+        "expect leader_changed within 20s",
+        "heal",
+        "link 1 2 --delay 20ms",
+        "heal 1 2",
+        "isolate follower",
+        "heal",
+        "disk leader --slow-fsync 20ms",
+        "disk all --heal",
+        "expect leader within 10s",
+        "expect healthy within 30s",
+        "expect no_lost_writes",
+        "verify --duration 3s --kills 0",
+    ];
+    let body: Vec<String> = steps.iter().map(|s| format!("  \"{s}\",")).collect();
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"every step kind\"\nneeds = {{ net = true, disk = true, voters = 3 }}\nsteps = [\n{}\n]\n",
+            body.join("\n")
+        ),
+    )
+    .unwrap();
+    let mut run = c.spawn(&["run", "--json", file.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut seen = Vec::new();
+    while run.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the scenario did not finish within 300 s");
+        for p in zkdev_processes_besides(&c, run.id()) {
+            if !seen.contains(&p) {
+                seen.push(p);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let out = run.wait_with_output().unwrap();
+    let r = json_of(&out);
+    let statuses: Vec<String> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{}: {}", s["step"], s["status"]))
+        .collect();
+    assert!(
+        seen.is_empty(),
+        "the scenario started zkdev processes for its steps: {seen:#?}\nsteps: {statuses:#?}"
+    );
+    assert_ok(&out, "run every-step.toml");
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(statuses.len(), steps.len(), "{r}");
+    assert!(
+        r["steps"].as_array().unwrap().iter().all(|s| s["status"] == "passed"),
+        "{r}"
+    );
+    // What the servers say afterwards: every node serving again, one leader.
+    let s = c.status();
+    let modes: Vec<&str> = s["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["mode"].as_str().unwrap_or("down"))
+        .collect();
+    assert_eq!(modes.iter().filter(|m| **m == "leader").count(), 1, "{s}");
+    assert!(
+        modes.iter().all(|m| ["leader", "follower", "observer"].contains(m)),
+        "{s}"
+    );
+}
+
 /// 30 seconds, every fault kind this build has, on the fast profile: no violation.
 #[test]
 #[ignore = "30 s; CI runs it (CI=true scripts/test)"]

@@ -261,7 +261,7 @@ async fn session(ctx: &Ctx, spec: &ClusterSpec, text: &str) -> Result<()> {
     let canonical = session::hex(id);
     let creator = session::creator(id);
     // What `zkdev sessions` shows: every node's connections (`cons`) and the ephemerals (`dump`).
-    let now = super::sessions::list(spec).await;
+    let now = crate::engine::sessions::list(spec).await;
     let view = now.sessions.iter().find(|s| s.raw_id == id);
     let found = view.and_then(|v| Some((v.connected_to?, v.client.clone()?, v.timeout_ms)));
     let ephemerals = match &now.ephemerals_unknown {

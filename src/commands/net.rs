@@ -3,26 +3,23 @@
 //! report (who elected whom, when the cut-off leader stopped, when every node served again on one zxid)
 //! is measured from the journal, whose times are the supervisor's probes (every 100 ms).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
 use super::Ctx;
 use crate::cli::{HealArgs, IsolateArgs, LinkArgs, LinkPort, PartitionArgs};
+use crate::engine::nemesis::Env;
+use crate::engine::net::{self, Cut, HealOptions, HealReport, LinkOptions, LinkPorts, SplitOptions, SplitReport};
 use crate::error::{Error, Result};
-use crate::model::fault::{self, Target};
-use crate::model::links::{self, Endpoint, Fault, Flow, Port, Rule};
-use crate::model::server::Mode;
+use crate::model::links::{self, Fault, Flow, Rule};
 use crate::model::spec::{ClusterSpec, Role};
-use crate::model::timeline::{Action, Event, Kind, NodeState};
 use crate::model::words;
-use crate::os::clock::now_ms;
 use crate::os::state::ClusterPaths;
 use crate::output;
 use crate::supervisor::control::{call_for, Request, Supervisor};
 use crate::supervisor::proxy::LiveLink;
-use crate::supervisor::replies::{LinksReply, RecordReply, SetLinksReply};
-use crate::zk::observe::{self, ClusterStatus};
+use crate::supervisor::replies::LinksReply;
 
 /// The cluster, refusing one made without proxied links.
 fn proxied(ctx: &Ctx) -> Result<(ClusterPaths, ClusterSpec)> {
@@ -33,268 +30,53 @@ fn proxied(ctx: &Ctx) -> Result<(ClusterPaths, ClusterSpec)> {
     Ok((paths, spec))
 }
 
-fn ids_of(targets: &[Target], status: &ClusterStatus) -> Result<Vec<u32>> {
-    let mut ids = Vec::new();
-    for t in targets {
-        for id in fault::resolve(*t, status)? {
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
+fn env_of<'a>(sup: &'a Supervisor, cause: &'a str, spec: &'a ClusterSpec, paths: &'a ClusterPaths) -> Env<'a> {
+    Env {
+        sup,
+        cause,
+        spec,
+        paths,
+        force: false,
     }
-    Ok(ids)
 }
 
-fn endpoint(text: &str, status: &ClusterStatus) -> Result<Endpoint> {
-    if matches!(text, "client" | "clients") {
-        return Ok(Endpoint::Clients);
+pub async fn partition(ctx: &Ctx, args: PartitionArgs) -> Result<()> {
+    let options = SplitOptions {
+        cut: Cut::Partition,
+        side: args.nodes,
+        from: args.from,
+        one_way: args.one_way,
+        wait: (!args.no_wait).then_some(args.timeout),
+    };
+    split(ctx, &options).await
+}
+
+pub async fn isolate(ctx: &Ctx, args: IsolateArgs) -> Result<()> {
+    let options = SplitOptions {
+        cut: Cut::Isolate,
+        side: vec![args.node],
+        from: Vec::new(),
+        one_way: args.one_way,
+        wait: (!args.no_wait).then_some(args.timeout),
+    };
+    split(ctx, &options).await
+}
+
+async fn split(ctx: &Ctx, options: &SplitOptions) -> Result<()> {
+    let (paths, spec) = proxied(ctx)?;
+    let sup = Supervisor::ensure(&ctx.home, &ctx.cluster).await?;
+    let cause = ctx.cause();
+    let report = net::split(&env_of(&sup, &cause, &spec, &paths), options).await?;
+    if ctx.json {
+        output::print_json(&report);
+    } else {
+        crate::out!("{}", split_text(&report));
     }
-    let target: Target = text.parse().map_err(Error::usage)?;
-    match fault::resolve(target, status)?.as_slice() {
-        [id] => Ok(Endpoint::Node(*id)),
-        more => Err(Error::usage(format!(
-            "`{text}` names {}; a link has one node at each end",
-            words::count(more.len(), "node")
-        ))),
-    }
+    Ok(())
 }
 
 fn list(ids: &[u32]) -> String {
     ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
-}
-
-/// The journal position and monotonic time of the change.
-async fn set_links(sup: &Supervisor, req: Request) -> Result<(u64, u64)> {
-    let r = sup.ask_for::<SetLinksReply>(req, Duration::from_secs(10)).await?;
-    Ok((r.seq, r.mono_ms))
-}
-
-/// What a partition did, measured.
-#[derive(Debug, Serialize)]
-pub struct SplitReport {
-    pub action: String,
-    pub cut_off: Vec<u32>,
-    pub from: Vec<u32>,
-    pub one_way: bool,
-    pub old_leader: Option<u32>,
-    pub old_epoch: Option<u32>,
-    /// The side with a quorum of voters, if one has it.
-    pub majority_side: Option<Vec<u32>>,
-    pub new_leader: Option<u32>,
-    pub new_epoch: Option<u32>,
-    /// Cut -> a node of the majority side serving as leader with a higher epoch (journal times).
-    pub new_leader_ms: Option<u64>,
-    /// Cut -> the old leader no longer serving as leader (it was cut off from its quorum).
-    pub old_leader_stopped_ms: Option<u64>,
-    /// syncLimit x tickTime: how long ZooKeeper lets a leader that hears no quorum go on.
-    pub sync_limit_ms: u64,
-    /// Nodes not serving at the end (LOOKING: cut off from a quorum).
-    pub not_serving: Vec<u32>,
-    pub warning: Option<String>,
-}
-
-pub async fn partition(ctx: &Ctx, args: PartitionArgs) -> Result<()> {
-    let timeout = args.timeout;
-    let (paths, spec) = proxied(ctx)?;
-    let before = observe::gather(&spec, &paths, &paths.load_state()?).await;
-    let side = ids_of(&args.nodes, &before)?;
-    let others = if args.from.is_empty() {
-        spec.ids().into_iter().filter(|id| !side.contains(id)).collect()
-    } else {
-        ids_of(&args.from, &before)?
-    };
-    split(
-        ctx,
-        &spec,
-        &paths,
-        before,
-        "partition",
-        side,
-        others,
-        args.one_way,
-        args.no_wait,
-        timeout,
-    )
-    .await
-}
-
-pub async fn isolate(ctx: &Ctx, args: IsolateArgs) -> Result<()> {
-    let timeout = args.timeout;
-    let (paths, spec) = proxied(ctx)?;
-    let before = observe::gather(&spec, &paths, &paths.load_state()?).await;
-    let side = ids_of(&[args.node], &before)?;
-    let others = spec.ids().into_iter().filter(|id| !side.contains(id)).collect();
-    split(
-        ctx,
-        &spec,
-        &paths,
-        before,
-        "isolate",
-        side,
-        others,
-        args.one_way,
-        args.no_wait,
-        timeout,
-    )
-    .await
-}
-
-#[expect(clippy::too_many_arguments, reason = "partition and isolate share it")]
-async fn split(
-    ctx: &Ctx,
-    spec: &ClusterSpec,
-    paths: &ClusterPaths,
-    before: ClusterStatus,
-    action: &str,
-    side: Vec<u32>,
-    others: Vec<u32>,
-    one_way: bool,
-    no_wait: bool,
-    timeout: Duration,
-) -> Result<()> {
-    let others: Vec<u32> = others.into_iter().filter(|id| !side.contains(id)).collect();
-    if side.is_empty() || others.is_empty() {
-        return Err(Error::usage(format!(
-            "nothing to cut: the cut-off nodes are {{{}}} and the others {{{}}}",
-            list(&side),
-            list(&others)
-        )));
-    }
-    let sup = crate::supervisor::control::Supervisor::ensure(&ctx.home, &ctx.cluster).await?;
-    let cause = ctx.cause();
-    let rules = links::partition(&side, &others, one_way, &cause, now_ms());
-    let how = if one_way {
-        "one way: what they send is dropped"
-    } else {
-        "both ways"
-    };
-    let message = format!(
-        "{action}: {} cut off from {} on quorum and election links ({how})",
-        nodes_word(&side),
-        nodes_word(&others)
-    );
-    let old_leader = before.leaders().first().map(|n| n.id);
-    let old_epoch = before.leaders().first().and_then(|n| n.zxid()).map(|z| z.epoch());
-    let t0 = Instant::now();
-    let (seq, mono0) = set_links(
-        &sup,
-        Request::SetLinks {
-            heal_all: false,
-            heal_pairs: Vec::new(),
-            rules,
-            reset: Vec::new(),
-            action: action.into(),
-            message: message.clone(),
-            cause: cause.clone(),
-        },
-    )
-    .await?;
-
-    // Which side keeps a quorum of voters (one that is up)?
-    let voters_up = fault::voters_up(&before);
-    let needed = before.quorum.needed;
-    let rest: Vec<u32> = spec.ids().into_iter().filter(|id| !side.contains(id)).collect();
-    let count = |ids: &[u32]| ids.iter().filter(|id| voters_up.contains(id)).count();
-    // A one-way cut still lets the others hear the cut-off side; the effect depends on ZooKeeper.
-    let majority_side = if count(&rest) >= needed {
-        Some(rest.clone())
-    } else if count(&side) >= needed {
-        Some(side.clone())
-    } else {
-        None
-    };
-    let mut report = SplitReport {
-        action: action.to_string(),
-        cut_off: side.clone(),
-        from: others.clone(),
-        one_way,
-        old_leader,
-        old_epoch,
-        majority_side: majority_side.clone(),
-        new_leader: None,
-        new_epoch: None,
-        new_leader_ms: None,
-        old_leader_stopped_ms: None,
-        sync_limit_ms: u64::from(spec.settings.sync_limit) * u64::from(spec.settings.tick_time),
-        not_serving: Vec::new(),
-        warning: None,
-    };
-    if !no_wait {
-        let minority: Vec<u32> = spec
-            .ids()
-            .into_iter()
-            .filter(|id| majority_side.as_ref().is_none_or(|m| !m.contains(id)))
-            .collect();
-        let leader_in_majority = old_leader.is_some_and(|l| majority_side.as_ref().is_some_and(|m| m.contains(&l)));
-        let r = observe::wait_until(
-            spec,
-            paths,
-            timeout,
-            |s| {
-                // The minority side (with a full cut) stops serving; the majority side has a leader.
-                let minority_down = one_way || minority.iter().all(|id| s.node(*id).is_some_and(|n| !n.serving()));
-                let majority_led = match &majority_side {
-                    None => true,
-                    Some(m) => s.nodes.iter().any(|n| {
-                        m.contains(&n.id)
-                            && n.is_leader()
-                            && (leader_in_majority || n.zxid().map(|z| z.epoch()) > old_epoch)
-                            && m.iter()
-                                .filter(|id| voters_up.contains(id))
-                                .all(|id| s.node(*id).is_some_and(|x| x.serving()))
-                    }),
-                };
-                minority_down && majority_led
-            },
-            |_| {},
-        )
-        .await;
-        let after = match r {
-            Ok(s) => s,
-            Err((_, s)) => {
-                report.warning = Some(format!(
-                    "the ensemble had not settled {} after the cut; {}",
-                    output::secs(timeout),
-                    output::summary_line(&s)
-                ));
-                s
-            }
-        };
-        if let Some(m) = &majority_side {
-            if let Some(l) = after.nodes.iter().find(|n| m.contains(&n.id) && n.is_leader()) {
-                report.new_leader = Some(l.id);
-                report.new_epoch = l.zxid().map(|z| z.epoch());
-            }
-        }
-        report.not_serving = after.not_serving().iter().map(|n| n.id).collect();
-        // Times from the journal: give the supervisor one probe interval to write the last change.
-        let events = journal_after(paths, seq, Duration::from_millis(300)).await;
-        let since = |e: &Event| e.mono_ms.saturating_sub(mono0);
-        if let Some(new) = report.new_leader.filter(|n| Some(*n) != old_leader) {
-            report.new_leader_ms = events
-                .iter()
-                .find(|e| e.kind == Kind::Mode && e.node == Some(new) && e.to == Some(NodeState::Mode(Mode::Leader)))
-                .map(since);
-        }
-        if let Some(old) = old_leader {
-            report.old_leader_stopped_ms = events
-                .iter()
-                .find(|e| e.kind == Kind::Mode && e.node == Some(old) && e.from == Some(NodeState::Mode(Mode::Leader)))
-                .map(since);
-        }
-        if majority_side.is_none() {
-            report.warning.get_or_insert_with(|| {
-                format!(
-                    "no side holds a quorum ({needed} of {}): every voter stays LOOKING until `zkdev heal`",
-                    words::count(before.quorum.voters, "voter")
-                )
-            });
-        }
-        record(&sup, &cause, &split_note(&report)).await;
-        let _ = t0;
-    }
-    print_split(ctx, &report);
-    Ok(())
 }
 
 fn nodes_word(ids: &[u32]) -> String {
@@ -305,89 +87,58 @@ fn nodes_word(ids: &[u32]) -> String {
     }
 }
 
-fn split_note(r: &SplitReport) -> String {
-    let mut s = format!("{}: {} cut off", r.action, nodes_word(&r.cut_off));
-    if let (Some(l), Some(e)) = (r.new_leader, r.new_epoch) {
-        s.push_str(&format!("; leader {l} (epoch {e})"));
-        if let Some(m) = r.new_leader_ms {
-            s.push_str(&format!(" after {m} ms"));
-        }
-    }
-    if let (Some(old), Some(m)) = (r.old_leader, r.old_leader_stopped_ms) {
-        s.push_str(&format!("; old leader {old} stopped leading after {m} ms"));
-    }
-    if !r.not_serving.is_empty() {
-        s.push_str(&format!("; not serving: {}", list(&r.not_serving)));
-    }
-    s
-}
-
-fn print_split(ctx: &Ctx, r: &SplitReport) {
-    if ctx.json {
-        output::print_json(r);
-        return;
-    }
+/// A split report as `zkdev partition` and `isolate` print it.
+pub(super) fn split_text(r: &SplitReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let way = if r.one_way { " (one way)" } else { "" };
-    crate::outln!(
+    let _ = writeln!(
+        out,
         "{}: {} cut off from {}{way}",
         r.action,
         nodes_word(&r.cut_off),
         nodes_word(&r.from)
     );
     if let Some(old) = r.old_leader {
-        crate::outln!(
+        let _ = writeln!(
+            out,
             "  old leader: {old}{}",
             r.old_epoch.map_or(String::new(), |e| format!(" (epoch {e})"))
         );
     }
     match (&r.majority_side, r.new_leader) {
         (Some(side), Some(l)) => {
-            crate::outln!(
+            let _ = writeln!(
+                out,
                 "  side {{{}}} holds a quorum: leader {l}{} serving{}",
                 list(side),
                 r.new_epoch.map_or(String::new(), |e| format!(" (epoch {e})")),
                 r.new_leader_ms.map_or(String::new(), |m| format!(" after {m} ms"))
             );
         }
-        (Some(side), None) => crate::outln!("  side {{{}}} holds a quorum but no leader was seen", list(side)),
-        (None, _) => crate::outln!("  no side holds a quorum"),
+        (Some(side), None) => {
+            let _ = writeln!(out, "  side {{{}}} holds a quorum but no leader was seen", list(side));
+        }
+        (None, _) => {
+            let _ = writeln!(out, "  no side holds a quorum");
+        }
     }
     if let Some(old) = r.old_leader {
         if let Some(stopped) = r.old_leader_stopped_ms {
-            crate::outln!(
+            let _ = writeln!(
+                out,
                 "  old leader {old} stopped leading after {stopped} ms (ZooKeeper lets it go on for up to syncLimit x tickTime = {} ms)",
                 r.sync_limit_ms
             );
         }
     }
     if !r.not_serving.is_empty() {
-        crate::outln!("  not serving (LOOKING): {}", list(&r.not_serving));
+        let _ = writeln!(out, "  not serving (LOOKING): {}", list(&r.not_serving));
     }
     if let Some(w) = &r.warning {
-        crate::outln!("warning: {w}");
+        let _ = writeln!(out, "warning: {w}");
     }
-}
-
-/// Journal events after `seq`, waiting `settle` first so the supervisor has written what it saw.
-async fn journal_after(paths: &ClusterPaths, seq: u64, settle: Duration) -> Vec<Event> {
-    tokio::time::sleep(settle).await;
-    crate::supervisor::journal::read_all(paths)
-        .into_iter()
-        .filter(|e| e.seq > seq)
-        .collect()
-}
-
-async fn record(sup: &Supervisor, cause: &str, message: &str) {
-    let _ = sup
-        .ask_for::<RecordReply>(
-            Request::Record {
-                message: message.to_string(),
-                cause: cause.to_string(),
-                action: None,
-            },
-            Duration::from_secs(5),
-        )
-        .await;
+    out
 }
 
 /// A fault's length (a link delay, a slow fsync) in whole milliseconds, at most an hour.
@@ -439,262 +190,89 @@ pub fn parse_rate(text: &str) -> Result<u64> {
 }
 
 pub async fn link(ctx: &Ctx, args: LinkArgs) -> Result<()> {
+    let options = link_options(args)?;
     let (paths, spec) = proxied(ctx)?;
-    let before = observe::gather(&spec, &paths, &paths.load_state()?).await;
-    let a = endpoint(&args.a, &before)?;
-    let b = endpoint(&args.b, &before)?;
-    if a == b || (a == Endpoint::Clients && b == Endpoint::Clients) {
-        return Err(Error::usage("a link needs two different ends"));
-    }
-    let fault = Fault {
-        cut: args.cut,
-        stall: args.stall,
-        delay_ms: args.delay.map(|d| fault_ms(d, "--delay")).transpose()?.unwrap_or(0),
-        jitter_ms: args.jitter.map(|d| fault_ms(d, "--jitter")).transpose()?.unwrap_or(0),
-        loss_pct: args.loss.as_deref().map(parse_percent).transpose()?.unwrap_or(0),
-        bandwidth: args.bandwidth.as_deref().map(parse_rate).transpose()?,
-    };
-    if fault.is_ok() && !args.reset {
-        return Err(Error::usage(
-            "say what to do to the link: --delay, --jitter, --loss, --stall, --cut, --reset or --bandwidth \
-             (`zkdev heal A B` makes it healthy again)",
-        ));
-    }
-    let ports: Vec<Port> = if a == Endpoint::Clients || b == Endpoint::Clients {
-        vec![Port::Client]
-    } else {
-        match args.port {
-            LinkPort::Quorum => vec![Port::Quorum],
-            LinkPort::Election => vec![Port::Election],
-            LinkPort::Both => vec![Port::Quorum, Port::Election],
-        }
-    };
+    let sup = Supervisor::ensure(&ctx.home, &ctx.cluster).await?;
     let cause = ctx.cause();
-    let rules: Vec<Rule> = if fault.is_ok() {
-        Vec::new()
-    } else {
-        links::link(a, b, &ports, fault, args.one_way, &cause, now_ms())
-    };
-    let reset: Vec<Flow> = if args.reset {
-        ports
-            .iter()
-            .flat_map(|p| [Flow::new(a, b, *p), Flow::new(b, a, *p)])
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let way = if args.one_way {
-        format!("{a}->{b}")
-    } else {
-        format!("{a}<->{b}")
-    };
-    let port_names = ports.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("+");
-    let mut what = fault.describe();
-    if args.reset {
-        what = if fault.is_ok() {
-            "reset".into()
-        } else {
-            format!("{what}, reset")
-        };
-    }
-    let message = format!("link {way} ({port_names}): {what}");
-    let sup = crate::supervisor::control::Supervisor::ensure(&ctx.home, &ctx.cluster).await?;
-    let (seq, _) = set_links(
-        &sup,
-        Request::SetLinks {
-            heal_all: false,
-            heal_pairs: Vec::new(),
-            rules,
-            reset,
-            action: Action::Link,
-            message: message.clone(),
-            cause,
-        },
-    )
-    .await?;
+    let report = net::link(&env_of(&sup, &cause, &spec, &paths), &options).await?;
     if ctx.json {
-        output::print_json(&serde_json::json!({
-            "link": { "a": a, "b": b, "ports": ports, "one_way": args.one_way },
-            "fault": fault,
-            "reset": args.reset,
-            "journal_seq": seq,
-        }));
+        output::print_json(&report);
     } else {
-        crate::outln!("{message}");
-        let _ = spec;
+        crate::outln!("{}", report.message);
     }
     Ok(())
 }
 
-#[derive(Debug, Serialize)]
-struct HealReport {
-    healed: String,
-    /// Heal -> every node serving with one leader (`zkdev wait`'s condition).
-    all_serving_ms: Option<u64>,
-    /// Heal -> every node also on the same zxid (followers keep the last zxid until the next write).
-    one_zxid_ms: Option<u64>,
-    leader: Option<u32>,
-    epoch: Option<u32>,
-    zxid: Option<String>,
-    /// Something the user should look at: the ensemble did not serve again, or not on one zxid in time.
-    warning: Option<String>,
-    /// Ordinary facts worth a line: followers still on their last zxid (they catch up at the next write).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<String>,
+/// The engine's options for `zkdev link`'s arguments (durations, percentages and rates checked).
+pub(super) fn link_options(args: LinkArgs) -> Result<LinkOptions> {
+    Ok(LinkOptions {
+        a: args.a,
+        b: args.b,
+        fault: Fault {
+            cut: args.cut,
+            stall: args.stall,
+            delay_ms: args.delay.map(|d| fault_ms(d, "--delay")).transpose()?.unwrap_or(0),
+            jitter_ms: args.jitter.map(|d| fault_ms(d, "--jitter")).transpose()?.unwrap_or(0),
+            loss_pct: args.loss.as_deref().map(parse_percent).transpose()?.unwrap_or(0),
+            bandwidth: args.bandwidth.as_deref().map(parse_rate).transpose()?,
+        },
+        reset: args.reset,
+        one_way: args.one_way,
+        ports: match args.port {
+            LinkPort::Quorum => LinkPorts::Quorum,
+            LinkPort::Election => LinkPorts::Election,
+            LinkPort::Both => LinkPorts::Both,
+        },
+    })
 }
 
 pub async fn heal(ctx: &Ctx, args: HealArgs) -> Result<()> {
-    let timeout = args.timeout;
     let (paths, spec) = proxied(ctx)?;
-    let pair = match args.ends.as_slice() {
-        [] => None,
-        [a, b] => {
-            let before = observe::gather(&spec, &paths, &paths.load_state()?).await;
-            Some((endpoint(a, &before)?, endpoint(b, &before)?))
-        }
-        _ => {
-            return Err(Error::usage(
-                "heal takes two link ends (`zkdev heal 1 2`, `zkdev heal client 3`) or none (every link)",
-            ))
-        }
+    let options = HealOptions {
+        ends: args.ends,
+        all: args.all,
+        wait: (!args.no_wait).then_some(args.timeout),
     };
-    let healed = match pair {
-        None => "every link".to_string(),
-        Some((a, b)) => format!("the links between {a} and {b}"),
-    };
-    let sup = crate::supervisor::control::Supervisor::ensure(&ctx.home, &ctx.cluster).await?;
+    let sup = Supervisor::ensure(&ctx.home, &ctx.cluster).await?;
     let cause = ctx.cause();
-    let t0 = Instant::now();
-    let (_seq, _) = set_links(
-        &sup,
-        Request::SetLinks {
-            heal_all: pair.is_none() || args.all,
-            heal_pairs: pair.into_iter().collect(),
-            rules: Vec::new(),
-            reset: Vec::new(),
-            action: Action::Heal,
-            message: format!("heal {healed}"),
-            cause: cause.clone(),
-        },
-    )
-    .await?;
-    let mut report = HealReport {
-        healed,
-        all_serving_ms: None,
-        one_zxid_ms: None,
-        leader: None,
-        epoch: None,
-        zxid: None,
-        warning: None,
-        note: None,
-    };
-    if !args.no_wait {
-        let elapsed = |t: Instant| t.elapsed().as_millis() as u64;
-        let mut serving_at: Option<(u64, Instant)> = None;
-        // Once every node serves, give the zxids a few seconds to agree: a follower shows its last zxid
-        // until the leader's next write, so without writes they may never agree.
-        let zxid_grace = Duration::from_secs(3);
-        let r = observe::wait_until(
-            &spec,
-            &paths,
-            timeout,
-            |s| {
-                if !s.healthy() {
-                    return false;
-                }
-                let (_, since) = *serving_at.get_or_insert_with(|| (elapsed(t0), Instant::now()));
-                let first = s.nodes.first().and_then(|n| n.zxid());
-                s.nodes.iter().all(|n| n.zxid() == first) || since.elapsed() >= zxid_grace
-            },
-            |_| {},
-        )
-        .await;
-        let serving_at = serving_at.map(|(ms, _)| ms);
-        report.all_serving_ms = serving_at;
-        match r {
-            Ok(s) => {
-                report.leader = s.leader;
-                report.epoch = s.epoch;
-                let first = s.nodes.first().and_then(|n| n.zxid());
-                if s.nodes.iter().all(|n| n.zxid() == first) {
-                    report.one_zxid_ms = Some(elapsed(t0));
-                    report.zxid = s.nodes.first().and_then(|n| n.zxid()).map(|z| z.to_string());
-                } else {
-                    let zxids: Vec<String> = s
-                        .nodes
-                        .iter()
-                        .map(|n| {
-                            format!(
-                                "node {} {}",
-                                n.id,
-                                n.zxid().map_or("unknown".to_string(), |z| z.to_string())
-                            )
-                        })
-                        .collect();
-                    report.note = Some(format!(
-                        "every node serves; zxids {} differ only because a follower shows its last zxid until the \
-                         leader's next write (normal)",
-                        words::and_list(&zxids)
-                    ));
-                }
-            }
-            Err((_, s)) => {
-                report.leader = s.leader;
-                report.epoch = s.epoch;
-                report.warning = Some(if serving_at.is_some() {
-                    format!(
-                        "every node serves, but not on one zxid within {} (a follower shows its last zxid until the \
-                         leader's next write); {}",
-                        output::secs(timeout),
-                        output::summary_line(&s)
-                    )
-                } else {
-                    format!(
-                        "the ensemble did not serve again within {}; {}",
-                        output::secs(timeout),
-                        output::summary_line(&s)
-                    )
-                });
-            }
-        }
-        let mut note = format!("heal: {}", report.healed);
-        if let Some(m) = report.all_serving_ms {
-            note.push_str(&format!("; every node serving after {m} ms"));
-        }
-        if let Some(m) = report.one_zxid_ms {
-            note.push_str(&format!(
-                ", on one zxid {} after {m} ms",
-                report.zxid.clone().unwrap_or_default()
-            ));
-        }
-        record(&sup, &cause, &note).await;
-    }
+    let report = net::heal(&env_of(&sup, &cause, &spec, &paths), &options).await?;
     if ctx.json {
         output::print_json(&report);
     } else {
-        crate::outln!("healed {}", report.healed);
+        crate::out!("{}", heal_text(&report));
+    }
+    Ok(())
+}
+
+/// A heal report as `zkdev heal` prints it.
+pub(super) fn heal_text(report: &HealReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    {
+        let _ = writeln!(out, "healed {}", report.healed);
         if let Some(m) = report.all_serving_ms {
             let leader = match (report.leader, report.epoch) {
                 (Some(l), Some(e)) => format!(" (leader {l}, epoch {e})"),
                 (Some(l), None) => format!(" (leader {l})"),
                 _ => String::new(),
             };
-            crate::outln!("  every node serving after {m} ms{leader}");
+            let _ = writeln!(out, "  every node serving after {m} ms{leader}");
         }
         if let Some(m) = report.one_zxid_ms {
-            crate::outln!(
+            let _ = writeln!(
+                out,
                 "  every node on zxid {} after {m} ms",
                 report.zxid.clone().unwrap_or_default()
             );
         }
         if let Some(n) = &report.note {
-            crate::outln!("  {n}");
+            let _ = writeln!(out, "  {n}");
         }
         if let Some(w) = &report.warning {
-            crate::outln!("warning: {w}");
+            let _ = writeln!(out, "warning: {w}");
         }
     }
-    Ok(())
+    out
 }
 
 /// The links section of `status --json` and `zkdev links --json`. The fields are in the order the JSON
@@ -792,6 +370,7 @@ pub async fn show(ctx: &Ctx) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::links::{Endpoint, Port};
 
     #[test]
     fn durations_rates_and_percentages() {

@@ -120,7 +120,7 @@ pub async fn run(ctx: &Ctx, args: ResetArgs) -> Result<()> {
 
     // zkdev's own session is made while the others are closed; the znodes are deleted once every close
     // was committed, while the nodes are asked whether the sessions are gone everywhere.
-    let (listed, client) = tokio::join!(super::sessions::list(&spec), super_client(&paths, &spec));
+    let (listed, client) = tokio::join!(crate::engine::sessions::list(&spec), super_client(&paths, &spec));
     let (client, authenticated) = client?;
     let own = client.session_id().0;
     let closed = close_sessions(&spec, listed, own).await?;
@@ -182,7 +182,7 @@ fn describe(r: &ResetReport) -> String {
 
 /// Close every session `now` lists but zkdev's own (`own`), all at once; the ids of those closed (each
 /// committed).
-async fn close_sessions(spec: &ClusterSpec, now: super::sessions::Sessions, own: i64) -> Result<Vec<i64>> {
+async fn close_sessions(spec: &ClusterSpec, now: crate::engine::sessions::Sessions, own: i64) -> Result<Vec<i64>> {
     if now.asked.is_empty() {
         return Err(Error::failed(format!(
             "no node of cluster `{}` serves, so none can close its sessions; see `zkdev status`",
@@ -219,7 +219,7 @@ async fn sessions_gone(spec: &ClusterSpec, closed: &[i64]) -> Result<()> {
         if closed.is_empty() {
             return Ok(());
         }
-        let after = super::sessions::list(spec).await;
+        let after = crate::engine::sessions::list(spec).await;
         let left: Vec<&str> = (after.sessions.iter())
             .filter(|s| closed.contains(&s.raw_id))
             .map(|s| s.id.as_str())

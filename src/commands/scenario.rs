@@ -1,9 +1,8 @@
 //! `zkdev run SCENARIO.toml`: a fault scenario a team wrote down (often one they saw fail), replayed step
 //! by step against the cluster, with a JSON report and JUnit XML for CI. A step is one of:
 //! - a zkdev command line without `zkdev` (`kill-leader`, `isolate leader`, `pause 2`, `heal`, `start all`):
-//!   parsed as that very command and run in this process through the engine (kill-leader, the node
-//!   actions, isolate, heal, disk); the others (`wait`, `smoke`, `status`, `verify`, `partition`, `link`,
-//!   `expire-session`, `heal A B`) still run as a `zkdev` child process;
+//!   parsed as that very command and run in this process through the engine call the command itself
+//!   makes (no `zkdev` child process);
 //! - `workload register|sequential|queue [--clients C] [--rate R]`: start `chaos`'s workload in the background;
 //! - `wait 5s`;
 //! - `expect leader_changed|leader|healthy [within 10s]`, `expect no_lost_writes` (stops the workload and
@@ -329,7 +328,6 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<()> {
     }
     let t0 = Instant::now();
     let mut state = Runner {
-        ctx,
         sup: &sup,
         spec: &spec,
         paths: &paths,
@@ -441,7 +439,6 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<()> {
 }
 
 struct Runner<'a> {
-    ctx: &'a Ctx,
     sup: &'a crate::supervisor::control::Supervisor,
     spec: &'a ClusterSpec,
     paths: &'a ClusterPaths,
@@ -524,15 +521,19 @@ impl Runner<'_> {
         }
     }
 
-    /// Run `zkdev WORDS` on this cluster, as a person would: in this process through the engine where it
-    /// maps onto an engine call, else as a child process.
+    /// Run `zkdev WORDS` on this cluster, as a person would, in this process: each command step is the
+    /// engine call its command makes, rendered as the command renders it.
     async fn command(&self, words: &[String]) -> Result<String> {
         use crate::cli::Cmd;
         use crate::engine::faults::{self, NodeAction, NodeOptions};
         use crate::engine::kill_leader::{self, KillLeader};
+        use crate::engine::net::{self, Cut, HealOptions, SplitOptions};
         let argv = std::iter::once("zkdev".to_string()).chain(words.iter().cloned());
         let Some(cli) = crate::cli::parse(argv) else {
-            return self.child(words).await;
+            return Err(Error::usage(format!(
+                "`{}` is not a command zkdev can run here",
+                words.join(" ")
+            )));
         };
         // Journalled as the command a person would have typed.
         let cause = format!("zkdev {}", words.join(" "));
@@ -584,10 +585,69 @@ impl Runner<'_> {
             Cmd::Kill(a) => node(NodeAction::Kill, a).await,
             Cmd::Pause(a) => node(NodeAction::Pause, a).await,
             Cmd::Resume(a) => node(NodeAction::Resume, a).await,
-            Cmd::Isolate(a) => faults::isolate(&env, a.node, a.one_way).await.map(|s| s.describe()),
-            Cmd::Heal(a) if a.ends.is_empty() => faults::heal(&env, (!a.no_wait).then_some(a.timeout))
-                .await
-                .map(|()| "healed every link".to_string()),
+            Cmd::Isolate(a) => {
+                let options = SplitOptions {
+                    cut: Cut::Isolate,
+                    side: vec![a.node],
+                    from: Vec::new(),
+                    one_way: a.one_way,
+                    wait: (!a.no_wait).then_some(a.timeout),
+                };
+                net::split(&env, &options).await.map(|r| super::net::split_text(&r))
+            }
+            Cmd::Partition(a) => {
+                let options = SplitOptions {
+                    cut: Cut::Partition,
+                    side: a.nodes,
+                    from: a.from,
+                    one_way: a.one_way,
+                    wait: (!a.no_wait).then_some(a.timeout),
+                };
+                net::split(&env, &options).await.map(|r| super::net::split_text(&r))
+            }
+            Cmd::Link(a) => match super::net::link_options(a) {
+                Ok(options) => net::link(&env, &options).await.map(|r| r.message),
+                Err(e) => Err(e),
+            },
+            Cmd::Heal(a) => {
+                let options = HealOptions {
+                    ends: a.ends,
+                    all: a.all,
+                    wait: (!a.no_wait).then_some(a.timeout),
+                };
+                net::heal(&env, &options).await.map(|r| super::net::heal_text(&r))
+            }
+            Cmd::Wait(a) => {
+                let t0 = Instant::now();
+                crate::engine::wait::serving(self.spec, self.paths, a.timeout, |_| {})
+                    .await
+                    .map(|s| crate::engine::wait::serving_line(&s, t0.elapsed()))
+            }
+            Cmd::Smoke(a) => {
+                let options = crate::engine::smoke::SmokeOptions {
+                    via: a.via,
+                    tls: a.tls,
+                    timeout: a.timeout,
+                };
+                match crate::engine::smoke::smoke(self.spec, self.paths, &options).await {
+                    Ok(r) => r.verdict().map(|()| super::smoke::text(&r)),
+                    Err(e) => Err(e),
+                }
+            }
+            Cmd::Status(_) => super::status::text(self.paths, self.spec).await,
+            Cmd::Verify(a) => match super::verify::options(&a, self.spec) {
+                Ok(options) => match crate::engine::verify::verify(&env, &options, |_| {}).await {
+                    Ok(r) => r.verdict().map(|()| super::verify::report_text(&r)),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            },
+            Cmd::ExpireSession(a) => match super::sessions::which(&a) {
+                Ok(which) => crate::engine::sessions::expire(&env, &which, Duration::from_secs(15))
+                    .await
+                    .map(|r| super::sessions::expire_text(&r)),
+                Err(e) => Err(e),
+            },
             Cmd::Disk(a) => {
                 use crate::model::disk::DiskFault;
                 let fault = match (&a.slow_fsync, a.full, a.eio) {
@@ -602,38 +662,13 @@ impl Runner<'_> {
                     .await
                     .map(|ids| format!("{} on {}", fault.describe(), words::nodes(&ids)))
             }
-            _ => return self.child(words).await,
+            _ => Err(Error::usage(format!(
+                "`{}` is not a command a scenario step runs: use one of {}",
+                words.join(" "),
+                COMMANDS.join(", ")
+            ))),
         };
         done.map_err(failed)
-    }
-
-    /// Run `zkdev WORDS` on this cluster as a child process (the steps the engine does not run yet).
-    async fn child(&self, words: &[String]) -> Result<String> {
-        let exe = std::env::current_exe().map_err(|e| Error::failed(format!("cannot find zkdev itself: {e}")))?;
-        let out = tokio::process::Command::new(exe)
-            .arg("--home")
-            .arg(&self.ctx.home.root)
-            .arg("--cluster")
-            .arg(&self.ctx.cluster)
-            .args(words)
-            .env("NO_COLOR", "1")
-            .output()
-            .await
-            .map_err(|e| Error::failed(format!("cannot run zkdev {}: {e}", words.join(" "))))?;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if out.status.success() {
-            Ok(text.trim_end().to_string())
-        } else {
-            Err(Error::failed(format!(
-                "`zkdev {}` failed: {}",
-                words.join(" "),
-                text.trim_end()
-            )))
-        }
     }
 
     async fn expect(&self, e: Expectation, within: Duration) -> Result<String> {

@@ -4,17 +4,14 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
-
 use super::Ctx;
 use crate::cli::ExpireSessionArgs;
-pub use crate::engine::sessions::{expire_one, list, Expired, SessionView, Sessions};
+use crate::engine::nemesis::Env;
+use crate::engine::sessions::{expire, list, ExpireReport, Expired, Which};
 use crate::error::{Error, Result};
 use crate::model::words;
 use crate::output;
-use crate::supervisor::control::Request;
-use crate::supervisor::replies::RecordReply;
-use crate::zk::session::{self, hex};
+use crate::zk::session;
 pub async fn run(ctx: &Ctx) -> Result<()> {
     let (_, spec) = ctx.existing()?;
     let s = list(&spec).await;
@@ -79,111 +76,6 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// Which sessions `expire` ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Which {
-    Id(i64),
-    /// The session of the client connected from this address.
-    Client(String),
-    /// Every session (connected to this node, if given).
-    All {
-        node: Option<u32>,
-    },
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ExpireReport {
-    pub expired: Vec<Expired>,
-    pub mechanism: &'static str,
-}
-
-const MECHANISM: &str = "reattached with the session's derived password and closed it (closeSession)";
-
-/// End the sessions `which` names, for real, and wait until no node has them (`within` per session). The
-/// journal records each. The entry point for other commands (a chaos schedule) as well as `expire-session`.
-pub async fn expire(ctx: &Ctx, which: &Which, within: Duration) -> Result<ExpireReport> {
-    let (_, spec) = ctx.existing()?;
-    let now = list(&spec).await;
-    if now.asked.is_empty() {
-        return Err(Error::failed(format!(
-            "no node of cluster `{}` serves, so none can end a session; see `zkdev status`",
-            spec.name
-        )));
-    }
-    let targets: Vec<SessionView> = match which {
-        Which::Id(id) => vec![now.find(*id).cloned().unwrap_or_else(|| SessionView {
-            id: hex(*id),
-            raw_id: *id,
-            created_by: session::creator(*id),
-            connected_to: None,
-            client: None,
-            timeout_ms: None,
-            last_op: None,
-            ephemerals: Vec::new(),
-        })],
-        Which::Client(addr) => {
-            let hit: Vec<SessionView> = now
-                .sessions
-                .iter()
-                .filter(|s| s.client.as_deref() == Some(addr.as_str()))
-                .cloned()
-                .collect();
-            if hit.is_empty() {
-                let known: Vec<&str> = now.sessions.iter().filter_map(|s| s.client.as_deref()).collect();
-                return Err(Error::usage(format!(
-                    "no session is connected from {addr}; clients connected now: {} (see `zkdev sessions`)",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                )));
-            }
-            hit
-        }
-        Which::All { node } => {
-            if let Some(n) = node.filter(|n| spec.node(*n).is_none()) {
-                return Err(Error::usage(format!("cluster `{}` has no node {n}", spec.name)));
-            }
-            now.sessions
-                .iter()
-                .filter(|s| node.is_none() || s.connected_to == *node)
-                .cloned()
-                .collect()
-        }
-    };
-    let sup = ctx.supervisor().await?;
-    let mut expired = Vec::new();
-    for s in &targets {
-        let e = expire_one(&spec, &now, s, within).await?;
-        let message =
-            format!(
-            "session {} expired (created by node {}, connected to {}): closed through node {}, gone from every node \
-             in {} ms; ephemerals deleted: {}",
-            e.id,
-            e.created_by,
-            e.connected_to.map_or("no node".into(), |n| format!("node {n}")),
-            e.via,
-            e.gone_everywhere_ms,
-            if e.ephemerals_deleted.is_empty() { "none".into() } else { e.ephemerals_deleted.join(" ") }
-        );
-        sup.ask_for::<RecordReply>(
-            Request::Record {
-                message,
-                cause: ctx.cause(),
-                action: Some(crate::model::timeline::Action::ExpireSession),
-            },
-            Duration::from_secs(10),
-        )
-        .await?;
-        expired.push(e);
-    }
-    Ok(ExpireReport {
-        expired,
-        mechanism: MECHANISM,
-    })
-}
-
 /// Where the session's end was seen: "every node" only when every node was asked.
 fn confirmed_where(e: &Expired) -> String {
     if e.not_asked.is_empty() {
@@ -212,8 +104,9 @@ fn expired_line(e: &Expired) -> String {
     )
 }
 
-pub async fn run_expire(ctx: &Ctx, args: ExpireSessionArgs) -> Result<()> {
-    let which = match (&args.id, &args.client) {
+/// The sessions `expire-session`'s arguments name.
+pub(super) fn which(args: &ExpireSessionArgs) -> Result<Which> {
+    Ok(match (&args.id, &args.client) {
         (Some(id), _) => Which::Id(session::parse_id(id).ok_or_else(|| {
             Error::usage(format!(
                 "`{id}` is not a session id: give it in hex as `zkdev sessions` prints it, e.g. 0x100012f4b6c0000"
@@ -221,29 +114,50 @@ pub async fn run_expire(ctx: &Ctx, args: ExpireSessionArgs) -> Result<()> {
         })?),
         (None, Some(c)) => Which::Client(c.trim_start_matches('/').to_string()),
         (None, None) => Which::All { node: args.node },
+    })
+}
+
+pub async fn run_expire(ctx: &Ctx, args: ExpireSessionArgs) -> Result<()> {
+    let which = which(&args)?;
+    let (paths, spec) = ctx.existing()?;
+    let sup = ctx.supervisor().await?;
+    let cause = ctx.cause();
+    let env = Env {
+        sup: &sup,
+        cause: &cause,
+        spec: &spec,
+        paths: &paths,
+        force: false,
     };
-    let report = expire(ctx, &which, Duration::from_secs(15)).await?;
+    let report = expire(&env, &which, Duration::from_secs(15)).await?;
     if ctx.json {
         output::print_json(&report);
-        return Ok(());
+    } else {
+        crate::out!("{}", expire_text(&report));
     }
+    Ok(())
+}
+
+/// An expiry report as `zkdev expire-session` prints it.
+pub(super) fn expire_text(report: &ExpireReport) -> String {
+    let mut out = String::new();
     if report.expired.is_empty() {
-        crate::outln!("no client sessions to expire");
+        out.push_str("no client sessions to expire\n");
     }
     for e in &report.expired {
-        crate::outln!("{}", expired_line(e));
+        out.push_str(&format!("{}\n", expired_line(e)));
         if !e.ephemerals_deleted.is_empty() {
-            crate::outln!(
-                "  ephemeral znodes deleted: {} (gone on {})",
+            out.push_str(&format!(
+                "  ephemeral znodes deleted: {} (gone on {})\n",
                 e.ephemerals_deleted.join(" "),
                 confirmed_where(e)
-            );
+            ));
         }
     }
     if !report.expired.is_empty() {
-        crate::outln!("(the clients are told SESSION_EXPIRED when they reconnect; their connections were dropped)");
+        out.push_str("(the clients are told SESSION_EXPIRED when they reconnect; their connections were dropped)\n");
     }
-    Ok(())
+    out
 }
 
 #[cfg(test)]

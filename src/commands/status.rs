@@ -27,13 +27,12 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
             eprintln!("warning: the links are down with the supervisor, and a new one did not start: {e}");
         }
     }
-    let mut status = current(&paths, &spec).await?;
-    let links = super::net::links_view(&paths, &spec).await;
-    status.links = links
-        .as_ref()
-        .map(|l| serde_json::to_value(l).expect("the links view serialises"));
-    let versions = config_versions(&spec, &status).await;
-    if ctx.json {
+    if !ctx.json {
+        crate::out!("{}", text(&paths, &spec).await?);
+        return Ok(());
+    }
+    let (status, _, versions) = look(&paths, &spec).await?;
+    {
         let mut v = serde_json::to_value(&status).expect("status serialises");
         add_ports(&mut v, &spec);
         add_config_files(&mut v, &paths);
@@ -44,42 +43,69 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
         v["slot"] = serde_json::to_value(spec.slot).expect("a slot serialises");
         v["owner"] = spec.owner.map(|o| o.pid).into();
         output::print_json(&v);
-    } else {
-        crate::out!("{}", output::status_table(&status));
-        crate::out!("{}", more_ports(&spec));
-        crate::out!("{}", said_once(&paths, config_files(&paths, &spec)));
-        crate::out!("{}", describe_versions(&versions));
-        if let Some(l) = &links {
-            let rules = l.rules.len();
-            let up = if l.proxies_up {
-                String::new()
-            } else {
-                "; the proxies are down with the supervisor (the next zkdev command restores them)".into()
-            };
-            crate::outln!(
-                "links: proxied, {}{up} (`zkdev links` shows them)",
-                crate::model::words::count(rules, "fault rule")
-            );
-            for why in &l.unbound {
-                crate::outln!("links: proxy {why}");
-            }
-        }
-        for (id, fault) in disk_faults(&paths, &spec) {
-            crate::outln!(
-                "disk: node {id} {} (`zkdev disk {id} --heal` ends it)",
-                fault.describe()
-            );
-        }
-        for cut in power_cuts(&paths, &spec).iter().filter(|c| c.bytes_lost() > 0) {
-            crate::outln!(
-                "power cut at {}: {}",
-                crate::model::timeline::clock(cut.at_ms),
-                cut.describe()
-            );
-        }
-        crate::out!("{}", dashboard_hint(&paths));
     }
     Ok(())
+}
+
+type Look = (
+    ClusterStatus,
+    Option<super::net::LinksView>,
+    Vec<(u32, Option<Membership>)>,
+);
+
+/// The cluster now, with its links section and every node's configuration version.
+async fn look(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<Look> {
+    let mut status = current(paths, spec).await?;
+    let links = super::net::links_view(paths, spec).await;
+    status.links = links
+        .as_ref()
+        .map(|l| serde_json::to_value(l).expect("the links view serialises"));
+    let versions = config_versions(spec, &status).await;
+    Ok((status, links, versions))
+}
+
+/// `zkdev status` as a person reads it: the table, ports, files, versions, links, disk faults, power cuts.
+pub(super) async fn text(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<String> {
+    use std::fmt::Write as _;
+    let (status, links, versions) = look(paths, spec).await?;
+    let mut out = String::new();
+    out.push_str(&output::status_table(&status));
+    out.push_str(&more_ports(&spec));
+    out.push_str(&said_once(&paths, config_files(&paths, &spec)));
+    out.push_str(&describe_versions(&versions));
+    if let Some(l) = &links {
+        let rules = l.rules.len();
+        let up = if l.proxies_up {
+            String::new()
+        } else {
+            "; the proxies are down with the supervisor (the next zkdev command restores them)".into()
+        };
+        let _ = writeln!(
+            out,
+            "links: proxied, {}{up} (`zkdev links` shows them)",
+            crate::model::words::count(rules, "fault rule")
+        );
+        for why in &l.unbound {
+            let _ = writeln!(out, "links: proxy {why}");
+        }
+    }
+    for (id, fault) in disk_faults(&paths, &spec) {
+        let _ = writeln!(
+            out,
+            "disk: node {id} {} (`zkdev disk {id} --heal` ends it)",
+            fault.describe()
+        );
+    }
+    for cut in power_cuts(&paths, &spec).iter().filter(|c| c.bytes_lost() > 0) {
+        let _ = writeln!(
+            out,
+            "power cut at {}: {}",
+            crate::model::timeline::clock(cut.at_ms),
+            cut.describe()
+        );
+    }
+    out.push_str(&dashboard_hint(&paths));
+    Ok(out)
 }
 
 /// The last power cut of each node that had one (`zkdev disk --power-cut`).

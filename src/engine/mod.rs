@@ -23,9 +23,13 @@ mod ensemble;
 pub mod faults;
 pub mod kill_leader;
 pub mod nemesis;
+pub mod net;
 pub mod run;
 pub mod sessions;
+pub mod smoke;
 pub mod spec;
+pub mod verify;
+pub mod wait;
 pub mod workload;
 pub mod writer;
 

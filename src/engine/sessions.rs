@@ -7,8 +7,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::nemesis::Env;
 use crate::error::{Error, Result};
 use crate::model::spec::ClusterSpec;
+use crate::supervisor::control::Request;
+use crate::supervisor::replies::RecordReply;
 use crate::zk::probe::four_letter;
 use crate::zk::session::{self, hex, CloseError};
 
@@ -197,5 +200,114 @@ pub async fn expire_one(spec: &ClusterSpec, now: &Sessions, s: &SessionView, wit
         gone_everywhere_ms: t0.elapsed().as_millis() as u64,
         confirmed_by: after.asked,
         not_asked: after.unreachable,
+    })
+}
+/// Which sessions `expire` ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Which {
+    /// The session with this id.
+    Id(i64),
+    /// The session of the client connected from this address.
+    Client(String),
+    /// Every session (connected to this node, if given).
+    All {
+        /// Only those connected to this node.
+        node: Option<u32>,
+    },
+}
+
+/// What [`expire`] ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpireReport {
+    /// Each session ended, as seen.
+    pub expired: Vec<Expired>,
+    /// How a session is ended from outside its client.
+    pub mechanism: &'static str,
+}
+
+const MECHANISM: &str = "reattached with the session's derived password and closed it (closeSession)";
+
+/// End the sessions `which` names, for real, and wait until no node has them (`within` per session). The
+/// journal records each. The entry point for other commands (a chaos schedule) as well as `expire-session`.
+pub async fn expire(env: &Env<'_>, which: &Which, within: Duration) -> Result<ExpireReport> {
+    let spec = env.spec;
+    let now = list(spec).await;
+    if now.asked.is_empty() {
+        return Err(Error::failed(format!(
+            "no node of cluster `{}` serves, so none can end a session; see `zkdev status`",
+            spec.name
+        )));
+    }
+    let targets: Vec<SessionView> = match which {
+        Which::Id(id) => vec![now.find(*id).cloned().unwrap_or_else(|| SessionView {
+            id: hex(*id),
+            raw_id: *id,
+            created_by: session::creator(*id),
+            connected_to: None,
+            client: None,
+            timeout_ms: None,
+            last_op: None,
+            ephemerals: Vec::new(),
+        })],
+        Which::Client(addr) => {
+            let hit: Vec<SessionView> = now
+                .sessions
+                .iter()
+                .filter(|s| s.client.as_deref() == Some(addr.as_str()))
+                .cloned()
+                .collect();
+            if hit.is_empty() {
+                let known: Vec<&str> = now.sessions.iter().filter_map(|s| s.client.as_deref()).collect();
+                return Err(Error::usage(format!(
+                    "no session is connected from {addr}; clients connected now: {} (see `zkdev sessions`)",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+            }
+            hit
+        }
+        Which::All { node } => {
+            if let Some(n) = node.filter(|n| spec.node(*n).is_none()) {
+                return Err(Error::usage(format!("cluster `{}` has no node {n}", spec.name)));
+            }
+            now.sessions
+                .iter()
+                .filter(|s| node.is_none() || s.connected_to == *node)
+                .cloned()
+                .collect()
+        }
+    };
+    let mut expired = Vec::new();
+    for s in &targets {
+        let e = expire_one(spec, &now, s, within).await?;
+        let message =
+            format!(
+            "session {} expired (created by node {}, connected to {}): closed through node {}, gone from every node \
+             in {} ms; ephemerals deleted: {}",
+            e.id,
+            e.created_by,
+            e.connected_to.map_or("no node".into(), |n| format!("node {n}")),
+            e.via,
+            e.gone_everywhere_ms,
+            if e.ephemerals_deleted.is_empty() { "none".into() } else { e.ephemerals_deleted.join(" ") }
+        );
+        env.sup
+            .ask_for::<RecordReply>(
+                Request::Record {
+                    message,
+                    cause: env.cause.to_string(),
+                    action: Some(crate::model::timeline::Action::ExpireSession),
+                },
+                Duration::from_secs(10),
+            )
+            .await?;
+        expired.push(e);
+    }
+    Ok(ExpireReport {
+        expired,
+        mechanism: MECHANISM,
     })
 }
