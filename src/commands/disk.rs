@@ -20,7 +20,6 @@ use crate::model::zkfile::{Damage, FileKind};
 use crate::os::state::ClusterPaths;
 use crate::output;
 use crate::supervisor::control::Request;
-use crate::supervisor::replies::DiskReply;
 use crate::zk::observe::{self, ProcessState};
 
 /// Where the probe writes go.
@@ -29,29 +28,6 @@ const PROBE_PATH: &str = "/zkdev-disk-probe";
 const PROBE_WRITES: usize = 5;
 /// How long to watch a node that stopped serving for its process to exit.
 const EXIT_WATCH: Duration = Duration::from_secs(3);
-
-/// Set `fault` on the nodes `target` names now (any node for `--heal`), journalled by the supervisor.
-/// Returns the node ids. The entry point for other commands (a chaos schedule); `run` adds the measuring.
-pub async fn apply(ctx: &Ctx, target: Target, fault: DiskFault) -> Result<Vec<u32>> {
-    let (paths, spec) = ctx.existing()?;
-    let status = observe::gather(&spec, &paths, &paths.load_state()?).await;
-    let ids = match target {
-        Target::All => spec.ids(),
-        t => fault::resolve(t, &status)?,
-    };
-    ctx.supervisor()
-        .await?
-        .ask_for::<DiskReply>(
-            Request::Disk {
-                ids: ids.clone(),
-                fault,
-                cause: ctx.cause(),
-            },
-            Duration::from_secs(10),
-        )
-        .await?;
-    Ok(ids)
-}
 
 /// Write latencies through the ensemble, milliseconds.
 #[derive(Debug, Clone, Serialize)]
@@ -147,7 +123,18 @@ pub async fn run(ctx: &Ctx, args: DiskArgs) -> Result<()> {
     let log_marks: Vec<(u32, u64)> = planned.iter().map(|id| (*id, log_len(&paths, *id))).collect();
 
     let t0 = Instant::now();
-    let ids = apply(ctx, args.target, fault).await?;
+    let ids = {
+        let sup = ctx.supervisor().await?;
+        let cause = ctx.cause();
+        let env = crate::engine::nemesis::Env {
+            sup: &sup,
+            cause: &cause,
+            spec: &spec,
+            paths: &paths,
+            force: false,
+        };
+        crate::engine::faults::disk(&env, args.target, fault).await?
+    };
     progress.message(format!(
         "{} on {}: watching what ZooKeeper does",
         fault.describe(),
@@ -522,7 +509,7 @@ async fn damage(ctx: &Ctx, args: &DiskArgs, kind: Option<FileKind>) -> Result<()
     // Journalled when a supervisor answers (a stopped cluster may have none: the damage stands anyway).
     if let Ok(sup) = ctx.supervisor().await {
         let _ = sup
-            .ask(
+            .ask_for::<crate::supervisor::replies::RecordReply>(
                 Request::Record {
                     message: lines.join("; "),
                     cause: ctx.cause(),

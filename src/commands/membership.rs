@@ -176,7 +176,7 @@ pub async fn change(ctx: &Ctx, change: Change, args: MemberArgs) -> Result<()> {
     // change, so a concurrent stop or kill counts it.
     let _quorum_lock = match change {
         Change::Promote => None,
-        Change::Remove | Change::Demote => Some(paths.quorum_lock(super::node::QUORUM_LOCK_WAIT).await?),
+        Change::Remove | Change::Demote => Some(paths.quorum_lock(crate::engine::QUORUM_LOCK_WAIT).await?),
     };
     let t0 = Instant::now();
     let status = observe::gather(&spec, &paths, &paths.load_state()?).await;

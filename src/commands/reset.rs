@@ -42,7 +42,7 @@ pub async fn run(ctx: &Ctx, args: ResetArgs) -> Result<()> {
         let table = crate::supervisor::links::read(&paths);
         if !table.rules.is_empty() {
             faults_healed.extend((table.rules.iter()).map(|r| format!("link {} {}", r.flow, r.fault.describe())));
-            sup.ask(
+            sup.ask_for::<crate::supervisor::replies::SetLinksReply>(
                 Request::SetLinks {
                     heal_all: true,
                     heal_pairs: Vec::new(),
@@ -63,7 +63,7 @@ pub async fn run(ctx: &Ctx, args: ResetArgs) -> Result<()> {
             if fault == DiskFault::Healthy {
                 continue;
             }
-            sup.ask(
+            sup.ask_for::<crate::supervisor::replies::DiskReply>(
                 Request::Disk {
                     ids: vec![id],
                     fault: DiskFault::Healthy,
@@ -85,7 +85,7 @@ pub async fn run(ctx: &Ctx, args: ResetArgs) -> Result<()> {
     let nodes_resumed = with(&[ProcessState::Paused]);
     let nodes_started = with(&[ProcessState::Stopped, ProcessState::Crashed]);
     if !nodes_resumed.is_empty() {
-        sup.ask(
+        sup.ask_for::<crate::supervisor::replies::SignalReply>(
             Request::Signal {
                 ids: nodes_resumed.clone(),
                 signal: Sig::Cont,
@@ -96,7 +96,7 @@ pub async fn run(ctx: &Ctx, args: ResetArgs) -> Result<()> {
         .await?;
     }
     if !nodes_started.is_empty() {
-        sup.ask(
+        sup.ask_for::<crate::supervisor::replies::StartReply>(
             Request::Start {
                 ids: nodes_started.clone(),
                 cause: cause.clone(),
@@ -141,7 +141,7 @@ pub async fn run(ctx: &Ctx, args: ResetArgs) -> Result<()> {
         took_ms,
     };
     // zkdev's own session is ended here, not left to time out, so the next test sees no session of zkdev's.
-    let record = sup.ask(
+    let record = sup.ask_for::<crate::supervisor::replies::RecordReply>(
         Request::Record {
             message: describe(&report),
             cause,

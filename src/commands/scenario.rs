@@ -554,7 +554,7 @@ impl Runner<'_> {
             async move {
                 faults::node(env, action, a.target, &options)
                     .await
-                    .map(|r| r.describe())
+                    .map(|r| super::node::text(&r))
             }
         };
         let failed = |e: crate::error::Error| e.reword(|m| format!("`zkdev {}` failed: {m}", words.join(" ")));

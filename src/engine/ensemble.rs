@@ -166,7 +166,8 @@ impl Ensemble {
             ids: e.spec.ids(),
             cause: CAUSE.into(),
         };
-        sup.ask(start, Duration::from_secs(120)).await?;
+        sup.ask_for::<crate::supervisor::replies::StartReply>(start, Duration::from_secs(120))
+            .await?;
         match observe::wait_until(&e.spec, &e.paths, e.options.timeout, |s| s.healthy(), |_| {}).await {
             Ok(_) => Ok(ensemble),
             Err((_, s)) => Err(Error::failed(format!(
@@ -305,7 +306,8 @@ async fn stop(paths: &ClusterPaths, options: &Options) -> Result<()> {
             grace_ms: 5000,
             cause: CAUSE.into(),
         };
-        sup.ask(req, Duration::from_secs(40)).await?;
+        sup.ask_for::<crate::supervisor::replies::ShutdownReply>(req, Duration::from_secs(40))
+            .await?;
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while Supervisor::find(paths).await.is_some() && std::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;

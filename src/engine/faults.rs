@@ -4,18 +4,23 @@
 //! supervisor (which journals it with the caller's cause), and returns what it did. Scenarios run their
 //! command steps through these.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use super::nemesis::Env;
+use crate::error::ErrorKind;
 use crate::error::{Error, Result};
 use crate::model::disk::DiskFault;
-use crate::model::fault::{self, Intent, Target};
+use crate::model::fault::{self, Target};
 use crate::model::links;
+use crate::model::server::Mode;
+use crate::model::span::secs;
+use crate::model::status::summary_line;
 use crate::os::clock::now_ms;
-use crate::supervisor::control::{self, Request, Sig};
-use crate::zk::observe::{self, ProcessState};
+use crate::supervisor::control::{Request, Sig};
+use crate::supervisor::replies::{DiskReply, SetLinksReply, SignalReply, StartReply, StopReply};
+use crate::zk::observe::{self, ClusterStatus, ProcessState};
 
 /// What to do to a node's process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -80,17 +85,58 @@ impl Default for NodeOptions {
     }
 }
 
+/// What happened to one node.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeResult {
+    /// The node.
+    pub id: u32,
+    /// The mode the node had before the action (`leader`, `follower`...), if it was serving.
+    pub was: Option<Mode>,
+    /// What happened: `stopped`, `killed`, `paused`, `resumed`, `started`, `already running`...
+    pub outcome: String,
+    /// Mode after the action, once it serves again (start, restart, resume).
+    pub now: Option<Mode>,
+    /// Action begun -> done (stopped, or serving again).
+    pub ms: Option<u64>,
+}
+
 /// What [`node`] did.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeReport {
     /// What was done.
     pub action: NodeAction,
-    /// The nodes the target named.
-    pub ids: Vec<u32>,
-    /// The leader once the effect was seen (or before, without waiting).
+    /// The target as given (`leader`, `2`, `all`).
+    pub target: String,
+    /// Each node the target named.
+    pub nodes: Vec<NodeResult>,
+    /// After a pause or stop of the leader: the action -> another node leading with a higher epoch.
+    pub new_leader: Option<u32>,
+    /// The action -> the new leader seen.
+    pub new_leader_ms: Option<u64>,
+    /// For a paused leader: syncLimit x tickTime, the time followers wait for a silent leader.
+    pub expected_detection_ms: Option<u64>,
+    /// The leader at the end.
     pub leader: Option<u32>,
-    /// Set when the action left too few voters for a quorum (only with `force`).
+    /// Its epoch.
+    pub epoch: Option<u32>,
+    /// The voters up at the end, of how many, and how many a quorum needs.
+    pub quorum_after: QuorumView,
+    /// Too few voters left for a quorum (with `force`), or no new leader seen in time.
     pub warning: Option<String>,
+    /// The cluster at the end.
+    #[serde(skip)]
+    pub after: ClusterStatus,
+}
+
+/// Voters up, of how many, and how many a quorum needs.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuorumView {
+    /// Voters up.
+    pub voters_up: usize,
+    /// Voters.
+    pub voters: usize,
+    /// A quorum.
+    pub needed: usize,
 }
 
 fn nodes_word(ids: &[u32]) -> String {
@@ -106,7 +152,8 @@ fn nodes_word(ids: &[u32]) -> String {
 impl NodeReport {
     /// `stop node 2; leader 3`.
     pub fn describe(&self) -> String {
-        let mut s = format!("{} {}", self.action.verb(), nodes_word(&self.ids));
+        let ids: Vec<u32> = self.nodes.iter().map(|n| n.id).collect();
+        let mut s = format!("{} {}", self.action.verb(), nodes_word(&ids));
         if let Some(l) = self.leader {
             s.push_str(&format!("; leader {l}"));
         }
@@ -117,112 +164,325 @@ impl NodeReport {
     }
 }
 
-/// Act on the nodes `target` names now. A take-down decides under the quorum guard's lock on a look taken
-/// under it, and is refused (unless `force`) where the voters left could not form a quorum.
+/// Act on the nodes `target` names now, and (with `wait`) see the effect: a new leader when the leader
+/// went, the nodes serving again after a start. A take-down decides under the quorum guard's lock on a look
+/// taken under it, keeps the lock until its nodes are down (so concurrent take-downs, other commands or the
+/// dashboard, count each other), and is refused (unless `force`) where the voters left could not form a
+/// quorum.
 pub async fn node(env: &Env<'_>, action: NodeAction, target: Target, options: &NodeOptions) -> Result<NodeReport> {
-    let (spec, paths) = (env.spec, env.paths);
+    let timeout = options.timeout;
+    let (spec, paths, sup) = (env.spec, env.paths, env.sup);
+    // A take-down decides under the quorum guard's lock, on a look taken under it, and keeps the lock until
+    // its nodes are down: concurrent ones (other commands, the dashboard) then count each other.
     let quorum_lock = match action.takes_down() {
         true => Some(paths.quorum_lock(super::QUORUM_LOCK_WAIT).await?),
         false => None,
     };
     let before = observe::gather(spec, paths, &paths.load_state()?).await;
     let intent = match action {
-        NodeAction::Start => Intent::Start,
-        NodeAction::Restart => Intent::Restart,
-        _ => Intent::Running,
+        NodeAction::Start => fault::Intent::Start,
+        NodeAction::Restart => fault::Intent::Restart,
+        _ => fault::Intent::Running,
     };
     let ids = fault::resolve_for(target, &before, intent)?;
+    let target = target.to_string();
+
     let mut warning = None;
     if action.takes_down() {
+        // The voters ZooKeeper committed count, also after a `reconfig` made with another client.
         let committed = observe::with_committed_voters(&before, spec, paths);
-        let voters_hit: Vec<u32> = (ids.iter().copied())
-            .filter(|id| (committed.node(*id)).is_some_and(|n| n.role == crate::model::spec::Role::Participant))
+        let voters_hit: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|id| {
+                committed
+                    .node(*id)
+                    .is_some_and(|n| n.role == crate::model::spec::Role::Participant)
+            })
             .collect();
-        let what = format!("{} {}", action.verb(), nodes_word(&ids));
+        let what = format!("{} {}", action.verb(), describe(&ids));
         let q = fault::guard(&committed, &voters_hit, &what, options.force)?;
         if !q.holds() {
-            warning = Some(q.describe().replace("would remain", "remain"));
+            warning = Some(format!(
+                "{}: no leader can be elected until voters return",
+                q.describe().replace("would remain", "remain")
+            ));
         }
     }
-    let ask = |req: Request| env.sup.ask(req, Duration::from_secs(90));
-    let cause = env.cause.to_string();
-    let signal = |ids: Vec<u32>, signal| Request::Signal {
-        ids,
-        signal,
-        cause: cause.clone(),
-    };
-    let state = |id: u32| before.node(id).map(|n| n.process());
+
+    let old_leader = before.leader;
+    let old_epoch = before.epoch;
+    let t0 = Instant::now();
+    let mut results = Vec::new();
+    let was = |id: u32| before.node(id).and_then(|n| n.mode());
+    let ms = |d: Duration| Some(d.as_millis() as u64);
+
+    let within = Duration::from_secs(90);
     match action {
         NodeAction::Stop | NodeAction::Restart => {
-            let running: Vec<u32> = (ids.iter().copied())
-                .filter(|id| matches!(state(*id), Some(ProcessState::Running | ProcessState::Paused)))
-                .collect();
+            let running: Vec<u32> = ids.iter().copied().filter(|id| is_up(&before, *id)).collect();
             if !running.is_empty() {
-                ask(Request::Stop {
-                    ids: running,
+                let stop = Request::Stop {
+                    ids: running.clone(),
                     grace_ms: 10_000,
-                    cause: cause.clone(),
-                })
-                .await?;
+                    cause: env.cause.to_string(),
+                };
+                sup.ask_for::<StopReply>(stop, within).await?;
+            }
+            for id in &ids {
+                let outcome = match (action, running.contains(id)) {
+                    (NodeAction::Restart, true) => "restarted",
+                    (NodeAction::Restart, false) => "started (was not running)",
+                    (_, true) => "stopped",
+                    (_, false) => "not running",
+                };
+                results.push(NodeResult {
+                    id: *id,
+                    was: was(*id),
+                    outcome: outcome.into(),
+                    now: None,
+                    ms: ms(t0.elapsed()),
+                });
             }
         }
         NodeAction::Kill => {
-            ask(signal(ids.clone(), Sig::Kill)).await?;
+            let kill = Request::Signal {
+                ids: ids.clone(),
+                signal: Sig::Kill,
+                cause: env.cause.to_string(),
+            };
+            let hit = sup.ask_for::<SignalReply>(kill, within).await?.hit;
+            for id in &ids {
+                results.push(NodeResult {
+                    id: *id,
+                    was: was(*id),
+                    outcome: (if hit.contains(id) { "killed" } else { "not running" }).into(),
+                    now: None,
+                    ms: ms(t0.elapsed()),
+                });
+            }
         }
         NodeAction::Pause | NodeAction::Resume => {
-            let (sig, applies): (Sig, fn(Option<ProcessState>) -> bool) = match action {
-                NodeAction::Pause => (Sig::Stop, |p| matches!(p, Some(ProcessState::Running))),
-                _ => (Sig::Cont, |p| matches!(p, Some(ProcessState::Paused))),
+            let mut apply = Vec::new();
+            let mut outcomes = Vec::new();
+            for id in &ids {
+                let n = before.node(*id).expect("resolved ids exist");
+                let applies = match action {
+                    NodeAction::Pause => !matches!(
+                        n.process(),
+                        ProcessState::Paused | ProcessState::Stopped | ProcessState::Crashed
+                    ),
+                    _ => n.process() == ProcessState::Paused,
+                };
+                if applies {
+                    apply.push(*id);
+                }
+                let not = match (action, n.process()) {
+                    (_, ProcessState::Stopped | ProcessState::Crashed) => "not running",
+                    (NodeAction::Pause, _) => "already paused",
+                    _ => "not paused",
+                };
+                outcomes.push((*id, applies, not));
+            }
+            let hit = if apply.is_empty() {
+                Vec::new()
+            } else {
+                let signal = if action == NodeAction::Pause {
+                    Sig::Stop
+                } else {
+                    Sig::Cont
+                };
+                let req = Request::Signal {
+                    ids: apply,
+                    signal,
+                    cause: env.cause.to_string(),
+                };
+                sup.ask_for::<SignalReply>(req, within).await?.hit
             };
-            let apply: Vec<u32> = ids.iter().copied().filter(|id| applies(state(*id))).collect();
-            if !apply.is_empty() {
-                ask(signal(apply, sig)).await?;
+            for (id, applies, not) in outcomes {
+                let outcome = if applies && hit.contains(&id) {
+                    if action == NodeAction::Pause {
+                        "paused"
+                    } else {
+                        "resumed"
+                    }
+                } else if applies {
+                    "not running"
+                } else {
+                    not
+                };
+                results.push(NodeResult {
+                    id,
+                    was: was(id),
+                    outcome: outcome.into(),
+                    now: None,
+                    ms: None,
+                });
             }
         }
         NodeAction::Start => {}
     }
+    // Taken down (stopped, exited, or paused as /proc shows): the next guard sees it.
     drop(quorum_lock);
+
+    // Start (and the second half of restart): the supervisor starts those that do not run.
     if matches!(action, NodeAction::Start | NodeAction::Restart) {
-        let v = ask(Request::Start {
+        let start = Request::Start {
             ids: ids.clone(),
-            cause: cause.clone(),
-        })
-        .await?;
-        let _started = control::ids(&v["started"]);
-    }
-    let mut report = NodeReport {
-        action,
-        ids: ids.clone(),
-        leader: before.leader,
-        warning,
-    };
-    if !options.wait || report.warning.is_some() {
-        return Ok(report);
-    }
-    let old = before.leader;
-    let leader_went = action.takes_down() && old.is_some_and(|l| ids.contains(&l));
-    let rejoining = matches!(action, NodeAction::Start | NodeAction::Restart | NodeAction::Resume);
-    if !(leader_went || rejoining) {
-        return Ok(report);
-    }
-    let done = |s: &observe::ClusterStatus| {
-        let new_leader = !leader_went || s.leader.is_some_and(|l| Some(l) != old && s.epoch > before.epoch);
-        let serving = !rejoining || ids.iter().all(|id| s.node(*id).is_some_and(|n| n.serving()));
-        new_leader && serving
-    };
-    match observe::wait_until(spec, paths, options.timeout, done, |_| {}).await {
-        Ok(s) => {
-            report.leader = s.leader;
-            Ok(report)
+            cause: env.cause.to_string(),
+        };
+        let started = sup.ask_for::<StartReply>(start, within).await?.started;
+        if action == NodeAction::Start {
+            for id in &ids {
+                let outcome = if started.contains(id) {
+                    "started"
+                } else {
+                    "already running"
+                };
+                results.push(NodeResult {
+                    id: *id,
+                    was: was(*id),
+                    outcome: outcome.into(),
+                    now: None,
+                    ms: None,
+                });
+            }
         }
-        Err((_, s)) => Err(Error::failed(format!(
-            "{} {}: {} not seen within {}; {}",
-            action.verb(),
-            nodes_word(&ids),
-            if rejoining { "serving again" } else { "a new leader" },
-            crate::model::span::secs(options.timeout),
-            crate::model::status::summary_line(&s)
-        ))),
+    }
+
+    // Wait for the effect, unless told not to.
+    let mut new_leader = None;
+    let mut new_leader_ms = None;
+    let mut expected_detection_ms = None;
+    let leader_paused = action == NodeAction::Pause && old_leader.is_some_and(|l| ids.contains(&l));
+    let leader_went =
+        matches!(action, NodeAction::Stop | NodeAction::Kill) && old_leader.is_some_and(|l| ids.contains(&l));
+    let rejoining = matches!(action, NodeAction::Start | NodeAction::Restart | NodeAction::Resume);
+    let mut after = None;
+    if options.wait && warning.is_none() {
+        if leader_paused || leader_went {
+            let old = old_leader.expect("checked");
+            if leader_paused {
+                expected_detection_ms = Some(u64::from(spec.settings.sync_limit) * u64::from(spec.settings.tick_time));
+            }
+            let r = observe::wait_until(
+                spec,
+                paths,
+                timeout,
+                |s| s.leader.is_some_and(|l| l != old) && s.epoch > old_epoch,
+                |_| {},
+            )
+            .await;
+            match r {
+                Ok(s) => {
+                    new_leader = s.leader;
+                    new_leader_ms = ms(t0.elapsed());
+                    after = Some(s);
+                }
+                Err((_, s)) => {
+                    warning = Some(format!(
+                        "no other node took over as leader within {}; {}",
+                        secs(timeout),
+                        summary_line(&s)
+                    ))
+                }
+            }
+        } else if rejoining {
+            let waiting: Vec<u32> = ids.clone();
+            let r = observe::wait_until(
+                spec,
+                paths,
+                timeout,
+                |s| waiting.iter().all(|id| s.node(*id).is_some_and(|n| n.serving())) && s.leader.is_some(),
+                |_| {},
+            )
+            .await;
+            match r {
+                Ok(s) => {
+                    let elapsed = ms(t0.elapsed());
+                    for id in &ids {
+                        let now = s.node(*id).and_then(|n| n.mode());
+                        if let Some(r) = results.iter_mut().find(|r| r.id == *id) {
+                            r.now = now;
+                            r.ms = elapsed;
+                        } else {
+                            results.push(NodeResult {
+                                id: *id,
+                                was: was(*id),
+                                outcome: "restarted".into(),
+                                now,
+                                ms: elapsed,
+                            });
+                        }
+                    }
+                    after = Some(s);
+                }
+                Err((failure, s)) => {
+                    let mut detail = String::new();
+                    for id in &ids {
+                        if s.node(*id).is_some_and(|n| !n.serving()) {
+                            detail.push_str(&observe::log_tail(paths, *id, 10));
+                        }
+                    }
+                    let why = match failure {
+                        observe::WaitFailure::Crashed(id) => {
+                            // Why, as the supervisor recorded it or the log tells (ZooKeeper refusing its
+                            // data, a port taken...).
+                            let cause = s.node(id).and_then(|n| n.detail().map(String::from)).or_else(|| {
+                                let log = std::fs::read_to_string(paths.log_file(id)).unwrap_or_default();
+                                crate::model::diagnose::diagnose(&log)
+                            });
+                            format!(
+                                "node {id} exited while starting{}",
+                                cause.map(|c| format!(": {c}")).unwrap_or_default()
+                            )
+                        }
+                        _ => format!("{} did not serve within {}", describe(&ids), secs(timeout)),
+                    };
+                    let kind = match failure {
+                        observe::WaitFailure::Crashed(_) => ErrorKind::Failed,
+                        _ => ErrorKind::Timeout,
+                    };
+                    return Err(Error::from_parts(kind, format!("{why}; {}", summary_line(&s)), detail));
+                }
+            }
+        }
+    }
+    let after = match after {
+        Some(a) => a,
+        None => observe::gather(spec, paths, &paths.load_state()?).await,
+    };
+    let report = NodeReport {
+        action,
+        target,
+        nodes: results,
+        new_leader,
+        new_leader_ms,
+        expected_detection_ms,
+        leader: after.leader,
+        epoch: after.epoch,
+        quorum_after: QuorumView {
+            voters_up: after.quorum.voters_up,
+            voters: after.quorum.voters,
+            needed: after.quorum.needed,
+        },
+        warning,
+        after,
+    };
+    Ok(report)
+}
+
+fn is_up(s: &ClusterStatus, id: u32) -> bool {
+    s.node(id)
+        .is_some_and(|n| !matches!(n.process(), ProcessState::Stopped | ProcessState::Crashed))
+}
+
+fn describe(ids: &[u32]) -> String {
+    let list = ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    if ids.len() == 1 {
+        format!("node {list}")
+    } else {
+        format!("nodes {list}")
     }
 }
 
@@ -267,7 +527,9 @@ pub async fn isolate(env: &Env<'_>, target: Target, one_way: bool) -> Result<Spl
         message: format!("isolate: {} on quorum and election links", split.describe()),
         cause: env.cause.to_string(),
     };
-    env.sup.ask(request, Duration::from_secs(10)).await?;
+    env.sup
+        .ask_for::<SetLinksReply>(request, Duration::from_secs(10))
+        .await?;
     Ok(split)
 }
 
@@ -285,7 +547,9 @@ pub async fn heal(env: &Env<'_>, wait: Option<Duration>) -> Result<()> {
         message: "heal every link".into(),
         cause: env.cause.to_string(),
     };
-    env.sup.ask(request, Duration::from_secs(10)).await?;
+    env.sup
+        .ask_for::<SetLinksReply>(request, Duration::from_secs(10))
+        .await?;
     match wait {
         None => Ok(()),
         Some(timeout) => super::nemesis::wait_healthy(env, timeout, "after the heal").await,
@@ -313,6 +577,6 @@ pub async fn disk(env: &Env<'_>, target: Target, fault: DiskFault) -> Result<Vec
         fault,
         cause: env.cause.to_string(),
     };
-    env.sup.ask(request, Duration::from_secs(10)).await?;
+    env.sup.ask_for::<DiskReply>(request, Duration::from_secs(10)).await?;
     Ok(ids)
 }

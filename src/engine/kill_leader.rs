@@ -135,7 +135,7 @@ pub async fn kill_leader(
     };
     let t0 = Instant::now();
     let answer = sup
-        .ask(
+        .ask_for::<crate::supervisor::replies::SignalReply>(
             Request::Signal {
                 ids: vec![old],
                 signal: sig,
@@ -144,7 +144,7 @@ pub async fn kill_leader(
             Duration::from_secs(90),
         )
         .await?;
-    if answer["hit"].as_array().is_none_or(|a| a.is_empty()) {
+    if answer.hit.is_empty() {
         return Err(Error::failed(format!(
             "leader {old} (pid {old_pid}) is no longer the JVM zkdev started; nothing was signalled. See `zkdev status`"
         )));
@@ -210,7 +210,7 @@ pub async fn kill_leader(
 
     if restart {
         let t1 = Instant::now();
-        sup.ask(
+        sup.ask_for::<crate::supervisor::replies::StartReply>(
             Request::Start {
                 ids: vec![old],
                 cause: cause.to_string(),
@@ -241,7 +241,7 @@ pub async fn kill_leader(
         note.push_str(&format!("; node {old} rejoined after {ms} ms"));
     }
     let _ = sup
-        .ask(
+        .ask_for::<crate::supervisor::replies::RecordReply>(
             Request::Record {
                 message: note,
                 cause: cause.to_string(),

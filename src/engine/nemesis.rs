@@ -153,7 +153,9 @@ async fn restart_if_exited(env: &Env<'_>, id: u32) -> Result<bool> {
                 ids: vec![id],
                 cause: env.cause.to_string(),
             };
-            env.sup.ask(req, Duration::from_secs(60)).await?;
+            env.sup
+                .ask_for::<crate::supervisor::replies::StartReply>(req, Duration::from_secs(60))
+                .await?;
             restarted = true;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -172,11 +174,17 @@ async fn set_disk(env: &Env<'_>, id: u32, fault: DiskFault) -> Result<()> {
         fault,
         cause: env.cause.to_string(),
     };
-    env.sup.ask(req, Duration::from_secs(10)).await.map(|_| ())
+    env.sup
+        .ask_for::<crate::supervisor::replies::DiskReply>(req, Duration::from_secs(10))
+        .await
+        .map(|_| ())
 }
 
 async fn set_links(env: &Env<'_>, req: Request) -> Result<()> {
-    env.sup.ask(req, Duration::from_secs(10)).await.map(|_| ())
+    env.sup
+        .ask_for::<crate::supervisor::replies::SetLinksReply>(req, Duration::from_secs(10))
+        .await
+        .map(|_| ())
 }
 
 /// Put `rules` in force for one nemesis fault, journalled as `action` with `verify` as the cause.
@@ -292,7 +300,7 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
             let start = Instant::now();
             let cut = env
                 .sup
-                .ask(
+                .ask_for::<crate::supervisor::replies::PowerCutReply>(
                     Request::PowerCut {
                         ids: vec![id],
                         torn: None,
@@ -307,7 +315,9 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
                 ids: vec![id],
                 cause: env.cause.to_string(),
             };
-            env.sup.ask(start_req, Duration::from_secs(60)).await?;
+            env.sup
+                .ask_for::<crate::supervisor::replies::StartReply>(start_req, Duration::from_secs(60))
+                .await?;
             // ZooKeeper may refuse what the cut left (a snapshot it never fsynced): say so, with its words.
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
@@ -319,7 +329,7 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
                 if n.process() == observe::ProcessState::Crashed {
                     return Err(Error::failed(format!(
                         "after the power cut of {name} ({} lost) node {id} did not start again: {}",
-                        crate::model::words::count(cut["bytes_lost"].as_u64().unwrap_or(0) as usize, "unsynced byte"),
+                        crate::model::words::count(cut.bytes_lost as usize, "unsynced byte"),
                         n.detail().unwrap_or("see `zkdev logs`")
                     )));
                 }
@@ -327,7 +337,7 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
             }
             let what = format!(
                 "power cut of {name} ({} lost); started again",
-                crate::model::words::count(cut["bytes_lost"].as_u64().unwrap_or(0) as usize, "unsynced byte")
+                crate::model::words::count(cut.bytes_lost as usize, "unsynced byte")
             );
             (vec![id], what, start.elapsed())
         }
@@ -356,7 +366,9 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
                 cause: env.cause.to_string(),
                 action: Some("expire".into()),
             };
-            env.sup.ask(record, Duration::from_secs(10)).await?;
+            env.sup
+                .ask_for::<crate::supervisor::replies::RecordReply>(record, Duration::from_secs(10))
+                .await?;
             (Vec::new(), what, start.elapsed())
         }
         Kind::Kill => {
@@ -389,11 +401,15 @@ pub async fn inject(env: &Env<'_>, f: &Planned, t0: Instant) -> Result<Injected>
             };
             let start = Instant::now();
             // A supervisor that dies before it answers may have stopped the node already: say how to undo it.
-            (env.sup.ask(signal(Sig::Stop), Duration::from_secs(30)).await)
+            (env.sup
+                .ask_for::<crate::supervisor::replies::SignalReply>(signal(Sig::Stop), Duration::from_secs(30))
+                .await)
                 .map_err(|e| left_in_force(e, &format!("node {id} paused (SIGSTOP)"), &format!("zkdev resume {id}")))?;
             sleep_until(start + hold).await;
             // Resumed whatever happens, also when interrupted.
-            (env.sup.ask(signal(Sig::Cont), Duration::from_secs(30)).await)
+            (env.sup
+                .ask_for::<crate::supervisor::replies::SignalReply>(signal(Sig::Cont), Duration::from_secs(30))
+                .await)
                 .map_err(|e| left_in_force(e, &format!("node {id} paused (SIGSTOP)"), &format!("zkdev resume {id}")))?;
             (vec![id], format!("paused {name}, resumed"), start.elapsed())
         }

@@ -212,7 +212,10 @@ pub async fn restore(
         ids: down.clone(),
         cause: cause.to_string(),
     };
-    match sup.ask(req, Duration::from_secs(60)).await {
+    match sup
+        .ask_for::<crate::supervisor::replies::StartReply>(req, Duration::from_secs(60))
+        .await
+    {
         Ok(_) => {
             // Not observe::wait_until: it ends on the very Ctrl-C being handled here.
             let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -197,16 +197,8 @@ impl From<WireError> for Error {
     }
 }
 
-/// A list of node ids in an untyped reply (`"started": [1, 3]`); empty when absent. The typed replies
-/// (`replies`, read with `Supervisor::ask_for`) name a missing field instead.
-pub fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect())
-        .unwrap_or_default()
-}
-
 /// Send one request and read the reply. `None`: nobody answers on the socket.
-pub async fn call(socket: &Path, req: &Request, timeout: Duration) -> Option<Result<Value>> {
+async fn call(socket: &Path, req: &Request, timeout: Duration) -> Option<Result<Value>> {
     let work = async {
         let stream = UnixStream::connect(socket).await.ok()?;
         let (read, mut write) = stream.into_split();
@@ -414,7 +406,7 @@ impl Supervisor {
     /// its reply type). A supervisor that died meanwhile (killed, crashed) is
     /// replaced by a new one, which adopts the nodes and restores the links, and a request that may be
     /// repeated (see `Request::repeatable`) is asked of it again.
-    pub async fn ask(&self, req: Request, timeout: Duration) -> Result<Value> {
+    async fn ask(&self, req: Request, timeout: Duration) -> Result<Value> {
         let before = recorded(&self.paths).map(|(pid, _)| pid);
         if let Some(r) = call(&self.socket, &req, timeout).await {
             return r;
