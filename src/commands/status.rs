@@ -1,13 +1,19 @@
 //! `zkdev status`: every node's process and what its server answers: the supervisor's latest view when it
 //! is fresh and /proc agrees with it, else asked right now.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+use serde::Serialize;
 
 use super::Ctx;
 use crate::cli::StatusArgs;
 use crate::error::Result;
+use crate::model::disk::DiskFault;
 use crate::model::membership::{Membership, Version};
+use crate::model::power::NodeCut;
 use crate::model::spec::ClusterSpec;
+use crate::model::status::{NodeStatus, Quorum};
 use crate::os::process::{identify, Liveness};
 use crate::os::state::{ClusterPaths, State};
 use crate::os::zoo_cfg;
@@ -32,18 +38,9 @@ pub async fn run(ctx: &Ctx, _args: StatusArgs) -> Result<()> {
         return Ok(());
     }
     let (status, _, versions) = look(&paths, &spec).await?;
-    {
-        let mut v = serde_json::to_value(&status).expect("status serialises");
-        add_ports(&mut v, &spec);
-        add_config_files(&mut v, &paths);
-        v["dashboard"] = DashboardRecord::read(&paths).map(|d| d.url).into();
-        add_disk_faults(&mut v, &paths, &spec);
-        add_power_cuts(&mut v, &paths, &spec);
-        add_config_versions(&mut v, &versions);
-        v["slot"] = serde_json::to_value(spec.slot).expect("a slot serialises");
-        v["owner"] = spec.owner.map(|o| o.pid).into();
-        output::print_json(&v);
-    }
+    // Through a JSON value, as it has always been printed: every object's keys in alphabetical order.
+    let json = StatusJson::of(&status, &paths, &spec, &versions);
+    output::print_json(&serde_json::to_value(&json).expect("status serialises"));
     Ok(())
 }
 
@@ -119,18 +116,6 @@ fn power_cuts(paths: &ClusterPaths, spec: &ClusterSpec) -> Vec<crate::model::pow
         .collect()
 }
 
-/// `power_cuts`: node id -> its last power cut (what each file lost), on a cluster with disk faults.
-fn add_power_cuts(v: &mut serde_json::Value, paths: &ClusterPaths, spec: &ClusterSpec) {
-    if !spec.settings.disk_faults {
-        return;
-    }
-    let cuts: serde_json::Map<String, serde_json::Value> = power_cuts(paths, spec)
-        .into_iter()
-        .map(|c| (c.node.to_string(), serde_json::to_value(&c).expect("a cut serialises")))
-        .collect();
-    v["power_cuts"] = serde_json::Value::Object(cuts);
-}
-
 /// `dashboard: http://127.0.0.1:8900/ ...` when the supervisor serves one; empty otherwise.
 pub fn dashboard_hint(paths: &ClusterPaths) -> String {
     match DashboardRecord::read(paths) {
@@ -172,25 +157,6 @@ fn more_ports(spec: &ClusterSpec) -> String {
     out
 }
 
-/// `secure_client_port` (null without TLS) and `other_ports` (by [zookeeper.extra] key) on every node, and the
-/// cluster's `secure_connect_string`.
-fn add_ports(v: &mut serde_json::Value, spec: &ClusterSpec) {
-    v["secure_connect_string"] = spec.secure_connect_string().into();
-    if let Some(nodes) = v["nodes"].as_array_mut() {
-        for n in nodes {
-            let Some(id) = n["id"].as_u64() else { continue };
-            let Some(node) = spec.node(id as u32) else { continue };
-            n["secure_client_port"] = node.ports.secure.into();
-            let other: serde_json::Map<String, serde_json::Value> = spec
-                .extra_ports(node.id)
-                .into_iter()
-                .map(|(k, p)| (k, p.into()))
-                .collect();
-            n["other_ports"] = other.into();
-        }
-    }
-}
-
 /// `notice` the first time it is this text: the last one shown is kept in the cluster directory, so the
 /// same lines do not come back on every `status` (`status --json` always carries them).
 fn said_once(paths: &ClusterPaths, notice: String) -> String {
@@ -230,24 +196,6 @@ fn config_files(paths: &ClusterPaths, spec: &ClusterSpec) -> String {
         }
     }
     out
-}
-
-/// `config_rewritten_by_zookeeper` (zoo.cfg differs from what zkdev wrote and names a dynamic file),
-/// `dynamic_config_file` (the file with the node's servers when ZooKeeper keeps them, else null) and
-/// `in_zookeeper_membership` (whether that file lists the node; null without one) on every node.
-fn add_config_files(v: &mut serde_json::Value, paths: &ClusterPaths) {
-    if let Some(nodes) = v["nodes"].as_array_mut() {
-        for n in nodes {
-            let Some(id) = n["id"].as_u64() else { continue };
-            let on_disk = zoo_cfg::inspect(paths, id as u32);
-            n["config_rewritten_by_zookeeper"] = on_disk.rewritten_by_zookeeper().into();
-            n["dynamic_config_file"] = on_disk.dynamic().map(|p| p.display().to_string()).into();
-            n["in_zookeeper_membership"] = on_disk
-                .dynamic()
-                .and_then(|d| zoo_cfg::in_membership(d, id as u32))
-                .into();
-        }
-    }
 }
 
 /// Dynamic reconfiguration on: the configuration every running node has committed (`conf`), by id. Empty
@@ -302,31 +250,6 @@ fn most_common<'a>(seen: &[(u32, &'a Membership)]) -> Option<&'a Membership> {
     seen.iter()
         .map(|(_, m)| *m)
         .max_by_key(|m| (count(m.version), m.version))
-}
-
-/// `config_version` (hex, as ZooKeeper writes it; null when the node does not answer) and
-/// `config_differs` (its view is not the one most nodes have) on every node, for reconfig clusters.
-fn add_config_versions(v: &mut serde_json::Value, versions: &[(u32, Option<Membership>)]) {
-    if versions.is_empty() {
-        return;
-    }
-    let seen: Vec<(u32, &Membership)> = versions
-        .iter()
-        .filter_map(|(id, m)| m.as_ref().map(|m| (*id, m)))
-        .collect();
-    let common = most_common(&seen).and_then(|m| m.version);
-    if let Some(nodes) = v["nodes"].as_array_mut() {
-        for n in nodes {
-            let Some(id) = n["id"].as_u64() else { continue };
-            let mine = versions
-                .iter()
-                .find(|(i, _)| u64::from(*i) == id)
-                .and_then(|(_, m)| m.as_ref());
-            n["config_version"] = mine.map(|m| Version(m.version).to_string()).into();
-            n["config_differs"] = mine.is_some_and(|m| m.version != common).into();
-        }
-    }
-    v["config_version"] = common.map(|c| Version(Some(c)).to_string()).into();
 }
 
 /// The cluster as it is now, from the supervisor or from the servers themselves.
@@ -414,17 +337,129 @@ fn disk_faults(paths: &ClusterPaths, spec: &ClusterSpec) -> Vec<(u32, crate::mod
         .collect()
 }
 
-/// `disk_faults`: `{"2": {"fault": "full"}}` for every node with a disk fault on (an empty object when none;
-/// absent for a cluster made without disk faults).
-fn add_disk_faults(v: &mut serde_json::Value, paths: &ClusterPaths, spec: &ClusterSpec) {
-    if !spec.settings.disk_faults {
-        return;
+/// `status --json` (its contract: the book's JSON reference): the status the table is drawn from, with
+/// each node's ports and configuration files, the cluster's secure connect string, dashboard, disk faults
+/// and power cuts (on a cluster with disk faults), configuration versions (with reconfig), slot and owner.
+#[derive(Debug, Serialize)]
+struct StatusJson<'a> {
+    cluster: &'a str,
+    connect_string: &'a str,
+    leader: Option<u32>,
+    epoch: Option<u32>,
+    quorum: &'a Quorum,
+    nodes: Vec<NodeJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    age_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    supervisor: Option<&'a SupervisorView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    links: Option<&'a serde_json::Value>,
+    /// Null without TLS.
+    secure_connect_string: Option<String>,
+    /// The live dashboard's address, null when none serves.
+    dashboard: Option<String>,
+    /// Node id -> its disk fault, for every node with one on; absent for a cluster made without disk faults.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disk_faults: Option<BTreeMap<String, DiskFault>>,
+    /// Node id -> its last power cut; absent for a cluster made without disk faults.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    power_cuts: Option<BTreeMap<String, NodeCut>>,
+    /// The configuration most nodes have (null when none answers); absent without reconfig.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config_version: Option<Option<String>>,
+    slot: Option<crate::model::slot::Slot>,
+    /// The pid of the process that owns the cluster (`zkdev up --owner`), if any.
+    owner: Option<i32>,
+}
+
+/// One node of `status --json`: its status and what status adds.
+#[derive(Debug, Serialize)]
+struct NodeJson<'a> {
+    #[serde(flatten)]
+    node: &'a NodeStatus,
+    /// Null without TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secure_client_port: Option<Option<u16>>,
+    /// Ports the profile's [zookeeper.extra] opens, by key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    other_ports: Option<BTreeMap<String, u16>>,
+    /// zoo.cfg differs from what zkdev wrote and names a dynamic file.
+    config_rewritten_by_zookeeper: bool,
+    /// The file with the node's servers when ZooKeeper keeps them.
+    dynamic_config_file: Option<String>,
+    /// Whether that file lists the node; null without one.
+    in_zookeeper_membership: Option<bool>,
+    /// Hex, as ZooKeeper writes it; null when the node does not answer; absent without reconfig.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config_version: Option<Option<String>>,
+    /// Its view is not the one most nodes have; absent without reconfig.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config_differs: Option<bool>,
+}
+
+impl<'a> StatusJson<'a> {
+    fn of(
+        status: &'a ClusterStatus,
+        paths: &ClusterPaths,
+        spec: &ClusterSpec,
+        versions: &[(u32, Option<Membership>)],
+    ) -> StatusJson<'a> {
+        let seen: Vec<(u32, &Membership)> = versions
+            .iter()
+            .filter_map(|(id, m)| m.as_ref().map(|m| (*id, m)))
+            .collect();
+        let common = most_common(&seen).and_then(|m| m.version);
+        let reconfig = !versions.is_empty();
+        let nodes = (status.nodes.iter())
+            .map(|n| {
+                let node = spec.node(n.id);
+                let on_disk = zoo_cfg::inspect(paths, n.id);
+                let mine = (versions.iter())
+                    .find(|(i, _)| *i == n.id)
+                    .and_then(|(_, m)| m.as_ref());
+                NodeJson {
+                    node: n,
+                    secure_client_port: node.map(|s| s.ports.secure),
+                    other_ports: node.map(|s| spec.extra_ports(s.id).into_iter().collect()),
+                    config_rewritten_by_zookeeper: on_disk.rewritten_by_zookeeper(),
+                    dynamic_config_file: on_disk.dynamic().map(|p| p.display().to_string()),
+                    in_zookeeper_membership: on_disk.dynamic().and_then(|d| zoo_cfg::in_membership(d, n.id)),
+                    config_version: reconfig.then(|| mine.map(|m| Version(m.version).to_string())),
+                    config_differs: reconfig.then(|| mine.is_some_and(|m| m.version != common)),
+                }
+            })
+            .collect();
+        let disk = spec.settings.disk_faults;
+        StatusJson {
+            cluster: &status.cluster,
+            connect_string: &status.connect_string,
+            leader: status.leader,
+            epoch: status.epoch,
+            quorum: &status.quorum,
+            nodes,
+            source: status.source.as_deref(),
+            age_ms: status.age_ms,
+            supervisor: status.supervisor.as_ref(),
+            links: status.links.as_ref(),
+            secure_connect_string: spec.secure_connect_string(),
+            dashboard: DashboardRecord::read(paths).map(|d| d.url),
+            disk_faults: disk.then(|| {
+                (disk_faults(paths, spec).into_iter())
+                    .map(|(id, f)| (id.to_string(), f))
+                    .collect()
+            }),
+            power_cuts: disk.then(|| {
+                (power_cuts(paths, spec).into_iter())
+                    .map(|c| (c.node.to_string(), c))
+                    .collect()
+            }),
+            config_version: reconfig.then(|| common.map(|c| Version(Some(c)).to_string())),
+            slot: spec.slot,
+            owner: spec.owner.map(|o| o.pid),
+        }
     }
-    let faults: serde_json::Map<String, serde_json::Value> = disk_faults(paths, spec)
-        .into_iter()
-        .map(|(id, f)| (id.to_string(), serde_json::to_value(f).expect("a fault serialises")))
-        .collect();
-    v["disk_faults"] = serde_json::Value::Object(faults);
 }
 
 #[cfg(test)]
@@ -446,13 +481,10 @@ mod tests {
             text.contains("DIFFERS: node 3 has configuration 100000002 (voters 1,2)"),
             "{text}"
         );
-        let mut v = serde_json::json!({ "nodes": [{ "id": 1 }, { "id": 3 }, { "id": 4 }] });
-        add_config_versions(&mut v, &versions);
-        assert_eq!(v["config_version"], "100000005");
-        assert_eq!(v["nodes"][0]["config_differs"], false);
-        assert_eq!(v["nodes"][1]["config_differs"], true);
-        assert_eq!(v["nodes"][1]["config_version"], "100000002");
-        assert_eq!(v["nodes"][2]["config_version"], serde_json::Value::Null);
+        let seen: Vec<(u32, &Membership)> = (versions.iter())
+            .filter_map(|(id, m)| m.as_ref().map(|m| (*id, m)))
+            .collect();
+        assert_eq!(most_common(&seen).and_then(|m| m.version), Some(0x100000005));
         assert_eq!(describe_versions(&[]), "");
     }
 }
