@@ -702,68 +702,46 @@ impl Runner<'_> {
     }
 }
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// One test case per `expect` step, plus any other step that failed (as an error).
+/// One test case per `expect` step, plus any other step that failed (as an error); the skipped ones say an
+/// earlier step failed.
 fn junit_xml(r: &ScenarioReport) -> String {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
     let stem = r
         .file
         .file_stem()
         .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
-    let cases: Vec<&StepReport> = r
-        .steps
-        .iter()
-        .filter(|s| s.step.starts_with("expect ") || s.status == Status::Failed)
-        .collect();
-    let failures = cases
-        .iter()
-        .filter(|s| s.status == Status::Failed && s.step.starts_with("expect "))
-        .count();
-    let errors = cases
-        .iter()
-        .filter(|s| s.status == Status::Failed && !s.step.starts_with("expect "))
-        .count();
-    let skipped = cases.iter().filter(|s| s.status == Status::Skipped).count();
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    x += &format!(
-        "<testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{:.3}\">\n",
-        xml_escape(&r.name),
-        cases.len(),
-        r.ms as f64 / 1000.0
-    );
-    for s in cases {
-        x += &format!(
-            "  <testcase classname=\"zkdev.scenario.{}\" name=\"line {}: {}\" time=\"{:.3}\"",
-            xml_escape(&stem),
-            s.line,
-            xml_escape(&s.step),
-            s.ms as f64 / 1000.0
-        );
-        let message = s.error.as_deref().unwrap_or("");
-        match s.status {
-            Status::Passed => x += "/>\n",
-            Status::Skipped => x += ">\n    <skipped message=\"an earlier step failed\"/>\n  </testcase>\n",
-            Status::Failed => {
-                let tag = if s.step.starts_with("expect ") {
-                    "failure"
-                } else {
-                    "error"
-                };
-                x += &format!(
-                    ">\n    <{tag} message=\"{}\">{}</{tag}>\n  </testcase>\n",
-                    xml_escape(message.lines().next().unwrap_or("")),
-                    xml_escape(message)
-                );
+    let mut suite = TestSuite::new(r.name.as_str());
+    suite.set_time(Duration::from_millis(r.ms));
+    let expectation = |s: &StepReport| s.step.starts_with("expect ");
+    for s in r.steps.iter().filter(|s| expectation(s) || s.status == Status::Failed) {
+        let status = match s.status {
+            Status::Passed => TestCaseStatus::success(),
+            Status::Skipped => {
+                let mut st = TestCaseStatus::skipped();
+                st.set_message("an earlier step failed");
+                st
             }
-        }
+            Status::Failed => {
+                let kind = if expectation(s) {
+                    NonSuccessKind::Failure
+                } else {
+                    NonSuccessKind::Error
+                };
+                let message = s.error.as_deref().unwrap_or("");
+                let mut st = TestCaseStatus::non_success(kind);
+                st.set_message(message.lines().next().unwrap_or(""));
+                st.set_description(message);
+                st
+            }
+        };
+        let mut case = TestCase::new(format!("line {}: {}", s.line, s.step), status);
+        case.set_classname(format!("zkdev.scenario.{stem}"));
+        case.set_time(Duration::from_millis(s.ms));
+        suite.add_test_case(case);
     }
-    x += "</testsuite>\n";
-    x
+    let mut report = Report::new(format!("zkdev run {}", r.file.display()));
+    report.add_test_suite(suite);
+    report.to_string().expect("a report of strings serialises")
 }
 
 #[cfg(test)]
@@ -882,11 +860,13 @@ mod tests {
         };
         let x = junit_xml(&r);
         assert!(
-            x.contains(r#"<testsuite name="a &lt;b&gt;" tests="3" failures="0" errors="1" skipped="1""#),
+            x.contains(r#"<testsuite name="a &lt;b&gt;" tests="3" skipped="1" errors="1" failures="0""#),
             "{x}"
         );
         assert!(
-            x.contains(r#"name="line 4: expect leader_changed within 10s" time="1.500"/>"#),
+            x.contains(
+                r#"name="line 4: expect leader_changed within 10s" classname="zkdev.scenario.x" time="1.500"/>"#
+            ),
             "{x}"
         );
         assert!(x.contains("<error message=\"`zkdev heal` failed: no links\">"), "{x}");
