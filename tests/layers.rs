@@ -4,8 +4,10 @@
 //! it, then `supervisor`, then `engine` (what a command or a Rust test does to an ensemble), then
 //! `commands`; `output` (rendering helpers) and `cli` (the only code that names clap, mapping its value
 //! enums onto model and engine types) are used by `commands`. Nothing below `commands` prints or exits, but for the
-//! supervisor's fork (the parent exits) and its own log file. Test code (`#[cfg(test)]` items) is not
-//! checked.
+//! supervisor's fork (the parent exits) and its own log file. `engine` and `commands` read no field out of an
+//! untyped JSON value (`v["leader"]`: supervisor replies and status are typed) and never run zkdev's own binary
+//! again (`current_exe`: a scenario step is an engine call; only the supervisor's spawn starts zkdev). Test
+//! code (`#[cfg(test)]` items) is not checked.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -302,6 +304,24 @@ fn check(src: &Path) -> (Vec<String>, BTreeMap<(String, String), usize>) {
                     ));
                 }
             }
+            if matches!(unit.as_str(), "commands" | "engine") {
+                // A supervisor reply or a status read as an untyped JSON value (`v["leader"]`): read a type.
+                if untyped_lookup(line) {
+                    problems.push(format!(
+                        "{shown}:{n}: `{unit}` looks a field up in an untyped JSON value: `{}`; read a typed reply \
+                         (`ask_for::<R>`) or struct instead",
+                        line.trim()
+                    ));
+                }
+                // zkdev run again as a child process: call the engine in process (only the supervisor's spawn
+                // may start zkdev's own binary).
+                if has_word(line, "current_exe") {
+                    problems.push(format!(
+                        "{shown}:{n}: `{unit}` finds zkdev's own binary (`current_exe`), to run it again: call the \
+                         engine instead"
+                    ));
+                }
+            }
             if unit == "model" {
                 if let Some(p) = IMPURE.iter().find(|p| has_word(line, p)) {
                     problems.push(format!("{shown}:{n}: model is pure but uses `{p}`: `{}`", line.trim()));
@@ -316,6 +336,17 @@ fn check(src: &Path) -> (Vec<String>, BTreeMap<(String, String), usize>) {
         }
     }
     (problems, edges)
+}
+
+/// `x["key"]`, `x[0]["key"]`, `f()["key"]`: an index by a string literal (strings are blanked, quotes kept),
+/// not an array literal (`&["a", "b"]`, `vec!["a"]`).
+fn untyped_lookup(line: &str) -> bool {
+    line.match_indices("[\"").any(|(i, _)| {
+        line[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | ']' | ')'))
+    })
 }
 
 /// `line` holds `word`, not as the start of a longer name (`process::exit`, not `process::exited`).
@@ -370,6 +401,14 @@ fn the_checker_reports_each_kind_of_violation() {
     );
     write("error.rs", "");
     write("zk/d.rs", "use crate::dist::x;\n");
+    write(
+        "commands/f.rs",
+        "fn f(v: &Value) -> bool { v[\"ok\"] == true && v[\"nodes\"][0][\"id\"] == 1 }\nfn g() -> [&'static str; 2] { let _ = vec![\"x\"]; [\"a\", \"b\"] }\nfn h() { let t = output::table(&[\"A\"], &[]); }\n",
+    );
+    write(
+        "engine/g.rs",
+        "fn run() { let exe = std::env::current_exe(); Command::new(exe).arg(\"wait\"); }\n",
+    );
     write("dist/e.rs", "use crate::zk::y;\n");
     let (problems, _) = check(src);
     let has = |needle: &str| problems.iter().any(|p| p.contains(needle));
@@ -399,5 +438,17 @@ fn the_checker_reports_each_kind_of_violation() {
     );
     assert!(!has("crate::error"), "{problems:#?}");
     assert!(has("`model` and `os` import each other"), "{problems:#?}");
-    assert_eq!(problems.len(), 8, "{problems:#?}");
+    assert!(
+        has("src/commands/f.rs:1: `commands` looks a field up in an untyped JSON value"),
+        "{problems:#?}"
+    );
+    assert!(
+        !has("src/commands/f.rs:2") && !has("src/commands/f.rs:3"),
+        "{problems:#?}"
+    );
+    assert!(
+        has("src/engine/g.rs:1: `engine` finds zkdev's own binary (`current_exe`)"),
+        "{problems:#?}"
+    );
+    assert_eq!(problems.len(), 10, "{problems:#?}");
 }
