@@ -28,29 +28,25 @@ pub struct ProcStat {
 }
 
 pub fn proc_stat(pid: i32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: parse after the last ')'.
-    let rest = &text[text.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // procfs parses /proc/PID/stat (the command name, field 2, may hold spaces and parentheses).
+    let st = procfs::process::Process::new(pid).ok()?.stat().ok()?;
     Some(ProcStat {
-        state: fields.first()?.chars().next()?,
-        pgrp: fields.get(2)?.parse().ok()?,
-        start_ticks: fields.get(19)?.parse().ok()?,
+        state: st.state,
+        pgrp: st.pgrp,
+        start_ticks: st.starttime,
     })
 }
 
 /// How long ago a process started, from its start time in clock ticks since boot and /proc/uptime.
 pub fn age(start_ticks: u64) -> Option<Duration> {
-    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten()? as f64;
+    use procfs::Current as _;
+    let uptime = procfs::Uptime::current().ok()?.uptime;
+    let hz = procfs::ticks_per_second() as f64;
     Some(Duration::from_secs_f64((uptime - start_ticks as f64 / hz).max(0.0)))
 }
 
+/// The command line of `pid`, each argument read leniently (procfs's own `cmdline` refuses an argument
+/// that is not UTF-8, which would make a process unidentifiable rather than merely oddly named).
 pub fn cmdline(pid: i32) -> Option<Vec<String>> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     Some(
@@ -236,17 +232,12 @@ pub fn exited(state: &NodeState) -> bool {
 
 /// Threads of `pid` that are not zombies themselves (from /proc/PID/task).
 fn live_threads(pid: i32) -> usize {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+    let Ok(tasks) = procfs::process::Process::new(pid).and_then(|p| p.tasks()) else {
         return 0;
     };
     tasks
         .flatten()
-        .filter(|t| {
-            std::fs::read_to_string(t.path().join("stat")).is_ok_and(|stat| {
-                let state = stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next());
-                !matches!(state, Some('Z' | 'X' | 'x') | None)
-            })
-        })
+        .filter(|t| t.stat().is_ok_and(|st| !matches!(st.state, 'Z' | 'X' | 'x')))
         .count()
 }
 
