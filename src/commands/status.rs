@@ -67,8 +67,8 @@ pub(super) async fn text(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<Str
     let (status, links, versions) = look(paths, spec).await?;
     let mut out = String::new();
     out.push_str(&output::status_table(&status));
-    out.push_str(&more_ports(&spec));
-    out.push_str(&said_once(&paths, config_files(&paths, &spec)));
+    out.push_str(&more_ports(spec));
+    out.push_str(&said_once(paths, config_files(paths, spec)));
     out.push_str(&describe_versions(&versions));
     if let Some(l) = &links {
         let rules = l.rules.len();
@@ -86,14 +86,14 @@ pub(super) async fn text(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<Str
             let _ = writeln!(out, "links: proxy {why}");
         }
     }
-    for (id, fault) in disk_faults(&paths, &spec) {
+    for (id, fault) in disk_faults(paths, spec) {
         let _ = writeln!(
             out,
             "disk: node {id} {} (`zkdev disk {id} --heal` ends it)",
             fault.describe()
         );
     }
-    for cut in power_cuts(&paths, &spec).iter().filter(|c| c.bytes_lost() > 0) {
+    for cut in power_cuts(paths, spec).iter().filter(|c| c.bytes_lost() > 0) {
         let _ = writeln!(
             out,
             "power cut at {}: {}",
@@ -101,7 +101,7 @@ pub(super) async fn text(paths: &ClusterPaths, spec: &ClusterSpec) -> Result<Str
             cut.describe()
         );
     }
-    out.push_str(&dashboard_hint(&paths));
+    out.push_str(&dashboard_hint(paths));
     Ok(out)
 }
 
