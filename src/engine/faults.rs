@@ -1,5 +1,5 @@
 //! Single faults and repairs on a running ensemble, one call each: act on nodes (stop, start, restart,
-//! kill, pause, resume), cut a node off on its peer links, heal every link, set a disk fault. Each takes
+//! kill, pause, resume) and set a disk fault (link faults, measured, are in [`super::net`]). Each takes
 //! its target as the servers name it right now (`leader`, `follower`, an id), goes through the
 //! supervisor (which journals it with the caller's cause), and returns what it did. Scenarios run their
 //! command steps through these.
@@ -13,13 +13,11 @@ use crate::error::ErrorKind;
 use crate::error::{Error, Result};
 use crate::model::disk::DiskFault;
 use crate::model::fault::{self, Target};
-use crate::model::links;
 use crate::model::server::Mode;
 use crate::model::span::secs;
 use crate::model::status::summary_line;
-use crate::os::clock::now_ms;
 use crate::supervisor::control::{Request, Sig};
-use crate::supervisor::replies::{DiskReply, SetLinksReply, SignalReply, StartReply, StopReply};
+use crate::supervisor::replies::{DiskReply, SignalReply, StartReply, StopReply};
 use crate::zk::observe::{self, ClusterStatus, ProcessState};
 
 /// What to do to a node's process.
@@ -483,76 +481,6 @@ fn describe(ids: &[u32]) -> String {
         format!("node {list}")
     } else {
         format!("nodes {list}")
-    }
-}
-
-/// What [`isolate`] did.
-#[derive(Debug, Clone, Serialize)]
-pub struct Split {
-    /// The nodes cut off.
-    pub side: Vec<u32>,
-    /// The nodes they can no longer reach.
-    pub others: Vec<u32>,
-}
-
-impl Split {
-    /// `node 3 cut off from nodes 1,2`.
-    pub fn describe(&self) -> String {
-        format!("{} cut off from {}", nodes_word(&self.side), nodes_word(&self.others))
-    }
-}
-
-/// Cut the nodes `target` names off from every other node on their quorum and election links (both ways,
-/// or with `one_way` only what they send). Needs proxied links (`zkdev up --net`).
-pub async fn isolate(env: &Env<'_>, target: Target, one_way: bool) -> Result<Split> {
-    if env.spec.net.is_none() {
-        return Err(crate::supervisor::links::not_proxied(env.spec));
-    }
-    let before = observe::gather(env.spec, env.paths, &env.paths.load_state()?).await;
-    let side = fault::resolve(target, &before)?;
-    let others: Vec<u32> = env.spec.ids().into_iter().filter(|id| !side.contains(id)).collect();
-    if side.is_empty() || others.is_empty() {
-        return Err(Error::usage(format!(
-            "nothing to cut: `{target}` names {} of the cluster's nodes",
-            if side.is_empty() { "none" } else { "all" }
-        )));
-    }
-    let split = Split { side, others };
-    let request = Request::SetLinks {
-        heal_all: false,
-        heal_pairs: Vec::new(),
-        rules: links::partition(&split.side, &split.others, one_way, env.cause, now_ms()),
-        reset: Vec::new(),
-        action: "isolate".into(),
-        message: format!("isolate: {} on quorum and election links", split.describe()),
-        cause: env.cause.to_string(),
-    };
-    env.sup
-        .ask_for::<SetLinksReply>(request, Duration::from_secs(10))
-        .await?;
-    Ok(split)
-}
-
-/// End every link fault; with `wait`, until every node serves with one leader (within `timeout`).
-pub async fn heal(env: &Env<'_>, wait: Option<Duration>) -> Result<()> {
-    if env.spec.net.is_none() {
-        return Err(crate::supervisor::links::not_proxied(env.spec));
-    }
-    let request = Request::SetLinks {
-        heal_all: true,
-        heal_pairs: Vec::new(),
-        rules: Vec::new(),
-        reset: Vec::new(),
-        action: "heal".into(),
-        message: "heal every link".into(),
-        cause: env.cause.to_string(),
-    };
-    env.sup
-        .ask_for::<SetLinksReply>(request, Duration::from_secs(10))
-        .await?;
-    match wait {
-        None => Ok(()),
-        Some(timeout) => super::nemesis::wait_healthy(env, timeout, "after the heal").await,
     }
 }
 
