@@ -87,10 +87,7 @@ fn power_cuts(paths: &ClusterPaths, spec: &ClusterSpec) -> Vec<crate::model::pow
     if !spec.settings.disk_faults {
         return Vec::new();
     }
-    spec.ids()
-        .into_iter()
-        .filter_map(|id| crate::os::power::read_note(paths, id))
-        .collect()
+    crate::os::power::last_cuts(paths, &spec.ids())
 }
 
 /// `power_cuts`: node id -> its last power cut (what each file lost), on a cluster with disk faults.
