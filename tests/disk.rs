@@ -836,3 +836,129 @@ fn power_cut_matrix() {
         }
     }
 }
+
+/// Every call that changes a data file's bytes or length, made by a real program (Python, through libc)
+/// with the disk-fault library preloaded and its records on; then the records played back as a power cut
+/// does. Each case: `(name, script, the files after the cut: (file, content or None when gone))`. Before the
+/// script, `a` holds `SYNCED` (written and fsynced); `fd` is open on it, `d` on the data directory, `src` on
+/// a file outside it holding `0123456789`.
+#[test]
+fn faultfs_accounts_every_call_that_changes_a_data_file() {
+    ensure_faultfs_built();
+    let lib = assert_cmd::cargo::cargo_bin("zkdev").with_file_name("libzkdev_faultfs.so");
+    type Case = (
+        &'static str,
+        &'static str,
+        &'static [(&'static str, Option<&'static [u8]>)],
+    );
+    const SYNCED: Option<&[u8]> = Some(b"SYNCED");
+    let cases: &[Case] = &[
+        ("write", "os.write(fd, b'+more')", &[("a", SYNCED)]),
+        ("pwrite", "os.pwrite(fd, b'XX', 0)", &[("a", SYNCED)]),
+        ("writev", "os.writev(fd, [b'ab', b'cd'])", &[("a", SYNCED)]),
+        ("pwritev", "os.pwritev(fd, [b'ab', b'cd'], 2)", &[("a", SYNCED)]),
+        ("ftruncate", "os.ftruncate(fd, 2)", &[("a", SYNCED)]),
+        ("posix_fallocate", "os.posix_fallocate(fd, 0, 100)", &[("a", SYNCED)]),
+        ("truncate by name", "os.truncate(P('a'), 2)", &[("a", SYNCED)]),
+        (
+            "open with O_TRUNC",
+            "g = os.open(P('a'), os.O_WRONLY | os.O_TRUNC); os.write(g, b'new')",
+            &[("a", SYNCED)],
+        ),
+        (
+            "openat with O_TRUNC, relative to a directory",
+            "g = os.open('a', os.O_WRONLY | os.O_TRUNC, dir_fd=d); os.write(g, b'zz')",
+            &[("a", SYNCED)],
+        ),
+        ("copy_file_range", "os.copy_file_range(src, fd, 4, offset_dst=2)", &[("a", SYNCED)]),
+        ("sendfile", "os.lseek(fd, 0, os.SEEK_END); os.sendfile(fd, src, 0, 4)", &[("a", SYNCED)]),
+        (
+            "rename",
+            "g = os.open(P('b.tmp'), os.O_WRONLY | os.O_CREAT, 0o644); os.write(g, b'tmp'); os.rename(P('b.tmp'), P('b'))",
+            &[("b", Some(b"")), ("b.tmp", None)],
+        ),
+        (
+            "renameat, relative to a directory",
+            "g = os.open('c.tmp', os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=d); os.write(g, b'tmp'); \
+             os.rename('c.tmp', 'c', src_dir_fd=d, dst_dir_fd=d)",
+            &[("c", Some(b"")), ("c.tmp", None)],
+        ),
+        (
+            "rename, relative to the working directory",
+            "os.chdir(D); g = os.open('e.tmp', os.O_WRONLY | os.O_CREAT, 0o644); os.write(g, b'tmp'); os.rename('e.tmp', 'e')",
+            &[("e", Some(b"")), ("e.tmp", None)],
+        ),
+        ("unlink of a file with unsynced data", "os.write(fd, b'more'); os.unlink(P('a'))", &[("a", None)]),
+        (
+            "remove (the JVM's File.delete)",
+            "os.write(fd, b'more'); libc.remove(P('a').encode())",
+            &[("a", None)],
+        ),
+        (
+            "unlink, then a new file of the same name",
+            "os.write(fd, b'more'); os.unlink(P('a')); g = os.open(P('a'), os.O_WRONLY | os.O_CREAT, 0o644); \
+             os.write(g, b'NEW')",
+            &[("a", Some(b""))],
+        ),
+        ("unlinkat, relative to a directory", "os.write(fd, b'more'); os.unlink('a', dir_fd=d)", &[("a", None)]),
+        ("sync", "os.write(fd, b'+more'); os.sync()", &[("a", Some(b"SYNCED+more"))]),
+        ("syncfs", "os.write(fd, b'+more'); libc.syncfs(fd)", &[("a", Some(b"SYNCED+more"))]),
+    ];
+    let mut problems = Vec::new();
+    for (i, (name, script, want)) in cases.iter().enumerate() {
+        let home = tempfile::tempdir().unwrap();
+        let paths = zkdev::model::layout::Home {
+            root: home.path().to_path_buf(),
+        }
+        .cluster("c");
+        let data = paths.data_dir(1);
+        let records = zkdev::os::power::records_dir(&paths, 1);
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::create_dir_all(&records).unwrap();
+        let outside = home.path().join("outside");
+        std::fs::write(&outside, b"0123456789").unwrap();
+        let prelude = "import os, sys, ctypes\n\
+             D = sys.argv[1]\n\
+             P = lambda n: os.path.join(D, n)\n\
+             libc = ctypes.CDLL(None, use_errno=True)\n\
+             fd = os.open(P('a'), os.O_RDWR | os.O_CREAT, 0o644); os.write(fd, b'SYNCED'); os.fsync(fd)\n\
+             d = os.open(D, os.O_RDONLY)\n\
+             src = os.open(sys.argv[2], os.O_RDONLY)\n";
+        let out = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(format!("{prelude}{script}\n"))
+            .arg(&data)
+            .arg(&outside)
+            .env("LD_PRELOAD", &lib)
+            .env("ZKDEV_FAULTFS_PATHS", &data)
+            .env("ZKDEV_FAULTFS_UNDO", &records)
+            .env_remove("ZKDEV_FAULTFS_CONTROL")
+            .output()
+            .expect("python3 runs (scripts/install-deps)");
+        assert!(
+            out.status.success(),
+            "case {i} ({name}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        match zkdev::os::power::roll_back(&paths, 1, None, now, None) {
+            Err(e) => problems.push(format!("{name}: the cut failed: {e}")),
+            Ok(losses) => {
+                for (file, content) in *want {
+                    let have = std::fs::read(data.join(file)).ok();
+                    if have.as_deref() != *content {
+                        problems.push(format!(
+                            "{name}: {file} is {:?} after the cut, expected {:?} ({losses:?})",
+                            have.as_deref().map(String::from_utf8_lossy),
+                            content.map(String::from_utf8_lossy)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
