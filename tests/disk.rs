@@ -962,3 +962,94 @@ fn faultfs_accounts_every_call_that_changes_a_data_file() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// ZOOKEEPER-4744 on 3.8.0: with `forceSync=no` nothing fsyncs a new transaction log, so a power cut that
+/// comes before the kernel wrote it back leaves the file empty, header and all; ZooKeeper 3.8.0 then refuses
+/// to start (`java.io.EOFException` reading the header; later releases delete an empty last log). The cut
+/// keeps what is older than the log (the startup snapshot reached the disk), so the empty log is the only
+/// damage. The other two keep every acknowledged write.
+#[test]
+fn a_power_cut_empties_a_young_unsynced_log_and_zookeeper_3_8_refuses_to_start() {
+    ensure_faultfs_built();
+    let c = TestCluster::new(61);
+    let profile = c.home_path().join("nosync.toml");
+    std::fs::write(&profile, "extends = \"fast\"\n[zookeeper.extra]\nforceSync = \"no\"\n").unwrap();
+    let offset = port_offset(61).to_string();
+    assert_ok(
+        &c.zkdev(&[
+            "up",
+            "--nodes",
+            "3",
+            "--disk-faults",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--port-offset",
+            &offset,
+        ]),
+        "zkdev up with forceSync=no",
+    );
+    // The startup snapshot ages 2 s; then 50 writes start a new log, and the cut comes at once, keeping
+    // only what is older than the log.
+    std::thread::sleep(Duration::from_secs(2));
+    let (follower, _, _) = c.node_in_mode("follower");
+    let t0 = Instant::now();
+    let connect = (1..=3)
+        .map(|i| format!("127.0.0.1:{}", c.client_port(i)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let acked: Vec<u64> = with_client(&connect, async |z| {
+        let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+        z.create("/acked", b"", &opts).await.expect("/acked");
+        let mut acked = Vec::new();
+        for n in 0..50u64 {
+            z.create(&format!("/acked/{n:08}"), b"w", &opts)
+                .await
+                .expect("an acknowledged write");
+            acked.push(n);
+        }
+        acked
+    });
+    let writeback = format!("{}ms", t0.elapsed().as_millis() + 300);
+    assert!(
+        t0.elapsed() < Duration::from_millis(1700),
+        "the writes took {:?}: the snapshot would not be older than the writeback age",
+        t0.elapsed()
+    );
+    let cut = json(
+        &c.zkdev(&[
+            "disk",
+            &follower.to_string(),
+            "--power-cut",
+            "--writeback",
+            &writeback,
+            "--json",
+        ]),
+        "disk --power-cut",
+    );
+    let files = cut["cuts"][0]["files"].as_array().unwrap().clone();
+    let log = files
+        .iter()
+        .find(|f| f["file"].as_str().unwrap().contains("/log."))
+        .unwrap_or_else(|| panic!("the cut touched no log: {cut}"));
+    assert_eq!(log["size_after"], 0, "the young log is emptied: {cut}");
+    assert!(log["bytes_lost"].as_u64().unwrap() > 0, "{cut}");
+    let out = c.zkdev(&["start", &follower.to_string(), "--timeout", "30"]);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        !out.status.success(),
+        "ZooKeeper 3.8.0 started on an empty log (ZOOKEEPER-4744 fixed?): {said}"
+    );
+    assert!(said.contains("ZooKeeper refused the data on its disk"), "{said}");
+    assert!(said.contains("EOFException"), "{said}");
+    for id in (1..=3u64).filter(|i| *i != follower) {
+        let have = acked_on(c.client_port(id));
+        let missing: Vec<u64> = acked.iter().copied().filter(|n| !have.contains(n)).collect();
+        assert!(missing.is_empty(), "node {id} lacks acknowledged writes {missing:?}");
+    }
+    eprintln!(
+        "forceSync=no, follower {follower} cut {writeback} after its log began: log emptied ({} bytes lost), it \
+         refused to start: {}",
+        log["bytes_lost"],
+        said.lines().next().unwrap_or_default()
+    );
+}
