@@ -10,7 +10,10 @@
 //!
 //! With `ZKDEV_FAULTFS_UNDO` set, it also keeps, per file, what has not reached "disk" yet (see `undo`), for
 //! a power cut; for that it wraps every call that changes a file's bytes or length (`pwritev`, `ftruncate`,
-//! `fallocate`...), `rename`, and `close`/`dup2`/`dup3` (which end what a descriptor was).
+//! `truncate`, `fallocate`, `copy_file_range`, `sendfile`, an `open` with O_TRUNC...), `rename` and `unlink`
+//! (the record follows the file), `sync`/`syncfs` (everything is on disk), and `close`/`dup2`/`dup3` (which
+//! end what a descriptor was). Writes through a shared memory mapping are not seen (see the book's
+//! disk-faults page: ZooKeeper makes none).
 //!
 //! Nothing here may panic or allocate on the hot path: these functions run inside every JVM thread that writes.
 
@@ -457,6 +460,31 @@ pub unsafe extern "C" fn pwritev2(fd: c_int, iov: *const iovec, iovcnt: c_int, o
 }
 
 /// # Safety
+/// As libc's `pwritev64v2` (what `pwritev2` is in a program built with 64-bit file offsets, as Python is).
+#[no_mangle]
+pub unsafe extern "C" fn pwritev64v2(
+    fd: c_int,
+    iov: *const iovec,
+    iovcnt: c_int,
+    offset: off_t,
+    flags: c_int,
+) -> ssize_t {
+    if let Some(r) = write_fault(fd) {
+        return r;
+    }
+    undo::before_change(fd, (offset >= 0).then_some(offset), iov_len(iov, iovcnt));
+    call_real!(
+        c"pwritev64v2",
+        unsafe extern "C" fn(c_int, *const iovec, c_int, off_t, c_int) -> ssize_t,
+        fd,
+        iov,
+        iovcnt,
+        offset,
+        flags
+    )
+}
+
+/// # Safety
 /// As libc's `ftruncate`.
 #[no_mangle]
 pub unsafe extern "C" fn ftruncate(fd: c_int, len: off_t) -> c_int {
@@ -553,13 +581,13 @@ pub unsafe extern "C" fn rename(from: *const libc::c_char, to: *const libc::c_ch
         to
     );
     if r == 0 {
-        undo::renamed(from, to);
+        undo::renamed(libc::AT_FDCWD, from, libc::AT_FDCWD, to);
     }
     r
 }
 
 /// # Safety
-/// As libc's `renameat` (the record follows absolute paths only).
+/// As libc's `renameat`.
 #[no_mangle]
 pub unsafe extern "C" fn renameat(
     olddir: c_int,
@@ -576,13 +604,13 @@ pub unsafe extern "C" fn renameat(
         to
     );
     if r == 0 {
-        undo::renamed(from, to);
+        undo::renamed(olddir, from, newdir, to);
     }
     r
 }
 
 /// # Safety
-/// As libc's `renameat2` (the record follows absolute paths only).
+/// As libc's `renameat2`.
 #[no_mangle]
 pub unsafe extern "C" fn renameat2(
     olddir: c_int,
@@ -601,7 +629,7 @@ pub unsafe extern "C" fn renameat2(
         flags
     );
     if r == 0 {
-        undo::renamed(from, to);
+        undo::renamed(olddir, from, newdir, to);
     }
     r
 }
@@ -634,6 +662,283 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
         undo::forget(new);
     }
     call_real!(c"dup3", extern "C" fn(c_int, c_int, c_int) -> c_int, old, new, flags)
+}
+
+/// # Safety
+/// As libc's `unlink`.
+#[no_mangle]
+pub unsafe extern "C" fn unlink(path: *const libc::c_char) -> c_int {
+    let r = real_unlink(path);
+    if r == 0 {
+        undo::removed(libc::AT_FDCWD, path);
+    }
+    r
+}
+
+/// # Safety
+/// As libc's `unlinkat`.
+#[no_mangle]
+pub unsafe extern "C" fn unlinkat(dir: c_int, path: *const libc::c_char, flags: c_int) -> c_int {
+    let r = call_real!(
+        c"unlinkat",
+        unsafe extern "C" fn(c_int, *const libc::c_char, c_int) -> c_int,
+        dir,
+        path,
+        flags
+    );
+    if r == 0 && flags & libc::AT_REMOVEDIR == 0 {
+        undo::removed(dir, path);
+    }
+    r
+}
+
+/// # Safety
+/// As libc's `remove` (the JVM's `File.delete`; libc's own unlink inside it is not interposable).
+#[no_mangle]
+pub unsafe extern "C" fn remove(path: *const libc::c_char) -> c_int {
+    let r = call_real!(c"remove", unsafe extern "C" fn(*const libc::c_char) -> c_int, path);
+    if r == 0 {
+        undo::removed(libc::AT_FDCWD, path);
+    }
+    r
+}
+
+/// # Safety
+/// As libc's `truncate`.
+#[no_mangle]
+pub unsafe extern "C" fn truncate(path: *const libc::c_char, len: off_t) -> c_int {
+    undo::before_path_truncate(libc::AT_FDCWD, path, len);
+    call_real!(
+        c"truncate",
+        unsafe extern "C" fn(*const libc::c_char, off_t) -> c_int,
+        path,
+        len
+    )
+}
+
+/// # Safety
+/// As libc's `truncate64`.
+#[no_mangle]
+pub unsafe extern "C" fn truncate64(path: *const libc::c_char, len: off_t) -> c_int {
+    undo::before_path_truncate(libc::AT_FDCWD, path, len);
+    call_real!(
+        c"truncate64",
+        unsafe extern "C" fn(*const libc::c_char, off_t) -> c_int,
+        path,
+        len
+    )
+}
+
+// `open` and its kin are variadic in C: the mode is read only with O_CREAT or O_TMPFILE, so taking it as a
+// third argument is what the callee does anyway (on x86-64 and aarch64 a variadic integer travels in the same
+// register as a fixed one). Only O_TRUNC matters here: it cuts an existing file to 0 bytes.
+
+/// # Safety
+/// As libc's `open`.
+#[no_mangle]
+pub unsafe extern "C" fn open(path: *const libc::c_char, flags: c_int, mode: libc::mode_t) -> c_int {
+    if flags & libc::O_TRUNC != 0 {
+        undo::before_path_truncate(libc::AT_FDCWD, path, 0);
+    }
+    call_real!(
+        c"open",
+        unsafe extern "C" fn(*const libc::c_char, c_int, libc::mode_t) -> c_int,
+        path,
+        flags,
+        mode
+    )
+}
+
+/// # Safety
+/// As libc's `open64`.
+#[no_mangle]
+pub unsafe extern "C" fn open64(path: *const libc::c_char, flags: c_int, mode: libc::mode_t) -> c_int {
+    if flags & libc::O_TRUNC != 0 {
+        undo::before_path_truncate(libc::AT_FDCWD, path, 0);
+    }
+    call_real!(
+        c"open64",
+        unsafe extern "C" fn(*const libc::c_char, c_int, libc::mode_t) -> c_int,
+        path,
+        flags,
+        mode
+    )
+}
+
+/// # Safety
+/// As libc's `openat`.
+#[no_mangle]
+pub unsafe extern "C" fn openat(dir: c_int, path: *const libc::c_char, flags: c_int, mode: libc::mode_t) -> c_int {
+    if flags & libc::O_TRUNC != 0 {
+        undo::before_path_truncate(dir, path, 0);
+    }
+    call_real!(
+        c"openat",
+        unsafe extern "C" fn(c_int, *const libc::c_char, c_int, libc::mode_t) -> c_int,
+        dir,
+        path,
+        flags,
+        mode
+    )
+}
+
+/// # Safety
+/// As libc's `openat64`.
+#[no_mangle]
+pub unsafe extern "C" fn openat64(dir: c_int, path: *const libc::c_char, flags: c_int, mode: libc::mode_t) -> c_int {
+    if flags & libc::O_TRUNC != 0 {
+        undo::before_path_truncate(dir, path, 0);
+    }
+    call_real!(
+        c"openat64",
+        unsafe extern "C" fn(c_int, *const libc::c_char, c_int, libc::mode_t) -> c_int,
+        dir,
+        path,
+        flags,
+        mode
+    )
+}
+
+/// # Safety
+/// As libc's `creat` (an open with O_TRUNC).
+#[no_mangle]
+pub unsafe extern "C" fn creat(path: *const libc::c_char, mode: libc::mode_t) -> c_int {
+    undo::before_path_truncate(libc::AT_FDCWD, path, 0);
+    call_real!(
+        c"creat",
+        unsafe extern "C" fn(*const libc::c_char, libc::mode_t) -> c_int,
+        path,
+        mode
+    )
+}
+
+/// # Safety
+/// As libc's `creat64`.
+#[no_mangle]
+pub unsafe extern "C" fn creat64(path: *const libc::c_char, mode: libc::mode_t) -> c_int {
+    undo::before_path_truncate(libc::AT_FDCWD, path, 0);
+    call_real!(
+        c"creat64",
+        unsafe extern "C" fn(*const libc::c_char, libc::mode_t) -> c_int,
+        path,
+        mode
+    )
+}
+
+/// # Safety
+/// As libc's `copy_file_range` (the kernel copies into `fd_out`, at `*off_out` or its position).
+#[no_mangle]
+pub unsafe extern "C" fn copy_file_range(
+    fd_in: c_int,
+    off_in: *mut i64,
+    fd_out: c_int,
+    off_out: *mut i64,
+    len: size_t,
+    flags: libc::c_uint,
+) -> ssize_t {
+    if let Some(r) = write_fault(fd_out) {
+        return r;
+    }
+    // SAFETY: the caller's pointer, null or valid.
+    let at = (!off_out.is_null()).then(|| unsafe { *off_out } as off_t);
+    undo::before_change(fd_out, at, len as u64);
+    call_real!(
+        c"copy_file_range",
+        unsafe extern "C" fn(c_int, *mut i64, c_int, *mut i64, size_t, libc::c_uint) -> ssize_t,
+        fd_in,
+        off_in,
+        fd_out,
+        off_out,
+        len,
+        flags
+    )
+}
+
+/// # Safety
+/// As libc's `sendfile` (written into `out` at its position).
+#[no_mangle]
+pub unsafe extern "C" fn sendfile(out: c_int, input: c_int, offset: *mut off_t, count: size_t) -> ssize_t {
+    if let Some(r) = write_fault(out) {
+        return r;
+    }
+    undo::before_change(out, None, count as u64);
+    call_real!(
+        c"sendfile",
+        unsafe extern "C" fn(c_int, c_int, *mut off_t, size_t) -> ssize_t,
+        out,
+        input,
+        offset,
+        count
+    )
+}
+
+/// # Safety
+/// As libc's `sendfile64`.
+#[no_mangle]
+pub unsafe extern "C" fn sendfile64(out: c_int, input: c_int, offset: *mut off_t, count: size_t) -> ssize_t {
+    if let Some(r) = write_fault(out) {
+        return r;
+    }
+    undo::before_change(out, None, count as u64);
+    call_real!(
+        c"sendfile64",
+        unsafe extern "C" fn(c_int, c_int, *mut off_t, size_t) -> ssize_t,
+        out,
+        input,
+        offset,
+        count
+    )
+}
+
+/// # Safety
+/// As libc's `sync`: everything is on disk after it.
+#[no_mangle]
+pub unsafe extern "C" fn sync() {
+    static CACHE: AtomicUsize = AtomicUsize::new(0);
+    let p = next(&CACHE, c"sync");
+    if p != 0 {
+        // SAFETY: libc's `sync`.
+        let f = unsafe { std::mem::transmute::<usize, extern "C" fn()>(p) };
+        f();
+    }
+    if undo::on() {
+        undo::all_synced(None);
+    }
+}
+
+/// # Safety
+/// As libc's `syncfs`: everything on `fd`'s file system is on disk after it.
+#[no_mangle]
+pub unsafe extern "C" fn syncfs(fd: c_int) -> c_int {
+    let r = call_real!(c"syncfs", extern "C" fn(c_int) -> c_int, fd);
+    if r == 0 && undo::on() {
+        // SAFETY: an all-zero stat is a valid value to fill.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fd is the caller's descriptor.
+        if unsafe { libc::fstat(fd, &mut st) } == 0 {
+            undo::all_synced(Some(st.st_dev as u64));
+        }
+    }
+    r
+}
+
+/// libc's own unlink (for the records).
+///
+/// # Safety
+/// As libc's `unlink`.
+unsafe fn real_unlink(path: *const libc::c_char) -> c_int {
+    call_real!(c"unlink", unsafe extern "C" fn(*const libc::c_char) -> c_int, path)
+}
+
+/// libc's own open, without a mode (for the records and the files read to save them).
+fn real_open(path: *const libc::c_char, flags: c_int) -> c_int {
+    call_real!(
+        c"open",
+        extern "C" fn(*const libc::c_char, c_int, libc::mode_t) -> c_int,
+        path,
+        flags,
+        0
+    )
 }
 
 /// libc's own ftruncate (for the records).

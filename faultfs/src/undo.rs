@@ -19,7 +19,7 @@
 //! write to any other file (sockets, the JVM's logs) costs one atomic load. A tracked write costs an `fstat`,
 //! a `pread` of the region it overwrites inside the file (none for an append) and one `writev` to the record.
 
-use std::ffi::c_int;
+use std::ffi::{c_int, CStr};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use libc::off_t;
@@ -273,16 +273,20 @@ pub fn synced(fd: c_int) {
     }
 }
 
-/// `from` was renamed to `to` (NUL-terminated paths): the record follows the file; a record of the file
-/// `to` replaced goes, that file being gone.
-pub fn renamed(from: *const libc::c_char, to: *const libc::c_char) {
+/// `from` (seen from `olddir`) was renamed to `to` (seen from `newdir`): the record follows the file; a
+/// record of the file `to` replaced goes, that file being gone.
+pub fn renamed(olddir: c_int, from: *const libc::c_char, newdir: c_int, to: *const libc::c_char) {
     if !on() || from.is_null() || to.is_null() {
         return;
     }
     // SAFETY: the caller's NUL-terminated paths.
-    let (from, to) = unsafe { (std::ffi::CStr::from_ptr(from), std::ffi::CStr::from_ptr(to)) };
+    let (from, to) = unsafe { (CStr::from_ptr(from), CStr::from_ptr(to)) };
+    let (mut fa, mut ta) = ([0u8; 4096], [0u8; 4096]);
+    let (Some(lf), Some(lt)) = (absolute(olddir, from, &mut fa), absolute(newdir, to, &mut ta)) else {
+        return;
+    };
     let (mut a, mut b) = ([0u8; 4096], [0u8; 4096]);
-    let (Some(la), Some(lb)) = (record_path(from.to_bytes(), &mut a), record_path(to.to_bytes(), &mut b)) else {
+    let (Some(la), Some(lb)) = (record_path(&fa[..lf], &mut a), record_path(&ta[..lt], &mut b)) else {
         return;
     };
     a[la] = 0;
@@ -290,9 +294,163 @@ pub fn renamed(from: *const libc::c_char, to: *const libc::c_char) {
     // SAFETY: NUL-terminated paths in our buffers.
     unsafe {
         if crate::real_rename(a.as_ptr().cast(), b.as_ptr().cast()) != 0 {
-            libc::unlink(b.as_ptr().cast());
+            crate::real_unlink(b.as_ptr().cast());
         }
     }
+}
+
+/// `path` (seen from `dir`) was unlinked: its unsynced changes went with it (a power cut cannot bring back
+/// a file the program deleted, nor should it play a record onto a later file of the same name).
+pub fn removed(dir: c_int, path: *const libc::c_char) {
+    if !on() || path.is_null() {
+        return;
+    }
+    // SAFETY: the caller's NUL-terminated path.
+    let path = unsafe { CStr::from_ptr(path) };
+    let mut full = [0u8; 4096];
+    let Some(lf) = absolute(dir, path, &mut full) else {
+        return;
+    };
+    let mut rec = [0u8; 4096];
+    let Some(lr) = record_path(&full[..lf], &mut rec) else {
+        return;
+    };
+    rec[lr] = 0;
+    // SAFETY: a NUL-terminated path in our buffer.
+    unsafe { crate::real_unlink(rec.as_ptr().cast()) };
+}
+
+/// Before the file `path` (seen from `dir`) is cut to `len` bytes by name (`truncate`, or an `open` with
+/// O_TRUNC: `len` 0): save what the cut takes, as `before_truncate` does for a descriptor.
+pub fn before_path_truncate(dir: c_int, path: *const libc::c_char, len: off_t) {
+    if !on() || path.is_null() {
+        return;
+    }
+    // SAFETY: the caller's NUL-terminated path.
+    let name = unsafe { CStr::from_ptr(path) };
+    let mut full = [0u8; 4096];
+    let Some(lf) = absolute(dir, name, &mut full) else {
+        return;
+    };
+    let mut rec = [0u8; 4096];
+    if record_path(&full[..lf], &mut rec).is_none() {
+        return;
+    }
+    full[lf] = 0;
+    // SAFETY: an all-zero stat is a valid value to fill; full is NUL-terminated.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::stat(full.as_ptr().cast(), &mut st) } != 0
+        || st.st_mode & libc::S_IFMT != libc::S_IFREG
+        || st.st_size <= len.max(0)
+    {
+        return; // a new file, or nothing cut off
+    }
+    let fd = crate::real_open(full.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
+    if fd < 0 {
+        return;
+    }
+    before_truncate(fd, len);
+    forget(fd);
+    crate::real_close(fd);
+}
+
+/// `sync` (dev None) or `syncfs` of the file system `dev`: every file of the node there is on disk now, so
+/// every record is emptied.
+pub fn all_synced(dev: Option<u64>) {
+    let config = crate::config();
+    let Some(dir) = config.undo_dir.as_deref() else {
+        return;
+    };
+    let mut base = [0u8; 4096];
+    if dir.len() + 2 >= base.len() {
+        return;
+    }
+    base[..dir.len()].copy_from_slice(dir);
+    if let (Some(dev), Some(data)) = (dev, config.prefixes.first()) {
+        let mut p = [0u8; 4096];
+        if data.len() + 1 >= p.len() {
+            return;
+        }
+        p[..data.len()].copy_from_slice(data);
+        // SAFETY: an all-zero stat is a valid value to fill; p is NUL-terminated.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::stat(p.as_ptr().cast(), &mut st) } != 0 || st.st_dev as u64 != dev {
+            return; // another file system: the node's files are as unsynced as before
+        }
+    }
+    // SAFETY: base is NUL-terminated; the directory stream is closed below.
+    let d = unsafe { libc::opendir(base.as_ptr().cast()) };
+    if d.is_null() {
+        return;
+    }
+    loop {
+        // SAFETY: d is an open directory stream.
+        let e = unsafe { libc::readdir(d) };
+        if e.is_null() {
+            break;
+        }
+        // SAFETY: readdir's entry holds a NUL-terminated name.
+        let name = unsafe { CStr::from_ptr((*e).d_name.as_ptr()) }.to_bytes();
+        if !name.ends_with(b".undo") || dir.len() + 1 + name.len() + 1 >= 4096 {
+            continue;
+        }
+        let mut path = [0u8; 4096];
+        path[..dir.len()].copy_from_slice(dir);
+        path[dir.len()] = b'/';
+        path[dir.len() + 1..dir.len() + 1 + name.len()].copy_from_slice(name);
+        let fd = crate::real_open(path.as_ptr().cast(), libc::O_WRONLY | libc::O_TRUNC | libc::O_CLOEXEC);
+        if fd >= 0 {
+            crate::real_close(fd);
+        }
+    }
+    // SAFETY: d is open; closed once.
+    unsafe { libc::closedir(d) };
+}
+
+/// `path` as an absolute path: as it is when it starts with `/`, else after the directory `dir` names
+/// (AT_FDCWD: the working directory), leading `./` dropped; into `out`, NUL-terminated; its length. A path
+/// with `..` in it is not resolved (it matches no data directory, so it goes unaccounted).
+pub fn absolute(dir: c_int, path: &CStr, out: &mut [u8; 4096]) -> Option<usize> {
+    let mut p = path.to_bytes();
+    if p.first() == Some(&b'/') {
+        if p.len() >= out.len() {
+            return None;
+        }
+        out[..p.len()].copy_from_slice(p);
+        out[p.len()] = 0;
+        return Some(p.len());
+    }
+    while let Some(rest) = p.strip_prefix(b"./") {
+        p = rest;
+    }
+    let base = if dir == libc::AT_FDCWD {
+        // SAFETY: out is writable for its length.
+        if unsafe { libc::getcwd(out.as_mut_ptr().cast(), out.len()) }.is_null() {
+            return None;
+        }
+        out.iter().position(|b| *b == 0)?
+    } else {
+        let mut link = [0u8; 64];
+        let name = crate::format_fd_path(&mut link, dir);
+        // SAFETY: name is NUL-terminated; out is writable for its length.
+        let n = unsafe { libc::readlink(name.as_ptr(), out.as_mut_ptr().cast(), out.len()) };
+        if n <= 0 {
+            return None;
+        }
+        n as usize
+    };
+    let base = if base >= 1 && out[base - 1] == b'/' {
+        base - 1
+    } else {
+        base
+    };
+    if base + 1 + p.len() >= out.len() {
+        return None;
+    }
+    out[base] = b'/';
+    out[base + 1..base + 1 + p.len()].copy_from_slice(p);
+    out[base + 1 + p.len()] = 0;
+    Some(base + 1 + p.len())
 }
 
 #[cfg(test)]

@@ -25,6 +25,9 @@ pub struct ResetReport {
     pub faults_healed: Vec<String>,
     pub nodes_started: Vec<u32>,
     pub nodes_resumed: Vec<u32>,
+    /// Nodes whose last power cut (which lost data) `status` and the dashboard showed until now.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub power_cuts_forgotten: Vec<u32>,
     pub took_ms: u64,
 }
 
@@ -130,6 +133,13 @@ pub async fn run(ctx: &Ctx, args: ResetArgs) -> Result<()> {
     );
     drop(client);
     let (sessions_closed, znodes_deleted) = (gone.map(|_| closed.len())?, deleted?);
+    // What a power cut lost went with every znode: `status` and the dashboard stop showing it (the journal
+    // keeps it).
+    let power_cuts_forgotten = if spec.settings.disk_faults {
+        crate::os::power::forget_cuts(&paths, &spec.ids())?
+    } else {
+        Vec::new()
+    };
 
     let took_ms = t0.elapsed().as_millis() as u64;
     let report = ResetReport {
@@ -138,6 +148,7 @@ pub async fn run(ctx: &Ctx, args: ResetArgs) -> Result<()> {
         faults_healed,
         nodes_started,
         nodes_resumed,
+        power_cuts_forgotten,
         took_ms,
     };
     // zkdev's own session is ended here, not left to time out, so the next test sees no session of zkdev's.
@@ -176,6 +187,9 @@ fn describe(r: &ResetReport) -> String {
     }
     if !r.nodes_started.is_empty() {
         parts.push(format!("started node {}", ids(&r.nodes_started)));
+    }
+    if !r.power_cuts_forgotten.is_empty() {
+        parts.push(format!("forgot the power cut of node {}", ids(&r.power_cuts_forgotten)));
     }
     format!("reset in {} ms: {}", r.took_ms, parts.join(", "))
 }

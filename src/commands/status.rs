@@ -110,10 +110,7 @@ fn power_cuts(paths: &ClusterPaths, spec: &ClusterSpec) -> Vec<crate::model::pow
     if !spec.settings.disk_faults {
         return Vec::new();
     }
-    spec.ids()
-        .into_iter()
-        .filter_map(|id| crate::os::power::read_note(paths, id))
-        .collect()
+    crate::os::power::last_cuts(paths, &spec.ids())
 }
 
 /// `dashboard: http://127.0.0.1:8900/ ...` when the supervisor serves one; empty otherwise.

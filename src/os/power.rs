@@ -219,6 +219,26 @@ pub fn read_note(paths: &ClusterPaths, id: u32) -> Option<NodeCut> {
     serde_json::from_str(&text).ok()
 }
 
+/// The last power cut of each of `ids` that had one (what `status` and the dashboard show).
+pub fn last_cuts(paths: &ClusterPaths, ids: &[u32]) -> Vec<NodeCut> {
+    ids.iter().filter_map(|id| read_note(paths, *id)).collect()
+}
+
+/// Forget the power cuts of `ids` (`zkdev reset`: what they lost went with every znode); the journal keeps
+/// them. Returns the nodes whose note went.
+pub fn forget_cuts(paths: &ClusterPaths, ids: &[u32]) -> Result<Vec<u32>> {
+    let mut gone = Vec::new();
+    for id in ids {
+        let note = note_file(paths, *id);
+        match fs::remove_file(&note) {
+            Ok(()) => gone.push(*id),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("cannot remove", &note, e)),
+        }
+    }
+    Ok(gone)
+}
+
 /// The newest log or snapshot of node `id`, its path and its name below the node's directory.
 fn newest_file(paths: &ClusterPaths, id: u32, kind: FileKind) -> Result<(PathBuf, String)> {
     let dir = paths.data_dir(id).join("version-2");

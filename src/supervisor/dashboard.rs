@@ -273,7 +273,19 @@ impl Sup {
             Some(p) => json!(p.table().rules),
             None => json!([]),
         };
+        v["power_cuts"] = json!(self.cuts_that_lost_data());
         v
+    }
+
+    /// Each node's last power cut that lost data, as `status` shows them (until `reset` or `down --purge`).
+    fn cuts_that_lost_data(&self) -> Vec<crate::model::power::NodeCut> {
+        let spec = self.spec();
+        if !spec.settings.disk_faults {
+            return Vec::new();
+        }
+        let mut cuts = crate::os::power::last_cuts(&self.paths, &spec.ids());
+        cuts.retain(|c| c.bytes_lost() > 0);
+        cuts
     }
 
     /// Server-sent events: the journal's recent past, then every new event, and the view whenever it
