@@ -24,6 +24,7 @@ pub mod profile;
 pub mod render;
 pub mod rng;
 pub mod server;
+pub mod simulate;
 pub mod slot;
 pub mod span;
 pub mod spec;
