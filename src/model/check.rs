@@ -4,7 +4,7 @@
 //! Each model is one arm of `check`: it turns the history's entries into its own operations (or says which
 //! entry it cannot take, and why) and runs its checker.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
@@ -162,6 +162,18 @@ fn register_initial(initial: Option<&str>) -> Result<Reg, Misfit> {
 
 fn check_register(h: &History, initial: Option<&str>, budget: Budget) -> Result<Finding, Misfit> {
     let first = register_initial(initial)?;
+    // The records' own numbers name them in the checker's sentences, when they are numbered once each.
+    let mut index: HashMap<usize, usize> = HashMap::new();
+    for (i, e) in h.entries.iter().enumerate() {
+        match e.id {
+            Some(id) if index.insert(id, i).is_none() => {}
+            _ => {
+                index = (0..h.entries.len()).map(|i| (i, i)).collect();
+                break;
+            }
+        }
+    }
+    let number: HashMap<usize, usize> = index.iter().map(|(&id, &i)| (i, id)).collect();
     let mut ops = Vec::new();
     for (id, e) in h.entries.iter().enumerate() {
         let (call, ret) = match (&e.act, e.end) {
@@ -204,7 +216,7 @@ fn check_register(h: &History, initial: Option<&str>, budget: Budget) -> Result<
             }
         };
         ops.push(linearize::Op {
-            id,
+            id: number[&id],
             client: e.process.parse().unwrap_or(u32::MAX),
             key: e.key.clone(),
             call_us: e.call,
@@ -219,7 +231,7 @@ fn check_register(h: &History, initial: Option<&str>, budget: Budget) -> Result<
         checked: ops.len(),
         key: v.key,
         reason: v.reason,
-        excerpt: v.excerpt,
+        excerpt: v.excerpt.iter().map(|n| index[n]).collect(),
         budget,
     })
 }

@@ -103,6 +103,8 @@ pub enum End {
 /// One operation of a history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// The number the file gives it (zkdev's records' `id`), if any.
+    pub id: Option<usize>,
     /// The client or process that ran it.
     pub process: String,
     /// The register it was about ("" when the history has one).
@@ -191,6 +193,7 @@ pub fn parse(text: &str, format: Format) -> Parsed<History> {
 /// One line of `history.ndjson` (what `engine::workload::Record` writes).
 #[derive(Debug, Deserialize)]
 struct ZkRecord {
+    id: Option<usize>,
     client: u32,
     f: String,
     key: String,
@@ -263,6 +266,7 @@ fn parse_zkdev(text: &str) -> Parsed<Vec<Entry>> {
             other => Act::Other { f: other.to_string() },
         };
         out.push(Entry {
+            id: r.id,
             process: r.client.to_string(),
             key: r.key,
             call: r.call_us,
@@ -546,6 +550,7 @@ impl Pairing {
             };
             self.open.insert(e.process.clone(), self.out.len());
             self.out.push(Entry {
+                id: None,
                 process: e.process,
                 key: String::new(),
                 call: t,
