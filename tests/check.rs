@@ -55,12 +55,23 @@ fn public_histories_give_their_published_verdicts() {
         let format = if name.ends_with(".edn") { "edn" } else { "porcupine" };
         assert_eq!(
             (code, v["verdict"].as_str()),
-            if good { (Some(0), Some("valid")) } else { (Some(1), Some("violation")) },
+            if good {
+                (Some(0), Some("valid"))
+            } else {
+                (Some(1), Some("violation"))
+            },
             "{name}: {v}"
         );
-        assert_eq!((v["format"].as_str(), v["format_detected"].as_bool()), (Some(format), Some(true)), "{name}");
+        assert_eq!(
+            (v["format"].as_str(), v["format_detected"].as_bool()),
+            (Some(format), Some(true)),
+            "{name}"
+        );
         assert_eq!(v["model"], "cas", "{name}");
-        assert!(v["ops"].as_u64().unwrap() > 0 && v["check_ms"].is_number(), "{name}: {v}");
+        assert!(
+            v["ops"].as_u64().unwrap() > 0 && v["check_ms"].is_number(),
+            "{name}: {v}"
+        );
         // A violation names the operations that show it; a valid history has none to name.
         let excerpt = v["excerpt"].as_array().unwrap();
         assert_eq!(excerpt.is_empty(), good, "{name}: {v}");
@@ -77,7 +88,10 @@ fn a_bad_history_prints_the_excerpt_that_shows_it_and_draws_it() {
     let out = check(&[file.to_str().unwrap(), "--svg", svg.to_str().unwrap()]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
-    assert!(stdout.contains("edn format, told from the content") && stdout.contains("NOT linearizable"), "{stdout}");
+    assert!(
+        stdout.contains("edn format, told from the content") && stdout.contains("NOT linearizable"),
+        "{stdout}"
+    );
     for shown in [
         "process 20  line 12-(no answer)  write 1 -> unknown",
         "process 22  lines 16-19          read -> 3",
@@ -89,7 +103,10 @@ fn a_bad_history_prints_the_excerpt_that_shows_it_and_draws_it() {
     assert!(stderr.contains("not linearizable"), "{stderr}");
     let picture = std::fs::read_to_string(&svg).expect("the picture is written");
     assert!(picture.starts_with("<svg") && picture.contains("read -&gt; 3") && picture.contains("process 22"));
-    assert!(picture.contains("line 16") && picture.contains("stroke-dasharray"), "{picture}");
+    assert!(
+        picture.contains("line 16") && picture.contains("stroke-dasharray"),
+        "{picture}"
+    );
     // The same as a page.
     let html = dir.path().join("bad.html");
     let out = check(&[file.to_str().unwrap(), "--html", html.to_str().unwrap()]);
@@ -98,7 +115,11 @@ fn a_bad_history_prints_the_excerpt_that_shows_it_and_draws_it() {
     assert!(page.starts_with("<!doctype html>") && page.contains("<svg") && page.contains("<td>write 1</td>"));
     // A valid history draws nothing.
     let good = dir.path().join("good.svg");
-    let out = check(&[data("porcupine-etcd_002.log").to_str().unwrap(), "--svg", good.to_str().unwrap()]);
+    let out = check(&[
+        data("porcupine-etcd_002.log").to_str().unwrap(),
+        "--svg",
+        good.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0));
     assert!(!good.exists() && text(&out.stdout).contains("no picture"));
 }
@@ -135,21 +156,36 @@ fn malformed_files_exit_2_naming_the_line_and_what_was_expected() {
         let out = check(&[path.to_str().unwrap()]);
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{name}: {err}");
-        assert!(err.contains(&format!("{}{said}", path.display())) || err.contains(said), "{name}: {err}");
+        assert!(
+            err.contains(&format!("{}{said}", path.display())) || err.contains(said),
+            "{name}: {err}"
+        );
         assert!(err.contains(name), "{name}: the file is named: {err}");
     }
     // A history the model cannot take is refused the same way, with the fix.
     let out = check(&[data("porcupine-etcd_000.log").to_str().unwrap(), "--model", "register"]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("porcupine-etcd_000.log:1:") && err.contains("--model cas"), "{err}");
+    assert!(
+        err.contains("porcupine-etcd_000.log:1:") && err.contains("--model cas"),
+        "{err}"
+    );
     // A missing file too.
     let out = check(&[dir.path().join("nothing.edn").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
 }
 
 /// Records as `zkdev chaos` writes them in `history.ndjson`.
-fn record(id: usize, client: u32, f: &str, call: u64, ret: Option<u64>, outcome: &str, value: &str, expect: Option<i32>) -> String {
+fn record(
+    id: usize,
+    client: u32,
+    f: &str,
+    call: u64,
+    ret: Option<u64>,
+    outcome: &str,
+    value: &str,
+    expect: Option<i32>,
+) -> String {
     let mut v = serde_json::json!({"id": id, "client": client, "f": f, "key": "r0", "call_us": call, "outcome": outcome, "value": value});
     if let Some(r) = ret {
         v["ret_us"] = r.into();
@@ -182,7 +218,13 @@ fn a_zkdev_history_round_trips_through_check() {
     assert_eq!(code, Some(0), "{v}");
     assert_eq!(
         (&v["verdict"], &v["format"], &v["model"], &v["ops"], &v["checked"]),
-        (&"valid".into(), &"zkdev".into(), &"register".into(), &6.into(), &6.into()),
+        (
+            &"valid".into(),
+            &"zkdev".into(),
+            &"register".into(),
+            &6.into(),
+            &6.into()
+        ),
         "{v}"
     );
     // A stale read after an acknowledged CAS: a violation, its two operations named with their times.
@@ -215,10 +257,16 @@ fn initial_values_and_forced_formats() {
     .unwrap();
     // From nil, a read of 5 with no write is a violation; from 5 it is not.
     assert_eq!(check(&[path.to_str().unwrap()]).status.code(), Some(1));
-    assert_eq!(check(&[path.to_str().unwrap(), "--initial", "5"]).status.code(), Some(0));
+    assert_eq!(
+        check(&[path.to_str().unwrap(), "--initial", "5"]).status.code(),
+        Some(0)
+    );
     // --format names the format: the output does not claim it was detected.
     let (code, v) = json(&[path.to_str().unwrap(), "--initial", "5", "--format", "edn"]);
     assert_eq!((code, &v["format_detected"]), (Some(0), &false.into()), "{v}");
     // Read as the wrong format, it is unreadable.
-    assert_eq!(check(&[path.to_str().unwrap(), "--format", "zkdev"]).status.code(), Some(2));
+    assert_eq!(
+        check(&[path.to_str().unwrap(), "--format", "zkdev"]).status.code(),
+        Some(2)
+    );
 }

@@ -48,7 +48,8 @@ pub fn run(a: &CheckArgs) -> Result<()> {
     let file = a.file.display().to_string();
     let bytes = std::fs::read(&a.file).map_err(|e| Error::usage(format!("{file}: cannot read the history: {e}")))?;
     let text = String::from_utf8_lossy(&bytes);
-    let unreadable = |u: history_formats::Unreadable| Error::usage(format!("{file}:{}: expected {}", u.line, u.expected));
+    let unreadable =
+        |u: history_formats::Unreadable| Error::usage(format!("{file}:{}: expected {}", u.line, u.expected));
     let (format, detected) = match a.format {
         Some(f) => (f.into(), false),
         None => (history_formats::detect(&text).map_err(unreadable)?, true),
@@ -80,7 +81,11 @@ pub fn run(a: &CheckArgs) -> Result<()> {
         check_ms,
         picture: None,
     };
-    let picture = a.svg.as_deref().map(|p| (p, false)).or(a.html.as_deref().map(|p| (p, true)));
+    let picture = a
+        .svg
+        .as_deref()
+        .map(|p| (p, false))
+        .or(a.html.as_deref().map(|p| (p, true)));
     if let (Some((path, html)), Decision::NotLinearizable) = (picture, found.decision) {
         draw(&h, &report, path, html)?;
         report.picture = Some(path.display().to_string());
@@ -110,7 +115,11 @@ fn print_text(h: &History, r: &Report, found: &Finding, asked_picture: bool) {
         r.file,
         crate::model::words::count(r.ops, "operation"),
         r.format.name(),
-        if r.format_detected { ", told from the content" } else { "" },
+        if r.format_detected {
+            ", told from the content"
+        } else {
+            ""
+        },
         r.model.name(),
         match found.decision {
             Decision::Linearizable => "linearizable",

@@ -177,7 +177,12 @@ fn check_register(h: &History, initial: Option<&str>, budget: Budget) -> Result<
     let mut ops = Vec::new();
     for (id, e) in h.entries.iter().enumerate() {
         let (call, ret) = match (&e.act, e.end) {
-            (Act::VersionedRead { saw: Some((value, version)) }, End::Ok) => (
+            (
+                Act::VersionedRead {
+                    saw: Some((value, version)),
+                },
+                End::Ok,
+            ) => (
                 Call::Read,
                 Ret::Read(Reg {
                     value: *value,

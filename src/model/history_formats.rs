@@ -73,16 +73,28 @@ impl fmt::Display for Value {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Act {
     /// A read and the value it saw (None: no answer).
-    Read { saw: Option<Value> },
+    Read {
+        saw: Option<Value>,
+    },
     Write(Value),
     /// Compare-and-set: set `to` if the register holds `from`.
-    Cas { from: Value, to: Value },
+    Cas {
+        from: Value,
+        to: Value,
+    },
     /// zkdev's register: `sync` + `getData`, and the value and version it saw (None: no answer, or no znode).
-    VersionedRead { saw: Option<(u64, i32)> },
+    VersionedRead {
+        saw: Option<(u64, i32)>,
+    },
     /// zkdev's register: `setData(value, expect)`.
-    VersionedCas { expect: i32, value: u64 },
+    VersionedCas {
+        expect: i32,
+        value: u64,
+    },
     /// Any other operation, by the name the file gives it.
-    Other { f: String },
+    Other {
+        f: String,
+    },
 }
 
 /// How it ended.
@@ -239,7 +251,10 @@ fn parse_zkdev(text: &str) -> Parsed<Vec<Entry>> {
         };
         let act = match r.f.as_str() {
             "read" if end == End::Ok => {
-                let saw = r.value.split_once('@').and_then(|(v, ver)| Some((v.parse().ok()?, ver.parse().ok()?)));
+                let saw = r
+                    .value
+                    .split_once('@')
+                    .and_then(|(v, ver)| Some((v.parse().ok()?, ver.parse().ok()?)));
                 match saw {
                     Some(s) => Act::VersionedRead { saw: Some(s) },
                     None => {
@@ -427,13 +442,19 @@ impl Reader<'_> {
                 Some(&c) => {
                     return Err(Unreadable::at(
                         self.line,
-                        format!("'{}' to close what line {opened} opened, found '{}'", close as char, c as char),
+                        format!(
+                            "'{}' to close what line {opened} opened, found '{}'",
+                            close as char, c as char
+                        ),
                     ))
                 }
                 None => {
                     return Err(Unreadable::at(
                         self.line,
-                        format!("'{}' to close what line {opened} opened, found the end of the file", close as char),
+                        format!(
+                            "'{}' to close what line {opened} opened, found the end of the file",
+                            close as char
+                        ),
                     ))
                 }
             }
@@ -542,9 +563,11 @@ impl Pairing {
             }
             let act = match e.f.as_str() {
                 "read" => Act::Read { saw: None },
-                "write" => Act::Write(e.value.value().ok_or_else(|| {
-                    Unreadable::at(e.line, "a :write's value (a number, string, keyword or nil)")
-                })?),
+                "write" => Act::Write(
+                    e.value
+                        .value()
+                        .ok_or_else(|| Unreadable::at(e.line, "a :write's value (a number, string, keyword or nil)"))?,
+                ),
                 "cas" => cas_value(&e.value).ok_or_else(|| Unreadable::at(e.line, "a :cas's value as [old new]"))?,
                 other => Act::Other { f: format!(":{other}") },
             };
@@ -593,9 +616,11 @@ impl Pairing {
             entry.ret_line = Some(e.line);
         }
         if let (Act::Read { saw }, End::Ok) = (&mut entry.act, end) {
-            *saw = Some(e.value.value().ok_or_else(|| {
-                Unreadable::at(e.line, "a :read's value (a number, string, keyword or nil)")
-            })?);
+            *saw = Some(
+                e.value
+                    .value()
+                    .ok_or_else(|| Unreadable::at(e.line, "a :read's value (a number, string, keyword or nil)"))?,
+            );
         }
         Ok(())
     }
@@ -651,7 +676,10 @@ fn parse_edn(text: &str) -> Parsed<Vec<Entry>> {
         }
         let (Some(process), Some(kind), Some(f)) = (word(op.get("process")), word(op.get("type")), word(op.get("f")))
         else {
-            return Err(Unreadable::at(line, format!("{expected} (with :process, :type and :f)")));
+            return Err(Unreadable::at(
+                line,
+                format!("{expected} (with :process, :type and :f)"),
+            ));
         };
         pairing.event(Event {
             line,
@@ -739,7 +767,12 @@ mod tests {
         .unwrap();
         assert_eq!(h.len(), 3);
         assert_eq!((h[0].call, h[0].ret, h[0].end), (1, Some(3), End::Ok));
-        assert_eq!(h[1].act, Act::Read { saw: Some(Value::Int(1)) });
+        assert_eq!(
+            h[1].act,
+            Act::Read {
+                saw: Some(Value::Int(1))
+            }
+        );
         assert_eq!((h[1].line, h[1].ret_line), (2, Some(5)));
         assert_eq!(
             (&h[2].act, h[2].end, h[2].ret),

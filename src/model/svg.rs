@@ -209,7 +209,11 @@ pub fn excerpt(title: &str, rows: &[String], steps: &[Step], time: &dyn Fn(u64) 
             'f' => "#d22",
             _ => "#f90",
         };
-        let dash = if st.end.is_none() { r#" stroke-dasharray="4 3""# } else { "" };
+        let dash = if st.end.is_none() {
+            r#" stroke-dasharray="4 3""#
+        } else {
+            ""
+        };
         let _ = writeln!(
             s,
             r##"<rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="22" rx="3" fill="{color}" fill-opacity="0.35" stroke="{color}"{dash}><title>{}</title></rect><text x="{:.1}" y="{:.1}">{}</text>"##,
@@ -284,9 +288,12 @@ mod tests {
                 title: "no answer".into(),
             },
         ];
-        let svg = excerpt("not linearizable", &["process 0".into(), "process 1".into()], &steps, &|t| {
-            format!("line {t}")
-        });
+        let svg = excerpt(
+            "not linearizable",
+            &["process 0".into(), "process 1".into()],
+            &steps,
+            &|t| format!("line {t}"),
+        );
         assert!(svg.contains(">write 4<") && svg.contains("cas [1 &lt;2&gt;]"), "{svg}");
         assert!(svg.contains("process 1") && svg.contains("line 40") && svg.contains("stroke-dasharray"));
         assert_eq!(svg.matches("<rect x=").count(), 2);
