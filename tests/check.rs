@@ -180,8 +180,7 @@ fn record(
     id: usize,
     client: u32,
     f: &str,
-    call: u64,
-    ret: Option<u64>,
+    (call, ret): (u64, Option<u64>),
     outcome: &str,
     value: &str,
     expect: Option<i32>,
@@ -203,14 +202,14 @@ fn record(
 fn a_zkdev_history_round_trips_through_check() {
     let dir = tempfile::tempdir().unwrap();
     let good = [
-        record(0, 1, "cas", 1_000, Some(2_000), "ok", "7", Some(0)),
-        record(1, 2, "read", 3_000, Some(4_000), "ok", "7@1", None),
+        record(0, 1, "cas", (1_000, Some(2_000)), "ok", "7", Some(0)),
+        record(1, 2, "read", (3_000, Some(4_000)), "ok", "7@1", None),
         // Overlapping: one CAS on version 1 wins, the other is refused.
-        record(2, 1, "cas", 5_000, Some(8_000), "fail", "8", Some(1)),
-        record(3, 2, "cas", 5_500, Some(7_000), "ok", "9", Some(1)),
+        record(2, 1, "cas", (5_000, Some(8_000)), "fail", "8", Some(1)),
+        record(3, 2, "cas", (5_500, Some(7_000)), "ok", "9", Some(1)),
         // No answer: it may have applied (the later read says it did).
-        record(4, 3, "cas", 9_000, None, "unknown", "10", Some(2)),
-        record(5, 2, "read", 2_009_000, Some(2_010_000), "ok", "10@3", None),
+        record(4, 3, "cas", (9_000, None), "unknown", "10", Some(2)),
+        record(5, 2, "read", (2_009_000, Some(2_010_000)), "ok", "10@3", None),
     ];
     let path = dir.path().join("history.ndjson");
     std::fs::write(&path, good.join("\n") + "\n").unwrap();
@@ -229,7 +228,7 @@ fn a_zkdev_history_round_trips_through_check() {
     );
     // A stale read after an acknowledged CAS: a violation, its two operations named with their times.
     let mut bad = good.to_vec();
-    bad.push(record(6, 4, "read", 2_020_000, Some(2_021_000), "ok", "9@2", None));
+    bad.push(record(6, 4, "read", (2_020_000, Some(2_021_000)), "ok", "9@2", None));
     std::fs::write(&path, bad.join("\n") + "\n").unwrap();
     let out = check(&[path.to_str().unwrap()]);
     let stdout = text(&out.stdout);

@@ -1,7 +1,7 @@
 //! Histories made elsewhere, read into one shape for `zkdev check`: zkdev's own `history.ndjson` (what
 //! `chaos` writes, one JSON record a line), Jepsen's EDN operation maps (`{:process 0, :type :invoke, :f :read,
 //! :value nil}`, as Knossos's data files and Jepsen's `history.edn` have them) and Jepsen's log lines
-//! (`INFO  jepsen.util - 3	:ok	:cas	[1 2]`, as Porcupine's test data has them). The format is told from
+//! (`INFO  jepsen.util - 3 :ok :cas [1 2]`, as Porcupine's test data has them). The format is told from
 //! the content when the caller does not name it.
 //!
 //! Jepsen's formats pair each `:invoke` with the next completion of the same process: `:ok` took effect,
