@@ -178,7 +178,8 @@ pub fn excerpt(title: &str, rows: &[String], steps: &[Step], time: &dyn Fn(u64) 
     let _ = writeln!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{:.0}" height="{height:.0}" font-family="sans-serif" font-size="11">"#,
-        right + 40.0
+        // Wide enough for the legend and the title.
+        (right + 40.0).max(880.0).max(title.len() as f64 * 7.0 + 20.0)
     );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(s, r#"<text x="10" y="18" font-size="13">{}</text>"#, escape(title));
