@@ -225,6 +225,13 @@ fn parse_zkdev(text: &str) -> Parsed<Vec<Entry>> {
         if line.trim().is_empty() {
             continue;
         }
+        if line.trim() == "{" {
+            return Err(Unreadable::at(
+                n,
+                "one JSON record a line (history.ndjson); chaos's history.json holds the same records as one \
+                 object: give its history.ndjson instead",
+            ));
+        }
         let r: ZkRecord = serde_json::from_str(line).map_err(|e| {
             Unreadable::at(
                 n,
