@@ -22,6 +22,10 @@ Measures, over ROUNDS rounds (median and spread):
  11. (group chaos64) `zkdev chaos --clients 64 --duration 30s --rate 0 --nemesis none` on a healthy fast 3+1:
      the whole command's wall time and peak RSS (targets: a verdict within 60 s, under 500 MB), and the
      checker's time on that history;
+ 12. (group check) `zkdev check` on a generated register history of 100,000 operations from 10 clients, about 5 %
+     without an answer (`zkdev gen-history`, zkdev's history.ndjson): the whole command's wall time on it
+     and on the same history with one read's answer changed (target: a verdict, not inconclusive, within 1 s
+     each), and the checker's own time;
  11. (group power) a power cut of one follower (`disk 2 --power-cut`, then `start 2`) to that node serving
      again, beside a plain `restart 2` to serving (fast, 3 voters, --disk-faults, a writer-free ensemble);
 and a scale table: up time and total memory for 3, 5, 7 and 9 voters (+1 observer), fast profile.
@@ -80,6 +84,7 @@ GROUPS = {
     "reset": ["reset_s", "reset_took_ms", "reset_up_s"],
     "chaos64": ["chaos64_wall_s", "chaos64_rss_mb", "chaos64_check_ms", "chaos64_ops"],
     "power": ["power_cut_restart_s", "plain_restart_s"],
+    "check": ["check_valid_s", "check_violation_s", "check_self_ms", "check_ops"],
     "scale": [],
 }
 
@@ -96,6 +101,8 @@ TARGETS = {
     "reset_s": ("<=", 0.100, "<= 100 ms"),
     "chaos64_wall_s": ("<", 60.0, "< 60 s (30 s of workload, then the verdict)"),
     "chaos64_rss_mb": ("<", 500.0, "< 500 MB"),
+    "check_valid_s": ("<", 1.0, "< 1 s, a verdict"),
+    "check_violation_s": ("<", 1.0, "< 1 s, a verdict"),
 }
 
 SUPERVISOR_SETTLE_S = 2.0  # after up, before the idle window
@@ -110,6 +117,9 @@ CHAOS64_CLIENTS = 64
 NET_WRITES_PER_S = 50
 RESET_ZNODES = 1000  # persistent znodes before each reset: 10 parents of 99 children each
 RESET_SESSIONS = 5  # sessions with an ephemeral znode each
+CHECK_OPS = 100_000  # the generated history `zkdev check` times
+CHECK_CLIENTS = 10
+CHECK_UNKNOWN_PERCENT = 5
 
 
 def jvms_under(path):
@@ -398,6 +408,8 @@ def main():
                 measure_chaos64(zk, res, extra, work / f"chaos64-{r}")
         if "power" in sel:
             measure_power(zk, res, extra, rounds)
+        if "check" in sel:
+            measure_check(work, res, rounds)
         if "scale" in sel:
             scale = measure_scale(zk, extra)
     finally:
@@ -651,6 +663,34 @@ def measure_chaos64(zk, res, extra, out):
     res["chaos64_ops"].append(r["ops"]["total"])
 
 
+def measure_check(work, res, rounds):
+    """`zkdev check` on generated histories (no ensemble): one linearizable, one with a read's answer changed,
+    each round timed from outside (the whole command: reading, parsing, checking, the excerpt)."""
+    files = {}
+    for name, tamper in (("valid", []), ("violation", ["--tamper"])):
+        path = work / f"check-{name}.ndjson"
+        with open(path, "w") as f:  # straight to the file: 20 MB would fill a pipe nobody reads yet
+            subprocess.run([str(ZKDEV), "gen-history", "--ops", str(CHECK_OPS), "--clients", str(CHECK_CLIENTS),
+                            "--unknown-percent", str(CHECK_UNKNOWN_PERCENT), "--seed", "1", *tamper],
+                           stdout=f, check=True)
+        files[name] = path
+    for r in range(rounds):
+        print(f"check round {r + 1}/{rounds}", file=sys.stderr)
+        for name, path in files.items():
+            t0 = time.perf_counter()
+            p = subprocess.run([str(ZKDEV), "check", str(path), "--json"], capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+            want = 0 if name == "valid" else 1
+            out = json.loads(p.stdout) if p.stdout else {}
+            if p.returncode != want or out.get("verdict") != name:
+                raise RuntimeError(f"zkdev check on the {name} history: exit {p.returncode}, {p.stdout[:300]} "
+                                   f"{p.stderr[:300]}")
+            res[f"check_{name}_s"].append(wall)
+            if name == "valid":
+                res["check_self_ms"].append(out["check_ms"])
+                res["check_ops"].append(out["ops"])
+
+
 def serving_again(zk, node, t0, timeout=60.0):
     """Seconds from t0 until `node` answers as a follower or leader."""
     while time.monotonic() - t0 < timeout:
@@ -770,6 +810,13 @@ def report(res, scale, rounds, sel, extra):
         ("chaos64", "  linearizability check of that history" + (f" ({s['chaos64_ops']['median']:.0f} ops)"
                                                                if s["chaos64_ops"] else ""),
          "chaos64_check_ms", fmt(s["chaos64_check_ms"], "ms", 1, 1), "-"),
+        ("check", f"check: generated register history, {CHECK_CLIENTS} clients, ~{CHECK_UNKNOWN_PERCENT} % unknown"
+         + (f" ({s['check_ops']['median']:.0f} ops): valid" if s["check_ops"] else ": valid"),
+         "check_valid_s", fmt(s["check_valid_s"], "ms", 1000, 0), "-"),
+        ("check", "  the same with one read's answer changed: violation", "check_violation_s",
+         fmt(s["check_violation_s"], "ms", 1000, 0), "-"),
+        ("check", "  the checker's own time on the valid one (check_ms)", "check_self_ms",
+         fmt(s["check_self_ms"], "ms", 1, 1), "-"),
         ("power", "power cut of a follower + start, to serving", "power_cut_restart_s",
          fmt(s["power_cut_restart_s"]), "-"),
         ("power", "plain restart of that follower, to serving", "plain_restart_s", fmt(s["plain_restart_s"]), "-"),

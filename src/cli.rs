@@ -105,6 +105,7 @@ impl Cmd {
             Cmd::Links(a) => a.json,
             Cmd::Dashboard(a) => a.out.json,
             Cmd::Explain(e) => e.json(),
+            Cmd::Check(a) => a.out.json,
             Cmd::Sessions(a) => a.json,
             Cmd::ExpireSession(a) => a.out.json,
             Cmd::Disk(a) => a.out.json,
@@ -114,6 +115,7 @@ impl Cmd {
             | Cmd::Export(_)
             | Cmd::Render(_)
             | Cmd::Completions { .. }
+            | Cmd::GenHistory(_)
             | Cmd::Supervise { .. } => false,
         }
     }
@@ -262,6 +264,20 @@ pub enum Cmd {
     /// Explain an election, a zxid or a session in words, from the servers' logs and answers and the journal
     #[command(subcommand)]
     Explain(ExplainCmd),
+    /// Check a history made elsewhere (zkdev's history.ndjson, Jepsen's EDN operation maps as Knossos's data
+    /// files have them, Jepsen's log lines as Porcupine's test data has them) for linearizability against a
+    /// register model; needs no cluster
+    #[command(
+        after_help = "Exit codes: 0 linearizable, 1 a violation (the smallest excerpt that still fails is printed), 2 \
+                      the file cannot be read (FILE:LINE and what was expected there) or does not fit the model, 4 \
+                      too large to decide within the checker's budget.\n\nExamples:\n  zkdev check run/history.ndjson\n  \
+                      zkdev check knossos/data/cas-register/bad/bad-analysis.edn --svg bad.svg\n  zkdev check \
+                      etcd_002.log --format porcupine --json"
+    )]
+    Check(CheckArgs),
+    /// Write a generated register history (zkdev's history.ndjson) on stdout, for the benchmark
+    #[command(hide = true)]
+    GenHistory(GenHistoryArgs),
     /// Run the cluster's supervisor (started by `up` and other commands; not for people)
     #[command(hide = true)]
     Supervise {
@@ -281,6 +297,87 @@ pub struct DashboardArgs {
     /// Open the page in the desktop's browser (xdg-open)
     #[arg(long)]
     pub open: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("picture").args(["svg", "html"])))]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
+    /// The history to check
+    #[arg(value_name = "FILE")]
+    pub file: std::path::PathBuf,
+    /// cas: Knossos's and Porcupine's compare-and-set register (read, write, cas [old new]); register: zkdev's
+    /// versioned register (read VALUE@VERSION, cas on a version) [default: register for zkdev's histories, cas
+    /// for Jepsen's]
+    #[arg(long, value_enum, value_name = "MODEL")]
+    pub model: Option<ModelArg>,
+    /// The file's format [default: told from its content]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<FormatArg>,
+    /// The register's initial value: cas: a value (nil when left out); register: VALUE@VERSION or VALUE
+    /// (0@0 when left out)
+    #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
+    pub initial: Option<String>,
+    /// On a violation, draw the excerpt's operations on a time line per process as an SVG
+    #[arg(long, value_name = "PATH")]
+    pub svg: Option<std::path::PathBuf>,
+    /// On a violation, the same picture in a self-contained HTML page with the excerpt's table
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelArg {
+    Cas,
+    Register,
+}
+
+impl From<ModelArg> for crate::model::check::ModelKind {
+    fn from(m: ModelArg) -> Self {
+        match m {
+            ModelArg::Cas => crate::model::check::ModelKind::Cas,
+            ModelArg::Register => crate::model::check::ModelKind::Register,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Zkdev,
+    Edn,
+    Porcupine,
+}
+
+impl From<FormatArg> for crate::model::history_formats::Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Zkdev => crate::model::history_formats::Format::Zkdev,
+            FormatArg::Edn => crate::model::history_formats::Format::Edn,
+            FormatArg::Porcupine => crate::model::history_formats::Format::Porcupine,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct GenHistoryArgs {
+    /// How many operations
+    #[arg(long, default_value_t = 100_000)]
+    pub ops: usize,
+    /// How many clients
+    #[arg(long, default_value_t = 10)]
+    pub clients: u32,
+    /// Per cent of operations left without an answer
+    #[arg(long, default_value_t = 5)]
+    pub unknown_percent: u32,
+    /// How many registers
+    #[arg(long, default_value_t = 1)]
+    pub keys: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Change one read's answer so the history is not linearizable
+    #[arg(long)]
+    pub tamper: bool,
 }
 
 #[derive(Debug, Subcommand)]

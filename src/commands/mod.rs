@@ -2,6 +2,7 @@
 //! every command shares.
 
 mod chaos;
+mod check;
 mod cli_cmd;
 mod dashboard;
 pub mod disk;
@@ -97,6 +98,12 @@ impl Ctx {
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
+    // Checking a file needs no cluster and no home.
+    match &cli.command {
+        Cmd::Check(a) => return check::run(a),
+        Cmd::GenHistory(a) => return check::generate(a),
+        _ => {}
+    }
     // The layers below print nothing; their warnings come here (in the supervisor, stderr is its log file).
     crate::os::warn::set_sink(|line| eprintln!("{line}"));
     // Every coloured output asks anstream, which adds NO_COLOR, CLICOLOR_FORCE and terminal detection.
@@ -150,6 +157,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Events(a) => events::run(&ctx, a).await,
         Cmd::Dashboard(a) => dashboard::run(&ctx, a).await,
         Cmd::Explain(e) => explain::run(&ctx, e).await,
+        Cmd::Check(_) | Cmd::GenHistory(_) => Ok(()), // answered above
         Cmd::Completions { shell } => {
             crate::cli::completions(shell, &mut std::io::stdout());
             Ok(())

@@ -89,6 +89,56 @@ fn step(state: Option<Reg>, call: Call, ret: Ret) -> Option<Option<Reg>> {
     }
 }
 
+/// An operation the general search can place: its interval, and what it does to a model's state. The
+/// versioned register below is one model; `model::cas_register` is another.
+pub trait Operation: Clone {
+    /// The model's state.
+    type State: Copy + Eq + std::hash::Hash;
+    /// Its number in the history (what an excerpt names).
+    fn id(&self) -> usize;
+    fn call_us(&self) -> u64;
+    /// None: no answer came; it may take effect at any point after its call, or never.
+    fn ret_us(&self) -> Option<u64>;
+    /// Linearized in `state` (`None`: any state, as when an excerpt starts in the middle of a history): the
+    /// state after it (`Some(None)`: still any), or `None` when its answer cannot be given there.
+    fn apply(&self, state: Option<Self::State>) -> Option<Option<Self::State>>;
+    /// The same operation cut short while it ran: its answer not known. `None` when it then says nothing
+    /// (a read), so an excerpt leaves it out.
+    fn unanswered(&self) -> Option<Self>;
+    /// It changes nothing whatever its answer (a read, a refused write): an excerpt may leave it out without
+    /// making a later operation look wrong.
+    fn droppable(&self) -> bool;
+}
+
+impl Operation for Op {
+    type State = Reg;
+    fn id(&self) -> usize {
+        self.id
+    }
+    fn call_us(&self) -> u64 {
+        self.call_us
+    }
+    fn ret_us(&self) -> Option<u64> {
+        self.ret_us
+    }
+    fn apply(&self, state: Option<Reg>) -> Option<Option<Reg>> {
+        step(state, self.call, self.ret)
+    }
+    fn unanswered(&self) -> Option<Op> {
+        match self.call {
+            Call::Read => None,
+            Call::Cas { .. } => Some(Op {
+                ret_us: None,
+                ret: Ret::Unknown,
+                ..self.clone()
+            }),
+        }
+    }
+    fn droppable(&self) -> bool {
+        self.call == Call::Read || self.ret == Ret::Failed
+    }
+}
+
 /// How much work a check may do before it gives up with "too large": search steps (each a few
 /// microseconds at most) and bytes of explored states. The version-ordered check is not metered: it is
 /// linear after a sort.
@@ -123,6 +173,29 @@ impl std::fmt::Display for Budget {
 struct Meter {
     steps_left: u64,
     bytes: usize,
+}
+
+impl Meter {
+    fn new(budget: Budget) -> Meter {
+        Meter {
+            steps_left: budget.steps,
+            bytes: budget.bytes,
+        }
+    }
+}
+
+/// Check one history (one register's) by the general search alone, from `initial`, within `budget`: the
+/// decision and, on a violation, the smallest excerpt found that still fails (ids, in call order). For
+/// models without versions to order the writes (`model::cas_register`).
+pub fn check_by_search<O: Operation>(ops: &[O], initial: O::State, budget: Budget) -> (Decision, Vec<usize>) {
+    let mut part: Vec<&O> = ops.iter().collect();
+    part.sort_by_key(|o| (o.call_us(), o.id()));
+    let mut meter = Meter::new(budget);
+    match search(&part, Some(initial), &mut meter) {
+        Search::Yes => (Decision::Linearizable, Vec::new()),
+        Search::TooLarge => (Decision::TooLarge, Vec::new()),
+        Search::No => (Decision::NotLinearizable, shrink(&part, initial, &mut meter)),
+    }
 }
 
 /// What a check decided.
@@ -168,10 +241,7 @@ pub fn check(ops: &[Op], initial: Reg, budget: Budget) -> Verdict {
         by_key.entry(op.key.as_str()).or_default().push(op);
     }
     let keys = by_key.len();
-    let mut meter = Meter {
-        steps_left: budget.steps,
-        bytes: budget.bytes,
-    };
+    let mut meter = Meter::new(budget);
     let mut verdict = Verdict {
         decision: Decision::Linearizable,
         keys,
@@ -436,7 +506,7 @@ enum Search {
 
 /// One key's history: Wing & Gong's search with Lowe's cache, over a dancing-links list of calls and returns,
 /// drawing its steps and bytes from `meter`.
-fn search(ops: &[&Op], initial: Option<Reg>, meter: &mut Meter) -> Search {
+fn search<O: Operation>(ops: &[&O], initial: Option<O::State>, meter: &mut Meter) -> Search {
     let n = ops.len();
     if n == 0 {
         return Search::Yes;
@@ -445,10 +515,10 @@ fn search(ops: &[&Op], initial: Option<Reg>, meter: &mut Meter) -> Search {
     let mut order: Vec<usize> = (0..2 * n).collect();
     let time = |e: usize| -> (u64, u8) {
         if e < n {
-            (ops[e].call_us, 0)
+            (ops[e].call_us(), 0)
         } else {
             // A return at the same time as a call comes after it: the two overlap (the permissive reading).
-            (ops[e - n].ret_us.unwrap_or(u64::MAX), 1)
+            (ops[e - n].ret_us().unwrap_or(u64::MAX), 1)
         }
     };
     order.sort_by_key(|e| time(*e));
@@ -479,10 +549,10 @@ fn search(ops: &[&Op], initial: Option<Reg>, meter: &mut Meter) -> Search {
     };
     let words = n.div_ceil(64);
     // What one explored state costs: its bitset, the register, the set's own overhead.
-    let per_state = words * 8 + std::mem::size_of::<(Vec<u64>, Option<Reg>)>() + 16;
+    let per_state = words * 8 + std::mem::size_of::<(Vec<u64>, Option<O::State>)>() + 16;
     let mut done = vec![0u64; words];
-    let mut seen: HashSet<(Vec<u64>, Option<Reg>)> = HashSet::new();
-    let mut stack: Vec<(usize, Option<Reg>)> = Vec::new();
+    let mut seen: HashSet<(Vec<u64>, Option<O::State>)> = HashSet::new();
+    let mut stack: Vec<(usize, Option<O::State>)> = Vec::new();
     let mut state = initial;
     let mut entry = next[head];
     while next[head] != NIL {
@@ -492,7 +562,7 @@ fn search(ops: &[&Op], initial: Option<Reg>, meter: &mut Meter) -> Search {
         meter.steps_left -= 1;
         if entry < n {
             let op = ops[entry];
-            if let Some(after) = step(state, op.call, op.ret) {
+            if let Some(after) = op.apply(state) {
                 done[entry / 64] |= 1 << (entry % 64);
                 if seen.insert((done.clone(), after)) {
                     stack.push((entry, state));
@@ -524,25 +594,19 @@ fn search(ops: &[&Op], initial: Option<Reg>, meter: &mut Meter) -> Search {
 /// (keeping operations still in flight then), and drop reads and refused CASes one at a time. Nothing else is
 /// dropped: dropping a write could make a later read look wrong when it is not. Every search draws on the
 /// check's budget; one that runs out counts as "does not fail", so the excerpt only stays longer.
-fn shrink(part: &[&Op], initial: Reg, meter: &mut Meter) -> Vec<usize> {
-    let cut = |t: u64| -> Vec<Op> {
-        let called = part.iter().filter(|o| o.call_us <= t);
-        let weakened = called.filter_map(|o| match o.ret_us {
-            Some(r) if r > t => match o.call {
-                Call::Read => None,
-                Call::Cas { .. } => Some(Op {
-                    ret_us: None,
-                    ret: Ret::Unknown,
-                    ..(*o).clone()
-                }),
-            },
+fn shrink<O: Operation>(part: &[&O], initial: O::State, meter: &mut Meter) -> Vec<usize> {
+    let cut = |t: u64| -> Vec<O> {
+        let called = part.iter().filter(|o| o.call_us() <= t);
+        let weakened = called.filter_map(|o| match o.ret_us() {
+            Some(r) if r > t => o.unanswered(),
             _ => Some((*o).clone()),
         });
         weakened.collect()
     };
-    let mut fails = |ops: &[Op], from: Option<Reg>| search(&ops.iter().collect::<Vec<_>>(), from, meter) == Search::No;
+    let mut fails =
+        |ops: &[O], from: Option<O::State>| search(&ops.iter().collect::<Vec<_>>(), from, meter) == Search::No;
     // The earliest cut that fails (a binary search over the calls' times).
-    let times: Vec<u64> = part.iter().map(|o| o.call_us).collect();
+    let times: Vec<u64> = part.iter().map(|o| o.call_us()).collect();
     let (mut lo, mut hi) = (0, times.len() - 1);
     while lo < hi {
         let mid = (lo + hi) / 2;
@@ -558,11 +622,11 @@ fn shrink(part: &[&Op], initial: Reg, meter: &mut Meter) -> Vec<usize> {
     } else {
         part.iter().map(|o| (*o).clone()).collect()
     };
-    prefix.sort_by_key(|o| (o.call_us, o.id));
+    prefix.sort_by_key(|o| (o.call_us(), o.id()));
     // The latest start that still fails from any state.
-    let window = |start: usize| -> Vec<Op> {
-        let from = prefix[start].call_us;
-        let in_flight = prefix[..start].iter().filter(|o| o.ret_us.is_none_or(|r| r >= from));
+    let window = |start: usize| -> Vec<O> {
+        let from = prefix[start].call_us();
+        let in_flight = prefix[..start].iter().filter(|o| o.ret_us().is_none_or(|r| r >= from));
         in_flight.chain(&prefix[start..]).cloned().collect()
     };
     let (mut lo, mut hi) = (0, prefix.len() - 1);
@@ -582,7 +646,7 @@ fn shrink(part: &[&Op], initial: Reg, meter: &mut Meter) -> Vec<usize> {
     if keep.len() <= 400 {
         let mut i = 0;
         while i < keep.len() {
-            let droppable = keep[i].call == Call::Read || keep[i].ret == Ret::Failed;
+            let droppable = keep[i].droppable();
             let mut without = keep.clone();
             without.remove(i);
             if droppable && !without.is_empty() && fails(&without, from) {
@@ -592,8 +656,8 @@ fn shrink(part: &[&Op], initial: Reg, meter: &mut Meter) -> Vec<usize> {
             }
         }
     }
-    keep.sort_by_key(|o| (o.call_us, o.id));
-    keep.iter().map(|o| o.id).collect()
+    keep.sort_by_key(|o| (o.call_us(), o.id()));
+    keep.iter().map(|o| o.id()).collect()
 }
 
 #[cfg(test)]

@@ -5,12 +5,15 @@
 //! a file or a clock, and nothing imports a layer above (`tests/layers.rs` checks it): callers read files and
 //! clocks and pass the values in.
 
+pub mod cas_register;
+pub mod check;
 pub mod diagnose;
 pub mod disk;
 pub mod dist;
 pub mod election;
 pub mod export;
 pub mod fault;
+pub mod history_formats;
 pub mod layout;
 pub mod linearize;
 pub mod links;
@@ -21,6 +24,7 @@ pub mod profile;
 pub mod render;
 pub mod rng;
 pub mod server;
+pub mod simulate;
 pub mod slot;
 pub mod span;
 pub mod spec;

@@ -1,4 +1,4 @@
-//! A chaos run drawn as an SVG a person opens in a browser: one row per client with every operation as a
+//! A chaos run (and a violation's excerpt, `excerpt`) drawn as an SVG a person opens in a browser: one row per client with every operation as a
 //! bar from invocation to completion (green ok, red failed, orange unknown: drawn to the end of the run),
 //! one row per fault from injection to heal, and the unavailability windows shaded across all rows. Pure:
 //! the caller writes the string to a file.
@@ -148,6 +148,92 @@ pub fn timeline(
     s
 }
 
+/// One operation of a violation's excerpt: its row (process), its span, how it ended ('o' ok, 'r' refused,
+/// 'f' failed, 'u' no answer: drawn to the right edge), the text on its bar and the tooltip.
+pub struct Step {
+    pub row: usize,
+    pub start: u64,
+    pub end: Option<u64>,
+    pub outcome: char,
+    pub label: String,
+    pub title: String,
+}
+
+/// A violation's excerpt drawn as Porcupine's visualizer draws a history: one row per process (`rows`), each
+/// operation a labelled bar from its invocation to its answer. The times are spread evenly in their order
+/// (what matters is which operation came before which), each column marked with `time(t)` below.
+pub fn excerpt(title: &str, rows: &[String], steps: &[Step], time: &dyn Fn(u64) -> String) -> String {
+    const COL: f64 = 90.0;
+    const LANE: f64 = 30.0;
+    let mut times: Vec<u64> = steps.iter().flat_map(|s| [Some(s.start), s.end]).flatten().collect();
+    times.sort_unstable();
+    times.dedup();
+    let rank = |t: u64| times.binary_search(&t).unwrap_or(0) as f64;
+    let x = |r: f64| LEFT + 20.0 + r * COL;
+    let right = x(times.len() as f64);
+    let top = 44.0;
+    let axis = top + rows.len() as f64 * LANE + 8.0;
+    let height = axis + 46.0;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{:.0}" height="{height:.0}" font-family="sans-serif" font-size="11">"#,
+        // Wide enough for the legend and the title.
+        (right + 40.0).max(880.0).max(title.len() as f64 * 7.0 + 20.0)
+    );
+    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(s, r#"<text x="10" y="18" font-size="13">{}</text>"#, escape(title));
+    for (i, t) in times.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            r##"<line x1="{0:.1}" x2="{0:.1}" y1="{top:.1}" y2="{axis:.1}" stroke="#eee"/><text x="{0:.1}" y="{1:.1}" fill="#666" text-anchor="middle">{2}</text>"##,
+            x(i as f64),
+            axis + 14.0,
+            escape(&time(*t))
+        );
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            r#"<text x="10" y="{:.1}">{}</text>"#,
+            top + i as f64 * LANE + 19.0,
+            escape(r)
+        );
+    }
+    for st in steps {
+        let y = top + st.row as f64 * LANE + 4.0;
+        let x0 = x(rank(st.start));
+        let x1 = st.end.map_or(right + 20.0, |e| x(rank(e)).max(x0 + 8.0));
+        let color = match st.outcome {
+            'o' => "#2a2",
+            'r' => "#9bd",
+            'f' => "#d22",
+            _ => "#f90",
+        };
+        let dash = if st.end.is_none() {
+            r#" stroke-dasharray="4 3""#
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            r##"<rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="22" rx="3" fill="{color}" fill-opacity="0.35" stroke="{color}"{dash}><title>{}</title></rect><text x="{:.1}" y="{:.1}">{}</text>"##,
+            x1 - x0,
+            escape(&st.title),
+            x0 + 4.0,
+            y + 15.0,
+            escape(&st.label)
+        );
+    }
+    let _ = writeln!(
+        s,
+        r##"<text x="10" y="{:.1}" fill="#444">each bar: an operation from its invocation to its answer; green ok, blue refused, red failed, orange dashed: no answer (may take effect at any later point, or never)</text>"##,
+        height - 8.0
+    );
+    s.push_str("</svg>\n");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +267,36 @@ mod tests {
         assert_eq!(svg.matches("#2a2").count(), 1, "{svg}");
         assert_eq!(svg.matches("fill=\"#f90\"").count(), 1);
         assert!(svg.contains("isolate node 3 (leader)") && svg.contains("unavailable 1200-1800 ms"));
+    }
+
+    #[test]
+    fn an_excerpt_has_a_labelled_bar_per_operation_on_its_process_row() {
+        let steps = [
+            Step {
+                row: 0,
+                start: 10,
+                end: Some(40),
+                outcome: 'o',
+                label: "write 4".into(),
+                title: "lines 10-40".into(),
+            },
+            Step {
+                row: 1,
+                start: 20,
+                end: None,
+                outcome: 'u',
+                label: "cas [1 <2>]".into(),
+                title: "no answer".into(),
+            },
+        ];
+        let svg = excerpt(
+            "not linearizable",
+            &["process 0".into(), "process 1".into()],
+            &steps,
+            &|t| format!("line {t}"),
+        );
+        assert!(svg.contains(">write 4<") && svg.contains("cas [1 &lt;2&gt;]"), "{svg}");
+        assert!(svg.contains("process 1") && svg.contains("line 40") && svg.contains("stroke-dasharray"));
+        assert_eq!(svg.matches("<rect x=").count(), 2);
     }
 }
