@@ -28,6 +28,7 @@ pub mod sessions;
 pub mod spec;
 pub mod workload;
 pub mod writer;
+pub mod zkload;
 
 pub use ensemble::{Ensemble, Options};
 

@@ -1,4 +1,4 @@
-//! The kinds of workload `chaos` and `run` drive: register, sequential, queue.
+//! The kinds of workload `chaos` and `run` drive: register, sequential, queue, zk.
 
 use serde::Serialize;
 
@@ -9,6 +9,8 @@ pub enum Kind {
     Register,
     Sequential,
     Queue,
+    /// ZooKeeper's own model: reads without sync, watches, ephemerals, moves (`model::zkmodel`).
+    Zk,
 }
 
 impl Kind {
@@ -17,6 +19,7 @@ impl Kind {
             Kind::Register => "register",
             Kind::Sequential => "sequential",
             Kind::Queue => "queue",
+            Kind::Zk => "zk",
         }
     }
 
@@ -25,8 +28,9 @@ impl Kind {
             "register" => Ok(Kind::Register),
             "sequential" => Ok(Kind::Sequential),
             "queue" => Ok(Kind::Queue),
+            "zk" => Ok(Kind::Zk),
             other => Err(format!(
-                "`{other}` is not a workload: give register, sequential or queue"
+                "`{other}` is not a workload: give register, sequential, queue or zk"
             )),
         }
     }

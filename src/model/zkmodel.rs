@@ -73,7 +73,7 @@ impl F {
     fn is_read(self) -> bool {
         matches!(self, F::Get | F::Exists | F::Children)
     }
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             F::Create => "create",
             F::Set => "setData",
@@ -603,7 +603,12 @@ impl<'a> Model<'a> {
                 }
                 None => {
                     self.open.insert(path);
+                    self.open.insert(parent(path));
                 }
+            }
+            // An ephemeral's removal (its session's end) has no zxid any answer gives.
+            if self.op(e.op).is_some_and(|o| o.ephemeral) {
+                self.open.insert(parent(path));
             }
         }
         for o in self.ops.iter().filter(|o| o.f == F::Get && o.outcome == Outcome::Ok && !o.absent) {
