@@ -169,7 +169,11 @@ fn a_stale_read_through_a_lagging_follower_is_valid_for_zookeeper_and_not_linear
     // The znode, then the follower's session reads it after a sync: it has caught up.
     let t = clock.us();
     let (stat, _) = rt
-        .block_on(w.create("/stale", b"0", &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())))
+        .block_on(w.create(
+            "/stale",
+            b"0",
+            &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all()),
+        ))
         .unwrap();
     let mut o = zk_op(next, &ws, l32, F::Create, t, clock.us());
     o.value = Some("0".into());
@@ -215,7 +219,9 @@ fn a_stale_read_through_a_lagging_follower_is_valid_for_zookeeper_and_not_linear
         assert!(Instant::now() < deadline, "no stale read within 20 s");
         value += 1;
         let t = clock.us();
-        let stat = rt.block_on(w.set_data("/stale", value.to_string().as_bytes(), None)).unwrap();
+        let stat = rt
+            .block_on(w.set_data("/stale", value.to_string().as_bytes(), None))
+            .unwrap();
         let ret = clock.us();
         let mut o = zk_op(next, &ws, l32, F::Set, t, ret);
         o.value = Some(value.to_string());
@@ -303,5 +309,10 @@ fn a_stale_read_through_a_lagging_follower_is_valid_for_zookeeper_and_not_linear
     o.sync = true;
     let v = zkmodel::check(&synced);
     assert!(!v.valid);
-    assert_eq!(v.violations[0].guarantee, zkmodel::Guarantee::SyncRead, "{:#?}", v.violations);
+    assert_eq!(
+        v.violations[0].guarantee,
+        zkmodel::Guarantee::SyncRead,
+        "{:#?}",
+        v.violations
+    );
 }

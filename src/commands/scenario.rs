@@ -4,7 +4,7 @@
 //!   parsed as that very command and run in this process through the engine (kill-leader, the node
 //!   actions, isolate, heal, disk); the others (`wait`, `smoke`, `status`, `verify`, `partition`, `link`,
 //!   `expire-session`, `heal A B`) still run as a `zkdev` child process;
-//! - `workload register|sequential|queue [--clients C] [--rate R]`: start `chaos`'s workload in the background;
+//! - `workload register|sequential|queue|zk [--clients C] [--rate R]`: start `chaos`'s workload in the background;
 //! - `wait 5s`;
 //! - `expect leader_changed|leader|healthy [within 10s]`, `expect no_lost_writes` (stops the workload and
 //!   checks its history as `chaos` does).

@@ -160,7 +160,10 @@ impl ZkClient {
             .with_session_timeout(Duration::from_secs(10))
             .with_connection_timeout(OP_TIMEOUT)
             .with_detached();
-        let client = tokio::time::timeout(OP_TIMEOUT, connector.connect(addr)).await.ok()?.ok()?;
+        let client = tokio::time::timeout(OP_TIMEOUT, connector.connect(addr))
+            .await
+            .ok()?
+            .ok()?;
         let conn = Conn {
             session: client.session_id().to_string(),
             client,
@@ -477,7 +480,10 @@ impl ZkClient {
     }
 
     /// Record a read that was answered: the events that came with it, in their place, and its watch.
-    #[expect(clippy::too_many_arguments, reason = "the read, its watch and the session's pending watches")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the read, its watch and the session's pending watches"
+    )]
     fn read_done(
         &self,
         c: &Conn,
@@ -563,7 +569,11 @@ impl ZkClient {
         } else {
             zkc::CreateMode::Persistent
         };
-        let answer = timed(c.client.create(path, value.as_bytes(), &mode.with_acls(zkc::Acls::anyone_all()))).await;
+        let answer = timed(
+            c.client
+                .create(path, value.as_bytes(), &mode.with_acls(zkc::Acls::anyone_all())),
+        )
+        .await;
         let ret_us = us(self.t0);
         let s = match answer {
             Some(Ok((stat, _))) => {
@@ -600,9 +610,13 @@ impl ZkClient {
         let value = format!("c{}-{n}", self.id);
         let mut op = self.new_op(c, F::Multi, &key, us(self.t0));
         let mut w = c.client.new_multi_writer();
-        let built = w
-            .add_set_data(&key, value.as_bytes(), None)
-            .and_then(|()| w.add_create(path, value.as_bytes(), &zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all())));
+        let built = w.add_set_data(&key, value.as_bytes(), None).and_then(|()| {
+            w.add_create(
+                path,
+                value.as_bytes(),
+                &zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all()),
+            )
+        });
         if built.is_err() {
             return None;
         }
@@ -668,7 +682,12 @@ fn record_of(client: u32, base: &str, o: &ZkOp) -> Record {
     if let Some(l) = &o.children {
         value += &format!("[{}] ", l.len());
     }
-    for (name, z) in [("czxid", o.czxid), ("mzxid", o.mzxid), ("pzxid", o.pzxid), ("zxid", o.zxid)] {
+    for (name, z) in [
+        ("czxid", o.czxid),
+        ("mzxid", o.mzxid),
+        ("pzxid", o.pzxid),
+        ("zxid", o.zxid),
+    ] {
         if let Some(z) = z {
             value += &format!("{name}={} ", crate::model::zkmodel::hex(z));
         }

@@ -35,3 +35,19 @@ impl Kind {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenarios_and_chaos_name_the_zk_workload_by_the_same_kind() {
+        for k in [Kind::Register, Kind::Sequential, Kind::Queue, Kind::Zk] {
+            assert_eq!(Kind::parse(k.as_str()), Ok(k));
+        }
+        assert_eq!(
+            Kind::parse("zoo").unwrap_err(),
+            "`zoo` is not a workload: give register, sequential, queue or zk"
+        );
+    }
+}
