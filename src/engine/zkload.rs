@@ -189,7 +189,15 @@ impl ZkClient {
             .with_connection_timeout(OP_TIMEOUT)
             .with_detached()
             .with_session(info);
-        match tokio::time::timeout(OP_TIMEOUT, connector.connect(addr)).await {
+        // The client library hands the new server the last zxid the session had seen when it first connected,
+        // not the newest: a `sync` first brings the new node up to date, as a careful client does, so the
+        // session's reads after the move are its node's doing, not the library's.
+        let attempt = async {
+            let client = connector.connect(addr).await?;
+            client.sync("/").await?;
+            Ok::<_, zkc::Error>(client)
+        };
+        match tokio::time::timeout(OP_TIMEOUT, attempt).await {
             Ok(Ok(client)) => {
                 drop(conn);
                 op.outcome = Outcome::Ok;
