@@ -1041,10 +1041,31 @@ impl<'a> Model<'a> {
 
     /// Ephemerals: gone while their session still works, or still there after it ended.
     fn ephemerals(&mut self) {
-        let mut by_session: HashMap<&str, Vec<&ZkOp>> = HashMap::new();
+        // Per session: its acknowledged operations (its end excepted) by invocation time, and its end.
+        let mut working: HashMap<&str, Vec<(u64, u64)>> = HashMap::new();
+        let mut ends: HashMap<&str, (u64, u64)> = HashMap::new();
         for o in self.ops {
-            by_session.entry(o.session.as_str()).or_default().push(o);
+            if ended(o) {
+                let e = (o.ret_us.unwrap_or(o.call_us), o.id);
+                let at = ends.entry(o.session.as_str()).or_insert(e);
+                *at = (*at).min(e);
+            } else if o.outcome == Outcome::Ok {
+                working.entry(o.session.as_str()).or_default().push((o.call_us, o.id));
+            }
         }
+        for list in working.values_mut() {
+            list.sort_unstable();
+        }
+        let deleted: HashSet<&str> = self
+            .ops
+            .iter()
+            .filter(|d| d.outcome != Outcome::Fail)
+            .flat_map(|d| {
+                let own = (d.f == F::Delete).then_some(d.path.as_str());
+                let parts = d.ops.iter().filter(|p| p.f == F::Delete).map(|p| p.path.as_str());
+                own.into_iter().chain(parts)
+            })
+            .collect();
         let creates: Vec<&ZkOp> = self
             .ops
             .iter()
@@ -1059,23 +1080,14 @@ impl<'a> Model<'a> {
         }
         for c in creates {
             let cz = c.czxid.expect("filtered");
-            let own = &by_session[c.session.as_str()];
-            // The session worked after t: an acknowledged operation of it invoked after t.
+            let own = working.get(c.session.as_str()).map_or(&[][..], |v| v.as_slice());
+            // The session worked after t: the first acknowledged operation of it invoked after t.
             let alive_after = |t: u64| {
-                own.iter()
-                    .find(|e| e.outcome == Outcome::Ok && e.call_us > t && !ended(e))
+                let i = own.partition_point(|w| w.0 <= t);
+                own.get(i).map(|w| w.1)
             };
-            let end = own
-                .iter()
-                .filter(|e| ended(e))
-                .map(|e| (e.ret_us.unwrap_or(e.call_us), e.id))
-                .min();
-            let deletes = self.ops.iter().any(|d| {
-                d.f.is_write()
-                    && d.outcome != Outcome::Fail
-                    && (d.f == F::Multi || d.f == F::Delete)
-                    && touches(d, &c.path)
-            });
+            let end = ends.get(c.session.as_str()).copied();
+            let deletes = deleted.contains(c.path.as_str());
             let mut found: Vec<(Guarantee, String, Vec<u64>)> = Vec::new();
             for r in reads_of.get(c.path.as_str()).into_iter().flatten() {
                 let ret = r.ret_us.unwrap_or(u64::MAX);
@@ -1095,15 +1107,14 @@ impl<'a> Model<'a> {
                                 c.path,
                                 c.session,
                                 hex(cz),
-                                a.id
+                                a
                             ),
-                            vec![c.id, r.id, a.id],
+                            vec![c.id, r.id, a],
                         ));
                     }
                 }
                 if !r.absent && r.sync && r.mzxid.is_some_and(|m| m >= cz) {
-                    if let Some((t, eid)) = end.filter(|(t, _)| *t < r.call_us) {
-                        let _ = t;
+                    if let Some((_, eid)) = end.filter(|(t, _)| *t < r.call_us) {
                         found.push((
                             Guarantee::Ephemeral,
                             format!(
@@ -1141,9 +1152,9 @@ impl<'a> Model<'a> {
                             hex(p),
                             c.session,
                             hex(cz),
-                            a.id
+                            a
                         ),
-                        vec![c.id, r.id, a.id],
+                        vec![c.id, r.id, a],
                     ));
                 }
             }
@@ -1156,10 +1167,6 @@ impl<'a> Model<'a> {
 
 fn ended(e: &ZkOp) -> bool {
     matches!(e.f, F::Close | F::Expire) && e.outcome == Outcome::Ok
-}
-
-fn touches(d: &ZkOp, path: &str) -> bool {
-    (d.f == F::Delete && d.path == path) || d.ops.iter().any(|p| p.f == F::Delete && p.path == path)
 }
 
 fn node(o: &ZkOp) -> String {
