@@ -761,6 +761,8 @@ impl<'a> Model<'a> {
         let mut last_write: Option<(i64, u64)> = None;
         // Pending watch registrations: reg id -> (path, kind, the zxid of the state it saw, events so far).
         let mut regs: HashMap<u64, (&'a str, Watch, i64, u32)> = HashMap::new();
+        // Registrations that fired: the first event of each.
+        let mut fired: HashMap<u64, u64> = HashMap::new();
         // Events seen: path -> (the state the registration saw, event id), for reads after them.
         let mut announced: HashMap<(&'a str, Watch), (i64, u64)> = HashMap::new();
         for &o in list {
@@ -796,29 +798,24 @@ impl<'a> Model<'a> {
                 }
                 F::Event => {
                     let Some(reg) = o.reg else { continue };
-                    let Some(entry) = regs.get_mut(&reg) else {
+                    if let Some(first) = fired.get(&reg) {
+                        let path = o.path.as_str();
                         let msg = format!(
-                            "session {}: event #{} for registration #{reg}, which registered no watch of this session \
-                             (or whose watch had fired already)",
+                            "session {}: the watch registered by #{reg} on {path} fired twice (#{first}, #{})",
+                            o.session, o.id
+                        );
+                        self.report(Guarantee::WatchOnce, msg, None, vec![reg, *first, o.id]);
+                        continue;
+                    }
+                    let Some((path, kind, saw, _)) = regs.remove(&reg) else {
+                        let msg = format!(
+                            "session {}: event #{} for registration #{reg}, which registered no watch of this session",
                             o.session, o.id
                         );
                         self.report(Guarantee::WatchOnce, msg, None, vec![reg, o.id]);
                         continue;
                     };
-                    entry.3 += 1;
-                    let (path, kind, saw, n) = *entry;
-                    if n > 1 {
-                        let first = list
-                            .iter()
-                            .find(|e| e.f == F::Event && e.reg == Some(reg) && e.id != o.id)
-                            .map_or(o.id, |e| e.id);
-                        let msg = format!(
-                            "session {}: the watch registered by #{reg} on {path} fired twice (#{first}, #{})",
-                            o.session, o.id
-                        );
-                        self.report(Guarantee::WatchOnce, msg, None, vec![reg, first, o.id]);
-                        continue;
-                    }
+                    fired.insert(reg, o.id);
                     // The change it announces: its zxid when given, else the first known change after the
                     // state the registration saw (when no change of unknown zxid may come first).
                     let change = match o.zxid.filter(|z| *z >= 0) {
