@@ -763,7 +763,9 @@ pub struct ChaosArgs {
     pub faults: Option<usize>,
     /// register: compare-and-set and sync+read on a few znodes, checked for linearizability; sequential:
     /// sequential creates, checked on every node and in each client's order; queue: no item lost or
-    /// delivered twice
+    /// delivered twice; zk: sessions on every node (observers too) doing reads without sync, sync reads,
+    /// watches, ephemerals, multis and session moves, checked against ZooKeeper's own model (a stale read
+    /// is allowed, a session going back in time is not)
     #[arg(long, value_parser = WorkloadArg::parser(), default_value = "register")]
     pub workload: WorkloadKind,
     /// How many clients, each with its own session
@@ -1186,6 +1188,7 @@ pub enum WorkloadArg {
     Register,
     Sequential,
     Queue,
+    Zk,
 }
 
 impl WorkloadArg {
@@ -1200,6 +1203,7 @@ impl From<WorkloadArg> for WorkloadKind {
             WorkloadArg::Register => WorkloadKind::Register,
             WorkloadArg::Sequential => WorkloadKind::Sequential,
             WorkloadArg::Queue => WorkloadKind::Queue,
+            WorkloadArg::Zk => WorkloadKind::Zk,
         }
     }
 }

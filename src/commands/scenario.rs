@@ -3,7 +3,7 @@
 //! - a zkdev command line without `zkdev` (`kill-leader`, `isolate leader`, `pause 2`, `heal`, `start all`):
 //!   parsed as that very command and run in this process through the engine call the command itself
 //!   makes (no `zkdev` child process);
-//! - `workload register|sequential|queue [--clients C] [--rate R]`: start `chaos`'s workload in the background;
+//! - `workload register|sequential|queue|zk [--clients C] [--rate R]`: start `chaos`'s workload in the background;
 //! - `wait 5s`;
 //! - `expect leader_changed|leader|healthy [within 10s]`, `expect no_lost_writes` (stops the workload and
 //!   checks its history as `chaos` does).

@@ -32,6 +32,7 @@ pub mod verify;
 pub mod wait;
 pub mod workload;
 pub mod writer;
+pub mod zkload;
 
 pub use ensemble::{Ensemble, Options};
 

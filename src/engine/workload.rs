@@ -6,7 +6,9 @@
 //! - sequential: sequential creates, checked on every node as `verify` checks them (present once, with their
 //!   data), plus each client's acknowledged creates in its issue order;
 //! - queue: producers enqueue sequential znodes, consumers take the lowest and delete it; no acknowledged item
-//!   may be lost or delivered twice.
+//!   may be lost or delivered twice;
+//! - zk: sessions on every node doing reads without sync, sync reads, watches, ephemerals, multis and moves
+//!   (`engine::zkload`), checked against ZooKeeper's own model (`model::zkmodel`), not linearizability.
 //!
 //! Each operation is appended to the run's `history.ndjson` as it completes (a thread writes them), so a run
 //! whose check is killed or runs out of memory still leaves its history on disk.
@@ -26,6 +28,7 @@ use crate::model::linearize::{self, Call, Decision, Reg, Ret};
 use crate::model::rng::Rng;
 use crate::model::spec::ClusterSpec;
 pub use crate::model::workload::Kind;
+use crate::model::zkmodel::{self, ZkOp};
 use crate::zk::client as zk;
 
 /// Where the workloads' znodes live.
@@ -81,11 +84,13 @@ pub struct Record {
     pub error: Option<String>,
 }
 
-/// A client's view: the records it made, its register operations for the checker.
+/// A client's view: the records it made, its register operations for the checker, its ZooKeeper
+/// operations (the zk workload).
 #[derive(Debug, Default)]
-struct ClientLog {
-    records: Vec<Record>,
-    register: Vec<linearize::Op>,
+pub(super) struct ClientLog {
+    pub(super) records: Vec<Record>,
+    pub(super) register: Vec<linearize::Op>,
+    pub(super) zk: Vec<ZkOp>,
 }
 
 /// A workload under way.
@@ -104,19 +109,19 @@ pub struct Running {
 
 /// The thread that appends each completed operation to `history.ndjson`, one JSON object a line.
 struct Journal {
-    tx: mpsc::Sender<Record>,
+    tx: mpsc::Sender<String>,
     thread: std::thread::JoinHandle<std::result::Result<(), String>>,
 }
 
 impl Journal {
     fn open(path: &Path) -> Result<Journal> {
         let file = std::fs::File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
-        let (tx, rx) = mpsc::channel::<Record>();
+        let (tx, rx) = mpsc::channel::<String>();
         let shown = path.display().to_string();
         let thread = std::thread::spawn(move || {
             let mut w = std::io::BufWriter::new(file);
-            let put = |r: &Record, w: &mut std::io::BufWriter<std::fs::File>| -> std::io::Result<()> {
-                serde_json::to_writer(&mut *w, r)?;
+            let put = |line: &String, w: &mut std::io::BufWriter<std::fs::File>| -> std::io::Result<()> {
+                w.write_all(line.as_bytes())?;
                 w.write_all(b"\n")
             };
             let fail = |e: std::io::Error| format!("cannot append to {shown}: {e}");
@@ -149,6 +154,9 @@ pub struct History {
     /// The register operations, for the linearizability checker.
     #[serde(skip)]
     pub register: Vec<linearize::Op>,
+    /// The zk workload's operations, for the ZooKeeper model (also the lines of history.ndjson).
+    #[serde(skip)]
+    pub zk: Vec<ZkOp>,
     /// Why `history.ndjson` could not be written to the end, if it could not.
     #[serde(skip)]
     pub journal_error: Option<String>,
@@ -220,6 +228,7 @@ pub async fn start(spec: &ClusterSpec, load: &Load<'_>) -> Result<Running> {
             }
         }
         Kind::Queue => zk::ensure(&setup, &format!("{base}/q")).await?,
+        Kind::Zk => super::zkload::prepare(&setup, &base).await?,
         Kind::Sequential => {}
     }
     drop(setup);
@@ -227,8 +236,22 @@ pub async fn start(spec: &ClusterSpec, load: &Load<'_>) -> Result<Running> {
     let t0 = Instant::now();
     let every = (rate > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(rate)));
     let ids = Arc::new(AtomicUsize::new(0));
+    let nodes = super::zkload::node_addresses(spec, direct);
     let tasks = (0..clients)
         .map(|c| {
+            if kind == Kind::Zk {
+                let client = super::zkload::ZkClient {
+                    id: c,
+                    nodes: nodes.clone(),
+                    base: base.clone(),
+                    t0,
+                    stop: stop.clone(),
+                    every,
+                    ids: ids.clone(),
+                    journal: journal.as_ref().map(|j| j.tx.clone()),
+                };
+                return tokio::spawn(client.run());
+            }
             let client = Worker {
                 id: c,
                 kind,
@@ -268,12 +291,15 @@ impl Running {
         let duration_ms = self.t0.elapsed().as_millis() as u64;
         let mut records = Vec::new();
         let mut register = Vec::new();
+        let mut zk = Vec::new();
         for t in self.tasks {
             if let Ok(log) = t.await {
                 records.extend(log.records);
                 register.extend(log.register);
+                zk.extend(log.zk);
             }
         }
+        zk.sort_by_key(|o: &ZkOp| o.id);
         // Ids were given in completion order, across clients: the same in the records, history.ndjson and
         // the checker's operations.
         records.sort_by_key(|r| r.id);
@@ -295,6 +321,7 @@ impl Running {
             duration_ms,
             records,
             register,
+            zk,
             journal_error,
         }
     }
@@ -312,7 +339,7 @@ struct Worker {
     keys: usize,
     /// The next operation's id, shared by every client.
     ids: Arc<AtomicUsize>,
-    journal: Option<mpsc::Sender<Record>>,
+    journal: Option<mpsc::Sender<String>>,
 }
 
 impl Worker {
@@ -354,13 +381,16 @@ impl Worker {
                         .await
                 }
                 Kind::Queue => self.dequeue_op(c, &mut log).await,
+                Kind::Zk => unreachable!("the zk workload runs its own clients (zkload::ZkClient)"),
             };
             if let Some(r) = log.records.last_mut().filter(|r| r.outcome == Outcome::Unknown) {
                 r.gave_up_us.get_or_insert(us(self.t0));
             }
             if let Some(tx) = &self.journal {
                 for r in &log.records[before..] {
-                    let _ = tx.send(r.clone()); // the writer reports its own failure
+                    if let Ok(line) = serde_json::to_string(r) {
+                        let _ = tx.send(line); // the writer reports its own failure
+                    }
                 }
             }
             if lost {
@@ -615,6 +645,7 @@ pub async fn check(spec: &ClusterSpec, h: &History) -> Result<Verdict> {
         Kind::Register => check_register(h),
         Kind::Sequential => check_sequential(spec, h).await?,
         Kind::Queue => check_queue(spec, h).await?,
+        Kind::Zk => check_zk(h),
     };
     v.check_ms = (t.elapsed().as_secs_f64() * 1e5).round() / 100.0;
     Ok(v)
@@ -655,6 +686,34 @@ fn check_register(h: &History) -> Verdict {
         problems,
         excerpt: r.excerpt,
         check_ms: 0.0,
+    }
+}
+
+/// The zk workload's history against ZooKeeper's own model.
+fn check_zk(h: &History) -> Verdict {
+    let v = zkmodel::check(&h.zk);
+    let mut problems = Vec::new();
+    for x in v.violations.iter().take(3) {
+        problems.push(format!("{}: {}", x.name, x.message));
+        if let Some(cause) = &x.cause {
+            problems.push(format!("likely cause: {cause}"));
+        }
+        problems.extend(zkmodel::excerpt_lines(&h.zk, x).into_iter().map(|l| format!("  {l}")));
+    }
+    if v.violations.len() > 3 {
+        problems.push(format!("... and {} more", v.violations.len() - 3));
+    }
+    Verdict {
+        ok: v.valid,
+        summary: v.summary(),
+        problems,
+        excerpt: v
+            .violations
+            .first()
+            .map(|x| x.excerpt.iter().map(|id| *id as usize).collect())
+            .unwrap_or_default(),
+        check_ms: 0.0,
+        inconclusive: None,
     }
 }
 

@@ -35,3 +35,4 @@ pub mod wire;
 pub mod words;
 pub mod workload;
 pub mod zkfile;
+pub mod zkmodel;

@@ -1,4 +1,4 @@
-//! The kinds of workload `chaos` and `run` drive: register, sequential, queue.
+//! The kinds of workload `chaos` and `run` drive: register, sequential, queue, zk.
 
 use serde::Serialize;
 
@@ -9,6 +9,8 @@ pub enum Kind {
     Register,
     Sequential,
     Queue,
+    /// ZooKeeper's own model: reads without sync, watches, ephemerals, moves (`model::zkmodel`).
+    Zk,
 }
 
 impl Kind {
@@ -17,6 +19,7 @@ impl Kind {
             Kind::Register => "register",
             Kind::Sequential => "sequential",
             Kind::Queue => "queue",
+            Kind::Zk => "zk",
         }
     }
 
@@ -25,9 +28,26 @@ impl Kind {
             "register" => Ok(Kind::Register),
             "sequential" => Ok(Kind::Sequential),
             "queue" => Ok(Kind::Queue),
+            "zk" => Ok(Kind::Zk),
             other => Err(format!(
-                "`{other}` is not a workload: give register, sequential or queue"
+                "`{other}` is not a workload: give register, sequential, queue or zk"
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenarios_and_chaos_name_the_zk_workload_by_the_same_kind() {
+        for k in [Kind::Register, Kind::Sequential, Kind::Queue, Kind::Zk] {
+            assert_eq!(Kind::parse(k.as_str()), Ok(k));
+        }
+        assert_eq!(
+            Kind::parse("zoo").unwrap_err(),
+            "`zoo` is not a workload: give register, sequential, queue or zk"
+        );
     }
 }
