@@ -26,6 +26,7 @@ pub mod nemesis;
 pub mod run;
 pub mod sessions;
 pub mod spec;
+pub mod trace;
 pub mod workload;
 pub mod writer;
 

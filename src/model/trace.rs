@@ -40,7 +40,8 @@ pub struct TraceEvent {
     /// A client request's xid (the server's cxid in REQUEST and transactions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub xid: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A session id, written as ZooKeeper prints it (`0x1000a2b3c0000`).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "hex_session")]
     pub session: Option<i64>,
     /// A reply's error code's name (`OK`, `NONODE`...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -150,7 +151,9 @@ pub fn client(m: &ClientMessage) -> Decoded {
             d.session = Some(*session).filter(|s| *s != 0);
             d
         }
-        ClientMessage::ConnectResponse { session, timeout_ms, .. } => {
+        ClientMessage::ConnectResponse {
+            session, timeout_ms, ..
+        } => {
             let mut d = Decoded::named("connected");
             d.session = Some(*session);
             d.note = Some(format!("session timeout {timeout_ms} ms"));
@@ -167,7 +170,11 @@ pub fn client(m: &ClientMessage) -> Decoded {
             let mut d = Decoded::named("reply");
             d.xid = Some(*xid);
             d.zxid = Some(*zxid).filter(|z| z.0 != u64::MAX);
-            d.err = Some(err_name(*err).map(str::to_string).unwrap_or_else(|| format!("error {err}")));
+            d.err = Some(
+                err_name(*err)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("error {err}")),
+            );
             d
         }
         ClientMessage::Watch { zxid, event, path, .. } => {
@@ -268,6 +275,28 @@ impl TraceRing {
 
 pub const GAVE_UP: &str = "GAVE UP";
 
+/// Session ids as hex strings on the wire and in `--json`.
+mod hex_session {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(id) => s.serialize_str(&format!("0x{id:x}")),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| {
+            u64::from_str_radix(t.trim_start_matches("0x"), 16)
+                .map(|u| u as i64)
+                .map_err(|_| serde::de::Error::custom(format!("`{t}` is not a session id (0x and hex digits)")))
+        })
+        .transpose()
+    }
+}
+
 /// `trace`'s filters: every one given must match.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -297,6 +326,13 @@ impl Filter {
 /// `client -> 2 (client)`, `2 -> 1 (quorum)`
 pub fn link_text(from: Endpoint, to: Endpoint, link: Port) -> String {
     format!("{from} -> {to} ({})", link.as_str())
+}
+
+impl TraceEvent {
+    /// `2 -> 1 (quorum)`
+    pub fn link_name(&self) -> String {
+        link_text(self.from, self.to, self.link)
+    }
 }
 
 impl fmt::Display for TraceEvent {
@@ -368,7 +404,8 @@ pub struct Story {
     pub leader: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zxid: Option<Zxid>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A session id, written as ZooKeeper prints it (`0x1000a2b3c0000`).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "hex_session")]
     pub session: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub err: Option<String>,
@@ -401,7 +438,10 @@ pub fn story(events: &[TraceEvent], via: u32, path: &str, roles: &Roles) -> Opti
             && e.to == Endpoint::Node(via)
             && e.msg == "request"
             && e.path.as_deref() == Some(path)
-            && matches!(e.op.as_deref(), Some("create" | "create2" | "setData" | "delete" | "createTTL"))
+            && matches!(
+                e.op.as_deref(),
+                Some("create" | "create2" | "setData" | "delete" | "createTTL")
+            )
     };
     let req = *evs.iter().rfind(is_write)?;
     let xid = req.xid?;
@@ -449,7 +489,14 @@ pub fn story(events: &[TraceEvent], via: u32, path: &str, roles: &Roles) -> Opti
     let mut notes = Vec::new();
     if via != roles.leader {
         match request {
-            Some(r) => steps.push(step("REQUEST", r)),
+            Some(r) => {
+                let mut s = step("REQUEST", r);
+                s.note = Some(format!(
+                    "{} {path} forwarded to the leader",
+                    r.op.clone().unwrap_or_default()
+                ));
+                steps.push(s);
+            }
             None => missing.push(format!("REQUEST {via} -> {} (quorum): not seen", roles.leader)),
         }
     }
@@ -476,7 +523,10 @@ pub fn story(events: &[TraceEvent], via: u32, path: &str, roles: &Roles) -> Opti
                 acks.push((a.t_us, *f));
                 steps.push(s);
             }
-            None => missing.push(format!("ACK {f} -> {} (quorum): missing, never crossed its link", roles.leader)),
+            None => missing.push(format!(
+                "ACK {f} -> {} (quorum): missing, never crossed its link",
+                roles.leader
+            )),
         }
     }
     steps.push(Step {
@@ -525,19 +575,20 @@ pub fn story(events: &[TraceEvent], via: u32, path: &str, roles: &Roles) -> Opti
             .map(|(_, f)| *f),
     );
     let voters = roles.followers.len() + 1;
+    let quorum = voters / 2 + 1;
     let acked: Vec<u32> = acks.iter().map(|(_, f)| *f).collect();
     let silent: Vec<u32> = roles.followers.iter().copied().filter(|f| !acked.contains(f)).collect();
     if !silent.is_empty() && commit_at.is_some() {
         notes.push(format!(
             "the ACK of {} never came: the commit was made by the ACKs of {} ({} of {voters} voters, the leader's own \
-             implied)",
+             implied; a quorum is {quorum})",
             words_list(&silent, "node", "nodes"),
             words_list(&committed_by, "node", "nodes"),
             committed_by.len()
         ));
     } else {
         notes.push(format!(
-            "committed with the ACKs of {} ({} of {voters} voters, the leader's own implied)",
+            "committed with the ACKs of {} ({} of {voters} voters, the leader's own implied; a quorum is {quorum})",
             words_list(&committed_by, "node", "nodes"),
             committed_by.len()
         ));
@@ -739,10 +790,17 @@ mod tests {
         assert_eq!(s.committed_by, vec![1, 2, 3]);
         let implied = s.steps.iter().find(|s| !s.seen).unwrap();
         assert!(implied.note.as_deref().unwrap().contains("implied"));
-        let ack2 = s.steps.iter().find(|s| s.what == "ACK" && s.from == Endpoint::Node(2)).unwrap();
+        let ack2 = s
+            .steps
+            .iter()
+            .find(|s| s.what == "ACK" && s.from == Endpoint::Node(2))
+            .unwrap();
         assert_eq!(ack2.took_us, Some(20));
         assert_eq!(s.total_us, Some(60));
         assert_eq!(s.session, Some(0x55));
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["session"], "0x55");
+        assert_eq!(serde_json::from_value::<Story>(json).unwrap(), s);
     }
 
     #[test]

@@ -778,11 +778,16 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
         assert_eq!(connects.len(), 1, "the client's ConnectRequest, read on its way in");
-        assert_eq!((connects[0].from, connects[0].to), (Endpoint::Clients, Endpoint::Node(1)));
+        assert_eq!(
+            (connects[0].from, connects[0].to),
+            (Endpoint::Clients, Endpoint::Node(1))
+        );
         assert_eq!(connects[0].size, connect_request().len());
         // 200 kB of bytes no decoder reads: given up (said, counted), every byte still forwarded unchanged.
         let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-        round_trip(proxy, &big, Duration::from_secs(10)).await.expect("forwarded");
+        round_trip(proxy, &big, Duration::from_secs(10))
+            .await
+            .expect("forwarded");
         let page = p.trace(Some(cursor), 1000);
         assert!(page.gave_up >= 1, "{:?}", page.events);
     }

@@ -192,13 +192,7 @@ fn is_tls(first: &[u8]) -> bool {
     first.len() >= 2 && first[0] == 0x16 && first[1] == 0x03
 }
 
-async fn decode(
-    mut rx: mpsc::Receiver<(u64, Vec<u8>)>,
-    mut tap: AnyTap,
-    tracer: Arc<Tracer>,
-    flow: Flow,
-    conn: u64,
-) {
+async fn decode(mut rx: mpsc::Receiver<(u64, Vec<u8>)>, mut tap: AnyTap, tracer: Arc<Tracer>, flow: Flow, conn: u64) {
     let mut first = true;
     while let Some((t_us, chunk)) = rx.recv().await {
         if std::mem::take(&mut first) && is_tls(&chunk) {
@@ -282,7 +276,10 @@ mod tests {
             .map(|e| (e.msg.clone(), e.zxid.map(|z| z.0), e.size))
             .collect();
         assert_eq!(msgs, vec![("PING".into(), Some(7), 20), ("PING".into(), Some(8), 20)]);
-        assert_eq!((page.events[0].from, page.events[0].to), (Endpoint::Node(2), Endpoint::Node(1)));
+        assert_eq!(
+            (page.events[0].from, page.events[0].to),
+            (Endpoint::Node(2), Endpoint::Node(1))
+        );
     }
 
     #[tokio::test]
@@ -317,7 +314,11 @@ mod tests {
         let page = settle(&tracer, 1).await;
         assert_eq!(page.events.len(), 1);
         assert_eq!(page.events[0].msg, GAVE_UP);
-        assert!(page.events[0].note.as_deref().unwrap().contains("stops reading"), "{:?}", page.events);
+        assert!(
+            page.events[0].note.as_deref().unwrap().contains("stops reading"),
+            "{:?}",
+            page.events
+        );
         // The decoder has gone: later chunks are not offered (the queue is closed) and nothing more is said.
         for _ in 0..5 {
             tokio::task::yield_now().await;
