@@ -275,6 +275,65 @@ impl TraceRing {
 
 pub const GAVE_UP: &str = "GAVE UP";
 
+/// What earlier messages said, to name the operation and path of those that do not carry them: an ACK,
+/// COMMIT or a learner's reply to a zxid whose PROPOSAL (or INFORM) was seen, a client reply to a request
+/// of the same connection and xid. Bounded: the last `cap` of each.
+#[derive(Debug, Clone)]
+pub struct Recall {
+    cap: usize,
+    by_zxid: VecDeque<(Zxid, Option<String>, Option<String>)>,
+    by_xid: VecDeque<(u64, i32, Option<String>, Option<String>)>,
+}
+
+impl Recall {
+    pub fn new(cap: usize) -> Recall {
+        Recall {
+            cap: cap.max(1),
+            by_zxid: VecDeque::new(),
+            by_xid: VecDeque::new(),
+        }
+    }
+
+    /// Learn from `e` and fill in what it lacks.
+    pub fn fill(&mut self, e: &mut TraceEvent) {
+        match (e.link, e.msg.as_str()) {
+            (Port::Quorum, "PROPOSAL" | "INFORM" | "INFORMANDACTIVATE") => {
+                if let Some(z) = e.zxid {
+                    if !self.by_zxid.iter().any(|(k, ..)| *k == z) {
+                        push_bounded(&mut self.by_zxid, (z, e.op.clone(), e.path.clone()), self.cap);
+                    }
+                }
+            }
+            (Port::Quorum, "ACK" | "COMMIT" | "COMMITANDACTIVATE") => {
+                if let Some((_, op, path)) = e.zxid.and_then(|z| self.by_zxid.iter().rev().find(|(k, ..)| *k == z)) {
+                    e.op = op.clone();
+                    e.path = path.clone();
+                }
+            }
+            (Port::Client, "request") => {
+                if let Some(x) = e.xid.filter(|x| *x >= 0) {
+                    push_bounded(&mut self.by_xid, (e.conn, x, e.op.clone(), e.path.clone()), self.cap);
+                }
+            }
+            (Port::Client, "reply") => {
+                let found = (self.by_xid.iter().rev()).find(|(c, x, ..)| *c == e.conn && Some(*x) == e.xid);
+                if let Some((_, _, op, path)) = found {
+                    e.op = op.clone();
+                    e.path = path.clone();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn push_bounded<T>(q: &mut VecDeque<T>, item: T, cap: usize) {
+    if q.len() == cap {
+        q.pop_front();
+    }
+    q.push_back(item);
+}
+
 /// Session ids as hex strings on the wire and in `--json`.
 mod hex_session {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -694,6 +753,36 @@ mod tests {
         let page = r.since(1, 2);
         assert_eq!(page.events.len(), 2);
         assert_eq!(page.next, page.events[1].seq + 1);
+    }
+
+    #[test]
+    fn acks_commits_and_replies_are_named_after_what_they_answer() {
+        let mut recall = Recall::new(2);
+        let (n, c) = (Endpoint::Node, Endpoint::Clients);
+        let mut p = ev(1, n(1), n(2), Port::Quorum, "PROPOSAL");
+        (p.zxid, p.op, p.path) = (Some(Zxid(5)), Some("setData".into()), Some("/a".into()));
+        recall.fill(&mut p);
+        let mut ack = ev(2, n(2), n(1), Port::Quorum, "ACK");
+        ack.zxid = Some(Zxid(5));
+        recall.fill(&mut ack);
+        assert_eq!((ack.op.as_deref(), ack.path.as_deref()), (Some("setData"), Some("/a")));
+        let mut req = ev(3, c, n(2), Port::Client, "request");
+        (req.xid, req.op, req.path) = (Some(4), Some("create".into()), Some("/b".into()));
+        recall.fill(&mut req);
+        let mut reply = ev(4, n(2), c, Port::Client, "reply");
+        reply.xid = Some(4);
+        recall.fill(&mut reply);
+        assert_eq!(reply.path.as_deref(), Some("/b"));
+        // Bounded: older zxids are forgotten.
+        for z in 6..9 {
+            let mut p = ev(5, n(1), n(2), Port::Quorum, "PROPOSAL");
+            p.zxid = Some(Zxid(z));
+            recall.fill(&mut p);
+        }
+        let mut late = ev(9, n(1), n(2), Port::Quorum, "COMMIT");
+        late.zxid = Some(Zxid(5));
+        recall.fill(&mut late);
+        assert_eq!(late.path, None);
     }
 
     #[test]

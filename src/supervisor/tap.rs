@@ -16,7 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
 use crate::model::links::{Flow, Port};
-use crate::model::trace::{self, Decoded, TraceEvent, TracePage, TraceRing, GAVE_UP};
+use crate::model::trace::{self, Decoded, Recall, TraceEvent, TracePage, TraceRing, GAVE_UP};
 use crate::model::wire::client::{ClientDecoder, From as ClientSide};
 use crate::model::wire::election::ElectionDecoder;
 use crate::model::wire::quorum::QuorumDecoder;
@@ -29,7 +29,7 @@ pub const QUEUE: usize = 64;
 
 /// The ring and the connection numbers, shared by every proxy of a cluster.
 pub struct Tracer {
-    ring: Mutex<TraceRing>,
+    ring: Mutex<(TraceRing, Recall)>,
     next_conn: AtomicU64,
     /// Off only to measure what tapping costs (the proxies' unit tests).
     on: AtomicBool,
@@ -44,7 +44,7 @@ impl Default for Tracer {
 impl Tracer {
     pub fn new(cap: usize) -> Tracer {
         Tracer {
-            ring: Mutex::new(TraceRing::new(cap)),
+            ring: Mutex::new((TraceRing::new(cap), Recall::new(1024))),
             next_conn: AtomicU64::new(1),
             on: AtomicBool::new(true),
         }
@@ -56,15 +56,18 @@ impl Tracer {
 
     /// Events from `cursor` on (None: none, only the cursor of what comes next).
     pub fn page(&self, cursor: Option<u64>, max: usize) -> TracePage {
-        let ring = self.ring.lock().expect("trace ring");
+        let ring = &self.ring.lock().expect("trace ring").0;
         match cursor {
             Some(c) => ring.since(c, max),
             None => ring.since(ring.head(), 0),
         }
     }
 
-    fn push(&self, ev: TraceEvent) {
-        self.ring.lock().expect("trace ring").push(ev);
+    /// Keep an event, naming the operation and path of an ACK, COMMIT or reply after what it answers.
+    fn push(&self, mut ev: TraceEvent) {
+        let (ring, recall) = &mut *self.ring.lock().expect("trace ring");
+        recall.fill(&mut ev);
+        ring.push(ev);
     }
 
     /// The two taps of a new connection on `flow` (the dialler's direction) and its reverse.
@@ -115,9 +118,8 @@ impl TapHandle {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full((_, data))) => {
                 self.tx = None;
-                let mut ring = self.tracer.ring.lock().expect("trace ring");
-                ring.dropped_chunks += 1;
-                ring.push(gave_up(
+                self.tracer.ring.lock().expect("trace ring").0.dropped_chunks += 1;
+                self.tracer.push(gave_up(
                     self.flow,
                     self.conn,
                     format!(
