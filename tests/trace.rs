@@ -175,7 +175,7 @@ fn trace_is_refused_without_net_with_the_fix() {
     let c = TestCluster::new(61);
     c.up(&["--nodes", "1"]);
     let out = c.zkdev(&["trace", "--write", "/x"]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("without proxied links") && err.contains("--net"), "{err}");
 }

@@ -647,7 +647,8 @@ pub fn story(events: &[TraceEvent], via: u32, path: &str, roles: &Roles) -> Opti
         ));
     } else {
         notes.push(format!(
-            "committed with the ACKs of {} ({} of {voters} voters, the leader's own implied; a quorum is {quorum})",
+            "committed: the leader held the ACKs of {} when it sent the first COMMIT ({} of {voters} voters, its own \
+             implied; a quorum is {quorum})",
             words_list(&committed_by, "node", "nodes"),
             committed_by.len()
         ));
