@@ -2,20 +2,20 @@
 //! messages, polled with a cursor), and make one write through a follower and tell its whole story from
 //! the messages its links carried (`model::trace::story`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::model::links::Rule;
 use crate::model::server::Mode;
 use crate::model::spec::ClusterSpec;
-use crate::model::trace::{story, Roles, Story, TraceEvent, TracePage};
+use crate::model::trace::{name_faults, Roles, Story, TracePage};
 use crate::os::state::ClusterPaths;
 use crate::supervisor::control::{Request, Supervisor};
 use crate::supervisor::replies::{LinksReply, TraceReply};
+use crate::supervisor::tap::{traced_write, TracedWrite};
 use crate::zk::observe;
 
 /// Events asked for in one poll (one reply line).
-pub const PAGE: usize = 2000;
+pub use crate::supervisor::tap::PAGE;
 
 /// Refuse a cluster whose links do not go through the supervisor: there is nothing to tap.
 pub fn tappable(spec: &ClusterSpec) -> Result<()> {
@@ -107,97 +107,20 @@ pub async fn write(sup: &Supervisor, spec: &ClusterSpec, paths: &ClusterPaths, o
     let port = spec
         .client_proxy(via)
         .ok_or_else(|| Error::failed(format!("node {via} has no client proxy")))?;
-    let cursor = poll(sup, None).await?.next;
-    let connect = format!("127.0.0.1:{port}");
-    let client = crate::zk::client::connect(&connect, Duration::from_secs(10), o.timeout).await?;
-    let written = async {
-        match client.check_stat(&o.path).await {
-            Ok(Some(_)) => client.set_data(&o.path, &o.data, None).await.map(|_| ()),
-            Ok(None) => (client.create(&o.path, &o.data, &crate::zk::client::open_acl()).await).map(|_| ()),
-            Err(e) => Err(e),
-        }
+    let write = TracedWrite {
+        connect: format!("127.0.0.1:{port}"),
+        path: o.path.clone(),
+        data: o.data.clone(),
+        via,
+        roles,
+        settle: o.settle,
+        timeout: o.timeout,
     };
-    match tokio::time::timeout(o.timeout, written).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            return Err(Error::failed(format!(
-                "the write of {} through node {via} failed: {e}{}",
-                o.path,
-                if o.path.matches('/').count() > 1 {
-                    " (its parent must exist)"
-                } else {
-                    ""
-                }
-            )))
-        }
-        Err(_) => {
-            return Err(Error::timeout(format!(
-                "the write of {} through node {via} was not answered within {}",
-                o.path,
-                crate::model::span::secs(o.timeout)
-            )))
-        }
-    }
-    // Collect until every message of a healthy write has crossed its link, or `settle` after the reply.
-    let mut events: Vec<TraceEvent> = Vec::new();
-    let mut next = cursor;
-    let mut lost = None;
-    let until = Instant::now() + o.settle;
-    let told = loop {
-        let page = poll(sup, Some(next)).await?;
-        next = page.next;
-        if page.missed > 0 {
-            lost = Some(format!(
-                "{} trace events left the supervisor's ring before they were read",
-                page.missed
-            ));
-        }
-        let full = page.events.len() >= PAGE;
-        events.extend(page.events);
-        let s = story(&events, via, &o.path, &roles);
-        if full {
-            continue;
-        }
-        if s.as_ref().is_some_and(Story::complete) || Instant::now() >= until {
-            break s;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    drop(client);
-    let gave_up: Vec<String> = (events.iter())
-        .filter(|e| e.msg == crate::model::trace::GAVE_UP)
-        .map(|e| format!("{}: {}", e.link_name(), e.note.clone().unwrap_or_default()))
-        .collect();
-    if !gave_up.is_empty() {
-        lost = Some(format!("the tap gave up meanwhile on {}", gave_up.join("; ")));
-    }
-    let story = told.ok_or_else(|| {
-        Error::failed(format!(
-            "the proxies did not see the client request of the write to {} at node {via}: {}",
-            o.path,
-            lost.clone().unwrap_or_else(|| {
-                "the supervisor may be of another zkdev version (`zkdev down` and `zkdev up`)".into()
-            })
-        ))
-    })?;
+    let (story, lost) = traced_write(&write, |cursor| poll(sup, cursor)).await?;
     let mut story = story;
     if !story.missing.is_empty() {
         let links: LinksReply = sup.ask_for(Request::Links, Duration::from_secs(5)).await?;
         name_faults(&mut story.missing, &links.rules);
     }
     Ok(WriteTrace { story, lost })
-}
-
-/// After each missing message, the fault of the flow it would have crossed, if any (`; that flow is
-/// stalled by a link rule (stall)`).
-fn name_faults(missing: &mut [String], rules: &[Rule]) {
-    for m in missing.iter_mut() {
-        let fault = rules.iter().find(|r| {
-            let flow = format!("{} -> {} ({})", r.flow.from, r.flow.to, r.flow.port.as_str());
-            m.split_once(' ').is_some_and(|(_, rest)| rest.starts_with(&flow))
-        });
-        if let Some(r) = fault {
-            m.push_str(&format!("; that flow has a link fault: {}", r.fault.describe()));
-        }
-    }
 }

@@ -679,6 +679,20 @@ pub fn story(events: &[TraceEvent], via: u32, path: &str, roles: &Roles) -> Opti
     })
 }
 
+/// After each missing message, the fault of the link flow it would have crossed, if any (`; that flow has
+/// a link fault: stall`).
+pub fn name_faults(missing: &mut [String], rules: &[super::links::Rule]) {
+    for m in missing.iter_mut() {
+        let fault = rules.iter().find(|r| {
+            let flow = link_text(r.flow.from, r.flow.to, r.flow.port);
+            m.split_once(' ').is_some_and(|(_, rest)| rest.starts_with(&flow))
+        });
+        if let Some(r) = fault {
+            m.push_str(&format!("; that flow has a link fault: {}", r.fault.describe()));
+        }
+    }
+}
+
 fn order(what: &str) -> u8 {
     match what {
         "client request" => 0,

@@ -11,12 +11,13 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 
+use crate::error::{Error, Result};
 use crate::model::links::{Flow, Port};
-use crate::model::trace::{self, Decoded, Recall, TraceEvent, TracePage, TraceRing, GAVE_UP};
+use crate::model::trace::{self, story, Decoded, Recall, Roles, Story, TraceEvent, TracePage, TraceRing, GAVE_UP};
 use crate::model::wire::client::{ClientDecoder, From as ClientSide};
 use crate::model::wire::election::ElectionDecoder;
 use crate::model::wire::quorum::QuorumDecoder;
@@ -160,6 +161,108 @@ fn gave_up(flow: Flow, conn: u64, why: String) -> TraceEvent {
         note: Some(why),
     }
 }
+
+/// One write to tell the story of: where to send it, and the ensemble's roles at that moment.
+#[derive(Debug, Clone)]
+pub struct TracedWrite {
+    /// The client proxy of `via` (`127.0.0.1:20001`).
+    pub connect: String,
+    pub path: String,
+    pub data: Vec<u8>,
+    pub via: u32,
+    pub roles: Roles,
+    /// How long to wait for the messages after the reply (a follower's ACK that never comes).
+    pub settle: Duration,
+    /// How long the connection and the write itself may take.
+    pub timeout: Duration,
+}
+
+/// Make the write (setData if the znode exists, else create), read the tap through `poll` (a cursor in,
+/// a page out) until the story is whole or `settle` has passed since the reply, and tell it; with what the
+/// tap lost meanwhile, if anything.
+pub async fn traced_write<F, Fut>(w: &TracedWrite, mut poll: F) -> Result<(Story, Option<String>)>
+where
+    F: FnMut(Option<u64>) -> Fut,
+    Fut: std::future::Future<Output = Result<TracePage>>,
+{
+    let cursor = poll(None).await?.next;
+    let client = crate::zk::client::connect(&w.connect, Duration::from_secs(10), w.timeout).await?;
+    let written = async {
+        match client.check_stat(&w.path).await {
+            Ok(Some(_)) => client.set_data(&w.path, &w.data, None).await.map(|_| ()),
+            Ok(None) => (client.create(&w.path, &w.data, &crate::zk::client::open_acl()).await).map(|_| ()),
+            Err(e) => Err(e),
+        }
+    };
+    let via = w.via;
+    match tokio::time::timeout(w.timeout, written).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            return Err(Error::failed(format!(
+                "the write of {} through node {via} failed: {e}{}",
+                w.path,
+                if w.path.matches('/').count() > 1 {
+                    " (its parent must exist)"
+                } else {
+                    ""
+                }
+            )))
+        }
+        Err(_) => {
+            return Err(Error::timeout(format!(
+                "the write of {} through node {via} was not answered within {}",
+                w.path,
+                crate::model::span::secs(w.timeout)
+            )))
+        }
+    }
+    // Collect until every message of a healthy write has crossed its link, or `settle` after the reply.
+    let mut events: Vec<TraceEvent> = Vec::new();
+    let mut next = cursor;
+    let mut lost = None;
+    let until = Instant::now() + w.settle;
+    let told = loop {
+        let page = poll(Some(next)).await?;
+        next = page.next;
+        if page.missed > 0 {
+            lost = Some(format!(
+                "{} trace events left the supervisor's ring before they were read",
+                page.missed
+            ));
+        }
+        let full = page.events.len() >= PAGE;
+        events.extend(page.events);
+        let s = story(&events, via, &w.path, &w.roles);
+        if full {
+            continue;
+        }
+        if s.as_ref().is_some_and(Story::complete) || Instant::now() >= until {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    drop(client);
+    let gave_up: Vec<String> = (events.iter())
+        .filter(|e| e.msg == GAVE_UP)
+        .map(|e| format!("{}: {}", e.link_name(), e.note.clone().unwrap_or_default()))
+        .collect();
+    if !gave_up.is_empty() {
+        lost = Some(format!("the tap gave up meanwhile on {}", gave_up.join("; ")));
+    }
+    let story = told.ok_or_else(|| {
+        Error::failed(format!(
+            "the proxies did not see the client request of the write to {} at node {via}: {}",
+            w.path,
+            lost.clone().unwrap_or_else(|| {
+                "the supervisor may be of another zkdev version (`zkdev down` and `zkdev up`)".into()
+            })
+        ))
+    })?;
+    Ok((story, lost))
+}
+
+/// Events asked for in one poll (one reply line).
+pub const PAGE: usize = 2000;
 
 enum AnyTap {
     Quorum(Tap<QuorumDecoder>),
