@@ -392,7 +392,7 @@ fn dashboard_in_a_browser_kill_leader_and_explain() {
         client.sync("/zkdev-trace").await.expect("sync");
         client.get_data("/zkdev-trace").await.expect("the traced znode").1.mzxid
     });
-    assert!(story.contains(&format!("zxid {}", format!("0x{mzxid:x}"))), "{story}");
+    assert!(story.contains(&format!("zxid 0x{mzxid:x}")), "{story}");
 
     let overflow = "return document.documentElement.scrollWidth - document.documentElement.clientWidth";
     assert!(
