@@ -103,6 +103,7 @@ impl Cmd {
             Cmd::Link(a) => a.out.json,
             Cmd::Heal(a) => a.out.json,
             Cmd::Links(a) => a.json,
+            Cmd::Trace(a) => a.out.json,
             Cmd::Dashboard(a) => a.out.json,
             Cmd::Explain(e) => e.json(),
             Cmd::Check(a) => a.out.json,
@@ -189,6 +190,12 @@ pub enum Cmd {
     Heal(HealArgs),
     /// Every proxied link and what is done to it
     Links(JsonArg),
+    /// The messages the proxied links carry, decoded (ZAB packets, election notifications, client requests
+    /// and replies), or the whole story of one write (--write) (--net clusters)
+    #[command(
+        after_help = "Examples:\n  zkdev trace --write /app/x             # one write through a follower, told message by message\n  zkdev trace --write /app/x --via 3 --json\n  zkdev trace --follow --type PROPOSAL   # every proposal from now on (Ctrl-C ends)\n  zkdev trace --follow --node 2 --path /app --json"
+    )]
+    Trace(TraceArgs),
     /// Every client session, as the servers report it: creator, connected node, client, timeout, ephemerals
     Sessions(JsonArg),
     /// Make the ensemble end client sessions for real: their ephemeral znodes go, the clients see Expired
@@ -430,6 +437,38 @@ pub struct EventsArgs {
     /// Only events after this sequence number (e.g. 42) or from this long ago (e.g. 30s, 5m, 1h, 250ms)
     #[arg(long, value_name = "SEQ|DURATION")]
     pub since: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    #[command(flatten)]
+    pub out: JsonArg,
+    /// Keep printing messages as they cross their links (Ctrl-C ends)
+    #[arg(short, long, conflicts_with = "write")]
+    pub follow: bool,
+    /// Only messages to or from this node
+    #[arg(long, value_name = "ID")]
+    pub node: Option<u32>,
+    /// Only messages about this znode or those below it
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
+    /// Only this message type (PROPOSAL, ACK, COMMIT, notification, request, reply...) or operation
+    /// (setData, create...), any case
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
+    /// Make one write to this znode (setData if it exists, else create) through a follower and print its
+    /// whole story: request, REQUEST, PROPOSALs, ACKs, COMMITs, INFORMs, reply
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["node", "path", "kind"])]
+    pub write: Option<String>,
+    /// Send the write to this node instead of the first follower
+    #[arg(long, value_name = "ID", requires = "write")]
+    pub via: Option<u32>,
+    /// What the write sets
+    #[arg(long, value_name = "TEXT", default_value = "zkdev trace", requires = "write")]
+    pub data: String,
+    /// How long the write may take to be answered
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = seconds)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -363,6 +363,37 @@ fn dashboard_in_a_browser_kill_leader_and_explain() {
     });
     assert_eq!(json_of(&c.zkdev(&["links", "--json"]))["rules"], json!([]));
 
+    // "Trace a write": the story of one write through a follower, drawn as messages along the links and
+    // listed, with the zxid the servers give the znode.
+    b.click("#trace-write");
+    let story = poll(Duration::from_secs(10), "the traced write's story on the page", || {
+        b.js("return document.getElementById('trace-story').innerText")
+            .as_str()
+            .filter(|t| t.contains("zxid 0x"))
+            .map(str::to_string)
+    });
+    std::thread::sleep(Duration::from_millis(1200)); // messages in flight for the picture
+    b.js("window.scrollTo(0, 0)");
+    b.screenshot("dashboard-trace-1280x800.png");
+    for what in [
+        "client request",
+        "REQUEST",
+        "PROPOSAL",
+        "ACK",
+        "COMMIT",
+        "INFORM",
+        "reply",
+        "implied",
+    ] {
+        assert!(story.contains(what), "{what} in the story: {story}");
+    }
+    let (_, _, port) = c.node_in_mode("leader");
+    let mzxid = with_client(&format!("127.0.0.1:{port}"), async |client| {
+        client.sync("/zkdev-trace").await.expect("sync");
+        client.get_data("/zkdev-trace").await.expect("the traced znode").1.mzxid
+    });
+    assert!(story.contains(&format!("zxid 0x{mzxid:x}")), "{story}");
+
     let overflow = "return document.documentElement.scrollWidth - document.documentElement.clientWidth";
     assert!(
         b.js(overflow).as_i64().unwrap() <= 0,

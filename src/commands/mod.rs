@@ -26,6 +26,7 @@ pub mod sessions;
 mod slot;
 mod smoke;
 mod status;
+mod trace;
 mod up;
 mod verify;
 mod wait;
@@ -132,6 +133,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Link(a) => net::link(&ctx, a).await,
         Cmd::Heal(a) => net::heal(&ctx, a).await,
         Cmd::Links(_) => net::show(&ctx).await,
+        Cmd::Trace(a) => trace::run(&ctx, a).await,
         Cmd::Sessions(_) => sessions::run(&ctx).await,
         Cmd::ExpireSession(a) => sessions::run_expire(&ctx, a).await,
         Cmd::Disk(a) => disk::run(&ctx, a).await,

@@ -28,6 +28,7 @@ pub mod run;
 pub mod sessions;
 pub mod smoke;
 pub mod spec;
+pub mod trace;
 pub mod verify;
 pub mod wait;
 pub mod workload;

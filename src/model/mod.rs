@@ -31,6 +31,7 @@ pub mod spec;
 pub mod status;
 pub mod svg;
 pub mod timeline;
+pub mod trace;
 pub mod wire;
 pub mod words;
 pub mod workload;

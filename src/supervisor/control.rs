@@ -94,6 +94,13 @@ pub enum Request {
         message: String,
         cause: String,
     },
+    /// The link proxies' trace events from `cursor` on, at most `max` (`--net` clusters); without a
+    /// cursor, none: only the cursor of what comes next.
+    Trace {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cursor: Option<u64>,
+        max: usize,
+    },
     /// Stop every node (`grace_ms`), then the supervisor itself.
     Shutdown {
         grace_ms: u64,
@@ -123,6 +130,7 @@ impl Request {
             | Request::Stop { .. }
             | Request::Record { .. }
             | Request::Links
+            | Request::Trace { .. }
             | Request::SetLinks { .. }
             | Request::Dashboard { .. }
             | Request::Disk { .. }

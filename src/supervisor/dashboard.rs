@@ -32,6 +32,7 @@ use super::cluster::Sup;
 use super::control::{Request, Sig};
 use super::journal::{self, Tail};
 use super::replies::DashboardReply;
+use super::tap::{traced_write, TracedWrite, PAGE as PAGE_OF_EVENTS};
 use crate::error::{Error, Result};
 use crate::model::links;
 use crate::model::timeline;
@@ -39,6 +40,8 @@ use crate::os::clock::now_ms;
 use crate::os::state::ClusterPaths;
 
 const PAGE: &str = include_str!("dashboard.html");
+/// The znode the "trace a write" button writes.
+const TRACE_PATH: &str = "/zkdev-trace";
 /// The cause the journal records for what the dashboard's buttons do.
 const CAUSE: &str = "zkdev dashboard";
 /// How many past journal events a new page gets before the live ones.
@@ -256,6 +259,15 @@ impl Sup {
                     Err(e) => respond_json(&mut stream, 409, &json!({ "ok": false, "error": e.to_string() })).await,
                 }
             }
+            ("POST", "/api/trace-write") => {
+                if let Err(why) = req.may_act(port, token) {
+                    return respond_json(&mut stream, 403, &json!({ "ok": false, "error": why })).await;
+                }
+                match self.trace_write(TRACE_PATH).await {
+                    Ok(story) => respond_json(&mut stream, 200, &json!({ "ok": true, "story": story })).await,
+                    Err(e) => respond_json(&mut stream, 409, &json!({ "ok": false, "error": e.to_string() })).await,
+                }
+            }
             ("GET" | "POST", _) => respond(&mut stream, 404, "text/plain", b"not found\n").await,
             _ => respond(&mut stream, 405, "text/plain", b"method not allowed\n").await,
         }
@@ -352,6 +364,55 @@ impl Sup {
     }
 
     /// A button: the same supervisor requests the command line sends, journalled with the dashboard as cause.
+    /// The "trace a write" button: one write to `path` through the first follower (as `zkdev trace --write`),
+    /// its story told from this supervisor's own tap; journalled as a note.
+    async fn trace_write(self: &Arc<Self>, path: &str) -> Result<crate::model::trace::Story> {
+        let p = self.proxies_or_refuse()?;
+        let status = (self.view.lock().expect("view").clone())
+            .map(|(s, _)| s)
+            .ok_or_else(|| Error::failed("the supervisor has not looked at the ensemble yet"))?;
+        let leader = status
+            .leader
+            .ok_or_else(|| Error::failed("no leader serves now: a write has no story to tell"))?;
+        let mode_of = |m: crate::model::server::Mode| -> Vec<u32> {
+            (status.nodes.iter())
+                .filter(|n| n.mode() == Some(m))
+                .map(|n| n.id)
+                .collect()
+        };
+        let roles = crate::model::trace::Roles {
+            leader,
+            followers: mode_of(crate::model::server::Mode::Follower),
+            observers: mode_of(crate::model::server::Mode::Observer),
+        };
+        let via = *roles.followers.first().unwrap_or(&leader);
+        let port =
+            (self.spec().client_proxy(via)).ok_or_else(|| Error::failed(format!("node {via} has no client proxy")))?;
+        let write = TracedWrite {
+            connect: format!("127.0.0.1:{port}"),
+            path: path.to_string(),
+            data: b"zkdev dashboard".to_vec(),
+            via,
+            roles,
+            settle: Duration::from_millis(1500),
+            timeout: Duration::from_secs(10),
+        };
+        let (mut story, _lost) = traced_write(&write, |cursor| {
+            let page = p.trace(cursor, PAGE_OF_EVENTS);
+            async move { Ok(page) }
+        })
+        .await?;
+        crate::model::trace::name_faults(&mut story.missing, &p.table().rules);
+        let zxid = story.zxid.map_or("no zxid seen".to_string(), |z| format!("zxid {z}"));
+        let mut ev = timeline::Event::new(
+            timeline::Kind::Note,
+            format!("traced a write to {path} through node {via} ({zxid}), asked by `{CAUSE}`"),
+        );
+        ev.cause = Some(CAUSE.into());
+        self.record(ev);
+        Ok(story)
+    }
+
     async fn act(self: &Arc<Self>, a: Action) -> Result<String> {
         let status = self
             .view

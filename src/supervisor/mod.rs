@@ -27,5 +27,6 @@ pub mod proxy;
 pub mod replies;
 mod requests;
 mod start;
+pub mod tap;
 
 pub use start::{detach, run, Record};

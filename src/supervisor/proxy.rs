@@ -36,6 +36,9 @@ use tokio::time::Instant;
 use crate::error::{Error, Result};
 use crate::model::links::{rewrite_initial, Endpoint, Flow, Initial, LinkTable, Port};
 use crate::model::spec::{is_link_address, link_address, ClusterSpec};
+use crate::model::trace::TracePage;
+
+use super::tap::{TapHandle, Tracer};
 
 /// What every connection watches: the rules, and the last one-shot reset.
 #[derive(Debug, Default)]
@@ -83,6 +86,8 @@ pub struct Proxies {
     /// Proxies whose port could not be bound (another program holds it): `127.0.0.1:20001` -> what it is and
     /// why. Each is retried while its upstream listens, and leaves this list once it listens.
     unbound: Unbound,
+    /// The side tap every connection's pumps feed (`zkdev trace`).
+    tracer: Arc<Tracer>,
 }
 
 type Unbound = Arc<Mutex<BTreeMap<String, String>>>;
@@ -223,6 +228,7 @@ impl Proxies {
             upstreams,
             up_rx,
             unbound,
+            tracer: Arc::default(),
         };
         for (l, r) in listeners.into_iter().zip(routes) {
             proxies.serve(l, r)?;
@@ -253,6 +259,7 @@ impl Proxies {
             self.live.clone(),
             self.up_rx.clone(),
             self.unbound.clone(),
+            self.tracer.clone(),
         ));
         self.routes.lock().expect("routes").push((route, task));
         Ok(())
@@ -335,6 +342,16 @@ impl Proxies {
     pub fn count(&self) -> usize {
         self.routes.lock().expect("routes").len()
     }
+
+    /// The trace events from `cursor` on (None: only the cursor of what comes next).
+    pub fn trace(&self, cursor: Option<u64>, max: usize) -> TracePage {
+        self.tracer.page(cursor, max)
+    }
+
+    #[cfg(test)]
+    fn tracer(&self) -> &Tracer {
+        &self.tracer
+    }
 }
 
 /// Serve one proxy port, listening exactly while its upstream listens (`up` says which upstream ports
@@ -349,6 +366,7 @@ async fn accept_loop(
     live: Arc<Mutex<BTreeMap<Key, usize>>>,
     mut up: watch::Receiver<Arc<BTreeSet<u16>>>,
     unbound: Unbound,
+    tracer: Arc<Tracer>,
 ) {
     loop {
         let upstream_listens = up.borrow_and_update().contains(&route.upstream);
@@ -373,7 +391,7 @@ async fn accept_loop(
             Some(l) => tokio::select! {
                 accepted = l.accept() => match accepted {
                     Ok((sock, _)) => {
-                        tokio::spawn(connection(sock, route.clone(), tx.subscribe(), live.clone()));
+                        tokio::spawn(connection(sock, route.clone(), tx.subscribe(), live.clone(), tracer.clone()));
                     }
                     // Out of file descriptors and the like: try again shortly rather than spin.
                     Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
@@ -432,6 +450,7 @@ async fn connection(
     route: Arc<Route>,
     mut rx: watch::Receiver<Arc<Shared>>,
     live: Arc<Mutex<BTreeMap<Key, usize>>>,
+    tracer: Arc<Tracer>,
 ) {
     let (dialler, target, port) = (route.dialler, route.target, route.port);
     if rx.borrow_and_update().table.resets(dialler, target, port) {
@@ -460,8 +479,9 @@ async fn connection(
     let down_flow = up_flow.reverse();
     let (cr, cw) = client.into_split();
     let (ur, uw) = upstream.into_split();
-    let mut up = tokio::spawn(pump(cr, uw, up_flow, rx.clone(), route.advertise.clone()));
-    let mut down = tokio::spawn(pump(ur, cw, down_flow, rx.clone(), None));
+    let (up_tap, down_tap) = tracer.connection(up_flow);
+    let mut up = tokio::spawn(pump(cr, uw, up_flow, rx.clone(), route.advertise.clone(), up_tap));
+    let mut down = tokio::spawn(pump(ur, cw, down_flow, rx.clone(), None, down_tap));
     let key = (dialler, target, port);
     *live.lock().expect("live").entry(key).or_default() += 1;
     let (mut up_done, mut down_done, mut reset) = (false, false, false);
@@ -507,13 +527,15 @@ async fn flowing(rx: &mut watch::Receiver<Arc<Shared>>, flow: Flow) {
 }
 
 /// Copy one direction: a reader that stamps each chunk with the time it may leave (delay, jitter, loss),
-/// and a writer that waits for that time, for the flow to move, and for the bandwidth budget.
+/// and a writer that waits for that time, for the flow to move, and for the bandwidth budget, and then
+/// hands what it forwarded to the side tap (never waiting for it).
 async fn pump(
     mut rd: OwnedReadHalf,
     mut wr: OwnedWriteHalf,
     flow: Flow,
     rx: watch::Receiver<Arc<Shared>>,
     advertise: Option<String>,
+    mut tap: Option<TapHandle>,
 ) {
     let (tx, mut chan) = mpsc::channel::<(Instant, Vec<u8>)>(256);
     let mut rrx = rx.clone();
@@ -567,6 +589,9 @@ async fn pump(
             }
             if wr.write_all(&data).await.is_err() {
                 return;
+            }
+            if let Some(t) = tap.as_mut() {
+                t.offer(data);
             }
         }
         let _ = wr.shutdown().await;
@@ -714,6 +739,92 @@ mod tests {
             .await
             .expect("healed");
         assert!(again < Duration::from_millis(300), "{again:?}");
+    }
+
+    /// A client ConnectRequest frame (protocol 0, no zxid seen, 30 s, new session, 16-byte password, not
+    /// read-only), as ClientCnxn sends it.
+    fn connect_request() -> Vec<u8> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&0i32.to_be_bytes());
+        body.extend_from_slice(&0i64.to_be_bytes());
+        body.extend_from_slice(&30_000i32.to_be_bytes());
+        body.extend_from_slice(&0i64.to_be_bytes());
+        body.extend_from_slice(&16i32.to_be_bytes());
+        body.extend_from_slice(&[0u8; 16]);
+        body.push(0);
+        let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+        frame.extend(body);
+        frame
+    }
+
+    #[tokio::test]
+    async fn the_tap_reads_what_the_proxy_forwarded_and_gives_up_on_garbage_without_holding_bytes() {
+        let (client, proxy) = (echo().await, free_port());
+        let p = Proxies::start(&one_node(client, proxy), LinkTable::default())
+            .await
+            .unwrap();
+        first_round_trip(proxy).await;
+        let cursor = p.trace(None, 0).next;
+        round_trip(proxy, &connect_request(), Duration::from_secs(5))
+            .await
+            .expect("the request goes through and back");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let connects = loop {
+            let page = p.trace(Some(cursor), 100);
+            let c: Vec<_> = page.events.into_iter().filter(|e| e.msg == "connect").collect();
+            if !c.is_empty() || Instant::now() > deadline {
+                break c;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(connects.len(), 1, "the client's ConnectRequest, read on its way in");
+        assert_eq!(
+            (connects[0].from, connects[0].to),
+            (Endpoint::Clients, Endpoint::Node(1))
+        );
+        assert_eq!(connects[0].size, connect_request().len());
+        // 200 kB of bytes no decoder reads: given up (said, counted), every byte still forwarded unchanged.
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        round_trip(proxy, &big, Duration::from_secs(10))
+            .await
+            .expect("forwarded");
+        let page = p.trace(Some(cursor), 1000);
+        assert!(page.gave_up >= 1, "{:?}", page.events);
+    }
+
+    /// What tapping costs on the forwarding path: small round trips through a proxy with the tap on and
+    /// off (`cargo test --lib tap_cost -- --nocapture` prints the figures).
+    #[tokio::test]
+    async fn tap_cost() {
+        let (client, proxy) = (echo().await, free_port());
+        let p = Proxies::start(&one_node(client, proxy), LinkTable::default())
+            .await
+            .unwrap();
+        first_round_trip(proxy).await;
+        let mut medians = Vec::new();
+        for on in [false, true, false, true] {
+            p.tracer().set_on(on);
+            let mut s = TcpStream::connect(("127.0.0.1", proxy)).await.unwrap();
+            s.set_nodelay(true).unwrap();
+            // A valid client stream (a connect, then 4-byte-framed pings), so the tap decodes every chunk.
+            s.write_all(&connect_request()).await.unwrap();
+            let mut back = vec![0u8; connect_request().len()];
+            s.read_exact(&mut back).await.unwrap();
+            let ping = [0, 0, 0, 8, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 11];
+            let mut times = Vec::new();
+            for _ in 0..1500 {
+                let t0 = Instant::now();
+                s.write_all(&ping).await.unwrap();
+                let mut b = [0u8; 12];
+                s.read_exact(&mut b).await.unwrap();
+                times.push(t0.elapsed().as_micros() as u64);
+            }
+            times.sort();
+            medians.push((on, times[times.len() / 2], times[times.len() * 99 / 100]));
+        }
+        eprintln!("tap cost (on, median us, p99 us) per 1500 round trips: {medians:?}");
+        let events = p.trace(Some(1), 100_000).events.len();
+        assert!(events >= 3000, "the tapped runs were decoded: {events} events");
     }
 
     #[tokio::test]

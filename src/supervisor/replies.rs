@@ -54,6 +54,7 @@ answers! {
     PowerCutReply => "power_cut",
     ReloadReply => "reload",
     ShutdownReply => "shutdown",
+    TraceReply => "trace",
 }
 
 /// `ping`: the supervisor answers, and who it is.
@@ -120,6 +121,13 @@ pub struct DashboardReply {
     pub url: String,
     pub port: u16,
     pub already: bool,
+}
+
+/// `trace`: the proxies' trace events from the asked cursor on, the cursor of the next poll, and what the
+/// side tap lost (events that left the ring before this poll, dropped chunks, connections given up).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TraceReply {
+    pub page: crate::model::trace::TracePage,
 }
 
 /// `disk`: the journal event of the fault, the nodes it was set on, and the fault.
@@ -245,6 +253,9 @@ mod tests {
         round_trip(ShutdownReply {
             stopped: vec![1, 2, 3],
             needed_sigkill: vec![3],
+        });
+        round_trip(TraceReply {
+            page: crate::model::trace::TraceRing::new(4).since(1, 10),
         });
     }
 

@@ -11,6 +11,7 @@ use super::cluster::Sup;
 use super::control::{Reply, Request, WireError};
 use super::replies::{
     Answer, LinksReply, PingReply, RecordReply, ReloadReply, SetLinksReply, ShutdownReply, StatusReply, StopReply,
+    TraceReply,
 };
 use super::{links, proxy};
 use crate::error::{Error, Result};
@@ -68,7 +69,7 @@ impl Sup {
     }
 
     pub(super) async fn handle(self: &Arc<Self>, req: Request) -> Result<Value> {
-        if !matches!(req, Request::Ping | Request::Status) {
+        if !matches!(req, Request::Ping | Request::Status | Request::Trace { .. }) {
             self.active();
         }
         match req {
@@ -158,6 +159,10 @@ impl Sup {
                 }
                 .encode())
             }
+            Request::Trace { cursor, max } => Ok(TraceReply {
+                page: self.proxies_or_refuse()?.trace(cursor, max),
+            }
+            .encode()),
             Request::Dashboard { port } => Ok(self.open_dashboard(port).await?.encode()),
             Request::Disk { ids, fault, cause } => Ok(self.set_disk(&ids, fault, &cause)?.encode()),
             Request::PowerCut {

@@ -446,6 +446,7 @@ mod tests {
             events,
             vec![Event::Message {
                 offset: 0,
+                len: 4,
                 message: ClientMessage::FourLetterWord("srvr".into())
             }]
         );

@@ -84,8 +84,8 @@ impl fmt::Display for Stop {
 /// What feeding a tap produced.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event<M> {
-    /// A message, with the offset of its first byte in this direction of the connection.
-    Message { offset: u64, message: M },
+    /// A message, with the offset of its first byte in this direction of the connection and its length.
+    Message { offset: u64, len: usize, message: M },
     /// The tap stopped at this offset; it reports nothing more for this connection.
     Stopped { offset: u64, why: Stop },
 }
@@ -154,6 +154,7 @@ impl<D: Decode> Tap<D> {
                 Parse::Message(message, n) => {
                     out.push(Event::Message {
                         offset: self.offset + start as u64,
+                        len: n,
                         message,
                     });
                     start += n;
