@@ -404,6 +404,16 @@ pub struct UpArgs {
     /// removes the cluster's directory within a few seconds
     #[arg(long, value_name = "PID")]
     pub owner: Option<i32>,
+    /// A new cluster's first start as the tutorials do it by hand: the voters one at a time in id order
+    /// (each once the one before has its election port open, plus --gap), and once a quorum of them runs,
+    /// each next one only after the one before serves; observers last. The first quorum elects its highest
+    /// id (3 of 5) and the later nodes join it; `zkdev explain election` tells the story
+    #[arg(long, conflicts_with = "no_wait")]
+    pub one_by_one: bool,
+    /// With --one-by-one: how long to wait between one node being ready and the next starting (a duration
+    /// with its unit: 500ms, 1s)
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = with_unit, requires = "one_by_one")]
+    pub gap: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,7 @@
 //! # }
 //! ```
 
+pub mod boot;
 mod ensemble;
 pub mod faults;
 pub mod kill_leader;
