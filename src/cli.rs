@@ -410,9 +410,9 @@ pub struct UpArgs {
     /// id (3 of 5) and the later nodes join it; `zkdev explain election` tells the story
     #[arg(long, conflicts_with = "no_wait")]
     pub one_by_one: bool,
-    /// With --one-by-one: how long to wait between one node being ready and the next starting (a duration
-    /// with its unit: 500ms, 1s)
-    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = with_unit, requires = "one_by_one")]
+    /// With --one-by-one: how long to wait between one node being ready and the next starting (a duration:
+    /// 500ms, 1s, 0s; a bare number is seconds)
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = seconds_or_zero, requires = "one_by_one")]
     pub gap: Duration,
 }
 
@@ -982,6 +982,11 @@ fn seconds(text: &str) -> Result<Duration, String> {
         d if d.is_zero() => Err("give a duration greater than 0, e.g. 30s".into()),
         d => Ok(d),
     }
+}
+
+/// A duration flag where a bare number means seconds and 0 is allowed (`up --gap`).
+fn seconds_or_zero(text: &str) -> Result<Duration, String> {
+    crate::model::span::parse(text, crate::model::span::Bare::Seconds)
 }
 
 /// A duration flag where a bare number used to mean milliseconds: a unit is now required.
