@@ -448,7 +448,9 @@ pub struct NodeArgs {
 pub struct AddArgs {
     #[command(flatten)]
     pub out: JsonArg,
-    /// Add observers instead of voting participants
+    /// Add observers instead of voting participants. On a cluster made without --reconfig this is the
+    /// static way: every node's zoo.cfg gets the observer's line, the observer starts, and the other nodes
+    /// restart one at a time (leader last) as `rolling-restart` does
     #[arg(long)]
     pub observer: bool,
     /// How many nodes to add (ids after the highest one), in one reconfig

@@ -24,6 +24,7 @@ mod ensemble;
 pub mod faults;
 pub mod kill_leader;
 pub mod nemesis;
+pub mod rolling;
 pub mod run;
 pub mod sessions;
 pub mod spec;
