@@ -122,10 +122,14 @@ pub fn parse_log(node: u32, text: &str) -> Vec<Line> {
             }
         } else if let Some(rest) = after(l, "Have quorum of supporters, sids: ") {
             let (sids, tail) = rest.split_once(';').unwrap_or((rest, ""));
-            let supporters = sids
+            // `[[1, 2],[1, 2]]` with reconfigEnabled: one list per quorum verifier (the old and the next
+            // configuration); each supporter once.
+            let mut supporters: Vec<u32> = sids
                 .split(|c: char| !c.is_ascii_digit())
                 .filter_map(|d| d.parse().ok())
                 .collect();
+            supporters.sort();
+            supporters.dedup();
             if let Some(z) = after(tail, "zxid: ").and_then(|z| z.trim().parse().ok()) {
                 out.push(Line::Term {
                     at,
@@ -498,7 +502,9 @@ fn follow(part: &mut NodePart, lines: &[Line], start: usize) {
 /// A node that took no part: did it begin looking after the quorum formed (at `term_at`, before the next
 /// election's at `next_at`) and join `leader`?
 fn joiner(mut part: NodePart, lines: &[Line], term_at: &str, next_at: Option<&str>, leader: u32) -> NodePart {
-    let start = lines.iter().position(|l| match l {
+    // Its last `New election` in that stretch: a node may begin again at once (with reconfigEnabled it
+    // does when it learns the committed configuration's version).
+    let start = lines.iter().rposition(|l| match l {
         Line::NewElection { at, .. } => at.as_str() > term_at && next_at.is_none_or(|n| at.as_str() < n),
         _ => false,
     });
@@ -952,6 +958,39 @@ mod tests {
         assert!(repeated.count > 3, "{repeated:?}");
         assert_eq!(n1.heard_repeated.iter().map(|r| r.count).sum::<usize>(), n1.heard.len());
         assert!(n1.heard_repeated.len() < n1.heard.len() / 2);
+    }
+
+    #[test]
+    fn with_reconfig_the_later_voter_and_the_observer_join_too() {
+        // A real `up --nodes 3 --observers 1 --one-by-one --reconfig`: node 2 wins with 1 and 2; node 3 and
+        // observer 4 begin looking twice (reconfigEnabled restarts the election on the committed config).
+        let texts = [
+            include_str!("fixtures/reconfig_observer/node1.log"),
+            include_str!("fixtures/reconfig_observer/node2.log"),
+            include_str!("fixtures/reconfig_observer/node3.log"),
+            include_str!("fixtures/reconfig_observer/node4.log"),
+        ];
+        let role = |id| if id == 4 { Role::Observer } else { Role::Participant };
+        let logs: Vec<_> = (1..=4u32)
+            .map(|id| (id, role(id), parse_log(id, texts[id as usize - 1])))
+            .collect();
+        let e = analyse(&logs, &[], None).unwrap();
+        assert_eq!((e.leader, e.epoch), (2, 1));
+        assert_eq!(
+            e.supporters,
+            [1, 2],
+            "each supporter once, not once per quorum verifier"
+        );
+        let joined: Vec<(u32, String)> = (e.nodes.iter())
+            .filter_map(|n| n.joined.as_ref().map(|j| (n.node, format!("{} {}", j.as_, j.leader))))
+            .collect();
+        assert_eq!(joined, [(3, "following 2".into()), (4, "observing 2".into())]);
+        let text = e.story.join("\n");
+        assert!(
+            text.contains("Observer 4 began looking") && text.contains("as an OBSERVER of node 2"),
+            "{text}"
+        );
+        assert!(!text.contains("not running or cut off"), "{text}");
     }
 
     #[test]
