@@ -304,15 +304,20 @@ async fn add_static(ctx: &Ctx, args: &AddArgs, paths: &ClusterPaths, spec: &Clus
     };
     sup.ask_for::<ReloadReply>(reload, Duration::from_secs(10)).await?;
     let show = |e: &crate::engine::rolling::RollingEvent| {
-        if let crate::engine::rolling::RollingEvent::Restarting { id, was } = e {
-            progress(
-                ctx,
-                &format!(
-                    "restarting node {id} ({}) with the new zoo.cfg...",
-                    was.map_or("not serving".to_string(), |m| m.to_string())
-                ),
-            );
-        }
+        let mode = |m: &Option<crate::model::server::Mode>| m.map_or("not serving".to_string(), |m| m.to_string());
+        let line = match e {
+            crate::engine::rolling::RollingEvent::Restarting { id, was } => {
+                format!("restarting node {id} ({}) with the new zoo.cfg...", mode(was))
+            }
+            crate::engine::rolling::RollingEvent::Done(s) => format!(
+                "node {} ({}): serving again as {} after {} ms",
+                s.id,
+                mode(&s.was),
+                mode(&s.now),
+                s.ms
+            ),
+        };
+        progress(ctx, &line);
     };
     let restarted =
         crate::engine::rolling::rolling_restart(&sup, &ctx.cause(), &grown, paths, &old_ids, args.timeout, show).await;
@@ -366,20 +371,11 @@ async fn add_static(ctx: &Ctx, args: &AddArgs, paths: &ClusterPaths, spec: &Clus
         crate::output::print_json(&report);
         return Ok(());
     }
-    for s in &report.restarted {
-        crate::outln!(
-            "node {} ({}): serving again as {} after {} ms",
-            s.id,
-            s.was.map_or("-".to_string(), |m| m.to_string()),
-            s.now.map_or("-".to_string(), |m| m.to_string()),
-            s.ms
-        );
-    }
     crate::outln!(
         "added {} as {} the static way in {}: every zoo.cfg names {}, every node restarted once (leader {} \
          last), without a serving leader for {without} ms",
         nodes_word(&ids),
-        plural("observer", ids.len()),
+        if ids.len() == 1 { "an observer" } else { "observers" },
         crate::output::secs(Duration::from_millis(report.elapsed_ms)),
         if ids.len() == 1 { "it" } else { "them" },
         report.leader_before

@@ -174,9 +174,12 @@ pub async fn start_one_by_one(
     Ok(report)
 }
 
+/// A condition on the ensemble's status.
+type Done = Box<dyn Fn(&observe::ClusterStatus) -> bool + Send>;
+
 /// Wait until `what` holds; what it found (the mode the node served in).
 async fn wait_for(spec: &ClusterSpec, paths: &ClusterPaths, what: &Waited, timeout: Duration) -> Result<Waited> {
-    let (id, done): (u32, Box<dyn Fn(&observe::ClusterStatus) -> bool + Send>) = match what {
+    let (id, done): (u32, Done) = match what {
         Waited::Nothing => return Ok(Waited::Nothing),
         Waited::ElectionPort { node, port } => {
             let address = spec.node(*node).expect("a node of the spec").address;

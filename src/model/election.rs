@@ -567,8 +567,7 @@ fn after_each_start(nodes: &[NodePart], quorum: usize) -> Vec<AfterStart> {
             let n = nodes.iter().find(|n| n.node == *voter).expect("a started node");
             let last = (n.heard.iter())
                 .filter(|h| h.sender == *voter && h.sender_state == "LOOKING")
-                .filter(|h| until.is_none_or(|u| h.at.as_str() < u))
-                .last()
+                .rfind(|h| until.is_none_or(|u| h.at.as_str() < u))
                 .map_or(*voter, |h| h.vote.id);
             votes.push((*voter, last));
         }
@@ -919,7 +918,8 @@ mod tests {
         assert_eq!(e.supporters, [1, 2, 3]);
         assert!(e.one_by_one);
         // Who voted for whom after each start.
-        let steps: Vec<(u32, Vec<(u32, u32)>, Option<u32>)> = (e.after_each_start.iter())
+        type Votes = Vec<(u32, u32)>;
+        let steps: Vec<(u32, Votes, Option<u32>)> = (e.after_each_start.iter())
             .map(|a| (a.node, a.votes.clone(), a.quorum_for))
             .collect();
         assert_eq!(
