@@ -540,6 +540,16 @@ pub struct UpArgs {
     /// removes the cluster's directory within a few seconds
     #[arg(long, value_name = "PID")]
     pub owner: Option<i32>,
+    /// A new cluster's first start as the tutorials do it by hand: the voters one at a time in id order
+    /// (each once the one before has its election port open, plus --gap), and once a quorum of them runs,
+    /// each next one only after the one before serves; observers last. The first quorum elects its highest
+    /// id (3 of 5) and the later nodes join it; `zkdev explain election` tells the story
+    #[arg(long, conflicts_with = "no_wait")]
+    pub one_by_one: bool,
+    /// With --one-by-one: how long to wait between one node being ready and the next starting (a duration:
+    /// 500ms, 1s, 0s; a bare number is seconds)
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = seconds_or_zero, requires = "one_by_one")]
+    pub gap: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -574,7 +584,9 @@ pub struct NodeArgs {
 pub struct AddArgs {
     #[command(flatten)]
     pub out: JsonArg,
-    /// Add observers instead of voting participants
+    /// Add observers instead of voting participants. On a cluster made without --reconfig this is the
+    /// static way: every node's zoo.cfg gets the observer's line, the observer starts, and the other nodes
+    /// restart one at a time (leader last) as `rolling-restart` does
     #[arg(long)]
     pub observer: bool,
     /// How many nodes to add (ids after the highest one), in one reconfig
@@ -1110,6 +1122,11 @@ fn seconds(text: &str) -> Result<Duration, String> {
         d if d.is_zero() => Err("give a duration greater than 0, e.g. 30s".into()),
         d => Ok(d),
     }
+}
+
+/// A duration flag where a bare number means seconds and 0 is allowed (`up --gap`).
+fn seconds_or_zero(text: &str) -> Result<Duration, String> {
+    crate::model::span::parse(text, crate::model::span::Bare::Seconds)
 }
 
 /// A duration flag where a bare number used to mean milliseconds: a unit is now required.

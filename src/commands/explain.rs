@@ -55,6 +55,18 @@ fn election(ctx: &Ctx, paths: &ClusterPaths, spec: &ClusterSpec, node: Option<u3
 fn print_nodes(e: &Explanation) {
     for n in &e.nodes {
         let role = if n.role == Role::Observer { "observer" } else { "voter" };
+        if let Some(j) = &n.joined {
+            crate::outln!(
+                "node {} ({role}): looked from {}, after the quorum had formed; {} node {}{}",
+                n.node,
+                clock(Some(&j.looked_at)),
+                j.as_,
+                j.leader,
+                n.took_ms.map(|ms| format!(" after {ms} ms")).unwrap_or_default()
+            );
+            print_heard(n);
+            continue;
+        }
         if !n.took_part {
             crate::outln!(
                 "node {} ({role}): no election in its log for this epoch (not running, or cut off)",
@@ -78,17 +90,33 @@ fn print_nodes(e: &Explanation) {
                 format!("its votes: {}", votes.join(" -> "))
             }
         );
-        for h in &n.heard {
-            crate::outln!(
-                "    {}  heard node {} ({}, round {:#x}) vote for node {} {}",
-                clock(Some(&h.at)),
-                h.sender,
-                h.sender_state.to_ascii_lowercase(),
-                h.round,
-                h.vote.id,
-                h.vote
-            );
-        }
+        print_heard(n);
+    }
+}
+
+/// The notifications a node received, each distinct one once with its count (`×12`).
+fn print_heard(n: &election::NodePart) {
+    for h in &n.heard_repeated {
+        let when = if h.count > 1 {
+            format!("{}-{}", clock(Some(&h.first_at)), clock(Some(&h.last_at)))
+        } else {
+            clock(Some(&h.first_at)).to_string()
+        };
+        crate::outln!(
+            "    {when:<25}  node {} → node {}: vote for {} (epoch {:#x}, zxid {}, round {:#x}, {}){}",
+            h.sender,
+            h.receiver,
+            h.vote.id,
+            h.vote.epoch,
+            h.vote.zxid,
+            h.round,
+            h.sender_state.to_ascii_lowercase(),
+            if h.count > 1 {
+                format!(" ×{}", h.count)
+            } else {
+                String::new()
+            }
+        );
     }
 }
 

@@ -63,6 +63,17 @@ pub async fn add(ctx: &Ctx, args: AddArgs) -> Result<()> {
         )));
     }
     let (paths, spec) = ctx.existing()?;
+    if !spec.settings.reconfig && args.observer {
+        return add_static(ctx, &args, &paths, &spec).await;
+    }
+    if !spec.settings.reconfig {
+        return Err(Error::usage(format!(
+            "cluster `{}` was made without dynamic reconfiguration, so its voters are fixed (`zkdev add --observer` \
+             adds an observer the static way, with a rolling restart); to add voters, {}",
+            spec.name,
+            spec.remake_advice(&["--reconfig"])
+        )));
+    }
     require_reconfig(&spec)?;
     let sup = ctx.supervisor().await?;
     let _lock = paths.lock(Duration::from_secs(60)).await?;
@@ -163,6 +174,220 @@ pub async fn add(ctx: &Ctx, args: AddArgs) -> Result<()> {
         },
     )
     .await
+}
+
+#[derive(Debug, Serialize)]
+struct StaticReport {
+    change: &'static str,
+    /// `static`: every zoo.cfg rewritten and the ensemble restarted node by node (no reconfig).
+    path: &'static str,
+    nodes: Vec<u32>,
+    leader_before: u32,
+    leader_after: Option<u32>,
+    restarted: Vec<crate::engine::rolling::Step>,
+    /// Every stretch without a serving leader during the restarts.
+    leaderless: Vec<crate::engine::rolling::Window>,
+    elapsed_ms: u64,
+    note: &'static str,
+}
+
+const STATIC_NOTE: &str = "this is the static path (the tutorials'); the dynamic one is a cluster made with `zkdev up \
+                           --reconfig`, where `zkdev add` asks ZooKeeper to reconfigure without restarting anything";
+
+/// `zkdev add --observer` on a cluster without dynamic reconfiguration: the tutorials' static way. The new
+/// observers' files are rendered (their own zoo.cfg with `peerType=observer`) and every node's zoo.cfg gets
+/// their `server.N=...:observer` lines; they start and sync with the leader, then the other nodes restart one
+/// at a time (the rolling restart's engine: followers first, the leader last, each serving again before the
+/// next), so every node's configuration names them and the quorum never breaks.
+async fn add_static(ctx: &Ctx, args: &AddArgs, paths: &ClusterPaths, spec: &ClusterSpec) -> Result<()> {
+    if spec.net.is_some() {
+        return Err(Error::usage(format!(
+            "cluster `{}` has proxied links (--net) and no dynamic reconfiguration: zkdev adds an observer to such \
+             a cluster only through reconfig; {}",
+            spec.name,
+            spec.remake_advice(&["--reconfig"])
+        )));
+    }
+    let sup = ctx.supervisor().await?;
+    let _lock = paths.lock(Duration::from_secs(60)).await?;
+    let t0 = Instant::now();
+    let status = observe::gather(spec, paths, &paths.load_state()?).await;
+    if !status.healthy() {
+        return Err(Error::failed(format!(
+            "the static way restarts every node one at a time, which needs every node serving with one leader \
+             first: {}; `zkdev up` or `zkdev wait`, then `zkdev add --observer` again",
+            crate::output::summary_line(&status)
+        )));
+    }
+    let first = spec.next_id();
+    let ids: Vec<u32> = (first..first + args.count).collect();
+    let mut grown = spec.clone();
+    for id in &ids {
+        grown = grown.with_node(*id, Role::Observer)?;
+    }
+    crate::os::launch::check_ports_free(&grown, &ids).await?;
+    for id in &ids {
+        crate::os::tls::ensure_node(&grown, paths, *id)?;
+    }
+    let old_ids = spec.ids();
+    progress(
+        ctx,
+        &format!(
+            "cluster `{}` has no dynamic reconfiguration: adding {} the static way (every zoo.cfg names {}, then \
+             a rolling restart); `zkdev up --reconfig` makes a cluster where `zkdev add` needs no restart",
+            spec.name,
+            nodes_word(&ids),
+            if ids.len() == 1 { "it" } else { "them" }
+        ),
+    );
+    let record = Request::Record {
+        message: format!(
+            "static add of {} as {}: zoo.cfg of every node, then a rolling restart of {}",
+            nodes_word(&ids),
+            plural("observer", ids.len()),
+            nodes_word(&old_ids)
+        ),
+        cause: ctx.cause(),
+        action: Some(Action::Reconfig),
+    };
+    sup.ask_for::<RecordReply>(record, Duration::from_secs(10)).await?;
+    // Every node's files from the grown spec: the new ones whole, the others' zoo.cfg with the new lines
+    // (what a running node read at its start stays in force until its restart below).
+    save_spec(paths, &grown)?;
+    let rendered = crate::model::render::render(&grown, paths, &crate::dist::cds::plan(&grown, paths, &ids))?;
+    for files in &rendered {
+        crate::os::zoo_cfg::write_node(paths, files)?;
+    }
+    for id in &ids {
+        let line = std::fs::read_to_string(paths.zoo_cfg(*id))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with(&format!("server.{id}=")))
+            .unwrap_or_default()
+            .to_string();
+        progress(
+            ctx,
+            &format!("wrote `{line}` into the zoo.cfg of {}", nodes_word(&grown.ids())),
+        );
+    }
+    progress(ctx, &format!("starting {} (peerType=observer)", nodes_word(&ids)));
+    let started = sup
+        .ask_for::<StartReply>(
+            Request::Start {
+                ids: ids.clone(),
+                cause: ctx.cause(),
+            },
+            Duration::from_secs(120),
+        )
+        .await;
+    let synced = match started {
+        Ok(_) => wait_synced(&sup, &grown, &ids, args.timeout).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = synced {
+        undo_add(ctx, &sup, paths, spec, &ids).await;
+        // The other nodes' zoo.cfg go back to what they run with.
+        let rendered = crate::model::render::render(spec, paths, &crate::dist::cds::plan(spec, paths, &[]))?;
+        for files in &rendered {
+            crate::os::zoo_cfg::write_node(paths, files)?;
+        }
+        return Err(e);
+    }
+    let reload = Request::Reload {
+        action: Action::Reconfig,
+        message: format!(
+            "{} observing; restarting {} one at a time so that each names it",
+            nodes_word(&ids),
+            nodes_word(&old_ids)
+        ),
+        cause: ctx.cause(),
+    };
+    sup.ask_for::<ReloadReply>(reload, Duration::from_secs(10)).await?;
+    let show = |e: &crate::engine::rolling::RollingEvent| {
+        let mode = |m: &Option<crate::model::server::Mode>| m.map_or("not serving".to_string(), |m| m.to_string());
+        let line = match e {
+            crate::engine::rolling::RollingEvent::Restarting { id, was } => {
+                format!("restarting node {id} ({}) with the new zoo.cfg...", mode(was))
+            }
+            crate::engine::rolling::RollingEvent::Done(s) => format!(
+                "node {} ({}): serving again as {} after {} ms",
+                s.id,
+                mode(&s.was),
+                mode(&s.now),
+                s.ms
+            ),
+        };
+        progress(ctx, &line);
+    };
+    let restarted =
+        crate::engine::rolling::rolling_restart(&sup, &ctx.cause(), &grown, paths, &old_ids, args.timeout, show).await;
+    let restarted = match restarted {
+        Ok(r) => r,
+        Err(e) => {
+            let record = Request::Record {
+                message: format!(
+                    "static add of {}: the rolling restart stopped ({e}); the nodes not restarted yet run with \
+                     their old zoo.cfg: `zkdev rolling-restart` finishes it",
+                    nodes_word(&ids)
+                ),
+                cause: ctx.cause(),
+                action: None,
+            };
+            let _ = sup.ask_for::<RecordReply>(record, Duration::from_secs(5)).await;
+            return Err(e);
+        }
+    };
+    let leader_after = leader_now(&grown, paths).await;
+    let report = StaticReport {
+        change: "add",
+        path: "static",
+        nodes: ids.clone(),
+        leader_before: restarted.leader_before,
+        leader_after,
+        restarted: restarted.steps,
+        leaderless: restarted.leaderless,
+        elapsed_ms: t0.elapsed().as_millis() as u64,
+        note: STATIC_NOTE,
+    };
+    let without: u64 = report.leaderless.iter().map(|w| w.ms).sum();
+    let message = format!(
+        "static add of {} as {}: every node restarted with it in its zoo.cfg (leader {} last), {} ms without a \
+         serving leader",
+        nodes_word(&ids),
+        plural("observer", ids.len()),
+        report.leader_before,
+        without
+    );
+    sup.ask_for::<ReloadReply>(
+        Request::Reload {
+            action: Action::Reconfig,
+            message,
+            cause: ctx.cause(),
+        },
+        Duration::from_secs(10),
+    )
+    .await?;
+    if ctx.json {
+        crate::output::print_json(&report);
+        return Ok(());
+    }
+    crate::outln!(
+        "added {} as {} the static way in {}: every zoo.cfg names {}, every node restarted once (leader {} \
+         last), without a serving leader for {without} ms",
+        nodes_word(&ids),
+        if ids.len() == 1 { "an observer" } else { "observers" },
+        crate::output::secs(Duration::from_millis(report.elapsed_ms)),
+        if ids.len() == 1 { "it" } else { "them" },
+        report.leader_before
+    );
+    crate::outln!("  {STATIC_NOTE}");
+    crate::outln!(
+        "cluster {}: leader {}, connect {}",
+        grown.name,
+        leader_after.map_or("none".to_string(), |l| l.to_string()),
+        grown.client_connect_string()
+    );
+    Ok(())
 }
 
 /// `zkdev remove ID`, `zkdev promote ID`, `zkdev demote ID`.

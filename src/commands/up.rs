@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::{new_spec, Ctx, NewCluster};
 use crate::cli::UpArgs;
+use crate::engine::boot::{BootEvent, Waited};
 use crate::error::{Error, Result};
 use crate::model::spec::ClusterSpec;
 use crate::os::interrupt;
@@ -27,6 +28,14 @@ struct UpReport<'a> {
 pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
     let timeout = args.timeout;
     let paths = ctx.paths();
+    if args.one_by_one && paths.exists() {
+        return Err(Error::usage(format!(
+            "--one-by-one starts a new cluster for its first election, but cluster `{}` exists already (its nodes \
+             have voted before: a restart is not a first start); `zkdev down --purge` removes it, or pass \
+             --cluster NAME for a second one",
+            ctx.cluster
+        )));
+    }
     // A new cluster's flags and profile are checked before anything is written, even the lock file.
     let candidate = if paths.exists() {
         None
@@ -124,17 +133,29 @@ pub async fn run(ctx: &Ctx, args: UpArgs) -> Result<()> {
     let sup = ctx.supervisor().await?;
     let t0 = Instant::now();
     let log_lengths = crate::zk::startup::log_lengths(&spec, &paths);
-    let answer = sup
-        .ask_for::<StartReply>(
+    let answer = if args.one_by_one {
+        let how = crate::engine::boot::OneByOne { gap: args.gap, timeout };
+        let progress = |e: &BootEvent| {
+            if !ctx.quiet && !ctx.json {
+                eprintln!("{}", describe_boot(&spec, e, args.gap));
+            }
+        };
+        crate::engine::boot::start_one_by_one(&sup, &ctx.cause(), &spec, &paths, how, progress)
+            .await
+            .map(|r| r.started)
+    } else {
+        sup.ask_for::<StartReply>(
             Request::Start {
                 ids: spec.ids(),
                 cause: ctx.cause(),
             },
             Duration::from_secs(120),
         )
-        .await;
+        .await
+        .map(|r| r.started)
+    };
     let started: Vec<u32> = match answer {
-        Ok(r) => r.started,
+        Ok(started) => started,
         Err(e) => {
             // Nothing of this run is left: the supervisor stops what it had started itself.
             if sup.started_here {
@@ -516,5 +537,60 @@ fn report(ctx: &Ctx, spec: &ClusterSpec, started: &[u32], elapsed: Duration, sta
             tls.client_cert().display(),
             tls.client_key().display()
         );
+    }
+}
+
+/// One step of `up --one-by-one`, as a progress line.
+fn describe_boot(spec: &ClusterSpec, e: &BootEvent, gap: Duration) -> String {
+    let gap = if gap.is_zero() {
+        String::new()
+    } else {
+        format!(", then {}", crate::model::span::format(gap))
+    };
+    match e {
+        BootEvent::Waiting { next, waiting } => {
+            match waiting {
+                Waited::Nothing => format!("node {next}: starting"),
+                Waited::ElectionPort { node, port } => {
+                    format!("node {next}: waiting for node {node} to look for a leader (its election port {port} open){gap}")
+                }
+                Waited::Serving { node, .. } => format!(
+                "node {next}: waiting for node {node} to serve (a quorum of {} of {} voters runs: the first election \
+                 is theirs){gap}",
+                spec.quorum_needed(),
+                spec.voter_count()
+            ),
+            }
+        }
+        BootEvent::Starting {
+            id,
+            voter,
+            voters,
+            quorum,
+            waited,
+            at_ms,
+            ..
+        } => {
+            let what = match voter {
+                Some(k) if *k == *quorum => {
+                    format!("voter {k} of {voters}: with it a quorum ({quorum}) runs, the election can end")
+                }
+                Some(k) if *k < *quorum => format!("voter {k} of {voters}, no quorum yet: {quorum} needed"),
+                Some(k) => format!("voter {k} of {voters}: it finds a leader serving"),
+                None => "observer: it finds a leader serving".to_string(),
+            };
+            let after = match waited {
+                Waited::Nothing => String::new(),
+                Waited::ElectionPort { node, .. } => format!(", node {node} looking"),
+                Waited::Serving { node, mode } => format!(
+                    ", node {node} serving{}",
+                    mode.map(|m| format!(" as {m}")).unwrap_or_default()
+                ),
+            };
+            format!(
+                "node {id}: starting at +{}{after} ({what})",
+                crate::output::secs(Duration::from_millis(*at_ms))
+            )
+        }
     }
 }

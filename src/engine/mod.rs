@@ -19,11 +19,13 @@
 //! # }
 //! ```
 
+pub mod boot;
 mod ensemble;
 pub mod faults;
 pub mod kill_leader;
 pub mod nemesis;
 pub mod net;
+pub mod rolling;
 pub mod run;
 pub mod sessions;
 pub mod smoke;

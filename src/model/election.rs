@@ -122,10 +122,14 @@ pub fn parse_log(node: u32, text: &str) -> Vec<Line> {
             }
         } else if let Some(rest) = after(l, "Have quorum of supporters, sids: ") {
             let (sids, tail) = rest.split_once(';').unwrap_or((rest, ""));
-            let supporters = sids
+            // `[[1, 2],[1, 2]]` with reconfigEnabled: one list per quorum verifier (the old and the next
+            // configuration); each supporter once.
+            let mut supporters: Vec<u32> = sids
                 .split(|c: char| !c.is_ascii_digit())
                 .filter_map(|d| d.parse().ok())
                 .collect();
+            supporters.sort();
+            supporters.dedup();
             if let Some(z) = after(tail, "zxid: ").and_then(|z| z.trim().parse().ok()) {
                 out.push(Line::Term {
                     at,
@@ -193,6 +197,77 @@ pub struct NodePart {
     pub votes: Vec<Candidate>,
     /// Every vote it received, in order.
     pub heard: Vec<Notification>,
+    /// The same, each distinct notification once with how many times it came (a looking node repeats its
+    /// vote every notification interval until something changes).
+    pub heard_repeated: Vec<Repeated>,
+    /// A node that began looking only after the quorum had formed (started later, as `up --one-by-one` does
+    /// it): whom it found leading and joined. Such a node did not take part in the vote.
+    pub joined: Option<Joined>,
+}
+
+/// A node that came after the election and joined its leader.
+#[derive(Debug, Clone, Serialize)]
+pub struct Joined {
+    /// The leader it joined.
+    pub leader: u32,
+    /// following | observing.
+    pub as_: String,
+    pub looked_at: String,
+    pub decided_at: Option<String>,
+    /// The nodes that told it who leads (answering as LEADING or FOLLOWING), and their states.
+    pub told_by: Vec<(u32, String)>,
+}
+
+/// Identical notifications a node received, collapsed: the first and last time, and the count.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Repeated {
+    pub first_at: String,
+    pub last_at: String,
+    pub receiver: u32,
+    pub sender: u32,
+    pub sender_state: String,
+    pub round: u64,
+    pub vote: Candidate,
+    pub count: usize,
+}
+
+/// Collapse `heard` into one entry per distinct (sender, its state, round, vote), in the order each first
+/// came.
+pub fn collapse(heard: &[Notification]) -> Vec<Repeated> {
+    let mut out: Vec<Repeated> = Vec::new();
+    for n in heard {
+        let same = |r: &&mut Repeated| {
+            r.sender == n.sender && r.sender_state == n.sender_state && r.round == n.round && r.vote == n.vote
+        };
+        if let Some(r) = out.iter_mut().find(|r| same(r)) {
+            r.count += 1;
+            r.last_at = n.at.clone();
+            continue;
+        }
+        out.push(Repeated {
+            first_at: n.at.clone(),
+            last_at: n.at.clone(),
+            receiver: n.receiver,
+            sender: n.sender,
+            sender_state: n.sender_state.clone(),
+            round: n.round,
+            vote: n.vote,
+            count: 1,
+        });
+    }
+    out
+}
+
+/// The votes once they settled after one more voter began looking (before the next one did).
+#[derive(Debug, Clone, Serialize)]
+pub struct AfterStart {
+    /// The voter that began looking.
+    pub node: u32,
+    pub at: String,
+    /// Every looking voter's vote then, as (voter, the candidate it voted for), by voter.
+    pub votes: Vec<(u32, u32)>,
+    /// The candidate a quorum voted for by then, if one did.
+    pub quorum_for: Option<u32>,
 }
 
 /// A voter changing its vote, and why the new candidate is greater.
@@ -232,6 +307,10 @@ pub struct Explanation {
     /// The greatest candidate by (epoch, zxid, id): the rule's winner.
     pub greatest: Option<Candidate>,
     pub switches: Vec<Switch>,
+    /// The votes after each voter began looking, in the order they did.
+    pub after_each_start: Vec<AfterStart>,
+    /// Did the voters begin looking far enough apart for the votes to settle in between (started one by one)?
+    pub one_by_one: bool,
     pub nodes: Vec<NodePart>,
     pub journal: Option<FromJournal>,
     /// The explanation in sentences.
@@ -293,6 +372,7 @@ pub fn analyse(logs: &[(u32, Role, Vec<Line>)], journal: &[Event], epoch: Option
     };
     let (term_at, leader, term_zxid, supporters) = terms[pick].clone();
     let prev_at = pick.checked_sub(1).map(|i| terms[i].0.clone());
+    let next_at = terms.get(pick + 1).map(|t| t.0.clone());
     let voters = logs.iter().filter(|(_, r, _)| *r == Role::Participant).count();
     let quorum = voters / 2 + 1;
 
@@ -300,6 +380,18 @@ pub fn analyse(logs: &[(u32, Role, Vec<Line>)], journal: &[Event], epoch: Option
     for (id, role, lines) in logs {
         nodes.push(node_part(*id, *role, lines, prev_at.as_deref(), &term_at));
     }
+    for (n, (_, _, lines)) in nodes.iter_mut().zip(logs) {
+        if !n.took_part {
+            *n = joiner(n.clone(), lines, &term_at, next_at.as_deref(), leader);
+        }
+    }
+    let after_each_start = after_each_start(&nodes, quorum);
+    let one_by_one = after_each_start.len() > 1
+        && after_each_start.windows(2).all(|w| {
+            millis(&w[1].at)
+                .zip(millis(&w[0].at))
+                .is_some_and(|(b, a)| b >= a + SETTLED_MS)
+        });
     let round = nodes.iter().find(|n| n.node == leader).and_then(|n| {
         n.heard
             .iter()
@@ -338,6 +430,8 @@ pub fn analyse(logs: &[(u32, Role, Vec<Line>)], journal: &[Event], epoch: Option
         candidates,
         greatest,
         switches,
+        after_each_start,
+        one_by_one,
         nodes,
         journal,
         story: Vec::new(),
@@ -362,10 +456,20 @@ fn node_part(id: u32, role: Role, lines: &[Line], prev_at: Option<&str>, term_at
         took_ms: None,
         votes: Vec::new(),
         heard: Vec::new(),
+        heard_repeated: Vec::new(),
+        joined: None,
     };
     let Some(start) = start else {
         return part;
     };
+    follow(&mut part, lines, start);
+    part
+}
+
+/// Fill `part` from the node's lines after its `New election` at `start`: its votes, what it heard, what
+/// it decided.
+fn follow(part: &mut NodePart, lines: &[Line], start: usize) {
+    let id = part.node;
     if let Line::NewElection { at, .. } = &lines[start] {
         part.started_at = Some(at.clone());
     }
@@ -392,7 +496,94 @@ fn node_part(id: u32, role: Role, lines: &[Line], prev_at: Option<&str>, term_at
             break;
         }
     }
+    part.heard_repeated = collapse(&part.heard);
+}
+
+/// A node that took no part: did it begin looking after the quorum formed (at `term_at`, before the next
+/// election's at `next_at`) and join `leader`?
+fn joiner(mut part: NodePart, lines: &[Line], term_at: &str, next_at: Option<&str>, leader: u32) -> NodePart {
+    // Its last `New election` in that stretch: a node may begin again at once (with reconfigEnabled it
+    // does when it learns the committed configuration's version).
+    let start = lines.iter().rposition(|l| match l {
+        Line::NewElection { at, .. } => at.as_str() > term_at && next_at.is_none_or(|n| at.as_str() < n),
+        _ => false,
+    });
+    let Some(start) = start else {
+        return part;
+    };
+    follow(&mut part, lines, start);
+    let Some(as_) = part.decided.clone().filter(|d| d != "leading") else {
+        return part;
+    };
+    let mut told_by: Vec<(u32, String)> = Vec::new();
+    for h in &part.heard {
+        if h.sender_state != "LOOKING" && h.vote.id == leader && !told_by.iter().any(|t| t.0 == h.sender) {
+            told_by.push((h.sender, h.sender_state.to_ascii_lowercase()));
+        }
+    }
+    told_by.sort();
+    part.joined = Some(Joined {
+        leader,
+        as_,
+        looked_at: part.started_at.clone().unwrap_or_default(),
+        decided_at: part.decided_at.clone(),
+        told_by,
+    });
     part
+}
+
+/// Votes younger than this after a start count as settled (FastLeaderElection's finalize wait is 200 ms).
+const SETTLED_MS: u64 = 500;
+
+/// A log timestamp (`2026-12-01 01:03:57,027`) as milliseconds since 1970 (UTC or not: only differences
+/// are used).
+fn millis(at: &str) -> Option<u64> {
+    let num = |r: std::ops::Range<usize>| at.get(r)?.parse::<u64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, min, sec, ms) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?);
+    // Days from the civil date (Howard Hinnant's algorithm), for dates after 1970.
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = (era * 146_097 + doe).checked_sub(719_468)?;
+    Some((((days * 24 + h) * 60 + min) * 60 + sec) * 1000 + ms)
+}
+
+/// The votes after each participating voter began looking: each started voter's last own vote before the
+/// next one began (its first vote, for itself, when it had sent none yet).
+fn after_each_start(nodes: &[NodePart], quorum: usize) -> Vec<AfterStart> {
+    let mut starts: Vec<(&str, u32)> = (nodes.iter())
+        .filter(|n| n.role == Role::Participant && n.took_part)
+        .filter_map(|n| Some((n.started_at.as_deref()?, n.node)))
+        .collect();
+    starts.sort();
+    let mut out = Vec::new();
+    for (i, (at, node)) in starts.iter().enumerate() {
+        let until = starts.get(i + 1).map(|s| s.0);
+        let mut votes = Vec::new();
+        for (_, voter) in &starts[..=i] {
+            let n = nodes.iter().find(|n| n.node == *voter).expect("a started node");
+            let last = (n.heard.iter())
+                .filter(|h| h.sender == *voter && h.sender_state == "LOOKING")
+                .rfind(|h| until.is_none_or(|u| h.at.as_str() < u))
+                .map_or(*voter, |h| h.vote.id);
+            votes.push((*voter, last));
+        }
+        votes.sort();
+        let quorum_for = votes
+            .iter()
+            .map(|v| v.1)
+            .find(|c| votes.iter().filter(|v| v.1 == *c).count() >= quorum);
+        out.push(AfterStart {
+            node: *node,
+            at: at.to_string(),
+            votes,
+            quorum_for,
+        });
+    }
+    out
 }
 
 /// The journal's view: the leader elected at `epoch`, how long none served, and the last action before.
@@ -435,6 +626,47 @@ fn capitalised(s: &str) -> String {
 
 fn clock(at: &str) -> &str {
     at.get(11..23).unwrap_or(at)
+}
+
+/// "After node 2 began looking (01:03:57,021): nodes 1 and 2 vote for node 2; 2 of 5 voters, 3 needed."
+fn after_start_line(a: &AfterStart, e: &Explanation) -> String {
+    let mut candidates: Vec<u32> = a.votes.iter().map(|v| v.1).collect();
+    candidates.sort();
+    candidates.dedup();
+    candidates.sort_by_key(|c| std::cmp::Reverse(a.votes.iter().filter(|v| v.1 == *c).count()));
+    let groups: Vec<String> = candidates
+        .iter()
+        .map(|c| {
+            let by: Vec<u32> = a.votes.iter().filter(|v| v.1 == *c).map(|v| v.0).collect();
+            if by == [*c] {
+                format!("node {c} votes for itself")
+            } else {
+                format!(
+                    "{} vote{} for node {c}",
+                    crate::model::words::nodes(&by),
+                    if by.len() == 1 { "s" } else { "" }
+                )
+            }
+        })
+        .collect();
+    let tally = match a.quorum_for {
+        Some(c) => format!(
+            "{} of {} votes for node {c}: a quorum, node {c} leads",
+            a.votes.iter().filter(|v| v.1 == c).count(),
+            e.voters
+        ),
+        None => format!(
+            "{} looking, no quorum ({} needed)",
+            crate::model::words::count(a.votes.len(), "voter"),
+            e.quorum
+        ),
+    };
+    format!(
+        "After node {} began looking ({}): {}; {tally}.",
+        a.node,
+        clock(&a.at),
+        groups.join(", ")
+    )
 }
 
 fn story(e: &Explanation) -> Vec<String> {
@@ -482,7 +714,11 @@ fn story(e: &Explanation) -> Vec<String> {
     let absent: Vec<u32> = e
         .nodes
         .iter()
-        .filter(|n| n.role == Role::Participant && !n.took_part)
+        .filter(|n| n.role == Role::Participant && !n.took_part && n.joined.is_none())
+        .map(|n| n.node)
+        .collect();
+    let later: Vec<u32> = (e.nodes.iter())
+        .filter(|n| n.role == Role::Participant && n.joined.is_some())
         .map(|n| n.node)
         .collect();
     let proposals: Vec<String> = e
@@ -491,7 +727,7 @@ fn story(e: &Explanation) -> Vec<String> {
         .map(|c| format!("node {} proposed {c}", c.id))
         .collect();
     s.push(format!(
-        "Candidates ({} of {} took part{}): {}.",
+        "Candidates ({} of {} took part{}{}): {}.",
         e.candidates.len(),
         crate::model::words::count(e.voters, "voter"),
         if absent.is_empty() {
@@ -502,9 +738,22 @@ fn story(e: &Explanation) -> Vec<String> {
                 crate::model::words::nodes(&absent)
             )
         },
+        if later.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} began looking only after the quorum had formed",
+                crate::model::words::nodes(&later)
+            )
+        },
         proposals.join("; ")
     ));
-    for w in &e.switches {
+    if e.one_by_one {
+        for a in &e.after_each_start {
+            s.push(after_start_line(a, e));
+        }
+    }
+    for w in e.switches.iter().filter(|_| !e.one_by_one) {
         let who = |c: &Candidate| {
             if c.id == w.node {
                 "itself".to_string()
@@ -547,6 +796,38 @@ fn story(e: &Explanation) -> Vec<String> {
                 e.leader, g.id, g.id
             ));
         }
+    }
+    for n in &e.nodes {
+        let Some(j) = &n.joined else { continue };
+        let told: Vec<String> = (j.told_by.iter())
+            .map(|(id, state)| format!("node {id} ({state})"))
+            .collect();
+        let kind = if n.role == Role::Observer { "Observer" } else { "Node" };
+        s.push(format!(
+            "{kind} {} began looking at {}, after the quorum had formed: {} answered that node {} leads, so it \
+             joined as {} of node {} at {}{}.",
+            n.node,
+            clock(&j.looked_at),
+            if told.is_empty() {
+                "the others".to_string()
+            } else {
+                crate::model::words::and_list(&told)
+            },
+            j.leader,
+            if j.as_ == "observing" {
+                "an OBSERVER"
+            } else {
+                "a FOLLOWER"
+            },
+            j.leader,
+            j.decided_at.as_deref().map_or("?", clock),
+            if n.role == Role::Participant && n.node > j.leader {
+                " (its higher id does not matter: a voter that finds a leader serving follows it, it does not \
+                 start a new vote)"
+            } else {
+                ""
+            }
+        ));
     }
     let max_epoch = e.candidates.iter().map(|c| c.epoch).max().unwrap_or(0);
     s.push(format!(
@@ -611,6 +892,127 @@ mod tests {
         assert!(!e.nodes[2].took_part);
         assert!(e.story.iter().any(|l| l.contains("began epoch 2")), "{:#?}", e.story);
         assert!(analyse(&logs, &[], Some(7)).is_err());
+    }
+
+    /// Logs of a real `up --nodes 5 --one-by-one --profile fast` (ZooKeeper 3.8.0), cut to the election's lines.
+    fn one_by_one() -> Vec<(u32, Role, Vec<Line>)> {
+        let texts = [
+            include_str!("fixtures/one_by_one/node1.log"),
+            include_str!("fixtures/one_by_one/node2.log"),
+            include_str!("fixtures/one_by_one/node3.log"),
+            include_str!("fixtures/one_by_one/node4.log"),
+            include_str!("fixtures/one_by_one/node5.log"),
+        ];
+        (1..=5)
+            .map(|id| (id, Role::Participant, parse_log(id, texts[id as usize - 1])))
+            .collect()
+    }
+
+    #[test]
+    fn a_first_start_one_by_one_is_the_tutorials_story() {
+        let e = analyse(&one_by_one(), &[], None).unwrap();
+        for l in &e.story {
+            println!("{l}");
+        }
+        assert_eq!((e.leader, e.epoch), (3, 1));
+        assert_eq!(e.supporters, [1, 2, 3]);
+        assert!(e.one_by_one);
+        // Who voted for whom after each start.
+        type Votes = Vec<(u32, u32)>;
+        let steps: Vec<(u32, Votes, Option<u32>)> = (e.after_each_start.iter())
+            .map(|a| (a.node, a.votes.clone(), a.quorum_for))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                (1, vec![(1, 1)], None),
+                (2, vec![(1, 2), (2, 2)], None),
+                (3, vec![(1, 3), (2, 3), (3, 3)], Some(3)),
+            ]
+        );
+        // 4 and 5 came later and followed 3: they did not vote, and they are not "absent".
+        for id in [4, 5] {
+            let n = &e.nodes[id - 1];
+            assert!(!n.took_part);
+            let j = n.joined.as_ref().unwrap_or_else(|| panic!("node {id} joined: {n:#?}"));
+            assert_eq!((j.leader, j.as_.as_str()), (3, "following"));
+            assert!(j.told_by.contains(&(3, "leading".into())), "{j:?}");
+        }
+        let text = e.story.join("\n");
+        assert!(!text.contains("not running or cut off"), "{text}");
+        assert!(text.contains("After node 2 began looking"), "{text}");
+        assert!(
+            text.contains("nodes 1, 2 and 3 vote for node 3; 3 of 5 votes for node 3: a quorum"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Node 4 began looking") && text.contains("joined as a FOLLOWER of node 3"),
+            "{text}"
+        );
+        assert!(text.contains("Node 5 began looking"), "{text}");
+        // Node 1 repeated its vote for node 2 while it waited for a third voter: one line with a count.
+        let n1 = &e.nodes[0];
+        let repeated = (n1.heard_repeated.iter())
+            .find(|r| r.sender == 1 && r.vote.id == 2)
+            .expect("node 1's vote for 2");
+        assert!(repeated.count > 3, "{repeated:?}");
+        assert_eq!(n1.heard_repeated.iter().map(|r| r.count).sum::<usize>(), n1.heard.len());
+        assert!(n1.heard_repeated.len() < n1.heard.len() / 2);
+    }
+
+    #[test]
+    fn with_reconfig_the_later_voter_and_the_observer_join_too() {
+        // A real `up --nodes 3 --observers 1 --one-by-one --reconfig`: node 2 wins with 1 and 2; node 3 and
+        // observer 4 begin looking twice (reconfigEnabled restarts the election on the committed config).
+        let texts = [
+            include_str!("fixtures/reconfig_observer/node1.log"),
+            include_str!("fixtures/reconfig_observer/node2.log"),
+            include_str!("fixtures/reconfig_observer/node3.log"),
+            include_str!("fixtures/reconfig_observer/node4.log"),
+        ];
+        let role = |id| if id == 4 { Role::Observer } else { Role::Participant };
+        let logs: Vec<_> = (1..=4u32)
+            .map(|id| (id, role(id), parse_log(id, texts[id as usize - 1])))
+            .collect();
+        let e = analyse(&logs, &[], None).unwrap();
+        assert_eq!((e.leader, e.epoch), (2, 1));
+        assert_eq!(
+            e.supporters,
+            [1, 2],
+            "each supporter once, not once per quorum verifier"
+        );
+        let joined: Vec<(u32, String)> = (e.nodes.iter())
+            .filter_map(|n| n.joined.as_ref().map(|j| (n.node, format!("{} {}", j.as_, j.leader))))
+            .collect();
+        assert_eq!(joined, [(3, "following 2".into()), (4, "observing 2".into())]);
+        let text = e.story.join("\n");
+        assert!(
+            text.contains("Observer 4 began looking") && text.contains("as an OBSERVER of node 2"),
+            "{text}"
+        );
+        assert!(!text.contains("not running or cut off"), "{text}");
+    }
+
+    #[test]
+    fn an_election_all_at_once_keeps_its_short_story() {
+        let logs = vec![
+            (1, Role::Participant, parse_log(1, LOG1)),
+            (2, Role::Participant, parse_log(2, LOG2)),
+        ];
+        let e = analyse(&logs, &[], None).unwrap();
+        assert!(!e.one_by_one);
+        assert!(!e.story.iter().any(|l| l.starts_with("After node")), "{:#?}", e.story);
+        assert!(e.nodes.iter().all(|n| n.joined.is_none()));
+    }
+
+    #[test]
+    fn log_times_subtract() {
+        assert_eq!(
+            millis("2026-12-02 00:00:01,500").unwrap() - millis("2026-12-01 23:59:59,900").unwrap(),
+            1600
+        );
+        assert_eq!(millis("1970-01-01 00:00:00,007"), Some(7));
+        assert_eq!(millis("garbage"), None);
     }
 
     #[test]

@@ -51,6 +51,14 @@ pub fn listening_ports_except(skip: fn(Ipv4Addr) -> bool) -> std::collections::B
         .collect()
 }
 
+/// Does something listen on `address:port` (or on that port of every address), asked of the kernel without
+/// connecting: a connection would reach the server itself, which logs a stranger that says nothing.
+pub fn listening_on(address: Ipv4Addr, port: u16) -> bool {
+    let all = listening_by_diag().unwrap_or_else(|_| listening_by_proc());
+    all.into_iter()
+        .any(|(a, p)| p == port && a.is_none_or(|a| a == address || a.is_unspecified()))
+}
+
 /// Every listener as (its IPv4 address, None for IPv6; port).
 fn listening_by_proc() -> std::collections::BTreeSet<(Option<Ipv4Addr>, u16)> {
     ["/proc/net/tcp", "/proc/net/tcp6"]
