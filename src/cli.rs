@@ -315,8 +315,9 @@ pub struct CheckArgs {
     #[arg(value_name = "FILE")]
     pub file: std::path::PathBuf,
     /// cas: Knossos's and Porcupine's compare-and-set register (read, write, cas [old new]); register: zkdev's
-    /// versioned register (read VALUE@VERSION, cas on a version) [default: register for zkdev's histories, cas
-    /// for Jepsen's]
+    /// versioned register (read VALUE@VERSION, cas on a version); zk: ZooKeeper's own model (a history of
+    /// `chaos --workload zk`: sessions, zxids, watches, ephemerals) [default: zk for a zk history, register for
+    /// zkdev's other histories, cas for Jepsen's]
     #[arg(long, value_enum, value_name = "MODEL")]
     pub model: Option<ModelArg>,
     /// The file's format [default: told from its content]
@@ -338,6 +339,7 @@ pub struct CheckArgs {
 pub enum ModelArg {
     Cas,
     Register,
+    Zk,
 }
 
 impl From<ModelArg> for crate::model::check::ModelKind {
@@ -345,6 +347,7 @@ impl From<ModelArg> for crate::model::check::ModelKind {
         match m {
             ModelArg::Cas => crate::model::check::ModelKind::Cas,
             ModelArg::Register => crate::model::check::ModelKind::Register,
+            ModelArg::Zk => crate::model::check::ModelKind::Zk,
         }
     }
 }

@@ -269,3 +269,72 @@ fn initial_values_and_forced_formats() {
         Some(2)
     );
 }
+
+/// One operation of a zk history (`chaos --workload zk`), as its lines are written.
+fn zk_line(id: u64, session: &str, f: &str, node: u32, mzxid: i64, value: &str, version: i32) -> String {
+    serde_json::json!({
+        "id": id, "session": session, "f": f, "path": "/x", "call_us": id * 10, "ret_us": id * 10 + 5,
+        "outcome": "ok", "node": node, "czxid": 0x1_0000_0001i64, "mzxid": mzxid, "value": value, "version": version,
+    })
+    .to_string()
+}
+
+#[test]
+fn a_zk_history_is_checked_against_zookeepers_model_and_a_read_back_in_time_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = [
+        zk_line(1, "a", "create", 1, 0x1_0000_0001, "0", 0),
+        zk_line(2, "a", "set", 1, 0x1_0000_0002, "1", 1),
+        zk_line(3, "b", "get", 2, 0x1_0000_0002, "1", 1),
+    ];
+    let good_file = dir.path().join("good.ndjson");
+    std::fs::write(&good_file, good.join("\n") + "\n").unwrap();
+    let g = good_file.to_str().unwrap();
+    // Told from the content: no --model needed.
+    let (code, v) = json(&[g]);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(
+        (v["model"].as_str(), v["verdict"].as_str(), v["ops"].as_u64()),
+        (Some("zk"), Some("valid"), Some(3))
+    );
+
+    // Session b reads the older state on another node after it saw the newer one: allowed stale for a
+    // linearizability checker's eyes? No: ZooKeeper never lets one session's reads go back in time.
+    let mut bad = good.to_vec();
+    bad.push(zk_line(4, "b", "get", 3, 0x1_0000_0001, "0", 0));
+    let bad_file = dir.path().join("bad.ndjson");
+    std::fs::write(&bad_file, bad.join("\n") + "\n").unwrap();
+    let b = bad_file.to_str().unwrap();
+    let svg = dir.path().join("bad.svg");
+    let out = check(&["--model", "zk", b, "--svg", svg.to_str().unwrap()]);
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}{}", text(&out.stderr));
+    assert!(said.contains("a session's reads never go back in time"), "{said}");
+    assert!(
+        said.contains("#4 session b node 3 getData /x") && said.contains("mzxid=0x100000001"),
+        "{said}"
+    );
+    assert!(
+        std::fs::read_to_string(&svg).unwrap().contains("session b"),
+        "the picture names the session"
+    );
+    let (code, v) = json(&[b]);
+    assert_eq!(code, Some(1));
+    assert_eq!(v["violations"][0]["guarantee"], "monotonic_reads", "{v}");
+    assert_eq!(v["violations"][0]["excerpt"], serde_json::json!([2, 3, 4]), "{v}");
+
+    // A broken line: exit 2 naming it.
+    let mal = dir.path().join("mal.ndjson");
+    std::fs::write(&mal, format!("{}\n{{\"id\": 2, \"session\": \"a\"}}\n", good[0])).unwrap();
+    let out = check(&["--model", "zk", mal.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("mal.ndjson:2:") && err.contains("missing field `f`"),
+        "{err}"
+    );
+    // A register history given to the zk model: exit 2 with the fix.
+    let out = check(&["--model", "zk", data("knossos-bad-cas-failure.edn").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--model cas"), "{}", text(&out.stderr));
+}

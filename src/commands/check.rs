@@ -15,6 +15,7 @@ use crate::model::history_formats::{self, Format, History};
 use crate::model::linearize::{Budget, Decision};
 use crate::model::simulate;
 use crate::model::svg;
+use crate::model::zkmodel::{self, ZkOp};
 use crate::output;
 
 /// What `--json` prints (stable: scripts parse it).
@@ -48,6 +49,13 @@ pub fn run(a: &CheckArgs) -> Result<()> {
     let file = a.file.display().to_string();
     let bytes = std::fs::read(&a.file).map_err(|e| Error::usage(format!("{file}: cannot read the history: {e}")))?;
     let text = String::from_utf8_lossy(&bytes);
+    let zk = match a.model.map(ModelKind::from) {
+        Some(m) => m == ModelKind::Zk,
+        None => a.format.is_none_or(|f| Format::from(f) == Format::Zkdev) && zkmodel::looks_like(&text),
+    };
+    if zk {
+        return run_zk(a, &file, &text);
+    }
     let unreadable =
         |u: history_formats::Unreadable| Error::usage(format!("{file}:{}: expected {}", u.line, u.expected));
     let (format, detected) = match a.format {
@@ -107,6 +115,138 @@ pub fn run(a: &CheckArgs) -> Result<()> {
             found.budget
         ))),
     }
+}
+
+/// What `--json` prints for the ZooKeeper model.
+#[derive(Debug, Serialize)]
+struct ZkReport<'a> {
+    file: &'a str,
+    /// valid or violation
+    verdict: &'static str,
+    model: ModelKind,
+    format: Format,
+    format_detected: bool,
+    #[serde(flatten)]
+    verdict_detail: &'a zkmodel::ZkVerdict,
+    /// Each violation's excerpt, one line per operation (session, node, zxids), in the order of `violations`.
+    excerpts: Vec<Vec<String>>,
+    check_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    picture: Option<String>,
+}
+
+/// `zkdev check --model zk`: a zk history checked against ZooKeeper's own model.
+fn run_zk(a: &CheckArgs, file: &str, text: &str) -> Result<()> {
+    let format = match a.format {
+        Some(f) => Some(Format::from(f)),
+        None => history_formats::detect(text).ok(),
+    };
+    if let Some(f) = format.filter(|f| *f != Format::Zkdev) {
+        return Err(Error::usage(format!(
+            "{file}: the zk model reads zkdev's ZooKeeper history (`chaos --workload zk`), not the {} format: \
+             check a register history with --model cas or --model register",
+            f.name()
+        )));
+    }
+    if a.initial.is_some() {
+        return Err(Error::usage(
+            "--initial is a register's initial value; the zk model starts from an empty tree: leave it out",
+        ));
+    }
+    let ops = zkmodel::parse(text).map_err(|(line, e)| Error::usage(format!("{file}:{line}: {e}")))?;
+    let t = Instant::now();
+    let v = zkmodel::check(&ops);
+    let check_ms = (t.elapsed().as_secs_f64() * 1e5).round() / 100.0;
+    let mut report = ZkReport {
+        file,
+        verdict: if v.valid { "valid" } else { "violation" },
+        model: ModelKind::Zk,
+        format: Format::Zkdev,
+        format_detected: a.format.is_none(),
+        verdict_detail: &v,
+        excerpts: v.violations.iter().map(|x| zkmodel::excerpt_lines(&ops, x)).collect(),
+        check_ms,
+        picture: None,
+    };
+    let picture = a
+        .svg
+        .as_deref()
+        .map(|p| (p, false))
+        .or(a.html.as_deref().map(|p| (p, true)));
+    if let (Some((path, html)), Some(first)) = (picture, v.violations.first()) {
+        draw_zk(file, &ops, first, path, html)?;
+        report.picture = Some(path.display().to_string());
+    }
+    if a.out.json {
+        output::print_json(&report);
+    } else {
+        crate::outln!("{file}: {} (checked in {check_ms} ms)", v.summary());
+        for (x, lines) in v.violations.iter().zip(&report.excerpts) {
+            crate::outln!("{}: {}", x.name, x.message);
+            if let Some(cause) = &x.cause {
+                crate::outln!("likely cause: {cause}");
+            }
+            for l in lines {
+                crate::outln!("  {l}");
+            }
+        }
+        if picture.is_some() && v.valid {
+            crate::outln!("no violation, so no picture was drawn");
+        }
+        if let Some(p) = &report.picture {
+            crate::outln!("picture: {p}");
+        }
+    }
+    match v.violations.first() {
+        None => Ok(()),
+        Some(x) => Err(Error::check_failed(format!(
+            "{file}: breaks ZooKeeper's guarantees ({}; {} in all)",
+            x.name,
+            crate::model::words::count(v.violations.len(), "violation")
+        ))),
+    }
+}
+
+/// The first violation's excerpt on a time line per session.
+fn draw_zk(file: &str, ops: &[ZkOp], x: &zkmodel::Violation, path: &Path, html: bool) -> Result<()> {
+    let shown: Vec<&ZkOp> = ops.iter().filter(|o| x.excerpt.contains(&o.id)).collect();
+    let mut sessions: Vec<&str> = shown.iter().map(|o| o.session.as_str()).collect();
+    sessions.sort_unstable();
+    sessions.dedup();
+    let rows: Vec<String> = sessions.iter().map(|s| format!("session {s}")).collect();
+    let steps: Vec<svg::Step> = shown
+        .iter()
+        .map(|o| svg::Step {
+            row: sessions.iter().position(|s| *s == o.session).unwrap_or(0),
+            start: o.call_us,
+            end: o.ret_us,
+            outcome: match o.outcome {
+                zkmodel::Outcome::Ok => 'o',
+                zkmodel::Outcome::Fail => 'f',
+                zkmodel::Outcome::Unknown => 'u',
+            },
+            label: format!("#{} {} {}", o.id, o.f.as_str(), o.path),
+            title: zkmodel::describe(o),
+        })
+        .collect();
+    let title = format!("{file}: {} ({})", x.name, x.message);
+    let time = |t: u64| format!("{:.3} s", t as f64 / 1e6);
+    let picture = svg::excerpt(&title, &rows, &steps, &time);
+    let text = if html {
+        let table: String = shown
+            .iter()
+            .map(|o| format!("<tr><td>{}</td></tr>\n", escape(&zkmodel::describe(o))))
+            .collect();
+        format!(
+            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;margin:2em}}\
+             table{{border-collapse:collapse}}td{{border:1px solid #ccc;padding:3px 8px}}</style></head>\n\
+             <body><h1>{t}</h1>\n{picture}<table>\n{table}</table>\n</body></html>\n",
+            t = escape(&title),
+        )
+    } else {
+        picture
+    };
+    std::fs::write(path, text).map_err(|e| Error::io("cannot write", path, e))
 }
 
 fn print_text(h: &History, r: &Report, found: &Finding, asked_picture: bool) {

@@ -20,6 +20,9 @@ pub enum ModelKind {
     Cas,
     /// zkdev's versioned register (a znode's data and version: sync + getData, setData on a version).
     Register,
+    /// ZooKeeper's own model (`model::zkmodel`): zkdev's zk history (`chaos --workload zk`), one operation
+    /// per line with its session, node and zxids.
+    Zk,
 }
 
 impl ModelKind {
@@ -27,6 +30,7 @@ impl ModelKind {
         match self {
             ModelKind::Cas => "cas",
             ModelKind::Register => "register",
+            ModelKind::Zk => "zk",
         }
     }
 
@@ -70,6 +74,14 @@ pub fn check(h: &History, model: ModelKind, initial: Option<&str>, budget: Budge
     match model {
         ModelKind::Cas => check_cas(h, initial, budget),
         ModelKind::Register => check_register(h, initial, budget),
+        // A zk history is not a register history: it is read whole by `model::zkmodel` (see `zkdev check`).
+        ModelKind::Zk => Err(Misfit {
+            line: None,
+            message: "the zk model reads zkdev's ZooKeeper history (`chaos --workload zk`), one operation per line \
+                      with its session and zxids; this file is a register history: check it with --model cas or \
+                      --model register"
+                .into(),
+        }),
     }
 }
 

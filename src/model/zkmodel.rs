@@ -191,7 +191,23 @@ pub struct ZkOp {
 
 /// Read one line of a zk history.
 pub fn parse_line(line: &str) -> Result<ZkOp, String> {
-    serde_json::from_str(line.trim()).map_err(|e| format!("not an operation of a ZooKeeper history: {e}"))
+    serde_json::from_str(line.trim()).map_err(|e| {
+        // serde counts lines within the one line it was given: say the column only.
+        let what = e.to_string();
+        let what = what.split(" at line ").next().unwrap_or(&what).to_string();
+        format!(
+            "not an operation of a ZooKeeper history: {what} (column {})",
+            e.column()
+        )
+    })
+}
+
+/// Whether a text looks like a zk history: its first line is an operation with a `session` (a register
+/// history names a `client`).
+pub fn looks_like(text: &str) -> bool {
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| parse_line(l).is_ok())
 }
 
 /// Read a whole zk history (blank lines skipped); an error names the line (1-based).
@@ -768,7 +784,13 @@ impl<'a> Model<'a> {
         for &o in list {
             match o.f {
                 f if f.is_write() && o.outcome == Outcome::Ok => {
-                    let z = o.czxid.or(o.mzxid).or(o.zxid);
+                    // A create's zxid is its czxid; a setData's is its mzxid (its czxid is the create's).
+                    let z = match o.f {
+                        F::Create => o.czxid.or(o.mzxid),
+                        F::Set => o.mzxid,
+                        _ => None,
+                    }
+                    .or(o.zxid);
                     if let Some(z) = z {
                         if let Some((fz, fid)) = last_write.filter(|w| w.0 >= z) {
                             let msg = format!(
