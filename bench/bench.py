@@ -25,7 +25,9 @@ Measures, over ROUNDS rounds (median and spread):
  12. (group check) `zkdev check` on a generated register history of 100,000 operations from 10 clients, about 5 %
      without an answer (`zkdev gen-history`, zkdev's history.ndjson): the whole command's wall time on it
      and on the same history with one read's answer changed (target: a verdict, not inconclusive, within 1 s
-     each), and the checker's own time;
+     each), and the checker's own time; the same for the ZooKeeper model on a generated zk history (`gen-history
+     --zk`: 10 sessions, 20 znodes, reads without sync up to two versions stale, 5 % of the writes without an
+     answer; tampered: one session's read goes back in time);
  11. (group power) a power cut of one follower (`disk 2 --power-cut`, then `start 2`) to that node serving
      again, beside a plain `restart 2` to serving (fast, 3 voters, --disk-faults, a writer-free ensemble);
 and a scale table: up time and total memory for 3, 5, 7 and 9 voters (+1 observer), fast profile.
@@ -84,7 +86,8 @@ GROUPS = {
     "reset": ["reset_s", "reset_took_ms", "reset_up_s"],
     "chaos64": ["chaos64_wall_s", "chaos64_rss_mb", "chaos64_check_ms", "chaos64_ops"],
     "power": ["power_cut_restart_s", "plain_restart_s"],
-    "check": ["check_valid_s", "check_violation_s", "check_self_ms", "check_ops"],
+    "check": ["check_valid_s", "check_violation_s", "check_self_ms", "check_ops", "check_zk_valid_s",
+              "check_zk_violation_s", "check_zk_self_ms"],
     "scale": [],
 }
 
@@ -103,6 +106,8 @@ TARGETS = {
     "chaos64_rss_mb": ("<", 500.0, "< 500 MB"),
     "check_valid_s": ("<", 1.0, "< 1 s, a verdict"),
     "check_violation_s": ("<", 1.0, "< 1 s, a verdict"),
+    "check_zk_valid_s": ("<", 1.0, "< 1 s, a verdict"),
+    "check_zk_violation_s": ("<", 1.0, "< 1 s, a verdict"),
 }
 
 SUPERVISOR_SETTLE_S = 2.0  # after up, before the idle window
@@ -667,28 +672,30 @@ def measure_check(work, res, rounds):
     """`zkdev check` on generated histories (no ensemble): one linearizable, one with a read's answer changed,
     each round timed from outside (the whole command: reading, parsing, checking, the excerpt)."""
     files = {}
-    for name, tamper in (("valid", []), ("violation", ["--tamper"])):
-        path = work / f"check-{name}.ndjson"
-        with open(path, "w") as f:  # straight to the file: 20 MB would fill a pipe nobody reads yet
-            subprocess.run([str(ZKDEV), "gen-history", "--ops", str(CHECK_OPS), "--clients", str(CHECK_CLIENTS),
-                            "--unknown-percent", str(CHECK_UNKNOWN_PERCENT), "--seed", "1", *tamper],
-                           stdout=f, check=True)
-        files[name] = path
+    for model, zk in (("", []), ("zk_", ["--zk"])):
+        for name, tamper in (("valid", []), ("violation", ["--tamper"])):
+            path = work / f"check-{model}{name}.ndjson"
+            with open(path, "w") as f:  # straight to the file: 20 MB would fill a pipe nobody reads yet
+                subprocess.run([str(ZKDEV), "gen-history", "--ops", str(CHECK_OPS), "--clients", str(CHECK_CLIENTS),
+                                "--unknown-percent", str(CHECK_UNKNOWN_PERCENT), "--seed", "1", *tamper, *zk],
+                               stdout=f, check=True)
+            files[(model, name)] = path
     for r in range(rounds):
         print(f"check round {r + 1}/{rounds}", file=sys.stderr)
-        for name, path in files.items():
+        for (model, name), path in files.items():
             t0 = time.perf_counter()
             p = subprocess.run([str(ZKDEV), "check", str(path), "--json"], capture_output=True, text=True)
             wall = time.perf_counter() - t0
             want = 0 if name == "valid" else 1
             out = json.loads(p.stdout) if p.stdout else {}
-            if p.returncode != want or out.get("verdict") != name:
-                raise RuntimeError(f"zkdev check on the {name} history: exit {p.returncode}, {p.stdout[:300]} "
-                                   f"{p.stderr[:300]}")
-            res[f"check_{name}_s"].append(wall)
+            if p.returncode != want or out.get("verdict") != name or (model == "zk_") != (out.get("model") == "zk"):
+                raise RuntimeError(f"zkdev check on the {model}{name} history: exit {p.returncode}, "
+                                   f"{p.stdout[:300]} {p.stderr[:300]}")
+            res[f"check_{model}{name}_s"].append(wall)
             if name == "valid":
-                res["check_self_ms"].append(out["check_ms"])
-                res["check_ops"].append(out["ops"])
+                res[f"check_{model}self_ms"].append(out["check_ms"])
+                if not model:
+                    res["check_ops"].append(out["ops"])
 
 
 def serving_again(zk, node, t0, timeout=60.0):
@@ -817,6 +824,12 @@ def report(res, scale, rounds, sel, extra):
          fmt(s["check_violation_s"], "ms", 1000, 0), "-"),
         ("check", "  the checker's own time on the valid one (check_ms)", "check_self_ms",
          fmt(s["check_self_ms"], "ms", 1, 1), "-"),
+        ("check", "check --model zk: generated zk history, same size, reads without sync: valid", "check_zk_valid_s",
+         fmt(s["check_zk_valid_s"], "ms", 1000, 0), "-"),
+        ("check", "  the same with one session's read going back in time: violation", "check_zk_violation_s",
+         fmt(s["check_zk_violation_s"], "ms", 1000, 0), "-"),
+        ("check", "  the ZooKeeper model's own time on the valid one (check_ms)", "check_zk_self_ms",
+         fmt(s["check_zk_self_ms"], "ms", 1, 1), "-"),
         ("power", "power cut of a follower + start, to serving", "power_cut_restart_s",
          fmt(s["power_cut_restart_s"]), "-"),
         ("power", "plain restart of that follower, to serving", "plain_restart_s", fmt(s["plain_restart_s"]), "-"),

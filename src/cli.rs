@@ -385,9 +385,13 @@ pub struct GenHistoryArgs {
     pub keys: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Change one read's answer so the history is not linearizable
+    /// Change one read's answer so the history is not linearizable (with --zk: one session's read goes back
+    /// in time)
     #[arg(long)]
     pub tamper: bool,
+    /// A history of the ZooKeeper model (sessions on 20 znodes, reads without sync) instead of the register's
+    #[arg(long)]
+    pub zk: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -369,6 +369,12 @@ fn zkdev_processes_besides(c: &TestCluster, except: u32) -> Vec<String> {
         let args: Vec<String> = (cmd.split(|b| *b == 0))
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
+        // Only this test's: a child of the scenario's process, or one naming this cluster's home (other tests
+        // of this binary run their own zkdev processes at the same time).
+        let home = c.home_path().to_string_lossy().into_owned();
+        if ppid != Some(except) && !args.iter().any(|a| a.contains(&home)) {
+            continue;
+        }
         found.push(format!("{pid}: {}", args.join(" ").trim_end()));
     }
     found

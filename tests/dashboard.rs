@@ -365,6 +365,13 @@ fn dashboard_in_a_browser_kill_leader_and_explain() {
 
     // "Trace a write": the story of one write through a follower, drawn as messages along the links and
     // listed, with the zxid the servers give the znode.
+    // The observer was isolated a moment ago: its INFORM is in the story only once it follows the leader
+    // again (ZooKeeper notices the cut link, then the observer looks for the leader and syncs).
+    poll(
+        Duration::from_secs(30),
+        "the observer serving again after the heal",
+        || srvr(c.client_port(4)).filter(|s| s.mode == "observer").map(|_| ()),
+    );
     b.click("#trace-write");
     let story = poll(Duration::from_secs(10), "the traced write's story on the page", || {
         b.js("return document.getElementById('trace-story').innerText")

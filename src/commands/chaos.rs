@@ -276,8 +276,13 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
                     let mut r = report(&args, seed, replay, &kinds, plan, injected, &history, verdict, &out_dir);
                     r.supervisor_restarts = sup.restarts();
                     write_run(&paths, &out_dir, &r, &history)?;
+                    if r.ok && !workload::clean_up(&spec, &history.base).await {
+                        eprintln!(
+                            "warning: could not remove the workload's znodes under {} within 15 s; remove them with `zkdev cli 1 -- deleteall {}`",
+                            history.base, history.base
+                        );
+                    }
                     if r.ok {
-                        workload::clean_up(&spec, &history.base).await;
                         format!(
                             "the history up to it was checked ({}) and the workload's znodes removed; the run is in {}",
                             r.verdict.summary,
@@ -306,8 +311,11 @@ pub async fn run(ctx: &Ctx, args: ChaosArgs) -> Result<()> {
     let mut report = report(&args, seed, replay, &kinds, plan, injected, &history, verdict, &out_dir);
     report.supervisor_restarts = sup.restarts();
     write_run(&paths, &out_dir, &report, &history)?;
-    if report.ok {
-        workload::clean_up(&spec, &history.base).await;
+    if report.ok && !workload::clean_up(&spec, &history.base).await {
+        eprintln!(
+            "warning: could not remove the workload's znodes under {} within 15 s; remove them with `zkdev cli 1 -- deleteall {}`",
+            history.base, history.base
+        );
     }
     print_report(ctx, &report);
     if report.ok {

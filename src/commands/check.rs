@@ -389,14 +389,23 @@ fn escape(s: &str) -> String {
 
 /// `zkdev gen-history`: a generated register history on stdout.
 pub fn generate(a: &GenHistoryArgs) -> Result<()> {
-    let text = simulate::register_history(simulate::Shape {
+    let shape = simulate::Shape {
         ops: a.ops,
         clients: a.clients,
         keys: a.keys,
         unknown_percent: a.unknown_percent,
         seed: a.seed,
         tamper: a.tamper,
-    });
-    crate::out!("{text}");
+    };
+    if a.zk {
+        let mut text = String::new();
+        for o in simulate::zk_history(shape) {
+            text.push_str(&serde_json::to_string(&o).expect("a ZkOp serializes"));
+            text.push('\n');
+        }
+        crate::out!("{text}");
+    } else {
+        crate::out!("{}", simulate::register_history(shape));
+    }
     Ok(())
 }

@@ -922,13 +922,27 @@ fn first_few(mut problems: Vec<String>) -> Vec<String> {
     problems
 }
 
-/// Remove the workload's znodes (after a passing check; a failing one keeps them for a look).
-pub async fn clean_up(spec: &ClusterSpec, base: &str) {
-    let Ok(c) = connect(&spec.connect_string()).await else {
-        return;
-    };
-    remove_tree(&c, base).await;
-    let _ = c.delete(ROOT, None).await; // fails while another run's znodes are kept there: fine
+/// Remove the workload's znodes (after a passing check; a failing one keeps them for a look). Each attempt
+/// syncs first (the node reached may be one the run had paused, still catching up) and is repeated, on a
+/// fresh session, until `base` is gone or 15 s have passed: a session lost halfway (a node the run stopped,
+/// a supervisor replaced) must not leave znodes behind. Returns whether they are gone.
+pub async fn clean_up(spec: &ClusterSpec, base: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(c) = connect(&spec.connect_string()).await {
+            let _ = c.sync(base).await;
+            remove_tree(&c, base).await;
+            let gone = matches!(c.list_children(base).await, Err(zkc::Error::NoNode));
+            if gone {
+                let _ = c.delete(ROOT, None).await; // fails while another run's znodes are kept there: fine
+                return true;
+            }
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn remove_tree(c: &zkc::Client, path: &str) {

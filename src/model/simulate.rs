@@ -110,6 +110,101 @@ pub fn register_history(shape: Shape) -> String {
     out
 }
 
+/// A generated history of the ZooKeeper model (`chaos --workload zk`'s format), for the benchmark and tests:
+/// `clients` sessions on `keys` znodes (20 when `keys` is 1, as the register's default is), 30 % setData with
+/// `unknown_percent` of them left without an answer, the rest plain reads (no sync) up to two versions stale
+/// but never older than what their session has seen. Valid; with `tamper`, one read late in the history goes
+/// back in time for its session (a violation).
+pub fn zk_history(shape: Shape) -> Vec<super::zkmodel::ZkOp> {
+    use super::zkmodel::{Outcome, ZkOp, F};
+    let mut rng = Rng::new(shape.seed);
+    let clients = shape.clients.max(1) as usize;
+    let keys = if shape.keys <= 1 { 20 } else { shape.keys };
+    let op = |id: u64, session: String, f: F, path: String| ZkOp {
+        id,
+        session,
+        f,
+        path,
+        call_us: id * 10,
+        ret_us: Some(id * 10 + 5),
+        outcome: Outcome::Ok,
+        node: Some(1),
+        zxid: None,
+        czxid: None,
+        mzxid: None,
+        pzxid: None,
+        version: None,
+        value: None,
+        children: None,
+        absent: false,
+        ephemeral: false,
+        sync: false,
+        watch: None,
+        reg: None,
+        event: None,
+        ops: Vec::new(),
+        error: None,
+    };
+    let mut h: Vec<ZkOp> = Vec::with_capacity(shape.ops.max(keys));
+    // Per znode: the zxid of each version.
+    let mut versions: Vec<Vec<i64>> = vec![Vec::new(); keys];
+    let mut z: i64 = 1 << 32;
+    let mut floor = vec![0i64; clients];
+    for (k, chain) in versions.iter_mut().enumerate() {
+        z += 1;
+        chain.push(z);
+        let mut o = op(h.len() as u64, "setup".into(), F::Create, format!("/k{k}"));
+        o.value = Some("0".into());
+        o.czxid = Some(z);
+        h.push(o);
+    }
+    // With `tamper`: the first read after 90 % of the history that can go back in time for its session does.
+    let mut tamper_at = shape.tamper.then_some(shape.ops * 9 / 10);
+    while h.len() < shape.ops {
+        let id = h.len() as u64;
+        let s = rng.range(0, clients as u64 - 1) as usize;
+        let k = rng.range(0, keys as u64 - 1) as usize;
+        let mut o = op(id, format!("s{s}"), F::Set, format!("/k{k}"));
+        o.node = Some((s % 5) as u32 + 1);
+        if rng.range(0, 99) < 30 {
+            z += 1;
+            let v = versions[k].len() as i32;
+            o.value = Some(v.to_string());
+            o.version = Some(v);
+            if rng.range(0, 99) < u64::from(shape.unknown_percent) {
+                o.outcome = Outcome::Unknown;
+                o.ret_us = None;
+            } else {
+                o.mzxid = Some(z);
+                floor[s] = floor[s].max(z);
+            }
+            versions[k].push(z);
+        } else {
+            let vs = &versions[k];
+            let newest = vs.len() - 1;
+            let mut i = newest.saturating_sub(rng.range(0, 2) as usize);
+            while i < newest && vs[i + 1] <= floor[s] {
+                i += 1;
+            }
+            let older = vs.iter().rposition(|&v| v < floor[s]).filter(|&j| j < i);
+            match (tamper_at, older) {
+                (Some(t), Some(j)) if h.len() >= t && vs[j + 1] <= floor[s] => {
+                    // A version the session has seen replaced: back in time.
+                    i = j;
+                    tamper_at = None;
+                }
+                _ => floor[s] = floor[s].max(vs[i]),
+            }
+            o.f = F::Get;
+            o.value = Some(i.to_string());
+            o.version = Some(i as i32);
+            o.mzxid = Some(vs[i]);
+        }
+        h.push(o);
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
