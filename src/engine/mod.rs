@@ -21,10 +21,12 @@
 
 pub mod boot;
 mod ensemble;
+mod env;
 pub mod faults;
 pub mod kill_leader;
 pub mod nemesis;
 pub mod net;
+mod record;
 pub mod rolling;
 pub mod run;
 pub mod sessions;

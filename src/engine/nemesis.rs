@@ -3,6 +3,7 @@
 //! as the cause), hold, heal, and wait until every node serves again. A fault is always healed, also when
 //! the run is interrupted while it is held.
 
+pub use super::env::Env;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -17,8 +18,7 @@ use crate::model::spec::ClusterSpec;
 use crate::model::words;
 use crate::os::clock::now_ms;
 use crate::os::interrupt;
-use crate::os::state::ClusterPaths;
-use crate::supervisor::control::{Request, Sig, Supervisor};
+use crate::supervisor::control::{Request, Sig};
 use crate::zk::observe::{self, ClusterStatus, ProcessState};
 
 /// One fault as it was injected.
@@ -89,20 +89,6 @@ pub fn check_kinds(kinds: &[Kind], spec: &ClusterSpec, cmd: &str, force: bool) -
         }
     }
     Ok(())
-}
-
-/// Everything a fault needs: the supervisor that injects it, the cause it is journalled with, the cluster.
-pub struct Env<'a> {
-    /// The supervisor that injects and journals the fault.
-    pub sup: &'a Supervisor,
-    /// The cause journalled with it (the command line that asked).
-    pub cause: &'a str,
-    /// The cluster's spec.
-    pub spec: &'a ClusterSpec,
-    /// The cluster's files.
-    pub paths: &'a ClusterPaths,
-    /// Kill a leader even when the others would not keep a quorum (`chaos --force`).
-    pub force: bool,
 }
 
 fn list(ids: &[u32]) -> String {

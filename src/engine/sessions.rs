@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::nemesis::Env;
+use super::env::Env;
 use crate::error::{Error, Result};
 use crate::model::spec::ClusterSpec;
 use crate::supervisor::control::Request;

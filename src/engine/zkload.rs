@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use zookeeper_client as zkc;
 
-use super::workload::{ClientLog, Outcome as RecOutcome, Record};
+use super::record::{ClientLog, Outcome as RecOutcome, Record};
 use crate::model::rng::Rng;
 use crate::model::spec::ClusterSpec;
 use crate::model::zkmodel::{Outcome, SubOp, Watch, ZkOp, F};
