@@ -273,13 +273,13 @@ pub enum Cmd {
     Explain(ExplainCmd),
     /// Check a history made elsewhere (zkdev's history.ndjson, Jepsen's EDN operation maps as Knossos's data
     /// files have them, Jepsen's log lines as Porcupine's test data has them) for linearizability against a
-    /// register model; needs no cluster
+    /// register model, or a zk history (`chaos --workload zk`) against ZooKeeper's own model; needs no cluster
     #[command(
-        after_help = "Exit codes: 0 linearizable, 1 a violation (the smallest excerpt that still fails is printed), 2 \
+        after_help = "Exit codes: 0 linearizable (zk: valid), 1 a violation (the smallest excerpt that still fails is printed), 2 \
                       the file cannot be read (FILE:LINE and what was expected there) or does not fit the model, 4 \
                       too large to decide within the checker's budget.\n\nExamples:\n  zkdev check run/history.ndjson\n  \
                       zkdev check knossos/data/cas-register/bad/bad-analysis.edn --svg bad.svg\n  zkdev check \
-                      etcd_002.log --format porcupine --json"
+                      etcd_002.log --format porcupine --json\n  zkdev check zk-run/history.ndjson --model zk --html zk.html"
     )]
     Check(CheckArgs),
     /// Write a generated register history (zkdev's history.ndjson) on stdout, for the benchmark
