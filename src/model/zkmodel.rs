@@ -1068,7 +1068,9 @@ impl<'a> Model<'a> {
                 let e = (o.ret_us.unwrap_or(o.call_us), o.id);
                 let at = ends.entry(o.session.as_str()).or_insert(e);
                 *at = (*at).min(e);
-            } else if o.outcome == Outcome::Ok {
+            } else if o.outcome == Outcome::Ok && o.f != F::Event {
+                // A watch event is no sign of life: closing a session deletes its ephemerals, which fires the
+                // session's own watches on them before its connection is dropped.
                 working.entry(o.session.as_str()).or_default().push((o.call_us, o.id));
             }
         }
@@ -1483,6 +1485,31 @@ mod tests {
             .unwrap_or_else(|| panic!("{:#?}", v.violations));
         assert_eq!(x.name, "ephemerals vanish exactly when their session ends");
         assert_eq!(x.excerpt, vec![9, 12, 99]);
+    }
+
+    /// A session ended without its client learning it (expired from outside at the end of a run): its
+    /// ephemeral is gone, and the deletion fires the session's own watch on it. That event is not the session
+    /// working after the ephemeral vanished (a chaos run with expiries once reported it so).
+    #[test]
+    fn a_watch_event_after_a_session_ended_unrecorded_is_no_sign_of_life() {
+        let mut h: Vec<ZkOp> = valid().into_iter().filter(|o| o.id != 13).collect();
+        h.retain(|o| o.id != 11);
+        h.push(ZkOp {
+            watch: Some(Watch::Data),
+            ..get(11, "A", 2, "/e", "mine", 0, E1 + 4)
+        });
+        h.push(ZkOp {
+            event: Some("deleted".into()),
+            call_us: 150,
+            ret_us: Some(150),
+            ..event(15, "A", "/e", 11)
+        });
+        let v = check(&h);
+        assert!(
+            v.violations.iter().all(|x| x.guarantee != Guarantee::Ephemeral),
+            "{:#?}",
+            v.violations
+        );
     }
 
     #[test]
