@@ -237,12 +237,7 @@ fn draw_zk(file: &str, ops: &[ZkOp], x: &zkmodel::Violation, path: &Path, html: 
             .iter()
             .map(|o| format!("<tr><td>{}</td></tr>\n", escape(&zkmodel::describe(o))))
             .collect();
-        format!(
-            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;margin:2em}}\
-             table{{border-collapse:collapse}}td{{border:1px solid #ccc;padding:3px 8px}}</style></head>\n\
-             <body><h1>{t}</h1>\n{picture}<table>\n{table}</table>\n</body></html>\n",
-            t = escape(&title),
-        )
+        html_page(&title, "", &picture, "", &table)
     } else {
         picture
     };
@@ -370,17 +365,31 @@ fn draw(h: &History, r: &Report, path: &Path, html: bool) -> Result<()> {
                 escape(&s.result)
             ));
         }
-        format!(
-            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;margin:2em}}\
-             table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}</style></head>\n\
-             <body><h1>{t}</h1>\n<p>{reason}</p>\n{picture}<table><tr><th>{who}</th><th>when</th><th>operation</th><th>answer</th></tr>\n{table}</table>\n</body></html>\n",
-            t = escape(&title),
-            reason = escape(r.reason.as_deref().unwrap_or("These operations cannot be linearized together.")),
+        let reason = r
+            .reason
+            .as_deref()
+            .unwrap_or("These operations cannot be linearized together.");
+        html_page(
+            &title,
+            &format!("<p>{}</p>\n", escape(reason)),
+            &picture,
+            &format!("<tr><th>{who}</th><th>when</th><th>operation</th><th>answer</th></tr>"),
+            &table,
         )
     } else {
         picture
     };
     std::fs::write(path, text).map_err(|e| Error::io("cannot write", path, e))
+}
+
+/// A self-contained page: the title, an introduction (HTML), the picture, and a table (its head and rows, HTML).
+fn html_page(title: &str, intro: &str, picture: &str, head: &str, rows: &str) -> String {
+    format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;margin:2em}}\
+         table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}</style></head>\n\
+         <body><h1>{t}</h1>\n{intro}{picture}<table>{head}\n{rows}</table>\n</body></html>\n",
+        t = escape(title),
+    )
 }
 
 fn escape(s: &str) -> String {

@@ -113,29 +113,8 @@ fn said(e: &Option<zkc::Error>) -> Said {
 impl ZkClient {
     fn new_op(&self, conn: &Conn, f: F, path: &str, call_us: u64) -> ZkOp {
         ZkOp {
-            id: 0,
-            session: conn.session.clone(),
-            f,
-            path: path.to_string(),
-            call_us,
-            ret_us: None,
-            outcome: Outcome::Unknown,
             node: Some(conn.node),
-            zxid: None,
-            czxid: None,
-            mzxid: None,
-            pzxid: None,
-            version: None,
-            value: None,
-            children: None,
-            absent: false,
-            ephemeral: false,
-            sync: false,
-            watch: None,
-            reg: None,
-            event: None,
-            ops: Vec::new(),
-            error: None,
+            ..ZkOp::new(0, conn.session.clone(), f, path, call_us)
         }
     }
 

@@ -121,29 +121,10 @@ pub fn zk_history(shape: Shape) -> Vec<super::zkmodel::ZkOp> {
     let clients = shape.clients.max(1) as usize;
     let keys = if shape.keys <= 1 { 20 } else { shape.keys };
     let op = |id: u64, session: String, f: F, path: String| ZkOp {
-        id,
-        session,
-        f,
-        path,
-        call_us: id * 10,
         ret_us: Some(id * 10 + 5),
         outcome: Outcome::Ok,
         node: Some(1),
-        zxid: None,
-        czxid: None,
-        mzxid: None,
-        pzxid: None,
-        version: None,
-        value: None,
-        children: None,
-        absent: false,
-        ephemeral: false,
-        sync: false,
-        watch: None,
-        reg: None,
-        event: None,
-        ops: Vec::new(),
-        error: None,
+        ..ZkOp::new(id, session, f, path, id * 10)
     };
     let mut h: Vec<ZkOp> = Vec::with_capacity(shape.ops.max(keys));
     // Per znode: the zxid of each version.

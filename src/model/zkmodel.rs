@@ -189,6 +189,38 @@ pub struct ZkOp {
     pub error: Option<String>,
 }
 
+impl ZkOp {
+    /// An operation invoked at `call_us` with nothing known of it yet: no answer (`Unknown`), no node, no
+    /// zxids, no data. Callers fill in what they learn.
+    pub fn new(id: u64, session: impl Into<String>, f: F, path: impl Into<String>, call_us: u64) -> ZkOp {
+        ZkOp {
+            id,
+            session: session.into(),
+            f,
+            path: path.into(),
+            call_us,
+            ret_us: None,
+            outcome: Outcome::Unknown,
+            node: None,
+            zxid: None,
+            czxid: None,
+            mzxid: None,
+            pzxid: None,
+            version: None,
+            value: None,
+            children: None,
+            absent: false,
+            ephemeral: false,
+            sync: false,
+            watch: None,
+            reg: None,
+            event: None,
+            ops: Vec::new(),
+            error: None,
+        }
+    }
+}
+
 /// Read one line of a zk history.
 pub fn parse_line(line: &str) -> Result<ZkOp, String> {
     serde_json::from_str(line.trim()).map_err(|e| {
@@ -1242,29 +1274,10 @@ mod tests {
     /// An acknowledged operation invoked at 10*id us, answered 5 us later.
     fn op(id: u64, session: &str, f: F, path: &str) -> ZkOp {
         ZkOp {
-            id,
-            session: session.into(),
-            f,
-            path: path.into(),
-            call_us: id * 10,
             ret_us: Some(id * 10 + 5),
             outcome: Outcome::Ok,
             node: Some(1),
-            zxid: None,
-            czxid: None,
-            mzxid: None,
-            pzxid: None,
-            version: None,
-            value: None,
-            children: None,
-            absent: false,
-            ephemeral: false,
-            sync: false,
-            watch: None,
-            reg: None,
-            event: None,
-            ops: Vec::new(),
-            error: None,
+            ..ZkOp::new(id, session, f, path, id * 10)
         }
     }
 
